@@ -1,0 +1,35 @@
+// Package deps pins the module graph while the packages that use these
+// dependencies are being written. Remove once every import below is used.
+package deps
+
+import (
+	_ "github.com/ardanlabs/jinja"
+	_ "github.com/dgraph-io/badger/v4"
+	_ "github.com/ipfs/boxo/bitswap"
+	_ "github.com/ipfs/boxo/bitswap/network/bsnet"
+	_ "github.com/ipfs/boxo/blockstore"
+	_ "github.com/ipfs/boxo/ipld/merkledag"
+	_ "github.com/ipfs/boxo/ipld/unixfs"
+	_ "github.com/ipfs/boxo/ipld/unixfs/io"
+	_ "github.com/ipfs/go-block-format"
+	_ "github.com/ipfs/go-cid"
+	_ "github.com/ipld/go-car/v2"
+	_ "github.com/ipld/go-car/v2/blockstore"
+	_ "github.com/libp2p/go-libp2p"
+	_ "github.com/libp2p/go-libp2p-kad-dht"
+	_ "github.com/libp2p/go-libp2p-pubsub"
+	_ "github.com/libp2p/go-libp2p/core/host"
+	_ "github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	_ "github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	_ "github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	_ "github.com/libp2p/go-libp2p/p2p/security/noise"
+	_ "github.com/libp2p/go-libp2p/p2p/security/tls"
+	_ "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	_ "github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	_ "github.com/multiformats/go-multiaddr"
+	_ "github.com/multiformats/go-multihash"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/urfave/cli/v2"
+	_ "golang.org/x/sys/unix"
+	_ "gopkg.in/yaml.v3"
+)
