@@ -1,0 +1,53 @@
+package gguf
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+)
+
+// Open parses the GGUF file at path. On unix the file is memory-mapped, so
+// TensorData returns slices of the mapping without copying; elsewhere the
+// file is read through its descriptor. Close the File when done.
+func Open(path string) (*File, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("gguf: %w", err)
+	}
+	st, err := fd.Stat()
+	if err != nil {
+		fd.Close()
+		return nil, fmt.Errorf("gguf: %w", err)
+	}
+	size := st.Size()
+	if data, unmap, ok := mmapFile(fd, size); ok {
+		fd.Close()
+		f, err := parse(bytes.NewReader(data), size)
+		if err != nil {
+			unmap()
+			return nil, fmt.Errorf("gguf %s: %w", path, err)
+		}
+		f.data = data
+		f.closer = unmap
+		return f, nil
+	}
+	f, err := parse(fd, size)
+	if err != nil {
+		fd.Close()
+		return nil, fmt.Errorf("gguf %s: %w", path, err)
+	}
+	f.r = fd
+	f.closer = fd.Close
+	return f, nil
+}
+
+// ReadBytes parses a GGUF file held in memory. Tensor data returned by
+// TensorData aliases b.
+func ReadBytes(b []byte) (*File, error) {
+	f, err := parse(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, err
+	}
+	f.data = b
+	return f, nil
+}
