@@ -1,0 +1,129 @@
+package llama
+
+import (
+	"fmt"
+
+	"github.com/cairnhub/cairn/inference/gguf"
+)
+
+// Config holds a model's hyper-parameters.
+type Config struct {
+	// Arch is the GGUF architecture name: "llama", "mistral" or "qwen2".
+	Arch string
+	// ContextLength is the context the model was trained for.
+	ContextLength int
+	Dim           int
+	Layers        int
+	Heads         int
+	KVHeads       int
+	HeadDim       int
+	FFNDim        int
+	Vocab         int
+	// RMSEps is the RMSNorm epsilon (default 1e-5).
+	RMSEps float32
+	// RopeBase is the RoPE frequency base (default 10000).
+	RopeBase float32
+	// RopeDims is the number of rotated dimensions per head (default HeadDim).
+	RopeDims int
+	// RopeNeox selects the NEOX rotation (halves) instead of adjacent pairs.
+	RopeNeox bool
+	// QKVBias is true when attention q/k/v projections carry biases (qwen2).
+	QKVBias bool
+}
+
+// Supported reports whether arch is an architecture this package runs.
+func Supported(arch string) bool {
+	switch arch {
+	case "llama", "mistral", "qwen2":
+		return true
+	}
+	return false
+}
+
+// Validate checks that the hyper-parameters are consistent.
+func (c *Config) Validate() error {
+	if !Supported(c.Arch) {
+		return fmt.Errorf("llama: unsupported architecture %q", c.Arch)
+	}
+	switch {
+	case c.Dim <= 0, c.Layers <= 0, c.Heads <= 0, c.KVHeads <= 0, c.HeadDim <= 0, c.FFNDim <= 0, c.Vocab <= 0:
+		return fmt.Errorf("llama: non-positive size in %+v", *c)
+	case c.Heads%c.KVHeads != 0:
+		return fmt.Errorf("llama: %d heads is not a multiple of %d kv heads", c.Heads, c.KVHeads)
+	case c.RopeDims <= 0 || c.RopeDims > c.HeadDim || c.RopeDims%2 != 0:
+		return fmt.Errorf("llama: rope dimension count %d invalid for head size %d", c.RopeDims, c.HeadDim)
+	case c.Dim > 1<<20 || c.FFNDim > 1<<22 || c.Layers > 4096 || c.Heads > 4096 || c.Vocab > 1<<24:
+		return fmt.Errorf("llama: implausibly large model shape %+v", *c)
+	case c.RMSEps < 0 || c.RopeBase <= 0:
+		return fmt.Errorf("llama: invalid rms epsilon %g or rope base %g", c.RMSEps, c.RopeBase)
+	}
+	return nil
+}
+
+// ConfigFromGGUF reads the hyper-parameters from a file's metadata.
+func ConfigFromGGUF(f *gguf.File) (Config, error) {
+	arch, err := f.Architecture()
+	if err != nil {
+		return Config{}, err
+	}
+	c := Config{Arch: arch}
+	if !Supported(arch) {
+		return c, fmt.Errorf("llama: unsupported architecture %q (want llama, mistral or qwen2)", arch)
+	}
+	req := func(key string, dst *int) error {
+		v, ok := f.Uint(arch + "." + key)
+		if !ok {
+			return fmt.Errorf("llama: metadata %s.%s missing or not an unsigned integer", arch, key)
+		}
+		if v > 1<<31 {
+			return fmt.Errorf("llama: metadata %s.%s = %d is too large", arch, key, v)
+		}
+		*dst = int(v)
+		return nil
+	}
+	for key, dst := range map[string]*int{
+		"context_length":       &c.ContextLength,
+		"embedding_length":     &c.Dim,
+		"block_count":          &c.Layers,
+		"feed_forward_length":  &c.FFNDim,
+		"attention.head_count": &c.Heads,
+	} {
+		if err := req(key, dst); err != nil {
+			return c, err
+		}
+	}
+	c.KVHeads = c.Heads
+	if v, ok := f.Uint(arch + ".attention.head_count_kv"); ok {
+		c.KVHeads = int(min(v, 1<<31))
+	}
+	if c.Heads > 0 {
+		c.HeadDim = c.Dim / c.Heads
+	}
+	if v, ok := f.Uint(arch + ".attention.key_length"); ok {
+		c.HeadDim = int(min(v, 1<<31))
+	}
+	if v, ok := f.Uint(arch + ".attention.value_length"); ok && int(min(v, 1<<31)) != c.HeadDim {
+		return c, fmt.Errorf("llama: value length %d differs from key length %d", v, c.HeadDim)
+	}
+	c.RMSEps = 1e-5
+	if v, ok := f.Float(arch + ".attention.layer_norm_rms_epsilon"); ok {
+		c.RMSEps = float32(v)
+	}
+	c.RopeBase = 10000
+	if v, ok := f.Float(arch + ".rope.freq_base"); ok {
+		c.RopeBase = float32(v)
+	}
+	c.RopeDims = c.HeadDim
+	if v, ok := f.Uint(arch + ".rope.dimension_count"); ok {
+		c.RopeDims = int(min(v, 1<<31))
+	}
+	if ti, ok := f.Tensor("token_embd.weight"); ok && len(ti.Dims) == 2 {
+		c.Vocab = int(min(ti.Dims[1], 1<<31))
+	}
+	if v, ok := f.Uint(arch + ".vocab_size"); ok && c.Vocab == 0 {
+		c.Vocab = int(min(v, 1<<31))
+	}
+	c.RopeNeox = arch == "qwen2"
+	_, c.QKVBias = f.Tensor("blk.0.attn_q.bias")
+	return c, c.Validate()
+}

@@ -1,0 +1,326 @@
+package llama
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/cairnhub/cairn/inference/tensor"
+)
+
+// DefaultBatch is the number of prompt tokens processed per weight pass when
+// NewState is given batch 0.
+const DefaultBatch = 64
+
+// State is one sequence's position, KV cache and scratch buffers.
+type State struct {
+	m        *Model
+	ctxLen   int
+	maxBatch int
+	pos      int
+
+	kCache, vCache [][]float32 // per layer: ctxLen × kvDim
+
+	x, xb, q, k, v, att, hb, hb2 []float32 // maxBatch rows each
+	cos, sin                     []float32 // maxBatch × RopeDims/2
+	scores                       []float32 // workers × ctxLen
+	logits                       []float32 // Vocab
+	workers                      int
+}
+
+// NewState allocates a State able to hold ctxLen positions, processing at
+// most batch prompt tokens per pass (DefaultBatch when batch <= 0).
+func (m *Model) NewState(ctxLen, batch int) *State {
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	c := m.Config
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	s := &State{m: m, ctxLen: ctxLen, maxBatch: batch, workers: min(runtime.GOMAXPROCS(0), c.Heads)}
+	s.kCache = make([][]float32, c.Layers)
+	s.vCache = make([][]float32, c.Layers)
+	for i := range s.kCache {
+		s.kCache[i] = make([]float32, ctxLen*kvDim)
+		s.vCache[i] = make([]float32, ctxLen*kvDim)
+	}
+	s.x = make([]float32, batch*c.Dim)
+	s.xb = make([]float32, batch*c.Dim)
+	s.q = make([]float32, batch*qDim)
+	s.k = make([]float32, batch*kvDim)
+	s.v = make([]float32, batch*kvDim)
+	s.att = make([]float32, batch*qDim)
+	s.hb = make([]float32, batch*c.FFNDim)
+	s.hb2 = make([]float32, batch*c.FFNDim)
+	s.cos = make([]float32, batch*c.RopeDims/2)
+	s.sin = make([]float32, batch*c.RopeDims/2)
+	s.scores = make([]float32, s.workers*ctxLen)
+	s.logits = make([]float32, c.Vocab)
+	return s
+}
+
+// Model returns the model s runs.
+func (s *State) Model() *Model { return s.m }
+
+// Pos is the number of positions already in the KV cache.
+func (s *State) Pos() int { return s.pos }
+
+// ContextLength is the number of positions s can hold.
+func (s *State) ContextLength() int { return s.ctxLen }
+
+// Reset empties the KV cache.
+func (s *State) Reset() { s.pos = 0 }
+
+// Truncate drops cached positions past n, so a new sequence sharing the first
+// n tokens reuses their keys and values.
+func (s *State) Truncate(n int) {
+	if n < s.pos {
+		s.pos = max(n, 0)
+	}
+}
+
+// Forward appends tokens to the sequence and returns the logits predicting
+// the token after the last one. The returned slice is owned by s and is
+// overwritten by the next call.
+func (s *State) Forward(tokens []int32) ([]float32, error) {
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("llama: forward of no tokens")
+	}
+	if s.pos+len(tokens) > s.ctxLen {
+		return nil, fmt.Errorf("llama: %d positions exceed the context length %d", s.pos+len(tokens), s.ctxLen)
+	}
+	for _, t := range tokens {
+		if t < 0 || int(t) >= s.m.Vocab {
+			return nil, fmt.Errorf("llama: token id %d outside vocabulary of %d", t, s.m.Vocab)
+		}
+	}
+	for len(tokens) > 0 {
+		n := min(len(tokens), s.maxBatch)
+		s.batch(tokens[:n], len(tokens) == n, nil)
+		tokens = tokens[n:]
+	}
+	return s.logits, nil
+}
+
+// ForwardAll is Forward that also writes the logits of every token into
+// all (len(tokens) × Vocab); it exists for tests and perplexity-style use.
+func (s *State) ForwardAll(tokens []int32, all []float32) error {
+	if len(all) != len(tokens)*s.m.Vocab {
+		return fmt.Errorf("llama: ForwardAll needs %d logits, got %d", len(tokens)*s.m.Vocab, len(all))
+	}
+	if s.pos+len(tokens) > s.ctxLen {
+		return fmt.Errorf("llama: %d positions exceed the context length %d", s.pos+len(tokens), s.ctxLen)
+	}
+	for _, t := range tokens {
+		if t < 0 || int(t) >= s.m.Vocab {
+			return fmt.Errorf("llama: token id %d outside vocabulary of %d", t, s.m.Vocab)
+		}
+	}
+	for i := 0; i < len(tokens); {
+		n := min(len(tokens)-i, s.maxBatch)
+		s.batch(tokens[i:i+n], true, all[i*s.m.Vocab:(i+n)*s.m.Vocab])
+		i += n
+	}
+	return nil
+}
+
+func rmsNorm(dst, x, w []float32, eps float32) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v * v)
+	}
+	scale := float32(1 / math.Sqrt(float64(float32(sum/float64(len(x)))+eps)))
+	for i, v := range x {
+		dst[i] = v * scale * w[i]
+	}
+}
+
+// matmul multiplies m by n rows of x into out, using the decode kernel for a
+// single row.
+func matmul(out []float32, m *tensor.Matrix, x []float32, n int) {
+	if n == 1 {
+		tensor.MatVec(out[:m.Rows], m, x[:m.Cols])
+		return
+	}
+	tensor.MatMul(out[:n*m.Rows], m, x[:n*m.Cols], n)
+}
+
+// ropeTables fills cos/sin for positions pos..pos+n-1 the way ggml computes
+// them: theta advanced by repeated float32 multiplication.
+func (s *State) ropeTables(pos, n int) {
+	c := s.m.Config
+	half := c.RopeDims / 2
+	thetaScale := float32(math.Pow(float64(c.RopeBase), -2.0/float64(c.RopeDims)))
+	for i := 0; i < n; i++ {
+		theta := float32(pos + i)
+		cs, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
+		for j := 0; j < half; j++ {
+			t := theta
+			if s.m.ropeFreqs != nil {
+				t /= s.m.ropeFreqs[j]
+			}
+			cs[j] = float32(math.Cos(float64(t)))
+			sn[j] = float32(math.Sin(float64(t)))
+			theta *= thetaScale
+		}
+	}
+}
+
+// rope rotates each head of vec (heads × HeadDim) for the position whose
+// tables are cs/sn.
+func (s *State) rope(vec []float32, heads int, cs, sn []float32) {
+	c := s.m.Config
+	half := c.RopeDims / 2
+	for h := 0; h < heads; h++ {
+		v := vec[h*c.HeadDim : (h+1)*c.HeadDim]
+		if c.RopeNeox {
+			for j := 0; j < half; j++ {
+				x0, x1 := v[j], v[j+half]
+				v[j] = x0*cs[j] - x1*sn[j]
+				v[j+half] = x0*sn[j] + x1*cs[j]
+			}
+		} else {
+			for j := 0; j < half; j++ {
+				x0, x1 := v[2*j], v[2*j+1]
+				v[2*j] = x0*cs[j] - x1*sn[j]
+				v[2*j+1] = x0*sn[j] + x1*cs[j]
+			}
+		}
+	}
+}
+
+func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
+
+// batch runs tokens (at most maxBatch) through the model. When all is nil
+// only the last token's logits are computed (into s.logits) and only when
+// wantLogits is set; otherwise every token's logits go to all.
+func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
+	m := s.m
+	c := m.Config
+	n := len(tokens)
+	dim, qDim, kvDim, ffn := c.Dim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.FFNDim
+	half := c.RopeDims / 2
+	for i, t := range tokens {
+		m.tokEmbd.Row(s.x[i*dim:(i+1)*dim], int(t))
+	}
+	s.ropeTables(s.pos, n)
+	for li := range m.layers {
+		l := &m.layers[li]
+		for i := 0; i < n; i++ {
+			rmsNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], l.attnNorm, c.RMSEps)
+		}
+		matmul(s.q, l.wq, s.xb, n)
+		matmul(s.k, l.wk, s.xb, n)
+		matmul(s.v, l.wv, s.xb, n)
+		kc, vc := s.kCache[li], s.vCache[li]
+		for i := 0; i < n; i++ {
+			q, k, v := s.q[i*qDim:(i+1)*qDim], s.k[i*kvDim:(i+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim]
+			if l.bq != nil {
+				addTo(q, l.bq)
+				addTo(k, l.bk)
+				addTo(v, l.bv)
+			}
+			cs, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
+			s.rope(q, c.Heads, cs, sn)
+			s.rope(k, c.KVHeads, cs, sn)
+			p := s.pos + i
+			copy(kc[p*kvDim:(p+1)*kvDim], k)
+			copy(vc[p*kvDim:(p+1)*kvDim], v)
+		}
+		s.attention(li, n)
+		matmul(s.xb, l.wo, s.att, n)
+		addTo(s.x[:n*dim], s.xb[:n*dim])
+
+		for i := 0; i < n; i++ {
+			rmsNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], l.ffnNorm, c.RMSEps)
+		}
+		matmul(s.hb, l.wGate, s.xb, n)
+		matmul(s.hb2, l.wUp, s.xb, n)
+		h, u := s.hb[:n*ffn], s.hb2[:n*ffn]
+		for i := range h {
+			h[i] = silu(h[i]) * u[i]
+		}
+		matmul(s.xb, l.wDown, s.hb, n)
+		addTo(s.x[:n*dim], s.xb[:n*dim])
+	}
+	s.pos += n
+	if all != nil {
+		for i := 0; i < n; i++ {
+			rmsNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], m.outNorm, c.RMSEps)
+		}
+		matmul(all, m.output, s.xb, n)
+		copy(s.logits, all[(n-1)*c.Vocab:])
+		return
+	}
+	if wantLogits {
+		last := s.x[(n-1)*dim : n*dim]
+		rmsNorm(s.xb[:dim], last, m.outNorm, c.RMSEps)
+		tensor.MatVec(s.logits, m.output, s.xb[:dim])
+	}
+}
+
+func addTo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
+// attention computes s.att for the n newest positions from the KV cache of
+// layer li, splitting query heads over workers.
+func (s *State) attention(li, n int) {
+	c := s.m.Config
+	if s.workers <= 1 || (n == 1 && s.pos+1 < 256) {
+		s.attendHeads(li, n, 0, c.Heads, s.scores[:s.ctxLen])
+		return
+	}
+	var wg sync.WaitGroup
+	per := (c.Heads + s.workers - 1) / s.workers
+	for w := 0; w < s.workers; w++ {
+		h0, h1 := w*per, min((w+1)*per, c.Heads)
+		if h0 >= h1 {
+			break
+		}
+		wg.Add(1)
+		go func(w, h0, h1 int) {
+			defer wg.Done()
+			s.attendHeads(li, n, h0, h1, s.scores[w*s.ctxLen:(w+1)*s.ctxLen])
+		}(w, h0, h1)
+	}
+	wg.Wait()
+}
+
+func (s *State) attendHeads(li, n, h0, h1 int, scores []float32) {
+	c := s.m.Config
+	hd := c.HeadDim
+	qDim, kvDim := c.Heads*hd, c.KVHeads*hd
+	group := c.Heads / c.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	kc, vc := s.kCache[li], s.vCache[li]
+	for i := 0; i < n; i++ {
+		npos := s.pos + i + 1 // causal: this token sees itself and all before it
+		for h := h0; h < h1; h++ {
+			q := s.q[i*qDim+h*hd : i*qDim+(h+1)*hd]
+			kvOff := (h / group) * hd
+			sc := scores[:npos]
+			maxv := float32(math.Inf(-1))
+			for p := 0; p < npos; p++ {
+				v := tensor.Dot(q, kc[p*kvDim+kvOff:p*kvDim+kvOff+hd]) * scale
+				sc[p] = v
+				maxv = max(maxv, v)
+			}
+			var sum float64
+			for p := range sc {
+				e := float32(math.Exp(float64(sc[p] - maxv)))
+				sc[p] = e
+				sum += float64(e)
+			}
+			inv := float32(1 / sum)
+			out := s.att[i*qDim+h*hd : i*qDim+(h+1)*hd]
+			clear(out)
+			for p := range sc {
+				tensor.AddScaled(out, sc[p]*inv, vc[p*kvDim+kvOff:p*kvDim+kvOff+hd])
+			}
+		}
+	}
+}
