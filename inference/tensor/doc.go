@@ -1,0 +1,31 @@
+// Package tensor holds the numeric kernels of Cairn's inference engine: the
+// GGML tensor types, their block layouts, dequantisation, quantisation, and
+// the matrix-vector and matrix-matrix products the forward pass spends its
+// time in.
+//
+// Words used here:
+//
+//   - Type: a GGML tensor type id (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K),
+//     numbered as in GGUF files.
+//   - Block: the unit a type is stored in. F32/F16/BF16 blocks hold one
+//     element; Q8_0 and Q4_0 blocks hold 32 elements behind an f16 scale;
+//     Q4_K and Q6_K super-blocks hold 256 elements with packed sub-block
+//     scales. Layouts are byte-for-byte those of ggml (block_q4_0, block_q8_0,
+//     block_q4_K, block_q6_K).
+//   - Row: one matrix row, Cols elements, stored in Cols/BlockElems blocks.
+//     A Matrix is Rows rows back to back, as a GGUF tensor with ne[0]=Cols
+//     and ne[1]=Rows.
+//   - Activation: the float32 vector a matrix is multiplied with. As in ggml,
+//     it is first converted to the type's "vec dot type": rounded to f16 for
+//     F16 weights, to bf16 for BF16 weights, quantized to Q8_0 blocks (f16
+//     scale, 32 int8) for Q8_0/Q4_0 weights and to Q8_K blocks (f32 scale,
+//     256 int8, 16-element sums) for Q4_K/Q6_K weights. The products then
+//     run in integer arithmetic per block, which is what makes them fast and
+//     what makes their results match llama.cpp's.
+//
+// MatVec is the decode kernel (bound by memory bandwidth: each weight byte is
+// read once per token), MatMul the prompt kernel (each weight row is reused
+// for every vector of the batch). Both split rows over a persistent pool of
+// GOMAXPROCS workers. On amd64 with AVX2, FMA and F16C the inner products
+// run in assembly; elsewhere, or with the purego build tag, in Go.
+package tensor

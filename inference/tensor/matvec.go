@@ -1,0 +1,114 @@
+package tensor
+
+import (
+	"fmt"
+	"sync"
+)
+
+var actPool = sync.Pool{New: func() any { return new(act) }}
+
+func checkMat(op string, m *Matrix) {
+	if !m.Type.Supported() {
+		panic(fmt.Sprintf("tensor: %s: type %v unsupported", op, m.Type))
+	}
+	if rb, err := RowBytes(m.Type, m.Cols); err != nil || len(m.Data) < m.Rows*rb {
+		panic(fmt.Sprintf("tensor: %s: %v %dx%d matrix with %d data bytes", op, m.Type, m.Rows, m.Cols, len(m.Data)))
+	}
+}
+
+// MatVec sets out[i] to the product of row i of m with x, for every row.
+// len(out) must be m.Rows and len(x) m.Cols. x is first converted to the
+// type's vec-dot type as ggml does (see the package comment). Rows are split
+// over the worker pool.
+func MatVec(out []float32, m *Matrix, x []float32) {
+	checkMat("MatVec", m)
+	if len(out) != m.Rows || len(x) != m.Cols {
+		panic(fmt.Sprintf("tensor: MatVec of a %dx%d matrix with len(x)=%d, len(out)=%d", m.Rows, m.Cols, len(x), len(out)))
+	}
+	a := actPool.Get().(*act)
+	a.prepare(m.Type, x)
+	rb := m.rowBytes()
+	parallelFor(m.Rows, chunkRows(m.Rows, rb, workers()), func(lo, hi int) {
+		matVecRows(out, m, a, lo, hi)
+	})
+	actPool.Put(a)
+}
+
+// matMulTile is how many vectors MatMul multiplies each weight row with
+// while the row is in L1 cache.
+const matMulTile = 64
+
+type actBatch struct{ a []act }
+
+var batchPool = sync.Pool{New: func() any { return new(actBatch) }}
+
+// MatMul multiplies m with n vectors: x is n×Cols row-major, out n×Rows
+// row-major (out[j*Rows+i] = row i · x[j]). Each weight row is read once per
+// tile of vectors, so prompt processing is bound by arithmetic rather than
+// by memory bandwidth.
+func MatMul(out []float32, m *Matrix, x []float32, n int) {
+	checkMat("MatMul", m)
+	if n < 0 || len(x) != n*m.Cols || len(out) != n*m.Rows {
+		panic(fmt.Sprintf("tensor: MatMul of a %dx%d matrix with n=%d, len(x)=%d, len(out)=%d", m.Rows, m.Cols, n, len(x), len(out)))
+	}
+	if n == 0 {
+		return
+	}
+	if n == 1 {
+		MatVec(out, m, x)
+		return
+	}
+	bt := batchPool.Get().(*actBatch)
+	if cap(bt.a) < n {
+		bt.a = append(bt.a[:cap(bt.a)], make([]act, n-cap(bt.a))...)
+	}
+	acts := bt.a[:n]
+	parallelFor(n, 4, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			acts[j].prepare(m.Type, x[j*m.Cols:(j+1)*m.Cols])
+		}
+	})
+	rb := m.rowBytes()
+	w := workers()
+	chunk := max(1, min((m.Rows+4*w-1)/(4*w), (32<<10)/max(rb, 1)))
+	for j0 := 0; j0 < n; j0 += matMulTile {
+		j1 := min(n, j0+matMulTile)
+		parallelFor(m.Rows, chunk, func(lo, hi int) {
+			matMulRows(out, m, acts, j0, j1, lo, hi)
+		})
+	}
+	batchPool.Put(bt)
+}
+
+// Dot returns the float32 dot product of a and b (len(b) >= len(a)).
+func Dot(a, b []float32) float32 {
+	if len(b) < len(a) {
+		panic(fmt.Sprintf("tensor: Dot of lengths %d and %d", len(a), len(b)))
+	}
+	return dot(a, b[:len(a)])
+}
+
+// AddScaled adds a*x to dst (len(x) >= len(dst)).
+func AddScaled(dst []float32, a float32, x []float32) {
+	if len(x) < len(dst) {
+		panic(fmt.Sprintf("tensor: AddScaled of lengths %d and %d", len(dst), len(x)))
+	}
+	axpy(dst, a, x[:len(dst)])
+}
+
+func matVecRowsGo(out []float32, m *Matrix, a *act, lo, hi int) {
+	rb := m.rowBytes()
+	for r := lo; r < hi; r++ {
+		out[r] = dotRowGo(m.Type, m.Data[r*rb:(r+1)*rb], a)
+	}
+}
+
+func matMulRowsGo(out []float32, m *Matrix, acts []act, j0, j1, lo, hi int) {
+	rb := m.rowBytes()
+	for r := lo; r < hi; r++ {
+		w := m.Data[r*rb : (r+1)*rb]
+		for j := j0; j < j1; j++ {
+			out[j*m.Rows+r] = dotRowGo(m.Type, w, &acts[j])
+		}
+	}
+}

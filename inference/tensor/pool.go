@@ -1,0 +1,98 @@
+package tensor
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// The worker pool: GOMAXPROCS-1 long-lived goroutines (at the time of first
+// use) that help whichever goroutine calls parallelFor. The caller always
+// works too, so a job finishes even when every helper is busy elsewhere;
+// helpers are offered a job without blocking and join it when they can.
+
+type job struct {
+	fn      func(lo, hi int)
+	n       int // items
+	chunk   int // items per chunk
+	nchunks int64
+	next    atomic.Int64 // next chunk to take
+	pending atomic.Int64 // chunks not yet finished
+	done    chan struct{}
+}
+
+var pool struct {
+	once    sync.Once
+	helpers int
+	jobs    chan *job
+}
+
+func startPool() {
+	pool.helpers = runtime.GOMAXPROCS(0) - 1
+	if pool.helpers < 0 {
+		pool.helpers = 0
+	}
+	pool.jobs = make(chan *job, pool.helpers)
+	for i := 0; i < pool.helpers; i++ {
+		go func() {
+			for j := range pool.jobs {
+				j.run()
+			}
+		}()
+	}
+}
+
+// workers returns how many goroutines may work on one job.
+func workers() int {
+	pool.once.Do(startPool)
+	return min(pool.helpers+1, runtime.GOMAXPROCS(0))
+}
+
+func (j *job) run() {
+	for {
+		c := j.next.Add(1) - 1
+		if c >= j.nchunks {
+			return
+		}
+		lo := int(c) * j.chunk
+		j.fn(lo, min(lo+j.chunk, j.n))
+		if j.pending.Add(-1) == 0 {
+			close(j.done)
+		}
+	}
+}
+
+// parallelFor calls fn over [0,n) in chunks of chunk items, spread over the
+// pool, and returns when every chunk is done.
+func parallelFor(n, chunk int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	chunk = max(chunk, 1)
+	nchunks := (n + chunk - 1) / chunk
+	w := workers()
+	if nchunks == 1 || w == 1 {
+		fn(0, n)
+		return
+	}
+	j := &job{fn: fn, n: n, chunk: chunk, nchunks: int64(nchunks), done: make(chan struct{})}
+	j.pending.Store(int64(nchunks))
+	for i := 0; i < min(w, nchunks)-1; i++ {
+		select {
+		case pool.jobs <- j:
+		default: // helpers busy: the caller does more of the work
+		}
+	}
+	j.run()
+	<-j.done
+}
+
+// chunkRows picks a chunk size for rows of rowBytes bytes: large enough to
+// stream contiguous memory, small enough to balance over w workers.
+func chunkRows(rows, rowBytes, w int) int {
+	c := max(1, (64<<10)/max(rowBytes, 1))
+	if per := (rows + 4*w - 1) / (4 * w); c > per {
+		c = per
+	}
+	return max(c, 1)
+}

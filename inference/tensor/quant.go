@@ -1,0 +1,297 @@
+package tensor
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// Quantize converts src to type t (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).
+// len(src) must be a multiple of t.BlockElems(). F16/BF16 round to nearest
+// even; Q8_0 and Q4_0 follow ggml's reference quantizers
+// (quantize_row_q8_0_ref, quantize_row_q4_0_ref) bit for bit. Q4_K and Q6_K
+// produce valid ggml blocks with a simpler (min/max) choice of scales than
+// ggml's iterative search, so their error is somewhat larger; they are meant
+// for tests and generated models, not for publishing quantized weights.
+func Quantize(t Type, src []float32) ([]byte, error) {
+	n, err := RowBytes(t, len(src))
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	out := make([]byte, n)
+	switch t {
+	case F32:
+		for i, v := range src {
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
+		}
+	case F16:
+		for i, v := range src {
+			binary.LittleEndian.PutUint16(out[2*i:], F32ToF16(v))
+		}
+	case BF16:
+		for i, v := range src {
+			binary.LittleEndian.PutUint16(out[2*i:], F32ToBF16(v))
+		}
+	case Q8_0:
+		for b := 0; b < len(src)/qk; b++ {
+			quantQ80Block(out[b*q80B:(b+1)*q80B], src[b*qk:(b+1)*qk])
+		}
+	case Q4_0:
+		for b := 0; b < len(src)/qk; b++ {
+			quantQ40Block(out[b*q40B:(b+1)*q40B], src[b*qk:(b+1)*qk])
+		}
+	case Q4_K:
+		for b := 0; b < len(src)/qkK; b++ {
+			quantQ4KBlock(out[b*q4KB:(b+1)*q4KB], src[b*qkK:(b+1)*qkK])
+		}
+	case Q6_K:
+		for b := 0; b < len(src)/qkK; b++ {
+			quantQ6KBlock(out[b*q6KB:(b+1)*q6KB], src[b*qkK:(b+1)*qkK])
+		}
+	default:
+		return nil, fmt.Errorf("quantize: type %v unsupported", t)
+	}
+	return out, nil
+}
+
+// roundAway rounds half away from zero, as C's roundf.
+func roundAway(f float32) float32 { return float32(math.Round(float64(f))) }
+
+// roundEven rounds half to even, as _mm256_round_ps(_MM_ROUND_NEAREST) and
+// ggml's nearest_int.
+func roundEven(f float32) float32 { return float32(math.RoundToEven(float64(f))) }
+
+func quantQ80Block(dst []byte, x []float32) {
+	var amax float32
+	for _, v := range x {
+		amax = max(amax, abs32(v))
+	}
+	d := amax / 127
+	var id float32
+	if d != 0 {
+		id = 1 / d
+	}
+	binary.LittleEndian.PutUint16(dst, F32ToF16(d))
+	for j, v := range x {
+		dst[2+j] = byte(int8(roundAway(v * id)))
+	}
+}
+
+func quantQ40Block(dst []byte, x []float32) {
+	var amax, mx float32
+	for _, v := range x {
+		if a := abs32(v); amax < a {
+			amax, mx = a, v
+		}
+	}
+	d := mx / -8
+	var id float32
+	if d != 0 {
+		id = 1 / d
+	}
+	binary.LittleEndian.PutUint16(dst, F32ToF16(d))
+	for j := 0; j < qk/2; j++ {
+		x0 := int8(float32(x[j]*id) + 8.5) // C's truncating conversion
+		x1 := int8(float32(x[j+qk/2]*id) + 8.5)
+		dst[2+j] = byte(min(15, x0)) | byte(min(15, x1))<<4
+	}
+}
+
+func quantQ4KBlock(dst []byte, x []float32) {
+	var scale, mins [8]float32
+	var maxScale, maxMin float32
+	for j := 0; j < 8; j++ {
+		lo, hi := float32(0), float32(0)
+		for _, v := range x[32*j : 32*j+32] {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		scale[j] = (hi - lo) / 15
+		mins[j] = -lo
+		maxScale, maxMin = max(maxScale, scale[j]), max(maxMin, mins[j])
+	}
+	dh, mh := F32ToF16(maxScale/63), F32ToF16(maxMin/63)
+	d, dmin := f16Table[dh], f16Table[mh]
+	var ls, lm [8]uint8
+	for j := 0; j < 8; j++ {
+		if d > 0 {
+			ls[j] = uint8(min(63, max(0, roundAway(scale[j]/d))))
+		}
+		if dmin > 0 {
+			lm[j] = uint8(min(63, max(0, roundAway(mins[j]/dmin))))
+		}
+	}
+	binary.LittleEndian.PutUint16(dst[0:], dh)
+	binary.LittleEndian.PutUint16(dst[2:], mh)
+	sc := dst[4:16]
+	for j := 0; j < 4; j++ {
+		sc[j] = ls[j] | (ls[j+4]>>4)<<6
+		sc[j+4] = lm[j] | (lm[j+4]>>4)<<6
+		sc[j+8] = ls[j+4]&0xf | (lm[j+4]&0xf)<<4
+	}
+	var q [qkK]uint8
+	for j := 0; j < 8; j++ {
+		s, m := d*float32(ls[j]), dmin*float32(lm[j])
+		for l := 0; l < 32; l++ {
+			if s == 0 {
+				continue
+			}
+			q[32*j+l] = uint8(min(15, max(0, roundAway((x[32*j+l]+m)/s))))
+		}
+	}
+	qs := dst[16:144]
+	for c := 0; c < 4; c++ {
+		for l := 0; l < 32; l++ {
+			qs[32*c+l] = q[64*c+l] | q[64*c+32+l]<<4
+		}
+	}
+}
+
+func quantQ6KBlock(dst []byte, x []float32) {
+	var scale [16]float32
+	var maxScale, maxAbs float32
+	for k := 0; k < 16; k++ {
+		var amax, mx float32
+		for _, v := range x[16*k : 16*k+16] {
+			if a := abs32(v); a > amax {
+				amax, mx = a, v
+			}
+		}
+		scale[k] = mx / -32
+		if a := abs32(scale[k]); a > maxAbs {
+			maxAbs, maxScale = a, scale[k]
+		}
+	}
+	dh := F32ToF16(maxScale / -128)
+	d := f16Table[dh]
+	var sc [16]int8
+	for k := range sc {
+		if d != 0 {
+			sc[k] = int8(min(127, max(-128, roundEven(scale[k]/d))))
+		}
+	}
+	var L [qkK]uint8
+	for k := 0; k < 16; k++ {
+		s := d * float32(sc[k])
+		for l := 0; l < 16; l++ {
+			q := 0
+			if s != 0 {
+				q = int(min(31, max(-32, roundEven(x[16*k+l]/s))))
+			}
+			L[16*k+l] = uint8(q + 32)
+		}
+	}
+	ql, qh := dst[0:128], dst[128:192]
+	for n := 0; n < 2; n++ {
+		for l := 0; l < 32; l++ {
+			q1, q2, q3, q4 := L[128*n+l], L[128*n+l+32], L[128*n+l+64], L[128*n+l+96]
+			ql[64*n+l] = q1&0xf | (q3&0xf)<<4
+			ql[64*n+l+32] = q2&0xf | (q4&0xf)<<4
+			qh[32*n+l] = q1>>4 | (q2>>4)<<2 | (q3>>4)<<4 | (q4>>4)<<6
+		}
+	}
+	for k := range sc {
+		dst[192+k] = byte(sc[k])
+	}
+	binary.LittleEndian.PutUint16(dst[208:], dh)
+}
+
+func abs32(f float32) float32 { return math.Float32frombits(math.Float32bits(f) &^ (1 << 31)) }
+
+// act is an activation vector converted to the vec-dot type of a weight
+// type (see the package comment). Buffers are reused across calls.
+type act struct {
+	f  []float32 // F32/F16/BF16 weights: x, rounded to the weight precision for F16/BF16
+	d  []float32 // Q8_0: per-32 scale (f16-rounded); Q8_K: per-256 scale
+	qs []int8    // quantized values
+	bs []int16   // Q8_K: sums of each 16 quantized values
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// prepare converts x for a product with weights of type t.
+func (a *act) prepare(t Type, x []float32) {
+	switch t {
+	case F32:
+		a.f = grow(a.f, len(x))
+		copy(a.f, x)
+	case F16:
+		a.f = grow(a.f, len(x))
+		roundF16Slice(a.f, x)
+	case BF16:
+		a.f = grow(a.f, len(x))
+		for i, v := range x {
+			a.f[i] = roundBF16(v)
+		}
+	case Q8_0, Q4_0:
+		nb := len(x) / qk
+		a.d = grow(a.d, nb)
+		a.qs = grow(a.qs, len(x))
+		quantizeQ8Act(a.d, a.qs, x)
+	case Q4_K, Q6_K:
+		nb := len(x) / qkK
+		a.d = grow(a.d, nb)
+		a.qs = grow(a.qs, len(x))
+		a.bs = grow(a.bs, nb*16)
+		for b := 0; b < nb; b++ {
+			quantQ8KBlock(&a.d[b], a.qs[b*qkK:(b+1)*qkK], a.bs[b*16:(b+1)*16], x[b*qkK:(b+1)*qkK])
+		}
+	default:
+		panic("tensor: unsupported type " + t.String())
+	}
+}
+
+// quantizeQ8ActGo quantizes x to Q8_0 blocks as ggml's AVX2
+// quantize_row_q8_0 does: d = amax/127 stored as f16, q = round-to-even
+// (x*127/amax). d receives the f16-rounded scales.
+func quantizeQ8ActGo(d []float32, qs []int8, x []float32) {
+	for b := range d {
+		xb := x[b*qk : (b+1)*qk]
+		var amax float32
+		for _, v := range xb {
+			amax = max(amax, abs32(v))
+		}
+		d[b] = roundF16(amax / 127)
+		var id float32
+		if amax != 0 {
+			id = 127 / amax
+		}
+		q := qs[b*qk : (b+1)*qk]
+		for j, v := range xb {
+			q[j] = int8(roundEven(v * id))
+		}
+	}
+}
+
+// quantQ8KBlock quantizes 256 values as ggml's quantize_row_q8_K_ref: the
+// value of largest magnitude maps to -127, d = 1/iscale, sums of 16.
+func quantQ8KBlock(d *float32, qs []int8, bs []int16, x []float32) {
+	var amax, mx float32
+	for _, v := range x {
+		if a := abs32(v); a > amax {
+			amax, mx = a, v
+		}
+	}
+	if amax == 0 {
+		*d = 0
+		clear(qs)
+		clear(bs)
+		return
+	}
+	iscale := -127 / mx
+	for j, v := range x {
+		qs[j] = int8(min(127, roundEven(iscale*v)))
+	}
+	for k := 0; k < 16; k++ {
+		s := 0
+		for _, q := range qs[16*k : 16*k+16] {
+			s += int(q)
+		}
+		bs[k] = int16(s)
+	}
+	*d = 1 / iscale
+}

@@ -1,0 +1,93 @@
+package tensor
+
+import "fmt"
+
+// Type is a GGML tensor type id, numbered as in GGUF files.
+type Type uint32
+
+// The GGML types this package knows. Their numeric values are GGUF's.
+const (
+	F32  Type = 0
+	F16  Type = 1
+	Q4_0 Type = 2
+	Q8_0 Type = 8
+	Q4_K Type = 12
+	Q6_K Type = 14
+	BF16 Type = 30
+)
+
+// Block sizes, in elements, of the quantized types.
+const (
+	qk   = 32  // Q4_0, Q8_0
+	qkK  = 256 // Q4_K, Q6_K (ggml's QK_K)
+	q40B = 18  // 2 (f16 d) + 16 nibble bytes
+	q80B = 34  // 2 (f16 d) + 32 int8
+	q4KB = 144 // 2 d + 2 dmin + 12 packed scales + 128 nibble bytes
+	q6KB = 210 // 128 ql + 64 qh + 16 int8 scales + 2 d
+)
+
+var typeNames = map[Type]string{
+	F32: "F32", F16: "F16", Q4_0: "Q4_0", Q8_0: "Q8_0", Q4_K: "Q4_K", Q6_K: "Q6_K", BF16: "BF16",
+	3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 13: "Q5_K", 15: "Q8_K",
+	16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S",
+	22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M",
+}
+
+// String returns ggml's name of the type, or "type(N)" for an unknown id.
+func (t Type) String() string {
+	if s, ok := typeNames[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("type(%d)", uint32(t))
+}
+
+// BlockElems returns the number of elements per block: 1 for F32, F16 and
+// BF16, 32 for Q4_0 and Q8_0, 256 for Q4_K and Q6_K, 0 for unsupported types.
+func (t Type) BlockElems() int {
+	switch t {
+	case F32, F16, BF16:
+		return 1
+	case Q4_0, Q8_0:
+		return qk
+	case Q4_K, Q6_K:
+		return qkK
+	}
+	return 0
+}
+
+// BlockBytes returns the number of bytes per block, 0 for unsupported types.
+func (t Type) BlockBytes() int {
+	switch t {
+	case F32:
+		return 4
+	case F16, BF16:
+		return 2
+	case Q4_0:
+		return q40B
+	case Q8_0:
+		return q80B
+	case Q4_K:
+		return q4KB
+	case Q6_K:
+		return q6KB
+	}
+	return 0
+}
+
+// Supported reports whether this package can compute with the type.
+func (t Type) Supported() bool { return t.BlockElems() != 0 }
+
+// RowBytes returns the size in bytes of a row of cols elements of type t.
+func RowBytes(t Type, cols int) (int, error) {
+	if !t.Supported() {
+		return 0, fmt.Errorf("tensor type %v: unsupported", t)
+	}
+	if cols < 0 {
+		return 0, fmt.Errorf("tensor type %v: negative column count %d", t, cols)
+	}
+	be := t.BlockElems()
+	if cols%be != 0 {
+		return 0, fmt.Errorf("tensor type %v: %d columns is not a multiple of the block size %d", t, cols, be)
+	}
+	return cols / be * t.BlockBytes(), nil
+}
