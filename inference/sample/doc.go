@@ -1,0 +1,18 @@
+// Package sample picks the next token from a model's logits.
+//
+// Words used in this package:
+//
+//   - logits: one unnormalised score per vocabulary entry, as the model's
+//     output layer produces them.
+//   - candidates: the token ids still in the running after a filter; each
+//     filter (top-k, top-p, min-p) removes some.
+//   - history: the ids seen so far (prompt and generated); the repetition
+//     penalty looks at its last RepeatLastN entries.
+//   - greedy: Temperature 0, the id with the highest logit (lowest id on a
+//     tie); no random numbers are drawn.
+//
+// The order of the steps follows llama.cpp's default sampler chain:
+// repetition penalty, top-k, softmax with temperature, top-p, min-p, draw.
+// A Sampler owns a seeded PCG generator, so the same Params (Seed included),
+// logits and history give the same ids; it is not safe for concurrent use.
+package sample

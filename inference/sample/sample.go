@@ -1,0 +1,292 @@
+package sample
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// Params configures a Sampler. The zero value is greedy decoding.
+type Params struct {
+	// Temperature divides the logits before the softmax; higher is more
+	// random. Default 0: greedy (argmax), no randomness.
+	Temperature float32
+	// TopK keeps the K most likely candidates. Default 0: all.
+	TopK int
+	// TopP keeps the smallest set of most likely candidates whose
+	// probabilities add up to at least TopP. Range [0, 1]. Default 0: off
+	// (same as 1).
+	TopP float32
+	// MinP drops candidates less likely than MinP times the most likely one.
+	// Range [0, 1]. Default 0: off.
+	MinP float32
+	// RepeatPenalty divides positive logits (multiplies negative ones) of ids
+	// present in the recent history. Default 0: off (same as 1).
+	RepeatPenalty float32
+	// RepeatLastN is how many of the last history ids the penalty looks at.
+	// Default 0: 64 (llama.cpp's default); -1: the whole history.
+	RepeatLastN int
+	// Seed seeds the random generator; the same seed gives the same ids.
+	// Default 0, a seed like any other: callers that want varied output
+	// pass a random seed.
+	Seed uint64
+}
+
+// DefaultRepeatLastN is the history window the repetition penalty uses when
+// Params.RepeatLastN is 0.
+const DefaultRepeatLastN = 64
+
+// Validate reports the first parameter out of range.
+func (p Params) Validate() error {
+	bad := func(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }
+	switch {
+	case bad(p.Temperature) || p.Temperature < 0:
+		return fmt.Errorf("sample: temperature %v must be a finite number >= 0 (0 = greedy)", p.Temperature)
+	case p.TopK < 0:
+		return fmt.Errorf("sample: top_k %d must be >= 0 (0 = off)", p.TopK)
+	case bad(p.TopP) || p.TopP < 0 || p.TopP > 1:
+		return fmt.Errorf("sample: top_p %v must be in (0, 1] (or 0 = off)", p.TopP)
+	case bad(p.MinP) || p.MinP < 0 || p.MinP > 1:
+		return fmt.Errorf("sample: min_p %v must be in [0, 1]", p.MinP)
+	case bad(p.RepeatPenalty) || p.RepeatPenalty < 0:
+		return fmt.Errorf("sample: repeat_penalty %v must be a finite number > 0 (1 = off)", p.RepeatPenalty)
+	case p.RepeatLastN < -1:
+		return fmt.Errorf("sample: repeat_last_n %d must be >= -1 (-1 = whole history, 0 = %d)", p.RepeatLastN, DefaultRepeatLastN)
+	}
+	return nil
+}
+
+type cand struct {
+	id int32
+	v  float32 // logit, then probability
+}
+
+// Sampler draws ids according to Params. Not safe for concurrent use.
+type Sampler struct {
+	p       Params
+	rng     *rand.Rand
+	logits  []float32 // copy of the caller's logits, penalised
+	cands   []cand
+	penalty []int32 // ids to penalise, deduplicated
+	seen    map[int32]struct{}
+}
+
+// New returns a Sampler for p. Invalid parameters are clamped to the nearest
+// valid value; call p.Validate first to report them instead.
+func New(p Params) *Sampler {
+	if !(p.Temperature >= 0) {
+		p.Temperature = 0
+	}
+	p.TopK = max(p.TopK, 0)
+	if !(p.TopP > 0 && p.TopP < 1) {
+		p.TopP = 1
+	}
+	if !(p.MinP > 0) {
+		p.MinP = 0
+	}
+	p.MinP = min(p.MinP, 1)
+	if !(p.RepeatPenalty > 0) || math.IsInf(float64(p.RepeatPenalty), 0) {
+		p.RepeatPenalty = 1
+	}
+	if p.RepeatLastN == 0 {
+		p.RepeatLastN = DefaultRepeatLastN
+	}
+	p.RepeatLastN = max(p.RepeatLastN, -1)
+	return &Sampler{
+		p:    p,
+		rng:  rand.New(rand.NewPCG(p.Seed, p.Seed^0x9E3779B97F4A7C15)),
+		seen: make(map[int32]struct{}),
+	}
+}
+
+// Params returns the parameters in effect (after clamping and defaults).
+func (s *Sampler) Params() Params { return s.p }
+
+// Sample returns the next id for logits (one per vocabulary entry), given the
+// ids seen so far. It does not modify logits or history, and allocates nothing
+// once its buffers have grown to the vocabulary size. It returns -1 only when
+// logits is empty.
+func (s *Sampler) Sample(logits []float32, history []int32) int32 {
+	n := len(logits)
+	if n == 0 {
+		return -1
+	}
+	s.logits = append(s.logits[:0], logits...)
+	for i, v := range s.logits {
+		if v != v { // NaN: never chosen
+			s.logits[i] = float32(math.Inf(-1))
+		}
+	}
+	s.applyPenalty(history)
+	if s.p.Temperature == 0 {
+		return argmax(s.logits)
+	}
+
+	// top-k
+	c := s.cands[:0]
+	k := s.p.TopK
+	if k == 0 || k > n {
+		k = n
+	}
+	if k < n {
+		c = topK(c, s.logits, k)
+	} else {
+		for i, v := range s.logits {
+			c = append(c, cand{int32(i), v})
+		}
+	}
+	s.cands = c
+	sortDesc(c)
+
+	// softmax with temperature
+	inv := 1 / float64(s.p.Temperature)
+	maxv := float64(c[0].v)
+	if math.IsInf(maxv, 0) {
+		return c[0].id // no finite logit to weigh: take the best
+	}
+	sum := 0.0
+	for i := range c {
+		e := math.Exp((float64(c[i].v) - maxv) * inv)
+		c[i].v = float32(e)
+		sum += e
+	}
+	for i := range c {
+		c[i].v = float32(float64(c[i].v) / sum)
+	}
+
+	// top-p: smallest prefix reaching TopP
+	if s.p.TopP < 1 {
+		cum := 0.0
+		for i := range c {
+			cum += float64(c[i].v)
+			if cum >= float64(s.p.TopP) {
+				c = c[:i+1]
+				break
+			}
+		}
+	}
+	// min-p, relative to the most likely candidate
+	if s.p.MinP > 0 {
+		floor := s.p.MinP * c[0].v
+		keep := 1
+		for keep < len(c) && c[keep].v >= floor {
+			keep++
+		}
+		c = c[:keep]
+	}
+
+	total := 0.0
+	for _, x := range c {
+		total += float64(x.v)
+	}
+	r := s.rng.Float64() * total
+	for _, x := range c {
+		r -= float64(x.v)
+		if r < 0 {
+			return x.id
+		}
+	}
+	return c[len(c)-1].id
+}
+
+// applyPenalty penalises, once each, the ids among the last RepeatLastN of
+// history (llama.cpp's repetition penalty).
+func (s *Sampler) applyPenalty(history []int32) {
+	if s.p.RepeatPenalty == 1 || len(history) == 0 {
+		return
+	}
+	if s.p.RepeatLastN >= 0 && len(history) > s.p.RepeatLastN {
+		history = history[len(history)-s.p.RepeatLastN:]
+	}
+	clear(s.seen)
+	pen := s.p.RepeatPenalty
+	for _, id := range history {
+		if id < 0 || int(id) >= len(s.logits) {
+			continue
+		}
+		if _, dup := s.seen[id]; dup {
+			continue
+		}
+		s.seen[id] = struct{}{}
+		if v := s.logits[id]; v > 0 {
+			s.logits[id] = v / pen
+		} else {
+			s.logits[id] = v * pen
+		}
+	}
+}
+
+// argmax returns the index of the largest value, the lowest on a tie. NaN
+// never wins.
+func argmax(v []float32) int32 {
+	best := 0
+	for i := 1; i < len(v); i++ {
+		if v[i] > v[best] || v[best] != v[best] {
+			best = i
+		}
+	}
+	return int32(best)
+}
+
+// before orders candidates: higher value first, lower id on a tie.
+func before(a, b cand) bool {
+	if a.v != b.v {
+		return a.v > b.v
+	}
+	return a.id < b.id
+}
+
+func sortDesc(c []cand) {
+	slices.SortFunc(c, func(a, b cand) int {
+		if before(a, b) {
+			return -1
+		}
+		if before(b, a) {
+			return 1
+		}
+		return 0
+	})
+}
+
+// topK appends the k best candidates of logits to c (unordered), with a
+// min-heap of size k: O(n log k) instead of sorting the vocabulary.
+func topK(c []cand, logits []float32, k int) []cand {
+	for i := 0; i < k; i++ {
+		c = append(c, cand{int32(i), logits[i]})
+		// sift up: the root is the worst kept candidate
+		j := i
+		for j > 0 {
+			p := (j - 1) / 2
+			if !before(c[p], c[j]) {
+				break
+			}
+			c[p], c[j] = c[j], c[p]
+			j = p
+		}
+	}
+	for i := k; i < len(logits); i++ {
+		x := cand{int32(i), logits[i]}
+		if !before(x, c[0]) {
+			continue
+		}
+		c[0] = x
+		j := 0
+		for {
+			l := 2*j + 1
+			if l >= k {
+				break
+			}
+			m := l
+			if r := l + 1; r < k && before(c[l], c[r]) {
+				m = r
+			}
+			if !before(c[j], c[m]) {
+				break
+			}
+			c[j], c[m] = c[m], c[j]
+			j = m
+		}
+	}
+	return c
+}

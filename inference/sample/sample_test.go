@@ -1,0 +1,230 @@
+package sample
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	nan := float32(math.NaN())
+	tests := []struct {
+		name string
+		p    Params
+		want string // substring of the error; "" = valid
+	}{
+		{"zero is greedy", Params{}, ""},
+		{"typical", Params{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.1, RepeatLastN: 64, Seed: 1}, ""},
+		{"top_p 1", Params{TopP: 1}, ""},
+		{"whole history", Params{RepeatLastN: -1}, ""},
+		{"negative temperature", Params{Temperature: -0.1}, "temperature"},
+		{"NaN temperature", Params{Temperature: nan}, "temperature"},
+		{"negative top_k", Params{TopK: -1}, "top_k"},
+		{"top_p above 1", Params{TopP: 1.5}, "top_p"},
+		{"negative top_p", Params{TopP: -0.5}, "top_p"},
+		{"min_p above 1", Params{MinP: 2}, "min_p"},
+		{"negative penalty", Params{RepeatPenalty: -1}, "repeat_penalty"},
+		{"repeat_last_n -2", Params{RepeatLastN: -2}, "repeat_last_n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("Validate(%+v) = %v, want nil", tc.p, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("Validate(%+v) = %v, want an error about %s", tc.p, err, tc.want)
+			}
+		})
+	}
+}
+
+func logitsFrom(seed uint64, n int) []float32 {
+	l := make([]float32, n)
+	x := seed*6364136223846793005 + 1442695040888963407
+	for i := range l {
+		x = x*6364136223846793005 + 1442695040888963407
+		l[i] = float32(int64(x>>33)%2000)/100 - 10
+	}
+	return l
+}
+
+func argmaxRef(l []float32) int32 {
+	best := 0
+	for i, v := range l {
+		if v > l[best] {
+			best = i
+		}
+	}
+	return int32(best)
+}
+
+func TestGreedyIsArgmax(t *testing.T) {
+	s := New(Params{})
+	for seed := range uint64(20) {
+		l := logitsFrom(seed, 1000)
+		orig := append([]float32(nil), l...)
+		if got, want := s.Sample(l, nil), argmaxRef(l); got != want {
+			t.Errorf("greedy Sample(logits %d) = %d, want %d", seed, got, want)
+		}
+		for i := range l {
+			if l[i] != orig[i] {
+				t.Fatalf("Sample modified logits[%d]: %v -> %v", i, orig[i], l[i])
+			}
+		}
+	}
+	if got := s.Sample([]float32{1, 3, 3, 2}, nil); got != 1 {
+		t.Errorf("greedy Sample(tie 1,3,3,2) = %d, want 1 (lowest id)", got)
+	}
+	if got := s.Sample(nil, nil); got != -1 {
+		t.Errorf("Sample(nil) = %d, want -1", got)
+	}
+}
+
+func TestTopK1IsGreedy(t *testing.T) {
+	s := New(Params{Temperature: 1.5, TopK: 1, Seed: 7})
+	for seed := range uint64(50) {
+		l := logitsFrom(seed, 300)
+		if got, want := s.Sample(l, nil), argmaxRef(l); got != want {
+			t.Errorf("top-k 1 Sample(logits %d) = %d, want %d", seed, got, want)
+		}
+	}
+}
+
+func TestSeedReproducible(t *testing.T) {
+	p := Params{Temperature: 1, TopK: 50, TopP: 0.9, MinP: 0.01, RepeatPenalty: 1.1, Seed: 42}
+	draw := func(p Params) []int32 {
+		s := New(p)
+		var hist []int32
+		for i := range 200 {
+			id := s.Sample(logitsFrom(uint64(i), 500), hist)
+			hist = append(hist, id)
+		}
+		return hist
+	}
+	a, b := draw(p), draw(p)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("same seed: draw %d = %d then %d", i, a[i], b[i])
+		}
+	}
+	p.Seed = 43
+	c := draw(p)
+	same := 0
+	for i := range a {
+		if a[i] == c[i] {
+			same++
+		}
+	}
+	if same == len(a) {
+		t.Errorf("seeds 42 and 43 gave the same %d ids", len(a))
+	}
+}
+
+// Draw counts follow the softmax within statistical bounds.
+func TestDistribution(t *testing.T) {
+	logits := []float32{0, float32(math.Log(2)), float32(math.Log(3)), float32(math.Log(4))} // p = .1 .2 .3 .4
+	const n = 20000
+	tests := []struct {
+		name string
+		p    Params
+		want []float64
+	}{
+		{"temperature 1", Params{Temperature: 1, Seed: 1}, []float64{.1, .2, .3, .4}},
+		{"top-k 2", Params{Temperature: 1, TopK: 2, Seed: 2}, []float64{0, 0, 3. / 7, 4. / 7}},
+		{"top-p 0.65", Params{Temperature: 1, TopP: 0.65, Seed: 3}, []float64{0, 0, 3. / 7, 4. / 7}},
+		{"min-p 0.5", Params{Temperature: 1, MinP: 0.5, Seed: 4}, []float64{0, .2 / .9, .3 / .9, .4 / .9}},
+		{"temperature 0.5", Params{Temperature: 0.5, Seed: 5}, []float64{1. / 30, 4. / 30, 9. / 30, 16. / 30}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(tc.p)
+			counts := make([]int, len(logits))
+			for range n {
+				counts[s.Sample(logits, nil)]++
+			}
+			for i, w := range tc.want {
+				got := float64(counts[i]) / n
+				// 5 standard deviations of a binomial proportion, at least 0.002
+				tol := 5*math.Sqrt(w*(1-w)/n) + 0.002
+				if math.Abs(got-w) > tol {
+					t.Errorf("P(%d) = %.4f, want %.4f ± %.4f (counts %v)", i, got, w, tol, counts)
+				}
+			}
+		})
+	}
+}
+
+func TestRepeatPenalty(t *testing.T) {
+	s := New(Params{RepeatPenalty: 2, RepeatLastN: 2})
+	logits := []float32{1, 1.5, -1, 1.2}
+	tests := []struct {
+		hist []int32
+		want int32
+	}{
+		{nil, 1},
+		{[]int32{1}, 3},          // 1.5/2 = 0.75 < 1.2
+		{[]int32{1, 3}, 0},       // 0.75, 0.6 < 1
+		{[]int32{1, 3, 0, 2}, 1}, // window of 2: ids 0 and 2 only
+		{[]int32{1, 1, 1}, 3},    // penalised once, not three times
+	}
+	for _, tc := range tests {
+		if got := s.Sample(logits, tc.hist); got != tc.want {
+			t.Errorf("Sample(%v, history %v) = %d, want %d", logits, tc.hist, got, tc.want)
+		}
+	}
+	// Negative logits are multiplied: -1 * 2 = -2 loses to -1.5.
+	if got := s.Sample([]float32{-1, -1.5}, []int32{0}); got != 1 {
+		t.Errorf("Sample([-1 -1.5], history [0]) = %d, want 1", got)
+	}
+}
+
+func TestNaNAndInf(t *testing.T) {
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(-1))
+	s := New(Params{Temperature: 1, Seed: 9})
+	for range 100 {
+		if got := s.Sample([]float32{nan, 0, inf, nan}, nil); got != 1 {
+			t.Fatalf("Sample(NaN, 0, -Inf, NaN) = %d, want 1", got)
+		}
+	}
+	if got := New(Params{}).Sample([]float32{nan, 2, 5}, nil); got != 2 {
+		t.Errorf("greedy Sample(NaN, 2, 5) = %d, want 2", got)
+	}
+}
+
+func TestAllocationFree(t *testing.T) {
+	logits := logitsFrom(1, 32000)
+	hist := []int32{1, 2, 3, 4, 5}
+	for _, p := range []Params{
+		{},
+		{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.1, Seed: 1},
+		{Temperature: 0.8, TopP: 0.9, Seed: 1},
+	} {
+		s := New(p)
+		s.Sample(logits, hist)
+		if a := testing.AllocsPerRun(20, func() { s.Sample(logits, hist) }); a != 0 {
+			t.Errorf("Sample with %+v allocates %.1f times per call, want 0", p, a)
+		}
+	}
+}
+
+func BenchmarkSample(b *testing.B) {
+	logits := logitsFrom(1, 128256)
+	hist := make([]int32, 64)
+	for _, bc := range []struct {
+		name string
+		p    Params
+	}{
+		{"greedy", Params{}},
+		{"topk40", Params{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.1}},
+		{"topp-only", Params{Temperature: 0.8, TopP: 0.95}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := New(bc.p)
+			for b.Loop() {
+				s.Sample(logits, hist)
+			}
+		})
+	}
+}

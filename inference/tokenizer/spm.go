@@ -1,0 +1,161 @@
+package tokenizer
+
+import "strings"
+
+// symbol is a run of the input text, linked to its neighbours; n == 0 once it
+// has been merged into its left neighbour.
+type symbol struct {
+	prev, next int32
+	start, n   int32
+}
+
+// bigram is a candidate merge of two adjacent symbols.
+type bigram struct {
+	left, right int32
+	score       float32 // SentencePiece: higher first
+	rank        int32   // BPE: lower first
+	size        int32   // bytes of the merged text when the candidate was made
+}
+
+// spmSession holds scratch space for one SentencePiece encoding.
+type spmSession struct {
+	syms []symbol
+	heap []bigram
+}
+
+// spmBefore orders the queue: highest score first, then leftmost.
+func spmBefore(a, b bigram) bool {
+	if a.score != b.score {
+		return a.score > b.score
+	}
+	return a.left < b.left
+}
+
+func (s *spmSession) push(b bigram) {
+	s.heap = append(s.heap, b)
+	h := s.heap
+	i := len(h) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !spmBefore(h[i], h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (s *spmSession) pop() bigram {
+	h := s.heap
+	top := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(h) && spmBefore(h[r], h[l]) {
+			m = r
+		}
+		if !spmBefore(h[m], h[i]) {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	s.heap = h
+	return top
+}
+
+func (s *spmSession) tryAdd(t *Tokenizer, text string, left, right int32) {
+	if left < 0 || right < 0 {
+		return
+	}
+	l := s.syms[left]
+	size := l.n + s.syms[right].n
+	id, ok := t.toID[text[l.start:l.start+size]]
+	if !ok {
+		return
+	}
+	s.push(bigram{left: left, right: right, score: t.scores[id], size: size})
+}
+
+// encode appends the tokens of raw (one fragment without special tokens) to out.
+func (s *spmSession) encode(t *Tokenizer, raw string, spacePrefix bool, out []int32) []int32 {
+	text := raw
+	if spacePrefix {
+		text = " " + raw
+	}
+	text = strings.ReplaceAll(text, " ", "▁")
+	if text == "" {
+		return out
+	}
+	s.syms = s.syms[:0]
+	s.heap = s.heap[:0]
+	for off := 0; off < len(text); {
+		n := utf8LenFromLead(text[off])
+		n = min(n, len(text)-off)
+		idx := int32(len(s.syms))
+		next := idx + 1
+		if off+n == len(text) {
+			next = -1
+		}
+		s.syms = append(s.syms, symbol{prev: idx - 1, next: next, start: int32(off), n: int32(n)})
+		off += n
+	}
+	for i := int32(1); i < int32(len(s.syms)); i++ {
+		s.tryAdd(t, text, i-1, i)
+	}
+	for len(s.heap) > 0 {
+		b := s.pop()
+		l, r := &s.syms[b.left], &s.syms[b.right]
+		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
+			continue // stale: one side has changed since
+		}
+		l.n += r.n
+		r.n = 0
+		l.next = r.next
+		if r.next >= 0 {
+			s.syms[r.next].prev = b.left
+		}
+		s.tryAdd(t, text, l.prev, b.left)
+		s.tryAdd(t, text, b.left, l.next)
+	}
+	for i := int32(0); i != -1; i = s.syms[i].next {
+		sym := s.syms[i]
+		piece := text[sym.start : sym.start+sym.n]
+		if id, ok := t.toID[piece]; ok {
+			out = append(out, id)
+			continue
+		}
+		// Merged symbols are always tokens; this is a character the
+		// vocabulary lacks: fall back to its bytes.
+		for j := 0; j < len(piece); j++ {
+			if id := t.byteTok[piece[j]]; id >= 0 {
+				out = append(out, id)
+			} else if t.unk >= 0 {
+				out = append(out, t.unk)
+			}
+		}
+	}
+	return out
+}
+
+// utf8LenFromLead returns the length of the UTF-8 sequence a lead byte
+// announces, 1 for continuation and invalid bytes (llama.cpp's
+// unicode_len_utf8).
+func utf8LenFromLead(b byte) int {
+	switch b >> 4 {
+	case 0xC, 0xD:
+		return 2
+	case 0xE:
+		return 3
+	case 0xF:
+		return 4
+	}
+	return 1
+}
