@@ -1,0 +1,44 @@
+// Package inference is Cairn's pure-Go engine for llama-family GGUF models
+// (llama, mistral, qwen2): load a model, tokenize, run the forward pass,
+// sample, and stream the generated text.
+//
+// Words used here:
+//
+//   - Model: a loaded GGUF file — weights (memory-mapped by Open, read once
+//     into memory by Load), tokenizer and metadata (Info). Safe for
+//     concurrent use; loading does not allocate a KV cache.
+//   - Session: one sequence with its own KV cache of Info().ContextLength
+//     positions. The weights are shared. A session runs one generation at a
+//     time and reuses the cached keys/values of the prompt prefix it shares
+//     with its previous request (Result.CachedTokens).
+//   - context length: positions a session holds, prompt plus generated
+//     tokens; by default the trained context, capped at DefaultMaxContext.
+//     A prompt that leaves no room fails with ErrContextLength; generation
+//     that fills the context stops with FinishLength.
+//   - prefill / decode: processing the prompt (batched matrix products) /
+//     generating one token at a time (bound by memory bandwidth); Result
+//     reports both speeds.
+//   - stop string: text that ends generation; neither it nor any prefix of
+//     it that might still become it is ever passed to emit.
+//
+// Typical use:
+//
+//	m, err := inference.Open("model.gguf")
+//	if err != nil { ... }
+//	defer m.Close()
+//	res, err := m.Generate(ctx, inference.Request{
+//		Prompt:    "Once upon a time",
+//		MaxTokens: 64,
+//		Params:    sample.Params{Temperature: 0.7, TopP: 0.9, Seed: 1},
+//		Stop:      []string{"\n\n"},
+//	}, func(piece string) error { _, err := os.Stdout.WriteString(piece); return err })
+//
+// A chat server renders messages with the template in Info().ChatTemplate
+// (package chat) and passes the result as Request.Prompt: special-token texts
+// in the prompt such as "<|im_start|>" are parsed as tokens, and the BOS
+// token is added only when the vocabulary asks for it (a template that
+// writes Info().BOS itself should have it stripped from the text first).
+//
+// Subpackages: gguf (file format), tensor (types and kernels), llama
+// (forward pass), tokenizer, sample, chat.
+package inference

@@ -1,0 +1,263 @@
+package inference
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/cairnhub/cairn/inference/gguf"
+	"github.com/cairnhub/cairn/inference/llama"
+	"github.com/cairnhub/cairn/inference/tensor"
+	"github.com/cairnhub/cairn/inference/tokenizer"
+)
+
+// DefaultMaxContext caps the context of a session when Config.ContextLength
+// is 0, so a model trained for 128k positions does not allocate a KV cache
+// for all of them.
+const DefaultMaxContext = 4096
+
+// ErrContextLength is wrapped by errors about a prompt that does not fit the
+// context.
+var ErrContextLength = errors.New("context length exceeded")
+
+// Config tunes how a model is loaded. The zero value is the default.
+type Config struct {
+	// ContextLength is the number of positions (prompt plus generated
+	// tokens) a session holds. Default 0: the model's trained context, at
+	// most DefaultMaxContext. Larger than the trained context is refused.
+	ContextLength int
+	// Batch is how many prompt tokens are multiplied with each weight matrix
+	// in one pass. Default 0: llama.DefaultBatch (64).
+	Batch int
+	// IdleSessions is how many finished sessions (each with its KV cache)
+	// Model.Generate keeps for reuse. Default 0: 1.
+	IdleSessions int
+}
+
+// Validate reports a negative field.
+func (c Config) Validate() error {
+	if c.ContextLength < 0 || c.Batch < 0 || c.IdleSessions < 0 {
+		return fmt.Errorf("inference config: negative value in %+v", c)
+	}
+	return nil
+}
+
+// Info describes a loaded model.
+type Info struct {
+	// Arch is general.architecture: "llama", "mistral" or "qwen2".
+	Arch string
+	// Name is general.name ("" when absent).
+	Name string
+	// ContextLength is the number of positions a session holds.
+	ContextLength int
+	// TrainedContextLength is {arch}.context_length.
+	TrainedContextLength int
+	VocabSize            int
+	// NumParams counts the weights.
+	NumParams int64
+	// WeightBytes is the size of the weights; decoding reads them once per token.
+	WeightBytes int64
+	// KVCacheBytes is the size of one session's KV cache.
+	KVCacheBytes int64
+	// FileType is the quantisation of the file ("Q4_0", "Q8_0", "F16", ...).
+	FileType string
+	// ChatTemplate is tokenizer.chat_template ("" when absent).
+	ChatTemplate string
+	// BOS and EOS are the texts of the begin/end-of-sequence tokens ("" when
+	// the vocabulary has none), as chat templates refer to them.
+	BOS, EOS string
+}
+
+// Model is a loaded model: weights, tokenizer and metadata. It is safe for
+// concurrent use; each generation runs in its own Session.
+type Model struct {
+	file *gguf.File
+	net  *llama.Model
+	tok  *tokenizer.Tokenizer
+	info Info
+	cfg  Config
+
+	mu   sync.Mutex
+	idle []*Session
+}
+
+// Open loads the GGUF model at path with the default Config. The file is
+// memory-mapped where the platform allows.
+func Open(path string) (*Model, error) { return OpenConfig(path, Config{}) }
+
+// OpenConfig loads the GGUF model at path.
+func OpenConfig(path string, cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newModel(f, cfg)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Load loads a GGUF model of size bytes from r with the default Config.
+// Weights are read from r into memory once.
+func Load(r io.ReaderAt, size int64) (*Model, error) { return LoadConfig(r, size, Config{}) }
+
+// LoadConfig loads a GGUF model of size bytes from r.
+func LoadConfig(r io.ReaderAt, size int64, cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	f, err := gguf.Read(r, size)
+	if err != nil {
+		return nil, err
+	}
+	return newModel(f, cfg)
+}
+
+func newModel(f *gguf.File, cfg Config) (*Model, error) {
+	net, err := llama.Load(f)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := TokenizerConfig(f)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.New(tc)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	if tok.VocabSize() > net.Vocab {
+		return nil, fmt.Errorf("tokenizer has %d tokens but the model only %d logits", tok.VocabSize(), net.Vocab)
+	}
+	ctxLen := cfg.ContextLength
+	trained := net.ContextLength
+	if trained <= 0 {
+		trained = DefaultMaxContext
+	}
+	switch {
+	case ctxLen == 0:
+		ctxLen = min(trained, DefaultMaxContext)
+	case ctxLen > trained:
+		return nil, fmt.Errorf("context length %d exceeds the %d the model was trained for", ctxLen, trained)
+	}
+	m := &Model{file: f, net: net, tok: tok, cfg: cfg}
+	m.info = Info{
+		Arch:                 net.Arch,
+		ContextLength:        ctxLen,
+		TrainedContextLength: net.ContextLength,
+		VocabSize:            net.Vocab,
+		NumParams:            net.NumParams(),
+		WeightBytes:          net.WeightBytes(),
+		KVCacheBytes:         net.KVBytes(ctxLen),
+		FileType:             fileTypeName(f),
+	}
+	m.info.Name, _ = f.String("general.name")
+	m.info.ChatTemplate, _ = f.String("tokenizer.chat_template")
+	if tc.BOS >= 0 {
+		m.info.BOS = tok.Token(tc.BOS)
+	}
+	if tc.EOS >= 0 {
+		m.info.EOS = tok.Token(tc.EOS)
+	}
+	return m, nil
+}
+
+// Close releases the model's file mapping. No session may be in use.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	m.idle = nil
+	m.mu.Unlock()
+	return m.file.Close()
+}
+
+// Info describes the model.
+func (m *Model) Info() Info { return m.info }
+
+// Tokenizer returns the model's tokenizer.
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
+
+// TokenizerConfig converts a GGUF file's tokenizer.ggml.* metadata into a
+// tokenizer.Config, applying llama.cpp's defaults for absent keys.
+func TokenizerConfig(f *gguf.File) (tokenizer.Config, error) {
+	c := tokenizer.Config{BOS: -1, EOS: -1, UNK: -1, PAD: -1, EOT: -1}
+	var ok bool
+	if c.Model, ok = f.String("tokenizer.ggml.model"); !ok {
+		return c, fmt.Errorf("tokenizer.ggml.model missing")
+	}
+	c.Pre, _ = f.String("tokenizer.ggml.pre")
+	if c.Tokens, ok = f.Strings("tokenizer.ggml.tokens"); !ok {
+		return c, fmt.Errorf("tokenizer.ggml.tokens missing or not an array of strings")
+	}
+	if _, present := f.Lookup("tokenizer.ggml.scores"); present {
+		if c.Scores, ok = f.Float32s("tokenizer.ggml.scores"); !ok {
+			return c, fmt.Errorf("tokenizer.ggml.scores is not an array of floats")
+		}
+	}
+	if _, present := f.Lookup("tokenizer.ggml.token_type"); present {
+		if c.Types, ok = f.Int32s("tokenizer.ggml.token_type"); !ok {
+			return c, fmt.Errorf("tokenizer.ggml.token_type is not an array of integers")
+		}
+	}
+	if _, present := f.Lookup("tokenizer.ggml.merges"); present {
+		if c.Merges, ok = f.Strings("tokenizer.ggml.merges"); !ok {
+			return c, fmt.Errorf("tokenizer.ggml.merges is not an array of strings")
+		}
+	}
+	for key, dst := range map[string]*int32{
+		"bos_token_id": &c.BOS, "eos_token_id": &c.EOS, "unknown_token_id": &c.UNK,
+		"padding_token_id": &c.PAD, "eot_token_id": &c.EOT,
+	} {
+		if v, ok := f.Int("tokenizer.ggml." + key); ok {
+			// llama.cpp ignores an id outside the vocabulary (converters
+			// write 0xFFFFFFFF for "none"), and so do we.
+			if v >= 0 && v < int64(len(c.Tokens)) {
+				*dst = int32(v)
+			}
+		}
+	}
+	spm := c.Model == "llama"
+	c.AddBOS = spm
+	c.AddSpacePrefix = spm
+	if v, ok := f.Bool("tokenizer.ggml.add_bos_token"); ok {
+		c.AddBOS = v
+	}
+	if v, ok := f.Bool("tokenizer.ggml.add_eos_token"); ok {
+		c.AddEOS = v
+	}
+	if v, ok := f.Bool("tokenizer.ggml.add_space_prefix"); ok {
+		c.AddSpacePrefix = v
+	}
+	return c, nil
+}
+
+var fileTypes = map[uint64]string{
+	0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+	10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
+	16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16",
+}
+
+// fileTypeName names general.file_type, or the type holding most weight
+// bytes when the key is absent.
+func fileTypeName(f *gguf.File) string {
+	if v, ok := f.Uint("general.file_type"); ok {
+		if s, ok := fileTypes[v]; ok {
+			return s
+		}
+		return fmt.Sprintf("file_type(%d)", v)
+	}
+	bytes := map[gguf.TensorType]int64{}
+	var best gguf.TensorType
+	for _, ti := range f.Tensors {
+		bytes[ti.Type] += ti.Size
+		if bytes[ti.Type] > bytes[best] {
+			best = ti.Type
+		}
+	}
+	return tensor.Type(best).String()
+}
