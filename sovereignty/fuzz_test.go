@@ -45,3 +45,60 @@ func FuzzParseRevocations(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePolicy checks that the YAML policy decoder never panics, and that
+// an accepted policy answers every action without panicking.
+func FuzzParsePolicy(f *testing.F) {
+	f.Add([]byte(issue5Policy))
+	f.Add([]byte("repos:\n  - match: '*a?b*'\n    hold: ['*']\n    receive: ['*']\n    replicas: {min: 1, in: {EU: 1}}\njurisdictions:\n  EU: [DE]\n"))
+	f.Add([]byte("repos:\n  - match: a/*\n    hold: [DE, FR]\n    receive: [DE]\n"))
+	f.Add([]byte("a: &a [*a, *a]\nb: &b [*a, *a]\n"))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		p, err := ParsePolicy(doc)
+		if err != nil {
+			return
+		}
+		if len(p.Rules) == 0 || len(p.Rules) != len(p.rules) {
+			t.Fatalf("accepted policy with %d rules", len(p.Rules))
+		}
+		e := &Engine{}
+		e.cur.Store(p)
+		for a := range numActions {
+			for _, j := range []string{"DE", "FR", "US", "", "zz"} {
+				e.Decide(a, "acme/llama", member(j))
+			}
+		}
+		for _, r := range p.Rules {
+			if r.Replicas.Min > r.Replicas.Max {
+				t.Fatalf("accepted min %d > max %d", r.Replicas.Min, r.Replicas.Max)
+			}
+		}
+	})
+}
+
+// FuzzVerifyPolicy checks the signed envelope decoder: no panics, and an
+// accepted envelope came from the trusted key with an intact signature.
+func FuzzVerifyPolicy(f *testing.F) {
+	k := newKey(f)
+	tr, _ := NewTrust(OrgPublicKey(k))
+	signed, err := SignPolicy(k, []byte(issue5Policy), 3)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(signed)
+	f.Add(signed[:200])
+	f.Add([]byte("cairn-policy-v1\norg-key: x\nversion: 1\nsize: 0\nsignature: y\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if sp, err := ParseSignedPolicy(b); err == nil && len(sp.Signature) != 64 {
+			t.Fatalf("accepted signature of %d bytes", len(sp.Signature))
+		}
+		p, err := VerifyPolicy(tr, b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(b, signed) {
+			// Ed25519 signatures are not malleable; only the original envelope verifies.
+			t.Fatalf("accepted a modified envelope (version %d)", p.Version)
+		}
+	})
+}

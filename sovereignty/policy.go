@@ -1,0 +1,363 @@
+package sovereignty
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Action is what a decision is about.
+type Action int
+
+const (
+	// Hold: may the member's node keep replicas of the repo?
+	Hold Action = iota
+	// Receive: may the member's node be sent blocks, files or manifests of the repo?
+	Receive
+	// Prompts: may the member's node process prompts for the repo's models?
+	Prompts
+	// ExportBundle: may the repo be exported as a bundle (CAR) at all?
+	ExportBundle
+	numActions
+)
+
+var actionNames = [numActions]string{"hold", "receive", "prompts", "export_bundles"}
+
+func (a Action) String() string {
+	if a < 0 || a >= numActions {
+		return fmt.Sprintf("Action(%d)", int(a))
+	}
+	return actionNames[a]
+}
+
+// ParseAction maps "hold", "receive", "prompts" and "export_bundles" (or
+// "export") to an Action.
+func ParseAction(s string) (Action, error) {
+	if s == "export" {
+		return ExportBundle, nil
+	}
+	if i := slices.Index(actionNames[:], s); i >= 0 {
+		return Action(i), nil
+	}
+	return 0, fmt.Errorf("action %q: want one of %s", s, strings.Join(actionNames[:], ", "))
+}
+
+// MaxPolicySize bounds a policy document (YAML) and its signed envelope.
+const MaxPolicySize = 1 << 20
+
+const maxRules = 10000
+
+// Policy is a validated residency policy. Version and OrgKey are set when it
+// came from a signed envelope (VerifyPolicy) and zero for ParsePolicy.
+type Policy struct {
+	Version       uint64
+	OrgKey        ed25519.PublicKey
+	Jurisdictions map[string][]string // group name -> ISO codes
+	Rules         []Rule
+	Source        []byte // the YAML document as signed
+
+	rules []*crule
+}
+
+// Rule is one entry of the policy's repos list. A nil or empty list grants
+// nothing; "*" grants every jurisdiction.
+type Rule struct {
+	Match         string   // glob over ORG/NAME
+	Hold          []string // codes, groups or "*"
+	Receive       []string
+	Prompts       []string
+	ExportBundles bool     // default false
+	Replicas      Replicas // zero when the rule does not say
+}
+
+// Replicas is the replication a rule wants. Zero Min means the rule does not
+// say (replication uses its own default).
+type Replicas struct {
+	Min int
+	Max int            // defaults to Min
+	In  map[string]int // at least N replicas in a code or group
+}
+
+type policyYAML struct {
+	Jurisdictions map[string][]string `yaml:"jurisdictions"`
+	Repos         []ruleYAML          `yaml:"repos"`
+}
+
+type ruleYAML struct {
+	Match         string        `yaml:"match"`
+	Hold          []string      `yaml:"hold"`
+	Receive       []string      `yaml:"receive"`
+	Prompts       []string      `yaml:"prompts"`
+	ExportBundles bool          `yaml:"export_bundles"`
+	Replicas      *replicasYAML `yaml:"replicas"`
+}
+
+type replicasYAML struct {
+	Min *int           `yaml:"min"`
+	Max *int           `yaml:"max"`
+	In  map[string]int `yaml:"in"`
+}
+
+func policyErr(format string, a ...any) error {
+	return fmt.Errorf("policy: "+format+": %w", append(a, ErrInvalidPolicy)...)
+}
+
+// ParsePolicy decodes and validates a policy document. Unknown keys,
+// unknown jurisdiction codes or groups, bad globs, unreachable rules,
+// min > max and contradictions (hold outside receive, replicas.in outside
+// hold) are rejected with an error naming the rule index and field and
+// wrapping ErrInvalidPolicy.
+func ParsePolicy(doc []byte) (*Policy, error) {
+	if len(doc) > MaxPolicySize {
+		return nil, fmt.Errorf("policy: %d bytes, limit %d: %w", len(doc), MaxPolicySize, ErrTooLarge)
+	}
+	var y policyYAML
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&y); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, policyErr("empty document")
+		}
+		return nil, policyErr("%s%v", locate(doc, err), err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, policyErr("more than one YAML document")
+	}
+	p := &Policy{Jurisdictions: map[string][]string{}, Source: bytes.Clone(doc)}
+	groups := map[string]jset{}
+	for _, name := range slices.Sorted(maps.Keys(y.Jurisdictions)) {
+		codes := y.Jurisdictions[name]
+		if !groupName(name) {
+			return nil, policyErr("jurisdictions.%s: group name must be a letter then up to 31 of [A-Za-z0-9_-]", trunc(name))
+		}
+		if ValidJurisdiction(name) {
+			return nil, policyErr("jurisdictions.%s: group name is an ISO 3166 code", name)
+		}
+		if len(codes) == 0 {
+			return nil, policyErr("jurisdictions.%s: empty group", name)
+		}
+		var s jset
+		for i, c := range codes {
+			if !ValidJurisdiction(c) {
+				return nil, policyErr("jurisdictions.%s[%d]: %q is not an ISO 3166-1 alpha-2 code", name, i, trunc(c))
+			}
+			s.add(codeIndex(c))
+		}
+		groups[name] = s
+		p.Jurisdictions[name] = slices.Clone(codes)
+	}
+	if len(y.Repos) == 0 {
+		return nil, policyErr("repos: at least one rule is needed")
+	}
+	if len(y.Repos) > maxRules {
+		return nil, policyErr("repos: %d rules, limit %d", len(y.Repos), maxRules)
+	}
+	seen := map[string]int{}
+	catchAll := -1
+	for i, ry := range y.Repos {
+		at := fmt.Sprintf("repos[%d]", i)
+		g, err := compileGlob(ry.Match)
+		if err != nil {
+			return nil, policyErr("%s.match %q: %v", at, trunc(ry.Match), err)
+		}
+		if catchAll >= 0 {
+			return nil, policyErr("%s.match %q: unreachable, repos[%d] matches every repo", at, ry.Match, catchAll)
+		}
+		if j, ok := seen[ry.Match]; ok {
+			return nil, policyErr("%s.match %q: unreachable, repos[%d] has the same pattern", at, ry.Match, j)
+		}
+		seen[ry.Match] = i
+		if g.kind == globAll {
+			catchAll = i
+		}
+		r := Rule{Match: ry.Match, Hold: ry.Hold, Receive: ry.Receive, Prompts: ry.Prompts, ExportBundles: ry.ExportBundles}
+		cr := &crule{name: at + " " + ry.Match, g: g, export: ry.ExportBundles}
+		for a, list := range [3][]string{ry.Hold, ry.Receive, ry.Prompts} {
+			for j, e := range list {
+				switch {
+				case e == "*":
+					cr.all[a] = true
+				case ValidJurisdiction(e):
+					cr.sets[a].add(codeIndex(e))
+				default:
+					gs, ok := groups[e]
+					if !ok {
+						return nil, policyErr("%s.%s[%d]: %q is neither an ISO 3166-1 alpha-2 code nor a group in jurisdictions", at, Action(a), j, trunc(e))
+					}
+					cr.sets[a].union(&gs)
+				}
+			}
+			if cr.all[a] {
+				cr.sets[a] = validCodes
+			}
+			cr.lists[a] = "[" + strings.Join(list, ", ") + "]"
+		}
+		if !cr.sets[Hold].subsetOf(&cr.sets[Receive]) {
+			return nil, policyErr("%s.hold: %s may hold but not receive (hold must be within receive)", at, firstMissing(&cr.sets[Hold], &cr.sets[Receive]))
+		}
+		if ry.Replicas != nil {
+			rep, err := replicas(at, ry.Replicas, groups, &cr.sets[Hold])
+			if err != nil {
+				return nil, err
+			}
+			r.Replicas = rep
+		}
+		cr.replicas = r.Replicas
+		if ry.ExportBundles {
+			cr.exportReason = "export_bundles: true"
+		} else {
+			cr.exportReason = "export_bundles: false"
+		}
+		p.Rules = append(p.Rules, r)
+		p.rules = append(p.rules, cr)
+	}
+	return p, nil
+}
+
+// locate names the rule around the line a YAML error reports ("repos[1]: "),
+// so decoding errors name the rule like validation errors do.
+func locate(doc []byte, err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return ""
+	}
+	var line int
+	if _, e := fmt.Sscanf(te.Errors[0], "line %d:", &line); e != nil {
+		return ""
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) != nil || len(root.Content) == 0 {
+		return ""
+	}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != "repos" || m.Content[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		at := ""
+		for j, item := range m.Content[i+1].Content {
+			if item.Line <= line {
+				at = fmt.Sprintf("repos[%d]: ", j)
+			}
+		}
+		return at
+	}
+	return ""
+}
+
+func replicas(at string, y *replicasYAML, groups map[string]jset, hold *jset) (Replicas, error) {
+	var r Replicas
+	if y.Min == nil {
+		return r, policyErr("%s.replicas.min: missing", at)
+	}
+	r.Min = *y.Min
+	r.Max = r.Min
+	if y.Max != nil {
+		r.Max = *y.Max
+	}
+	switch {
+	case r.Min < 1 || r.Min > 1000:
+		return r, policyErr("%s.replicas.min: %d, want 1..1000", at, r.Min)
+	case r.Max < r.Min:
+		return r, policyErr("%s.replicas: min %d > max %d", at, r.Min, r.Max)
+	case r.Max > 1000:
+		return r, policyErr("%s.replicas.max: %d, want at most 1000", at, r.Max)
+	case *hold == jset{}:
+		return r, policyErr("%s.replicas: replicas wanted but hold grants no jurisdiction", at)
+	}
+	sum := 0
+	for _, k := range slices.Sorted(maps.Keys(y.In)) {
+		n := y.In[k]
+		var s jset
+		if ValidJurisdiction(k) {
+			s.add(codeIndex(k))
+		} else if gs, ok := groups[k]; ok {
+			s = gs
+		} else {
+			return r, policyErr("%s.replicas.in.%s: neither an ISO 3166-1 alpha-2 code nor a group in jurisdictions", at, trunc(k))
+		}
+		if n < 1 {
+			return r, policyErr("%s.replicas.in.%s: %d, want at least 1", at, k, n)
+		}
+		if !s.subsetOf(hold) {
+			return r, policyErr("%s.replicas.in.%s: %s is not in hold", at, k, firstMissing(&s, hold))
+		}
+		sum += n
+		if r.In == nil {
+			r.In = map[string]int{}
+		}
+		r.In[k] = n
+	}
+	if sum > r.Max {
+		return r, policyErr("%s.replicas.in: wants %d replicas, more than max %d", at, sum, r.Max)
+	}
+	return r, nil
+}
+
+func firstMissing(a, b *jset) string {
+	for i := range 26 * 26 {
+		if a.has(i) && !b.has(i) {
+			return codeName(i)
+		}
+	}
+	return ""
+}
+
+func groupName(s string) bool {
+	if len(s) == 0 || len(s) > 32 || !(s[0] >= 'A' && s[0] <= 'Z' || s[0] >= 'a' && s[0] <= 'z') {
+		return false
+	}
+	return token(s, 32) && !strings.ContainsRune(s, '.')
+}
+
+// crule is a rule compiled for Decide: glob, jurisdiction bit sets, and
+// reason strings built once and cached, so a decision allocates nothing.
+type crule struct {
+	name         string
+	g            glob
+	sets         [3]jset
+	all          [3]bool
+	lists        [3]string // the list as written, for reasons
+	export       bool
+	exportReason string
+	replicas     Replicas
+	reasons      [3]atomic.Pointer[[26 * 26]atomic.Pointer[string]]
+}
+
+// reason returns "jurisdiction FR not in receive [DE]" (or "in"), built on
+// first use for each action and code.
+func (r *crule) reason(a Action, ci int, allow bool) string {
+	tab := r.reasons[a].Load()
+	if tab == nil {
+		r.reasons[a].CompareAndSwap(nil, new([26 * 26]atomic.Pointer[string]))
+		tab = r.reasons[a].Load()
+	}
+	if s := tab[ci].Load(); s != nil {
+		return *s
+	}
+	verb := " not in "
+	if allow {
+		verb = " in "
+	}
+	s := "jurisdiction " + codeName(ci) + verb + Action(a).String() + " " + r.lists[a]
+	tab[ci].Store(&s)
+	return s
+}
+
+func (p *Policy) match(repo string) *crule {
+	for _, r := range p.rules {
+		if r.g.match(repo) {
+			return r
+		}
+	}
+	return nil
+}
