@@ -1,0 +1,386 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/go-cid"
+)
+
+// Pin is a named hold on a DAG root: GC keeps every block reachable from it.
+type Pin struct {
+	CID  cid.Cid
+	Name string
+}
+
+// Pin holds the DAG under c against GC, under name. A CID may carry several
+// names; the blocks need not be stored yet. Names starting "rev:" are
+// reserved for the pins Commit makes on revision roots.
+func (s *Store) Pin(ctx context.Context, c cid.Cid, name string) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := validName("pin name", name); err != nil {
+		return fmt.Errorf("pin %s: %w", c, err)
+	}
+	if strings.HasPrefix(name, revisionPinPrefix) {
+		return fmt.Errorf("pin %s: name %q: prefix %q is reserved: %w", c, name, revisionPinPrefix, ErrInvalidArgument)
+	}
+	if !c.Defined() {
+		return fmt.Errorf("pin: undefined CID: %w", ErrInvalidArgument)
+	}
+	if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Set(pinKey(c, name), nil) }); err != nil {
+		return fmt.Errorf("pin %s: %w", c, err)
+	}
+	return nil
+}
+
+// Unpin removes every pin Pin made on c (a revision's root stays held by
+// its revision). Unpinning what is not pinned is not an error.
+func (s *Store) Unpin(ctx context.Context, c cid.Cid) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = s.update(ctx, func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: pinPrefix(c)})
+		defer it.Close()
+		var keys [][]byte
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			if _, name, err := splitPinKey(k); err == nil && !strings.HasPrefix(name, revisionPinPrefix) {
+				keys = append(keys, k)
+			}
+		}
+		for _, k := range keys {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("unpin %s: %w", c, err)
+	}
+	return nil
+}
+
+// Pins lists every pin, revision pins included, CIDs normalised to v1.
+func (s *Store) Pins(ctx context.Context) ([]Pin, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var pins []Pin
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxPin}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			c, name, err := splitPinKey(it.Item().Key())
+			if err != nil {
+				return err
+			}
+			pins = append(pins, Pin{CID: c, Name: name})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list pins: %w", err)
+	}
+	return pins, nil
+}
+
+// GCStats says what GC removed.
+type GCStats struct {
+	Blocks int64 // blocks deleted
+	Bytes  int64 // their bytes
+	// IndexEntries is the number of stale block → repo index entries deleted.
+	IndexEntries int64
+}
+
+// gcBatch bounds deletions per badger batch.
+const gcBatch = 4096
+
+// maxVlogGC bounds the value-log GC rounds after a sweep; each round
+// rewrites at most one value-log file.
+const maxVlogGC = 256
+
+// GC deletes every block not reachable from a ref's root or a pin, walking
+// dag-pb links (raw blocks have none; other codecs are treated as leaves),
+// deletes stale index entries, then lets badger reclaim value-log space. It
+// waits for imports holding the store (see Hold) and holds off new ones
+// while it runs.
+func (s *Store) GC(ctx context.Context) (GCStats, error) {
+	done, err := s.enter()
+	if err != nil {
+		return GCStats{}, err
+	}
+	defer done()
+	release, err := s.gc.exclusive(ctx)
+	if err != nil {
+		return GCStats{}, err
+	}
+	defer release()
+
+	var st GCStats
+	live, err := s.mark(ctx)
+	if err != nil {
+		return st, fmt.Errorf("gc: mark: %w", err)
+	}
+	if err := s.sweep(ctx, live, &st); err != nil {
+		return st, fmt.Errorf("gc: sweep: %w", err)
+	}
+	if err := s.pruneIndex(ctx, &st); err != nil {
+		return st, fmt.Errorf("gc: index: %w", err)
+	}
+	if !s.opts.InMemory {
+		if err := s.vlogGC(ctx); err != nil {
+			return st, fmt.Errorf("gc: value log: %w", err)
+		}
+	}
+	return st, nil
+}
+
+// mark returns the multihashes of every block reachable from refs and pins.
+func (s *Store) mark(ctx context.Context) (map[string]struct{}, error) {
+	var roots []cid.Cid
+	err := s.db.View(func(txn *badger.Txn) error {
+		if err := eachRef(txn, refPrefix("", ""), func(r Ref) error {
+			roots = append(roots, r.Root)
+			return nil
+		}); err != nil {
+			return err
+		}
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxPin}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			c, _, err := splitPinKey(it.Item().Key())
+			if err != nil {
+				return err
+			}
+			roots = append(roots, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	live := make(map[string]struct{})
+	stack := roots
+	err = s.db.View(func(txn *badger.Txn) error {
+		for n := 0; len(stack) > 0; n++ {
+			if n%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			c := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			mh := string(c.Hash())
+			if _, ok := live[mh]; ok {
+				continue
+			}
+			live[mh] = struct{}{}
+			if c.Type() != cid.DagProtobuf {
+				continue
+			}
+			it, err := txn.Get(blockKey(c.Hash()))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue // pinned or referenced but not (yet) stored
+			}
+			if err != nil {
+				return err
+			}
+			err = it.Value(func(v []byte) error {
+				nd, err := merkledag.DecodeProtobuf(v)
+				if err != nil {
+					return fmt.Errorf("block %s: %w", c, err)
+				}
+				for _, l := range nd.Links() {
+					stack = append(stack, l.Cid)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return live, err
+}
+
+func (s *Store) sweep(ctx context.Context, live map[string]struct{}, st *GCStats) error {
+	var dead [][]byte
+	var deadBytes int64
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxBlock}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			if _, ok := live[string(item.Key()[1:])]; ok {
+				continue
+			}
+			dead = append(dead, item.KeyCopy(nil))
+			deadBytes += s.valueSize(item)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.deleteKeys(ctx, dead); err != nil {
+		return err
+	}
+	st.Blocks, st.Bytes = int64(len(dead)), deadBytes
+	return nil
+}
+
+// pruneIndex deletes index entries whose revision has no stored manifest.
+func (s *Store) pruneIndex(ctx context.Context, st *GCStats) error {
+	var stale [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		liveRev := map[string]bool{}
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxIndex}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			_, kind, repo, commit, err := splitIndexKey(k)
+			if err != nil {
+				return err
+			}
+			mk := string(manifestKey(kind, repo, commit))
+			ok, seen := liveRev[mk]
+			if !seen {
+				_, err := txn.Get([]byte(mk))
+				if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+					return err
+				}
+				ok = err == nil
+				liveRev[mk] = ok
+			}
+			if !ok {
+				stale = append(stale, it.Item().KeyCopy(nil))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	st.IndexEntries = int64(len(stale))
+	return s.deleteKeys(ctx, stale)
+}
+
+func (s *Store) deleteKeys(ctx context.Context, keys [][]byte) error {
+	for start := 0; start < len(keys); start += gcBatch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		wb := s.db.NewWriteBatch()
+		for _, k := range keys[start:min(start+gcBatch, len(keys))] {
+			if err := wb.Delete(k); err != nil {
+				wb.Cancel()
+				return err
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// vlogGC rewrites value-log files until badger finds none worth it.
+func (s *Store) vlogGC(ctx context.Context) error {
+	for range maxVlogGC {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.db.RunValueLogGC(0.5)
+		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stat describes what the store holds.
+type Stat struct {
+	Blocks     int64 // distinct blocks stored
+	BlockBytes int64 // their bytes: what the store holds after dedup
+	// RepoBytes sums the file sizes of every live revision, each distinct
+	// (kind, repo, commit) once however many refs name it: what the repos
+	// would take without dedup. RepoBytes/BlockBytes is the dedup ratio.
+	RepoBytes int64
+	Repos     int // distinct (kind, repo) with at least one ref
+	Revisions int // refs
+	Commits   int // distinct (kind, repo, commit) named by refs
+	Pins      int // pins made with Pin (revision pins not counted)
+}
+
+// Stat counts blocks by a key-only scan (sizes come from the keys' value
+// pointers, no value is read) and sums the refs.
+func (s *Store) Stat(ctx context.Context) (Stat, error) {
+	done, err := s.enter()
+	if err != nil {
+		return Stat{}, err
+	}
+	defer done()
+	var st Stat
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxBlock}})
+		for it.Rewind(); it.Valid(); it.Next() {
+			if st.Blocks%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					it.Close()
+					return err
+				}
+			}
+			st.Blocks++
+			st.BlockBytes += s.valueSize(it.Item())
+		}
+		it.Close()
+		repos := map[string]struct{}{}
+		commits := map[string]struct{}{}
+		if err := eachRef(txn, refPrefix("", ""), func(r Ref) error {
+			st.Revisions++
+			repos[string(r.Kind)+"\x00"+r.Repo] = struct{}{}
+			ck := string(manifestKey(r.Kind, r.Repo, r.Commit))
+			if _, ok := commits[ck]; !ok {
+				commits[ck] = struct{}{}
+				st.RepoBytes += r.Size
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		st.Repos, st.Commits = len(repos), len(commits)
+		pit := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxPin}})
+		defer pit.Close()
+		for pit.Rewind(); pit.Valid(); pit.Next() {
+			if _, name, err := splitPinKey(pit.Item().Key()); err == nil && !strings.HasPrefix(name, revisionPinPrefix) {
+				st.Pins++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Stat{}, fmt.Errorf("stat: %w", err)
+	}
+	return st, nil
+}

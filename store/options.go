@@ -1,0 +1,127 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Options configures a Store. The zero value (with Dir set) is the default.
+type Options struct {
+	// Dir holds the badger files. Required unless InMemory.
+	Dir string
+	// InMemory keeps everything in memory (tests). Default false.
+	InMemory bool
+	// SyncWrites fsyncs every write before it returns. Default false: every
+	// write is still atomic and survives kill -9 (the page cache outlives
+	// the process), but the last writes may be lost on power failure.
+	SyncWrites bool
+	// MemTableSize is the size of one badger memtable. Default 16 MiB
+	// (64 MiB InMemory, where memtables hold the values themselves).
+	// Values live in the value log, so memtables hold only keys and
+	// pointers: small ones cost nothing in throughput and bound memory.
+	MemTableSize int64
+	// ValueLogFileSize is the size of one value log file. Default 128 MiB:
+	// small files let value-log GC reclaim space sooner; it must exceed the
+	// largest value (a manifest, at most manifest.MaxSize = 64 MiB).
+	ValueLogFileSize int64
+	// HashOnRead re-hashes every block read by Get and View and fails with
+	// ErrHashMismatch when it does not match its CID. Default false.
+	HashOnRead bool
+	// Logger receives badger's messages (info as debug). Default slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultMemTableSize     = 16 << 20
+	defaultInMemMemTable    = 64 << 20
+	defaultValueLogFileSize = 128 << 20
+	// valueThreshold: values of at least this size go to the value log,
+	// smaller ones stay in the LSM tree. Every chunk (256 KiB–1 MiB) and
+	// every manifest of any size goes to the value log; small dag-pb nodes,
+	// refs and pins stay in the LSM tree. Fixed, not an option: blockSize
+	// relies on it to tell inline values from value-log pointers.
+	valueThreshold = 1 << 10
+)
+
+// Validate checks the options.
+func (o Options) Validate() error {
+	if !o.InMemory && o.Dir == "" {
+		return errors.New("store options: Dir is required unless InMemory")
+	}
+	if o.InMemory && o.Dir != "" {
+		return fmt.Errorf("store options: Dir %q given with InMemory", o.Dir)
+	}
+	if o.MemTableSize != 0 && (o.MemTableSize < 8<<20 || o.MemTableSize > 1<<30) {
+		return fmt.Errorf("store options: MemTableSize %d outside [8 MiB, 1 GiB]", o.MemTableSize)
+	}
+	if o.ValueLogFileSize != 0 && (o.ValueLogFileSize < 80<<20 || o.ValueLogFileSize >= 2<<30) {
+		return fmt.Errorf("store options: ValueLogFileSize %d outside [80 MiB, 2 GiB)", o.ValueLogFileSize)
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.MemTableSize == 0 {
+		o.MemTableSize = defaultMemTableSize
+		if o.InMemory {
+			o.MemTableSize = defaultInMemMemTable
+		}
+	}
+	if o.ValueLogFileSize == 0 {
+		o.ValueLogFileSize = defaultValueLogFileSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// badgerOptions tunes badger for a few thousand large values per GiB on a
+// small machine (see doc.go, "Memory and speed").
+func (o Options) badgerOptions() badger.Options {
+	bo := badger.DefaultOptions(o.Dir)
+	if o.InMemory {
+		bo = badger.DefaultOptions("").WithInMemory(true)
+	}
+	bo = bo.
+		WithSyncWrites(o.SyncWrites).
+		WithLogger(badgerLogger{o.Logger}).
+		WithCompression(options.None).
+		WithMetricsEnabled(false).
+		WithValueThreshold(valueThreshold).
+		WithMemTableSize(o.MemTableSize).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(0).
+		WithValueLogFileSize(o.ValueLogFileSize).
+		WithNumCompactors(2).
+		WithNumGoroutines(min(runtime.GOMAXPROCS(0), 4))
+	return bo
+}
+
+// badgerLogger routes badger's log lines to slog; badger's info lines are
+// chatty routine events, so they go out at debug.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) { b.l.Error(trim(fmt.Sprintf(f, a...)), "component", "badger") }
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(trim(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Infof(f string, a ...any) { b.l.Debug(trim(fmt.Sprintf(f, a...)), "component", "badger") }
+func (b badgerLogger) Debugf(f string, a ...any) {
+	b.l.Debug(trim(fmt.Sprintf(f, a...)), "component", "badger")
+}
+
+func trim(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ') {
+		s = s[:len(s)-1]
+	}
+	return s
+}

@@ -1,0 +1,433 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	badger "github.com/dgraph-io/badger/v4"
+	blockstore "github.com/ipfs/boxo/blockstore"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+)
+
+// Errors a caller may test for with errors.Is.
+var (
+	// ErrNotFound: no such block. Errors carrying it also satisfy
+	// ipld.IsNotFound, which boxo (bitswap, DAG services) tests for.
+	ErrNotFound = errors.New("block not found")
+	// ErrRepoNotFound: no revision of this repo is stored.
+	ErrRepoNotFound = errors.New("repo not found")
+	// ErrRevisionNotFound: the repo exists, the revision does not.
+	ErrRevisionNotFound = errors.New("revision not found")
+	// ErrMissingBlocks: Commit was asked to reference blocks the store lacks.
+	ErrMissingBlocks = errors.New("missing blocks")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store closed")
+	// ErrInvalidArgument: a kind, repo, revision or pin name is malformed.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrHashMismatch: with HashOnRead, a stored block does not match its CID.
+	ErrHashMismatch = blockstore.ErrHashMismatch
+)
+
+// notFound is the error of a missing block: ErrNotFound for Cairn callers,
+// ipld.ErrNotFound for boxo.
+type notFound struct{ c cid.Cid }
+
+func (e notFound) Error() string { return "block " + e.c.String() + " not found" }
+func (e notFound) Is(target error) bool {
+	if target == ErrNotFound {
+		return true
+	}
+	_, ok := target.(ipld.ErrNotFound)
+	return ok
+}
+
+// Store is a blockstore with repo revisions, pins and a block → repo index,
+// on one badger database. Safe for concurrent use.
+type Store struct {
+	db   *badger.DB
+	opts Options
+
+	// mu guards closed; operations hold it shared so Close waits for them.
+	mu      sync.RWMutex
+	closed  bool
+	closing chan struct{}
+
+	// gc coordinates GC with writers (see Hold).
+	gc gcGate
+
+	hashOnRead bool
+	hashMu     sync.RWMutex
+}
+
+var (
+	_ blockstore.Blockstore           = (*Store)(nil)
+	_ blockstore.Viewer               = (*Store)(nil)
+	_ blockstore.AllKeysChanWithErrer = (*Store)(nil)
+)
+
+// Open opens (creating if needed) the store described by opts.
+func Open(opts Options) (*Store, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	db, err := badger.Open(opts.badgerOptions())
+	if err != nil {
+		if opts.InMemory {
+			return nil, fmt.Errorf("open in-memory store: %w", err)
+		}
+		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
+	}
+	s := &Store{db: db, opts: opts, closing: make(chan struct{}), hashOnRead: opts.HashOnRead}
+	s.gc.init()
+	if err := s.checkVersion(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkVersion writes the layout version into a new store and refuses a
+// store written by a newer (or unknown) layout.
+func (s *Store) checkVersion() error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		it, err := txn.Get(versionKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return txn.Set(versionKey, encodeVersion(formatVersion))
+		}
+		if err != nil {
+			return fmt.Errorf("read store version: %w", err)
+		}
+		return it.Value(func(v []byte) error {
+			if len(v) != 4 || binary.BigEndian.Uint32(v) != formatVersion {
+				return fmt.Errorf("store %s: layout version %x, this build reads %d", s.opts.Dir, v, formatVersion)
+			}
+			return nil
+		})
+	})
+}
+
+// Close closes the store, waiting for running operations. Later calls
+// return ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	close(s.closing)
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// enter guards an operation against Close; the returned func ends it.
+func (s *Store) enter() (func(), error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.mu.RUnlock, nil
+}
+
+// Blocks.
+
+func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	done, err := s.enter()
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	var ok bool
+	err = s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(blockKey(c.Hash()))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		ok = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("has %s: %w", c, err)
+	}
+	return ok, nil
+}
+
+// View calls fn with the block's bytes without copying them when badger
+// allows (value-log values are slices of its mmap). fn must not keep or
+// modify them.
+func (s *Store) View(ctx context.Context, c cid.Cid, fn func([]byte) error) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	verify := s.verifying()
+	return s.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(blockKey(c.Hash()))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return notFound{c}
+		}
+		if err != nil {
+			return fmt.Errorf("view %s: %w", c, err)
+		}
+		return it.Value(func(v []byte) error {
+			if verify {
+				if err := checkHash(c, v); err != nil {
+					return err
+				}
+			}
+			return fn(v)
+		})
+	})
+}
+
+// Get returns a copy of the block, carrying the CID asked for (a CIDv0 and
+// its CIDv1 share one stored block).
+func (s *Store) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	var data []byte
+	err := s.View(ctx, c, func(v []byte) error {
+		data = append([]byte(nil), v...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return blocks.NewBlockWithCid(data, c)
+}
+
+// GetSize returns the block's size without reading it.
+func (s *Store) GetSize(ctx context.Context, c cid.Cid) (int, error) {
+	done, err := s.enter()
+	if err != nil {
+		return -1, err
+	}
+	defer done()
+	if err := ctx.Err(); err != nil {
+		return -1, err
+	}
+	size := -1
+	err = s.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(blockKey(c.Hash()))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return notFound{c}
+		}
+		if err != nil {
+			return fmt.Errorf("size of %s: %w", c, err)
+		}
+		size = int(s.valueSize(it))
+		return nil
+	})
+	return size, err
+}
+
+// Put stores one block. Storing a block already present is a no-op.
+func (s *Store) Put(ctx context.Context, b blocks.Block) error {
+	return s.PutMany(ctx, []blocks.Block{b})
+}
+
+// PutMany stores blocks in one atomic batch, skipping those already present.
+// It waits while GC runs.
+func (s *Store) PutMany(ctx context.Context, bs []blocks.Block) error {
+	_, err := s.putMany(ctx, bs)
+	return err
+}
+
+// PutManyNew is PutMany that also reports how many bytes were new to the
+// store (the dedup figure of an import).
+func (s *Store) PutManyNew(ctx context.Context, bs []blocks.Block) (newBytes int64, err error) {
+	return s.putMany(ctx, bs)
+}
+
+func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
+	done, err := s.enter()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	release, err := s.gc.hold(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	if len(bs) == 0 {
+		return 0, nil
+	}
+	// Skip blocks already stored: rewriting a 1 MiB value only to drop it
+	// at the next value-log GC would cost the dedup its point.
+	keys := make([][]byte, 0, len(bs))
+	todo := make([]blocks.Block, 0, len(bs))
+	seen := make(map[string]struct{}, len(bs))
+	err = s.db.View(func(txn *badger.Txn) error {
+		for _, b := range bs {
+			k := blockKey(b.Cid().Hash())
+			if _, dup := seen[string(k)]; dup {
+				continue
+			}
+			seen[string(k)] = struct{}{}
+			_, err := txn.Get(k)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				keys = append(keys, k)
+				todo = append(todo, b)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("put %s: %w", b.Cid(), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(todo) == 0 {
+		return 0, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int64
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for i, b := range todo {
+		if err := wb.Set(keys[i], b.RawData()); err != nil {
+			return 0, fmt.Errorf("put %s: %w", b.Cid(), err)
+		}
+		n += int64(len(b.RawData()))
+	}
+	if err := wb.Flush(); err != nil {
+		return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
+	}
+	return n, nil
+}
+
+// DeleteBlock removes a block whatever references it (GC is the safe way to
+// remove blocks). Deleting an absent block is not an error.
+func (s *Store) DeleteBlock(ctx context.Context, c cid.Cid) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(blockKey(c.Hash())) }); err != nil {
+		return fmt.Errorf("delete %s: %w", c, err)
+	}
+	return nil
+}
+
+// AllKeysChan lists every block as a CIDv1 with the raw codec (the store
+// keys blocks by multihash and keeps no codec).
+func (s *Store) AllKeysChan(ctx context.Context) (<-chan cid.Cid, error) {
+	ch, _, err := s.AllKeysChanWithErr(ctx)
+	return ch, err
+}
+
+// AllKeysChanWithErr is AllKeysChan whose second result, called after the
+// channel is drained, tells whether the listing ended early.
+func (s *Store) AllKeysChanWithErr(ctx context.Context) (<-chan cid.Cid, func() error, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := make(chan cid.Cid, 64)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(ch)
+		defer done()
+		errc <- s.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxBlock}})
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				mh := append([]byte(nil), it.Item().Key()[1:]...)
+				select {
+				case ch <- cid.NewCidV1(cid.Raw, mh):
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-s.closing:
+					return ErrClosed
+				}
+			}
+			return nil
+		})
+	}()
+	var once sync.Once
+	var final error
+	return ch, func() error {
+		once.Do(func() { final = <-errc })
+		return final
+	}, nil
+}
+
+// HashOnRead turns re-hashing of blocks read by Get and View on or off.
+func (s *Store) HashOnRead(enabled bool) {
+	s.hashMu.Lock()
+	s.hashOnRead = enabled
+	s.hashMu.Unlock()
+}
+
+func (s *Store) verifying() bool {
+	s.hashMu.RLock()
+	defer s.hashMu.RUnlock()
+	return s.hashOnRead
+}
+
+func checkHash(c cid.Cid, data []byte) error {
+	got, err := c.Prefix().Sum(data)
+	if err != nil {
+		return fmt.Errorf("rehash %s: %w", c, err)
+	}
+	if string(got.Hash()) != string(c.Hash()) {
+		return fmt.Errorf("block %s: %w", c, ErrHashMismatch)
+	}
+	return nil
+}
+
+// valueSize is the exact size of a value from its key alone. Badger reports
+// the exact length of values kept in the LSM tree, and for value-log values
+// the pointer's length minus an assumed 6-byte entry header; the true
+// header is 2 bytes + uvarint(key+8) + uvarint(len) + uvarint(expiry=0), so
+// the length is solved for here. Values of at least valueThreshold are
+// always in the value log (never InMemory), so the size says which case
+// applies. Tests compare GetSize with len(Get) on disk for every size class.
+func (s *Store) valueSize(it *badger.Item) int64 {
+	v := it.ValueSize()
+	if s.opts.InMemory || v < valueThreshold {
+		return v
+	}
+	klen := uint64(len(it.Key()) + 8)
+	// v = vlen + 2 + 1 + uvlen(klen) + uvlen(vlen) - 6, so
+	// vlen = v + 3 - uvlen(klen) - uvlen(vlen); try each varint width.
+	for w := int64(1); w <= 5; w++ {
+		vlen := v + 3 - int64(uvarintLen(klen)) - w
+		if vlen >= 0 && int64(uvarintLen(uint64(vlen))) == w {
+			return vlen
+		}
+	}
+	return v
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
