@@ -1,0 +1,145 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cairnhub/cairn/inference/llama"
+	"github.com/cairnhub/cairn/inference/tensor"
+)
+
+// ModelPath returns the path of a random-weight model of shape and type in
+// dir, generating it when absent. The name carries the shape, so a cached
+// file is only reused for the same shape.
+func ModelPath(dir string, shape llama.Shape, typ tensor.Type) (string, error) {
+	name := fmt.Sprintf("cairn-bench-%s-%d-%d-%d-%d-%d-%d-%s-v1.gguf", shape.Arch, shape.Dim, shape.Layers,
+		shape.Heads, shape.KVHeads, shape.FFNDim, shape.Vocab, typ)
+	path := filepath.Join(dir, name)
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	tmp, err := os.CreateTemp(dir, name+".tmp*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	w := bufio.NewWriterSize(tmp, 4<<20)
+	if err := llama.WriteRandomModel(w, shape, typ, 1); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := w.Flush(); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	return path, os.Rename(tmp.Name(), path)
+}
+
+// MemoryBandwidth measures the read bandwidth in bytes/s of streaming a
+// buffer of size bytes with threads goroutines, best of rounds passes.
+func MemoryBandwidth(size, threads, rounds int) float64 {
+	words := make([]uint64, size/8)
+	for i := range words {
+		words[i] = uint64(i)
+	}
+	best := 0.0
+	var sink uint64
+	for r := 0; r < rounds; r++ {
+		var wg sync.WaitGroup
+		sums := make([]uint64, threads)
+		start := time.Now()
+		per := len(words) / threads
+		for t := 0; t < threads; t++ {
+			wg.Add(1)
+			go func(t int) {
+				defer wg.Done()
+				sums[t] = sumWords(words[t*per : (t+1)*per])
+			}(t)
+		}
+		wg.Wait()
+		d := time.Since(start).Seconds()
+		for _, s := range sums {
+			sink += s
+		}
+		best = max(best, float64(per*threads*8)/d)
+	}
+	runtime.KeepAlive(sink)
+	return best
+}
+
+// sumWords reads w with independent accumulators so the loop is bound by
+// memory, not by the add latency.
+func sumWords(w []uint64) uint64 {
+	var a, b, c, d, e, f, g, h uint64
+	for len(w) >= 8 {
+		a += w[0]
+		b += w[1]
+		c += w[2]
+		d += w[3]
+		e += w[4]
+		f += w[5]
+		g += w[6]
+		h += w[7]
+		w = w[8:]
+	}
+	for _, v := range w {
+		a += v
+	}
+	return a + b + c + d + e + f + g + h
+}
+
+// ResidentBytes returns the process's resident set size (Linux), or 0.
+func ResidentBytes() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// LlamaBench runs llama.cpp's llama-bench binary on model with threads
+// threads: prompt processing of prompt tokens when prompt > 0, else
+// generation of gen tokens. It returns llama-bench's average tokens/s.
+func LlamaBench(ctx context.Context, bin, model string, threads, prompt, gen int) (float64, error) {
+	args := []string{"-m", model, "-t", strconv.Itoa(threads), "-p", strconv.Itoa(prompt), "-n", strconv.Itoa(gen), "-r", "3", "-o", "json"}
+	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	if err != nil {
+		return 0, fmt.Errorf("llama-bench %v: %w", args, err)
+	}
+	var rows []struct {
+		NPrompt int     `json:"n_prompt"`
+		NGen    int     `json:"n_gen"`
+		AvgTS   float64 `json:"avg_ts"`
+	}
+	if err := json.Unmarshal(out, &rows); err != nil {
+		return 0, fmt.Errorf("llama-bench output: %w", err)
+	}
+	for _, r := range rows {
+		if r.NPrompt == prompt && r.NGen == gen {
+			return r.AvgTS, nil
+		}
+	}
+	return 0, fmt.Errorf("llama-bench output has no row for -p %d -n %d", prompt, gen)
+}

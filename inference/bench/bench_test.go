@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/cairnhub/cairn/inference/gguf"
+	"github.com/cairnhub/cairn/inference/llama"
+	"github.com/cairnhub/cairn/inference/tensor"
+)
+
+var benchTypes = []tensor.Type{tensor.Q4_0, tensor.Q8_0, tensor.F16}
+
+const (
+	benchCtx    = 512
+	prefillLen  = 64
+	bandwidthMB = 512
+)
+
+var memBW = sync.OnceValue(func() float64 {
+	return MemoryBandwidth(bandwidthMB<<20, runtime.GOMAXPROCS(0), 5)
+})
+
+type loaded struct {
+	path string
+	size int64
+	file *gguf.File
+	m    *llama.Model
+}
+
+var models sync.Map // tensor.Type -> *loaded
+
+func load(b *testing.B, typ tensor.Type) *loaded {
+	if v, ok := models.Load(typ); ok {
+		return v.(*loaded)
+	}
+	path, err := ModelPath(os.TempDir(), llama.TinyLlama, typ)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := llama.Load(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := &loaded{path: path, size: f.Size, file: f, m: m}
+	models.Store(typ, l)
+	return l
+}
+
+func tokens(n int) []int32 {
+	t := make([]int32, n)
+	for i := range t {
+		t[i] = int32(300 + i*37%20000)
+	}
+	return t
+}
+
+// BenchmarkDecode generates one token per iteration (after a 16-token
+// prompt) and reports tokens/s, the weight bytes streamed per second, the
+// ratio to the memory bandwidth measured in the same run, and the resident
+// memory against the budget file + KV cache + 150 MiB.
+func BenchmarkDecode(b *testing.B) {
+	for _, typ := range benchTypes {
+		b.Run(typ.String(), func(b *testing.B) {
+			l := load(b, typ)
+			bw := memBW()
+			st := l.m.NewState(benchCtx, 0)
+			prompt := tokens(16)
+			if _, err := st.Forward(prompt); err != nil {
+				b.Fatal(err)
+			}
+			// one warm-up token: pages of the mapping come in here
+			if _, err := st.Forward([]int32{400}); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if st.Pos() >= benchCtx {
+					b.StopTimer()
+					st.Truncate(16)
+					b.StartTimer()
+				}
+				if _, err := st.Forward([]int32{int32(500 + i%1000)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			tps := float64(b.N) / b.Elapsed().Seconds()
+			gbs := tps * float64(l.m.WeightBytes()) / 1e9
+			b.ReportMetric(tps, "tok/s")
+			b.ReportMetric(gbs, "weight_GB/s")
+			b.ReportMetric(bw/1e9, "mem_GB/s")
+			b.ReportMetric(gbs/(bw/1e9), "bw_ratio")
+			rss := ResidentBytes()
+			budget := l.size + l.m.KVBytes(benchCtx) + 150<<20
+			b.ReportMetric(float64(rss)/(1<<20), "rss_MiB")
+			b.ReportMetric(float64(budget)/(1<<20), "budget_MiB")
+			if bin := os.Getenv("LLAMA_CPP_BENCH"); bin != "" {
+				ref, err := LlamaBench(b.Context(), bin, l.path, runtime.GOMAXPROCS(0), 0, 128)
+				if err != nil {
+					b.Logf("llama.cpp reference failed: %v", err)
+				} else {
+					b.ReportMetric(ref, "llamacpp_tok/s")
+					b.ReportMetric(tps/ref, "ratio")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPrefill processes a 64-token prompt per iteration and reports
+// prompt tokens/s (and llama.cpp's, when LLAMA_CPP_BENCH is set).
+func BenchmarkPrefill(b *testing.B) {
+	for _, typ := range benchTypes {
+		b.Run(typ.String(), func(b *testing.B) {
+			l := load(b, typ)
+			st := l.m.NewState(benchCtx, prefillLen)
+			prompt := tokens(prefillLen)
+			if _, err := st.Forward(prompt); err != nil { // warm-up
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				st.Reset()
+				if _, err := st.Forward(prompt); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			tps := float64(b.N*prefillLen) / b.Elapsed().Seconds()
+			b.ReportMetric(tps, "tok/s")
+			if bin := os.Getenv("LLAMA_CPP_BENCH"); bin != "" {
+				ref, err := LlamaBench(b.Context(), bin, l.path, runtime.GOMAXPROCS(0), prefillLen, 0)
+				if err != nil {
+					b.Logf("llama.cpp reference failed: %v", err)
+				} else {
+					b.ReportMetric(ref, "llamacpp_tok/s")
+					b.ReportMetric(tps/ref, "ratio")
+				}
+			}
+		})
+	}
+}
+
+// TestModelPath checks the generator on a small shape (the benchmarks use
+// the 1.1B one).
+func TestModelPath(t *testing.T) {
+	shape := llama.Shape{Arch: "llama", Dim: 64, Layers: 1, Heads: 4, KVHeads: 2, FFNDim: 128, Vocab: 300, ContextLength: 32}
+	dir := t.TempDir()
+	p1, err := ModelPath(dir, shape, tensor.Q4_0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := ModelPath(dir, shape, tensor.Q4_0)
+	if err != nil || p1 != p2 {
+		t.Fatalf("second ModelPath = %q, %v; want cached %q", p2, err, p1)
+	}
+	f, err := gguf.Open(p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := llama.Load(f); err != nil {
+		t.Fatal(err)
+	}
+	if bw := MemoryBandwidth(8<<20, 2, 1); bw <= 0 {
+		t.Errorf("MemoryBandwidth = %v", bw)
+	}
+	if ResidentBytes() <= 0 && runtime.GOOS == "linux" {
+		t.Errorf("ResidentBytes = 0 on linux")
+	}
+}
