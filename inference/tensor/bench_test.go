@@ -1,0 +1,132 @@
+package tensor
+
+import (
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Weight sets larger than any last-level cache, so MatVec streams from DRAM
+// as decode does.
+const benchWorkingSet = 512 << 20
+
+var memBW struct {
+	once sync.Once
+	gbs  float64
+}
+
+// readBandwidth measures the plain read bandwidth (GB/s) of summing a large
+// []uint64 with as many goroutines as the kernels use: the ceiling a
+// bandwidth-bound MatVec can approach.
+func readBandwidth() float64 {
+	memBW.once.Do(func() {
+		buf := make([]uint64, benchWorkingSet/8)
+		for i := range buf {
+			buf[i] = uint64(i)
+		}
+		w := workers()
+		best := time.Duration(1 << 62)
+		var sink uint64
+		for rep := 0; rep < 5; rep++ {
+			start := time.Now()
+			var wg sync.WaitGroup
+			sums := make([]uint64, w)
+			per := len(buf) / w
+			for g := 0; g < w; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s := buf[g*per : (g+1)*per]
+					var a, b, c, d uint64
+					for i := 0; i+4 <= len(s); i += 4 {
+						a += s[i]
+						b += s[i+1]
+						c += s[i+2]
+						d += s[i+3]
+					}
+					sums[g] = a + b + c + d
+				}()
+			}
+			wg.Wait()
+			best = min(best, time.Since(start))
+			for _, s := range sums {
+				sink += s
+			}
+		}
+		_ = sink
+		memBW.gbs = float64(len(buf)*8) / best.Seconds() / 1e9
+	})
+	return memBW.gbs
+}
+
+func BenchmarkMemRead(b *testing.B) {
+	gbs := readBandwidth()
+	for b.Loop() {
+	}
+	b.ReportMetric(gbs, "GB/s")
+}
+
+func benchMatrices(b *testing.B, typ Type, rows, cols int) []*Matrix {
+	r := rand.New(rand.NewPCG(1, 1))
+	src := randVec(r, rows*cols, 0.5)
+	data, err := Quantize(typ, src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := max(2, benchWorkingSet/len(data))
+	ms := make([]*Matrix, k)
+	for i := range ms {
+		d := make([]byte, len(data))
+		copy(d, data)
+		ms[i], _ = NewMatrix(typ, rows, cols, d)
+	}
+	return ms
+}
+
+// BenchmarkMatVec measures decode-shaped products (5632x2048, TinyLlama's
+// FFN) over a working set larger than the caches, reporting weight GB/s and
+// its ratio to the plain read bandwidth measured in the same run.
+func BenchmarkMatVec(b *testing.B) {
+	const rows, cols = 5632, 2048
+	for _, typ := range allTypes {
+		b.Run(typ.String(), func(b *testing.B) {
+			ms := benchMatrices(b, typ, rows, cols)
+			x := randVec(rand.New(rand.NewPCG(2, 2)), cols, 1)
+			out := make([]float32, rows)
+			bytes := len(ms[0].Data)
+			bw := readBandwidth()
+			b.SetBytes(int64(bytes))
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				MatVec(out, ms[i%len(ms)], x)
+				i++
+			}
+			gbs := float64(bytes) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+			b.ReportMetric(gbs, "GB/s")
+			b.ReportMetric(bw, "memGB/s")
+			b.ReportMetric(gbs/bw, "ratio")
+		})
+	}
+}
+
+// BenchmarkMatMul measures prompt-shaped products (64 vectors through a
+// 2048x2048 matrix) in GFLOP/s (2 per multiply-add) and the tokens/s that
+// rate gives TinyLlama-1.1B's ~1.0e9 matrix parameters.
+func BenchmarkMatMul(b *testing.B) {
+	const rows, cols, n = 2048, 2048, 64
+	for _, typ := range allTypes {
+		b.Run(typ.String(), func(b *testing.B) {
+			ms := benchMatrices(b, typ, rows, cols)[:1]
+			x := randVec(rand.New(rand.NewPCG(2, 2)), n*cols, 1)
+			out := make([]float32, n*rows)
+			for b.Loop() {
+				MatMul(out, ms[0], x, n)
+			}
+			flops := 2 * float64(rows*cols*n) * float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(flops/1e9, "GFLOP/s")
+			b.ReportMetric(flops/(2*1.0e9), "tinyllama-tok/s")
+		})
+	}
+}
