@@ -1,0 +1,48 @@
+// Package chunker turns files into content-addressed blocks and back.
+//
+// Words:
+//   - Chunk: a contiguous byte range of a file that becomes one leaf block.
+//     No chunk is larger than MaxBlockSize (1 MiB).
+//   - Strategy: how a file is cut into chunks. Auto picks by file name:
+//     "*.safetensors" and "*.gguf" are cut on tensor boundaries, anything
+//     else by content-defined chunking (CDC). Fixed cuts every FixedSize bytes
+//     and exists for comparison.
+//   - Tensor-aware chunking: the header (everything before the first tensor
+//     byte) is its own chunk(s); every tensor starts a new chunk; a tensor
+//     larger than TensorChunkSize is cut into TensorChunkSize pieces counted
+//     from the tensor's first byte. Gaps between tensors are their own
+//     chunks, except GGUF alignment padding (less than general.alignment
+//     bytes after a tensor), which stays with the tensor it follows: it is
+//     determined by the tensor's size, so it never spoils dedup. The effect: a
+//     fine-tune that changes some tensors, or a header change that shifts
+//     every offset, still shares every unchanged tensor's blocks.
+//   - CDC: gear-hash FastCDC with normalized chunking (level 2), sizes
+//     64 KiB min / 256 KiB average / 1 MiB max by default. The gear table is
+//     generated from a fixed seed; golden vectors (testdata/cdc_golden.json)
+//     pin the boundaries so that they never move between releases.
+//   - Leaf: a raw block (CIDv1, codec raw, sha2-256) holding one chunk.
+//   - File DAG: UnixFS v1 in the layout Kubo's balanced importer produces with
+//     --raw-leaves --cid-version=1: dag-pb file nodes with blocksizes and at
+//     most 174 links each, leaves in file order, every subtree full except the
+//     last. A file of one chunk is its raw leaf (an empty file is the empty
+//     raw block), exactly like Kubo. ipfs and go-car tools read the blocks as
+//     they are.
+//   - Directory: a plain UnixFS directory node (no HAMT sharding). Its encoded
+//     node must fit in MaxBlockSize; with typical names that is several
+//     thousand entries per directory. BuildDir refuses a larger directory
+//     rather than producing a block peers would reject.
+//   - NewBytes: bytes of blocks (leaves and file nodes) that were not in the
+//     store before this import: the dedup figure.
+//
+// Import hashes every byte twice (leaf CIDs and the whole-file sha256), so it
+// runs as a pipeline: one goroutine reads large sequential batches and finds
+// chunk boundaries, one hashes the whole file in order, and workers hash
+// leaves and store them with PutMany. Batch buffers are pooled and bounded
+// (a few tens of MiB in flight whatever the file size).
+//
+// The Putter must not keep a block's data after PutMany returns: the buffer
+// is reused for the next batch. (A store that commits a write batch before
+// returning, like the badger store, satisfies this.)
+//
+// This package does no network I/O.
+package chunker

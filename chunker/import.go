@@ -1,0 +1,413 @@
+package chunker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cairnhub/cairn/manifest"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// FileResult describes one imported file.
+type FileResult struct {
+	// CID is the root of the file's DAG (the raw leaf for a one-chunk file).
+	CID cid.Cid
+	// Size is the file size in bytes.
+	Size int64
+	// SHA256 is the whole-file sha256.
+	SHA256 [32]byte
+	// BlobID is the git blob id (hex sha1) of the content, computed only when
+	// Size < manifest.LFSThreshold; empty otherwise.
+	BlobID string
+	// Blocks lists every distinct block of the DAG once: leaves in file order,
+	// then file nodes bottom-up (the root last).
+	Blocks []cid.Cid
+	// NewBytes counts the bytes of blocks that were not in the store before.
+	NewBytes int64
+}
+
+// bufPool holds batch buffers: batchSize plus room for the unfinished chunk
+// carried over from the previous batch.
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, batchSize+MaxBlockSize)
+	return &b
+}}
+
+// leaf is one chunk of a file, or a file node.
+type leaf struct {
+	c     cid.Cid
+	size  uint64 // file bytes below
+	tsize uint64 // encoded bytes below (dag-pb Tsize)
+}
+
+// rawCID is the CIDv1 (raw, sha2-256) of data.
+func rawCID(data []byte) cid.Cid {
+	sum := sha256.Sum256(data)
+	return rawCIDFromDigest(sum[:])
+}
+
+func rawCIDFromDigest(sum []byte) cid.Cid {
+	var m [2 + sha256.Size]byte
+	m[0], m[1] = mh.SHA2_256, sha256.Size
+	copy(m[2:], sum)
+	return cid.NewCidV1(cid.Raw, m[:])
+}
+
+// formatOf decides the strategy Auto stands for.
+func formatOf(name string, s Strategy) Strategy {
+	if s != Auto {
+		return s
+	}
+	switch strings.ToLower(path.Ext(name)) {
+	case ".safetensors":
+		return Safetensors
+	case ".gguf":
+		return GGUF
+	}
+	return CDC
+}
+
+// newSplitter parses the format (if any) and returns the splitter of a file.
+func newSplitter(r io.ReaderAt, size int64, name string, o Options) (splitter, error) {
+	switch formatOf(name, o.Strategy) {
+	case Safetensors:
+		info, err := parseSafetensors(r, size)
+		if err != nil {
+			return nil, err
+		}
+		return &planSplit{bounds: info.plan(size, o.TensorChunkSize)}, nil
+	case GGUF:
+		info, err := parseGGUF(r, size)
+		if err != nil {
+			return nil, err
+		}
+		return &planSplit{bounds: info.plan(size, o.TensorChunkSize)}, nil
+	case Fixed:
+		return fixedSplit{size: o.FixedSize}, nil
+	default:
+		return newFastCDC(o.MinSize, o.AvgSize, o.MaxSize), nil
+	}
+}
+
+// batch is a run of whole chunks read in one go. It is released (its buffer
+// returned to the pool) once the file hasher and a leaf worker are done.
+type batch struct {
+	seq   int
+	buf   *[]byte
+	data  []byte
+	sizes []int
+	refs  atomic.Int32
+}
+
+// newPutter is a Putter that skips present blocks itself and reports the
+// bytes it wrote (the store does).
+type newPutter interface {
+	PutManyNew(ctx context.Context, bs []blocks.Block) (newBytes int64, err error)
+}
+
+// importer is the state of one ImportFile call.
+type importer struct {
+	put Putter
+	sem chan struct{} // bounds batches in flight
+
+	mu       sync.Mutex
+	seen     map[cid.Cid]struct{} // blocks of this file already counted
+	leaves   [][]leaf             // per batch
+	newBytes atomic.Int64
+}
+
+func (im *importer) release(b *batch) {
+	if b.refs.Add(-1) == 0 {
+		bufPool.Put(b.buf)
+		<-im.sem
+	}
+}
+
+func (im *importer) acquire(ctx context.Context) (*[]byte, error) {
+	select {
+	case im.sem <- struct{}{}:
+		return bufPool.Get().(*[]byte), nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// firstSeen reports whether c is met for the first time in this import.
+func (im *importer) firstSeen(c cid.Cid) bool {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if _, ok := im.seen[c]; ok {
+		return false
+	}
+	im.seen[c] = struct{}{}
+	return true
+}
+
+// store puts the blocks not yet in the store and counts their bytes.
+func (im *importer) store(ctx context.Context, bs []blocks.Block) error {
+	fresh := bs[:0:0]
+	for _, b := range bs {
+		if im.firstSeen(b.Cid()) {
+			fresh = append(fresh, b)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	if pn, ok := im.put.(newPutter); ok {
+		n, err := pn.PutManyNew(ctx, fresh)
+		if err != nil {
+			return fmt.Errorf("put %d blocks: %w", len(fresh), err)
+		}
+		im.newBytes.Add(n)
+		return nil
+	}
+	bs, fresh = fresh, bs[:0:0]
+	for _, b := range bs {
+		has, err := im.put.Has(ctx, b.Cid())
+		if err != nil {
+			return fmt.Errorf("has %s: %w", b.Cid(), err)
+		}
+		if !has {
+			fresh = append(fresh, b)
+			im.newBytes.Add(int64(len(b.RawData())))
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	if err := im.put.PutMany(ctx, fresh); err != nil {
+		return fmt.Errorf("put %d blocks: %w", len(fresh), err)
+	}
+	return nil
+}
+
+func (im *importer) hashBatch(ctx context.Context, b *batch) error {
+	ls := make([]leaf, len(b.sizes))
+	bs := make([]blocks.Block, len(b.sizes))
+	off := 0
+	for i, n := range b.sizes {
+		chunk := b.data[off : off+n : off+n]
+		off += n
+		c := rawCID(chunk)
+		blk, err := blocks.NewBlockWithCid(chunk, c)
+		if err != nil {
+			return err
+		}
+		ls[i] = leaf{c: c, size: uint64(n), tsize: uint64(n)}
+		bs[i] = blk
+	}
+	if err := im.store(ctx, bs); err != nil {
+		return err
+	}
+	im.mu.Lock()
+	for len(im.leaves) <= b.seq {
+		im.leaves = append(im.leaves, nil)
+	}
+	im.leaves[b.seq] = ls
+	im.mu.Unlock()
+	return nil
+}
+
+// ImportFile cuts the size bytes of r into chunks (by opts.Strategy), stores
+// every block through put, and returns the file's root CID and digests. name
+// picks the format under Auto and names the file in errors. A malformed
+// safetensors or GGUF file is an error wrapping ErrFormat.
+func ImportFile(ctx context.Context, put Putter, r io.ReaderAt, size int64, name string, opts Options) (FileResult, error) {
+	if err := opts.Validate(); err != nil {
+		return FileResult{}, err
+	}
+	o := opts.withDefaults()
+	if size < 0 {
+		return FileResult{}, fmt.Errorf("import %s: negative size %d", name, size)
+	}
+	sp, err := newSplitter(r, size, name, o)
+	if err != nil {
+		return FileResult{}, fmt.Errorf("import %s: %w", name, err)
+	}
+	res, err := importWith(ctx, put, r, size, sp, o)
+	if err != nil {
+		return FileResult{}, fmt.Errorf("import %s: %w", name, err)
+	}
+	return res, nil
+}
+
+func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp splitter, o Options) (FileResult, error) {
+	res := FileResult{Size: size}
+	var blob hash.Hash
+	if size < manifest.LFSThreshold {
+		blob = manifest.NewBlobHash(size)
+	}
+	im := &importer{
+		put:  put,
+		sem:  make(chan struct{}, 2*o.Workers+2),
+		seen: make(map[cid.Cid]struct{}),
+	}
+	if size == 0 {
+		c := rawCID(nil)
+		blk, _ := blocks.NewBlockWithCid([]byte{}, c)
+		if err := im.store(ctx, []blocks.Block{blk}); err != nil {
+			return res, err
+		}
+		res.CID, res.Blocks, res.NewBytes = c, []cid.Cid{c}, im.newBytes.Load()
+		res.SHA256 = sha256.Sum256(nil)
+		res.BlobID = hex.EncodeToString(blob.Sum(nil))
+		return res, nil
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	fail := func(err error) { cancel(err) }
+
+	fileCh := make(chan *batch, cap(im.sem))
+	workCh := make(chan *batch, cap(im.sem))
+	var wg sync.WaitGroup
+
+	// The whole-file hasher: batches in file order.
+	fileHash := sha256.New()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for b := range fileCh {
+			if ctx.Err() == nil {
+				fileHash.Write(b.data)
+				if blob != nil {
+					blob.Write(b.data)
+				}
+			}
+			im.release(b)
+		}
+	}()
+	// Leaf workers.
+	for range o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range workCh {
+				if ctx.Err() == nil {
+					if err := im.hashBatch(ctx, b); err != nil {
+						fail(err)
+					}
+				}
+				im.release(b)
+			}
+		}()
+	}
+
+	// The reader: large sequential reads, cut into whole chunks.
+	readErr := func() error {
+		defer close(fileCh)
+		defer close(workCh)
+		cur, err := im.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		var n int      // valid bytes in cur
+		var base int64 // file offset of (*cur)[0]
+		for seq := 0; ; seq++ {
+			if err := context.Cause(ctx); err != nil {
+				<-im.sem
+				bufPool.Put(cur)
+				return err
+			}
+			buf := *cur
+			want := min(int64(len(buf)-n), size-base-int64(n))
+			if want > 0 {
+				got, err := r.ReadAt(buf[n:n+int(want)], base+int64(n))
+				if int64(got) < want {
+					if err == nil || errors.Is(err, io.EOF) {
+						err = fmt.Errorf("file shorter than %d bytes: %w", size, io.ErrUnexpectedEOF)
+					}
+					<-im.sem
+					bufPool.Put(cur)
+					return fmt.Errorf("read at %d: %w", base+int64(n), err)
+				}
+				n += int(want)
+			}
+			final := base+int64(n) == size
+			var sizes []int
+			pos := 0
+			for pos < n {
+				c := sp.cut(base+int64(pos), buf[pos:n], final)
+				if c <= 0 {
+					break
+				}
+				sizes = append(sizes, c)
+				pos += c
+			}
+			if (final && pos != n) || (!final && pos == 0) {
+				<-im.sem
+				bufPool.Put(cur)
+				return fmt.Errorf("chunker: splitter stalled at offset %d", base+int64(pos))
+			}
+			var next *[]byte
+			if !final {
+				if next, err = im.acquire(ctx); err != nil {
+					<-im.sem
+					bufPool.Put(cur)
+					return err
+				}
+				copy(*next, buf[pos:n])
+			}
+			b := &batch{seq: seq, buf: cur, data: buf[:pos], sizes: sizes}
+			b.refs.Store(2)
+			fileCh <- b // channels hold cap(sem) batches: never blocks for long
+			workCh <- b
+			if final {
+				return nil
+			}
+			cur, n, base = next, n-pos, base+int64(pos)
+		}
+	}()
+	wg.Wait()
+	if readErr != nil {
+		fail(readErr)
+	}
+	if err := context.Cause(ctx); err != nil {
+		return res, err
+	}
+
+	var leaves []leaf
+	for _, ls := range im.leaves {
+		leaves = append(leaves, ls...)
+	}
+	root, nodes, err := balanced(leaves)
+	if err != nil {
+		return res, err
+	}
+	if err := im.store(ctx, nodes); err != nil {
+		return res, err
+	}
+	seen := make(map[cid.Cid]struct{}, len(leaves)+len(nodes))
+	res.Blocks = make([]cid.Cid, 0, len(im.seen))
+	for _, l := range leaves {
+		if _, ok := seen[l.c]; !ok {
+			seen[l.c] = struct{}{}
+			res.Blocks = append(res.Blocks, l.c)
+		}
+	}
+	for _, nd := range nodes {
+		if _, ok := seen[nd.Cid()]; !ok {
+			seen[nd.Cid()] = struct{}{}
+			res.Blocks = append(res.Blocks, nd.Cid())
+		}
+	}
+	res.CID = root.c
+	copy(res.SHA256[:], fileHash.Sum(nil))
+	if blob != nil {
+		res.BlobID = hex.EncodeToString(blob.Sum(nil))
+	}
+	res.NewBytes = im.newBytes.Load()
+	return res, nil
+}

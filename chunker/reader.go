@@ -1,0 +1,296 @@
+package chunker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"github.com/ipfs/boxo/ipld/merkledag"
+	ft "github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/boxo/ipld/unixfs/pb"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+)
+
+// inode is a decoded UnixFS file node: inline data, then children.
+type inode struct {
+	data   []byte
+	links  []cid.Cid
+	starts []int64 // starts[i]: offset of child i within this node; starts[len] = size
+}
+
+func (n *inode) size() int64 { return n.starts[len(n.starts)-1] }
+
+func decodeFileNode(b blocks.Block) (*inode, error) {
+	pn, err := merkledag.DecodeProtobuf(b.RawData())
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", b.Cid(), err)
+	}
+	fs, err := ft.FSNodeFromBytes(pn.Data())
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", b.Cid(), err)
+	}
+	switch fs.Type() {
+	case pb.Data_File, pb.Data_Raw:
+	default:
+		return nil, fmt.Errorf("%s: UnixFS %s node is not a file", b.Cid(), fs.Type())
+	}
+	links := pn.Links()
+	sizes := fs.BlockSizes()
+	if len(links) != len(sizes) {
+		return nil, fmt.Errorf("%s: %d links but %d blocksizes", b.Cid(), len(links), len(sizes))
+	}
+	n := &inode{data: fs.Data(), links: make([]cid.Cid, len(links)), starts: make([]int64, len(links)+1)}
+	off := int64(len(n.data))
+	for i, l := range links {
+		n.links[i] = l.Cid
+		n.starts[i] = off
+		if sizes[i] > 1<<62 || off+int64(sizes[i]) < off {
+			return nil, fmt.Errorf("%s: blocksize %d overflows", b.Cid(), sizes[i])
+		}
+		off += int64(sizes[i])
+	}
+	n.starts[len(links)] = off
+	if len(links) > 0 && fs.FileSize() != uint64(off) {
+		return nil, fmt.Errorf("%s: filesize %d but content of %d bytes", b.Cid(), fs.FileSize(), off)
+	}
+	return n, nil
+}
+
+// Reader reads a file DAG. It is safe for concurrent ReadAt calls; Read
+// and Seek share one position and are not. It keeps the decoded file nodes
+// of the paths it walked (a few KiB per node; a 1 TiB file has about 6000)
+// and the last leaf, never the whole file.
+type Reader struct {
+	// ctx is the context NewReader was given: io.Reader has no room for one,
+	// so block fetches made by Read and ReadAt run under it.
+	ctx  context.Context
+	get  Getter
+	root cid.Cid
+	size int64
+	pos  int64
+
+	mu       sync.Mutex
+	nodes    map[cid.Cid]*inode
+	lastLeaf cid.Cid
+	lastData []byte
+}
+
+const maxCachedNodes = 4096
+
+// NewReader opens the file DAG at root (a raw leaf or a UnixFS file node).
+func NewReader(ctx context.Context, get Getter, root cid.Cid) (*Reader, error) {
+	r := &Reader{ctx: ctx, get: get, root: root, nodes: map[cid.Cid]*inode{}}
+	switch root.Type() {
+	case cid.Raw:
+		b, err := get.Get(ctx, root)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", root, err)
+		}
+		r.size = int64(len(b.RawData()))
+		r.lastLeaf, r.lastData = root, b.RawData()
+	case cid.DagProtobuf:
+		b, err := get.Get(ctx, root)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", root, err)
+		}
+		n, err := decodeFileNode(b)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", root, err)
+		}
+		r.nodes[root] = n
+		r.size = n.size()
+	default:
+		return nil, fmt.Errorf("open %s: codec %#x is not a file", root, root.Type())
+	}
+	return r, nil
+}
+
+// Size is the file size.
+func (r *Reader) Size() int64 { return r.size }
+
+func (r *Reader) node(c cid.Cid) (*inode, error) {
+	r.mu.Lock()
+	n, ok := r.nodes[c]
+	r.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	b, err := r.get.Get(r.ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", c, err)
+	}
+	if n, err = decodeFileNode(b); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if len(r.nodes) >= maxCachedNodes {
+		clear(r.nodes)
+	}
+	r.nodes[c] = n
+	r.mu.Unlock()
+	return n, nil
+}
+
+func (r *Reader) leaf(c cid.Cid) ([]byte, error) {
+	r.mu.Lock()
+	if r.lastLeaf == c {
+		d := r.lastData
+		r.mu.Unlock()
+		return d, nil
+	}
+	r.mu.Unlock()
+	b, err := r.get.Get(r.ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", c, err)
+	}
+	r.mu.Lock()
+	r.lastLeaf, r.lastData = c, b.RawData()
+	r.mu.Unlock()
+	return b.RawData(), nil
+}
+
+// readFrom copies the bytes at off of the DAG below c (of expected size
+// want, or -1 for the root) into p; it returns how many it copied.
+func (r *Reader) readFrom(c cid.Cid, want int64, p []byte, off int64, depth int) (int, error) {
+	if depth > 64 {
+		return 0, fmt.Errorf("%s: DAG deeper than 64", r.root)
+	}
+	if c.Type() == cid.Raw {
+		d, err := r.leaf(c)
+		if err != nil {
+			return 0, err
+		}
+		if want >= 0 && int64(len(d)) != want {
+			return 0, fmt.Errorf("%s: leaf of %d bytes, parent says %d", c, len(d), want)
+		}
+		if off >= int64(len(d)) {
+			return 0, nil
+		}
+		return copy(p, d[off:]), nil
+	}
+	n, err := r.node(c)
+	if err != nil {
+		return 0, err
+	}
+	if want >= 0 && n.size() != want {
+		return 0, fmt.Errorf("%s: node of %d bytes, parent says %d", c, n.size(), want)
+	}
+	total := 0
+	if off < int64(len(n.data)) {
+		total = copy(p, n.data[off:])
+	}
+	// First child holding off (or the byte right after the inline data).
+	i := sort.Search(len(n.links), func(k int) bool { return n.starts[k+1] > off+int64(total) })
+	for ; i < len(n.links) && total < len(p); i++ {
+		cur := off + int64(total)
+		got, err := r.readFrom(n.links[i], n.starts[i+1]-n.starts[i], p[total:], cur-n.starts[i], depth+1)
+		if err != nil {
+			return total, err
+		}
+		total += got
+	}
+	return total, nil
+}
+
+// ReadAt implements io.ReaderAt.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read %s: negative offset %d", r.root, off)
+	}
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	want := p
+	if rest := r.size - off; int64(len(p)) > rest {
+		want = p[:rest]
+	}
+	n, err := r.readFrom(r.root, -1, want, off, 0)
+	if err != nil {
+		return n, fmt.Errorf("read %s at %d: %w", r.root, off+int64(n), err)
+	}
+	if n < len(want) {
+		return n, fmt.Errorf("read %s at %d: %w", r.root, off+int64(n), io.ErrUnexpectedEOF)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Read implements io.Reader.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.pos >= r.size {
+		return 0, io.EOF
+	}
+	n, err := r.ReadAt(p, r.pos)
+	r.pos += int64(n)
+	if errors.Is(err, io.EOF) && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Seek implements io.Seeker.
+func (r *Reader) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = r.pos + offset
+	case io.SeekEnd:
+		abs = r.size + offset
+	default:
+		return r.pos, fmt.Errorf("seek %s: bad whence %d", r.root, whence)
+	}
+	if abs < 0 {
+		return r.pos, fmt.Errorf("seek %s: negative position %d", r.root, abs)
+	}
+	r.pos = abs
+	return abs, nil
+}
+
+// Walk calls fn for every distinct block of the DAG at root (file or
+// directory), depth first, each parent before its children, children in
+// link order. It stops at the first error, fn's included.
+func Walk(ctx context.Context, get Getter, root cid.Cid, fn func(c cid.Cid, b blocks.Block) error) error {
+	seen := map[cid.Cid]struct{}{}
+	stack := []cid.Cid{root}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if _, ok := seen[c]; ok {
+			continue
+		}
+		seen[c] = struct{}{}
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+		b, err := get.Get(ctx, c)
+		if err != nil {
+			return fmt.Errorf("walk %s: get %s: %w", root, c, err)
+		}
+		if err := fn(c, b); err != nil {
+			return err
+		}
+		switch c.Type() {
+		case cid.Raw:
+		case cid.DagProtobuf:
+			pn, err := merkledag.DecodeProtobuf(b.RawData())
+			if err != nil {
+				return fmt.Errorf("walk %s: decode %s: %w", root, c, err)
+			}
+			links := pn.Links()
+			for i := len(links) - 1; i >= 0; i-- {
+				stack = append(stack, links[i].Cid)
+			}
+		default:
+			return fmt.Errorf("walk %s: %s: codec %#x is not UnixFS", root, c, c.Type())
+		}
+	}
+	return nil
+}
