@@ -1,0 +1,186 @@
+package p2p
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// DHTMode selects how the Kademlia DHT answers queries.
+type DHTMode string
+
+const (
+	// DHTAutoServer follows the host's reachability and acts as a server while it is
+	// unknown: the right default inside a private network, where AutoNAT rarely has
+	// enough peers to decide.
+	DHTAutoServer DHTMode = "auto-server"
+	// DHTAuto follows reachability and acts as a client while it is unknown.
+	DHTAuto DHTMode = "auto"
+	// DHTServer always answers queries.
+	DHTServer DHTMode = "server"
+	// DHTClient never answers queries (edge nodes behind NAT).
+	DHTClient DHTMode = "client"
+)
+
+// MDNSServiceName is the mDNS service Cairn nodes advertise, apart from IPFS's.
+const MDNSServiceName = "cairn"
+
+// Config configures a Host. The zero value of every field but Key means its default.
+type Config struct {
+	// Key is the node's libp2p identity, an ed25519 private key. Required: the node
+	// package loads it from the node's home, and the certificate names its peer ID.
+	Key crypto.PrivKey
+
+	// Listen lists the multiaddrs to listen on. Default: /ip4/0.0.0.0/tcp/4001 and
+	// /ip4/0.0.0.0/udp/4001/quic-v1 (only the TCP one in PSK mode). Port 0 picks a free
+	// port.
+	Listen []string
+
+	// Bootstrap lists static peers as multiaddrs ending in /p2p/<peer ID>. The host
+	// keeps reconnecting to them with exponential backoff. Default: none.
+	Bootstrap []string
+
+	// MDNS turns on mDNS discovery on the local network, under service name "cairn".
+	// Default: off, because it multicasts to hosts nobody configured.
+	MDNS bool
+
+	// DHTMode is one of "auto-server", "auto", "server", "client". Default: "auto-server".
+	DHTMode DHTMode
+
+	// PSK is a 32-byte pre-shared key for a private libp2p network. Default: none.
+	//
+	// WARNING: setting PSK TURNS QUIC OFF. go-libp2p refuses a pre-shared key on QUIC,
+	// so in PSK mode the host runs TCP only, and a QUIC listen address is a
+	// configuration error. PSK adds network-level isolation on top of certificate
+	// membership; it does not replace it.
+	PSK []byte
+
+	// HelloTimeout bounds the certificate exchange of a new connection; a peer that has
+	// not proved membership by then is disconnected. Default: 10s.
+	HelloTimeout time.Duration
+
+	// RefuseFor is how long a refused peer stays refused by the connection gater.
+	// Default: 10m.
+	RefuseFor time.Duration
+
+	// PingInterval is how often each member's round-trip time is measured, and how
+	// often members are re-verified (certificates expire while connected). Default: 30s.
+	PingInterval time.Duration
+
+	// BootstrapInterval is the first retry delay for an unreachable bootstrap peer; it
+	// doubles per failure up to 32 times this value. Default: 5s.
+	BootstrapInterval time.Duration
+
+	// ReprovideInterval is how often the roots from Deps.Roots are announced to the
+	// DHT again (provider records expire after 48h). Default: 12h.
+	ReprovideInterval time.Duration
+}
+
+// Defaults for Config fields.
+const (
+	DefaultPort              = 4001
+	DefaultHelloTimeout      = 10 * time.Second
+	DefaultRefuseFor         = 10 * time.Minute
+	DefaultPingInterval      = 30 * time.Second
+	DefaultBootstrapInterval = 5 * time.Second
+	DefaultReprovideInterval = 12 * time.Hour
+)
+
+// withDefaults returns a copy of c with zero fields replaced by their defaults.
+func (c Config) withDefaults() Config {
+	if len(c.Listen) == 0 {
+		c.Listen = []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort)}
+		if len(c.PSK) == 0 {
+			c.Listen = append(c.Listen, fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultPort))
+		}
+	}
+	if c.DHTMode == "" {
+		c.DHTMode = DHTAutoServer
+	}
+	if c.HelloTimeout == 0 {
+		c.HelloTimeout = DefaultHelloTimeout
+	}
+	if c.RefuseFor == 0 {
+		c.RefuseFor = DefaultRefuseFor
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.BootstrapInterval == 0 {
+		c.BootstrapInterval = DefaultBootstrapInterval
+	}
+	if c.ReprovideInterval == 0 {
+		c.ReprovideInterval = DefaultReprovideInterval
+	}
+	return c
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	if c.Key == nil {
+		return errors.New("p2p config: Key: required")
+	}
+	if c.Key.Type() != crypto.Ed25519 {
+		return fmt.Errorf("p2p config: Key: %v key, want ed25519", c.Key.Type())
+	}
+	c = c.withDefaults()
+	for _, s := range c.Listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("p2p config: Listen %q: %w", s, err)
+		}
+		if len(c.PSK) > 0 && isQUIC(a) {
+			return fmt.Errorf("p2p config: Listen %q: QUIC is off in PSK mode (go-libp2p refuses a pre-shared key on QUIC)", s)
+		}
+	}
+	if _, err := parseBootstrap(c.Bootstrap); err != nil {
+		return err
+	}
+	switch c.DHTMode {
+	case DHTAutoServer, DHTAuto, DHTServer, DHTClient:
+	default:
+		return fmt.Errorf("p2p config: DHTMode %q: want auto-server, auto, server or client", c.DHTMode)
+	}
+	if len(c.PSK) != 0 && len(c.PSK) != 32 {
+		return fmt.Errorf("p2p config: PSK: %d bytes, want 32", len(c.PSK))
+	}
+	for name, d := range map[string]time.Duration{
+		"HelloTimeout": c.HelloTimeout, "RefuseFor": c.RefuseFor, "PingInterval": c.PingInterval,
+		"BootstrapInterval": c.BootstrapInterval, "ReprovideInterval": c.ReprovideInterval,
+	} {
+		if d < 0 {
+			return fmt.Errorf("p2p config: %s: %v is negative", name, d)
+		}
+	}
+	return nil
+}
+
+func isQUIC(a ma.Multiaddr) bool {
+	for _, c := range a {
+		switch c.Protocol().Code {
+		case ma.P_QUIC, ma.P_QUIC_V1, ma.P_WEBTRANSPORT:
+			return true
+		}
+	}
+	return false
+}
+
+func parseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("p2p config: Bootstrap %q: %w", s, err)
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("p2p config: Bootstrap %q: want a multiaddr ending in /p2p/<peer ID>: %w", s, err)
+		}
+		out = append(out, *ai)
+	}
+	return out, nil
+}

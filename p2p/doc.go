@@ -1,0 +1,29 @@
+// Package p2p is Cairn's libp2p host: transports (QUIC and TCP), certificate-gated
+// membership, discovery (Kademlia DHT, mDNS, static bootstrap peers), bitswap for blocks,
+// revocation gossip and per-peer round-trip times.
+//
+// Words used here:
+//
+//   - member: a connected peer whose node certificate this host verified (trusted
+//     organisation, good signature, issued to the peer ID of the connection, valid now,
+//     not revoked). Only members are served by any Cairn protocol.
+//   - hello: the first exchange on every new connection, on /cairn/member/1.0.0. The
+//     side that dialled sends its certificate and the versions of the revocation lists
+//     it holds; the other side verifies, answers with its own certificate, versions and
+//     any newer lists; the dialler closes with the lists the other side lacks.
+//   - refused: a peer whose certificate failed verification (or that never sent one in
+//     time). It is disconnected and the connection gater turns it away for
+//     Config.RefuseFor.
+//   - gated protocol: a stream protocol registered through (*Host).Handle or through the
+//     host returned by (*Host).Libp2p. Incoming streams wait (up to Config.HelloTimeout)
+//     for the hello to finish and are reset unless the peer is a member; outgoing streams
+//     likewise open only to members. The DHT and bitswap run on that gated host.
+//   - revocation gossip: a newer signed revocation list, from the hello or from
+//     /cairn/revocations/1.0.0, is installed in the trust set, every member is
+//     re-verified (revoked ones are disconnected and refused), and the list is pushed on
+//     to the remaining members.
+//   - root: the CID of a repo revision or of a file; only roots are announced to the
+//     DHT (Provide), never every leaf, so announcing scales with repos, not blocks.
+//   - RTT: round-trip time to a member, from the libp2p ping protocol (kept as an
+//     exponentially weighted average), falling back to the peerstore's LatencyEWMA.
+package p2p

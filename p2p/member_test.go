@@ -1,0 +1,143 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cairnhub/cairn/sovereignty"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+func TestMembersSeeEachOther(t *testing.T) {
+	acme := newOrg(t, "acme")
+	a := member(t, acme, "eu-central", "DE", acme)
+	b := member(t, acme, "eu-west", "FR", acme)
+	c := member(t, acme, "eu-north", "SE", acme)
+	events := a.Subscribe(t.Context())
+
+	connect(t, b, a)
+	connect(t, c, a)
+	connect(t, c, b)
+
+	tests := []struct {
+		from, to *Host
+		region   string
+		cc       string
+	}{
+		{a, b, "eu-west", "FR"}, {a, c, "eu-north", "SE"}, {b, a, "eu-central", "DE"},
+		{b, c, "eu-north", "SE"}, {c, a, "eu-central", "DE"}, {c, b, "eu-west", "FR"},
+	}
+	for _, tt := range tests {
+		m, ok := tt.from.Member(tt.to.ID())
+		if !ok {
+			t.Fatalf("%s.Member(%s) = not a member, want member", tt.from.ID().ShortString(), tt.to.ID().ShortString())
+		}
+		if m.Org != "acme" || m.Region != tt.region || m.Jurisdiction != tt.cc || !m.HasRole("mirror") || m.PeerID != tt.to.ID().String() {
+			t.Errorf("Member attributes = %+v, want org acme, region %s, jurisdiction %s, role mirror", m, tt.region, tt.cc)
+		}
+	}
+
+	joined := map[string]bool{}
+	for len(joined) < 2 {
+		select {
+		case ev := <-events:
+			if !ev.Joined {
+				t.Fatalf("event %+v, want joins only", ev)
+			}
+			joined[ev.Member.Region] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("join events = %v, want eu-west and eu-north", joined)
+		}
+	}
+
+	// RTT: the ping loop measures every member.
+	eventually(t, 10*time.Second, "RTT of both members measured", func() bool {
+		ps := a.Peers()
+		return len(ps) == 2 && ps[0].RTT > 0 && ps[1].RTT > 0
+	})
+	ps := a.Peers()
+	if ps[0].RTT > ps[1].RTT {
+		t.Errorf("Peers() RTTs = %v, %v, want nearest first", ps[0].RTT, ps[1].RTT)
+	}
+	if len(ps[0].Addrs) == 0 || ps[0].Member == nil {
+		t.Errorf("Peers()[0] = %+v, want addresses and certificate attributes", ps[0])
+	}
+
+	// Leaving: closing c produces a leave event on a and drops it from Peers.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(5 * time.Second)
+	for left := false; !left; {
+		select {
+		case ev := <-events:
+			left = !ev.Joined && ev.Peer == c.ID()
+		case <-deadline:
+			t.Fatal("no leave event for the closed member")
+		}
+	}
+	if _, ok := a.Member(c.ID()); ok {
+		t.Errorf("Member(closed peer) = member, want gone")
+	}
+}
+
+// TestOutsidersRefused: a node without a certificate, with an expired one, one issued
+// to another peer, or one from an untrusted organisation is disconnected, refused by
+// the gater afterwards, and never becomes a member.
+func TestOutsidersRefused(t *testing.T) {
+	acme := newOrg(t, "acme")
+	evil := newOrg(t, "evil")
+	a := member(t, acme, "eu-central", "DE", acme)
+	now := time.Now()
+
+	type tc struct {
+		name string
+		cert func(t *testing.T, key crypto.PrivKey) []byte
+		want error
+	}
+	cases := []tc{
+		{"no certificate", func(t *testing.T, key crypto.PrivKey) []byte { return nil }, ErrNoCertificate},
+		{"expired", func(t *testing.T, key crypto.PrivKey) []byte {
+			return acme.certify(t, key, "x", "DE", now.Add(-2*time.Hour), now.Add(-time.Hour))
+		}, sovereignty.ErrExpired},
+		{"untrusted org", func(t *testing.T, key crypto.PrivKey) []byte {
+			return evil.certify(t, key, "x", "DE", now.Add(-time.Minute), now.Add(time.Hour))
+		}, sovereignty.ErrUntrustedOrg},
+		{"issued to another peer", func(t *testing.T, key crypto.PrivKey) []byte {
+			return acme.certify(t, newKey(t), "x", "DE", now.Add(-time.Minute), now.Add(time.Hour))
+		}, sovereignty.ErrWrongPeer},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newKey(t)
+			x := newNode(t, nodeOpts{key: k, cert: tt.cert(t, k), trust: newTrust(t, acme, evil)})
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			if err := x.Connect(ctx, a.AddrInfo()); err == nil {
+				t.Fatalf("outsider Connect = nil, want refusal")
+			}
+			eventually(t, 5*time.Second, "member refuses outsider", func() bool { _, ok := a.Refused(x.ID()); return ok })
+			reason, _ := a.Refused(x.ID())
+			if !errors.Is(reason, tt.want) {
+				t.Errorf("Refused reason = %v, want %v", reason, tt.want)
+			}
+			if _, ok := a.Member(x.ID()); ok {
+				t.Errorf("Member(outsider) = member, want not")
+			}
+			eventually(t, 5*time.Second, "outsider disconnected", func() bool {
+				return a.Libp2p().Network().Connectedness(x.ID()) != network.Connected
+			})
+			// The gater now turns the outsider away in both directions.
+			if err := a.Connect(ctx, x.AddrInfo()); err == nil {
+				t.Errorf("member dialling a refused peer = nil, want gater refusal")
+			}
+			if slices.ContainsFunc(a.Peers(), func(p PeerInfo) bool { return p.ID == x.ID() }) {
+				t.Errorf("Peers() lists the outsider")
+			}
+		})
+	}
+}

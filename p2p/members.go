@@ -1,0 +1,365 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairnhub/cairn/sovereignty"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+var (
+	// ErrRefused: the peer failed membership; the wrapped reason says why.
+	ErrRefused = errors.New("peer refused")
+	// ErrNoCertificate: the peer presented no certificate.
+	ErrNoCertificate = errors.New("no certificate presented")
+	// ErrHelloTimeout: the peer did not complete the hello in time.
+	ErrHelloTimeout = errors.New("membership not proved in time")
+	// ErrNotConnected: the peer is not connected (and so cannot be a member).
+	ErrNotConnected = errors.New("peer not connected")
+)
+
+type memberEntry struct {
+	member *sovereignty.Member
+	cert   []byte // kept to re-verify when revocations arrive or time passes
+}
+
+type refusal struct {
+	until  time.Time
+	reason error
+}
+
+// MemberEvent tells that a peer joined (proved membership) or left (disconnected or was
+// refused after a revocation or expiry).
+type MemberEvent struct {
+	Peer   peer.ID
+	Member *sovereignty.Member
+	Joined bool // false: left
+}
+
+// Member returns the verified certificate attributes of p while it is a connected
+// member.
+func (h *Host) Member(p peer.ID) (*sovereignty.Member, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.members[p]
+	if !ok {
+		return nil, false
+	}
+	return e.member, true
+}
+
+// Refused reports whether p is currently refused, and why.
+func (h *Host) Refused(p peer.ID) (error, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.refused[p]
+	if !ok || time.Now().After(r.until) {
+		return nil, false
+	}
+	return r.reason, true
+}
+
+func (h *Host) isRefused(p peer.ID) bool {
+	_, ok := h.Refused(p)
+	return ok
+}
+
+// Subscribe returns a channel of membership events, closed when ctx ends. Events are
+// dropped (and logged) when the reader falls 256 behind; Peers gives the current state.
+func (h *Host) Subscribe(ctx context.Context) <-chan MemberEvent {
+	ch := make(chan MemberEvent, 256)
+	h.mu.Lock()
+	h.subs[ch] = struct{}{}
+	h.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		h.mu.Lock()
+		delete(h.subs, ch)
+		close(ch)
+		h.mu.Unlock()
+	}()
+	return ch
+}
+
+// notifyLocked sends ev to subscribers and wakes waiters; h.mu is held.
+func (h *Host) notifyLocked(ev *MemberEvent) {
+	close(h.changed)
+	h.changed = make(chan struct{})
+	if ev == nil {
+		return
+	}
+	for ch := range h.subs {
+		select {
+		case ch <- *ev:
+		default:
+			h.log.Warn("member event dropped, subscriber too slow", "peer", ev.Peer, "joined", ev.Joined)
+		}
+	}
+}
+
+// waitMember waits until p is a member, is refused, disconnects, or the hello
+// timeout passes.
+func (h *Host) waitMember(ctx context.Context, p peer.ID) (*sovereignty.Member, error) {
+	timer := time.NewTimer(h.cfg.HelloTimeout)
+	defer timer.Stop()
+	for {
+		h.mu.Lock()
+		e, ok := h.members[p]
+		r, refused := h.refused[p]
+		changed := h.changed
+		h.mu.Unlock()
+		if ok {
+			return e.member, nil
+		}
+		if refused && time.Now().Before(r.until) {
+			return nil, fmt.Errorf("%w: %w", ErrRefused, r.reason)
+		}
+		if h.raw.Network().Connectedness(p) != network.Connected {
+			return nil, ErrNotConnected
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return nil, ErrHelloTimeout
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		// Disconnection is not a membership change; poll for it.
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (h *Host) verify(cert []byte, p peer.ID) (*sovereignty.Member, error) {
+	if len(cert) == 0 {
+		return nil, ErrNoCertificate
+	}
+	return h.deps.Trust.VerifyBytes(cert, p.String(), time.Now())
+}
+
+func (h *Host) admit(p peer.ID, m *sovereignty.Member, cert []byte) {
+	h.mu.Lock()
+	if h.raw.Network().Connectedness(p) != network.Connected {
+		h.mu.Unlock()
+		return
+	}
+	_, was := h.members[p]
+	h.members[p] = &memberEntry{member: m, cert: cert}
+	delete(h.refused, p)
+	if was {
+		h.notifyLocked(nil)
+	} else {
+		h.notifyLocked(&MemberEvent{Peer: p, Member: m, Joined: true})
+	}
+	h.mu.Unlock()
+	if !was {
+		h.log.Info("member joined", "peer", p, "org", m.Org, "region", m.Region, "jurisdiction", m.Jurisdiction)
+		// Our routing table filter turned the peer away while it was unverified.
+		if ok, _ := h.raw.Peerstore().SupportsProtocols(p, h.dhtProtocol()); len(ok) > 0 {
+			_, _ = h.dht.RoutingTable().TryAddPeer(p, true, false)
+		}
+		go h.measure(p)
+	}
+}
+
+func (h *Host) dhtProtocol() protocol.ID { return ProtocolPrefix + "/kad/1.0.0" }
+
+// refuse disconnects p and turns it away for Config.RefuseFor.
+func (h *Host) refuse(p peer.ID, reason error) {
+	h.mu.Lock()
+	e, was := h.members[p]
+	delete(h.members, p)
+	delete(h.rtt, p)
+	h.refused[p] = refusal{until: time.Now().Add(h.cfg.RefuseFor), reason: reason}
+	if was {
+		h.notifyLocked(&MemberEvent{Peer: p, Member: e.member})
+	} else {
+		h.notifyLocked(nil)
+	}
+	h.mu.Unlock()
+	h.log.Warn("peer refused", "peer", p, "reason", reason)
+	if h.dht != nil {
+		h.dht.RoutingTable().RemovePeer(p)
+	}
+	_ = h.raw.Network().ClosePeer(p)
+}
+
+// leave forgets a member whose last connection closed.
+func (h *Host) leave(p peer.ID) {
+	h.mu.Lock()
+	e, was := h.members[p]
+	delete(h.members, p)
+	delete(h.rtt, p)
+	if was {
+		h.notifyLocked(&MemberEvent{Peer: p, Member: e.member})
+	}
+	h.mu.Unlock()
+	if was {
+		h.log.Info("member left", "peer", p)
+	}
+}
+
+// reverify checks every member's certificate again (after a revocation list arrives,
+// and periodically for expiry) and refuses those that no longer pass.
+func (h *Host) reverify() {
+	h.mu.Lock()
+	type pc struct {
+		p    peer.ID
+		cert []byte
+	}
+	var all []pc
+	for p, e := range h.members {
+		all = append(all, pc{p, e.cert})
+	}
+	h.mu.Unlock()
+	for _, x := range all {
+		if _, err := h.verify(x.cert, x.p); err != nil {
+			h.refuse(x.p, err)
+		}
+	}
+}
+
+// hello runs the dialler's side of the member protocol.
+func (h *Host) hello(p peer.ID) {
+	h.mu.Lock()
+	if h.helloing[p] {
+		h.mu.Unlock()
+		return
+	}
+	h.helloing[p] = true
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.helloing, p)
+		h.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.HelloTimeout)
+	defer cancel()
+	s, err := h.raw.NewStream(ctx, p, ProtocolMember)
+	if err != nil {
+		if h.raw.Network().Connectedness(p) == network.Connected {
+			h.refuse(p, fmt.Errorf("hello: %w", err))
+		}
+		return
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(h.cfg.HelloTimeout))
+	if err := writeMessage(s, &message{Cert: h.deps.Certificate, Versions: h.versions()}); err != nil {
+		_ = s.Reset()
+		h.refuse(p, fmt.Errorf("hello: send: %w", err))
+		return
+	}
+	r := bufio.NewReader(s)
+	resp, err := readMessage(r)
+	if err != nil {
+		_ = s.Reset()
+		// The other side resets the stream when it refuses our certificate.
+		h.refuse(p, fmt.Errorf("hello: %w", err))
+		return
+	}
+	m, err := h.verify(resp.Cert, p)
+	if err != nil {
+		_ = s.Reset()
+		h.refuse(p, err)
+		return
+	}
+	h.admit(p, m, resp.Cert)
+	if err := writeMessage(s, &message{Lists: h.listsNewerThan(resp.Versions)}); err != nil {
+		h.log.Debug("hello: sending revocation lists", "peer", p, "err", err)
+	}
+	_ = s.CloseWrite()
+	h.installLists(resp.Lists, p)
+}
+
+// handleHello runs the answering side of the member protocol. It says nothing about
+// this node until the dialler's certificate verified.
+func (h *Host) handleHello(s network.Stream) {
+	p := s.Conn().RemotePeer()
+	_ = s.SetDeadline(time.Now().Add(h.cfg.HelloTimeout))
+	r := bufio.NewReader(s)
+	req, err := readMessage(r)
+	if err != nil {
+		_ = s.Reset()
+		h.refuse(p, fmt.Errorf("hello: %w", err))
+		return
+	}
+	m, err := h.verify(req.Cert, p)
+	if err != nil {
+		_ = s.Reset()
+		h.refuse(p, err)
+		return
+	}
+	h.admit(p, m, req.Cert)
+	resp := &message{Cert: h.deps.Certificate, Versions: h.versions(), Lists: h.listsNewerThan(req.Versions)}
+	if err := writeMessage(s, resp); err != nil {
+		_ = s.Reset()
+		return
+	}
+	last, err := readMessage(r)
+	_ = s.Close()
+	if err != nil {
+		h.log.Debug("hello: reading revocation lists", "peer", p, "err", err)
+		return
+	}
+	h.installLists(last.Lists, p)
+}
+
+// watchHello disconnects a peer that has not proved membership in time: a plain
+// libp2p node never opens the member protocol.
+func (h *Host) watchHello(p peer.ID) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.HelloTimeout+time.Second)
+	defer cancel()
+	_, err := h.waitMember(ctx, p)
+	if errors.Is(err, ErrHelloTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		if h.raw.Network().Connectedness(p) == network.Connected {
+			if _, ok := h.Member(p); !ok {
+				h.refuse(p, ErrHelloTimeout)
+			}
+		}
+	}
+}
+
+// notifiee starts the hello on each new connection and notices departures.
+type notifiee Host
+
+func (n *notifiee) Listen(network.Network, ma.Multiaddr)      {}
+func (n *notifiee) ListenClose(network.Network, ma.Multiaddr) {}
+
+func (n *notifiee) Connected(_ network.Network, c network.Conn) {
+	h := (*Host)(n)
+	p := c.RemotePeer()
+	if _, ok := h.Member(p); ok {
+		return // another connection of a verified peer: same identity
+	}
+	if c.Stat().Direction == network.DirOutbound {
+		go h.hello(p)
+	}
+	go h.watchHello(p)
+}
+
+func (n *notifiee) Disconnected(nw network.Network, c network.Conn) {
+	h := (*Host)(n)
+	if nw.Connectedness(c.RemotePeer()) != network.Connected {
+		h.leave(c.RemotePeer())
+	}
+}
+
+// gater turns refused peers away at dial time and right after the secure handshake,
+// before any stream is accepted. Unknown peers pass: they prove membership in the
+// hello, which needs the connection.
+type gater Host
+
+func (g *gater) InterceptPeerDial(p peer.ID) bool { return !(*Host)(g).isRefused(p) }
+func (g *gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
+func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
+func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	return !(*Host)(g).isRefused(p)
+}
+func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
