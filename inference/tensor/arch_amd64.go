@@ -45,7 +45,7 @@ func quantQ8AVX(d *float32, qs *int8, x *float32, nb int)
 func dotQ80AVX(w *byte, qs *int8, d *float32, nb int) float32
 
 //go:noescape
-func dotQ40AVX(w *byte, qs *int8, d *float32, nb int) float32
+func dotQ40AVX(w *byte, qs *int8, d, c *float32, nb int) float32
 
 func dot(a, b []float32) float32 {
 	n := len(a) &^ 7
@@ -115,7 +115,8 @@ func dotRow(t Type, w []byte, a *act) float32 {
 		return dotQ80AVX(&w[0], &a.qs[0], &a.d[0], len(a.d))
 	case Q4_0:
 		_ = w[len(a.d)*q40B-1]
-		return dotQ40AVX(&w[0], &a.qs[0], &a.d[0], len(a.d))
+		_ = a.c[len(a.d)-1]
+		return dotQ40AVX(&w[0], &a.qs[0], &a.d[0], &a.c[0], len(a.d))
 	}
 	return dotRowGo(t, w, a)
 }

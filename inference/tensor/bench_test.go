@@ -74,7 +74,7 @@ func benchMatrices(b *testing.B, typ Type, rows, cols int) []*Matrix {
 	if err != nil {
 		b.Fatal(err)
 	}
-	k := max(2, benchWorkingSet/len(data))
+	k := max(1, min(benchWorkingSet/len(data), 64))
 	ms := make([]*Matrix, k)
 	for i := range ms {
 		d := make([]byte, len(data))
@@ -127,6 +127,25 @@ func BenchmarkMatMul(b *testing.B) {
 			flops := 2 * float64(rows*cols*n) * float64(b.N) / b.Elapsed().Seconds()
 			b.ReportMetric(flops/1e9, "GFLOP/s")
 			b.ReportMetric(flops/(2*1.0e9), "tinyllama-tok/s")
+		})
+	}
+}
+
+// BenchmarkKernel measures one core's row kernel on cache-resident weights
+// (64 rows of 2048): the compute ceiling, independent of DRAM.
+func BenchmarkKernel(b *testing.B) {
+	const rows, cols = 64, 2048
+	for _, typ := range allTypes {
+		b.Run(typ.String(), func(b *testing.B) {
+			m := benchMatrices(b, typ, rows, cols)[0]
+			x := randVec(rand.New(rand.NewPCG(2, 2)), cols, 1)
+			var a act
+			a.prepare(typ, x)
+			out := make([]float32, rows)
+			b.SetBytes(int64(len(m.Data)))
+			for b.Loop() {
+				matVecRows(out, m, &a, 0, rows)
+			}
 		})
 	}
 }

@@ -294,24 +294,49 @@ qqdone:
 	VZEROUPPER
 	RET
 
-// One Q8_0 block (w at off(SI)) times one activation block (qs at
-// qoff(DI), scale at doff(DX)), accumulated into acc. Y15 = int16 ones.
-#define Q80BLOCK(off, qoff, doff, acc, t0, y0, t1, t2, t3) \
-	MOVWLZX off(SI), AX \
-	VMOVD AX, t0 \
-	VCVTPH2PS t0, t0 \
-	VMULSS doff(DX), t0, t0 \
-	VMOVDQU off+2(SI), t1 \
-	VMOVDQU qoff(DI), t2 \
-	VPSIGNB t1, t1, t3 \
-	VPSIGNB t1, t2, t2 \
-	VPMADDUBSW t2, t3, t3 \
-	VPMADDWD Y15, t3, t3 \
-	VCVTDQ2PS t3, t3 \
-	VBROADCASTSS t0, y0 \
-	VFMADD231PS y0, t3, acc
+// Index vectors for VPERMPS: Y6..Y9 select lane 0..3 of the block scales.
+#define PERMIDX \
+	VPXOR Y6, Y6, Y6 \
+	MOVL $1, AX \
+	VMOVD AX, X7 \
+	VPBROADCASTD X7, Y7 \
+	MOVL $2, AX \
+	VMOVD AX, X8 \
+	VPBROADCASTD X8, Y8 \
+	MOVL $3, AX \
+	VMOVD AX, X9 \
+	VPBROADCASTD X9, Y9
+
+// Four f16 weight scales, bs bytes apart from 0(SI), into X10 as float32.
+#define SCALES4(bs) \
+	MOVWLZX (SI), AX \
+	VMOVD AX, X10 \
+	VPINSRW $1, bs(SI), X10, X10 \
+	VPINSRW $2, 2*bs(SI), X10, X10 \
+	VPINSRW $3, 3*bs(SI), X10, X10 \
+	VCVTPH2PS X10, X10
+
+// One weight scale into lane 0 of X10.
+#define SCALE1 \
+	MOVWLZX (SI), AX \
+	VMOVD AX, X10 \
+	VCVTPH2PS X10, X10
+
+// Q8_0 block k of the group at SI/DI, scale lane idx of Y10, into acc.
+// Y15 = int16 ones.
+#define Q80BLK(k, idx, acc) \
+	VMOVDQU 2+34*k(SI), Y3 \
+	VMOVDQU 32*k(DI), Y4 \
+	VPSIGNB Y3, Y3, Y5 \
+	VPSIGNB Y3, Y4, Y4 \
+	VPMADDUBSW Y4, Y5, Y5 \
+	VPMADDWD Y15, Y5, Y5 \
+	VCVTDQ2PS Y5, Y5 \
+	VPERMPS Y10, idx, Y4 \
+	VFMADD231PS Y4, Y5, acc
 
 // func dotQ80AVX(w *byte, qs *int8, d *float32, nb int) float32
+// Scales are converted four blocks at a time.
 TEXT ·dotQ80AVX(SB), NOSPLIT, $0-36
 	MOVQ w+0(FP), SI
 	MOVQ qs+8(FP), DI
@@ -321,20 +346,32 @@ TEXT ·dotQ80AVX(SB), NOSPLIT, $0-36
 	VXORPS Y1, Y1, Y1
 	VPCMPEQW Y15, Y15, Y15
 	VPSRLW $15, Y15, Y15
-q80loop2:
-	CMPQ CX, $2
+	PERMIDX
+q80loop4:
+	CMPQ CX, $4
 	JLT q80tail
-	Q80BLOCK(0, 0, 0, Y0, X2, Y2, Y3, Y4, Y5)
-	Q80BLOCK(34, 32, 4, Y1, X6, Y6, Y7, Y8, Y9)
-	ADDQ $68, SI
-	ADDQ $64, DI
-	ADDQ $8, DX
-	SUBQ $2, CX
-	JMP q80loop2
+	SCALES4(34)
+	VMULPS (DX), X10, X10
+	Q80BLK(0, Y6, Y0)
+	Q80BLK(1, Y7, Y1)
+	Q80BLK(2, Y8, Y0)
+	Q80BLK(3, Y9, Y1)
+	ADDQ $136, SI
+	ADDQ $128, DI
+	ADDQ $16, DX
+	SUBQ $4, CX
+	JMP q80loop4
 q80tail:
 	TESTQ CX, CX
 	JEQ q80done
-	Q80BLOCK(0, 0, 0, Y0, X2, Y2, Y3, Y4, Y5)
+	SCALE1
+	VMULSS (DX), X10, X10
+	Q80BLK(0, Y6, Y0)
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JMP q80tail
 q80done:
 	VADDPS Y1, Y0, Y0
 	HSUM
@@ -342,59 +379,73 @@ q80done:
 	MOVSS X0, ret+32(FP)
 	RET
 
-// One Q4_0 block. Y14 = 0x0f bytes, Y13 = 0x08 bytes, Y15 = int16 ones.
-#define Q40BLOCK(off, qoff, doff, acc, t0, y0, x1, t1, x2, t2, t3) \
-	MOVWLZX off(SI), AX \
-	VMOVD AX, t0 \
-	VCVTPH2PS t0, t0 \
-	VMULSS doff(DX), t0, t0 \
-	VMOVDQU off+2(SI), x1 \
-	VPSRLW $4, x1, x2 \
-	VINSERTI128 $1, x2, t1, t1 \
-	VPAND Y14, t1, t1 \
-	VPSUBB Y13, t1, t1 \
-	VMOVDQU qoff(DI), t2 \
-	VPSIGNB t1, t1, t3 \
-	VPSIGNB t1, t2, t2 \
-	VPMADDUBSW t2, t3, t3 \
-	VPMADDWD Y15, t3, t3 \
-	VCVTDQ2PS t3, t3 \
-	VBROADCASTSS t0, y0 \
-	VFMADD231PS y0, t3, acc
+// Q4_0 block k: unsigned nibbles times the activation; the -8 offset is
+// applied once per block through the activation's precomputed 8*d*sum(q).
+// Y14 = 0x0f bytes, Y15 = int16 ones.
+#define Q40BLK(k, idx, acc) \
+	VMOVDQU 2+18*k(SI), X3 \
+	VPSRLW $4, X3, X4 \
+	VINSERTI128 $1, X4, Y3, Y3 \
+	VPAND Y14, Y3, Y3 \
+	VPMADDUBSW 32*k(DI), Y3, Y3 \
+	VPMADDWD Y15, Y3, Y3 \
+	VCVTDQ2PS Y3, Y3 \
+	VPERMPS Y10, idx, Y4 \
+	VFMADD231PS Y4, Y3, acc
 
-// func dotQ40AVX(w *byte, qs *int8, d *float32, nb int) float32
-TEXT ·dotQ40AVX(SB), NOSPLIT, $0-36
+// func dotQ40AVX(w *byte, qs *int8, d, c *float32, nb int) float32
+// c[b] = 8*d[b]*sum(qs of block b).
+TEXT ·dotQ40AVX(SB), NOSPLIT, $0-44
 	MOVQ w+0(FP), SI
 	MOVQ qs+8(FP), DI
 	MOVQ d+16(FP), DX
-	MOVQ nb+24(FP), CX
+	MOVQ c+24(FP), R8
+	MOVQ nb+32(FP), CX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
+	VXORPS Y11, Y11, Y11
 	VPCMPEQW Y15, Y15, Y15
 	VPSRLW $15, Y15, Y15
 	MOVL $0x0f0f0f0f, AX
 	VMOVD AX, X14
 	VPBROADCASTD X14, Y14
-	MOVL $0x08080808, AX
-	VMOVD AX, X13
-	VPBROADCASTD X13, Y13
-q40loop2:
-	CMPQ CX, $2
+	PERMIDX
+q40loop4:
+	CMPQ CX, $4
 	JLT q40tail
-	Q40BLOCK(0, 0, 0, Y0, X2, Y2, X3, Y3, X4, Y4, Y5)
-	Q40BLOCK(18, 32, 4, Y1, X6, Y6, X7, Y7, X8, Y8, Y9)
-	ADDQ $36, SI
-	ADDQ $64, DI
-	ADDQ $8, DX
-	SUBQ $2, CX
-	JMP q40loop2
+	SCALES4(18)
+	VFNMADD231PS (R8), X10, X11
+	VMULPS (DX), X10, X10
+	Q40BLK(0, Y6, Y0)
+	Q40BLK(1, Y7, Y1)
+	Q40BLK(2, Y8, Y0)
+	Q40BLK(3, Y9, Y1)
+	ADDQ $72, SI
+	ADDQ $128, DI
+	ADDQ $16, DX
+	ADDQ $16, R8
+	SUBQ $4, CX
+	JMP q40loop4
 q40tail:
 	TESTQ CX, CX
 	JEQ q40done
-	Q40BLOCK(0, 0, 0, Y0, X2, Y2, X3, Y3, X4, Y4, Y5)
+	SCALE1
+	VFNMADD231SS (R8), X10, X11
+	VMULSS (DX), X10, X10
+	Q40BLK(0, Y6, Y0)
+	ADDQ $18, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	ADDQ $4, R8
+	DECQ CX
+	JMP q40tail
 q40done:
 	VADDPS Y1, Y0, Y0
-	HSUM
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VADDPS X11, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
 	VZEROUPPER
-	MOVSS X0, ret+32(FP)
+	MOVSS X0, ret+40(FP)
 	RET

@@ -204,6 +204,7 @@ type act struct {
 	d  []float32 // Q8_0: per-32 scale (f16-rounded); Q8_K: per-256 scale
 	qs []int8    // quantized values
 	bs []int16   // Q8_K: sums of each 16 quantized values
+	c  []float32 // Q4_0: 8*d*sum(qs) per block, for kernels that apply Q4_0's -8 offset per block
 }
 
 func grow[T any](s []T, n int) []T {
@@ -232,6 +233,16 @@ func (a *act) prepare(t Type, x []float32) {
 		a.d = grow(a.d, nb)
 		a.qs = grow(a.qs, len(x))
 		quantizeQ8Act(a.d, a.qs, x)
+		if t == Q4_0 {
+			a.c = grow(a.c, nb)
+			for b := range a.c {
+				s := 0
+				for _, q := range a.qs[b*qk : (b+1)*qk] {
+					s += int(q)
+				}
+				a.c[b] = 8 * a.d[b] * float32(s)
+			}
+		}
 	case Q4_K, Q6_K:
 		nb := len(x) / qkK
 		a.d = grow(a.d, nb)
