@@ -1,0 +1,203 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/manifest"
+)
+
+// ErrMismatch reports content that does not hash to what the manifest or
+// CID says.
+var ErrMismatch = errors.New("content does not match its digest")
+
+// Select returns the files of m at the given paths (all when paths is
+// empty); a path that names a folder selects every file below it.
+func Select(m *manifest.Manifest, paths []string) ([]manifest.File, error) {
+	if len(paths) == 0 {
+		return m.Files, nil
+	}
+	var out []manifest.File
+	seen := map[string]bool{}
+	for _, p := range paths {
+		n := len(out)
+		for _, f := range m.Files {
+			if (f.Path == p || len(f.Path) > len(p) && f.Path[:len(p)] == p && f.Path[len(p)] == '/') && !seen[f.Path] {
+				seen[f.Path] = true
+				out = append(out, f)
+			}
+		}
+		if len(out) == n {
+			return nil, fmt.Errorf("%s@%s: no file %q", m.Repo, m.Commit[:12], p)
+		}
+	}
+	return out, nil
+}
+
+// GetOptions tunes Get.
+type GetOptions struct {
+	// Progress, when set, is called with bytes written so far and the total.
+	Progress func(done, total int64)
+}
+
+// Get writes files of m below outDir, each first to a temporary name, then
+// renamed into place only after its sha256 matched the manifest. A file
+// already present with the right size and sha256 is left as it is.
+func Get(ctx context.Context, get chunker.Getter, m *manifest.Manifest, files []manifest.File, outDir string, opts GetOptions) error {
+	var total, done int64
+	for _, f := range files {
+		total += f.Size
+	}
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		dst := filepath.Join(outDir, filepath.FromSlash(f.Path))
+		if ok, _ := fileMatches(dst, f); ok {
+			done += f.Size
+			continue
+		}
+		if err := writeFile(ctx, get, f, dst); err != nil {
+			return err
+		}
+		done += f.Size
+		if opts.Progress != nil {
+			opts.Progress(done, total)
+		}
+	}
+	return nil
+}
+
+func writeFile(ctx context.Context, get chunker.Getter, f manifest.File, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("get %s: %w", f.Path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".part-*")
+	if err != nil {
+		return fmt.Errorf("get %s: %w", f.Path, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	r, err := chunker.NewReader(ctx, get, f.CID)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", f.Path, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), r)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", f.Path, err)
+	}
+	if n != f.Size {
+		return fmt.Errorf("get %s: %w: %d bytes, manifest says %d", f.Path, ErrMismatch, n, f.Size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
+		return fmt.Errorf("get %s: %w: sha256 %s, manifest says %s", f.Path, ErrMismatch, got, f.SHA256)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("get %s: %w", f.Path, err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fmt.Errorf("get %s: %w", f.Path, err)
+	}
+	return nil
+}
+
+func fileMatches(path string, f manifest.File) (bool, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer fd.Close()
+	if fi, err := fd.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() != f.Size {
+		return false, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, fd); err != nil {
+		return false, err
+	}
+	return hex.EncodeToString(h.Sum(nil)) == f.SHA256, nil
+}
+
+// Problem is one thing Verify found wrong.
+type Problem struct {
+	Path  string  // file in the revision
+	Block cid.Cid // the bad or missing block, if the problem is one block
+	Err   error
+}
+
+func (p Problem) String() string {
+	if p.Block.Defined() {
+		return fmt.Sprintf("%s: block %s: %v", p.Path, p.Block, p.Err)
+	}
+	return fmt.Sprintf("%s: %v", p.Path, p.Err)
+}
+
+// Verify re-hashes every block of every file of m and each whole file,
+// and returns what does not match. A nil slice means all is well; an error
+// means verification itself could not run.
+func Verify(ctx context.Context, get chunker.Getter, m *manifest.Manifest) ([]Problem, error) {
+	var problems []Problem
+	for _, f := range m.Files {
+		if err := ctx.Err(); err != nil {
+			return problems, err
+		}
+		problems = append(problems, verifyFile(ctx, get, f)...)
+	}
+	return problems, nil
+}
+
+func verifyFile(ctx context.Context, get chunker.Getter, f manifest.File) []Problem {
+	var bad []Problem
+	err := chunker.Walk(ctx, get, f.CID, func(c cid.Cid, b blocks.Block) error {
+		if err := CheckBlock(c, b.RawData()); err != nil {
+			bad = append(bad, Problem{Path: f.Path, Block: c, Err: err})
+		}
+		return nil
+	})
+	if err != nil {
+		bad = append(bad, Problem{Path: f.Path, Err: err})
+	}
+	if len(bad) > 0 {
+		return bad
+	}
+	r, err := chunker.NewReader(ctx, get, f.CID)
+	if err != nil {
+		return []Problem{{Path: f.Path, Err: err}}
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	switch {
+	case err != nil:
+		return []Problem{{Path: f.Path, Err: err}}
+	case n != f.Size:
+		return []Problem{{Path: f.Path, Err: fmt.Errorf("%w: %d bytes, manifest says %d", ErrMismatch, n, f.Size)}}
+	case hex.EncodeToString(h.Sum(nil)) != f.SHA256:
+		return []Problem{{Path: f.Path, Err: fmt.Errorf("%w: whole-file sha256 differs from manifest", ErrMismatch)}}
+	}
+	return nil
+}
+
+// CheckBlock reports whether data hashes to c.
+func CheckBlock(c cid.Cid, data []byte) error {
+	p := c.Prefix()
+	sum, err := multihash.Sum(data, p.MhType, p.MhLength)
+	if err != nil {
+		return fmt.Errorf("hash block %s: %w", c, err)
+	}
+	if !bytes.Equal(sum, c.Hash()) {
+		return fmt.Errorf("%w: block %s", ErrMismatch, c)
+	}
+	return nil
+}

@@ -1,0 +1,212 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a node's configuration, as written in config.yaml.
+type Config struct {
+	Store     StoreConfig     `yaml:"store"`
+	HTTP      HTTPConfig      `yaml:"http"`
+	Upstream  UpstreamConfig  `yaml:"upstream"`
+	P2P       P2PConfig       `yaml:"p2p"`
+	Inference InferenceConfig `yaml:"inference"`
+}
+
+// StoreConfig tunes the badger store.
+type StoreConfig struct {
+	// SyncWrites fsyncs every commit so it survives power loss. Default
+	// false: commits are atomic either way and survive a process crash.
+	SyncWrites bool `yaml:"sync_writes"`
+}
+
+// HTTPConfig is the node's HTTP API (Hugging Face and OpenAI compatible).
+type HTTPConfig struct {
+	// Addr is the listen address. Default "127.0.0.1:8080".
+	Addr string `yaml:"addr"`
+	// Tokens, when not empty, are the bearer tokens allowed to read.
+	// Default: none, the API is open to whoever reaches Addr.
+	Tokens []string `yaml:"tokens"`
+}
+
+// UpstreamConfig is the Hugging Face Hub the node mirrors from.
+type UpstreamConfig struct {
+	// Endpoint is the Hub's base URL. Default "https://huggingface.co".
+	Endpoint string `yaml:"endpoint"`
+	// Token is sent as a bearer token upstream (gated repos). Default none.
+	Token string `yaml:"token"`
+	// Offline stops every upstream request. Default false.
+	Offline bool `yaml:"offline"`
+}
+
+// P2PConfig is the libp2p host.
+type P2PConfig struct {
+	// Listen are multiaddrs to listen on. Default TCP and QUIC on port 4001
+	// of every interface. Port 0 picks a free port.
+	Listen []string `yaml:"listen"`
+	// Bootstrap are multiaddrs (with /p2p/ID) of peers to dial at start.
+	// Default none.
+	Bootstrap []string `yaml:"bootstrap"`
+	// NoMDNS turns off local-network discovery. Default false (mDNS on).
+	NoMDNS bool `yaml:"no_mdns"`
+	// PSKFile, when set, names a 32-byte pre-shared key file: TCP only,
+	// QUIC is turned off (go-libp2p refuses PSK on QUIC). Default none.
+	PSKFile string `yaml:"psk_file"`
+}
+
+// InferenceConfig is the local inference engine.
+type InferenceConfig struct {
+	// Disabled stops this node from serving models itself (it may still
+	// forward). Default false.
+	Disabled bool `yaml:"disabled"`
+	// KeepAlive is how long an idle model stays loaded. Default 5m.
+	KeepAlive Duration `yaml:"keep_alive"`
+	// Queue bounds requests waiting per model; more get 503. Default 16.
+	Queue int `yaml:"queue"`
+}
+
+// Duration is a time.Duration written as "5m" in YAML.
+type Duration time.Duration
+
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: duration %q: %w", n.Line, n.Value, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Defaults.
+const (
+	DefaultHTTPAddr  = "127.0.0.1:8080"
+	DefaultUpstream  = "https://huggingface.co"
+	DefaultKeepAlive = 5 * time.Minute
+	DefaultQueue     = 16
+)
+
+// DefaultListen are the p2p listen addresses when none are configured.
+var DefaultListen = []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = DefaultHTTPAddr
+	}
+	if c.Upstream.Endpoint == "" {
+		c.Upstream.Endpoint = DefaultUpstream
+	}
+	if len(c.P2P.Listen) == 0 {
+		c.P2P.Listen = DefaultListen
+	}
+	if c.Inference.KeepAlive == 0 {
+		c.Inference.KeepAlive = Duration(DefaultKeepAlive)
+	}
+	if c.Inference.Queue == 0 {
+		c.Inference.Queue = DefaultQueue
+	}
+	return c
+}
+
+// Validate checks values that defaults cannot fix.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		return fmt.Errorf("http.addr %q: %w", c.HTTP.Addr, err)
+	}
+	u, err := url.Parse(c.Upstream.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("upstream.endpoint %q: want an http(s) URL", c.Upstream.Endpoint)
+	}
+	if c.Inference.Queue < 0 {
+		return fmt.Errorf("inference.queue %d: must not be negative", c.Inference.Queue)
+	}
+	if c.Inference.KeepAlive < 0 {
+		return errors.New("inference.keep_alive: must not be negative")
+	}
+	return nil
+}
+
+// ParseConfig reads config.yaml bytes; unknown keys are errors.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// LoadConfig reads a config file.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// defaultConfigYAML is what `cairn init` writes: every default spelled out
+// with what it means, so an operator edits rather than guesses.
+const defaultConfigYAML = `# Cairn node configuration. Every value shown is the default;
+# delete a line and the default applies.
+
+store:
+  # fsync every commit so it survives power loss. Commits are atomic
+  # and survive a crash of the process either way.
+  sync_writes: false
+
+http:
+  # Hugging Face-compatible (HF_ENDPOINT) and OpenAI-compatible API.
+  addr: 127.0.0.1:8080
+  # Bearer tokens allowed to read. Empty: open to whoever reaches addr.
+  tokens: []
+
+upstream:
+  # The Hugging Face Hub that "cairn mirror" pulls from.
+  endpoint: https://huggingface.co
+  # Bearer token sent upstream, for gated repos.
+  token: ""
+  # Never contact the upstream; answer only from what this node holds.
+  offline: false
+
+p2p:
+  # libp2p listen addresses; port 0 picks a free port.
+  listen:
+    - /ip4/0.0.0.0/tcp/4001
+    - /ip4/0.0.0.0/udp/4001/quic-v1
+  # Peers to dial at start: /ip4/…/tcp/4001/p2p/12D3Koo…
+  bootstrap: []
+  # Turn off discovery of peers on the local network (mDNS).
+  no_mdns: false
+  # A 32-byte pre-shared key file for network-level isolation. Turns QUIC
+  # OFF (go-libp2p refuses PSK on QUIC): TCP only.
+  psk_file: ""
+
+inference:
+  # Do not serve models on this node (requests may still be forwarded).
+  disabled: false
+  # How long an idle model stays loaded.
+  keep_alive: 5m0s
+  # Requests waiting per model; more are answered 503.
+  queue: 16
+`

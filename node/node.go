@@ -1,0 +1,55 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cairnhub/cairn/store"
+)
+
+// Node is an opened home: its config, identity and store.
+type Node struct {
+	Home     string
+	Config   Config
+	Identity crypto.PrivKey
+	ID       peer.ID
+	Store    *store.Store
+}
+
+// Open loads the home in dir and opens its store. Close releases it.
+func Open(ctx context.Context, dir string) (*Node, error) {
+	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", dir, ErrNoHome)
+	}
+	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return nil, err
+	}
+	key, err := LoadIdentity(dir)
+	if err != nil {
+		return nil, err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	st, err := store.Open(store.Options{Dir: filepath.Join(dir, StoreDir), SyncWrites: cfg.Store.SyncWrites})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return &Node{Home: dir, Config: cfg.WithDefaults(), Identity: key, ID: id, Store: st}, nil
+}
+
+// Close releases the store.
+func (n *Node) Close() error {
+	if err := n.Store.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
