@@ -144,10 +144,8 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	if err := s.pruneIndex(ctx, &st); err != nil {
 		return st, fmt.Errorf("gc: index: %w", err)
 	}
-	if !s.opts.InMemory {
-		if err := s.vlogGC(ctx); err != nil {
-			return st, fmt.Errorf("gc: value log: %w", err)
-		}
+	if err := s.vlogGC(ctx); err != nil {
+		return st, fmt.Errorf("gc: value log: %w", err)
 	}
 	return st, nil
 }

@@ -14,14 +14,18 @@ import (
 type Options struct {
 	// Dir holds the badger files. Required unless InMemory.
 	Dir string
-	// InMemory keeps everything in memory (tests). Default false.
+	// InMemory makes a throw-away store (tests, scratch imports): badger on
+	// a private temporary directory, under /dev/shm when it exists, removed
+	// at Close. Not badger's own InMemory mode: in badger v4.9.6 that mode
+	// panics on any value at least ValueThreshold long (at most 1 MiB, the
+	// chunker's largest block) because the threshold is fixed before
+	// InMemory moves values into the LSM tree. Default false.
 	InMemory bool
 	// SyncWrites fsyncs every write before it returns. Default false: every
 	// write is still atomic and survives kill -9 (the page cache outlives
 	// the process), but the last writes may be lost on power failure.
 	SyncWrites bool
-	// MemTableSize is the size of one badger memtable. Default 16 MiB
-	// (64 MiB InMemory, where memtables hold the values themselves).
+	// MemTableSize is the size of one badger memtable. Default 16 MiB.
 	// Values live in the value log, so memtables hold only keys and
 	// pointers: small ones cost nothing in throughput and bound memory.
 	MemTableSize int64
@@ -38,12 +42,11 @@ type Options struct {
 
 const (
 	defaultMemTableSize     = 16 << 20
-	defaultInMemMemTable    = 64 << 20
 	defaultValueLogFileSize = 128 << 20
 	// valueThreshold: values of at least this size go to the value log,
 	// smaller ones stay in the LSM tree. Every chunk (256 KiB–1 MiB) and
 	// every manifest of any size goes to the value log; small dag-pb nodes,
-	// refs and pins stay in the LSM tree. Fixed, not an option: blockSize
+	// refs and pins stay in the LSM tree. Fixed, not an option: valueSize
 	// relies on it to tell inline values from value-log pointers.
 	valueThreshold = 1 << 10
 )
@@ -68,9 +71,6 @@ func (o Options) Validate() error {
 func (o Options) withDefaults() Options {
 	if o.MemTableSize == 0 {
 		o.MemTableSize = defaultMemTableSize
-		if o.InMemory {
-			o.MemTableSize = defaultInMemMemTable
-		}
 	}
 	if o.ValueLogFileSize == 0 {
 		o.ValueLogFileSize = defaultValueLogFileSize
@@ -84,11 +84,7 @@ func (o Options) withDefaults() Options {
 // badgerOptions tunes badger for a few thousand large values per GiB on a
 // small machine (see doc.go, "Memory and speed").
 func (o Options) badgerOptions() badger.Options {
-	bo := badger.DefaultOptions(o.Dir)
-	if o.InMemory {
-		bo = badger.DefaultOptions("").WithInMemory(true)
-	}
-	bo = bo.
+	return badger.DefaultOptions(o.Dir).
 		WithSyncWrites(o.SyncWrites).
 		WithLogger(badgerLogger{o.Logger}).
 		WithCompression(options.None).
@@ -103,18 +99,21 @@ func (o Options) badgerOptions() badger.Options {
 		WithValueLogFileSize(o.ValueLogFileSize).
 		WithNumCompactors(2).
 		WithNumGoroutines(min(runtime.GOMAXPROCS(0), 4))
-	return bo
 }
 
 // badgerLogger routes badger's log lines to slog; badger's info lines are
 // chatty routine events, so they go out at debug.
 type badgerLogger struct{ l *slog.Logger }
 
-func (b badgerLogger) Errorf(f string, a ...any) { b.l.Error(trim(fmt.Sprintf(f, a...)), "component", "badger") }
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(trim(fmt.Sprintf(f, a...)), "component", "badger")
+}
 func (b badgerLogger) Warningf(f string, a ...any) {
 	b.l.Warn(trim(fmt.Sprintf(f, a...)), "component", "badger")
 }
-func (b badgerLogger) Infof(f string, a ...any) { b.l.Debug(trim(fmt.Sprintf(f, a...)), "component", "badger") }
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Debug(trim(fmt.Sprintf(f, a...)), "component", "badger")
+}
 func (b badgerLogger) Debugf(f string, a ...any) {
 	b.l.Debug(trim(fmt.Sprintf(f, a...)), "component", "badger")
 }

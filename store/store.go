@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -49,8 +50,9 @@ func (e notFound) Is(target error) bool {
 // Store is a blockstore with repo revisions, pins and a block → repo index,
 // on one badger database. Safe for concurrent use.
 type Store struct {
-	db   *badger.DB
-	opts Options
+	db      *badger.DB
+	opts    Options
+	scratch string // InMemory: the temporary directory to remove at Close
 
 	// mu guards closed; operations hold it shared so Close waits for them.
 	mu      sync.RWMutex
@@ -76,20 +78,41 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
+	var scratch string
+	if opts.InMemory {
+		dir, err := os.MkdirTemp("/dev/shm", "cairn-store-") // RAM-backed where it exists
+		if err != nil {
+			dir, err = os.MkdirTemp("", "cairn-store-")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open in-memory store: %w", err)
+		}
+		opts.Dir, scratch = dir, dir
+	}
 	db, err := badger.Open(opts.badgerOptions())
 	if err != nil {
-		if opts.InMemory {
-			return nil, fmt.Errorf("open in-memory store: %w", err)
+		if scratch != "" {
+			os.RemoveAll(scratch)
 		}
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
-	s := &Store{db: db, opts: opts, closing: make(chan struct{}), hashOnRead: opts.HashOnRead}
+	s := &Store{db: db, opts: opts, scratch: scratch, closing: make(chan struct{}), hashOnRead: opts.HashOnRead}
 	s.gc.init()
 	if err := s.checkVersion(); err != nil {
-		db.Close()
+		s.closeDB()
 		return nil, err
 	}
 	return s, nil
+}
+
+func (s *Store) closeDB() error {
+	err := s.db.Close()
+	if s.scratch != "" {
+		if rerr := os.RemoveAll(s.scratch); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return err
 }
 
 // checkVersion writes the layout version into a new store and refuses a
@@ -122,7 +145,7 @@ func (s *Store) Close() error {
 	}
 	close(s.closing)
 	s.closed = true
-	if err := s.db.Close(); err != nil {
+	if err := s.closeDB(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil
@@ -404,11 +427,10 @@ func checkHash(c cid.Cid, data []byte) error {
 // the pointer's length minus an assumed 6-byte entry header; the true
 // header is 2 bytes + uvarint(key+8) + uvarint(len) + uvarint(expiry=0), so
 // the length is solved for here. Values of at least valueThreshold are
-// always in the value log (never InMemory), so the size says which case
-// applies. Tests compare GetSize with len(Get) on disk for every size class.
+// always in the value log, so the size says which case applies. Tests compare GetSize with len(Get) on disk for every size class.
 func (s *Store) valueSize(it *badger.Item) int64 {
 	v := it.ValueSize()
-	if s.opts.InMemory || v < valueThreshold {
+	if v < valueThreshold {
 		return v
 	}
 	klen := uint64(len(it.Key()) + 8)
