@@ -12,6 +12,7 @@ import (
 // policy of 50 rules where the repo matches late, beside the sha256 of one
 // 1 MiB block (the cost the decision rides on) measured in the same run.
 func BenchmarkDecide(b *testing.B) {
+	b.Run("rules=2", func(b *testing.B) { benchDecide(b, issue5Policy) })
 	var doc strings.Builder
 	doc.WriteString(issue5Policy[:strings.Index(issue5Policy, "repos:")])
 	doc.WriteString("repos:\n")
@@ -19,10 +20,14 @@ func BenchmarkDecide(b *testing.B) {
 		fmt.Fprintf(&doc, "  - match: \"team%d/*-v?\"\n    hold: [DE]\n    receive: [DE, FR]\n", i)
 	}
 	doc.WriteString("  - match: \"acme/*\"\n    hold: [DE]\n    receive: [DE]\n    prompts: [EU]\n  - match: \"*\"\n    receive: [EU]\n")
-	e, _ := engineWith(b, doc.String())
+	b.Run("rules=50", func(b *testing.B) { benchDecide(b, doc.String()) })
+}
+
+func benchDecide(b *testing.B, doc string) {
+	e, _ := engineWith(b, doc)
 	members := []*Member{member("DE"), member("FR"), member("US")}
 	for _, m := range members {
-		e.Decide(Receive, "acme/llama-3-8b", m)
+		e.Decide(Receive, "acme/llama-3-8b@main", m)
 	}
 
 	block := make([]byte, 1<<20)
@@ -37,7 +42,7 @@ func BenchmarkDecide(b *testing.B) {
 	b.ResetTimer()
 	allowed := 0
 	for i := 0; b.Loop(); i++ {
-		if e.Decide(Receive, "acme/llama-3-8b", members[i%3]).Allow {
+		if e.Decide(Receive, "acme/llama-3-8b@main", members[i%3]).Allow {
 			allowed++
 		}
 	}

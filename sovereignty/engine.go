@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,7 +107,8 @@ const (
 	reasonNilEngine = "no policy engine"
 )
 
-// Decide answers whether action a on repo (ORG/NAME, no revision) is allowed
+// Decide answers whether action a on repo (ORG/NAME; an "@revision" suffix
+// is ignored) is allowed
 // for member m. It is the one decision function every exit uses. m may be nil
 // for ExportBundle, which depends on the rule only; for other actions a nil
 // member is denied. Without a policy every member is allowed (rule
@@ -119,6 +121,9 @@ func (e *Engine) Decide(a Action, repo string, m *Member) Decision {
 	}
 	if e == nil {
 		return Decision{Reason: reasonNilEngine}
+	}
+	if i := strings.IndexByte(repo, '@'); i >= 0 {
+		repo = repo[:i]
 	}
 	p := e.cur.Load()
 	if p == nil {

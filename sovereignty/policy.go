@@ -65,6 +65,11 @@ type Policy struct {
 	Source        []byte // the YAML document as signed
 
 	rules []*crule
+	// byFirst[c] lists, in order, the rules that can match a repo starting
+	// with byte c: those whose literal prefix starts with c and those with no
+	// literal prefix (wild). A nil entry means only wild rules can match.
+	byFirst [256][]*crule
+	wild    []*crule
 }
 
 // Rule is one entry of the policy's repos list. A nil or empty list grants
@@ -220,6 +225,7 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 		p.Rules = append(p.Rules, r)
 		p.rules = append(p.rules, cr)
 	}
+	p.index()
 	return p, nil
 }
 
@@ -353,8 +359,32 @@ func (r *crule) reason(a Action, ci int, allow bool) string {
 	return s
 }
 
-func (p *Policy) match(repo string) *crule {
+// index builds byFirst, so a decision scans only the rules that can match.
+func (p *Policy) index() {
 	for _, r := range p.rules {
+		if r.g.kind == globAll || r.g.kind == globSuffix || r.g.lit == "" {
+			p.wild = append(p.wild, r)
+			for c := range p.byFirst {
+				if p.byFirst[c] != nil {
+					p.byFirst[c] = append(p.byFirst[c], r)
+				}
+			}
+			continue
+		}
+		c := r.g.lit[0]
+		if p.byFirst[c] == nil {
+			p.byFirst[c] = append([]*crule(nil), p.wild...)
+		}
+		p.byFirst[c] = append(p.byFirst[c], r)
+	}
+}
+
+func (p *Policy) match(repo string) *crule {
+	list := p.wild
+	if len(repo) > 0 && p.byFirst[repo[0]] != nil {
+		list = p.byFirst[repo[0]]
+	}
+	for _, r := range list {
 		if r.g.match(repo) {
 			return r
 		}

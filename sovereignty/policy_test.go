@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // issue5Policy is the example of issue 5, verbatim.
@@ -326,5 +327,71 @@ func TestDecideAllocs(t *testing.T) {
 	e.Decide(Receive, "acme/llama", m) // builds the reason once
 	if n := testing.AllocsPerRun(100, func() { e.Decide(Receive, "acme/llama", m) }); n != 0 {
 		t.Errorf("Decide allocs = %v, want 0", n)
+	}
+}
+
+// TestRuleIndexOrder checks that the first-byte index keeps first-match-wins
+// order, comparing with a linear scan.
+func TestRuleIndexOrder(t *testing.T) {
+	doc := "repos:\n"
+	for _, m := range []string{"ab/*", "*-x", "a*", "b/c", "?b/*", "*/z", "bb*"} {
+		doc += fmt.Sprintf("  - match: %q\n    receive: [DE]\n", m)
+	}
+	p, err := ParsePolicy([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"ab/q-x": "repos[0] ab/*", "aq-x": "repos[1] *-x", "aq": "repos[2] a*", "b/c": "repos[3] b/c", "bb/z": "repos[4] ?b/*", "cc/z": "repos[5] */z", "bbq": "repos[6] bb*", "zz": "", "": ""}
+	for repo, w := range want {
+		var linear string
+		for _, r := range p.rules {
+			if r.g.match(repo) {
+				linear = r.name
+				break
+			}
+		}
+		got := ""
+		if r := p.match(repo); r != nil {
+			got = r.name
+		}
+		if got != w || linear != w {
+			t.Errorf("match(%q) = %q (linear %q), want %q", repo, got, linear, w)
+		}
+	}
+}
+
+// TestConcurrentSetDecide runs decisions while policies and revocation lists
+// change; run with -race.
+func TestConcurrentSetDecide(t *testing.T) {
+	e, k := engineWith(t, issue5Policy)
+	tr := e.trust
+	cert := issue(t, k, baseCert())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for v := uint64(2); v < 20; v++ {
+			s, _ := SignPolicy(k, []byte(issue5Policy), v)
+			if _, err := e.Set(s); err != nil {
+				t.Error(err)
+			}
+			rl, _ := SignRevocations(k, Revocations{Org: "acme", Version: v, Serials: []string{fmt.Sprint(v)}, Issued: t0})
+			if err := tr.AddRevocations(rl); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	for i := 0; i < 2000; i++ {
+		if d := e.Decide(Receive, "acme/x", member("FR")); d.Allow {
+			t.Fatalf("Decide = %v, want deny", d)
+		}
+		if i%100 == 0 {
+			if _, err := tr.VerifyBytes(cert, peerA, t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	<-done
+	if v := e.Policy().Version; v != 19 {
+		t.Errorf("version = %d, want 19", v)
 	}
 }
