@@ -296,3 +296,11 @@ func TestOpenErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestPromptTokensSingleBOS(t *testing.T) {
+	m := openFixture(t)
+	got := m.PromptTokens(Request{Prompt: "<s>Once upon a time"})
+	if len(got) < 2 || got[0] != 1 || got[1] == 1 {
+		t.Errorf("PromptTokens(<s>...) = %v, want one leading BOS", got)
+	}
+}

@@ -102,7 +102,14 @@ func (m *Model) PromptTokens(req Request) []int32 {
 	if req.Tokens != nil {
 		return req.Tokens
 	}
-	return m.tok.Encode(req.Prompt, true, true)
+	ids := m.tok.Encode(req.Prompt, true, true)
+	// A chat template that writes the BOS text itself, with a vocabulary
+	// that adds BOS too, would start the prompt with two: keep one, as
+	// llama.cpp's server does.
+	if bos := m.tok.BOS(); m.tok.AddBOS() && len(ids) >= 2 && bos >= 0 && ids[0] == bos && ids[1] == bos {
+		ids = ids[1:]
+	}
+	return ids
 }
 
 // Generate continues req's prompt, calling emit with each new piece of

@@ -172,18 +172,27 @@ func TestLogitsAgainstReference(t *testing.T) {
 		"llama": {Arch: "llama", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 96, Vocab: 300, ContextLength: 64},
 		"llama-tied": {Arch: "llama", Dim: 64, Layers: 2, Heads: 8, KVHeads: 8, FFNDim: 128, Vocab: 320,
 			ContextLength: 64, RopeBase: 500, TiedEmbeddings: true},
-		"qwen2": {Arch: "qwen2", Dim: 64, Layers: 2, Heads: 4, KVHeads: 1, FFNDim: 96, Vocab: 300, ContextLength: 64, RopeBase: 1e6},
+		"llama-256": {Arch: "llama", Dim: 256, Layers: 1, Heads: 4, KVHeads: 2, FFNDim: 512, Vocab: 300, ContextLength: 64},
+		"qwen2-256": {Arch: "qwen2", Dim: 256, Layers: 1, Heads: 2, KVHeads: 1, FFNDim: 256, Vocab: 300, ContextLength: 64, RopeBase: 1e6},
+		"qwen2":     {Arch: "qwen2", Dim: 64, Layers: 2, Heads: 4, KVHeads: 1, FFNDim: 96, Vocab: 300, ContextLength: 64, RopeBase: 1e6},
 	}
 	// Tolerances cover ggml's activation rounding: none for F32, to f16 for
 	// F16 weights, to 8-bit blocks for Q8_0 and Q4_0 weights (about 0.7% per
 	// element, compounded over 15 products; a layout or indexing bug is O(1)).
-	types := []struct {
+	type tcase struct {
 		t   tensor.Type
 		tol float64
-	}{{tensor.F32, 1e-5}, {tensor.F16, 5e-3}, {tensor.Q8_0, 6e-2}, {tensor.Q4_0, 6e-2}}
+	}
+	types := []tcase{{tensor.F32, 1e-5}, {tensor.F16, 5e-3}, {tensor.Q8_0, 6e-2}, {tensor.Q4_0, 6e-2}}
 	tokens := []int32{1, 17, 299, 42, 5, 5, 260, 100, 3, 77, 200, 150}
 	for name, shape := range shapes {
-		for _, tc := range types {
+		cases := append([]tcase(nil), types...)
+		if shape.Dim%256 == 0 && shape.FFNDim%256 == 0 {
+			// K-quant rows are whole 256-element super-blocks; activations
+			// go to 8-bit Q8_K blocks, BF16 activations to bf16.
+			cases = append(cases, tcase{tensor.Q4_K, 6e-2}, tcase{tensor.Q6_K, 6e-2}, tcase{tensor.BF16, 3e-2})
+		}
+		for _, tc := range cases {
 			t.Run(fmt.Sprintf("%s/%v", name, tc.t), func(t *testing.T) {
 				var buf bytes.Buffer
 				if err := WriteRandomModel(&buf, shape, tc.t, 7); err != nil {
