@@ -30,8 +30,9 @@
 //     matches any run of characters including "/", "?" one character) and the
 //     jurisdictions that may hold replicas, receive blocks or files, process
 //     prompts, whether bundles may be exported, and the replicas wanted. The
-//     first matching rule decides; a list left out grants nothing, "*" in a
-//     list grants every jurisdiction.
+//     first matching rule decides. A list names ISO codes, groups,
+//     "region:NAME" (a certificate's region) or "*" (every jurisdiction); a
+//     list left out grants nothing. hold must lie within receive.
 //   - Decision: the answer of Engine.Decide for one action (Hold, Receive,
 //     Prompts, ExportBundle) on one repo for one member: allow or deny, the
 //     rule that decided and a human-readable reason. Without a policy every

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,6 +148,11 @@ func (e *Engine) Decide(a Action, repo string, m *Member) Decision {
 		return Decision{Rule: r.name, Reason: reasonBadCode}
 	}
 	allow := r.sets[a].has(ci)
+	if !allow && r.regions[a] != nil {
+		if reason, ok := r.regions[a][m.Region]; ok {
+			return Decision{Allow: true, Rule: r.name, Reason: reason}
+		}
+	}
 	return Decision{Allow: allow, Rule: r.name, Reason: r.reason(a, ci, allow)}
 }
 
@@ -187,4 +193,14 @@ func (e *Engine) Group(name string) []string {
 		return nil
 	}
 	return append([]string(nil), p.Jurisdictions[name]...)
+}
+
+// Covers reports whether a key of Replicas' in map (an ISO code or a group of
+// the policy in force) covers jurisdiction code.
+func (e *Engine) Covers(key, code string) bool {
+	if key == code {
+		return ValidJurisdiction(code)
+	}
+	p := e.cur.Load()
+	return p != nil && slices.Contains(p.Jurisdictions[key], code)
 }

@@ -55,6 +55,10 @@ const MaxPolicySize = 1 << 20
 
 const maxRules = 10000
 
+// regionPrefix marks a region (a certificate's region field) in a rule's
+// lists, e.g. "region:paris-dc1", next to codes and groups.
+const regionPrefix = "region:"
+
 // Policy is a validated residency policy. Version and OrgKey are set when it
 // came from a signed envelope (VerifyPolicy) and zero for ParsePolicy.
 type Policy struct {
@@ -72,11 +76,13 @@ type Policy struct {
 	wild    []*crule
 }
 
-// Rule is one entry of the policy's repos list. A nil or empty list grants
-// nothing; "*" grants every jurisdiction.
+// Rule is one entry of the policy's repos list. A list holds ISO codes,
+// group names, "region:NAME" (nodes whose certificate names that region,
+// whatever their jurisdiction) or "*" (every jurisdiction); a member is
+// granted when any entry covers it. A nil or empty list grants nothing.
 type Rule struct {
 	Match         string   // glob over ORG/NAME
-	Hold          []string // codes, groups or "*"
+	Hold          []string // codes, groups, "region:NAME" or "*"
 	Receive       []string
 	Prompts       []string
 	ExportBundles bool     // default false
@@ -191,6 +197,15 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 				switch {
 				case e == "*":
 					cr.all[a] = true
+				case strings.HasPrefix(e, regionPrefix):
+					name := e[len(regionPrefix):]
+					if !token(name, 64) {
+						return nil, policyErr("%s.%s[%d]: region name %q: want 1-64 of [A-Za-z0-9._-]", at, Action(a), j, trunc(name))
+					}
+					if cr.regions[a] == nil {
+						cr.regions[a] = map[string]string{}
+					}
+					cr.regions[a][name] = ""
 				case ValidJurisdiction(e):
 					cr.sets[a].add(codeIndex(e))
 				default:
@@ -205,6 +220,14 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 				cr.sets[a] = validCodes
 			}
 			cr.lists[a] = "[" + strings.Join(list, ", ") + "]"
+			for name := range cr.regions[a] {
+				cr.regions[a][name] = "region " + name + " in " + Action(a).String() + " " + cr.lists[a]
+			}
+		}
+		for name := range cr.regions[Hold] {
+			if _, ok := cr.regions[Receive][name]; !ok && !cr.all[Receive] {
+				return nil, policyErr("%s.hold: region %s may hold but not receive (hold must be within receive)", at, name)
+			}
 		}
 		if !cr.sets[Hold].subsetOf(&cr.sets[Receive]) {
 			return nil, policyErr("%s.hold: %s may hold but not receive (hold must be within receive)", at, firstMissing(&cr.sets[Hold], &cr.sets[Receive]))
@@ -332,7 +355,8 @@ type crule struct {
 	g            glob
 	sets         [3]jset
 	all          [3]bool
-	lists        [3]string // the list as written, for reasons
+	regions      [3]map[string]string // region name -> reason for allowing it; nil when none listed
+	lists        [3]string            // the list as written, for reasons
 	export       bool
 	exportReason string
 	replicas     Replicas

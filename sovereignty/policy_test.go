@@ -328,6 +328,11 @@ func TestDecideAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { e.Decide(Receive, "acme/llama", m) }); n != 0 {
 		t.Errorf("Decide allocs = %v, want 0", n)
 	}
+	e2, _ := engineWith(t, "repos:\n  - match: a/*\n    receive: [DE, 'region:r1']\n")
+	m2 := &Member{Jurisdiction: "FR", Region: "r1"}
+	if n := testing.AllocsPerRun(100, func() { e2.Decide(Receive, "a/b@main", m2) }); n != 0 {
+		t.Errorf("Decide allocs (region grant) = %v, want 0", n)
+	}
 }
 
 // TestRuleIndexOrder checks that the first-byte index keeps first-match-wins
@@ -393,5 +398,53 @@ func TestConcurrentSetDecide(t *testing.T) {
 	<-done
 	if v := e.Policy().Version; v != 19 {
 		t.Errorf("version = %d, want 19", v)
+	}
+}
+
+func TestRegionsAndCovers(t *testing.T) {
+	e, _ := engineWith(t, `jurisdictions:
+  DACH: [DE, AT, CH]
+repos:
+  - match: "acme/*"
+    hold: [DE, "region:paris-dc1"]
+    receive: [DACH, "region:paris-dc1", "region:lyon"]
+    replicas: {min: 2, max: 3, in: {DE: 1}}
+`)
+	fr := func(region string) *Member { m := member("FR"); m.Region = region; return m }
+	tests := []struct {
+		a      Action
+		m      *Member
+		allow  bool
+		reason string
+	}{
+		{Hold, fr("paris-dc1"), true, "region paris-dc1 in hold [DE, region:paris-dc1]"},
+		{Hold, fr("lyon"), false, "jurisdiction FR not in hold [DE, region:paris-dc1]"},
+		{Receive, fr("lyon"), true, "region lyon in receive [DACH, region:paris-dc1, region:lyon]"},
+		{Receive, fr("nice"), false, "jurisdiction FR not in receive [DACH, region:paris-dc1, region:lyon]"},
+		{Receive, member("AT"), true, "jurisdiction AT in receive [DACH, region:paris-dc1, region:lyon]"},
+	}
+	for _, tc := range tests {
+		d := e.Decide(tc.a, "acme/m", tc.m)
+		if d.Allow != tc.allow || d.Reason != tc.reason {
+			t.Errorf("Decide(%v, %s/%s) = %+v, want allow=%v %q", tc.a, tc.m.Jurisdiction, tc.m.Region, d, tc.allow, tc.reason)
+		}
+	}
+	covers := []struct {
+		key, code string
+		want      bool
+	}{{"DE", "DE", true}, {"DACH", "AT", true}, {"DACH", "FR", false}, {"XX", "XX", false}, {"EU", "DE", false}}
+	for _, c := range covers {
+		if got := e.Covers(c.key, c.code); got != c.want {
+			t.Errorf("Covers(%s, %s) = %v, want %v", c.key, c.code, got, c.want)
+		}
+	}
+	for _, doc := range []string{
+		"repos:\n  - match: a/*\n    hold: ['region:x']\n    receive: [DE]\n",
+		"repos:\n  - match: a/*\n    receive: ['region:']\n",
+		"repos:\n  - match: a/*\n    receive: ['region:a b']\n",
+	} {
+		if _, err := ParsePolicy([]byte(doc)); !errors.Is(err, ErrInvalidPolicy) || !strings.Contains(err.Error(), "repos[0]") {
+			t.Errorf("ParsePolicy(%q) = %v, want ErrInvalidPolicy naming repos[0]", doc, err)
+		}
 	}
 }
