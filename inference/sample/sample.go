@@ -105,22 +105,20 @@ func (s *Sampler) Params() Params { return s.p }
 
 // Sample returns the next id for logits (one per vocabulary entry), given the
 // ids seen so far. It does not modify logits or history, and allocates nothing
-// once its buffers have grown to the vocabulary size. It returns -1 only when
-// logits is empty.
+// once its buffers have grown to the vocabulary size. NaN logits are never
+// chosen. It returns -1 only when logits is empty.
 func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 	n := len(logits)
 	if n == 0 {
 		return -1
 	}
-	s.logits = append(s.logits[:0], logits...)
-	for i, v := range s.logits {
-		if v != v { // NaN: never chosen
-			s.logits[i] = float32(math.Inf(-1))
-		}
+	if s.p.RepeatPenalty != 1 && len(history) > 0 {
+		s.logits = append(s.logits[:0], logits...)
+		s.applyPenalty(history)
+		logits = s.logits
 	}
-	s.applyPenalty(history)
 	if s.p.Temperature == 0 {
-		return argmax(s.logits)
+		return argmax(logits)
 	}
 
 	// top-k
@@ -130,50 +128,66 @@ func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 		k = n
 	}
 	if k < n {
-		c = topK(c, s.logits, k)
+		c = topK(c, logits, k)
 	} else {
-		for i, v := range s.logits {
+		for i, v := range logits {
 			c = append(c, cand{int32(i), v})
 		}
 	}
 	s.cands = c
-	sortDesc(c)
 
 	// softmax with temperature
-	inv := 1 / float64(s.p.Temperature)
-	maxv := float64(c[0].v)
-	if math.IsInf(maxv, 0) {
-		return c[0].id // no finite logit to weigh: take the best
+	maxv := float32(math.Inf(-1))
+	for _, x := range c {
+		if x.v > maxv {
+			maxv = x.v
+		}
 	}
+	if math.IsInf(float64(maxv), 0) {
+		return argmax(logits) // no finite logit to weigh
+	}
+	inv := 1 / float64(s.p.Temperature)
 	sum := 0.0
 	for i := range c {
-		e := math.Exp((float64(c[i].v) - maxv) * inv)
+		e := 0.0
+		if v := c[i].v; v == v { // NaN stays at probability 0
+			e = math.Exp((float64(v) - float64(maxv)) * inv)
+		}
 		c[i].v = float32(e)
 		sum += e
 	}
+	pmax := float32(1 / sum) // the largest term was exp(0) = 1
 	for i := range c {
 		c[i].v = float32(float64(c[i].v) / sum)
 	}
 
-	// top-p: smallest prefix reaching TopP
+	// Top-p then min-p both keep a prefix of the candidates sorted by
+	// probability, so the shorter prefix wins. Before sorting, drop what
+	// neither can keep: min-p's floor, and for top-p everything below
+	// (1-TopP)/len: all those together weigh at most 1-TopP, so the nucleus
+	// lies entirely above. This spares sorting a whole vocabulary.
+	floor := float32(0)
 	if s.p.TopP < 1 {
-		cum := 0.0
-		for i := range c {
-			cum += float64(c[i].v)
-			if cum >= float64(s.p.TopP) {
-				c = c[:i+1]
-				break
+		floor = (1 - s.p.TopP) / float32(len(c))
+	}
+	if s.p.MinP > 0 {
+		floor = max(floor, s.p.MinP*pmax)
+	}
+	if floor > 0 {
+		kept := c[:0]
+		for _, x := range c {
+			if x.v >= floor {
+				kept = append(kept, x)
 			}
 		}
-	}
-	// min-p, relative to the most likely candidate
-	if s.p.MinP > 0 {
-		floor := s.p.MinP * c[0].v
-		keep := 1
-		for keep < len(c) && c[keep].v >= floor {
-			keep++
+		if len(kept) > 0 {
+			c = kept
+		} else {
+			c = c[:1] // rounding left nothing: keep one
 		}
-		c = c[:keep]
+	}
+	if s.p.TopP < 1 {
+		c = c[:nucleus(c, float64(s.p.TopP))]
 	}
 
 	total := 0.0
@@ -187,7 +201,7 @@ func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 			return x.id
 		}
 	}
-	return c[len(c)-1].id
+	return c[0].id
 }
 
 // applyPenalty penalises, once each, the ids among the last RepeatLastN of
@@ -218,15 +232,16 @@ func (s *Sampler) applyPenalty(history []int32) {
 }
 
 // argmax returns the index of the largest value, the lowest on a tie. NaN
-// never wins.
+// never wins (unless all are NaN: then 0).
 func argmax(v []float32) int32 {
-	best := 0
-	for i := 1; i < len(v); i++ {
-		if v[i] > v[best] || v[best] != v[best] {
-			best = i
+	best := -1
+	bv := float32(math.Inf(-1))
+	for i, x := range v {
+		if x > bv || best < 0 && x == bv {
+			best, bv = i, x
 		}
 	}
-	return int32(best)
+	return int32(max(best, 0))
 }
 
 // before orders candidates: higher value first, lower id on a tie.
@@ -235,6 +250,60 @@ func before(a, b cand) bool {
 		return a.v > b.v
 	}
 	return a.id < b.id
+}
+
+// nucleus reorders c so that c[:m] holds the m most likely candidates (in
+// the order of before) whose probabilities first add up to at least p, and
+// returns m: the top-p set, found by quickselect in linear expected time
+// rather than by sorting a whole vocabulary.
+func nucleus(c []cand, p float64) int {
+	lo, hi := 0, len(c) // c[:lo] is taken; the rest of the nucleus is in c[lo:hi]
+	need := p
+	for hi-lo > 16 {
+		// median of three as pivot, moved to lo
+		mid := lo + (hi-lo)/2
+		a, b, d := lo, mid, hi-1
+		if before(c[b], c[a]) {
+			a, b = b, a
+		}
+		if before(c[d], c[b]) {
+			b = d
+			if before(c[b], c[a]) {
+				b = a
+			}
+		}
+		c[lo], c[b] = c[b], c[lo]
+		pivot := c[lo]
+		i := lo + 1
+		mass := 0.0
+		for j := lo + 1; j < hi; j++ {
+			if before(c[j], pivot) {
+				mass += float64(c[j].v)
+				c[i], c[j] = c[j], c[i]
+				i++
+			}
+		}
+		// c[lo+1:i] beat the pivot; put the pivot after them.
+		c[lo], c[i-1] = c[i-1], c[lo]
+		if mass >= need {
+			hi = i - 1 // the nucleus ends among the better ones
+			continue
+		}
+		need -= mass + float64(pivot.v)
+		lo = i
+		if need <= 0 {
+			return lo
+		}
+	}
+	sortDesc(c[lo:hi])
+	cum := 0.0
+	for i := lo; i < hi; i++ {
+		cum += float64(c[i].v)
+		if cum >= need {
+			return i + 1
+		}
+	}
+	return max(hi, 1)
 }
 
 func sortDesc(c []cand) {

@@ -228,3 +228,49 @@ func BenchmarkSample(b *testing.B) {
 		})
 	}
 }
+
+// nucleus selects exactly the prefix a full sort would keep.
+func TestNucleusMatchesSort(t *testing.T) {
+	for seed := range uint64(200) {
+		n := 1 + int(seed*7919%3000)
+		l := logitsFrom(seed, n)
+		if seed%5 == 0 { // many ties
+			for i := range l {
+				l[i] = float32(int(l[i]) / 4)
+			}
+		}
+		c := make([]cand, n)
+		sum := 0.0
+		for i, v := range l {
+			c[i] = cand{int32(i), float32(math.Exp(float64(v)))}
+			sum += float64(c[i].v)
+		}
+		for i := range c {
+			c[i].v = float32(float64(c[i].v) / sum)
+		}
+		p := 0.05 + float64(seed%19)*0.05
+		ref := append([]cand(nil), c...)
+		sortDesc(ref)
+		want, cum := len(ref), 0.0
+		for i := range ref {
+			cum += float64(ref[i].v)
+			if cum >= p {
+				want = i + 1
+				break
+			}
+		}
+		m := nucleus(c, p)
+		got := append([]cand(nil), c[:m]...)
+		sortDesc(got)
+		// Summation order may move the cut by one element when the running
+		// sum lands within rounding of p.
+		if m < want-1 || m > want+1 {
+			t.Fatalf("seed %d: nucleus(n=%d, p=%.2f) kept %d, want %d", seed, n, p, m, want)
+		}
+		for i := range min(m, want) {
+			if got[i] != ref[i] {
+				t.Fatalf("seed %d: nucleus element %d = %+v, want %+v", seed, i, got[i], ref[i])
+			}
+		}
+	}
+}
