@@ -1,0 +1,560 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Blocks is the local store a Client fills. View must not retain the
+// slice it passes to fn; PutMany may keep the blocks it is given.
+type Blocks interface {
+	Has(ctx context.Context, c cid.Cid) (bool, error)
+	View(ctx context.Context, c cid.Cid, fn func([]byte) error) error
+	PutMany(ctx context.Context, bs []blocks.Block) error
+}
+
+// Options tunes one Fetch. The zero value is the default.
+type Options struct {
+	// PieceSize is the most bytes asked of one peer in one request.
+	// Smaller fetches use smaller pieces so that every peer gets several.
+	// Default 8 MiB.
+	PieceSize int
+	// InFlight is how many pieces each peer has requested ahead. Default 4.
+	InFlight int
+	// Transport is the transport preferred for the stream when a peer is
+	// connected over several: "tcp" or "quic". Default "tcp" (measured
+	// faster for bulk; see the package benchmarks).
+	Transport string
+	// ProbeTimeout bounds the first round trip to each peer. Default 10s.
+	ProbeTimeout time.Duration
+	// StallTimeout drops a peer whose stream delivers no frame for this
+	// long while it owes us blocks. Default 20s.
+	StallTimeout time.Duration
+	// WriteBatch is the bytes of blocks handed to one PutMany. Default
+	// 8 MiB.
+	WriteBatch int
+	// Progress, if set, is called about every ProgressInterval and once at
+	// the end, from one goroutine.
+	Progress func(Progress)
+	// ProgressInterval is the period of Progress calls. Default 500ms.
+	ProgressInterval time.Duration
+	// MaxRounds bounds the plan/fetch rounds (each round discovers one
+	// more level of nodes a peer did not send as structure). Default 16.
+	MaxRounds int
+}
+
+// Validate reports settings out of range.
+func (o Options) Validate() error {
+	if o.PieceSize < 0 || o.InFlight < 0 || o.ProbeTimeout < 0 || o.StallTimeout < 0 ||
+		o.WriteBatch < 0 || o.ProgressInterval < 0 || o.MaxRounds < 0 {
+		return errors.New("fetch options: negative value")
+	}
+	switch o.Transport {
+	case "", "tcp", "quic":
+	default:
+		return fmt.Errorf("fetch options: transport %q: want tcp or quic", o.Transport)
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.PieceSize == 0 {
+		o.PieceSize = 8 << 20
+	}
+	if o.InFlight == 0 {
+		o.InFlight = 4
+	}
+	if o.Transport == "" {
+		o.Transport = "tcp"
+	}
+	if o.ProbeTimeout == 0 {
+		o.ProbeTimeout = 10 * time.Second
+	}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = 20 * time.Second
+	}
+	if o.WriteBatch == 0 {
+		o.WriteBatch = 8 << 20
+	}
+	if o.ProgressInterval == 0 {
+		o.ProgressInterval = 500 * time.Millisecond
+	}
+	if o.MaxRounds == 0 {
+		o.MaxRounds = 16
+	}
+	return o
+}
+
+// Progress is a snapshot of a running fetch.
+type Progress struct {
+	Bytes   int64             // block bytes received and verified so far
+	Total   int64             // bytes missing when the last round started (from link sizes)
+	Blocks  int               // blocks received and verified so far
+	Rate    float64           // Bytes per second since the fetch began
+	Elapsed time.Duration     // since the fetch began
+	Peers   map[peer.ID]int64 // bytes received from each peer
+}
+
+// PeerStats is what one peer contributed to a fetch.
+type PeerStats struct {
+	ID     peer.ID
+	RTT    time.Duration // measured by the first request
+	Bytes  int64         // verified block bytes received
+	Blocks int           // verified blocks received (duplicates included)
+	Errors int           // failures: refusal, bad block, broken stream
+	Err    string        // why the peer was refused or dropped; "" if it served to the end
+}
+
+// Stats sums up a fetch.
+type Stats struct {
+	Bytes    int64         // verified block bytes received and stored (no duplicates)
+	Blocks   int           // blocks received and stored (no duplicates)
+	Skipped  int           // blocks already in the store when the fetch began
+	Duration time.Duration // wall time of Fetch
+	Peers    []PeerStats   // in the order the peers were given
+}
+
+// RefusedError reports that a peer refused (or could not serve) the root.
+type RefusedError struct {
+	Peer peer.ID
+	Msg  string // the peer's reason, e.g. "policy: jurisdiction FR not allowed"
+}
+
+func (e *RefusedError) Error() string { return fmt.Sprintf("peer %s refused: %s", e.Peer, e.Msg) }
+
+// Client fetches DAGs from peers into a local store.
+type Client struct {
+	h   host.Host
+	bs  Blocks
+	log *slog.Logger
+}
+
+// NewClient returns a client that fetches over h into bs.
+func NewClient(h host.Host, bs Blocks) *Client {
+	return &Client{h: h, bs: bs, log: slog.Default()}
+}
+
+// peerState is one peer during a fetch.
+type peerState struct {
+	id    peer.ID
+	index int
+	sess  *session
+	rtt   time.Duration
+	// Guarded by sched.mu.
+	live     bool
+	assigned int64 // bytes handed to this peer
+	inflight []*assignment
+	rate     float64 // EWMA of delivery rate, bytes/s
+	lastEnd  time.Time
+	err      string
+	errors   int
+	// Updated by the peer's worker.
+	bytes  atomic.Int64
+	blocks atomic.Int64
+}
+
+// Fetch makes every block of the DAG under root present in the client's
+// store, fetching what is missing from peers. It returns when the whole
+// DAG is stored, or with an error naming why not (with the stats so far).
+func (c *Client) Fetch(ctx context.Context, root cid.Cid, peers []peer.ID, opts Options) (Stats, error) {
+	start := time.Now()
+	if err := opts.Validate(); err != nil {
+		return Stats{}, err
+	}
+	if !root.Defined() {
+		return Stats{}, errors.New("fetch: root CID undefined")
+	}
+	f := &fetcher{c: c, root: root, opts: opts.withDefaults(), start: start}
+	seen := map[peer.ID]bool{c.h.ID(): true}
+	for _, p := range peers {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		f.peers = append(f.peers, &peerState{id: p, index: len(f.peers)})
+	}
+	defer f.closeSessions()
+	err := f.run(ctx)
+	st := f.stats()
+	st.Duration = time.Since(start)
+	if f.opts.Progress != nil {
+		f.opts.Progress(f.progress())
+	}
+	if err != nil {
+		return st, fmt.Errorf("fetch %s: %w", root, err)
+	}
+	return st, nil
+}
+
+type fetcher struct {
+	c     *Client
+	root  cid.Cid
+	opts  Options
+	start time.Time
+	peers []*peerState
+
+	total   atomic.Int64 // bytes missing at the start of the current round
+	bytes   atomic.Int64 // stored bytes (no duplicates)
+	blocks  atomic.Int64
+	skipped int
+}
+
+func (f *fetcher) stats() Stats {
+	st := Stats{Bytes: f.bytes.Load(), Blocks: int(f.blocks.Load()), Skipped: f.skipped}
+	for _, p := range f.peers {
+		st.Peers = append(st.Peers, PeerStats{
+			ID: p.id, RTT: p.rtt, Bytes: p.bytes.Load(), Blocks: int(p.blocks.Load()),
+			Errors: p.errors, Err: p.err,
+		})
+	}
+	return st
+}
+
+func (f *fetcher) progress() Progress {
+	el := time.Since(f.start)
+	pr := Progress{
+		Bytes: f.bytes.Load(), Total: f.total.Load(), Blocks: int(f.blocks.Load()),
+		Elapsed: el, Peers: make(map[peer.ID]int64, len(f.peers)),
+	}
+	if el > 0 {
+		pr.Rate = float64(pr.Bytes) / el.Seconds()
+	}
+	for _, p := range f.peers {
+		pr.Peers[p.id] = p.bytes.Load()
+	}
+	return pr
+}
+
+func (f *fetcher) closeSessions() {
+	for _, p := range f.peers {
+		if p.sess != nil {
+			p.sess.close()
+			p.sess = nil
+		}
+	}
+}
+
+func (f *fetcher) run(ctx context.Context) error {
+	if f.opts.Progress != nil {
+		pctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			t := time.NewTicker(f.opts.ProgressInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-pctx.Done():
+					return
+				case <-t.C:
+					f.opts.Progress(f.progress())
+				}
+			}
+		})
+		defer wg.Wait()
+		defer cancel()
+	}
+	probed := false
+	structured := false
+	for round := 0; round < f.opts.MaxRounds; round++ {
+		p, err := f.plan(ctx)
+		if err != nil {
+			return err
+		}
+		if round == 0 {
+			f.skipped = p.present
+		}
+		if len(p.missing) == 0 {
+			return nil
+		}
+		if !probed {
+			if err := f.probe(ctx); err != nil {
+				return err
+			}
+			probed = true
+		}
+		if p.needStructure && !structured {
+			structured = true
+			if err := f.fetchStructure(ctx); err != nil {
+				return err
+			}
+			continue // plan again, now with the leaves known
+		}
+		if err := f.fetchWants(ctx, p.missing); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("DAG still incomplete after %d rounds", f.opts.MaxRounds)
+}
+
+// want is a block to fetch; size is the link's Tsize (exact for raw
+// leaves, an estimate otherwise, 0 when unknown).
+type want struct {
+	c    cid.Cid
+	size int64
+}
+
+type plan struct {
+	missing       []want
+	present       int
+	needStructure bool // a dag-pb node is missing
+}
+
+// plan walks the local part of the DAG in depth-first order and lists the
+// blocks missing from it.
+func (f *fetcher) plan(ctx context.Context) (plan, error) {
+	var p plan
+	bs := f.c.bs
+	type item struct {
+		c    cid.Cid
+		size uint64
+	}
+	stack := []item{{c: f.root}}
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return p, err
+		}
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if it.c.Type() != cid.DagProtobuf {
+			ok, err := bs.Has(ctx, it.c)
+			if err != nil {
+				return p, fmt.Errorf("local store: has %s: %w", it.c, err)
+			}
+			if ok {
+				p.present++
+			} else {
+				p.missing = append(p.missing, want{c: it.c, size: int64(it.size)})
+			}
+			continue
+		}
+		var ls []link
+		err := bs.View(ctx, it.c, func(b []byte) error {
+			var err error
+			ls, err = links(it.c, b)
+			return err
+		})
+		if err != nil {
+			ok, herr := bs.Has(ctx, it.c)
+			if herr != nil || ok {
+				return p, fmt.Errorf("local store: read %s: %w", it.c, err)
+			}
+			p.needStructure = true
+			// The Tsize of a node covers its subtree; a block is at most
+			// MaxBlockSize.
+			p.missing = append(p.missing, want{c: it.c, size: int64(min(it.size, MaxBlockSize))})
+			continue
+		}
+		p.present++
+		for i := len(ls) - 1; i >= 0; i-- {
+			stack = append(stack, item{c: ls[i].c, size: ls[i].size})
+		}
+		if len(stack) > maxIndexBlocks {
+			return p, fmt.Errorf("DAG over %d pending blocks", maxIndexBlocks)
+		}
+	}
+	return p, nil
+}
+
+// session returns p's stream, opening it when needed.
+func (f *fetcher) session(ctx context.Context, p *peerState) (*session, error) {
+	if p.sess != nil {
+		return p.sess, nil
+	}
+	s, err := openSession(ctx, f.c.h, p.id, f.opts.Transport)
+	if err != nil {
+		return nil, err
+	}
+	p.sess = s
+	return s, nil
+}
+
+func (f *fetcher) resetSession(p *peerState) {
+	if p.sess != nil {
+		p.sess.close()
+		p.sess = nil
+	}
+}
+
+// probe asks every peer, at once, whether it serves the root, and
+// measures the round trip. Peers that refuse are left out of the fetch.
+func (f *fetcher) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, f.opts.ProbeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range f.peers {
+		wg.Go(func() {
+			t0 := time.Now()
+			s, err := f.session(ctx, p)
+			if err == nil {
+				err = s.send(Request{Kind: KindProbe, Root: f.root})
+			}
+			var fr Frame
+			if err == nil {
+				fr, err = s.read(f.opts.ProbeTimeout)
+			}
+			switch {
+			case err != nil:
+				p.err = err.Error()
+			case fr.Type == FrameError:
+				p.err = (&RefusedError{Peer: p.id, Msg: fr.Msg}).Error()
+			case fr.Type != FrameEnd:
+				p.err = fmt.Sprintf("probe answered with frame type %d", fr.Type)
+			default:
+				p.rtt = time.Since(t0)
+				p.live = true
+				f.c.h.Peerstore().RecordLatency(p.id, p.rtt)
+				return
+			}
+			p.errors++
+			f.resetSession(p)
+		})
+	}
+	wg.Wait()
+	var reasons []string
+	for _, p := range f.peers {
+		if p.live {
+			return nil
+		}
+		reasons = append(reasons, p.err)
+	}
+	if len(reasons) == 0 {
+		return errors.New("no peers given")
+	}
+	return fmt.Errorf("no peer serves it: %s", strings.Join(reasons, "; "))
+}
+
+// ranked returns the live peers, lowest round trip first.
+func (f *fetcher) ranked() []*peerState {
+	var out []*peerState
+	for _, p := range f.peers {
+		if p.live {
+			out = append(out, p)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *peerState) int { return int(a.rtt - b.rtt) })
+	return out
+}
+
+// drop takes p out of the fetch.
+func (f *fetcher) drop(p *peerState, why string) {
+	p.live = false
+	p.err = why
+	p.errors++
+	f.resetSession(p)
+	f.c.log.Info("fetch: dropped peer", "peer", p.id, "root", f.root, "why", why)
+}
+
+// fetchStructure gets the dag-pb nodes with links from the nearest peer
+// that delivers them. Every node must be linked from one received before
+// it (the root first), so a peer cannot slip in blocks of another DAG.
+func (f *fetcher) fetchStructure(ctx context.Context) error {
+	for _, p := range f.ranked() {
+		err := f.structureFrom(ctx, p)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var bad *badPeerError
+		if errors.As(err, &bad) {
+			f.drop(p, err.Error())
+		} else {
+			p.errors++
+			f.resetSession(p)
+		}
+	}
+	// What is missing now goes to the leaf phase; the next plan finds
+	// the rest.
+	return nil
+}
+
+// badPeerError marks a peer that broke the protocol or sent a bad block.
+type badPeerError struct{ msg string }
+
+func (e *badPeerError) Error() string { return e.msg }
+
+func (f *fetcher) structureFrom(ctx context.Context, p *peerState) error {
+	s, err := f.session(ctx, p)
+	if err != nil {
+		return err
+	}
+	if err := s.send(Request{Kind: KindStructure, Root: f.root}); err != nil {
+		return err
+	}
+	expected := map[string]bool{string(f.root.Hash()): true}
+	var batch []blocks.Block
+	var batchBytes int
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := f.c.bs.PutMany(context.WithoutCancel(ctx), batch)
+		batch, batchBytes = batch[:0], 0
+		if err != nil {
+			return fmt.Errorf("local store: %w", err)
+		}
+		return nil
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fr, err := s.read(f.opts.StallTimeout)
+		if err != nil {
+			return err
+		}
+		switch fr.Type {
+		case FrameEnd:
+			return flush()
+		case FrameError:
+			return &RefusedError{Peer: p.id, Msg: fr.Msg}
+		case FrameMissing:
+			continue
+		case FrameBlock:
+		default:
+			return &badPeerError{fmt.Sprintf("structure: frame type %d", fr.Type)}
+		}
+		key := string(fr.CID.Hash())
+		if !expected[key] {
+			return &badPeerError{fmt.Sprintf("structure: block %s not linked from the DAG", fr.CID)}
+		}
+		delete(expected, key)
+		if err := verify(fr.CID, fr.Data); err != nil {
+			return &badPeerError{fmt.Sprintf("bad block %s: %v", fr.CID, err)}
+		}
+		ls, err := links(fr.CID, fr.Data)
+		if err != nil {
+			return &badPeerError{fmt.Sprintf("bad block %s: %v", fr.CID, err)}
+		}
+		for _, l := range ls {
+			expected[string(l.c.Hash())] = true
+		}
+		if ok, _ := f.c.bs.Has(ctx, fr.CID); !ok {
+			b, _ := blocks.NewBlockWithCid(fr.Data, fr.CID)
+			batch = append(batch, b)
+			batchBytes += len(fr.Data)
+			f.bytes.Add(int64(len(fr.Data)))
+			f.blocks.Add(1)
+		}
+		p.bytes.Add(int64(len(fr.Data)))
+		p.blocks.Add(1)
+		if batchBytes >= f.opts.WriteBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package fetch
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// link is one child of a dag-pb node: its CID and the link's Tsize (the
+// exact size of a raw leaf; the cumulative size of a subtree otherwise).
+type link struct {
+	c    cid.Cid
+	size uint64
+}
+
+// links returns the children of block c with bytes data, or nil for a
+// leaf. It copies nothing from data it does not return, so data may be a
+// store's borrowed buffer.
+func links(c cid.Cid, data []byte) ([]link, error) {
+	if c.Type() != cid.DagProtobuf {
+		return nil, nil
+	}
+	n, err := merkledag.DecodeProtobuf(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode dag-pb %s: %w", c, err)
+	}
+	ls := n.Links()
+	if len(ls) == 0 {
+		return nil, nil
+	}
+	out := make([]link, len(ls))
+	for i, l := range ls {
+		out[i] = link{c: l.Cid, size: l.Size}
+	}
+	return out, nil
+}
+
+var errHashMismatch = errors.New("bytes do not match CID")
+
+// verify checks that data hashes to c. sha2-256 (Cairn's only hash) goes
+// through crypto/sha256, which uses the CPU's SHA extensions.
+func verify(c cid.Cid, data []byte) error {
+	h := c.Hash()
+	if len(h) == 34 && h[0] == mh.SHA2_256 && h[1] == 32 {
+		sum := sha256.Sum256(data)
+		if !bytes.Equal(sum[:], h[2:]) {
+			return errHashMismatch
+		}
+		return nil
+	}
+	got, err := c.Prefix().Sum(data)
+	if err != nil {
+		return fmt.Errorf("hash: %w", err)
+	}
+	if !got.Equals(c) {
+		return errHashMismatch
+	}
+	return nil
+}

@@ -1,0 +1,362 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/store"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+const testLeaf = 64 << 10
+
+// seeded returns n sources each holding the file data.
+func seeded(t *testing.T, n int, data []byte) ([]*source, chunker.FileResult) {
+	t.Helper()
+	var res chunker.FileResult
+	var out []*source
+	for range n {
+		st := newStore(t)
+		res = importFile(t, st, data, testLeaf)
+		out = append(out, newSource(t, nil, st, allowAll))
+	}
+	return out, res
+}
+
+func ids(srcs ...*source) []peer.ID {
+	var out []peer.ID
+	for _, s := range srcs {
+		out = append(out, s.h.ID())
+	}
+	return out
+}
+
+func TestFetchFromTwoPeers(t *testing.T) {
+	data := randomBytes(3<<20+12345, 1)
+	srcs, res := seeded(t, 2, data)
+	h := newHost(t)
+	for _, s := range srcs {
+		connect(t, h, s.h)
+	}
+	st := newStore(t)
+	var progressCalls int
+	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(srcs...), Options{
+		Progress: func(Progress) { progressCalls++ },
+	})
+	if err != nil {
+		t.Fatalf("Fetch = %v, want nil", err)
+	}
+	if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+		t.Fatalf("fetched file differs: %d bytes, want %d", len(got), len(data))
+	}
+	if stats.Blocks != len(res.Blocks) {
+		t.Errorf("Stats.Blocks = %d, want %d", stats.Blocks, len(res.Blocks))
+	}
+	for _, p := range stats.Peers {
+		if p.Bytes == 0 || p.Err != "" {
+			t.Errorf("peer %s: bytes %d, err %q; want both peers serving", p.ID, p.Bytes, p.Err)
+		}
+	}
+	if progressCalls == 0 {
+		t.Errorf("Progress called %d times, want at least once", progressCalls)
+	}
+	// Everything is here now: a second fetch moves nothing.
+	again, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(srcs...), Options{})
+	if err != nil || again.Blocks != 0 || again.Skipped != len(res.Blocks) {
+		t.Errorf("second Fetch = %+v, %v; want 0 blocks, %d skipped", again, err, len(res.Blocks))
+	}
+}
+
+func TestFetchTransports(t *testing.T) {
+	data := randomBytes(1<<20, 2)
+	for _, tr := range []string{"tcp", "quic"} {
+		t.Run(tr, func(t *testing.T) {
+			st0 := newStore(t)
+			res := importFile(t, st0, data, testLeaf)
+			src := newSource(t, nil, st0, allowAll, tr)
+			h := newHost(t, tr)
+			connect(t, h, src.h)
+			st := newStore(t)
+			if _, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(src), Options{Transport: tr}); err != nil {
+				t.Fatalf("Fetch over %s = %v", tr, err)
+			}
+			if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+				t.Fatalf("fetched file over %s differs", tr)
+			}
+		})
+	}
+}
+
+func TestCorruptPeerRoutedAround(t *testing.T) {
+	data := randomBytes(2<<20, 3)
+	badSt := newStore(t)
+	res := importFile(t, badSt, data, testLeaf)
+	bad := newSource(t, corrupt{badSt}, badSt, allowAll)
+	goodSt := newStore(t)
+	importFile(t, goodSt, data, testLeaf)
+	good := newSource(t, nil, goodSt, allowAll)
+
+	h := newHost(t)
+	connect(t, h, bad.h)
+	connect(t, h, good.h)
+	st := newStore(t)
+	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(bad, good), Options{})
+	if err != nil {
+		t.Fatalf("Fetch = %v, want nil", err)
+	}
+	if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+		t.Fatal("fetched file differs")
+	}
+	if p := stats.Peers[0]; !strings.Contains(p.Err, "bad block") || p.Errors == 0 {
+		t.Errorf("corrupt peer stats = %+v, want dropped for a bad block", p)
+	}
+	if p := stats.Peers[1]; p.Err != "" || p.Bytes == 0 {
+		t.Errorf("good peer stats = %+v, want it serving", p)
+	}
+
+	// Alone, the corrupt peer gets the fetch refused, and nothing bad is stored.
+	st2 := newStore(t)
+	_, err = NewClient(h, st2).Fetch(t.Context(), res.CID, ids(bad), Options{})
+	if err == nil {
+		t.Fatal("Fetch from the corrupt peer alone = nil, want error")
+	}
+	for _, c := range res.Blocks {
+		if c.Type() != cid.Raw {
+			continue
+		}
+		if ok, _ := st2.Has(t.Context(), c); ok {
+			t.Fatalf("leaf %s from the corrupt peer was stored", c)
+		}
+	}
+}
+
+func TestSourceKilledMidFetch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node fault test; skipped with -short")
+	}
+	data := randomBytes(8<<20, 4)
+	var srcs []*source
+	var res chunker.FileResult
+	var victim *source
+	var once sync.Once
+	for i := range 3 {
+		st := newStore(t)
+		res = importFile(t, st, data, testLeaf)
+		var src Source = st
+		if i == 0 {
+			// The victim dies after it started serving leaves.
+			src = &hook{st: st, n: 4, fn: func() {
+				once.Do(func() { go victim.h.Close() })
+			}}
+		}
+		s := newSource(t, src, st, allowAll)
+		if i == 0 {
+			victim = s
+		}
+		srcs = append(srcs, s)
+	}
+	h := newHost(t)
+	for _, s := range srcs {
+		connect(t, h, s.h)
+	}
+	st := newStore(t)
+	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(srcs...), Options{StallTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("Fetch = %v, want nil", err)
+	}
+	if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+		t.Fatal("fetched file differs")
+	}
+	if p := stats.Peers[0]; p.Err == "" {
+		t.Errorf("killed peer stats = %+v, want an error", p)
+	}
+}
+
+// cancelAfter is a store that cancels a context once n blocks were put.
+type cancelAfter struct {
+	*store.Store
+	n      int
+	put    int
+	mu     sync.Mutex
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) PutMany(ctx context.Context, bs []blocks.Block) error {
+	err := c.Store.PutMany(ctx, bs)
+	c.mu.Lock()
+	c.put += len(bs)
+	if c.put >= c.n {
+		c.cancel()
+	}
+	c.mu.Unlock()
+	return err
+}
+
+func TestInterruptedFetchResumes(t *testing.T) {
+	data := randomBytes(4<<20, 5)
+	srcs, res := seeded(t, 2, data)
+	h := newHost(t)
+	for _, s := range srcs {
+		connect(t, h, s.h)
+	}
+	st := newStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stop := &cancelAfter{Store: st, n: len(res.Blocks) / 3, cancel: cancel}
+	first, err := NewClient(h, stop).Fetch(ctx, res.CID, ids(srcs...), Options{WriteBatch: testLeaf})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted Fetch = %v, want context.Canceled", err)
+	}
+	have := 0
+	for _, c := range res.Blocks {
+		if ok, _ := st.Has(t.Context(), c); ok {
+			have++
+		}
+	}
+	if have == 0 || have == len(res.Blocks) {
+		t.Fatalf("after interruption %d of %d blocks stored, want some", have, len(res.Blocks))
+	}
+	if first.Blocks != have {
+		t.Errorf("interrupted Stats.Blocks = %d, want %d (the blocks stored)", first.Blocks, have)
+	}
+	second, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(srcs...), Options{})
+	if err != nil {
+		t.Fatalf("resumed Fetch = %v", err)
+	}
+	if second.Blocks != len(res.Blocks)-have || second.Skipped != have {
+		t.Errorf("resumed Fetch moved %d blocks, skipped %d; want %d and %d",
+			second.Blocks, second.Skipped, len(res.Blocks)-have, have)
+	}
+	if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+		t.Fatal("resumed file differs")
+	}
+}
+
+func TestGateRefusal(t *testing.T) {
+	data := randomBytes(512<<10, 6)
+	st0 := newStore(t)
+	res := importFile(t, st0, data, testLeaf)
+	refuse := func(peer.ID, cid.Cid) error { return errors.New("policy: jurisdiction FR not allowed") }
+	src := newSource(t, nil, st0, refuse)
+	h := newHost(t)
+	connect(t, h, src.h)
+	st := newStore(t)
+	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(src), Options{})
+	if err == nil || !strings.Contains(err.Error(), "policy: jurisdiction FR not allowed") {
+		t.Fatalf("Fetch = %v, want the gate's reason", err)
+	}
+	if p := stats.Peers[0]; !strings.Contains(p.Err, "refused") {
+		t.Errorf("peer stats = %+v, want refused", p)
+	}
+	if ok, _ := st.Has(t.Context(), res.CID); ok {
+		t.Error("root stored despite refusal")
+	}
+
+	// A server without a gate refuses too.
+	open := newSource(t, nil, st0, nil)
+	connect(t, h, open.h)
+	if _, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(open), Options{}); err == nil || !strings.Contains(err.Error(), "no gate") {
+		t.Fatalf("Fetch from gateless server = %v, want refusal", err)
+	}
+}
+
+// TestServerKinds speaks the protocol directly and checks each kind of
+// request, and that blocks outside the requested root are never served.
+func TestServerKinds(t *testing.T) {
+	st0 := newStore(t)
+	res := importFile(t, st0, randomBytes(1<<20, 7), testLeaf)
+	other := importFile(t, st0, randomBytes(256<<10, 8), testLeaf)
+	src := newSource(t, nil, st0, allowAll)
+	h := newHost(t)
+	connect(t, h, src.h)
+
+	var dag, leaves, structure []cid.Cid
+	if err := chunker.Walk(t.Context(), st0, res.CID, func(c cid.Cid, b blocks.Block) error {
+		dag = append(dag, c)
+		if c.Type() == cid.Raw {
+			leaves = append(leaves, c)
+		} else {
+			structure = append(structure, c)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("Walk: %v", err)
+	}
+	tests := []struct {
+		name string
+		req  Request
+		want []cid.Cid // blocks expected, in order
+		miss []cid.Cid // missing frames expected
+	}{
+		{"dag", Request{Kind: KindDAG, Root: res.CID}, dag, nil},
+		{"structure", Request{Kind: KindStructure, Root: res.CID}, structure, nil},
+		{"leaves", Request{Kind: KindLeaves, Root: res.CID, Start: 2, End: 5}, leaves[2:5], nil},
+		{"cids", Request{Kind: KindCIDs, Root: res.CID, CIDs: []cid.Cid{leaves[7], leaves[1]}}, []cid.Cid{leaves[7], leaves[1]}, nil},
+		{"foreign cid", Request{Kind: KindCIDs, Root: res.CID, CIDs: []cid.Cid{other.Blocks[0], leaves[0]}}, []cid.Cid{leaves[0]}, []cid.Cid{other.Blocks[0]}},
+		{"probe", Request{Kind: KindProbe, Root: res.CID}, nil, nil},
+	}
+	s, err := openSession(t.Context(), h, src.h.ID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Pipelined on one stream, like the client does.
+			if err := s.send(tc.req); err != nil {
+				t.Fatal(err)
+			}
+			var got, miss []cid.Cid
+			for {
+				f, err := s.read(5 * time.Second)
+				if err != nil {
+					t.Fatalf("read: %v", err)
+				}
+				if f.Type == FrameEnd {
+					break
+				}
+				switch f.Type {
+				case FrameBlock:
+					if err := verify(f.CID, f.Data); err != nil {
+						t.Fatalf("block %s: %v", f.CID, err)
+					}
+					got = append(got, f.CID)
+				case FrameMissing:
+					miss = append(miss, f.CID)
+				default:
+					t.Fatalf("frame %+v", f)
+				}
+			}
+			if !cidsEqual(got, tc.want) || !cidsEqual(miss, tc.miss) {
+				t.Errorf("%s: got %d blocks %d missing, want %d and %d", tc.name, len(got), len(miss), len(tc.want), len(tc.miss))
+			}
+		})
+	}
+	// A leaf range past the end is an error frame, then the stream closes.
+	if err := s.send(Request{Kind: KindLeaves, Root: res.CID, Start: 1000, End: 1001}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.read(5 * time.Second); err != nil || f.Type != FrameError {
+		t.Fatalf("out-of-range leaves: frame %+v, %v; want an error frame", f, err)
+	}
+}
+
+func cidsEqual(a, b []cid.Cid) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Equals(b[i]) {
+			return false
+		}
+	}
+	return true
+}

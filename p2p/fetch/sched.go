@@ -1,0 +1,515 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// piece is a run of wants (indexes into sched.wants) asked in one request.
+type piece struct {
+	idx     []int
+	bytes   int64
+	exclude map[peer.ID]bool // peers that said they lack one of its blocks
+}
+
+// assignment is a piece requested from one peer.
+type assignment struct {
+	piece   *piece
+	peer    *peerState
+	pos     int   // next want expected on the stream
+	missing []int // wants the peer said it lacks
+	stolen  bool  // a duplicate was handed to an idle peer
+}
+
+// sched hands pieces to peers: nearest (and fastest) first by weighted
+// share, everyone busy, the queue's tail stolen by idle peers at the end.
+type sched struct {
+	f     *fetcher
+	mu    sync.Mutex
+	wants []want
+	got   []bool
+	left  int
+	queue []*piece
+	total int64 // bytes handed out
+	piece int64 // piece size of this round
+	err   error
+	// changed is closed and replaced whenever a waiting peer may now find
+	// work (or the fetch ended).
+	changed chan struct{}
+	done    chan struct{}
+}
+
+const rttFloor = 2 * time.Millisecond
+
+// weight is p's claim on the pieces: round trips far above the best one
+// count against a peer (nearest first), and so does a delivery rate far
+// below the best peer's (work goes to those that deliver). Small
+// differences are ignored so that equal peers share evenly.
+func (s *sched) weight(p *peerState, bestRTT time.Duration, bestRate float64) float64 {
+	w := float64(rttFloor+bestRTT) / float64(rttFloor+p.rtt)
+	if p.rate > 0 && bestRate > 0 {
+		if r := p.rate / bestRate; r < 0.75 {
+			w *= max(r, 0.05)
+		}
+	}
+	return w
+}
+
+// mayTake says whether p may take n more bytes without exceeding its
+// share of everything handed out by more than one piece.
+func (s *sched) mayTake(p *peerState, n int64) bool {
+	bestRTT, bestRate := time.Duration(1<<62), 0.0
+	live := 0
+	for _, q := range s.f.peers {
+		if q.live {
+			live++
+			bestRTT = min(bestRTT, q.rtt)
+			bestRate = max(bestRate, q.rate)
+		}
+	}
+	if live <= 1 {
+		return true
+	}
+	var sum float64
+	for _, q := range s.f.peers {
+		if q.live {
+			sum += s.weight(q, bestRTT, bestRate)
+		}
+	}
+	share := s.weight(p, bestRTT, bestRate) / sum
+	return float64(p.assigned+n) <= share*float64(s.total+n)+float64(s.piece)
+}
+
+func (s *sched) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *sched) finish(err error) {
+	if s.err == nil && s.left > 0 {
+		s.err = err
+	}
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+	s.notify()
+}
+
+// take returns the next assignment for p, or nil. With wait set it blocks
+// until there is one, the fetch ends, or ctx ends.
+func (s *sched) take(ctx context.Context, p *peerState, wait bool) *assignment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.left == 0 || s.err != nil || !p.live {
+			return nil
+		}
+		if a := s.takeLocked(p); a != nil {
+			return a
+		}
+		if !wait {
+			return nil
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+func (s *sched) takeLocked(p *peerState) *assignment {
+	for i, pc := range s.queue {
+		if pc.exclude[p.id] {
+			continue
+		}
+		if !s.mayTake(p, pc.bytes) {
+			return nil
+		}
+		s.queue = append(s.queue[:i], s.queue[i+1:]...)
+		return s.assign(p, pc)
+	}
+	if len(p.inflight) > 0 {
+		return nil
+	}
+	// Endgame: an idle peer doubles the piece with the most bytes still
+	// owed by another peer; whichever delivers first wins.
+	var victim *assignment
+	var most int64
+	for _, q := range s.f.peers {
+		if q == p || !q.live {
+			continue
+		}
+		for _, a := range q.inflight {
+			if a.stolen || a.piece.exclude[p.id] {
+				continue
+			}
+			var owed int64
+			for _, w := range a.piece.idx[a.pos:] {
+				if !s.got[w] {
+					owed += max(s.wants[w].size, 1)
+				}
+			}
+			if owed > most {
+				victim, most = a, owed
+			}
+		}
+	}
+	if victim == nil {
+		return nil
+	}
+	victim.stolen = true
+	dup := &piece{exclude: victim.piece.exclude}
+	for _, w := range victim.piece.idx[victim.pos:] {
+		if !s.got[w] {
+			dup.idx = append(dup.idx, w)
+			dup.bytes += s.wants[w].size
+		}
+	}
+	a := s.assign(p, dup)
+	a.stolen = true
+	return a
+}
+
+func (s *sched) assign(p *peerState, pc *piece) *assignment {
+	a := &assignment{piece: pc, peer: p}
+	p.inflight = append(p.inflight, a)
+	p.assigned += pc.bytes
+	s.total += pc.bytes
+	return a
+}
+
+// received records want w from p; it returns false for a duplicate.
+func (s *sched) received(w int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.got[w] {
+		return false
+	}
+	s.got[w] = true
+	s.left--
+	if s.left == 0 {
+		s.finish(nil)
+	}
+	return true
+}
+
+// complete retires p's oldest assignment, updates p's delivery rate, and
+// re-queues the blocks p said it lacks.
+func (s *sched) complete(a *assignment, began time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := a.peer
+	p.inflight = p.inflight[1:]
+	now := time.Now()
+	if d := now.Sub(began); d > 0 && a.piece.bytes > 0 {
+		r := float64(a.piece.bytes) / d.Seconds()
+		if p.rate == 0 {
+			p.rate = r
+		} else {
+			p.rate = 0.7*p.rate + 0.3*r
+		}
+	}
+	p.lastEnd = now
+	if len(a.missing) > 0 {
+		ex := map[peer.ID]bool{p.id: true}
+		for id := range a.piece.exclude {
+			ex[id] = true
+		}
+		s.requeue(a.missing, ex)
+	}
+	s.notify()
+}
+
+// requeue puts the wants of idx not yet received at the queue's front.
+func (s *sched) requeue(idx []int, exclude map[peer.ID]bool) {
+	pc := &piece{exclude: exclude}
+	for _, w := range idx {
+		if !s.got[w] {
+			pc.idx = append(pc.idx, w)
+			pc.bytes += s.wants[w].size
+		}
+	}
+	if len(pc.idx) == 0 {
+		return
+	}
+	s.queue = append([]*piece{pc}, s.queue...)
+	s.checkServable()
+}
+
+// checkServable ends the fetch when a queued block is lacked by every
+// live peer, or no peer is left.
+func (s *sched) checkServable() {
+	live := 0
+	for _, q := range s.f.peers {
+		if q.live {
+			live++
+		}
+	}
+	if live == 0 {
+		s.finish(errors.New("no peer left to fetch from"))
+		return
+	}
+	for _, pc := range s.queue {
+		lacking := 0
+		for _, q := range s.f.peers {
+			if q.live && pc.exclude[q.id] {
+				lacking++
+			}
+		}
+		if lacking == live {
+			s.finish(fmt.Errorf("block %s: no live peer has it", s.wants[pc.idx[0]].c))
+			return
+		}
+	}
+}
+
+// dropPeer takes p out and re-queues everything it still owed.
+func (s *sched) dropPeer(p *peerState, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !p.live {
+		return
+	}
+	s.f.drop(p, why)
+	for _, a := range p.inflight {
+		rest := append(append([]int(nil), a.missing...), a.piece.idx[min(a.pos, len(a.piece.idx)):]...)
+		s.requeue(rest, a.piece.exclude)
+	}
+	p.inflight = nil
+	s.checkServable()
+	s.notify()
+}
+
+// fetchWants fetches the wants from the live peers and stores them.
+func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
+	s := &sched{
+		f: f, wants: ws, got: make([]bool, len(ws)), left: len(ws),
+		changed: make(chan struct{}), done: make(chan struct{}),
+	}
+	var total int64
+	for _, w := range ws {
+		total += w.size
+	}
+	f.total.Store(total)
+	live := len(f.ranked())
+	// Pieces small enough that every peer gets a dozen or more.
+	s.piece = min(int64(f.opts.PieceSize), max(total/int64(16*live), 256<<10))
+	var pc *piece
+	for i := range ws {
+		if ws[i].size <= 0 {
+			ws[i].size = 256 << 10 // unknown: a typical block
+		}
+		w := ws[i]
+		if pc == nil || pc.bytes+w.size > s.piece || len(pc.idx) >= MaxRequestCIDs {
+			pc = &piece{}
+			s.queue = append(s.queue, pc)
+		}
+		pc.idx = append(pc.idx, i)
+		pc.bytes += w.size
+	}
+	for _, p := range f.peers {
+		p.assigned, p.inflight = 0, nil
+	}
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wr := newWriter(wctx, f.c.bs, f.opts.WriteBatch)
+	var wg sync.WaitGroup
+	for _, p := range f.ranked() {
+		sess, err := f.session(ctx, p)
+		if err != nil {
+			s.dropPeer(p, err.Error())
+			continue
+		}
+		wg.Go(func() { f.worker(wctx, s, wr, p, sess) })
+	}
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+	case <-wr.failed:
+	}
+	cancel()
+	s.mu.Lock()
+	for _, p := range f.peers {
+		// Unblock workers reading duplicates or waiting on a stream.
+		if p.sess != nil && len(p.inflight) > 0 {
+			p.sess.close()
+		}
+	}
+	s.finish(errors.New("fetch cancelled"))
+	s.mu.Unlock()
+	wg.Wait()
+	for _, p := range f.peers {
+		if p.inflight != nil {
+			f.resetSession(p) // its stream still carries answers we dropped
+		}
+	}
+	werr := wr.close()
+	if werr != nil {
+		return werr
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.left > 0 {
+		return s.err
+	}
+	return nil
+}
+
+// worker drives one peer's stream: it keeps up to InFlight pieces
+// requested and reads their blocks in order.
+func (f *fetcher) worker(ctx context.Context, s *sched, wr *writer, p *peerState, sess *session) {
+	var queued []*assignment // requested, in order
+	began := time.Now()      // when the head assignment started to flow
+	for {
+		for len(queued) < f.opts.InFlight {
+			a := s.take(ctx, p, len(queued) == 0)
+			if a == nil {
+				break
+			}
+			req := Request{Kind: KindCIDs, Root: f.root, CIDs: make([]cid.Cid, len(a.piece.idx))}
+			for i, w := range a.piece.idx {
+				req.CIDs[i] = s.wants[w].c
+			}
+			if err := sess.send(req); err != nil {
+				s.dropPeer(p, err.Error())
+				return
+			}
+			queued = append(queued, a)
+		}
+		if len(queued) == 0 {
+			return
+		}
+		a := queued[0]
+		fr, err := sess.read(f.opts.StallTimeout)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.dropPeer(p, fmt.Sprintf("stream: %v", err))
+			}
+			return
+		}
+		switch fr.Type {
+		case FrameBlock, FrameMissing:
+			if a.pos >= len(a.piece.idx) {
+				s.dropPeer(p, fmt.Sprintf("protocol: unrequested block %s", fr.CID))
+				return
+			}
+			w := a.piece.idx[a.pos]
+			if !fr.CID.Equals(s.wants[w].c) {
+				s.dropPeer(p, fmt.Sprintf("protocol: got %s, want %s", fr.CID, s.wants[w].c))
+				return
+			}
+			if fr.Type == FrameMissing {
+				s.mu.Lock()
+				a.missing = append(a.missing, w)
+				a.pos++
+				s.mu.Unlock()
+				continue
+			}
+			if err := verify(fr.CID, fr.Data); err != nil {
+				s.dropPeer(p, fmt.Sprintf("bad block %s: %v", fr.CID, err))
+				return
+			}
+			p.bytes.Add(int64(len(fr.Data)))
+			p.blocks.Add(1)
+			if s.received(w) {
+				b, _ := blocks.NewBlockWithCid(fr.Data, fr.CID)
+				if !wr.put(b) {
+					return
+				}
+				f.bytes.Add(int64(len(fr.Data)))
+				f.blocks.Add(1)
+			}
+			s.mu.Lock()
+			a.pos++
+			s.mu.Unlock()
+		case FrameEnd:
+			if a.pos != len(a.piece.idx) {
+				s.dropPeer(p, fmt.Sprintf("protocol: answer ended after %d of %d blocks", a.pos, len(a.piece.idx)))
+				return
+			}
+			s.complete(a, began)
+			began = time.Now()
+			queued = queued[1:]
+		case FrameError:
+			s.dropPeer(p, (&RefusedError{Peer: p.id, Msg: fr.Msg}).Error())
+			return
+		}
+	}
+}
+
+// writer stores verified blocks in batches, off the network path.
+type writer struct {
+	ch     chan blocks.Block
+	failed chan struct{}
+	done   chan struct{}
+	err    error
+}
+
+func newWriter(ctx context.Context, bs Blocks, batch int) *writer {
+	w := &writer{ch: make(chan blocks.Block, 32), failed: make(chan struct{}), done: make(chan struct{})}
+	// Blocks that arrived verified are stored even when the fetch is
+	// cancelled: that is what a later fetch resumes from.
+	sctx := context.WithoutCancel(ctx)
+	go func() {
+		defer close(w.done)
+		var buf []blocks.Block
+		n := 0
+		flush := func() {
+			if len(buf) == 0 || w.err != nil {
+				buf, n = buf[:0], 0
+				return
+			}
+			if err := bs.PutMany(sctx, buf); err != nil {
+				w.err = fmt.Errorf("local store: %w", err)
+				close(w.failed)
+			}
+			clear(buf)
+			buf, n = buf[:0], 0
+		}
+		for b := range w.ch {
+			buf = append(buf, b)
+			n += len(b.RawData())
+			if n >= batch {
+				flush()
+			}
+		}
+		flush()
+	}()
+	return w
+}
+
+// put queues b; false when the store failed. It does not give up when
+// the fetch is cancelled: a block received is a block kept.
+func (w *writer) put(b blocks.Block) bool {
+	select {
+	case w.ch <- b:
+		return true
+	case <-w.failed:
+		return false
+	}
+}
+
+func (w *writer) close() error {
+	close(w.ch)
+	<-w.done
+	return w.err
+}

@@ -1,0 +1,420 @@
+package fetch
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Gate decides whether peer p may receive blocks of the DAG under root. A
+// non-nil error refuses; its text is sent to the peer (e.g. "policy:
+// jurisdiction FR not allowed"), so it must not leak secrets.
+type Gate func(p peer.ID, root cid.Cid) error
+
+// Source is what the server reads blocks from. View must not retain or
+// modify the slice it passes to fn.
+type Source interface {
+	Has(ctx context.Context, c cid.Cid) (bool, error)
+	View(ctx context.Context, c cid.Cid, fn func([]byte) error) error
+}
+
+// ServerConfig tunes a Server. The zero value is the default.
+type ServerConfig struct {
+	// MaxStreams bounds the streams served at once; further streams are
+	// refused with an error frame. Default 64.
+	MaxStreams int
+	// IdleTimeout closes a stream that sends no request for this long.
+	// Default 60s.
+	IdleTimeout time.Duration
+	// WriteTimeout drops a stream whose reader accepts no frame for this
+	// long. Default 30s.
+	WriteTimeout time.Duration
+	// IndexCache is how many DAG indexes (leaf lists and block sets, used
+	// to answer leaf ranges and to check that listed CIDs belong to the
+	// root) are kept. Default 16.
+	IndexCache int
+	// Logger receives refusals and failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports a negative setting.
+func (c ServerConfig) Validate() error {
+	if c.MaxStreams < 0 || c.IdleTimeout < 0 || c.WriteTimeout < 0 || c.IndexCache < 0 {
+		return errors.New("fetch server config: negative value")
+	}
+	return nil
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	if c.MaxStreams == 0 {
+		c.MaxStreams = 64
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 60 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.IndexCache == 0 {
+		c.IndexCache = 16
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Server answers /cairn/fetch/1.0.0 requests from the blocks of a Source.
+type Server struct {
+	h    host.Host
+	src  Source
+	gate Gate
+	cfg  ServerConfig
+	sem  chan struct{}
+
+	mu    sync.Mutex
+	index map[string]*dagIndex // by root key; complete indexes only
+	order []string             // insertion order, for eviction
+}
+
+// NewServer returns a server of src's blocks on h. Every request passes
+// gate first; a nil gate refuses everything.
+func NewServer(h host.Host, src Source, gate Gate, cfg ServerConfig) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	return &Server{
+		h: h, src: src, gate: gate, cfg: cfg,
+		sem:   make(chan struct{}, cfg.MaxStreams),
+		index: make(map[string]*dagIndex),
+	}, nil
+}
+
+// Register installs the stream handler on the host.
+func (s *Server) Register() { s.h.SetStreamHandler(ProtocolID, s.handle) }
+
+// Close removes the stream handler; streams being served finish.
+func (s *Server) Close() error {
+	s.h.RemoveStreamHandler(ProtocolID)
+	return nil
+}
+
+// Run registers the handler and serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	s.Register()
+	<-ctx.Done()
+	return s.Close()
+}
+
+type serverStream struct {
+	s   *Server
+	st  network.Stream
+	w   *bufio.Writer
+	hdr []byte
+}
+
+func (s *Server) handle(st network.Stream) {
+	remote := st.Conn().RemotePeer()
+	ss := &serverStream{s: s, st: st, w: bufio.NewWriterSize(st, 256<<10)}
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	default:
+		_ = ss.fail("busy: too many fetch streams")
+		return
+	}
+	// The stream lives as long as the peer keeps asking; ctx ends the
+	// store reads when the handler returns.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := bufio.NewReaderSize(st, 16<<10)
+	for {
+		_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		req, err := readRequest(r)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				_ = st.Close()
+			} else {
+				_ = ss.fail(fmt.Sprintf("bad request: %v", err))
+			}
+			return
+		}
+		_ = st.SetReadDeadline(time.Time{})
+		if s.gate == nil {
+			_ = ss.fail("refused: no gate configured")
+			return
+		}
+		if err := s.gate(remote, req.Root); err != nil {
+			s.cfg.Logger.Info("fetch: refused", "peer", remote, "root", req.Root, "err", err)
+			_ = ss.fail(err.Error())
+			return
+		}
+		if err := ss.serve(ctx, req); err != nil {
+			s.cfg.Logger.Debug("fetch: serve", "peer", remote, "root", req.Root, "kind", req.Kind, "err", err)
+			return
+		}
+	}
+}
+
+// fail sends an error frame and closes the stream.
+func (ss *serverStream) fail(msg string) error {
+	b, _ := AppendFrame(nil, Frame{Type: FrameError, Msg: msg})
+	_ = ss.st.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
+	_, err := ss.w.Write(b)
+	if err == nil {
+		err = ss.w.Flush()
+	}
+	_ = ss.st.Close()
+	return err
+}
+
+// errStop ends serving a stream after an error frame was sent.
+var errStop = errors.New("stream stopped")
+
+func (ss *serverStream) serve(ctx context.Context, req Request) error {
+	var err error
+	switch req.Kind {
+	case KindProbe:
+		var ok bool
+		ok, err = ss.s.src.Has(ctx, req.Root)
+		if err == nil && !ok {
+			return ss.fail("not found: root " + req.Root.String())
+		}
+	case KindDAG, KindStructure:
+		err = ss.walk(ctx, req.Root, req.Kind == KindStructure)
+	case KindLeaves, KindCIDs:
+		err = ss.list(ctx, req)
+	}
+	if errors.Is(err, errStop) {
+		return err
+	}
+	if err != nil {
+		_ = ss.fail("server: " + err.Error())
+		return err
+	}
+	if err := ss.frame(FrameEnd, cid.Undef, nil); err != nil {
+		return err
+	}
+	return ss.w.Flush()
+}
+
+// frame writes one frame; data, if any, is written without a copy when it
+// is larger than the buffer.
+func (ss *serverStream) frame(t FrameType, c cid.Cid, data []byte) error {
+	_ = ss.st.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
+	ss.hdr = appendFrameHeader(ss.hdr[:0], t, c, len(data))
+	if _, err := ss.w.Write(ss.hdr); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	if _, err := ss.w.Write(data); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}
+
+// send streams one block from the store, or a missing frame when absent.
+// For a dag-pb block it returns the links (decoded while the bytes are
+// borrowed) when withLinks is set.
+func (ss *serverStream) send(ctx context.Context, c cid.Cid, withLinks, emit bool) ([]link, error) {
+	var ls []link
+	err := ss.s.src.View(ctx, c, func(b []byte) error {
+		if len(b) > MaxBlockSize {
+			return fmt.Errorf("block %s: %d bytes: %w", c, len(b), errTooLarge)
+		}
+		if withLinks {
+			var err error
+			if ls, err = links(c, b); err != nil {
+				return err
+			}
+		}
+		if !emit {
+			return nil
+		}
+		return ss.frame(FrameBlock, c, b)
+	})
+	if err == nil {
+		return ls, nil
+	}
+	if ok, herr := ss.s.src.Has(ctx, c); herr == nil && !ok {
+		return nil, ss.frame(FrameMissing, c, nil)
+	}
+	return nil, err
+}
+
+// walk streams the DAG under root in depth-first pre-order: every block,
+// or only the nodes with links when structure is set.
+func (ss *serverStream) walk(ctx context.Context, root cid.Cid, structure bool) error {
+	stack := []cid.Cid{root}
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if structure && c != root && c.Type() != cid.DagProtobuf {
+			continue // leaves are not structure
+		}
+		// A dag-pb node with no links is a leaf: in structure mode it is
+		// decoded but not sent.
+		var ls []link
+		var err error
+		if structure && c != root {
+			ls, err = ss.peekLinks(ctx, c)
+			if err == nil && len(ls) > 0 {
+				_, err = ss.send(ctx, c, false, true)
+			}
+		} else {
+			ls, err = ss.send(ctx, c, true, true)
+		}
+		if err != nil {
+			return err
+		}
+		for i := len(ls) - 1; i >= 0; i-- {
+			stack = append(stack, ls[i].c)
+		}
+		if len(stack) > maxIndexBlocks {
+			return fmt.Errorf("DAG %s: over %d pending blocks", root, maxIndexBlocks)
+		}
+	}
+	return nil
+}
+
+func (ss *serverStream) peekLinks(ctx context.Context, c cid.Cid) ([]link, error) {
+	var ls []link
+	err := ss.s.src.View(ctx, c, func(b []byte) error {
+		var err error
+		ls, err = links(c, b)
+		return err
+	})
+	if err != nil {
+		if ok, herr := ss.s.src.Has(ctx, c); herr == nil && !ok {
+			return nil, nil // absent: the client finds out when it asks for it
+		}
+	}
+	return ls, err
+}
+
+// list streams the blocks of a leaf range or a CID list, each checked to
+// belong to the DAG under the request's root: the Gate decided on the
+// root, so nothing outside it may leave.
+func (ss *serverStream) list(ctx context.Context, req Request) error {
+	idx, err := ss.s.indexOf(ctx, req.Root)
+	if err != nil {
+		return err
+	}
+	want := req.CIDs
+	if req.Kind == KindLeaves {
+		if req.Start >= uint64(len(idx.leaves)) {
+			return fmt.Errorf("leaf range [%d,%d): DAG has %d leaves", req.Start, req.End, len(idx.leaves))
+		}
+		want = idx.leaves[req.Start:min(req.End, uint64(len(idx.leaves)))]
+	}
+	for _, c := range want {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, ok := idx.all[string(c.Hash())]; !ok {
+			// Unknown to this root (or below a node we lack): same answer
+			// as absent, so the client asks elsewhere.
+			if err := ss.frame(FrameMissing, c, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := ss.send(ctx, c, false, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxIndexBlocks bounds a DAG index (about 8 TiB of 1 MiB leaves).
+const maxIndexBlocks = 8 << 20
+
+// dagIndex lists the leaves of a DAG in depth-first order and holds the
+// multihash of every block in it.
+type dagIndex struct {
+	leaves   []cid.Cid
+	all      map[string]struct{}
+	complete bool // every dag-pb node was present
+}
+
+func (s *Server) indexOf(ctx context.Context, root cid.Cid) (*dagIndex, error) {
+	key := root.KeyString()
+	s.mu.Lock()
+	idx := s.index[key]
+	s.mu.Unlock()
+	if idx != nil {
+		return idx, nil
+	}
+	idx, err := buildIndex(ctx, s.src, root)
+	if err != nil {
+		return nil, err
+	}
+	if !idx.complete {
+		return idx, nil // a partial replica: rebuild once it has more
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.index[key]; !ok {
+		s.index[key] = idx
+		s.order = append(s.order, key)
+		for len(s.order) > s.cfg.IndexCache {
+			delete(s.index, s.order[0])
+			s.order = s.order[1:]
+		}
+	}
+	return idx, nil
+}
+
+func buildIndex(ctx context.Context, src Source, root cid.Cid) (*dagIndex, error) {
+	idx := &dagIndex{all: make(map[string]struct{}), complete: true}
+	stack := []cid.Cid{root}
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		idx.all[string(c.Hash())] = struct{}{}
+		if len(idx.all) > maxIndexBlocks {
+			return nil, fmt.Errorf("index %s: over %d blocks", root, maxIndexBlocks)
+		}
+		if c.Type() != cid.DagProtobuf {
+			idx.leaves = append(idx.leaves, c)
+			continue
+		}
+		var ls []link
+		err := src.View(ctx, c, func(b []byte) error {
+			var err error
+			ls, err = links(c, b)
+			return err
+		})
+		if err != nil {
+			if ok, herr := src.Has(ctx, c); herr == nil && !ok {
+				idx.complete = false
+				idx.leaves = append(idx.leaves, c)
+				continue
+			}
+			return nil, fmt.Errorf("index %s: %w", root, err)
+		}
+		if len(ls) == 0 {
+			idx.leaves = append(idx.leaves, c)
+		}
+		for i := len(ls) - 1; i >= 0; i-- {
+			stack = append(stack, ls[i].c)
+		}
+	}
+	return idx, nil
+}
