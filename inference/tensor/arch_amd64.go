@@ -87,6 +87,13 @@ func quantizeQ8Act(d []float32, qs []int8, x []float32) {
 
 // dotRow is the product of one row with a prepared activation, in assembly
 // where there is a kernel for the type.
+//
+//go:noescape
+func dotQ4KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ6KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+
 func dotRow(t Type, w []byte, a *act) float32 {
 	switch t {
 	case F32:
@@ -117,6 +124,14 @@ func dotRow(t Type, w []byte, a *act) float32 {
 		_ = w[len(a.d)*q40B-1]
 		_ = a.c[len(a.d)-1]
 		return dotQ40AVX(&w[0], &a.qs[0], &a.d[0], &a.c[0], len(a.d))
+	case Q4_K:
+		_ = w[len(a.d)*q4KB-1]
+		_ = a.bs[16*len(a.d)-1]
+		return dotQ4KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
+	case Q6_K:
+		_ = w[len(a.d)*q6KB-1]
+		_ = a.bs[16*len(a.d)-1]
+		return dotQ6KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
 	}
 	return dotRowGo(t, w, a)
 }

@@ -67,7 +67,7 @@ func BenchmarkMemRead(b *testing.B) {
 	b.ReportMetric(gbs, "GB/s")
 }
 
-func benchMatrices(b *testing.B, typ Type, rows, cols int) []*Matrix {
+func benchMatrices(b testing.TB, typ Type, rows, cols int) []*Matrix {
 	r := rand.New(rand.NewPCG(1, 1))
 	src := randVec(r, rows*cols, 0.5)
 	data, err := Quantize(typ, src)

@@ -449,3 +449,325 @@ q40done:
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
 	RET
+
+// Q6_K scale broadcast controls: control k repeats bytes 2k, 2k+1 (int16
+// word k) across each 128-bit lane.
+DATA k6bcast<>+0(SB)/4, $0x1000100
+DATA k6bcast<>+4(SB)/4, $0x1000100
+DATA k6bcast<>+8(SB)/4, $0x1000100
+DATA k6bcast<>+12(SB)/4, $0x1000100
+DATA k6bcast<>+16(SB)/4, $0x1000100
+DATA k6bcast<>+20(SB)/4, $0x1000100
+DATA k6bcast<>+24(SB)/4, $0x1000100
+DATA k6bcast<>+28(SB)/4, $0x1000100
+DATA k6bcast<>+32(SB)/4, $0x3020302
+DATA k6bcast<>+36(SB)/4, $0x3020302
+DATA k6bcast<>+40(SB)/4, $0x3020302
+DATA k6bcast<>+44(SB)/4, $0x3020302
+DATA k6bcast<>+48(SB)/4, $0x3020302
+DATA k6bcast<>+52(SB)/4, $0x3020302
+DATA k6bcast<>+56(SB)/4, $0x3020302
+DATA k6bcast<>+60(SB)/4, $0x3020302
+DATA k6bcast<>+64(SB)/4, $0x5040504
+DATA k6bcast<>+68(SB)/4, $0x5040504
+DATA k6bcast<>+72(SB)/4, $0x5040504
+DATA k6bcast<>+76(SB)/4, $0x5040504
+DATA k6bcast<>+80(SB)/4, $0x5040504
+DATA k6bcast<>+84(SB)/4, $0x5040504
+DATA k6bcast<>+88(SB)/4, $0x5040504
+DATA k6bcast<>+92(SB)/4, $0x5040504
+DATA k6bcast<>+96(SB)/4, $0x7060706
+DATA k6bcast<>+100(SB)/4, $0x7060706
+DATA k6bcast<>+104(SB)/4, $0x7060706
+DATA k6bcast<>+108(SB)/4, $0x7060706
+DATA k6bcast<>+112(SB)/4, $0x7060706
+DATA k6bcast<>+116(SB)/4, $0x7060706
+DATA k6bcast<>+120(SB)/4, $0x7060706
+DATA k6bcast<>+124(SB)/4, $0x7060706
+DATA k6bcast<>+128(SB)/4, $0x9080908
+DATA k6bcast<>+132(SB)/4, $0x9080908
+DATA k6bcast<>+136(SB)/4, $0x9080908
+DATA k6bcast<>+140(SB)/4, $0x9080908
+DATA k6bcast<>+144(SB)/4, $0x9080908
+DATA k6bcast<>+148(SB)/4, $0x9080908
+DATA k6bcast<>+152(SB)/4, $0x9080908
+DATA k6bcast<>+156(SB)/4, $0x9080908
+DATA k6bcast<>+160(SB)/4, $0xb0a0b0a
+DATA k6bcast<>+164(SB)/4, $0xb0a0b0a
+DATA k6bcast<>+168(SB)/4, $0xb0a0b0a
+DATA k6bcast<>+172(SB)/4, $0xb0a0b0a
+DATA k6bcast<>+176(SB)/4, $0xb0a0b0a
+DATA k6bcast<>+180(SB)/4, $0xb0a0b0a
+DATA k6bcast<>+184(SB)/4, $0xb0a0b0a
+DATA k6bcast<>+188(SB)/4, $0xb0a0b0a
+DATA k6bcast<>+192(SB)/4, $0xd0c0d0c
+DATA k6bcast<>+196(SB)/4, $0xd0c0d0c
+DATA k6bcast<>+200(SB)/4, $0xd0c0d0c
+DATA k6bcast<>+204(SB)/4, $0xd0c0d0c
+DATA k6bcast<>+208(SB)/4, $0xd0c0d0c
+DATA k6bcast<>+212(SB)/4, $0xd0c0d0c
+DATA k6bcast<>+216(SB)/4, $0xd0c0d0c
+DATA k6bcast<>+220(SB)/4, $0xd0c0d0c
+DATA k6bcast<>+224(SB)/4, $0xf0e0f0e
+DATA k6bcast<>+228(SB)/4, $0xf0e0f0e
+DATA k6bcast<>+232(SB)/4, $0xf0e0f0e
+DATA k6bcast<>+236(SB)/4, $0xf0e0f0e
+DATA k6bcast<>+240(SB)/4, $0xf0e0f0e
+DATA k6bcast<>+244(SB)/4, $0xf0e0f0e
+DATA k6bcast<>+248(SB)/4, $0xf0e0f0e
+DATA k6bcast<>+252(SB)/4, $0xf0e0f0e
+GLOBL k6bcast<>(SB), RODATA|NOPTR, $256
+
+// Deinterleaves 16 bytes: even indices first, then odd.
+DATA k6deint<>+0(SB)/4, $0x6040200
+DATA k6deint<>+4(SB)/4, $0xe0c0a08
+DATA k6deint<>+8(SB)/4, $0x7050301
+DATA k6deint<>+12(SB)/4, $0xf0d0b09
+GLOBL k6deint<>(SB), RODATA|NOPTR, $16
+
+// func dotQ4KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+// Q4_K weights times a Q8_K activation (d per 256, bs = sums of 16).
+TEXT ·dotQ4KAVX(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ qs+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs+24(FP), R8
+	MOVQ nb+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	TESTQ CX, CX
+	JEQ q4kdone
+q4kloop:
+	// Unpack the 12 bytes of 6-bit scales and mins into 8+8 bytes.
+	MOVL 4(SI), AX
+	MOVL 8(SI), BX
+	MOVL 12(SI), R9
+	MOVL R9, R10
+	SHRL $4, R10
+	ANDL $0x0f0f0f0f, R10
+	MOVL BX, R11
+	SHRL $6, R11
+	ANDL $0x03030303, R11
+	SHLL $4, R11
+	ORL R11, R10 // mins 4..7
+	MOVL R9, R11
+	ANDL $0x0f0f0f0f, R11
+	MOVL AX, R12
+	SHRL $6, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL R12, R11 // scales 4..7
+	ANDL $0x3f3f3f3f, BX // mins 0..3
+	ANDL $0x3f3f3f3f, AX // scales 0..3
+	VMOVD AX, X12
+	VPINSRD $1, R11, X12, X12
+	VPINSRD $2, BX, X12, X12
+	VPINSRD $3, R10, X12, X12
+	VPMOVZXBW X12, Y12 // words: 8 scales | 8 mins
+	VINSERTI128 $1, X12, Y12, Y13 // scales | scales
+	// X10 = [d*xd, dmin*xd]
+	MOVL 0(SI), AX
+	VMOVD AX, X10
+	VCVTPH2PS X10, X10
+	VBROADCASTSS (DX), X11
+	VMULPS X11, X10, X10
+	// mins: X1 += dmin * (mins . pairwise sums of bs)
+	VEXTRACTI128 $1, Y12, X12
+	VMOVDQU (R8), Y9
+	VEXTRACTI128 $1, Y9, X8
+	VPHADDW X8, X9, X9
+	VPMADDWD X12, X9, X9
+	VCVTDQ2PS X9, X9
+	VMOVSHDUP X10, X8
+	VBROADCASTSS X8, X8
+	VFMADD231PS X8, X9, X1
+	VPXOR Y2, Y2, Y2
+	VMOVDQU 16(SI), Y3
+	VPSRLW $4, Y3, Y4
+	VPAND Y14, Y3, Y3
+	VPAND Y14, Y4, Y4
+	VPMADDUBSW 0(DI), Y3, Y3
+	VPMADDUBSW 32(DI), Y4, Y4
+	VPSHUFB k6bcast<>+0(SB), Y13, Y5
+	VPSHUFB k6bcast<>+32(SB), Y13, Y6
+	VPMADDWD Y5, Y3, Y3
+	VPMADDWD Y6, Y4, Y4
+	VPADDD Y3, Y2, Y2
+	VPADDD Y4, Y2, Y2
+	VMOVDQU 48(SI), Y3
+	VPSRLW $4, Y3, Y4
+	VPAND Y14, Y3, Y3
+	VPAND Y14, Y4, Y4
+	VPMADDUBSW 64(DI), Y3, Y3
+	VPMADDUBSW 96(DI), Y4, Y4
+	VPSHUFB k6bcast<>+64(SB), Y13, Y5
+	VPSHUFB k6bcast<>+96(SB), Y13, Y6
+	VPMADDWD Y5, Y3, Y3
+	VPMADDWD Y6, Y4, Y4
+	VPADDD Y3, Y2, Y2
+	VPADDD Y4, Y2, Y2
+	VMOVDQU 80(SI), Y3
+	VPSRLW $4, Y3, Y4
+	VPAND Y14, Y3, Y3
+	VPAND Y14, Y4, Y4
+	VPMADDUBSW 128(DI), Y3, Y3
+	VPMADDUBSW 160(DI), Y4, Y4
+	VPSHUFB k6bcast<>+128(SB), Y13, Y5
+	VPSHUFB k6bcast<>+160(SB), Y13, Y6
+	VPMADDWD Y5, Y3, Y3
+	VPMADDWD Y6, Y4, Y4
+	VPADDD Y3, Y2, Y2
+	VPADDD Y4, Y2, Y2
+	VMOVDQU 112(SI), Y3
+	VPSRLW $4, Y3, Y4
+	VPAND Y14, Y3, Y3
+	VPAND Y14, Y4, Y4
+	VPMADDUBSW 192(DI), Y3, Y3
+	VPMADDUBSW 224(DI), Y4, Y4
+	VPSHUFB k6bcast<>+192(SB), Y13, Y5
+	VPSHUFB k6bcast<>+224(SB), Y13, Y6
+	VPMADDWD Y5, Y3, Y3
+	VPMADDWD Y6, Y4, Y4
+	VPADDD Y3, Y2, Y2
+	VPADDD Y4, Y2, Y2
+	VCVTDQ2PS Y2, Y2
+	VBROADCASTSS X10, Y5
+	VFMADD231PS Y5, Y2, Y0
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, R8
+	DECQ CX
+	JNZ q4kloop
+q4kdone:
+	VHADDPS X1, X1, X9
+	VHADDPS X9, X9, X9
+	HSUM
+	VSUBSS X9, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
+
+// func dotQ6KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+// Q6_K weights times a Q8_K activation. The 6-bit values are used
+// unsigned; their -32 offset is applied through 32*sum(scale*bs).
+TEXT ·dotQ6KAVX(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ qs+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs+24(FP), R8
+	MOVQ nb+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x30303030, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQU k6deint<>(SB), X13
+	TESTQ CX, CX
+	JEQ q6kdone
+q6kloop:
+	VMOVDQU 192(SI), X12
+	VPSHUFB X13, X12, X11
+	VPMOVSXBW X11, Y11 // even scales | odd scales, int16
+	VPMOVSXBW X12, Y12 // scales in order, int16
+	VPMADDWD (R8), Y12, Y12
+	VPSLLD $5, Y12, Y12
+	VPXOR Y2, Y2, Y2
+	VPSUBD Y12, Y2, Y2
+	VMOVDQU 0(SI), Y3
+	VMOVDQU 32(SI), Y4
+	VMOVDQU 128(SI), Y5
+	VPAND Y15, Y3, Y6
+	VPSLLW $4, Y5, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPMADDUBSW 0(DI), Y6, Y6
+	VPSHUFB k6bcast<>+0(SB), Y11, Y7
+	VPMADDWD Y7, Y6, Y6
+	VPADDD Y6, Y2, Y2
+	VPAND Y15, Y4, Y6
+	VPSLLW $2, Y5, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPMADDUBSW 32(DI), Y6, Y6
+	VPSHUFB k6bcast<>+32(SB), Y11, Y7
+	VPMADDWD Y7, Y6, Y6
+	VPADDD Y6, Y2, Y2
+	VPSRLW $4, Y3, Y6
+	VPAND Y15, Y6, Y6
+	VMOVDQA Y5, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPMADDUBSW 64(DI), Y6, Y6
+	VPSHUFB k6bcast<>+64(SB), Y11, Y7
+	VPMADDWD Y7, Y6, Y6
+	VPADDD Y6, Y2, Y2
+	VPSRLW $4, Y4, Y6
+	VPAND Y15, Y6, Y6
+	VPSRLW $2, Y5, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPMADDUBSW 96(DI), Y6, Y6
+	VPSHUFB k6bcast<>+96(SB), Y11, Y7
+	VPMADDWD Y7, Y6, Y6
+	VPADDD Y6, Y2, Y2
+	VMOVDQU 64(SI), Y3
+	VMOVDQU 96(SI), Y4
+	VMOVDQU 160(SI), Y5
+	VPAND Y15, Y3, Y6
+	VPSLLW $4, Y5, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPMADDUBSW 128(DI), Y6, Y6
+	VPSHUFB k6bcast<>+128(SB), Y11, Y7
+	VPMADDWD Y7, Y6, Y6
+	VPADDD Y6, Y2, Y2
+	VPAND Y15, Y4, Y6
+	VPSLLW $2, Y5, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPMADDUBSW 160(DI), Y6, Y6
+	VPSHUFB k6bcast<>+160(SB), Y11, Y7
+	VPMADDWD Y7, Y6, Y6
+	VPADDD Y6, Y2, Y2
+	VPSRLW $4, Y3, Y6
+	VPAND Y15, Y6, Y6
+	VMOVDQA Y5, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPMADDUBSW 192(DI), Y6, Y6
+	VPSHUFB k6bcast<>+192(SB), Y11, Y7
+	VPMADDWD Y7, Y6, Y6
+	VPADDD Y6, Y2, Y2
+	VPSRLW $4, Y4, Y6
+	VPAND Y15, Y6, Y6
+	VPSRLW $2, Y5, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPMADDUBSW 224(DI), Y6, Y6
+	VPSHUFB k6bcast<>+224(SB), Y11, Y7
+	VPMADDWD Y7, Y6, Y6
+	VPADDD Y6, Y2, Y2
+	VCVTDQ2PS Y2, Y2
+	MOVWLZX 208(SI), AX
+	VMOVD AX, X10
+	VCVTPH2PS X10, X10
+	VMULSS (DX), X10, X10
+	VBROADCASTSS X10, Y10
+	VFMADD231PS Y10, Y2, Y0
+	ADDQ $210, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, R8
+	DECQ CX
+	JNZ q6kloop
+q6kdone:
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
