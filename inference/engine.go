@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/cairnhub/cairn/inference/chat"
 	"github.com/cairnhub/cairn/inference/gguf"
 	"github.com/cairnhub/cairn/inference/llama"
 	"github.com/cairnhub/cairn/inference/tensor"
@@ -77,6 +78,7 @@ type Model struct {
 	tok  *tokenizer.Tokenizer
 	info Info
 	cfg  Config
+	chat *chat.Template
 
 	mu   sync.Mutex
 	idle []*Session
@@ -165,6 +167,9 @@ func newModel(f *gguf.File, cfg Config) (*Model, error) {
 	if tc.EOS >= 0 {
 		m.info.EOS = tok.Token(tc.EOS)
 	}
+	if m.chat, err = chat.New(m.info.ChatTemplate, m.info.BOS, m.info.EOS, tc.Tokens...); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -178,6 +183,11 @@ func (m *Model) Close() error {
 
 // Info describes the model.
 func (m *Model) Info() Info { return m.info }
+
+// ChatTemplate returns the model's chat template (its own Jinja template, or
+// a fallback layout when that is missing or unusable; see chat.New). Render
+// a conversation with it and pass the text as Request.Prompt.
+func (m *Model) ChatTemplate() *chat.Template { return m.chat }
 
 // Tokenizer returns the model's tokenizer.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cairnhub/cairn/inference/chat"
 	"github.com/cairnhub/cairn/inference/llama"
 	"github.com/cairnhub/cairn/inference/sample"
 	"github.com/cairnhub/cairn/inference/tensor"
@@ -302,5 +303,51 @@ func TestPromptTokensSingleBOS(t *testing.T) {
 	got := m.PromptTokens(Request{Prompt: "<s>Once upon a time"})
 	if len(got) < 2 || got[0] != 1 || got[1] == 1 {
 		t.Errorf("PromptTokens(<s>...) = %v, want one leading BOS", got)
+	}
+}
+
+// TestChatQwen2BPE runs a generated qwen2 model with a byte-level BPE
+// vocabulary and a ChatML template through chat rendering and generation.
+func TestChatQwen2BPE(t *testing.T) {
+	shape := llama.Shape{Arch: "qwen2", Dim: 64, Layers: 1, Heads: 4, KVHeads: 2, FFNDim: 128, Vocab: 500, ContextLength: 64, Tokenizer: "gpt2"}
+	var buf bytes.Buffer
+	if err := llama.WriteRandomModel(&buf, shape, tensor.Q8_0, 5); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ChatTemplate().Fallback() != "" {
+		t.Errorf("chat template not used: %s", m.ChatTemplate().Fallback())
+	}
+	prompt, err := m.ChatTemplate().Render([]chat.Message{{Role: "user", Content: "the cat sat"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "<|im_start|>user\nthe cat sat<|im_end|>\n<|im_start|>assistant\n"; prompt != want {
+		t.Errorf("rendered %q, want %q", prompt, want)
+	}
+	ids := m.PromptTokens(Request{Prompt: prompt})
+	tok := m.Tokenizer()
+	start, _ := tok.ID("<|im_start|>")
+	if len(ids) == 0 || ids[0] != start {
+		t.Errorf("prompt ids %v do not start with <|im_start|> (%d)", ids, start)
+	}
+	n := 0
+	for _, id := range ids {
+		if id == start {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("prompt ids %v hold <|im_start|> %d times, want 2", ids, n)
+	}
+	res, err := m.Generate(t.Context(), Request{Prompt: prompt, MaxTokens: 10, IgnoreEOS: true}, nil)
+	if err != nil || res.CompletionTokens != 10 {
+		t.Errorf("Generate = %d tokens, %v", res.CompletionTokens, err)
+	}
+	if info := m.Info(); info.EOS != "<|im_end|>" || info.ChatTemplate != llama.ChatMLTemplate {
+		t.Errorf("Info EOS = %q, template = %q", info.EOS, info.ChatTemplate)
 	}
 }

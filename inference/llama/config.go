@@ -25,6 +25,9 @@ type Config struct {
 	RopeBase float32
 	// RopeDims is the number of rotated dimensions per head (default HeadDim).
 	RopeDims int
+	// RopeFreqScale multiplies every rotation angle: 1/factor for linear
+	// RoPE scaling (default 1).
+	RopeFreqScale float32
 	// RopeNeox selects the NEOX rotation (halves) instead of adjacent pairs.
 	RopeNeox bool
 	// QKVBias is true when attention q/k/v projections carry biases (qwen2).
@@ -54,7 +57,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("llama: rope dimension count %d invalid for head size %d", c.RopeDims, c.HeadDim)
 	case c.Dim > 1<<20 || c.FFNDim > 1<<22 || c.Layers > 4096 || c.Heads > 4096 || c.Vocab > 1<<24:
 		return fmt.Errorf("llama: implausibly large model shape %+v", *c)
-	case c.RMSEps < 0 || c.RopeBase <= 0:
+	case c.RMSEps < 0 || c.RopeBase <= 0 || c.RopeFreqScale <= 0:
 		return fmt.Errorf("llama: invalid rms epsilon %g or rope base %g", c.RMSEps, c.RopeBase)
 	}
 	return nil
@@ -114,6 +117,20 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 		c.RopeBase = float32(v)
 	}
 	c.RopeDims = c.HeadDim
+	c.RopeFreqScale = 1
+	scaling, _ := f.String(arch + ".rope.scaling.type")
+	switch scaling {
+	case "", "none":
+	case "linear":
+		if v, ok := f.Float(arch + ".rope.scaling.factor"); ok && v > 0 {
+			c.RopeFreqScale = float32(1 / v)
+		}
+	default:
+		return c, fmt.Errorf("llama: RoPE scaling %q is not supported", scaling)
+	}
+	if v, ok := f.Float(arch + ".rope.scale_linear"); ok && v > 0 {
+		c.RopeFreqScale = float32(1 / v)
+	}
 	if v, ok := f.Uint(arch + ".rope.dimension_count"); ok {
 		c.RopeDims = int(min(v, 1<<31))
 	}

@@ -159,6 +159,7 @@ func (s *State) ropeTables(pos, n int) {
 			if s.m.ropeFreqs != nil {
 				t /= s.m.ropeFreqs[j]
 			}
+			t *= c.RopeFreqScale
 			cs[j] = float32(math.Cos(float64(t)))
 			sn[j] = float32(math.Sin(float64(t)))
 			theta *= thetaScale

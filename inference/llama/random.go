@@ -18,8 +18,15 @@ type Shape struct {
 	FFNDim, Vocab, ContextLength int
 	// RopeBase is written as {arch}.rope.freq_base when non-zero.
 	RopeBase float32
+	// RopeLinearFactor, when non-zero, writes linear RoPE scaling with this
+	// factor.
+	RopeLinearFactor float32
 	// TiedEmbeddings omits output.weight so token_embd.weight is reused.
 	TiedEmbeddings bool
+	// Tokenizer is "llama" (default: a SentencePiece vocabulary) or "gpt2"
+	// (a byte-level BPE vocabulary with merges, ChatML special tokens and a
+	// ChatML chat template, as Qwen2 files have).
+	Tokenizer string
 }
 
 // TinyLlama is the shape of TinyLlama-1.1B, used by the benchmarks.
@@ -42,8 +49,8 @@ func WriteRandomModel(w io.Writer, shape Shape, typ tensor.Type, seed uint64) er
 	if !typ.Supported() {
 		return fmt.Errorf("random model: type %v unsupported", typ)
 	}
-	if shape.Vocab < 259+1 {
-		return fmt.Errorf("random model: vocabulary of %d is smaller than 260", shape.Vocab)
+	if shape.Vocab < 300 {
+		return fmt.Errorf("random model: vocabulary of %d is smaller than 300", shape.Vocab)
 	}
 	if shape.Heads <= 0 || shape.KVHeads <= 0 || shape.Dim%shape.Heads != 0 {
 		return fmt.Errorf("random model: dim %d not divisible into %d heads", shape.Dim, shape.Heads)
@@ -69,7 +76,18 @@ func WriteRandomModel(w io.Writer, shape Shape, typ tensor.Type, seed uint64) er
 	if shape.RopeBase != 0 {
 		meta = append(meta, gguf.KV{Key: a + ".rope.freq_base", Value: shape.RopeBase})
 	}
-	meta = append(meta, vocabMeta(shape.Vocab)...)
+	if shape.RopeLinearFactor != 0 {
+		meta = append(meta, gguf.KV{Key: a + ".rope.scaling.type", Value: "linear"},
+			gguf.KV{Key: a + ".rope.scaling.factor", Value: shape.RopeLinearFactor})
+	}
+	switch shape.Tokenizer {
+	case "", "llama":
+		meta = append(meta, vocabMeta(shape.Vocab)...)
+	case "gpt2":
+		meta = append(meta, bpeVocabMeta(shape.Vocab)...)
+	default:
+		return fmt.Errorf("random model: unknown tokenizer %q", shape.Tokenizer)
+	}
 
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	var tensors []gguf.Tensor
@@ -227,5 +245,86 @@ func vocabMeta(n int) []gguf.KV {
 		{Key: "tokenizer.ggml.eos_token_id", Value: uint32(2)},
 		{Key: "tokenizer.ggml.unknown_token_id", Value: uint32(0)},
 		{Key: "tokenizer.ggml.add_bos_token", Value: true},
+	}
+}
+
+// ChatMLTemplate is the chat template written into "gpt2" random models.
+const ChatMLTemplate = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+
+// bpeVocabMeta builds a synthetic byte-level BPE vocabulary of n tokens: the
+// 256 byte tokens (GPT-2's byte-to-rune table), merged letter sequences, and
+// the ChatML special tokens last.
+func bpeVocabMeta(n int) []gguf.KV {
+	// GPT-2's table: printable Latin-1 bytes map to themselves, the others
+	// to 256, 257, ... in byte order.
+	var byteRune [256]rune
+	next := rune(256)
+	for b := 0; b < 256; b++ {
+		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
+			byteRune[b] = rune(b)
+		} else {
+			byteRune[b] = next
+			next++
+		}
+	}
+	specials := []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}
+	tokens := make([]string, 0, n)
+	types := make([]int32, 0, n)
+	for b := 0; b < 256; b++ {
+		tokens = append(tokens, string(byteRune[b]))
+		types = append(types, 1)
+	}
+	var merges []string
+	seen := map[string]bool{}
+	letters := "etaoinshrdlucmfwypvbgkjqxz"
+	space := string(byteRune[' '])
+	// Breadth first: "Ġe", "Ġt", ..., "ee", "et", ..., then longer ones.
+	frontier := []string{space}
+	for _, c := range letters {
+		frontier = append(frontier, string(c))
+	}
+	for len(tokens) < n-len(specials) && len(frontier) > 0 {
+		var grown []string
+		for _, left := range frontier {
+			for _, c := range letters {
+				if len(tokens) >= n-len(specials) {
+					break
+				}
+				tok := left + string(c)
+				if seen[tok] {
+					continue
+				}
+				seen[tok] = true
+				tokens = append(tokens, tok)
+				types = append(types, 1)
+				merges = append(merges, left+" "+string(c))
+				grown = append(grown, tok)
+			}
+		}
+		frontier = grown
+	}
+	for _, s := range specials {
+		tokens = append(tokens, s)
+		types = append(types, 3)
+	}
+	id := func(s string) uint32 {
+		for i, t := range tokens {
+			if t == s {
+				return uint32(i)
+			}
+		}
+		return 0
+	}
+	return []gguf.KV{
+		{Key: "tokenizer.ggml.model", Value: "gpt2"},
+		{Key: "tokenizer.ggml.pre", Value: "qwen2"},
+		{Key: "tokenizer.ggml.tokens", Value: gguf.Array{Elem: gguf.TypeString, Values: tokens}},
+		{Key: "tokenizer.ggml.token_type", Value: gguf.Array{Elem: gguf.TypeInt32, Values: types}},
+		{Key: "tokenizer.ggml.merges", Value: gguf.Array{Elem: gguf.TypeString, Values: merges}},
+		{Key: "tokenizer.ggml.bos_token_id", Value: id("<|endoftext|>")},
+		{Key: "tokenizer.ggml.eos_token_id", Value: id("<|im_end|>")},
+		{Key: "tokenizer.ggml.padding_token_id", Value: id("<|endoftext|>")},
+		{Key: "tokenizer.ggml.add_bos_token", Value: false},
+		{Key: "tokenizer.chat_template", Value: ChatMLTemplate},
 	}
 }

@@ -77,7 +77,7 @@ func (r *refModel) rope(v []float64, pos int, neox bool) {
 	for h := 0; h < len(v)/c.HeadDim; h++ {
 		x := v[h*c.HeadDim : (h+1)*c.HeadDim]
 		for j := 0; j < c.RopeDims/2; j++ {
-			theta := float64(pos) * math.Pow(float64(c.RopeBase), -2*float64(j)/float64(c.RopeDims))
+			theta := float64(pos) * math.Pow(float64(c.RopeBase), -2*float64(j)/float64(c.RopeDims)) * float64(c.RopeFreqScale)
 			cs, sn := math.Cos(theta), math.Sin(theta)
 			a, b := 2*j, 2*j+1
 			if neox {
@@ -171,7 +171,7 @@ func TestLogitsAgainstReference(t *testing.T) {
 	shapes := map[string]Shape{
 		"llama": {Arch: "llama", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 96, Vocab: 300, ContextLength: 64},
 		"llama-tied": {Arch: "llama", Dim: 64, Layers: 2, Heads: 8, KVHeads: 8, FFNDim: 128, Vocab: 320,
-			ContextLength: 64, RopeBase: 500, TiedEmbeddings: true},
+			ContextLength: 64, RopeBase: 500, TiedEmbeddings: true, RopeLinearFactor: 4},
 		"llama-256": {Arch: "llama", Dim: 256, Layers: 1, Heads: 4, KVHeads: 2, FFNDim: 512, Vocab: 300, ContextLength: 64},
 		"qwen2-256": {Arch: "qwen2", Dim: 256, Layers: 1, Heads: 2, KVHeads: 1, FFNDim: 256, Vocab: 300, ContextLength: 64, RopeBase: 1e6},
 		"qwen2":     {Arch: "qwen2", Dim: 64, Layers: 2, Heads: 4, KVHeads: 1, FFNDim: 96, Vocab: 300, ContextLength: 64, RopeBase: 1e6},
@@ -205,6 +205,9 @@ func TestLogitsAgainstReference(t *testing.T) {
 				m, err := Load(f)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if want := 1 / max(shape.RopeLinearFactor, 1); m.RopeFreqScale != want {
+					t.Fatalf("RopeFreqScale = %v, want %v", m.RopeFreqScale, want)
 				}
 				if m.RopeNeox != (shape.Arch == "qwen2") || m.QKVBias != (shape.Arch == "qwen2") {
 					t.Fatalf("config %+v: wrong RoPE layout or bias flag", m.Config)
@@ -256,7 +259,7 @@ func TestLogitsAgainstReference(t *testing.T) {
 
 func TestForwardErrors(t *testing.T) {
 	var buf bytes.Buffer
-	shape := Shape{Dim: 32, Layers: 1, Heads: 2, KVHeads: 1, FFNDim: 64, Vocab: 270, ContextLength: 8}
+	shape := Shape{Dim: 32, Layers: 1, Heads: 2, KVHeads: 1, FFNDim: 64, Vocab: 300, ContextLength: 8}
 	if err := WriteRandomModel(&buf, shape, tensor.F32, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +272,7 @@ func TestForwardErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := m.NewState(4, 2)
-	if _, err := s.Forward([]int32{270}); err == nil {
+	if _, err := s.Forward([]int32{300}); err == nil {
 		t.Errorf("Forward(out-of-vocabulary id) = nil error")
 	}
 	if _, err := s.Forward(nil); err == nil {
@@ -290,7 +293,7 @@ func TestForwardErrors(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	base := Shape{Dim: 32, Layers: 1, Heads: 2, KVHeads: 1, FFNDim: 64, Vocab: 270, ContextLength: 8}
+	base := Shape{Dim: 32, Layers: 1, Heads: 2, KVHeads: 1, FFNDim: 64, Vocab: 300, ContextLength: 8}
 	var buf bytes.Buffer
 	if err := WriteRandomModel(&buf, base, tensor.F32, 1); err != nil {
 		t.Fatal(err)
@@ -332,6 +335,9 @@ func TestLoadErrors(t *testing.T) {
 				}
 			}
 			return m, ts
+		},
+		"yarn scaling": func(m []gguf.KV, ts []gguf.Tensor) ([]gguf.KV, []gguf.Tensor) {
+			return append(m, gguf.KV{Key: "llama.rope.scaling.type", Value: "yarn"}), ts
 		},
 		"bad head count": func(m []gguf.KV, ts []gguf.Tensor) ([]gguf.KV, []gguf.Tensor) {
 			for i := range m {
