@@ -53,7 +53,7 @@ func New(template, bos, eos string, vocab ...string) (*Template, error) {
 		t.reason = fmt.Sprintf("model has no chat template; using the %s layout", t.family)
 		return t, nil
 	}
-	jt, err := jinja.Compile(template)
+	jt, err := compile(template)
 	if err == nil {
 		t.family, t.jinja = FamilyJinja, jt
 		// A trial render catches constructs the engine cannot run; a
@@ -139,7 +139,7 @@ func (t *Template) Render(msgs []Message, addGenerationPrompt bool) (string, err
 			d.AsDict().Set("content", jinja.NewString(m.Content))
 			list[i] = d
 		}
-		out, err := t.jinja.RenderValues(map[string]jinja.Value{
+		out, err := render(t.jinja, map[string]jinja.Value{
 			"messages":              jinja.NewList(list),
 			"add_generation_prompt": jinja.NewBool(addGenerationPrompt),
 			"bos_token":             jinja.NewString(t.bos),
@@ -205,4 +205,24 @@ func (t *Template) Render(msgs []Message, addGenerationPrompt bool) (string, err
 		}
 	}
 	return sb.String(), nil
+}
+
+// compile and render keep a panic inside the template engine (the template
+// comes from a downloaded file) from taking the process down.
+func compile(src string) (t *jinja.Template, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("template engine panicked: %v", r)
+		}
+	}()
+	return jinja.Compile(src)
+}
+
+func render(t *jinja.Template, data map[string]jinja.Value) (out string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = "", fmt.Errorf("template engine panicked: %v", r)
+		}
+	}()
+	return t.RenderValues(data)
 }

@@ -165,3 +165,56 @@ func TestTooLarge(t *testing.T) {
 		t.Error(`NewFamily("nope") = nil error, want one`)
 	}
 }
+
+const gemmaTemplate = `{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}`
+
+// A template that refuses system messages on purpose is still the model's
+// template: the refusal reaches the caller.
+func TestGemmaRefusesSystem(t *testing.T) {
+	tmpl, err := New(gemmaTemplate, "<bos>", "<eos>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tmpl.Family() != FamilyJinja {
+		t.Fatalf("Family() = %q (%s), want jinja", tmpl.Family(), tmpl.Fallback())
+	}
+	got, err := tmpl.Render(conversation[1:], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<bos><start_of_turn>user\nHello!<end_of_turn>\n<start_of_turn>model\nHi there.<end_of_turn>\n<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n"
+	if got != want {
+		t.Errorf("Render =\n%q\nwant\n%q", got, want)
+	}
+	if _, err := tmpl.Render(conversation, true); err == nil || !strings.Contains(err.Error(), "System role not supported") {
+		t.Errorf("Render(with system) error = %v, want the template's refusal", err)
+	}
+}
+
+// The helpers Hugging Face templates lean on: string methods, filters,
+// namespace, loop variables, slicing, tests, inline if; trim_blocks eats the
+// newline after "{%- endfor %}".
+func TestTemplateFeatures(t *testing.T) {
+	src := `{%- set ns = namespace(sys=false) -%}
+{%- for m in messages -%}
+{%- if m.role.startswith('sys') %}{% set ns.sys = true %}{% endif -%}
+{{ loop.index }}/{{ loop.length }} {{ m.role.title() }} {{ m['role'] | upper }}: {{ m.content.strip() | replace('2+2', 'two plus two') }}{{ '' if loop.last else '|' }}
+{%- endfor %}
+sys={{ ns.sys }} last={{ messages[-1].content }} n={{ messages | length }} first2={{ messages[:2] | map(attribute='role') | join(',') }}
+{%- if add_generation_prompt is defined and add_generation_prompt %} gen{% endif %}{{ eos_token }}`
+	tmpl, err := New(src, "<s>", "</s>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tmpl.Family() != FamilyJinja {
+		t.Fatalf("Family() = %q: %s", tmpl.Family(), tmpl.Fallback())
+	}
+	got, err := tmpl.Render(conversation, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "1/4 System SYSTEM: You are a friendly bot.|2/4 User USER: Hello!|3/4 Assistant ASSISTANT: Hi there.|4/4 User USER: What is two plus two?sys=True last=What is 2+2? n=4 first2=system,user gen</s>"
+	if got != want {
+		t.Errorf("Render =\n%q\nwant\n%q", got, want)
+	}
+}

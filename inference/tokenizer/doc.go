@@ -42,6 +42,10 @@
 // the word after it, as llama.cpp prints it). A Decoder never strips: it is
 // meant for generated tokens that continue a prompt.
 //
+// Decode does not apply llama.cpp's optional clean-up of spaces before
+// punctuation (clean_spaces), which no current model asks for and which
+// would break Decode(Encode(s)) == s.
+//
 // A Tokenizer is immutable after New and safe for concurrent use; a Decoder
 // is not.
 package tokenizer
