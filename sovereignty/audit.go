@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -148,6 +149,11 @@ func (a *Audit) Append(e Entry) error {
 		e.Time = time.Now()
 	}
 	e.Time = e.Time.UTC()
+	// JSON writes invalid UTF-8 as an escaped U+FFFD but a decoded U+FFFD
+	// raw; replacing it first keeps the line canonical for VerifyAudit.
+	for _, f := range []*string{&e.Kind, &e.Subject, &e.Peer, &e.Repo, &e.Reason} {
+		*f = strings.ToValidUTF8(*f, "\uFFFD")
+	}
 	e.Seq, e.Prev = a.seq+1, a.prev
 	h, err := entryHash(e)
 	if err != nil {
@@ -223,7 +229,12 @@ func CheckAudit(path string) (n uint64, head string, err error) {
 		return 0, "", fmt.Errorf("verify audit log: %w", err)
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 64<<10)
+	return checkChain(f, path)
+}
+
+// checkChain is CheckAudit over any reader; name labels errors.
+func checkChain(rd io.Reader, path string) (n uint64, head string, err error) {
+	r := bufio.NewReaderSize(rd, 64<<10)
 	prev := genesisPrev
 	for lineNo := 1; ; lineNo++ {
 		line, err := readLine(r)

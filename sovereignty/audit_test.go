@@ -177,3 +177,22 @@ func TestDenyEntry(t *testing.T) {
 		t.Errorf("DenyEntry = %+v", en)
 	}
 }
+
+// TestAuditOddText: invalid UTF-8, HTML characters and newlines in fields
+// keep the chain verifiable (JSON escapes them the same way every time).
+func TestAuditOddText(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "audit.log")
+	a, err := OpenAudit(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"bad \xff utf8", "<script>&amp;", "two\nlines", "\u2028 sep"} {
+		if err := a.Append(Entry{Kind: KindDeny, Reason: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Close()
+	if n, _, err := CheckAudit(p); err != nil || n != 4 {
+		t.Errorf("CheckAudit = %d, %v, want 4 entries", n, err)
+	}
+}

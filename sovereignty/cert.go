@@ -45,7 +45,7 @@ type Certificate struct {
 	Jurisdiction string            // ISO 3166-1 alpha-2, upper case
 	Roles        []string          // mirror, edge, ...; Issue sorts and de-duplicates
 	Serial       string            // unique per organisation; Issue picks a random one when empty
-	NotBefore    time.Time         // second precision; Issue uses the current time when zero
+	NotBefore    time.Time         // second precision; Issue uses now - IssueBackdate when zero
 	Expires      time.Time         // required
 	Signature    []byte            // ed25519 over the encoding up to the signature line
 }
@@ -113,9 +113,13 @@ func (c *Certificate) Marshal() []byte {
 	return appendField(c.signedPart(), "signature", b64.EncodeToString(c.Signature))
 }
 
+// IssueBackdate is how far before the current time Issue sets a zero NotBefore.
+const IssueBackdate = 5 * time.Minute
+
 // Issue signs c with the organisation key and returns its canonical encoding.
-// It fills defaults: Version 1, OrgKey from orgKey, NotBefore now (truncated
-// to the second), a random Serial; roles are sorted and de-duplicated. c is
+// It fills defaults: Version 1, OrgKey from orgKey, NotBefore the current
+// time minus IssueBackdate (times are truncated to the second), a random
+// 128-bit hex Serial; roles are sorted and de-duplicated. c is
 // taken by value, so the caller's copy is not modified.
 func Issue(orgKey ed25519.PrivateKey, c Certificate) ([]byte, error) {
 	if len(orgKey) != ed25519.PrivateKeySize {
@@ -130,7 +134,9 @@ func Issue(orgKey ed25519.PrivateKey, c Certificate) ([]byte, error) {
 		c.Version = 1
 	}
 	if c.NotBefore.IsZero() {
-		c.NotBefore = time.Now()
+		// Backdated so that nodes whose clocks run a little behind the
+		// issuer's accept a certificate issued a moment ago.
+		c.NotBefore = time.Now().Add(-IssueBackdate)
 	}
 	c.NotBefore = c.NotBefore.UTC().Truncate(time.Second)
 	c.Expires = c.Expires.UTC().Truncate(time.Second)
