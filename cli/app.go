@@ -20,6 +20,18 @@ import (
 // Run runs the command line with args (os.Args) and returns the exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := New(stdout, stderr)
+	if name := commandName(app, args); name != "" && !local[name] {
+		if home, err := homeFromArgs(app, args); err == nil {
+			if code, ok := forward(ctx, home, args, stdout, stderr); ok {
+				return code
+			}
+		}
+	}
+	return runApp(ctx, args, stdout, stderr)
+}
+
+func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := New(stdout, stderr)
 	if err := app.RunContext(ctx, interspersed(app, args)); err != nil {
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) {
@@ -69,13 +81,62 @@ func homeDir(c *cli.Context) (string, error) {
 	return filepath.Join(d, ".cairn"), nil
 }
 
-// openNode opens the home; callers defer n.Close().
-func openNode(c *cli.Context) (*node.Node, error) {
+// homeFromArgs finds the home before the app parses flags, to look for a
+// daemon socket.
+func homeFromArgs(app *cli.App, args []string) (string, error) {
+	var home string
+	for i := 1; i < len(args)-1; i++ {
+		if args[i] == "--home" || args[i] == "-home" {
+			home = args[i+1]
+		}
+	}
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--home="); ok {
+			home = v
+		}
+	}
+	if home == "" {
+		home = os.Getenv("CAIRN_HOME")
+	}
+	if home != "" {
+		return filepath.Abs(home)
+	}
+	d, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, ".cairn"), nil
+}
+
+// nodeRef is an open node and how to let go of it.
+type nodeRef struct {
+	*node.Node
+	owned bool
+}
+
+// Close closes the node unless it belongs to a running daemon.
+func (n nodeRef) Close() error {
+	if n.owned {
+		return n.Node.Close()
+	}
+	return nil
+}
+
+// openNode opens the home, or returns the daemon's node when the command
+// runs inside the daemon; callers defer n.Close().
+func openNode(c *cli.Context) (nodeRef, error) {
+	if n, ok := c.Context.Value(nodeKey).(*node.Node); ok {
+		return nodeRef{Node: n}, nil
+	}
 	dir, err := homeDir(c)
 	if err != nil {
-		return nil, err
+		return nodeRef{}, err
 	}
-	return node.Open(c.Context, dir)
+	n, err := node.Open(c.Context, dir)
+	if err != nil {
+		return nodeRef{}, err
+	}
+	return nodeRef{Node: n, owned: true}, nil
 }
 
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON for scripts"}

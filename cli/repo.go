@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -156,11 +155,11 @@ func cmdAdd(c *cli.Context) error {
 		return err
 	}
 	defer n.Close()
-	bar := progress.New(os.Stderr, "add")
+	bar := progress.New(c.App.ErrWriter, "add")
 	if c.Bool("json") {
 		bar = progress.New(nil, "")
 	}
-	res, err := ingest.Add(c.Context, n.Store, c.Args().First(), ingest.AddOptions{
+	res, err := ingest.Add(c.Context, n.Store, pathArg(c, c.Args().First()), ingest.AddOptions{
 		Repo: c.String("repo"), Kind: kind, Revision: c.String("revision"), Chunking: opts, Progress: bar.Update,
 	})
 	bar.Done()
@@ -264,11 +263,11 @@ func cmdGet(c *cli.Context) error {
 		return fmt.Errorf("get: %w", err)
 	}
 	start := time.Now()
-	bar := progress.New(os.Stderr, "get")
+	bar := progress.New(c.App.ErrWriter, "get")
 	if c.Bool("json") {
 		bar = progress.New(nil, "")
 	}
-	err = ingest.Get(c.Context, n.Store, m, files, c.String("out"), ingest.GetOptions{Progress: bar.Update})
+	err = ingest.Get(c.Context, n.Store, m, files, pathArg(c, c.String("out")), ingest.GetOptions{Progress: bar.Update})
 	bar.Done()
 	if err != nil {
 		return err

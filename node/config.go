@@ -56,8 +56,9 @@ type P2PConfig struct {
 	// Bootstrap are multiaddrs (with /p2p/ID) of peers to dial at start.
 	// Default none.
 	Bootstrap []string `yaml:"bootstrap"`
-	// NoMDNS turns off local-network discovery. Default false (mDNS on).
-	NoMDNS bool `yaml:"no_mdns"`
+	// MDNS turns on discovery of peers on the local network. Default false:
+	// it multicasts to hosts nobody configured.
+	MDNS bool `yaml:"mdns"`
 	// PSKFile, when set, names a 32-byte pre-shared key file: TCP only,
 	// QUIC is turned off (go-libp2p refuses PSK on QUIC). Default none.
 	PSKFile string `yaml:"psk_file"`
@@ -196,8 +197,9 @@ p2p:
     - /ip4/0.0.0.0/udp/4001/quic-v1
   # Peers to dial at start: /ip4/…/tcp/4001/p2p/12D3Koo…
   bootstrap: []
-  # Turn off discovery of peers on the local network (mDNS).
-  no_mdns: false
+  # Discover peers on the local network (mDNS). Off by default: it
+  # multicasts to hosts nobody configured.
+  mdns: false
   # A 32-byte pre-shared key file for network-level isolation. Turns QUIC
   # OFF (go-libp2p refuses PSK on QUIC): TCP only.
   psk_file: ""

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -53,3 +54,6 @@ func (n *Node) Close() error {
 	}
 	return nil
 }
+
+// now is the clock membership checks use.
+var now = time.Now

@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cairnhub/cairn/node"
+)
+
+func init() {
+	extraCommands = append(extraCommands,
+		&cli.Command{
+			Name:  "daemon",
+			Usage: "run the node: peer-to-peer exchange, Hugging Face and OpenAI-compatible HTTP API",
+			Flags: []cli.Flag{
+				&cli.StringSliceFlag{Name: "listen", Usage: "libp2p listen `MULTIADDR` (repeatable; replaces p2p.listen)"},
+				&cli.StringSliceFlag{Name: "bootstrap", Usage: "peer `MULTIADDR` to dial at start (repeatable; adds to p2p.bootstrap)"},
+				&cli.StringFlag{Name: "http", Usage: "HTTP API listen `ADDR` (replaces http.addr)"},
+				&cli.BoolFlag{Name: "init", Usage: "create the home first if it does not exist"},
+			},
+			Action: cmdDaemon,
+		},
+		&cli.Command{
+			Name:   "id",
+			Usage:  "print the node's peer ID and listen addresses",
+			Flags:  []cli.Flag{jsonFlag},
+			Action: cmdID,
+		},
+		&cli.Command{
+			Name:   "peers",
+			Usage:  "list connected members with certificate attributes and round-trip time",
+			Flags:  []cli.Flag{jsonFlag},
+			Action: cmdPeers,
+		},
+	)
+}
+
+// daemonHooks lets other files add HTTP routes and services to the daemon
+// (HF API, OpenAI API, metrics) without this file knowing them.
+var daemonHooks []func(c *cli.Context, d *node.Daemon) error
+
+func cmdDaemon(c *cli.Context) error {
+	dir, err := homeDir(c)
+	if err != nil {
+		return err
+	}
+	if c.Bool("init") {
+		if _, err := os.Stat(dir + "/" + node.ConfigFile); errors.Is(err, os.ErrNotExist) {
+			id, err := node.Init(dir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "initialised %s (peer id %s)\n", dir, id)
+		}
+	}
+	n, err := node.Open(c.Context, dir)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	var d *node.Daemon
+	d, err = n.StartDaemon(c.Context, node.DaemonOptions{
+		Listen: c.StringSlice("listen"), Bootstrap: c.StringSlice("bootstrap"), HTTPAddr: c.String("http"),
+		CLI: lazyHandler(func() *node.Daemon { return d }),
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for _, hook := range daemonHooks {
+		if err := hook(c, d); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(c.App.ErrWriter, "cairn daemon: peer %s, http://%s\n", n.ID, d.HTTPAddr())
+	if d.Host != nil {
+		for _, a := range d.Host.Addrs() {
+			fmt.Fprintf(c.App.ErrWriter, "  listening %s/p2p/%s\n", a, n.ID)
+		}
+	}
+	return d.Run(c.Context)
+}
+
+func cmdID(c *cli.Context) error {
+	n, err := openNode(c)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	addrs := []string{}
+	if d := runningDaemon(c); d != nil && d.Host != nil {
+		for _, a := range d.Host.Addrs() {
+			addrs = append(addrs, fmt.Sprintf("%s/p2p/%s", a, n.ID))
+		}
+	}
+	cert, _ := n.Certificate()
+	if c.Bool("json") {
+		return printJSON(c, map[string]any{"peer_id": n.ID.String(), "addrs": addrs, "member": cert != nil, "daemon": runningDaemon(c) != nil})
+	}
+	fmt.Fprintln(c.App.Writer, n.ID)
+	for _, a := range addrs {
+		fmt.Fprintln(c.App.Writer, a)
+	}
+	return nil
+}
+
+func cmdPeers(c *cli.Context) error {
+	d := runningDaemon(c)
+	if d == nil {
+		return errors.New("peers: no daemon is running for this home (start `cairn daemon`)")
+	}
+	if d.Host == nil {
+		return errors.New("peers: peer-to-peer is off: the node has no certificate (`cairn org join`)")
+	}
+	type row struct {
+		Peer         string   `json:"peer"`
+		Org          string   `json:"org"`
+		Region       string   `json:"region"`
+		Jurisdiction string   `json:"jurisdiction"`
+		Roles        []string `json:"roles"`
+		RTTms        float64  `json:"rtt_ms"`
+		Addrs        []string `json:"addrs"`
+	}
+	rows := []row{}
+	for _, p := range d.Host.Peers() {
+		r := row{Peer: p.ID.String(), RTTms: float64(p.RTT) / float64(time.Millisecond)}
+		if p.Member != nil {
+			r.Org, r.Region, r.Jurisdiction, r.Roles = p.Member.Org, p.Member.Region, p.Member.Jurisdiction, p.Member.Roles
+		}
+		for _, a := range p.Addrs {
+			r.Addrs = append(r.Addrs, a.String())
+		}
+		rows = append(rows, r)
+	}
+	if c.Bool("json") {
+		return printJSON(c, rows)
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tORG\tREGION\tJURISDICTION\tROLES\tRTT")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%.1fms\n", r.Peer, r.Org, r.Region, r.Jurisdiction, r.Roles, r.RTTms)
+	}
+	return tw.Flush()
+}

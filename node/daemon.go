@@ -1,0 +1,286 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cairnhub/cairn/p2p"
+	"github.com/cairnhub/cairn/p2p/fetch"
+	"github.com/cairnhub/cairn/sovereignty"
+)
+
+// APISocket is the unix socket in the home on which a running daemon
+// accepts commands from the cairn CLI (the store is single-process).
+const APISocket = "api.sock"
+
+// DaemonOptions override the config for one run, as `cairn daemon` flags.
+type DaemonOptions struct {
+	// Listen replaces p2p.listen when not empty.
+	Listen []string
+	// Bootstrap is added to p2p.bootstrap.
+	Bootstrap []string
+	// HTTPAddr replaces http.addr when not empty.
+	HTTPAddr string
+	// CLI serves commands forwarded by the CLI on the API socket. Nil: no
+	// socket.
+	CLI http.Handler
+	// Routes are mounted on the HTTP API (pattern → handler), after the
+	// node's own.
+	Routes map[string]http.Handler
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Daemon is a running node: p2p host, bulk fetch server, HTTP API.
+type Daemon struct {
+	n      *Node
+	log    *slog.Logger
+	Engine *sovereignty.Engine
+	Audit  *sovereignty.Audit
+	Host   *p2p.Host // nil when the node has no certificate
+	Fetch  *fetch.Server
+	Client *fetch.Client
+
+	httpLn net.Listener
+	apiLn  net.Listener
+	mux    *http.ServeMux
+	cli    http.Handler
+}
+
+// StartDaemon builds every service and binds every listener, so that
+// errors (port in use, bad config) come out here, before Run.
+func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	d = &Daemon{n: n, log: log, mux: http.NewServeMux(), cli: o.CLI}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	trust, err := n.Trust()
+	if err != nil {
+		return nil, err
+	}
+	if d.Audit, err = sovereignty.OpenAudit(filepath.Join(n.Home, AuditFile)); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	d.Engine = sovereignty.NewEngine(trust, d.Audit)
+	if b, err := os.ReadFile(filepath.Join(n.Home, PolicyFile)); err == nil {
+		if _, err := d.Engine.Set(b); err != nil {
+			return nil, fmt.Errorf("policy %s: %w", filepath.Join(n.Home, PolicyFile), err)
+		}
+	}
+
+	cert, err := n.Certificate()
+	if err != nil {
+		return nil, err
+	}
+	if cert == nil {
+		log.Warn("no membership certificate: peer-to-peer is off (see `cairn org join`)")
+	} else {
+		if err := d.startP2P(ctx, o, trust, cert); err != nil {
+			return nil, err
+		}
+	}
+
+	addr := n.Config.HTTP.Addr
+	if o.HTTPAddr != "" {
+		addr = o.HTTPAddr
+	}
+	if d.httpLn, err = net.Listen("tcp", addr); err != nil {
+		return nil, fmt.Errorf("http api: %w", err)
+	}
+	for pattern, h := range o.Routes {
+		d.mux.Handle(pattern, h)
+	}
+	if o.CLI != nil {
+		sock := filepath.Join(n.Home, APISocket)
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("a daemon is running already on %s", sock)
+		}
+		os.Remove(sock)
+		if d.apiLn, err = net.Listen("unix", sock); err != nil {
+			return nil, fmt.Errorf("api socket: %w", err)
+		}
+		os.Chmod(sock, 0o600)
+	}
+	return d, nil
+}
+
+func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereignty.Trust, cert []byte) error {
+	cfg := d.n.Config.P2P
+	listen := cfg.Listen
+	if len(o.Listen) > 0 {
+		listen = o.Listen
+	}
+	var psk []byte
+	if cfg.PSKFile != "" {
+		b, err := os.ReadFile(cfg.PSKFile)
+		if err != nil {
+			return fmt.Errorf("p2p.psk_file: %w", err)
+		}
+		psk = b
+	}
+	st := d.n.Store
+	h, err := p2p.New(ctx, p2p.Config{
+		Key: d.n.Identity, Listen: listen, Bootstrap: append(append([]string{}, cfg.Bootstrap...), o.Bootstrap...),
+		MDNS: cfg.MDNS, PSK: psk,
+	}, p2p.Deps{
+		Trust: trust, Certificate: cert, Blockstore: st, Logger: d.log,
+		BlockFilter: func(m *sovereignty.Member, c cid.Cid) bool {
+			return d.allowBlocks(context.Background(), m, c, "bitswap")
+		},
+		Roots: d.roots,
+	})
+	if err != nil {
+		return err
+	}
+	d.Host = h
+	d.Fetch, err = fetch.NewServer(h.Libp2p(), st, func(p peer.ID, root cid.Cid) error {
+		m, ok := h.Member(p)
+		if !ok {
+			return errors.New("not a verified member")
+		}
+		if !d.allowBlocks(context.Background(), m, root, "fetch") {
+			return fmt.Errorf("policy refuses %s for jurisdiction %s", root, m.Jurisdiction)
+		}
+		return nil
+	}, fetch.ServerConfig{Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.Fetch.Register()
+	d.Client = fetch.NewClient(h.Libp2p(), st)
+	return nil
+}
+
+// allowBlocks is the one residency check on every path that sends blocks:
+// a block (or DAG root) may go to m when at least one repo holding it lets
+// m's jurisdiction receive it. A block no repo holds goes to nobody.
+func (d *Daemon) allowBlocks(ctx context.Context, m *sovereignty.Member, c cid.Cid, via string) bool {
+	repos, err := d.n.Store.ReposOf(ctx, c)
+	if err != nil || len(repos) == 0 {
+		return false
+	}
+	var last sovereignty.Decision
+	for _, r := range repos {
+		last = d.Engine.Decide(sovereignty.Receive, r, m)
+		if last.Allow {
+			return true
+		}
+	}
+	if err := d.Audit.Append(sovereignty.DenyEntry(sovereignty.Receive, repos[0], m, last)); err != nil {
+		d.log.Error("audit", "err", err)
+	}
+	d.log.Info("refused blocks", "via", via, "peer", m.PeerID, "cid", c, "reason", last.Reason)
+	return false
+}
+
+// roots are what the node announces to the DHT: one CID per revision.
+func (d *Daemon) roots(ctx context.Context) ([]cid.Cid, error) {
+	refs, err := d.n.Store.Refs(ctx, "", "")
+	if err != nil {
+		return nil, err
+	}
+	seen := map[cid.Cid]bool{}
+	var out []cid.Cid
+	for _, r := range refs {
+		if !seen[r.Root] {
+			seen[r.Root] = true
+			out = append(out, r.Root)
+		}
+	}
+	return out, nil
+}
+
+// HTTPAddr is the bound address of the HTTP API.
+func (d *Daemon) HTTPAddr() string { return d.httpLn.Addr().String() }
+
+// Mux is the HTTP API's router, for services added after start.
+func (d *Daemon) Mux() *http.ServeMux { return d.mux }
+
+// Node is the opened home the daemon runs.
+func (d *Daemon) Node() *Node { return d.n }
+
+// Run serves until ctx ends or a service fails, then stops everything.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				cancel(fmt.Errorf("%s: %w", name, err))
+			}
+		}()
+	}
+	if d.Host != nil {
+		run("p2p", d.Host.Run)
+		run("fetch", d.Fetch.Run)
+	}
+	run("http", func(ctx context.Context) error { return serveHTTP(ctx, d.httpLn, d.mux) })
+	if d.apiLn != nil {
+		run("api", func(ctx context.Context) error { return serveHTTP(ctx, d.apiLn, d.cli) })
+	}
+	d.log.Info("daemon running", "peer", d.n.ID, "http", d.HTTPAddr(), "p2p", d.Host != nil)
+	<-ctx.Done()
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// Close releases what StartDaemon bound. The node itself stays open.
+func (d *Daemon) Close() error {
+	var errs []error
+	if d.Fetch != nil {
+		errs = append(errs, d.Fetch.Close())
+	}
+	if d.Host != nil {
+		errs = append(errs, d.Host.Close())
+	}
+	if d.httpLn != nil {
+		d.httpLn.Close()
+	}
+	if d.apiLn != nil {
+		d.apiLn.Close()
+		os.Remove(filepath.Join(d.n.Home, APISocket))
+	}
+	if d.Audit != nil {
+		errs = append(errs, d.Audit.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		return nil
+	}
+}
