@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
 	blockstore "github.com/ipfs/boxo/blockstore"
@@ -64,6 +65,30 @@ type Store struct {
 
 	hashOnRead bool
 	hashMu     sync.RWMutex
+
+	// touched counts value bytes written or read since the value-log
+	// mappings were last released (see releaseMapped); releasing guards
+	// against two releases at once.
+	touched   atomic.Int64
+	releasing sync.Mutex
+}
+
+// releaseEvery is how many value bytes may pass through badger's mmapped
+// value log between two releases of its mappings: the resident-set cost of
+// the value log stays under about this much.
+var releaseEvery int64 = 64 << 20
+
+// touch counts n value bytes through the value log and releases the
+// mappings when enough have passed.
+func (s *Store) touch(n int) {
+	if s.touched.Add(int64(n)) < releaseEvery || !s.releasing.TryLock() {
+		return
+	}
+	defer s.releasing.Unlock()
+	s.touched.Store(0)
+	if err := releaseMapped(s.opts.Dir); err != nil {
+		s.opts.Logger.Warn("store: cannot release value-log mappings", "dir", s.opts.Dir, "err", err)
+	}
 }
 
 var (
@@ -209,6 +234,7 @@ func (s *Store) View(ctx context.Context, c cid.Cid, fn func([]byte) error) erro
 			return fmt.Errorf("view %s: %w", c, err)
 		}
 		return it.Value(func(v []byte) error {
+			defer s.touch(len(v))
 			if verify {
 				if err := checkHash(c, v); err != nil {
 					return err
@@ -335,6 +361,7 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
 	if err := wb.Flush(); err != nil {
 		return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
 	}
+	s.touch(int(n))
 	return n, nil
 }
 

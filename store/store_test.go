@@ -25,3 +25,10 @@ func openMem(t *testing.T) *store.Store {
 
 func TestSuiteDisk(t *testing.T)     { storetest.Run(t, openDisk) }
 func TestSuiteInMemory(t *testing.T) { storetest.Run(t, openMem) }
+
+// TestSuiteReleasing runs the suite with the value-log mappings released
+// after every access, so every read and write races a release.
+func TestSuiteReleasing(t *testing.T) {
+	defer store.SetReleaseEvery(1)()
+	storetest.Run(t, openDisk)
+}
