@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -175,4 +176,10 @@ func connect(t *testing.T, a, b *Host) {
 		_, ok := b.Member(a.ID())
 		return ok
 	})
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.Context(), d)
 }

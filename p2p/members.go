@@ -356,9 +356,9 @@ func (n *notifiee) Disconnected(nw network.Network, c network.Conn) {
 // hello, which needs the connection.
 type gater Host
 
-func (g *gater) InterceptPeerDial(p peer.ID) bool { return !(*Host)(g).isRefused(p) }
+func (g *gater) InterceptPeerDial(p peer.ID) bool             { return !(*Host)(g).isRefused(p) }
 func (g *gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
-func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
+func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool  { return true }
 func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
 	return !(*Host)(g).isRefused(p)
 }

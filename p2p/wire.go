@@ -117,7 +117,8 @@ func (d *decoder) uvarint(what string) uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	// A varint longer than needed is refused: one message has one encoding.
+	if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
 		d.fail(what)
 		return 0
 	}

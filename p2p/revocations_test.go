@@ -1,0 +1,76 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cairnhub/cairn/sovereignty"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// TestRevocationGossip: a revocation list installed on one node reaches the others
+// (pushed to members, and handed over in the hello to a node that joins later), and
+// the revoked member is disconnected and refused everywhere.
+func TestRevocationGossip(t *testing.T) {
+	acme := newOrg(t, "acme")
+	now := time.Now()
+	mk := func(region string) (*Host, crypto.PrivKey, []byte) {
+		k := newKey(t)
+		cert := acme.certify(t, k, region, "DE", now.Add(-time.Minute), now.Add(time.Hour))
+		return newNode(t, nodeOpts{key: k, cert: cert, trust: newTrust(t, acme)}), k, cert
+	}
+	a, _, _ := mk("a")
+	b, _, _ := mk("b")
+	c, _, certC := mk("c")
+	connect(t, b, a)
+	connect(t, c, a)
+	connect(t, c, b)
+
+	parsed, err := sovereignty.ParseCertificate(certC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := sovereignty.SignRevocations(acme.key, sovereignty.Revocations{Org: "acme", Version: 1, Serials: []string{parsed.Serial}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := a.AddRevocations(ctx, list); err != nil {
+		t.Fatalf("AddRevocations = %v", err)
+	}
+	if err := a.AddRevocations(ctx, list); !errors.Is(err, sovereignty.ErrStale) {
+		t.Errorf("AddRevocations(same list again) = %v, want ErrStale", err)
+	}
+
+	for name, h := range map[string]*Host{"a": a, "b": b} {
+		eventually(t, 5*time.Second, name+" refuses the revoked member", func() bool {
+			reason, ok := h.Refused(c.ID())
+			return ok && errors.Is(reason, sovereignty.ErrRevoked)
+		})
+		eventually(t, 5*time.Second, name+" disconnected from the revoked member", func() bool {
+			return h.Libp2p().Network().Connectedness(c.ID()) != network.Connected
+		})
+		if _, ok := h.Member(c.ID()); ok {
+			t.Errorf("%s.Member(revoked) = member, want not", name)
+		}
+	}
+	if _, ok := a.Member(b.ID()); !ok {
+		t.Errorf("a.Member(b) = not a member after revoking c, want member")
+	}
+	if err := c.Connect(ctx, b.AddrInfo()); err == nil {
+		t.Errorf("revoked node reconnecting = nil, want refusal")
+	}
+
+	// A node joining later gets the list in the hello.
+	d, _, _ := mk("d")
+	connect(t, d, b)
+	_, v := d.deps.Trust.RevocationList(acme.pub())
+	eventually(t, 5*time.Second, "late joiner holds the list", func() bool {
+		_, v = d.deps.Trust.RevocationList(acme.pub())
+		return v == 1
+	})
+}
