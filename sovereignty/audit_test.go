@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func writeAudit(t *testing.T, n int) (string, [][]byte) {
@@ -194,5 +195,33 @@ func TestAuditOddText(t *testing.T) {
 	a.Close()
 	if n, _, err := CheckAudit(p); err != nil || n != 4 {
 		t.Errorf("CheckAudit = %d, %v, want 4 entries", n, err)
+	}
+}
+
+func TestDedupAuditor(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "audit.log")
+	a, err := OpenAudit(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	d := NewDedupAuditor(a, time.Minute)
+	now := t0
+	d.now = func() time.Time { return now }
+	deny := Entry{Kind: KindDeny, Subject: "receive", Peer: peerB, Repo: "acme/x", Reason: "r"}
+	for range 100 {
+		d.Append(deny)
+	}
+	other := deny
+	other.Repo = "acme/y"
+	d.Append(other)
+	now = now.Add(2 * time.Minute)
+	d.Append(deny)
+	got, err := Tail(p, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Repo != "acme/x" || got[1].Repo != "acme/y" || !strings.Contains(got[2].Reason, "99 identical entries suppressed") {
+		t.Errorf("entries = %+v, want x, y, x with 99 suppressed", got)
 	}
 }
