@@ -108,6 +108,9 @@ type batch struct {
 	data  []byte
 	sizes []int
 	refs  atomic.Int32
+
+	leaves []leaf
+	blocks []blocks.Block
 }
 
 // newPutter is a Putter that skips present blocks itself and reports the
@@ -193,30 +196,33 @@ func (im *importer) store(ctx context.Context, bs []blocks.Block) error {
 	return nil
 }
 
-func (im *importer) hashBatch(ctx context.Context, b *batch) error {
-	ls := make([]leaf, len(b.sizes))
-	bs := make([]blocks.Block, len(b.sizes))
+// hashBatch makes the leaf blocks of a batch (sha256 of every chunk).
+func (im *importer) hashBatch(b *batch) {
+	b.leaves = make([]leaf, len(b.sizes))
+	b.blocks = make([]blocks.Block, len(b.sizes))
 	off := 0
 	for i, n := range b.sizes {
 		chunk := b.data[off : off+n : off+n]
 		off += n
 		c := rawCID(chunk)
-		blk, err := blocks.NewBlockWithCid(chunk, c)
-		if err != nil {
-			return err
-		}
-		ls[i] = leaf{c: c, size: uint64(n), tsize: uint64(n)}
-		bs[i] = blk
+		blk, _ := blocks.NewBlockWithCid(chunk, c) // cannot fail: no check without u.Debug
+		b.leaves[i] = leaf{c: c, size: uint64(n), tsize: uint64(n)}
+		b.blocks[i] = blk
 	}
-	if err := im.store(ctx, bs); err != nil {
+}
+
+// putBatch stores a hashed batch and records its leaves.
+func (im *importer) putBatch(ctx context.Context, b *batch) error {
+	if err := im.store(ctx, b.blocks); err != nil {
 		return err
 	}
 	im.mu.Lock()
 	for len(im.leaves) <= b.seq {
 		im.leaves = append(im.leaves, nil)
 	}
-	im.leaves[b.seq] = ls
+	im.leaves[b.seq] = b.leaves
 	im.mu.Unlock()
+	b.blocks = nil
 	return nil
 }
 
@@ -251,7 +257,7 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 	}
 	im := &importer{
 		put:  put,
-		sem:  make(chan struct{}, 2*o.Workers+2),
+		sem:  make(chan struct{}, 2*o.Workers+4),
 		seen: make(map[cid.Cid]struct{}),
 	}
 	if size == 0 {
@@ -289,14 +295,33 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 			im.release(b)
 		}
 	}()
-	// Leaf workers.
+	// Leaf hashers hand hashed batches to putters, so that hashing goes on
+	// while the store writes (its writes wait on the disk now and then).
+	putCh := make(chan *batch, cap(im.sem))
+	var hashers sync.WaitGroup
 	for range o.Workers {
+		hashers.Add(1)
+		go func() {
+			defer hashers.Done()
+			for b := range workCh {
+				if ctx.Err() == nil {
+					im.hashBatch(b)
+				}
+				putCh <- b
+			}
+		}()
+	}
+	go func() {
+		hashers.Wait()
+		close(putCh)
+	}()
+	for range o.Workers + 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for b := range workCh {
+			for b := range putCh {
 				if ctx.Err() == nil {
-					if err := im.hashBatch(ctx, b); err != nil {
+					if err := im.putBatch(ctx, b); err != nil {
 						fail(err)
 					}
 				}

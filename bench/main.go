@@ -1,0 +1,407 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/store"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: bench import [-size 1GiB] | bench dedup [-tensors 200]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "import":
+		err = runImport(ctx, os.Args[2:])
+	case "storeput":
+		err = runStorePut(ctx, os.Args[2:])
+	case "dedup":
+		err = runDedup(ctx, os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if strings.HasSuffix(s, u.suf) {
+			s, mult = strings.TrimSuffix(s, u.suf), u.m
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f <= 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// peakRSS returns VmHWM from /proc/self/status in bytes.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return -1
+}
+
+// startRSSSampler samples RssAnon and RssFile every 20ms until the
+// returned function is called; it returns their peaks in bytes.
+func startRSSSampler() func() (anon, file int64) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var pa, pf int64
+	go func() {
+		defer close(done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			a, f := rssParts()
+			pa, pf = max(pa, a), max(pf, f)
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() (int64, int64) {
+		close(stop)
+		<-done
+		return pa, pf
+	}
+}
+
+func rssParts() (anon, file int64) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		switch k {
+		case "RssAnon":
+			anon = n << 10
+		case "RssFile", "RssShmem":
+			file += n << 10
+		}
+	}
+	return anon, file
+}
+
+// discardPutter stores nothing.
+type discardPutter struct{}
+
+func (discardPutter) Has(context.Context, cid.Cid) (bool, error)    { return false, nil }
+func (discardPutter) PutMany(context.Context, []blocks.Block) error { return nil }
+
+type tensorSpec struct {
+	name  string
+	dtype string
+	shape []uint64
+	size  int64
+}
+
+// llamaTensors lays out tensors shaped like a llama layer stack (F16) until
+// about total bytes: large projections and small norm vectors.
+func llamaTensors(total int64) []tensorSpec {
+	const hidden, inter = 2048, 5632
+	var ts []tensorSpec
+	var sum int64
+	add := func(name string, shape ...uint64) {
+		n := int64(2)
+		for _, d := range shape {
+			n *= int64(d)
+		}
+		ts = append(ts, tensorSpec{name, "F16", shape, n})
+		sum += n
+	}
+	add("model.embed_tokens.weight", 4000, hidden)
+	for l := 0; sum < total; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		add(p+"input_layernorm.weight", hidden)
+		add(p+"self_attn.q_proj.weight", hidden, hidden)
+		add(p+"self_attn.k_proj.weight", 256, hidden)
+		add(p+"self_attn.v_proj.weight", 256, hidden)
+		add(p+"self_attn.o_proj.weight", hidden, hidden)
+		add(p+"post_attention_layernorm.weight", hidden)
+		add(p+"mlp.gate_proj.weight", inter, hidden)
+		add(p+"mlp.up_proj.weight", inter, hidden)
+		add(p+"mlp.down_proj.weight", hidden, inter)
+	}
+	return ts
+}
+
+// writeSafetensors writes the tensors with content from seed(i) (a tensor
+// keeps its content when only its index's seed is kept), streaming.
+func writeSafetensors(path string, ts []tensorSpec, meta map[string]string, seed func(i int) uint64) (int64, error) {
+	hdr := map[string]any{}
+	if meta != nil {
+		hdr["__metadata__"] = meta
+	}
+	var off int64
+	for _, t := range ts {
+		hdr[t.name] = map[string]any{"dtype": t.dtype, "shape": t.shape, "data_offsets": []int64{off, off + t.size}}
+		off += t.size
+	}
+	js, err := json.Marshal(hdr)
+	if err != nil {
+		return 0, err
+	}
+	for len(js)%8 != 0 {
+		js = append(js, ' ')
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 4<<20)
+	w.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(js))))
+	w.Write(js)
+	buf := make([]byte, 4<<20)
+	for i, t := range ts {
+		var key [32]byte
+		binary.LittleEndian.PutUint64(key[:], seed(i))
+		rng := rand.NewChaCha8(key)
+		for left := t.size; left > 0; {
+			n := min(left, int64(len(buf)))
+			rng.Read(buf[:n])
+			if _, err := w.Write(buf[:n]); err != nil {
+				return 0, err
+			}
+			left -= n
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), f.Close()
+}
+
+// sha256Pass times one crypto/sha256 pass over the file (page cache warm).
+func sha256Pass(path string) (time.Duration, [32]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, [32]byte{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 8<<20)
+	start := time.Now()
+	if _, err := io.CopyBuffer(h, f, buf); err != nil {
+		return 0, [32]byte{}, err
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return time.Since(start), sum, nil
+}
+
+func mbps(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
+
+func runImport(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("import", flag.ExitOnError)
+	sizeS := fs.String("size", "1GiB", "file size")
+	dir := fs.String("dir", "", "work directory (default: a new temporary directory, removed after)")
+	mem := fs.Bool("mem", false, "in-memory store instead of badger on disk")
+	discard := fs.Bool("discard", false, "no store: hash and drop the blocks (the chunker's own speed)")
+	again := fs.Bool("again", true, "import the same file a second time (all blocks present)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the import here")
+	fs.Parse(args)
+	size, err := parseSize(*sizeS)
+	if err != nil {
+		return err
+	}
+	work := *dir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "cairn-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+	}
+	path := filepath.Join(work, "model.safetensors")
+	ts := llamaTensors(size)
+	fmt.Printf("writing %s (%d tensors)...\n", path, len(ts))
+	fsize, err := writeSafetensors(path, ts, map[string]string{"format": "pt"}, func(i int) uint64 { return uint64(i) })
+	if err != nil {
+		return err
+	}
+	// Warm the page cache, then take the best of two sha256 passes.
+	var ref time.Duration
+	var want [32]byte
+	for i := range 3 {
+		d, sum, err := sha256Pass(path)
+		if err != nil {
+			return err
+		}
+		if i == 0 || d < ref {
+			ref = d
+		}
+		want = sum
+	}
+	opts := store.Options{Dir: filepath.Join(work, "store"), InMemory: *mem}
+	if *mem {
+		opts.Dir = ""
+	}
+	var st chunker.Putter = discardPutter{}
+	storeName := "none (blocks dropped)"
+	if !*discard {
+		s, err := store.Open(opts)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		st = s
+		storeName = map[bool]string{true: "badger in-memory", false: "badger on disk"}[*mem]
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rssBefore := peakRSS()
+	sampler := startRSSSampler()
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	res, err := chunker.ImportFile(ctx, st, f, fsize, "model.safetensors", chunker.Options{})
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	if res.SHA256 != want {
+		return errors.New("import sha256 differs from the reference pass")
+	}
+	fmt.Printf("file            %d bytes, %d blocks, root %s\n", fsize, len(res.Blocks), res.CID)
+	fmt.Printf("sha256 pass     %8.0f MB/s  (%v, crypto/sha256, page cache warm)\n", mbps(fsize, ref), ref.Round(time.Millisecond))
+	fmt.Printf("import          %8.0f MB/s  (%v, store=%s, new bytes %d)\n", mbps(fsize, took), took.Round(time.Millisecond), storeName, res.NewBytes)
+	fmt.Printf("ratio           %8.2f       (import / sha256; target >= 0.60)\n", ref.Seconds()/took.Seconds())
+	if *again {
+		start = time.Now()
+		res2, err := chunker.ImportFile(ctx, st, f, fsize, "model.safetensors", chunker.Options{})
+		if err != nil {
+			return err
+		}
+		took2 := time.Since(start)
+		fmt.Printf("re-import       %8.0f MB/s  (%v, every block present, new bytes %d)\n", mbps(fsize, took2), took2.Round(time.Millisecond), res2.NewBytes)
+	}
+	anon, file := sampler()
+	fmt.Printf("peak RSS        %8.0f MiB   (VmHWM; %.0f MiB before the import; target < 300)\n", float64(peakRSS())/(1<<20), float64(rssBefore)/(1<<20))
+	fmt.Printf("  of which      %8.0f MiB anonymous (heap, stacks), %.0f MiB file-backed (mmapped store files), peaks sampled every 20ms\n", float64(anon)/(1<<20), float64(file)/(1<<20))
+	return nil
+}
+
+func runDedup(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dedup", flag.ExitOnError)
+	sizeS := fs.String("size", "256MiB", "approximate file size")
+	fs.Parse(args)
+	size, err := parseSize(*sizeS)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "cairn-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	ts := llamaTensors(size)
+	a, b := filepath.Join(work, "a.safetensors"), filepath.Join(work, "b.safetensors")
+	if _, err := writeSafetensors(a, ts, map[string]string{"format": "pt"}, func(i int) uint64 { return uint64(i) }); err != nil {
+		return err
+	}
+	changed := 0
+	bsize, err := writeSafetensors(b, ts, map[string]string{"format": "pt", "fine_tuned": "yes"}, func(i int) uint64 {
+		if i%10 == 5 {
+			changed++
+			return uint64(1e6 + i)
+		}
+		return uint64(i)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("pair: %d tensors, %d changed (every tenth), a metadata entry added; second file %d bytes\n", len(ts), changed, bsize)
+	for _, tc := range []struct {
+		name string
+		opts chunker.Options
+	}{
+		{"tensor-aware (Auto)", chunker.Options{}},
+		{"plain CDC 64K/256K/1M", chunker.Options{Strategy: chunker.CDC}},
+		{"fixed 256 KiB", chunker.Options{Strategy: chunker.Fixed}},
+	} {
+		st, err := store.Open(store.Options{Dir: filepath.Join(work, "store-"+strconv.Itoa(len(tc.name)))})
+		if err != nil {
+			return err
+		}
+		var nb int64
+		for _, p := range []string{a, b} {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			fi, _ := f.Stat()
+			res, err := chunker.ImportFile(ctx, st, f, fi.Size(), filepath.Base(p), tc.opts)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			nb = res.NewBytes
+		}
+		st.Close()
+		fmt.Printf("%-24s new bytes of the second import: %6.2f%% (%d bytes)\n", tc.name, 100*float64(nb)/float64(bsize), nb)
+	}
+	_ = bytes.MinRead
+	return nil
+}
