@@ -313,3 +313,32 @@ func TestJurisdictionCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestRevoke(t *testing.T) {
+	k := newKey(t)
+	tr, _ := NewTrust(OrgPublicKey(k))
+	l1, err := Revoke(k, "acme", nil, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Revoke(k, "", l1, "s2", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ParseRevocations(l2)
+	if err != nil || r.Version != 2 || strings.Join(r.Serials, ",") != "s1,s2" || r.Org != "acme" {
+		t.Fatalf("Revoke(l1, s2) = %+v, %v, want version 2 with s1,s2", r, err)
+	}
+	if err := tr.AddRevocations(l2); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.AddRevocations(l1); !errors.Is(err, ErrStale) {
+		t.Errorf("AddRevocations(l1 after l2) = %v, want ErrStale", err)
+	}
+	if _, err := Revoke(newKey(t), "acme", l2, "s3"); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("Revoke(other key, l2) = %v, want ErrBadSignature", err)
+	}
+	if _, err := Revoke(k, "acme", []byte("junk"), "s3"); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Revoke(junk prev) = %v, want ErrMalformed", err)
+	}
+}

@@ -211,7 +211,11 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 				default:
 					gs, ok := groups[e]
 					if !ok {
-						return nil, policyErr("%s.%s[%d]: %q is neither an ISO 3166-1 alpha-2 code nor a group in jurisdictions", at, Action(a), j, trunc(e))
+						hint := ""
+						if ValidJurisdiction(strings.ToUpper(e)) {
+							hint = " (codes are upper case)"
+						}
+						return nil, policyErr("%s.%s[%d]: %q is neither an ISO 3166-1 alpha-2 code nor a group in jurisdictions%s", at, Action(a), j, trunc(e), hint)
 					}
 					cr.sets[a].union(&gs)
 				}
@@ -233,7 +237,7 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 			return nil, policyErr("%s.hold: %s may hold but not receive (hold must be within receive)", at, firstMissing(&cr.sets[Hold], &cr.sets[Receive]))
 		}
 		if ry.Replicas != nil {
-			rep, err := replicas(at, ry.Replicas, groups, &cr.sets[Hold])
+			rep, err := replicas(at, ry.Replicas, groups, &cr.sets[Hold], len(cr.regions[Hold]) > 0)
 			if err != nil {
 				return nil, err
 			}
@@ -283,7 +287,7 @@ func locate(doc []byte, err error) string {
 	return ""
 }
 
-func replicas(at string, y *replicasYAML, groups map[string]jset, hold *jset) (Replicas, error) {
+func replicas(at string, y *replicasYAML, groups map[string]jset, hold *jset, holdRegions bool) (Replicas, error) {
 	var r Replicas
 	if y.Min == nil {
 		return r, policyErr("%s.replicas.min: missing", at)
@@ -300,7 +304,7 @@ func replicas(at string, y *replicasYAML, groups map[string]jset, hold *jset) (R
 		return r, policyErr("%s.replicas: min %d > max %d", at, r.Min, r.Max)
 	case r.Max > 1000:
 		return r, policyErr("%s.replicas.max: %d, want at most 1000", at, r.Max)
-	case *hold == jset{}:
+	case *hold == jset{} && !holdRegions:
 		return r, policyErr("%s.replicas: replicas wanted but hold grants no jurisdiction", at)
 	}
 	sum := 0

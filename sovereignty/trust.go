@@ -327,3 +327,29 @@ func ParseRevocations(b []byte) (*Revocations, error) {
 	}
 	return r, nil
 }
+
+// Revoke returns the organisation's next revocation list: the serials of
+// prev (its current signed list, nil for the first) plus serials, with the
+// version one higher. prev must verify under orgKey, so a list is never
+// extended from someone else's.
+func Revoke(orgKey ed25519.PrivateKey, org string, prev []byte, serials ...string) ([]byte, error) {
+	if len(orgKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("revoke: signing key: %w", ErrBadKey)
+	}
+	next := Revocations{Org: org, Version: 1, Serials: serials}
+	if prev != nil {
+		p, err := ParseRevocations(prev)
+		if err != nil {
+			return nil, fmt.Errorf("revoke: previous list: %w", err)
+		}
+		if !bytes.Equal(p.OrgKey, OrgPublicKey(orgKey)) || !ed25519.Verify(p.OrgKey, p.signedPart(), p.Signature) {
+			return nil, fmt.Errorf("revoke: previous list not signed by this key: %w", ErrBadSignature)
+		}
+		if org == "" {
+			next.Org = p.Org
+		}
+		next.Version = p.Version + 1
+		next.Serials = append(slices.Clone(p.Serials), serials...)
+	}
+	return SignRevocations(orgKey, next)
+}
