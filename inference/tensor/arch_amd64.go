@@ -147,16 +147,54 @@ func matVecRows(out []float32, m *Matrix, a *act, lo, hi int) {
 	}
 }
 
+//go:noescape
+func dotF32x4AVX(w *byte, x *float32, n, xstride int, out *float32)
+
+//go:noescape
+func dotF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
+
+//go:noescape
+func dotBF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
+
+// matMulRows computes rows [lo,hi) for vectors [j0,j1). acts come from
+// actBatch.setup: vector j+1's float buffer follows vector j's.
 func matMulRows(out []float32, m *Matrix, acts []act, j0, j1, lo, hi int) {
 	if !useAsm || m.Cols == 0 {
 		matMulRowsGo(out, m, acts, j0, j1, lo, hi)
 		return
 	}
+	var x4 func(w *byte, x *float32, n, xstride int, out *float32)
+	if m.Cols%16 == 0 {
+		switch m.Type {
+		case F32:
+			x4 = dotF32x4AVX
+		case F16:
+			x4 = dotF16x4AVX
+		case BF16:
+			x4 = dotBF16x4AVX
+		}
+	}
+	// Vectors outer, in groups of four, rows inner: the group's activations
+	// stay in L1 while the chunk's rows (sized to fit L1/L2) stream past.
 	rb := m.rowBytes()
-	for r := lo; r < hi; r++ {
-		w := m.Data[r*rb : (r+1)*rb]
-		for j := j0; j < j1; j++ {
-			out[j*m.Rows+r] = dotRow(m.Type, w, &acts[j])
+	for g := j0; g < j1; g += 4 {
+		ge := min(g+4, j1)
+		for r := lo; r < hi; r++ {
+			w := m.Data[r*rb : (r+1)*rb]
+			j := g
+			if x4 != nil && ge-g == 4 {
+				var o [4]float32
+				_ = acts[j+3].f[m.Cols-1]
+				x4(&w[0], &acts[j].f[0], m.Cols, m.Cols, &o[0])
+				out[j*m.Rows+r] = o[0]
+				out[(j+1)*m.Rows+r] = o[1]
+				out[(j+2)*m.Rows+r] = o[2]
+				out[(j+3)*m.Rows+r] = o[3]
+				continue
+			}
+			for ; j < ge; j++ {
+				out[j*m.Rows+r] = dotRow(m.Type, w, &acts[j])
+			}
 		}
 	}
 }

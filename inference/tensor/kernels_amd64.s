@@ -771,3 +771,158 @@ q6kdone:
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
 	RET
+
+// func dotF32x4AVX(w *byte, x *float32, n, xstride int, out *float32)
+// out[j] = sum_i w[i]*x[j*xstride+i] for j < 4: one weight row against four
+// vectors, each weight converted once. n is a multiple of 16.
+TEXT ·dotF32x4AVX(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ xstride+24(FP), R8
+	MOVQ out+32(FP), R9
+	SHLQ $2, R8
+	LEAQ (R8)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JEQ F32x4done
+F32x4loop:
+	VMOVUPS 0(SI), Y8
+	VFMADD231PS 0(DI), Y8, Y0
+	VFMADD231PS 0(DI)(R8*1), Y8, Y1
+	VFMADD231PS 0(DI)(R10*1), Y8, Y2
+	VFMADD231PS 0(DI)(R11*1), Y8, Y3
+	VMOVUPS 32(SI), Y9
+	VFMADD231PS 32(DI), Y9, Y4
+	VFMADD231PS 32(DI)(R8*1), Y9, Y5
+	VFMADD231PS 32(DI)(R10*1), Y9, Y6
+	VFMADD231PS 32(DI)(R11*1), Y9, Y7
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ F32x4loop
+F32x4done:
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVUPS X0, (R9)
+	VZEROUPPER
+	RET
+
+// func dotF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
+// out[j] = sum_i w[i]*x[j*xstride+i] for j < 4: one weight row against four
+// vectors, each weight converted once. n is a multiple of 16.
+TEXT ·dotF16x4AVX(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ xstride+24(FP), R8
+	MOVQ out+32(FP), R9
+	SHLQ $2, R8
+	LEAQ (R8)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JEQ F16x4done
+F16x4loop:
+	VCVTPH2PS 0(SI), Y8
+	VFMADD231PS 0(DI), Y8, Y0
+	VFMADD231PS 0(DI)(R8*1), Y8, Y1
+	VFMADD231PS 0(DI)(R10*1), Y8, Y2
+	VFMADD231PS 0(DI)(R11*1), Y8, Y3
+	VCVTPH2PS 16(SI), Y9
+	VFMADD231PS 32(DI), Y9, Y4
+	VFMADD231PS 32(DI)(R8*1), Y9, Y5
+	VFMADD231PS 32(DI)(R10*1), Y9, Y6
+	VFMADD231PS 32(DI)(R11*1), Y9, Y7
+	ADDQ $32, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ F16x4loop
+F16x4done:
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVUPS X0, (R9)
+	VZEROUPPER
+	RET
+
+// func dotBF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
+// out[j] = sum_i w[i]*x[j*xstride+i] for j < 4: one weight row against four
+// vectors, each weight converted once. n is a multiple of 16.
+TEXT ·dotBF16x4AVX(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ xstride+24(FP), R8
+	MOVQ out+32(FP), R9
+	SHLQ $2, R8
+	LEAQ (R8)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JEQ BF16x4done
+BF16x4loop:
+	VPMOVZXWD 0(SI), Y8
+	VPSLLD $16, Y8, Y8
+	VFMADD231PS 0(DI), Y8, Y0
+	VFMADD231PS 0(DI)(R8*1), Y8, Y1
+	VFMADD231PS 0(DI)(R10*1), Y8, Y2
+	VFMADD231PS 0(DI)(R11*1), Y8, Y3
+	VPMOVZXWD 16(SI), Y9
+	VPSLLD $16, Y9, Y9
+	VFMADD231PS 32(DI), Y9, Y4
+	VFMADD231PS 32(DI)(R8*1), Y9, Y5
+	VFMADD231PS 32(DI)(R10*1), Y9, Y6
+	VFMADD231PS 32(DI)(R11*1), Y9, Y7
+	ADDQ $32, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ BF16x4loop
+BF16x4done:
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVUPS X0, (R9)
+	VZEROUPPER
+	RET

@@ -38,7 +38,48 @@ func MatVec(out []float32, m *Matrix, x []float32) {
 // while the row is in L1 cache.
 const matMulTile = 64
 
-type actBatch struct{ a []act }
+// actBatch holds the converted activations of a MatMul. Vector j's
+// buffers are consecutive slices of shared arrays, so kernels may step from
+// one vector to the next by a fixed stride (Cols elements).
+type actBatch struct {
+	a  []act
+	f  []float32
+	d  []float32
+	qs []int8
+	bs []int16
+	c  []float32
+}
+
+func (bt *actBatch) setup(t Type, n, cols int) []act {
+	if cap(bt.a) < n {
+		bt.a = make([]act, n)
+	}
+	acts := bt.a[:n]
+	switch t {
+	case F32, F16, BF16:
+		bt.f = grow(bt.f, n*cols)
+		for j := range acts {
+			acts[j].f = bt.f[j*cols : (j+1)*cols : (j+1)*cols]
+		}
+	case Q8_0, Q4_0:
+		nb := cols / qk
+		bt.d, bt.c, bt.qs = grow(bt.d, n*nb), grow(bt.c, n*nb), grow(bt.qs, n*cols)
+		for j := range acts {
+			acts[j].d = bt.d[j*nb : (j+1)*nb : (j+1)*nb]
+			acts[j].c = bt.c[j*nb : (j+1)*nb : (j+1)*nb]
+			acts[j].qs = bt.qs[j*cols : (j+1)*cols : (j+1)*cols]
+		}
+	case Q4_K, Q6_K:
+		nb := cols / qkK
+		bt.d, bt.bs, bt.qs = grow(bt.d, n*nb), grow(bt.bs, 16*n*nb), grow(bt.qs, n*cols)
+		for j := range acts {
+			acts[j].d = bt.d[j*nb : (j+1)*nb : (j+1)*nb]
+			acts[j].bs = bt.bs[16*j*nb : 16*(j+1)*nb : 16*(j+1)*nb]
+			acts[j].qs = bt.qs[j*cols : (j+1)*cols : (j+1)*cols]
+		}
+	}
+	return acts
+}
 
 var batchPool = sync.Pool{New: func() any { return new(actBatch) }}
 
@@ -59,10 +100,7 @@ func MatMul(out []float32, m *Matrix, x []float32, n int) {
 		return
 	}
 	bt := batchPool.Get().(*actBatch)
-	if cap(bt.a) < n {
-		bt.a = append(bt.a[:cap(bt.a)], make([]act, n-cap(bt.a))...)
-	}
-	acts := bt.a[:n]
+	acts := bt.setup(m.Type, n, m.Cols)
 	parallelFor(n, 4, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
 			acts[j].prepare(m.Type, x[j*m.Cols:(j+1)*m.Cols])
