@@ -3,7 +3,7 @@ package bench
 import (
 	"os"
 	"runtime"
-	"sync"
+	"runtime/debug"
 	"testing"
 
 	"github.com/cairnhub/cairn/inference/gguf"
@@ -19,9 +19,15 @@ const (
 	bandwidthMB = 512
 )
 
-var memBW = sync.OnceValue(func() float64 {
-	return MemoryBandwidth(bandwidthMB<<20, runtime.GOMAXPROCS(0), 5)
-})
+// bestBW is the highest memory bandwidth seen so far in this run: other
+// load on the machine only ever lowers a measurement.
+var bestBW float64
+
+func memBW() float64 {
+	bestBW = max(bestBW, MemoryBandwidth(bandwidthMB<<20, runtime.GOMAXPROCS(0), 5))
+	debug.FreeOSMemory() // the buffer must not count as the model's resident memory
+	return bestBW
+}
 
 type loaded struct {
 	path string
@@ -30,12 +36,9 @@ type loaded struct {
 	m    *llama.Model
 }
 
-var models sync.Map // tensor.Type -> *loaded
-
+// load maps the model of type typ; it is unmapped when b ends, so that
+// resident memory is measured for one model at a time.
 func load(b *testing.B, typ tensor.Type) *loaded {
-	if v, ok := models.Load(typ); ok {
-		return v.(*loaded)
-	}
 	path, err := ModelPath(os.TempDir(), llama.TinyLlama, typ)
 	if err != nil {
 		b.Fatal(err)
@@ -48,9 +51,8 @@ func load(b *testing.B, typ tensor.Type) *loaded {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l := &loaded{path: path, size: f.Size, file: f, m: m}
-	models.Store(typ, l)
-	return l
+	b.Cleanup(func() { f.Close() })
+	return &loaded{path: path, size: f.Size, file: f, m: m}
 }
 
 func tokens(n int) []int32 {
@@ -68,8 +70,8 @@ func tokens(n int) []int32 {
 func BenchmarkDecode(b *testing.B) {
 	for _, typ := range benchTypes {
 		b.Run(typ.String(), func(b *testing.B) {
-			l := load(b, typ)
 			bw := memBW()
+			l := load(b, typ)
 			st := l.m.NewState(benchCtx, 0)
 			prompt := tokens(16)
 			if _, err := st.Forward(prompt); err != nil {

@@ -27,6 +27,7 @@ type State struct {
 	scores                       []float32 // workers × ctxLen
 	logits                       []float32 // Vocab
 	workers                      int
+	wg                           sync.WaitGroup
 }
 
 // NewState allocates a State able to hold ctxLen positions, processing at
@@ -275,20 +276,24 @@ func (s *State) attention(li, n int) {
 		s.attendHeads(li, n, 0, c.Heads, s.scores[:s.ctxLen])
 		return
 	}
-	var wg sync.WaitGroup
 	per := (c.Heads + s.workers - 1) / s.workers
-	for w := 0; w < s.workers; w++ {
+	// Helpers take the first chunks; the caller works on the last one.
+	for w := 0; w < s.workers-1; w++ {
 		h0, h1 := w*per, min((w+1)*per, c.Heads)
 		if h0 >= h1 {
 			break
 		}
-		wg.Add(1)
-		go func(w, h0, h1 int) {
-			defer wg.Done()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
 			s.attendHeads(li, n, h0, h1, s.scores[w*s.ctxLen:(w+1)*s.ctxLen])
-		}(w, h0, h1)
+		}()
 	}
-	wg.Wait()
+	w := s.workers - 1
+	if h0 := w * per; h0 < c.Heads {
+		s.attendHeads(li, n, h0, c.Heads, s.scores[w*s.ctxLen:(w+1)*s.ctxLen])
+	}
+	s.wg.Wait()
 }
 
 func (s *State) attendHeads(li, n, h0, h1 int, scores []float32) {
