@@ -80,7 +80,7 @@ func cmdDaemon(c *cli.Context) error {
 	fmt.Fprintf(c.App.ErrWriter, "cairn daemon: peer %s, http://%s\n", n.ID, d.HTTPAddr())
 	if d.Host != nil {
 		for _, a := range d.Host.Addrs() {
-			fmt.Fprintf(c.App.ErrWriter, "  listening %s/p2p/%s\n", a, n.ID)
+			fmt.Fprintf(c.App.ErrWriter, "  listening %s\n", a)
 		}
 	}
 	return d.Run(c.Context)
@@ -95,7 +95,7 @@ func cmdID(c *cli.Context) error {
 	addrs := []string{}
 	if d := runningDaemon(c); d != nil && d.Host != nil {
 		for _, a := range d.Host.Addrs() {
-			addrs = append(addrs, fmt.Sprintf("%s/p2p/%s", a, n.ID))
+			addrs = append(addrs, a.String())
 		}
 	}
 	cert, _ := n.Certificate()

@@ -45,7 +45,7 @@ const (
 )
 
 // local commands never go to the daemon: they do not open the store.
-var local = map[string]bool{"init": true, "daemon": true, "org": true, "help": true, "h": true, "version": true}
+var local = map[string]bool{"init": true, "daemon": true, "help": true, "h": true, "version": true}
 
 // commandName is the first argument naming a top-level command.
 func commandName(app *cli.App, args []string) string {

@@ -24,7 +24,22 @@ type Node struct {
 }
 
 // Open loads the home in dir and opens its store. Close releases it.
-func Open(ctx context.Context, dir string) (*Node, error) {
+func Open(_ context.Context, dir string) (*Node, error) {
+	n, err := LoadHome(dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(store.Options{Dir: filepath.Join(dir, StoreDir), SyncWrites: n.Config.Store.SyncWrites})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	n.Store = st
+	return n, nil
+}
+
+// LoadHome loads config and identity without opening the store, for
+// commands that only touch files of the home (membership, policy).
+func LoadHome(dir string) (*Node, error) {
 	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", dir, ErrNoHome)
 	}
@@ -40,15 +55,14 @@ func Open(ctx context.Context, dir string) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	st, err := store.Open(store.Options{Dir: filepath.Join(dir, StoreDir), SyncWrites: cfg.Store.SyncWrites})
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	return &Node{Home: dir, Config: cfg.WithDefaults(), Identity: key, ID: id, Store: st}, nil
+	return &Node{Home: dir, Config: cfg.WithDefaults(), Identity: key, ID: id}, nil
 }
 
 // Close releases the store.
 func (n *Node) Close() error {
+	if n.Store == nil {
+		return nil
+	}
 	if err := n.Store.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
