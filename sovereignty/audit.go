@@ -140,6 +140,9 @@ func (a *Audit) recover() error {
 // Append adds e to the log, setting Seq, Prev and Hash, and syncs the file
 // before returning.
 func (a *Audit) Append(e Entry) error {
+	if a == nil {
+		return errors.New("audit log: nil")
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.f == nil {

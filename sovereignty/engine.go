@@ -109,24 +109,32 @@ const (
 )
 
 // Decide answers whether action a on repo (ORG/NAME; an "@revision" suffix
-// is ignored) is allowed
-// for member m. It is the one decision function every exit uses. m may be nil
-// for ExportBundle, which depends on the rule only; for other actions a nil
-// member is denied. Without a policy every member is allowed (rule
-// "default"); with a policy the first matching rule decides, and a repo no
-// rule matches is denied. Decide does not allocate once a rule's reason for a
+// is ignored) is allowed for member m, under the policy in force. It is the
+// one decision function every exit uses; see (*Policy).Decide for the rules.
+// It takes no lock and does not allocate once a rule's reason for a
 // jurisdiction has been built.
 func (e *Engine) Decide(a Action, repo string, m *Member) Decision {
-	if a < 0 || a >= numActions {
-		return Decision{Reason: reasonBadAction}
-	}
 	if e == nil {
 		return Decision{Reason: reasonNilEngine}
+	}
+	return e.cur.Load().Decide(a, repo, m)
+}
+
+// Decide answers whether action a on repo is allowed for member m under p; a
+// nil p means no policy. Engine.Decide calls it with the policy in force;
+// call it directly to check a draft before signing it. m may be nil for
+// ExportBundle, which depends on the rule only; for other actions a nil
+// member is denied. Without a policy every member is allowed (rule
+// "default"); with a policy the first matching rule decides, and a repo no
+// rule matches is denied. A member whose jurisdiction is not a valid code is
+// denied.
+func (p *Policy) Decide(a Action, repo string, m *Member) Decision {
+	if a < 0 || a >= numActions {
+		return Decision{Reason: reasonBadAction}
 	}
 	if i := strings.IndexByte(repo, '@'); i >= 0 {
 		repo = repo[:i]
 	}
-	p := e.cur.Load()
 	if p == nil {
 		if m == nil && a != ExportBundle {
 			return Decision{Rule: ruleDefault, Reason: reasonNoMember}
@@ -161,7 +169,14 @@ func (e *Engine) Decide(a Action, repo string, m *Member) Decision {
 // no policy is in force, no rule matches, or the rule does not say. The map
 // is a copy.
 func (e *Engine) Replicas(repo string) (min, max int, in map[string]int) {
-	p := e.cur.Load()
+	return e.cur.Load().Replicas(repo)
+}
+
+// Replicas is Engine.Replicas for policy p (nil means no policy).
+func (p *Policy) Replicas(repo string) (min, max int, in map[string]int) {
+	if i := strings.IndexByte(repo, '@'); i >= 0 {
+		repo = repo[:i]
+	}
 	if p == nil {
 		return 0, 0, nil
 	}

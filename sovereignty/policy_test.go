@@ -77,6 +77,10 @@ func TestDecideIssue5(t *testing.T) {
 			}
 		})
 	}
+	p, _ := ParsePolicy([]byte(issue5Policy))
+	if d := p.Decide(Receive, "acme/llama@main", member("FR")); d.Allow || d.Rule != "repos[0] acme/*" {
+		t.Errorf("unsigned Policy.Decide = %+v, want deny by repos[0]", d)
+	}
 	if d := e.Decide(Receive, "acme/llama", nil); d.Allow {
 		t.Errorf("Decide(nil member) = %+v, want deny", d)
 	}
