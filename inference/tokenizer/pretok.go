@@ -19,7 +19,7 @@ var preTokenizers = map[string][]stage{}
 // ignoreMerges lists the pre-tokenizers whose words are looked up whole
 // before merging (Llama 3's tokenizer.json sets ignore_merges).
 var ignoreMerges = map[string]bool{
-	"llama3": true, "llama-v3": true, "llama-bpe": true, "falcon3": true, "pixtral": true,
+	"llama3": true, "llama-v3": true, "llama-bpe": true, "falcon3": true, "pixtral": true, "tekken": true,
 }
 
 func init() {
@@ -33,10 +33,28 @@ func init() {
 		classStage(isN, 1, -1),
 		classStage(isASCIIDigit, 3, 3),
 	}
+	falcon := []stage{
+		classStage(isFalconPunct, 1, -1),
+		scanStage(gpt2Next),
+		classStage(isASCIIDigit, 3, 3),
+	}
+	for _, n := range []string{"falcon"} {
+		preTokenizers[n] = falcon
+	}
+	for _, n := range []string{"tekken"} {
+		preTokenizers[n] = []stage{scanStage(tekkenNext)}
+	}
+	for _, n := range []string{"bloom", "poro-chat", "gpt3-finnish"} {
+		preTokenizers[n] = []stage{bloomStage}
+	}
+	for _, n := range []string{"viking"} {
+		preTokenizers[n] = []stage{bloomStage, classStage(isN, 1, 1)}
+	}
 	for _, n := range []string{"default"} {
 		preTokenizers[n] = def
 	}
-	for _, n := range []string{"gpt2", "gpt-2", "mpt", "olmo", "jais", "phi-2"} {
+	for _, n := range []string{"gpt2", "gpt-2", "mpt", "olmo", "jais", "phi-2", "roberta-bpe", "gigachat",
+		"jina-es", "jina-de", "jina-v1-en", "jina-v2-es", "jina-v2-de", "jina-v2-code"} {
 		preTokenizers[n] = gpt2
 	}
 	for _, n := range []string{"llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral", "dbrx", "smaug-bpe", "chatglm-bpe", "glm4"} {
@@ -155,6 +173,9 @@ func isDefaultPunct(r rune) bool {
 	}
 	return unicode.IsPunct(r)
 }
+
+// isFalconPunct is [\p{P}\$\+<=>\^~\|`].
+func isFalconPunct(r rune) bool { return r == '`' || isDefaultPunct(r) }
 
 func first(s string) (rune, int) {
 	r, w := utf8.DecodeRuneInString(s)
@@ -300,4 +321,132 @@ func llama3Next(s string, maxDigits int) int {
 		}
 	}
 	return spaceRun(s)
+}
+
+// Mistral's tekken classes: A = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}] (may start a
+// word), B = [\p{Ll}\p{Lm}\p{Lo}\p{M}] (may continue one).
+func isTekkenA(r rune) bool {
+	return r >= 0 && (unicode.In(r, unicode.Lu, unicode.Lt, unicode.Lm, unicode.Lo, unicode.M))
+}
+
+func isTekkenB(r rune) bool {
+	return r >= 0 && (unicode.In(r, unicode.Ll, unicode.Lm, unicode.Lo, unicode.M))
+}
+
+// tekkenWord matches P?A*B+ (lowerFirst) or P?A+B* at the start of s, P
+// being [^\r\n\p{L}\p{N}], with the backtracking a regular expression
+// engine would do; 0 when neither matches.
+func tekkenWord(s string) int {
+	pw := 0
+	if r, w := first(s); isNotCRLFOrLN(r) && w < len(s) {
+		pw = w
+	}
+	// A*B+: the longest A-run that still leaves at least one B after it.
+	alt1 := func(s string) int {
+		var ends []int // byte offsets after 0, 1, 2, ... A runes
+		ends = append(ends, 0)
+		for n := 0; n < len(s); {
+			r, w := first(s[n:])
+			if !isTekkenA(r) {
+				break
+			}
+			n += w
+			ends = append(ends, n)
+		}
+		for j := len(ends) - 1; j >= 0; j-- {
+			if b := run(s[ends[j]:], isTekkenB); b > 0 {
+				return ends[j] + b
+			}
+		}
+		return 0
+	}
+	// A+B*: greedy A-run, then any B-run.
+	alt2 := func(s string) int {
+		a := run(s, isTekkenA)
+		if a == 0 {
+			return 0
+		}
+		return a + run(s[a:], isTekkenB)
+	}
+	for _, alt := range []func(string) int{alt1, alt2} {
+		if pw > 0 {
+			if n := alt(s[pw:]); n > 0 {
+				return pw + n
+			}
+		}
+		if n := alt(s); n > 0 {
+			return n
+		}
+	}
+	return 0
+}
+
+// tekkenNext scans Mistral's tekken expression:
+// [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|
+// [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|
+// \p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+func tekkenNext(s string) int {
+	if n := tekkenWord(s); n > 0 {
+		return n
+	}
+	r, w := first(s)
+	if isN(r) {
+		return w
+	}
+	crlfSlash := func(r rune) bool { return r == '\r' || r == '\n' || r == '/' }
+	if r == ' ' && len(s) > 1 {
+		if r2, _ := first(s[1:]); isOther(r2) {
+			n := 1 + run(s[1:], isOther)
+			return n + run(s[n:], crlfSlash)
+		}
+	}
+	if isOther(r) {
+		n := run(s, isOther)
+		return n + run(s[n:], crlfSlash)
+	}
+	n := run(s, isS)
+	for p := n - 1; p >= 0; p-- {
+		if s[p] == '\r' || s[p] == '\n' {
+			return p + 1
+		}
+	}
+	return spaceRun(s)
+}
+
+// isBloomWordRune is [^(\s|.,!?…。，、।۔،)] of BLOOM's ` ?[^(\s|.,!?…。，、।۔،)]+`.
+func isBloomWordRune(r rune) bool {
+	if r < 0 {
+		return true
+	}
+	switch r {
+	case '(', '|', '.', ',', '!', '?', '…', '。', '，', '、', '।', '۔', '،', ')':
+		return false
+	}
+	return !unicode.IsSpace(r)
+}
+
+// bloomStage matches ` ?[^(\s|.,!?…。，、।۔،)]+` leftmost-first, keeping the
+// text between matches as pieces.
+func bloomStage(s string, dst []string) []string {
+	unmatched := 0
+	for i := 0; i < len(s); {
+		j := i
+		if s[j] == ' ' {
+			j++
+		}
+		if n := run(s[j:], isBloomWordRune); n > 0 {
+			if unmatched < i {
+				dst = append(dst, s[unmatched:i])
+			}
+			dst = append(dst, s[i:j+n])
+			i, unmatched = j+n, j+n
+			continue
+		}
+		_, w := utf8.DecodeRuneInString(s[i:])
+		i += w
+	}
+	if unmatched < len(s) {
+		dst = append(dst, s[unmatched:])
+	}
+	return dst
 }

@@ -22,8 +22,8 @@ func TestPreTokenizersGolden(t *testing.T) {
 	if err := json.Unmarshal(b, &gold); err != nil {
 		t.Fatalf("testdata/pretok.json: %v", err)
 	}
-	if len(gold) < 5 {
-		t.Fatalf("testdata/pretok.json has %d pre-tokenizers, want 5", len(gold))
+	if len(gold) < 9 {
+		t.Fatalf("testdata/pretok.json has %d pre-tokenizers, want 9", len(gold))
 	}
 	for name, cases := range gold {
 		stages, ok := preTokenizers[name]

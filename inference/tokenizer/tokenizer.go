@@ -180,7 +180,16 @@ func New(c Config) (*Tokenizer, error) {
 			t.types[i] = c.Types[i]
 		}
 	}
-	for i, s := range c.Tokens {
+	if slices.Contains(c.Tokens, "") {
+		// An empty text would match everywhere; llama.cpp renames it.
+		t.tokens = slices.Clone(c.Tokens)
+		for i, s := range t.tokens {
+			if s == "" {
+				t.tokens[i] = fmt.Sprintf("[EMPTY_%d]", i)
+			}
+		}
+	}
+	for i, s := range t.tokens {
 		// The first of duplicate texts wins; llama.cpp refuses duplicates.
 		if _, dup := t.toID[s]; !dup {
 			t.toID[s] = int32(i)
@@ -228,7 +237,7 @@ func New(c Config) (*Tokenizer, error) {
 	}
 
 	runeByte := runeToByte()
-	for i, s := range c.Tokens {
+	for i, s := range t.tokens {
 		switch typ := t.types[i]; {
 		case typ == TypeControl || typ == TypeUserDefined || typ == TypeUnknown:
 			t.pieces[i] = s
@@ -246,7 +255,7 @@ func New(c Config) (*Tokenizer, error) {
 		}
 	}
 	slices.SortStableFunc(t.special, func(a, b int32) int {
-		return cmp.Compare(len(c.Tokens[b]), len(c.Tokens[a]))
+		return cmp.Compare(len(t.tokens[b]), len(t.tokens[a]))
 	})
 	return t, nil
 }

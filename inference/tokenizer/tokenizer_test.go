@@ -315,3 +315,16 @@ func TestSplitMerge(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptyTokenText(t *testing.T) {
+	tok, err := New(noSpecials(Config{Model: "gpt2", Tokens: []string{"a", "", "b"}, Types: []int32{1, 3, 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.Token(1); got != "[EMPTY_1]" {
+		t.Errorf("Token(1) = %q, want [EMPTY_1] (llama.cpp's name for an empty text)", got)
+	}
+	if got, want := tok.Encode("ab", false, true), []int32{0, 2}; !slices.Equal(got, want) {
+		t.Errorf("Encode(ab) = %v, want %v", got, want)
+	}
+}

@@ -6,7 +6,13 @@ import json, regex
 GPT2 = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 LLAMA3 = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 QWEN2 = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+TEKKEN = r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+BLOOM = r""" ?[^(\s|.,!?…。，、।۔،)]+"""
 PIPES = {
+  "tekken": [TEKKEN],
+  "falcon": [r"[\p{P}\$\+<=>\^~\|`]+", GPT2, r"[0-9][0-9][0-9]"],
+  "bloom": [BLOOM],
+  "viking": [BLOOM, r"\p{N}"],
   "gpt2": [GPT2],
   "llama3": [LLAMA3],
   "qwen2": [QWEN2],
@@ -32,7 +38,8 @@ S = [
   "mixed123abc!!!??? ...", "email@example.com http://x.y/z?a=1&b=2", "$100 + 5% = <tag> ^~|",
   "def f(x):\n    return x**2  # comment\n", "CamelCaseWord ALLCAPS lowercase",
   "\u00a0nbsp\u2003em\u3000ideographic", "١٢٣ arabic digits ½ ⅔", "a\u0301 combining",
-  " 's", "it's 'twas", "I'd've", "   ", "\t", "x \n y", "\r\n\r\n", "...\n", " a", "  a",
+  " 's", "it's 'twas", "McDonald's iPhone XMLHttpRequest naïveTÉ ÀBc", "ǅemal ǈ Ǉudi", "ʰmodifier ʰʰA", "a/b//c\n/", "x.y,z!w?v…u。", "(paren|pipe) end",
+  "ÉCOLE école Éc", "ΑΒΓδεζ", "\u0301\u0301abc", "DŽungla", "I'd've", "   ", "\t", "x \n y", "\r\n\r\n", "...\n", " a", "  a",
 ]
 gold = {}
 for name, pats in PIPES.items():
