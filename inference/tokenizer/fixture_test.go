@@ -180,3 +180,28 @@ var roundTripStrings = []string{
 	"Ünïcödé\u00a0nbsp\u2003emspace", "русский текст", "한국어", "ελληνικά",
 	"\x00\x01 control", "a\u0301 combining",
 }
+
+// Merging word by word gives what merging the whole text gives, for the
+// fixture's vocabulary, on every round-trip string and on the story text.
+func TestStoriesWordsIndependent(t *testing.T) {
+	tok := stories(t)
+	if !tok.spmWords {
+		t.Fatal("stories260K vocabulary: spmWords = false, want true (no token has an inner ▁)")
+	}
+	_, _, _, text := expected(t)
+	for _, s := range append([]string{text, benchText}, roundTripStrings...) {
+		var a, b spmSession
+		esc := strings.ReplaceAll(" "+s, " ", "▁")
+		whole := a.encodeRun(tok, esc, nil)
+		words := b.encode(tok, s, true, nil)
+		if !equalIDs(whole, words) {
+			t.Errorf("%.40q: word by word %v, whole %v", s, words, whole)
+		}
+	}
+	if spmWordsIndependent([]string{"▁▁a", "b▁", "c"}) {
+		t.Error(`spmWordsIndependent(["▁▁a", "b▁", "c"]) = true, want false`)
+	}
+	if !spmWordsIndependent([]string{"▁▁a", "▁", "c"}) {
+		t.Error(`spmWordsIndependent(["▁▁a", "▁", "c"]) = false, want true`)
+	}
+}

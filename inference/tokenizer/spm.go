@@ -91,6 +91,38 @@ func (s *spmSession) encode(t *Tokenizer, raw string, spacePrefix bool, out []in
 		text = " " + raw
 	}
 	text = strings.ReplaceAll(text, " ", "▁")
+	if !t.spmWords {
+		return s.encodeRun(t, text, out)
+	}
+	// No token holds a "▁" after another character, so none spans the start
+	// of a word: words merge independently, each with a small queue, and
+	// the result is the same as merging the whole text at once.
+	const sp = "▁"
+	start := 0
+	for i := 1; i < len(text); i++ {
+		if strings.HasPrefix(text[i:], sp) && !strings.HasSuffix(text[:i], sp) {
+			out = s.encodeRun(t, text[start:i], out)
+			start = i
+		}
+	}
+	return s.encodeRun(t, text[start:], out)
+}
+
+// spmWordsIndependent reports whether no token has "▁" after a character
+// other than "▁": then no merge crosses the start of a word.
+func spmWordsIndependent(tokens []string) bool {
+	const sp = "▁"
+	for _, tok := range tokens {
+		rest := strings.TrimLeft(tok, sp)
+		if strings.Contains(rest, sp) {
+			return false
+		}
+	}
+	return true
+}
+
+// encodeRun merges text (escaped) as one sequence.
+func (s *spmSession) encodeRun(t *Tokenizer, text string, out []int32) []int32 {
 	if text == "" {
 		return out
 	}

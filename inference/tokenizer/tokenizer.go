@@ -148,7 +148,8 @@ type Tokenizer struct {
 	ignoreMerge bool
 
 	// SentencePiece byte fallback: id of "<0xXX>" (or of the 1-byte token), -1 if none
-	byteTok [256]int32
+	byteTok  [256]int32
+	spmWords bool // words can be merged one at a time (spmWordsIndependent)
 }
 
 // New builds a Tokenizer from c after checking it with c.Validate.
@@ -213,6 +214,7 @@ func New(c Config) (*Tokenizer, error) {
 	switch c.Model {
 	case "llama":
 		t.model = modelSPM
+		t.spmWords = spmWordsIndependent(t.tokens)
 		for b := range 256 {
 			t.byteTok[b] = -1
 			if id, ok := t.toID[fmt.Sprintf("<0x%02X>", b)]; ok {
