@@ -328,3 +328,23 @@ func TestEmptyTokenText(t *testing.T) {
 		t.Errorf("Encode(ab) = %v, want %v", got, want)
 	}
 }
+
+// A token with an inner "▁" merges across words: the whole text is merged at
+// once.
+func TestSPMTokenAcrossWords(t *testing.T) {
+	c := noSpecials(Config{Model: "llama", AddSpacePrefix: true,
+		Tokens: []string{"<unk>", "▁", "a", "b", "a▁", "a▁b"},
+		Scores: []float32{0, -5, -5, -5, -1, -0.5},
+		Types:  []int32{2, 1, 1, 1, 1, 1}})
+	c.UNK = 0
+	tok, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.spmWords {
+		t.Fatal("spmWords = true for a vocabulary with a▁b")
+	}
+	if got, want := tok.Encode("a b", false, false), []int32{1, 5}; !slices.Equal(got, want) {
+		t.Errorf("Encode(a b) = %v, want %v", got, want)
+	}
+}
