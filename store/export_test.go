@@ -6,3 +6,12 @@ func SetReleaseEvery(n int64) (restore func()) {
 	releaseEvery = n
 	return func() { releaseEvery = old }
 }
+
+// OpenSmallLog opens a store whose value-log files are only logSize bytes
+// (below what Validate allows), so tests see value-log GC at work on a few
+// MiB.
+func OpenSmallLog(dir string, logSize int64) (*Store, error) {
+	o := Options{Dir: dir}.withDefaults()
+	o.ValueLogFileSize = logSize
+	return open(o)
+}

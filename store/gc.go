@@ -35,6 +35,11 @@ func (s *Store) Pin(ctx context.Context, c cid.Cid, name string) error {
 	if !c.Defined() {
 		return fmt.Errorf("pin: undefined CID: %w", ErrInvalidArgument)
 	}
+	release, err := s.gc.hold(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Set(pinKey(c, name), nil) }); err != nil {
 		return fmt.Errorf("pin %s: %w", c, err)
 	}
@@ -49,6 +54,11 @@ func (s *Store) Unpin(ctx context.Context, c cid.Cid) error {
 		return err
 	}
 	defer done()
+	release, err := s.gc.hold(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: pinPrefix(c)})
 		defer it.Close()
@@ -300,8 +310,25 @@ func (s *Store) deleteKeys(ctx context.Context, keys [][]byte) error {
 	return nil
 }
 
-// vlogGC rewrites value-log files until badger finds none worth it.
+// flushKey is written and dropped at once to make badger flush its
+// memtables: DropPrefix flushes them only when the prefix holds a key.
+var flushKey = []byte{pfxVersion, 'g', 'c', '-', 'f', 'l', 'u', 's', 'h'}
+
+// vlogGC reclaims value-log space. Badger learns which value-log bytes are
+// dead only while compacting the LSM tree, and sweep's deletions are still
+// in the memtable, so: flush the memtables (DropPrefix of a key written for
+// the purpose), compact the tree into one level (Flatten), then rewrite
+// value-log files until badger finds none with at least half dead bytes.
 func (s *Store) vlogGC(ctx context.Context) error {
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(flushKey, nil) }); err != nil {
+		return fmt.Errorf("flush memtable: %w", err)
+	}
+	if err := s.db.DropPrefix(flushKey); err != nil {
+		return fmt.Errorf("flush memtable: %w", err)
+	}
+	if err := s.db.Flatten(2); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
 	for range maxVlogGC {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -490,6 +490,11 @@ func (s *Store) DeleteRef(ctx context.Context, kind manifest.Kind, repo, revisio
 	if err := checkRepoArgs(kind, repo); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	release, err := s.gc.hold(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		rk := refKey(kind, repo, revision)
 		v, err := getValue(txn, rk)

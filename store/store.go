@@ -102,7 +102,10 @@ func Open(opts Options) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	opts = opts.withDefaults()
+	return open(opts.withDefaults())
+}
+
+func open(opts Options) (*Store, error) {
 	var scratch string
 	if opts.InMemory {
 		dir, err := os.MkdirTemp("/dev/shm", "cairn-store-") // RAM-backed where it exists
@@ -373,9 +376,11 @@ func (s *Store) DeleteBlock(ctx context.Context, c cid.Cid) error {
 		return err
 	}
 	defer done()
-	if err := ctx.Err(); err != nil {
+	release, err := s.gc.hold(ctx)
+	if err != nil {
 		return err
 	}
+	defer release()
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(blockKey(c.Hash())) }); err != nil {
 		return fmt.Errorf("delete %s: %w", c, err)
 	}
