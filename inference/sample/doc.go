@@ -11,8 +11,11 @@
 //   - greedy: Temperature 0, the id with the highest logit (lowest id on a
 //     tie); no random numbers are drawn.
 //
-// The order of the steps follows llama.cpp's default sampler chain:
-// repetition penalty, top-k, softmax with temperature, top-p, min-p, draw.
+// The order of the steps is llama.cpp's default sampler chain: repetition
+// penalty, top-k, top-p, min-p, temperature, draw. Top-p and min-p therefore
+// judge the model's own probabilities (softmax at temperature 1), and the
+// temperature only reweighs the candidates they leave; "softmax with
+// temperature before top-p" would let a high temperature widen the nucleus.
 // A Sampler owns a seeded PCG generator, so the same Params (Seed included),
 // logits and history give the same ids; it is not safe for concurrent use.
 package sample

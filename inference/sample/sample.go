@@ -9,8 +9,9 @@ import (
 
 // Params configures a Sampler. The zero value is greedy decoding.
 type Params struct {
-	// Temperature divides the logits before the softmax; higher is more
-	// random. Default 0: greedy (argmax), no randomness.
+	// Temperature divides the logits of the candidates left by the filters
+	// before the draw; higher is more random. Default 0: greedy (argmax),
+	// no randomness.
 	Temperature float32
 	// TopK keeps the K most likely candidates. Default 0: all.
 	TopK int
@@ -59,7 +60,8 @@ func (p Params) Validate() error {
 
 type cand struct {
 	id int32
-	v  float32 // logit, then probability
+	v  float32 // logit
+	p  float32 // probability at temperature 1, then drawing weight
 }
 
 // Sampler draws ids according to Params. Not safe for concurrent use.
@@ -131,12 +133,13 @@ func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 		c = topK(c, logits, k)
 	} else {
 		for i, v := range logits {
-			c = append(c, cand{int32(i), v})
+			c = append(c, cand{id: int32(i), v: v})
 		}
 	}
 	s.cands = c
 
-	// softmax with temperature
+	// softmax (at temperature 1: top-p and min-p judge the model's own
+	// probabilities, as in llama.cpp, where temperature comes last)
 	maxv := float32(math.Inf(-1))
 	for _, x := range c {
 		if x.v > maxv {
@@ -146,19 +149,18 @@ func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 	if math.IsInf(float64(maxv), 0) {
 		return argmax(logits) // no finite logit to weigh
 	}
-	inv := 1 / float64(s.p.Temperature)
 	sum := 0.0
 	for i := range c {
 		e := 0.0
 		if v := c[i].v; v == v { // NaN stays at probability 0
-			e = math.Exp((float64(v) - float64(maxv)) * inv)
+			e = math.Exp(float64(v) - float64(maxv))
 		}
-		c[i].v = float32(e)
+		c[i].p = float32(e)
 		sum += e
 	}
 	pmax := float32(1 / sum) // the largest term was exp(0) = 1
 	for i := range c {
-		c[i].v = float32(float64(c[i].v) / sum)
+		c[i].p = float32(float64(c[i].p) / sum)
 	}
 
 	// Top-p then min-p both keep a prefix of the candidates sorted by
@@ -176,7 +178,7 @@ func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 	if floor > 0 {
 		kept := c[:0]
 		for _, x := range c {
-			if x.v >= floor {
+			if x.p >= floor {
 				kept = append(kept, x)
 			}
 		}
@@ -190,13 +192,23 @@ func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 		c = c[:nucleus(c, float64(s.p.TopP))]
 	}
 
+	// temperature, then draw: weights exp((logit-max)/T) over what is left
+	inv := 1 / float64(s.p.Temperature)
 	total := 0.0
-	for _, x := range c {
-		total += float64(x.v)
+	for i := range c {
+		w := 0.0
+		if v := c[i].v; v == v {
+			w = math.Exp((float64(v) - float64(maxv)) * inv)
+		}
+		c[i].p = float32(w)
+		total += w
+	}
+	if !(total > 0) {
+		return c[0].id
 	}
 	r := s.rng.Float64() * total
 	for _, x := range c {
-		r -= float64(x.v)
+		r -= float64(x.p)
 		if r < 0 {
 			return x.id
 		}
@@ -246,8 +258,15 @@ func argmax(v []float32) int32 {
 
 // before orders candidates: higher value first, lower id on a tie.
 func before(a, b cand) bool {
-	if a.v != b.v {
-		return a.v > b.v
+	av, bv := a.v, b.v
+	if av != av { // NaN ranks below everything
+		av = float32(math.Inf(-1))
+	}
+	if bv != bv {
+		bv = float32(math.Inf(-1))
+	}
+	if av != bv {
+		return av > bv
 	}
 	return a.id < b.id
 }
@@ -278,7 +297,7 @@ func nucleus(c []cand, p float64) int {
 		mass := 0.0
 		for j := lo + 1; j < hi; j++ {
 			if before(c[j], pivot) {
-				mass += float64(c[j].v)
+				mass += float64(c[j].p)
 				c[i], c[j] = c[j], c[i]
 				i++
 			}
@@ -289,7 +308,7 @@ func nucleus(c []cand, p float64) int {
 			hi = i - 1 // the nucleus ends among the better ones
 			continue
 		}
-		need -= mass + float64(pivot.v)
+		need -= mass + float64(pivot.p)
 		lo = i
 		if need <= 0 {
 			return lo
@@ -298,7 +317,7 @@ func nucleus(c []cand, p float64) int {
 	sortDesc(c[lo:hi])
 	cum := 0.0
 	for i := lo; i < hi; i++ {
-		cum += float64(c[i].v)
+		cum += float64(c[i].p)
 		if cum >= need {
 			return i + 1
 		}
@@ -322,7 +341,7 @@ func sortDesc(c []cand) {
 // min-heap of size k: O(n log k) instead of sorting the vocabulary.
 func topK(c []cand, logits []float32, k int) []cand {
 	for i := 0; i < k; i++ {
-		c = append(c, cand{int32(i), logits[i]})
+		c = append(c, cand{id: int32(i), v: logits[i]})
 		// sift up: the root is the worst kept candidate
 		j := i
 		for j > 0 {
@@ -335,7 +354,7 @@ func topK(c []cand, logits []float32, k int) []cand {
 		}
 	}
 	for i := k; i < len(logits); i++ {
-		x := cand{int32(i), logits[i]}
+		x := cand{id: int32(i), v: logits[i]}
 		if !before(x, c[0]) {
 			continue
 		}

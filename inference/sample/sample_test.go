@@ -135,6 +135,11 @@ func TestDistribution(t *testing.T) {
 		{"top-p 0.65", Params{Temperature: 1, TopP: 0.65, Seed: 3}, []float64{0, 0, 3. / 7, 4. / 7}},
 		{"min-p 0.5", Params{Temperature: 1, MinP: 0.5, Seed: 4}, []float64{0, .2 / .9, .3 / .9, .4 / .9}},
 		{"temperature 0.5", Params{Temperature: 0.5, Seed: 5}, []float64{1. / 30, 4. / 30, 9. / 30, 16. / 30}},
+		// Top-p judges the temperature-1 probabilities (.3+.4 >= .65), the
+		// temperature then reweighs the survivors: sqrt(.3) : sqrt(.4).
+		{"top-p 0.65 then temperature 2", Params{Temperature: 2, TopP: 0.65, Seed: 6},
+			[]float64{0, 0, math.Sqrt(.3) / (math.Sqrt(.3) + math.Sqrt(.4)), math.Sqrt(.4) / (math.Sqrt(.3) + math.Sqrt(.4))}},
+		{"min-p 0.5 then temperature 0.5", Params{Temperature: 0.5, MinP: 0.5, Seed: 7}, []float64{0, 4. / 29, 9. / 29, 16. / 29}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,18 +247,18 @@ func TestNucleusMatchesSort(t *testing.T) {
 		c := make([]cand, n)
 		sum := 0.0
 		for i, v := range l {
-			c[i] = cand{int32(i), float32(math.Exp(float64(v)))}
-			sum += float64(c[i].v)
+			c[i] = cand{id: int32(i), v: v, p: float32(math.Exp(float64(v)))}
+			sum += float64(c[i].p)
 		}
 		for i := range c {
-			c[i].v = float32(float64(c[i].v) / sum)
+			c[i].p = float32(float64(c[i].p) / sum)
 		}
 		p := 0.05 + float64(seed%19)*0.05
 		ref := append([]cand(nil), c...)
 		sortDesc(ref)
 		want, cum := len(ref), 0.0
 		for i := range ref {
-			cum += float64(ref[i].v)
+			cum += float64(ref[i].p)
 			if cum >= p {
 				want = i + 1
 				break
