@@ -24,7 +24,10 @@ const (
 	globGeneral
 )
 
-const maxGlobLen = 256
+const (
+	maxGlobLen   = 256
+	maxGlobStars = 8
+)
 
 func compileGlob(p string) (glob, error) {
 	if p == "" {
@@ -41,6 +44,10 @@ func compileGlob(p string) (glob, error) {
 	}
 	g := glob{pattern: p, kind: globGeneral}
 	stars := strings.Count(p, "*")
+	if stars > maxGlobStars {
+		// Bounds the matching cost on the block-serving path.
+		return glob{}, fmt.Errorf("more than %d wildcards *", maxGlobStars)
+	}
 	switch {
 	case strings.Trim(p, "*") == "":
 		g.kind = globAll

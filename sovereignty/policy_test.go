@@ -171,6 +171,7 @@ func TestInvalidPolicies(t *testing.T) {
 		{"bad code in group", "jurisdictions:\n  EU: [DE, Fr]\n" + rule, []string{"jurisdictions.EU[1]"}},
 		{"empty group", "jurisdictions:\n  EU: []\n" + rule, []string{"jurisdictions.EU", "empty"}},
 		{"bad glob", "repos:\n  - match: 'acme/[ab]'\n", []string{"repos[0].match", "not allowed"}},
+		{"too many stars", "repos:\n  - match: 'a*b*c*d*e*f*g*h*i*j'\n", []string{"repos[0].match", "wildcards"}},
 		{"empty glob", "repos:\n  - hold: []\n", []string{"repos[0].match", "empty pattern"}},
 		{"min > max", "repos:\n  - match: a/*\n    hold: [DE]\n    receive: [DE]\n    replicas: {min: 3, max: 2}\n", []string{"repos[0].replicas", "min 3 > max 2"}},
 		{"min 0", "repos:\n  - match: a/*\n    hold: [DE]\n    receive: [DE]\n    replicas: {min: 0}\n", []string{"repos[0].replicas.min"}},
