@@ -348,3 +348,31 @@ func TestSPMTokenAcrossWords(t *testing.T) {
 		t.Errorf("Encode(a b) = %v, want %v", got, want)
 	}
 }
+
+// A Tokenizer is shared by every request of a model: concurrent use gives the
+// same ids (run with -race to check for data races).
+func TestConcurrentEncode(t *testing.T) {
+	tok := bpeVocab(t, "llama3")
+	want := make([][]int32, len(roundTripStrings))
+	for i, s := range roundTripStrings {
+		want[i] = tok.Encode(s, true, true)
+	}
+	errs := make(chan string, 8)
+	for g := range 8 {
+		go func() {
+			for i := range roundTripStrings {
+				j := (i + g) % len(roundTripStrings)
+				if got := tok.Encode(roundTripStrings[j], true, true); !slices.Equal(got, want[j]) {
+					errs <- fmt.Sprintf("goroutine %d: Encode(%q) = %v, want %v", g, roundTripStrings[j], got, want[j])
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for range 8 {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+}
