@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnhub/cairn/manifest"
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 )
@@ -67,9 +68,10 @@ const indexBatch = 4096
 
 // Commit records revision of m.Repo as pointing at m, atomically: the
 // manifest, the ref and the pin of m.Root become visible together or not at
-// all. blocks lists every block of the revision (the UnixFS DAG of every file
-// and the root directory); each must be stored, or Commit fails with
-// ErrMissingBlocks naming the first missing one. The block → repo index is
+// all. Every block of the revision's DAG (walked from m.Root and each
+// file's CID along dag-pb links) and every block in blocks must be stored,
+// or Commit fails with ErrMissingBlocks naming the first missing one; the
+// union is what the block → repo index records. The block → repo index is
 // written in batches before the final transaction, so a crash between the
 // two leaves index entries of a revision that does not exist: ReposOf checks
 // each entry against a live manifest and GC deletes such entries.
@@ -103,13 +105,12 @@ func (s *Store) Commit(ctx context.Context, m *manifest.Manifest, revision strin
 	defer release()
 	what := fmt.Sprintf("commit %s %s@%s (%s)", m.Type, m.Repo, revision, m.Commit)
 
-	all := make([]cid.Cid, 0, len(blks)+len(m.Files)+1)
-	all = append(all, m.Root)
+	roots := make([]cid.Cid, 0, len(m.Files)+1)
+	roots = append(roots, m.Root)
 	for _, f := range m.Files {
-		all = append(all, f.CID)
+		roots = append(roots, f.CID)
 	}
-	all = append(all, blks...)
-	mhs, err := s.requireBlocks(ctx, all)
+	mhs, err := s.requireDAG(ctx, roots, blks)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -140,34 +141,74 @@ func (s *Store) Commit(ctx context.Context, m *manifest.Manifest, revision strin
 	return nil
 }
 
-// requireBlocks checks every CID is stored and returns their distinct
-// multihashes.
-func (s *Store) requireBlocks(ctx context.Context, cs []cid.Cid) ([]multihash.Multihash, error) {
-	seen := make(map[string]struct{}, len(cs))
-	mhs := make([]multihash.Multihash, 0, len(cs))
+// requireDAG checks that every block reachable from roots (following
+// dag-pb links; raw blocks are leaves, read by key only) and every block of
+// extra is stored, and returns their distinct multihashes. The walk makes
+// the check independent of the caller's list: a revision is refused when
+// any block of its DAG is missing, listed or not.
+func (s *Store) requireDAG(ctx context.Context, roots, extra []cid.Cid) ([]multihash.Multihash, error) {
+	seen := make(map[string]struct{}, len(extra)+len(roots))
+	mhs := make([]multihash.Multihash, 0, len(extra)+len(roots))
 	err := s.db.View(func(txn *badger.Txn) error {
-		for i, c := range cs {
+		// check marks c present or fails; it returns c's links when asked
+		// to and c is dag-pb.
+		check := func(c cid.Cid, links bool) ([]cid.Cid, error) {
 			if !c.Defined() {
-				return fmt.Errorf("block %d: undefined CID: %w", i, ErrInvalidArgument)
-			}
-			if i%1024 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
+				return nil, fmt.Errorf("undefined CID: %w", ErrInvalidArgument)
 			}
 			mh := c.Hash()
 			if _, ok := seen[string(mh)]; ok {
-				continue
+				return nil, nil
+			}
+			if len(seen)%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
 			}
 			seen[string(mh)] = struct{}{}
-			_, err := txn.Get(blockKey(mh))
+			it, err := txn.Get(blockKey(mh))
 			if errors.Is(err, badger.ErrKeyNotFound) {
-				return fmt.Errorf("block %s: %w", c, ErrMissingBlocks)
+				return nil, fmt.Errorf("block %s: %w", c, ErrMissingBlocks)
 			}
 			if err != nil {
-				return fmt.Errorf("block %s: %w", c, err)
+				return nil, fmt.Errorf("block %s: %w", c, err)
 			}
 			mhs = append(mhs, mh)
+			if !links || c.Type() != cid.DagProtobuf {
+				return nil, nil
+			}
+			var out []cid.Cid
+			err = it.Value(func(v []byte) error {
+				nd, err := merkledag.DecodeProtobuf(v)
+				if err != nil {
+					return fmt.Errorf("block %s: %w", c, err)
+				}
+				for _, l := range nd.Links() {
+					out = append(out, l.Cid)
+				}
+				return nil
+			})
+			return out, err
+		}
+		// Depth first, links in order, so the first missing block reported
+		// is the first in file order.
+		stack := slices.Clone(roots)
+		slices.Reverse(stack)
+		for len(stack) > 0 {
+			c := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			links, err := check(c, true)
+			if err != nil {
+				return err
+			}
+			for i := len(links) - 1; i >= 0; i-- {
+				stack = append(stack, links[i])
+			}
+		}
+		for _, c := range extra {
+			if _, err := check(c, false); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

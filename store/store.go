@@ -56,9 +56,10 @@ type Store struct {
 	scratch string // InMemory: the temporary directory to remove at Close
 
 	// mu guards closed; operations hold it shared so Close waits for them.
-	mu      sync.RWMutex
-	closed  bool
-	closing chan struct{}
+	mu        sync.RWMutex
+	closed    bool
+	closing   chan struct{}
+	closeOnce sync.Once
 
 	// gc coordinates GC with writers (see Hold).
 	gc gcGate
@@ -166,12 +167,14 @@ func (s *Store) checkVersion() error {
 // Close closes the store, waiting for running operations. Later calls
 // return ErrClosed.
 func (s *Store) Close() error {
+	// Stop listings first: an AllKeysChan whose reader went away holds the
+	// store until it sees closing.
+	s.closeOnce.Do(func() { close(s.closing) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	close(s.closing)
 	s.closed = true
 	if err := s.closeDB(); err != nil {
 		return fmt.Errorf("close store: %w", err)

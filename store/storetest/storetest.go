@@ -252,6 +252,20 @@ func testAllKeys(t *testing.T, s *store.Store) {
 	if err := errf(); err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("AllKeysChanWithErr after cancel: %v", err)
 	}
+	// A listing nobody reads does not keep Close waiting.
+	if _, err := s.AllKeysChan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close with an abandoned listing = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Close hangs on an abandoned AllKeysChan")
+	}
 }
 
 func files(seed uint64) []File {
@@ -322,6 +336,18 @@ func testCommitMissing(t *testing.T, s *store.Store) {
 	if !errors.Is(err, store.ErrMissingBlocks) || !strings.Contains(err.Error(), missing.String()) {
 		t.Fatalf("Commit with a missing block = %v, want ErrMissingBlocks naming %s", err, missing)
 	}
+	// The DAG is walked: leaving the block out of the list does not help.
+	err = s.Commit(ctx, rev.Manifest, "main", nil)
+	if !errors.Is(err, store.ErrMissingBlocks) || !strings.Contains(err.Error(), missing.String()) {
+		t.Fatalf("Commit with a missing block, no block list = %v, want ErrMissingBlocks naming %s", err, missing)
+	}
+	// A listed block outside the DAG must be there too.
+	stray := RawBlock(t, []byte("listed but never stored")).Cid()
+	must(t, s.Put(ctx, mustBlockFor(t, rev, missing)))
+	err = s.Commit(ctx, rev.Manifest, "main", append(slices.Clone(rev.Blocks), stray))
+	if !errors.Is(err, store.ErrMissingBlocks) || !strings.Contains(err.Error(), stray.String()) {
+		t.Fatalf("Commit listing an absent block = %v, want ErrMissingBlocks naming %s", err, stray)
+	}
 	if _, err := s.Resolve(ctx, manifest.Model, "acme/missing", "main"); !errors.Is(err, store.ErrRepoNotFound) {
 		t.Errorf("Resolve after refused Commit = %v, want ErrRepoNotFound", err)
 	}
@@ -330,6 +356,13 @@ func testCommitMissing(t *testing.T, s *store.Store) {
 	}
 	if pins, _ := s.Pins(ctx); len(pins) != 0 {
 		t.Errorf("Pins after refused Commit = %v, want none", pins)
+	}
+	// With every block there and no list, the walk alone builds the index.
+	must(t, s.Commit(ctx, rev.Manifest, "main", nil))
+	for _, c := range rev.Blocks {
+		if repos, err := s.ReposOf(ctx, c); err != nil || !slices.Equal(repos, []string{"acme/missing"}) {
+			t.Fatalf("ReposOf(%s) after Commit without a list = %v, %v", c, repos, err)
+		}
 	}
 }
 
