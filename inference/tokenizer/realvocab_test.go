@@ -77,3 +77,60 @@ func TestRealVocabularies(t *testing.T) {
 		})
 	}
 }
+
+// TestRealSentencePiece encodes strings with an excerpt of the Llama 2
+// vocabulary and compares with llama-tokenizer-js.
+func TestRealSentencePiece(t *testing.T) {
+	const path = "testdata/realvocab/llama2.json"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		NVocab int `json:"n_vocab"`
+		Tokens map[string]struct {
+			Text  string  `json:"text"`
+			Score float32 `json:"score"`
+			Type  int32   `json:"type"`
+		} `json:"tokens"`
+		Cases []struct {
+			Text string  `json:"text"`
+			IDs  []int32 `json:"ids"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	c := noSpecials(Config{Model: "llama", AddBOS: true, AddSpacePrefix: true})
+	c.UNK, c.BOS, c.EOS = 0, 1, 2
+	c.Tokens = make([]string, v.NVocab)
+	c.Scores = make([]float32, v.NVocab)
+	c.Types = make([]int32, v.NVocab)
+	for i := range c.Tokens {
+		c.Tokens[i] = fmt.Sprintf("\x00unused%d", i)
+		c.Types[i] = TypeUnused
+	}
+	for k, tk := range v.Tokens {
+		id, err := strconv.Atoi(k)
+		if err != nil || id < 0 || id >= v.NVocab {
+			t.Fatalf("%s: bad token id %q", path, k)
+		}
+		c.Tokens[id], c.Scores[id], c.Types[id] = tk.Text, tk.Score, tk.Type
+	}
+	tok, err := New(c)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if len(v.Cases) < 30 {
+		t.Fatalf("%s has %d cases, want at least 30", path, len(v.Cases))
+	}
+	for _, tc := range v.Cases {
+		got := tok.Encode(tc.Text, false, false)
+		if !slices.Equal(got, tc.IDs) {
+			t.Errorf("Encode(%q) =\n%v\nwant\n%v", tc.Text, got, tc.IDs)
+		}
+		if s := tok.Decode(got); s != tc.Text {
+			t.Errorf("Decode(Encode(%q)) = %q", tc.Text, s)
+		}
+	}
+}
