@@ -115,6 +115,16 @@ func newNode(t *testing.T, o nodeOpts) *Host {
 		cfg.Listen = cfg.Listen[:1]
 		cfg.PSK = o.psk
 	}
+	return startNode(t, cfg, o)
+}
+
+// startNode starts a host with cfg and o's dependencies, runs it, and closes it when
+// the test ends.
+func startNode(t *testing.T, cfg Config, o nodeOpts) *Host {
+	t.Helper()
+	if o.store == nil {
+		o.store = memStore()
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -79,6 +79,9 @@ type Deps struct {
 	Roots func(ctx context.Context) ([]cid.Cid, error)
 	// Logger receives the host's logs. Nil: slog.Default().
 	Logger *slog.Logger
+	// Options are extra libp2p options appended to the host's own, such as
+	// fetch.HostOptions() (a larger yamux window for bulk streams). Nil: none.
+	Options []libp2p.Option
 }
 
 // Host is a running Cairn libp2p node.
@@ -140,6 +143,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		opts = append(opts, libp2p.PrivateNetwork(pnet.PSK(cfg.PSK)),
 			libp2p.NoTransports, libp2p.Transport(tcp.NewTCPTransport))
 	}
+	opts = append(opts, deps.Options...)
 	raw, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: libp2p host on %v: %w", cfg.Listen, err)

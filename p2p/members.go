@@ -11,7 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -161,23 +161,51 @@ func (h *Host) admit(p peer.ID, m *sovereignty.Member, cert []byte) {
 	h.mu.Unlock()
 	if !was {
 		h.log.Info("member joined", "peer", p, "org", m.Org, "region", m.Region, "jurisdiction", m.Jurisdiction)
-		// Our routing table filter turned the peer away while it was unverified.
-		if ok, _ := h.raw.Peerstore().SupportsProtocols(p, h.dhtProtocol()); len(ok) > 0 {
-			_, _ = h.dht.RoutingTable().TryAddPeer(p, true, false)
-		}
+		go h.addToRoutingTable(p)
 		go h.measure(p)
 	}
 }
 
-func (h *Host) dhtProtocol() protocol.ID { return ProtocolPrefix + "/kad/1.0.0" }
+// addToRoutingTable puts a new member into the DHT routing table, which our filter
+// kept it out of while it was unverified. It waits for identify to learn whether
+// the peer runs the DHT.
+func (h *Host) addToRoutingTable(p peer.ID) {
+	if ids, ok := h.raw.(interface{ IDService() identify.IDService }); ok {
+		for _, c := range h.raw.Network().ConnsToPeer(p) {
+			select {
+			case <-ids.IDService().IdentifyWait(c):
+			case <-time.After(h.cfg.HelloTimeout):
+			}
+		}
+	}
+	if ok, _ := h.raw.Peerstore().SupportsProtocols(p, ProtocolPrefix+"/kad/1.0.0"); len(ok) > 0 {
+		if _, isMember := h.Member(p); isMember {
+			_, _ = h.dht.RoutingTable().TryAddPeer(p, true, false)
+		}
+	}
+}
+
+// shortRefusal is how long a peer whose hello failed on I/O (not on its certificate)
+// stays refused: long enough to stop a reconnect loop, short enough that a member hit
+// by a transient fault is back soon.
+const shortRefusal = 30 * time.Second
 
 // refuse disconnects p and turns it away for Config.RefuseFor.
-func (h *Host) refuse(p peer.ID, reason error) {
+func (h *Host) refuse(p peer.ID, reason error) { h.refuseFor(p, reason, h.cfg.RefuseFor) }
+
+// refuseFor disconnects p and turns it away for d.
+func (h *Host) refuseFor(p peer.ID, reason error, d time.Duration) {
 	h.mu.Lock()
 	e, was := h.members[p]
 	delete(h.members, p)
 	delete(h.rtt, p)
-	h.refused[p] = refusal{until: time.Now().Add(h.cfg.RefuseFor), reason: reason}
+	now := time.Now()
+	for q, r := range h.refused {
+		if now.After(r.until) {
+			delete(h.refused, q)
+		}
+	}
+	h.refused[p] = refusal{until: now.Add(min(d, h.cfg.RefuseFor)), reason: reason}
 	if was {
 		h.notifyLocked(&MemberEvent{Peer: p, Member: e.member})
 	} else {
@@ -253,7 +281,7 @@ func (h *Host) hello(p peer.ID) {
 	_ = s.SetDeadline(time.Now().Add(h.cfg.HelloTimeout))
 	if err := writeMessage(s, &message{Cert: h.deps.Certificate, Versions: h.versions()}); err != nil {
 		_ = s.Reset()
-		h.refuse(p, fmt.Errorf("hello: send: %w", err))
+		h.refuseFor(p, fmt.Errorf("hello: send: %w", err), shortRefusal)
 		return
 	}
 	r := bufio.NewReader(s)
@@ -261,7 +289,7 @@ func (h *Host) hello(p peer.ID) {
 	if err != nil {
 		_ = s.Reset()
 		// The other side resets the stream when it refuses our certificate.
-		h.refuse(p, fmt.Errorf("hello: %w", err))
+		h.refuseFor(p, fmt.Errorf("hello: %w", err), shortRefusal)
 		return
 	}
 	m, err := h.verify(resp.Cert, p)
@@ -287,7 +315,7 @@ func (h *Host) handleHello(s network.Stream) {
 	req, err := readMessage(r)
 	if err != nil {
 		_ = s.Reset()
-		h.refuse(p, fmt.Errorf("hello: %w", err))
+		h.refuseFor(p, fmt.Errorf("hello: %w", err), shortRefusal)
 		return
 	}
 	m, err := h.verify(req.Cert, p)
