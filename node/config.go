@@ -35,7 +35,17 @@ type HTTPConfig struct {
 	Addr string `yaml:"addr"`
 	// Tokens, when not empty, are the bearer tokens allowed to read.
 	// Default: none, the API is open to whoever reaches Addr.
-	Tokens []string `yaml:"tokens"`
+	Tokens []HTTPToken `yaml:"tokens"`
+}
+
+// HTTPToken is one bearer token of the HTTP API.
+type HTTPToken struct {
+	// Token is the secret clients send as "Authorization: Bearer TOKEN".
+	Token string `yaml:"token"`
+	// Jurisdiction, when set (ISO 3166 code), binds the token's requests
+	// to the residency policy as if they came from a node there. Default
+	// none: the token reads whatever the node holds.
+	Jurisdiction string `yaml:"jurisdiction"`
 }
 
 // UpstreamConfig is the Hugging Face Hub the node mirrors from.
@@ -180,6 +190,9 @@ http:
   # Hugging Face-compatible (HF_ENDPOINT) and OpenAI-compatible API.
   addr: 127.0.0.1:8080
   # Bearer tokens allowed to read. Empty: open to whoever reaches addr.
+  # A token bound to a jurisdiction reads only what the residency policy
+  # lets that jurisdiction receive:
+  #   - {token: "s3cret", jurisdiction: "DE"}
   tokens: []
 
 upstream:
