@@ -144,3 +144,8 @@ func contains(sorted []int64, x int64) bool {
 	i := sort.Search(len(sorted), func(k int) bool { return sorted[k] >= x })
 	return i < len(sorted) && sorted[i] == x
 }
+
+type (
+	cidT   = cid.Cid
+	blockT = blocks.Block
+)
