@@ -150,9 +150,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 	}
 	h.raw = raw
 	h.gated = &gatedHost{Host: raw, h: h}
-	raw.SetStreamHandler(ProtocolMember, h.handleHello)
-	raw.Network().Notify((*notifiee)(h))
-	h.Handle(ProtocolRevocations, h.handleRevocations)
 
 	// The DHT and bitswap outlive New's ctx: Close ends them.
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -173,6 +170,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		h.bs = bitswap.New(life, net, h.dht, deps.Blockstore,
 			bitswap.WithPeerBlockRequestFilter(h.allowBlock))
 	}
+	// Membership starts last, so that its goroutines see the DHT and bitswap; a
+	// dialler that came too early retries after a short refusal.
+	raw.SetStreamHandler(ProtocolMember, h.handleHello)
+	raw.Network().Notify((*notifiee)(h))
+	h.Handle(ProtocolRevocations, h.handleRevocations)
 	// Connections may have arrived before the notifiee was registered.
 	for _, c := range raw.Network().Conns() {
 		(*notifiee)(h).Connected(raw.Network(), c)

@@ -273,7 +273,7 @@ func (h *Host) hello(p peer.ID) {
 	s, err := h.raw.NewStream(ctx, p, ProtocolMember)
 	if err != nil {
 		if h.raw.Network().Connectedness(p) == network.Connected {
-			h.refuse(p, fmt.Errorf("hello: %w", err))
+			h.refuseFor(p, fmt.Errorf("hello: %w", err), shortRefusal)
 		}
 		return
 	}

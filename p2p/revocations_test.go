@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnhub/cairn/sovereignty"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 )
@@ -28,6 +29,18 @@ func TestRevocationGossip(t *testing.T) {
 	connect(t, b, a)
 	connect(t, c, a)
 	connect(t, c, b)
+	blk := blocks.NewBlock([]byte("a block c may fetch until it is revoked"))
+	if err := a.deps.Blockstore.Put(t.Context(), blk); err != nil {
+		t.Fatal(err)
+	}
+	getCtx, getCancel := context.WithTimeout(t.Context(), 5*time.Second)
+	if _, err := c.GetBlock(getCtx, blk.Cid()); err != nil {
+		t.Fatalf("member GetBlock before revocation = %v, want the block", err)
+	}
+	getCancel()
+	if err := c.deps.Blockstore.DeleteBlock(t.Context(), blk.Cid()); err != nil {
+		t.Fatal(err)
+	}
 
 	parsed, err := sovereignty.ParseCertificate(certC)
 	if err != nil {
@@ -64,6 +77,11 @@ func TestRevocationGossip(t *testing.T) {
 	if err := c.Connect(ctx, b.AddrInfo()); err == nil {
 		t.Errorf("revoked node reconnecting = nil, want refusal")
 	}
+	getCtx, getCancel = context.WithTimeout(t.Context(), 2*time.Second)
+	defer getCancel()
+	if _, err := c.GetBlock(getCtx, blk.Cid()); err == nil {
+		t.Errorf("revoked node GetBlock = block, want nothing")
+	}
 
 	// A node joining later gets the list in the hello.
 	d, _, _ := mk("d")
@@ -73,4 +91,24 @@ func TestRevocationGossip(t *testing.T) {
 		_, v = d.deps.Trust.RevocationList(acme.pub())
 		return v == 1
 	})
+}
+
+// TestExpiryWhileConnected: a member whose certificate expires while connected is
+// disconnected by the periodic re-verification.
+func TestExpiryWhileConnected(t *testing.T) {
+	acme := newOrg(t, "acme")
+	a := member(t, acme, "a", "DE", acme)
+	k := newKey(t)
+	now := time.Now()
+	// Certificates have second precision: leave at least two whole seconds.
+	exp := now.Add(3 * time.Second)
+	b := newNode(t, nodeOpts{key: k, cert: acme.certify(t, k, "b", "DE", now.Add(-time.Minute), exp), trust: newTrust(t, acme)})
+	connect(t, b, a)
+	eventually(t, 10*time.Second, "expired member refused", func() bool {
+		reason, ok := a.Refused(b.ID())
+		return ok && errors.Is(reason, sovereignty.ErrExpired)
+	})
+	if time.Now().Before(exp.Truncate(time.Second)) {
+		t.Errorf("refused before the expiry")
+	}
 }
