@@ -56,8 +56,11 @@ func ModelPath(dir string, shape llama.Shape, typ tensor.Type) (string, error) {
 // weight reads are.
 func MemoryBandwidth(size, threads, rounds int) float64 {
 	buf := make([]byte, size)
-	for i := range buf {
-		buf[i] = byte(i)
+	for i := 0; i < min(size, 4096); i++ {
+		buf[i] = byte(i * 7)
+	}
+	for n := 4096; n < size; n *= 2 {
+		copy(buf[n:], buf[:n])
 	}
 	per := size / threads / 2 * 2
 	best := 0.0
