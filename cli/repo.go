@@ -254,7 +254,7 @@ func cmdGet(c *cli.Context) error {
 		return err
 	}
 	defer n.Close()
-	m, err := n.Store.Resolve(c.Context, kind, ref.Repo, ref.Rev)
+	m, err := resolveOrPull(c, n, kind, ref, c.Bool("json"))
 	if err != nil {
 		return fmt.Errorf("get %s: %w", ref, err)
 	}

@@ -51,6 +51,10 @@ type Daemon struct {
 	Host   *p2p.Host // nil when the node has no certificate
 	Fetch  *fetch.Server
 	Client *fetch.Client
+	self   *sovereignty.Member
+	// denials records refusals, one line per (peer, repo, reason) a
+	// minute: a refused peer asks for many blocks.
+	denials sovereignty.Auditor
 
 	httpLn net.Listener
 	apiLn  net.Listener
@@ -79,6 +83,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	d.Engine = sovereignty.NewEngine(trust, d.Audit)
+	d.denials = sovereignty.NewDedupAuditor(d.Audit, time.Minute)
 	if b, err := os.ReadFile(filepath.Join(n.Home, PolicyFile)); err == nil {
 		if _, err := d.Engine.Set(b); err != nil {
 			return nil, fmt.Errorf("policy %s: %w", filepath.Join(n.Home, PolicyFile), err)
@@ -166,6 +171,12 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	}
 	d.Fetch.Register()
 	d.Client = fetch.NewClient(h.Libp2p(), st)
+	d.registerCatalog()
+	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
+		d.self = m
+	} else {
+		d.log.Warn("own certificate does not verify", "err", err)
+	}
 	return nil
 }
 
@@ -184,9 +195,7 @@ func (d *Daemon) allowBlocks(ctx context.Context, m *sovereignty.Member, c cid.C
 			return true
 		}
 	}
-	if err := d.Audit.Append(sovereignty.DenyEntry(sovereignty.Receive, repos[0], m, last)); err != nil {
-		d.log.Error("audit", "err", err)
-	}
+	d.audit(sovereignty.DenyEntry(sovereignty.Receive, repos[0], m, last))
 	d.log.Info("refused blocks", "via", via, "peer", m.PeerID, "cid", c, "reason", last.Reason)
 	return false
 }
