@@ -75,7 +75,7 @@ func MemoryBandwidth(size, threads, rounds int) float64 {
 			go func(t int) {
 				defer wg.Done()
 				part := buf[t*per : (t+1)*per]
-				// halves differ only in their last byte, so all is read
+				// equal halves: bytes.Equal must read every byte
 				equal[t] = bytes.Equal(part[:per/2-1], part[per/2:per-1])
 			}(t)
 		}
