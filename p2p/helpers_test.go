@@ -193,3 +193,41 @@ func errorsIs(err, target error) bool { return errors.Is(err, target) }
 func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.Context(), d)
 }
+
+func newOrgB(b *testing.B, name string) *org {
+	k, err := sovereignty.GenerateOrgKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &org{name: name, key: k}
+}
+
+// benchNode starts a member host for benchmarks (no Run loop); the caller or b.Cleanup
+// closes it.
+func benchNode(b *testing.B, o *org, opts nodeOpts) *Host {
+	k, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(k)
+	now := time.Now()
+	cert, err := sovereignty.Issue(o.key, sovereignty.Certificate{Org: o.name, PeerID: id.String(), Region: "bench",
+		Jurisdiction: "DE", Roles: []string{"mirror"}, NotBefore: now.Add(-time.Minute), Expires: now.Add(time.Hour)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	trust, err := sovereignty.NewTrust(o.pub())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if opts.store == nil {
+		opts.store = memStore()
+	}
+	h, err := New(context.Background(), testConfig(k), Deps{Trust: trust, Certificate: cert, Blockstore: opts.store,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = h.Close() })
+	return h
+}
