@@ -87,11 +87,10 @@ func cmdDaemon(c *cli.Context) error {
 }
 
 func cmdID(c *cli.Context) error {
-	n, err := openNode(c)
+	n, err := loadHome(c)
 	if err != nil {
 		return err
 	}
-	defer n.Close()
 	addrs := []string{}
 	if d := runningDaemon(c); d != nil && d.Host != nil {
 		for _, a := range d.Host.Addrs() {
