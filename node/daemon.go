@@ -82,7 +82,17 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if d.Audit, err = sovereignty.OpenAudit(filepath.Join(n.Home, AuditFile)); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	d.Engine = sovereignty.NewEngine(trust, d.Audit)
+	// Only this node's own organisation sets its residency policy, even
+	// when it trusts other organisations' members (federation).
+	policyTrust := trust
+	if cert, _ := n.Certificate(); cert != nil {
+		if c, err := sovereignty.ParseCertificate(cert); err == nil {
+			if t, err := sovereignty.NewTrust(c.OrgKey); err == nil {
+				policyTrust = t
+			}
+		}
+	}
+	d.Engine = sovereignty.NewEngine(policyTrust, d.Audit)
 	d.denials = sovereignty.NewDedupAuditor(d.Audit, time.Minute)
 	if b, err := os.ReadFile(filepath.Join(n.Home, PolicyFile)); err == nil {
 		if _, err := d.Engine.Set(b); err != nil {
@@ -172,6 +182,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	d.Fetch.Register()
 	d.Client = fetch.NewClient(h.Libp2p(), st)
 	d.registerCatalog()
+	h.Handle(ProtocolPolicy, d.handlePolicy)
 	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
 		d.self = m
 	} else {
@@ -243,6 +254,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.Host != nil {
 		run("p2p", d.Host.Run)
 		run("fetch", d.Fetch.Run)
+		run("policy", d.policySync)
 	}
 	run("http", func(ctx context.Context) error { return serveHTTP(ctx, d.httpLn, d.mux) })
 	if d.apiLn != nil {
