@@ -4,6 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/cairnhub/cairn/inference/chat"
@@ -31,15 +35,38 @@ type Config struct {
 	// Batch is how many prompt tokens are multiplied with each weight matrix
 	// in one pass. Default 0: llama.DefaultBatch (64).
 	Batch int
+	// Weights selects how Open holds the weights: WeightsAuto (default),
+	// WeightsMmap or WeightsResident. Load always reads them into memory.
+	Weights string
 	// IdleSessions is how many finished sessions (each with its KV cache)
 	// Model.Generate keeps for reuse. Default 0: 1.
 	IdleSessions int
 }
 
-// Validate reports a negative field.
+// Ways of holding the weights (Config.Weights).
+const (
+	// WeightsAuto is WeightsResident on Linux when the file fits in the
+	// available memory with a quarter to spare, WeightsMmap otherwise.
+	WeightsAuto = ""
+	// WeightsMmap maps the file: opening is instant and the kernel may
+	// evict weights under memory pressure, but streaming them through 4 KiB
+	// pages costs TLB misses on every token.
+	WeightsMmap = "mmap"
+	// WeightsResident copies the file into huge-page memory (Linux) and
+	// drops its page cache: opening reads the whole file, decoding is
+	// faster, the weights are held once.
+	WeightsResident = "resident"
+)
+
+// Validate reports a negative field or an unknown Weights mode.
 func (c Config) Validate() error {
 	if c.ContextLength < 0 || c.Batch < 0 || c.IdleSessions < 0 {
 		return fmt.Errorf("inference config: negative value in %+v", c)
+	}
+	switch c.Weights {
+	case WeightsAuto, WeightsMmap, WeightsResident:
+	default:
+		return fmt.Errorf("inference config: unknown weights mode %q (want %q, %q or %q)", c.Weights, WeightsAuto, WeightsMmap, WeightsResident)
 	}
 	return nil
 }
@@ -93,7 +120,13 @@ func OpenConfig(path string, cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f, err := gguf.Open(path)
+	var f *gguf.File
+	var err error
+	if residentWeights(path, cfg.Weights) {
+		f, err = gguf.OpenResident(path)
+	} else {
+		f, err = gguf.Open(path)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +204,42 @@ func newModel(f *gguf.File, cfg Config) (*Model, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// residentWeights decides whether Open copies the weights into memory.
+func residentWeights(path, mode string) bool {
+	switch mode {
+	case WeightsMmap:
+		return false
+	case WeightsResident:
+		return true
+	}
+	if runtime.GOOS != "linux" {
+		return false
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	avail := availableMemory()
+	return avail > 0 && st.Size() < avail/4*3
+}
+
+// availableMemory is MemAvailable from /proc/meminfo, 0 when unknown.
+func availableMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
 
 // Close releases the model's file mapping. No session may be in use.

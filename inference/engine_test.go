@@ -279,6 +279,20 @@ func TestRandomModels(t *testing.T) {
 				if r1.CompletionTokens != 20 || !reflect.DeepEqual(r1.Tokens, r2.Tokens) {
 					t.Errorf("mmap and ReaderAt loads differ: %v vs %v", r1.Tokens, r2.Tokens)
 				}
+				for _, mode := range []string{WeightsMmap, WeightsResident} {
+					mm, err := OpenConfig(path, Config{Weights: mode})
+					if err != nil {
+						t.Fatalf("OpenConfig(%s): %v", mode, err)
+					}
+					r, err := mm.Generate(t.Context(), req, nil)
+					mm.Close()
+					if err != nil || !reflect.DeepEqual(r.Tokens, r1.Tokens) {
+						t.Errorf("weights %s: tokens %v, %v; want %v", mode, r.Tokens, err, r1.Tokens)
+					}
+				}
+				if _, err := OpenConfig(path, Config{Weights: "swap"}); err == nil {
+					t.Errorf("OpenConfig(weights swap) = nil error")
+				}
 				if _, err := OpenConfig(path, Config{ContextLength: 49}); err == nil {
 					t.Errorf("OpenConfig(context 49 > trained 48) = nil error")
 				}

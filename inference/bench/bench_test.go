@@ -38,12 +38,16 @@ type loaded struct {
 
 // load maps the model of type typ; it is unmapped when b ends, so that
 // resident memory is measured for one model at a time.
-func load(b *testing.B, typ tensor.Type) *loaded {
+func load(b *testing.B, typ tensor.Type, resident bool) *loaded {
 	path, err := ModelPath(os.TempDir(), llama.TinyLlama, typ)
 	if err != nil {
 		b.Fatal(err)
 	}
-	f, err := gguf.Open(path)
+	open := gguf.Open
+	if resident {
+		open = gguf.OpenResident
+	}
+	f, err := open(path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -66,53 +70,59 @@ func tokens(n int) []int32 {
 // BenchmarkDecode generates one token per iteration (after a 16-token
 // prompt) and reports tokens/s, the weight bytes streamed per second, the
 // ratio to the memory bandwidth measured in the same run, and the resident
-// memory against the budget file + KV cache + 150 MiB.
+// memory against the budget file + KV cache + 150 MiB. Weights are either
+// memory-mapped ("mmap") or copied into huge-page memory ("resident", the
+// engine's default on Linux).
 func BenchmarkDecode(b *testing.B) {
 	for _, typ := range benchTypes {
-		b.Run(typ.String(), func(b *testing.B) {
-			bw := memBW()
-			l := load(b, typ)
-			st := l.m.NewState(benchCtx, 0)
-			prompt := tokens(16)
-			if _, err := st.Forward(prompt); err != nil {
-				b.Fatal(err)
-			}
-			// one warm-up token: pages of the mapping come in here
-			if _, err := st.Forward([]int32{400}); err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if st.Pos() >= benchCtx {
-					b.StopTimer()
-					st.Truncate(16)
-					b.StartTimer()
-				}
-				if _, err := st.Forward([]int32{int32(500 + i%1000)}); err != nil {
-					b.Fatal(err)
-				}
-			}
+		for _, mode := range []string{"resident", "mmap"} {
+			b.Run(typ.String()+"/"+mode, func(b *testing.B) { benchDecode(b, typ, mode == "resident") })
+		}
+	}
+}
+
+func benchDecode(b *testing.B, typ tensor.Type, resident bool) {
+	bw := memBW()
+	l := load(b, typ, resident)
+	st := l.m.NewState(benchCtx, 0)
+	prompt := tokens(16)
+	if _, err := st.Forward(prompt); err != nil {
+		b.Fatal(err)
+	}
+	// one warm-up token: pages of the mapping come in here
+	if _, err := st.Forward([]int32{400}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if st.Pos() >= benchCtx {
 			b.StopTimer()
-			tps := float64(b.N) / b.Elapsed().Seconds()
-			gbs := tps * float64(l.m.WeightBytes()) / 1e9
-			b.ReportMetric(tps, "tok/s")
-			b.ReportMetric(gbs, "weight_GB/s")
-			b.ReportMetric(bw/1e9, "mem_GB/s")
-			b.ReportMetric(gbs/(bw/1e9), "bw_ratio")
-			rss := ResidentBytes()
-			budget := l.size + l.m.KVBytes(benchCtx) + 150<<20
-			b.ReportMetric(float64(rss)/(1<<20), "rss_MiB")
-			b.ReportMetric(float64(budget)/(1<<20), "budget_MiB")
-			if bin := os.Getenv("LLAMA_CPP_BENCH"); bin != "" {
-				ref, err := LlamaBench(b.Context(), bin, l.path, runtime.GOMAXPROCS(0), 0, 128)
-				if err != nil {
-					b.Logf("llama.cpp reference failed: %v", err)
-				} else {
-					b.ReportMetric(ref, "llamacpp_tok/s")
-					b.ReportMetric(tps/ref, "ratio")
-				}
-			}
-		})
+			st.Truncate(16)
+			b.StartTimer()
+		}
+		if _, err := st.Forward([]int32{int32(500 + i%1000)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	tps := float64(b.N) / b.Elapsed().Seconds()
+	gbs := tps * float64(l.m.WeightBytes()) / 1e9
+	b.ReportMetric(tps, "tok/s")
+	b.ReportMetric(gbs, "weight_GB/s")
+	b.ReportMetric(bw/1e9, "mem_GB/s")
+	b.ReportMetric(gbs/(bw/1e9), "bw_ratio")
+	rss := ResidentBytes()
+	budget := l.size + l.m.KVBytes(benchCtx) + 150<<20
+	b.ReportMetric(float64(rss)/(1<<20), "rss_MiB")
+	b.ReportMetric(float64(budget)/(1<<20), "budget_MiB")
+	if bin := os.Getenv("LLAMA_CPP_BENCH"); bin != "" {
+		ref, err := LlamaBench(b.Context(), bin, l.path, runtime.GOMAXPROCS(0), 0, 128)
+		if err != nil {
+			b.Logf("llama.cpp reference failed: %v", err)
+		} else {
+			b.ReportMetric(ref, "llamacpp_tok/s")
+			b.ReportMetric(tps/ref, "ratio")
+		}
 	}
 }
 
@@ -121,7 +131,7 @@ func BenchmarkDecode(b *testing.B) {
 func BenchmarkPrefill(b *testing.B) {
 	for _, typ := range benchTypes {
 		b.Run(typ.String(), func(b *testing.B) {
-			l := load(b, typ)
+			l := load(b, typ, true)
 			st := l.m.NewState(benchCtx, prefillLen)
 			prompt := tokens(prefillLen)
 			if _, err := st.Forward(prompt); err != nil { // warm-up

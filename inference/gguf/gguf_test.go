@@ -88,6 +88,12 @@ func TestRoundTrip(t *testing.T) {
 	}
 	defer opened.Close()
 	readers := map[string]*File{"open": opened}
+	resident, err := OpenResident(path)
+	if err != nil {
+		t.Fatalf("OpenResident: %v", err)
+	}
+	defer resident.Close()
+	readers["resident"] = resident
 	if f, err := Read(bytes.NewReader(b), int64(len(b))); err != nil {
 		t.Fatalf("Read: %v", err)
 	} else {

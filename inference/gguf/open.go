@@ -41,6 +41,41 @@ func Open(path string) (*File, error) {
 	return f, nil
 }
 
+// OpenResident parses the GGUF file at path after copying it into memory:
+// on Linux into anonymous memory backed by transparent huge pages (the
+// file's page cache is dropped behind the copy, so the weights are held
+// once), elsewhere into the Go heap. Opening reads the whole file; in return
+// streaming the weights (decode) suffers far fewer TLB misses than through a
+// mapping of 4 KiB file pages. Close the File when done.
+func OpenResident(path string) (*File, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("gguf: %w", err)
+	}
+	defer fd.Close()
+	st, err := fd.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("gguf: %w", err)
+	}
+	// Parse the header first so a malformed file is refused before a
+	// file-sized allocation.
+	if _, err := parse(fd, st.Size()); err != nil {
+		return nil, fmt.Errorf("gguf %s: %w", path, err)
+	}
+	data, release, err := readResident(fd, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("gguf %s: %w", path, err)
+	}
+	f, err := parse(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("gguf %s: %w", path, err)
+	}
+	f.data = data
+	f.closer = release
+	return f, nil
+}
+
 // ReadBytes parses a GGUF file held in memory. Tensor data returned by
 // TensorData aliases b.
 func ReadBytes(b []byte) (*File, error) {
