@@ -156,13 +156,21 @@ func dotF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
 //go:noescape
 func dotBF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
 
-// matMulRows computes rows [lo,hi) for vectors [j0,j1). acts come from
-// actBatch.setup: vector j+1's float buffer follows vector j's.
-func matMulRows(out []float32, m *Matrix, acts []act, j0, j1, lo, hi int) {
+//go:noescape
+func dotQ80x4AVX(w *byte, qs *int8, di *float32, nb, qstride int, out *float32)
+
+//go:noescape
+func dotQ40x4AVX(w *byte, qs *int8, di, ci *float32, nb, qstride int, out *float32)
+
+// matMulRows computes rows [lo,hi) for vectors [j0,j1) (j0 a multiple of
+// four). The activations come from actBatch: vector j+1's buffers follow
+// vector j's, and Q8_0/Q4_0 scales are interleaved per group of four.
+func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 	if !useAsm || m.Cols == 0 {
-		matMulRowsGo(out, m, acts, j0, j1, lo, hi)
+		matMulRowsGo(out, m, bt, j0, j1, lo, hi)
 		return
 	}
+	acts := bt.a
 	var x4 func(w *byte, x *float32, n, xstride int, out *float32)
 	if m.Cols%16 == 0 {
 		switch m.Type {
@@ -182,10 +190,22 @@ func matMulRows(out []float32, m *Matrix, acts []act, j0, j1, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			w := m.Data[r*rb : (r+1)*rb]
 			j := g
-			if x4 != nil && ge-g == 4 {
+			if ge-g == 4 && (x4 != nil || m.Type == Q8_0 || m.Type == Q4_0) {
 				var o [4]float32
-				_ = acts[j+3].f[m.Cols-1]
-				x4(&w[0], &acts[j].f[0], m.Cols, m.Cols, &o[0])
+				switch m.Type {
+				case Q8_0, Q4_0:
+					nb := m.Cols / qk
+					di := bt.di[g*nb : (g+4)*nb]
+					_ = acts[j+3].qs[m.Cols-1]
+					if m.Type == Q8_0 {
+						dotQ80x4AVX(&w[0], &acts[j].qs[0], &di[0], nb, m.Cols, &o[0])
+					} else {
+						dotQ40x4AVX(&w[0], &acts[j].qs[0], &di[0], &bt.ci[g*nb], nb, m.Cols, &o[0])
+					}
+				default:
+					_ = acts[j+3].f[m.Cols-1]
+					x4(&w[0], &acts[j].f[0], m.Cols, m.Cols, &o[0])
+				}
 				out[j*m.Rows+r] = o[0]
 				out[(j+1)*m.Rows+r] = o[1]
 				out[(j+2)*m.Rows+r] = o[2]

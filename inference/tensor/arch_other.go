@@ -14,6 +14,6 @@ func quantizeQ8Act(d []float32, qs []int8, x []float32) { quantizeQ8ActGo(d, qs,
 
 func matVecRows(out []float32, m *Matrix, a *act, lo, hi int) { matVecRowsGo(out, m, a, lo, hi) }
 
-func matMulRows(out []float32, m *Matrix, acts []act, j0, j1, lo, hi int) {
-	matMulRowsGo(out, m, acts, j0, j1, lo, hi)
+func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
+	matMulRowsGo(out, m, bt, j0, j1, lo, hi)
 }

@@ -48,6 +48,32 @@ type actBatch struct {
 	qs []int8
 	bs []int16
 	c  []float32
+	// di, ci: Q8_0/Q4_0 scales (d, c) of each group of four vectors,
+	// interleaved: di[(g*nb+b)*4+j] is vector 4g+j's scale of block b.
+	di, ci []float32
+}
+
+// interleave fills di and ci from the prepared activations.
+func (bt *actBatch) interleave(t Type, n, cols int) {
+	if t != Q8_0 && t != Q4_0 {
+		return
+	}
+	nb, groups := cols/qk, n/4
+	bt.di = grow(bt.di, groups*nb*4)
+	if t == Q4_0 {
+		bt.ci = grow(bt.ci, groups*nb*4)
+	}
+	for g := 0; g < groups; g++ {
+		for j := 0; j < 4; j++ {
+			a := &bt.a[4*g+j]
+			for b := 0; b < nb; b++ {
+				bt.di[(g*nb+b)*4+j] = a.d[b]
+				if t == Q4_0 {
+					bt.ci[(g*nb+b)*4+j] = a.c[b]
+				}
+			}
+		}
+	}
 }
 
 func (bt *actBatch) setup(t Type, n, cols int) []act {
@@ -106,13 +132,14 @@ func MatMul(out []float32, m *Matrix, x []float32, n int) {
 			acts[j].prepare(m.Type, x[j*m.Cols:(j+1)*m.Cols])
 		}
 	})
+	bt.interleave(m.Type, n, m.Cols)
 	rb := m.rowBytes()
 	w := workers()
 	chunk := max(1, min((m.Rows+4*w-1)/(4*w), (32<<10)/max(rb, 1)))
 	for j0 := 0; j0 < n; j0 += matMulTile {
 		j1 := min(n, j0+matMulTile)
 		parallelFor(m.Rows, chunk, func(lo, hi int) {
-			matMulRows(out, m, acts, j0, j1, lo, hi)
+			matMulRows(out, m, bt, j0, j1, lo, hi)
 		})
 	}
 	batchPool.Put(bt)
@@ -141,7 +168,8 @@ func matVecRowsGo(out []float32, m *Matrix, a *act, lo, hi int) {
 	}
 }
 
-func matMulRowsGo(out []float32, m *Matrix, acts []act, j0, j1, lo, hi int) {
+func matMulRowsGo(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
+	acts := bt.a
 	rb := m.rowBytes()
 	for r := lo; r < hi; r++ {
 		w := m.Data[r*rb : (r+1)*rb]
