@@ -21,6 +21,11 @@ func FuzzEncode(f *testing.F) {
 	for _, pre := range PreTokenizers() {
 		bpe[pre] = bpeVocab(f, pre)
 	}
+	// Excerpts of real vocabularies: every byte rune is there, so any text
+	// round-trips, through real merges (and Llama 3's whole-word lookup).
+	for _, name := range []string{"llama3", "gpt2"} {
+		bpe["real-"+name], _ = realBPE(f, name)
+	}
 	spm := spmVocab(f, true)
 	f.Fuzz(func(t *testing.T, s string, parseSpecial bool) {
 		for pre, tok := range bpe {
