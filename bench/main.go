@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"time"
@@ -253,6 +254,7 @@ func runImport(ctx context.Context, args []string) error {
 	discard := fs.Bool("discard", false, "no store: hash and drop the blocks (the chunker's own speed)")
 	again := fs.Bool("again", true, "import the same file a second time (all blocks present)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the import here")
+	traceFile := fs.String("trace", "", "write an execution trace of the import here")
 	fs.Parse(args)
 	size, err := parseSize(*sizeS)
 	if err != nil {
@@ -315,12 +317,22 @@ func runImport(ctx context.Context, args []string) error {
 		pprof.StartCPUProfile(pf)
 		defer pprof.StopCPUProfile()
 	}
+	if *traceFile != "" {
+		tf, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		trace.Start(tf)
+	}
 	start := time.Now()
 	res, err := chunker.ImportFile(ctx, st, f, fsize, "model.safetensors", chunker.Options{})
 	if err != nil {
 		return err
 	}
 	took := time.Since(start)
+	if *traceFile != "" {
+		trace.Stop()
+	}
 	if res.SHA256 != want {
 		return errors.New("import sha256 differs from the reference pass")
 	}

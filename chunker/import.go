@@ -37,13 +37,6 @@ type FileResult struct {
 	NewBytes int64
 }
 
-// bufPool holds batch buffers: batchSize plus room for the unfinished chunk
-// carried over from the previous batch.
-var bufPool = sync.Pool{New: func() any {
-	b := make([]byte, batchSize+MaxBlockSize)
-	return &b
-}}
-
 // leaf is one chunk of a file, or a file node.
 type leaf struct {
 	c     cid.Cid
@@ -104,7 +97,7 @@ func newSplitter(r io.ReaderAt, size int64, name string, o Options) (splitter, e
 // returned to the pool) once the file hasher and a leaf worker are done.
 type batch struct {
 	seq   int
-	buf   *[]byte
+	buf   []byte
 	data  []byte
 	sizes []int
 	refs  atomic.Int32
@@ -121,8 +114,9 @@ type newPutter interface {
 
 // importer is the state of one ImportFile call.
 type importer struct {
-	put Putter
-	sem chan struct{} // bounds batches in flight
+	put    Putter
+	sem    chan struct{} // bounds batches in flight
+	bufLen int           // bytes of a batch buffer
 
 	mu       sync.Mutex
 	seen     map[cid.Cid]struct{} // blocks of this file already counted
@@ -132,18 +126,33 @@ type importer struct {
 
 func (im *importer) release(b *batch) {
 	if b.refs.Add(-1) == 0 {
-		bufPool.Put(b.buf)
-		<-im.sem
+		putBuf(b.buf)
+		im.unacquire()
 	}
 }
 
-func (im *importer) acquire(ctx context.Context) (*[]byte, error) {
+// inflight bounds the batch buffers of all imports together; each import
+// also has its own bound (sem), so that one import cannot take them all.
+var inflight = make(chan struct{}, 12)
+
+func (im *importer) acquire(ctx context.Context) ([]byte, error) {
 	select {
 	case im.sem <- struct{}{}:
-		return bufPool.Get().(*[]byte), nil
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
+	select {
+	case inflight <- struct{}{}:
+		return getBuf(im.bufLen), nil
+	case <-ctx.Done():
+		<-im.sem
+		return nil, context.Cause(ctx)
+	}
+}
+
+func (im *importer) unacquire() {
+	<-inflight
+	<-im.sem
 }
 
 // firstSeen reports whether c is met for the first time in this import.
@@ -259,6 +268,8 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 		put:  put,
 		sem:  make(chan struct{}, 2*o.Workers+4),
 		seen: make(map[cid.Cid]struct{}),
+		// A small file needs one buffer of its size, a large one bufSize.
+		bufLen: int(min(size, bufSize)),
 	}
 	if size == 0 {
 		c := rawCID(nil)
@@ -295,8 +306,8 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 			im.release(b)
 		}
 	}()
-	// Leaf hashers hand hashed batches to putters, so that hashing goes on
-	// while the store writes (its writes wait on the disk now and then).
+	// Leaf hashers hand hashed batches to the putter, so that hashing goes
+	// on while the store writes (its writes wait on the disk now and then).
 	putCh := make(chan *batch, cap(im.sem))
 	var hashers sync.WaitGroup
 	for range o.Workers {
@@ -315,7 +326,9 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 		hashers.Wait()
 		close(putCh)
 	}()
-	for range o.Workers + 2 {
+	// One putter: concurrent PutMany calls only queue behind each other in
+	// the store's single writer, and the in-flight batches absorb its pauses.
+	for range 1 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -330,23 +343,22 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 		}()
 	}
 
-	// The reader: large sequential reads, cut into whole chunks.
+	// The reader: large sequential reads, cut into whole chunks. The
+	// unfinished chunk at the end of a batch goes to the next one through
+	// carry, so that the reader never holds two buffers while it waits for
+	// one (imports share the global buffer budget).
 	readErr := func() error {
 		defer close(fileCh)
 		defer close(workCh)
-		cur, err := im.acquire(ctx)
-		if err != nil {
-			return err
-		}
-		var n int      // valid bytes in cur
-		var base int64 // file offset of (*cur)[0]
+		var carry []byte
+		var base int64 // file offset of the next batch's first byte
 		for seq := 0; ; seq++ {
-			if err := context.Cause(ctx); err != nil {
-				<-im.sem
-				bufPool.Put(cur)
+			buf, err := im.acquire(ctx)
+			if err != nil {
 				return err
 			}
-			buf := *cur
+			giveBack := func() { putBuf(buf); im.unacquire() }
+			n := copy(buf, carry)
 			want := min(int64(len(buf)-n), size-base-int64(n))
 			if want > 0 {
 				got, err := r.ReadAt(buf[n:n+int(want)], base+int64(n))
@@ -354,8 +366,7 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 					if err == nil || errors.Is(err, io.EOF) {
 						err = fmt.Errorf("file shorter than %d bytes: %w", size, io.ErrUnexpectedEOF)
 					}
-					<-im.sem
-					bufPool.Put(cur)
+					giveBack()
 					return fmt.Errorf("read at %d: %w", base+int64(n), err)
 				}
 				n += int(want)
@@ -372,27 +383,18 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 				pos += c
 			}
 			if (final && pos != n) || (!final && pos == 0) {
-				<-im.sem
-				bufPool.Put(cur)
+				giveBack()
 				return fmt.Errorf("chunker: splitter stalled at offset %d", base+int64(pos))
 			}
-			var next *[]byte
-			if !final {
-				if next, err = im.acquire(ctx); err != nil {
-					<-im.sem
-					bufPool.Put(cur)
-					return err
-				}
-				copy(*next, buf[pos:n])
-			}
-			b := &batch{seq: seq, buf: cur, data: buf[:pos], sizes: sizes}
+			carry = append(carry[:0], buf[pos:n]...)
+			b := &batch{seq: seq, buf: buf, data: buf[:pos], sizes: sizes}
 			b.refs.Store(2)
 			fileCh <- b // channels hold cap(sem) batches: never blocks for long
 			workCh <- b
 			if final {
 				return nil
 			}
-			cur, n, base = next, n-pos, base+int64(pos)
+			base += int64(pos)
 		}
 	}()
 	wg.Wait()

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package chunker
+
+func allocBuf(n int) []byte { return make([]byte, n) }
+
+func freeBuf([]byte) {}
