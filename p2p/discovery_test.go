@@ -1,10 +1,12 @@
 package p2p
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -89,4 +91,28 @@ func TestQUICOnly(t *testing.T) {
 	if b.Libp2p().Network().Connectedness(a.ID()) != network.Connected {
 		t.Errorf("not connected")
 	}
+}
+
+// TestReprovideRoots: the roots Deps.Roots lists are announced without anyone calling
+// Provide, once the bootstrap peer is reached.
+func TestReprovideRoots(t *testing.T) {
+	acme := newOrg(t, "acme")
+	a := member(t, acme, "a", "DE", acme)
+	c := member(t, acme, "c", "DE", acme)
+	connect(t, c, a)
+	root := blocks.NewBlock([]byte("another revision root")).Cid()
+	k := newKey(t)
+	now := time.Now()
+	cfg := testConfig(k)
+	cfg.Bootstrap = []string{a.Addrs()[0].String()}
+	cfg.BootstrapInterval = 100 * time.Millisecond
+	b := startNode(t, cfg, nodeOpts{key: k, trust: newTrust(t, acme),
+		cert:  acme.certify(t, k, "b", "DE", now.Add(-time.Minute), now.Add(time.Hour)),
+		roots: func(context.Context) ([]cid.Cid, error) { return []cid.Cid{root}, nil }})
+	eventually(t, 15*time.Second, "c finds b's root", func() bool {
+		fctx, fcancel := contextWithTimeout(t, 2*time.Second)
+		defer fcancel()
+		got, err := c.FindProviders(fctx, root, 5)
+		return err == nil && len(got) == 1 && got[0].ID == b.ID()
+	})
 }

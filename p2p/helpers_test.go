@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -86,6 +87,7 @@ type nodeOpts struct {
 	store   blockstore.Blockstore
 	psk     []byte
 	tcpOnly bool
+	roots   func(context.Context) ([]cid.Cid, error)
 }
 
 // testConfig is a Config for loopback tests with short timers.
@@ -130,7 +132,7 @@ func startNode(t *testing.T, cfg Config, o nodeOpts) *Host {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	h, err := New(t.Context(), cfg, Deps{
-		Trust: o.trust, Certificate: o.cert, Blockstore: o.store, BlockFilter: o.filter, Logger: log,
+		Trust: o.trust, Certificate: o.cert, Blockstore: o.store, BlockFilter: o.filter, Logger: log, Roots: o.roots,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -274,6 +274,8 @@ func (h *Host) FindProviders(ctx context.Context, c cid.Cid, n int) ([]peer.Addr
 	if n <= 0 {
 		n = 20
 	}
+	ctx, cancel := context.WithCancel(ctx) // ends the DHT query when we stop early
+	defer cancel()
 	var out []peer.AddrInfo
 	for ai := range h.dht.FindProvidersAsync(ctx, c, n+1) {
 		if ai.ID == h.raw.ID() || h.isRefused(ai.ID) {
@@ -290,7 +292,7 @@ func (h *Host) FindProviders(ctx context.Context, c cid.Cid, n int) ([]peer.Addr
 	return out, nil
 }
 
-// PeerInfo describes a connected member.
+// PeerInfo describes a connected member. Member is shared: read it, do not modify it.
 type PeerInfo struct {
 	ID     peer.ID
 	Member *sovereignty.Member // attributes from its verified certificate

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnhub/cairn/sovereignty"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 )
@@ -93,6 +94,10 @@ func TestOutsidersRefused(t *testing.T) {
 	evil := newOrg(t, "evil")
 	a := member(t, acme, "eu-central", "DE", acme)
 	now := time.Now()
+	secret := blocks.NewBlock([]byte("only members may read this"))
+	if err := a.deps.Blockstore.Put(t.Context(), secret); err != nil {
+		t.Fatal(err)
+	}
 
 	type tc struct {
 		name string
@@ -137,6 +142,16 @@ func TestOutsidersRefused(t *testing.T) {
 			}
 			if slices.ContainsFunc(a.Peers(), func(p PeerInfo) bool { return p.ID == x.ID() }) {
 				t.Errorf("Peers() lists the outsider")
+			}
+			// Nothing flows: no block, no gated protocol.
+			gctx, gcancel := context.WithTimeout(t.Context(), time.Second)
+			defer gcancel()
+			if _, err := x.GetBlock(gctx, secret.Cid()); err == nil {
+				t.Errorf("outsider GetBlock = block, want nothing")
+			}
+			if s, err := x.Libp2p().NewStream(gctx, a.ID(), ProtocolRevocations); err == nil {
+				_ = s.Reset()
+				t.Errorf("outsider opened a gated stream to the member")
 			}
 		})
 	}

@@ -363,9 +363,8 @@ func (n *notifiee) ListenClose(network.Network, ma.Multiaddr) {}
 func (n *notifiee) Connected(_ network.Network, c network.Conn) {
 	h := (*Host)(n)
 	p := c.RemotePeer()
-	if _, ok := h.Member(p); ok {
-		return // another connection of a verified peer: same identity
-	}
+	// The hello runs on every outbound connection, even to a peer we hold as a member:
+	// after a quick reconnect the other side may already have dropped us.
 	if c.Stat().Direction == network.DirOutbound {
 		go h.hello(p)
 	}

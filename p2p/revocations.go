@@ -72,7 +72,9 @@ func (h *Host) installLists(lists [][]byte, from peer.ID) {
 		switch {
 		case err == nil:
 			fresh = append(fresh, l)
-		case errors.Is(err, sovereignty.ErrStale):
+		case errors.Is(err, sovereignty.ErrStale), errors.Is(err, sovereignty.ErrUntrustedOrg):
+			// Re-delivered, or a list of an organisation this node does not trust
+			// (peers cannot know which ones we trust, so they offer every list).
 		default:
 			h.log.Warn("revocation list from peer rejected", "peer", from, "err", err)
 		}

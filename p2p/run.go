@@ -123,7 +123,8 @@ func (h *Host) reprovide(ctx context.Context) {
 		}
 		delay = h.cfg.ReprovideInterval
 		if failed > 0 {
-			delay = min(delay, time.Minute)
+			// Usually no DHT peer yet: try again once bootstrap had a chance.
+			delay = min(delay, 4*h.cfg.BootstrapInterval)
 		}
 		h.log.Info("roots announced", "roots", len(roots), "failed", failed)
 	}
