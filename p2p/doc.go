@@ -26,4 +26,16 @@
 //     DHT (Provide), never every leaf, so announcing scales with repos, not blocks.
 //   - RTT: round-trip time to a member, from the libp2p ping protocol (kept as an
 //     exponentially weighted average), falling back to the peerstore's LatencyEWMA.
+//
+// PSK mode (Config.PSK) TURNS QUIC OFF: go-libp2p refuses a pre-shared key on QUIC,
+// so such a host runs TCP only and cannot talk to hosts that are not in PSK mode with
+// the same key. It adds network-level isolation for operators who want it; membership
+// by certificate still applies on top.
+//
+// Member protocol messages are framed as a uvarint length and a body: format version
+// (1), certificate (uvarint length + bytes), revocation list versions (uvarint count,
+// then 32-byte organisation key + uvarint version each), signed revocation lists
+// (uvarint count, then uvarint length + bytes each). Lengths and counts are bounded
+// before anything is allocated; the dialler's first message, read before its sender is
+// verified, is limited to 16 KiB.
 package p2p

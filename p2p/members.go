@@ -285,7 +285,7 @@ func (h *Host) hello(p peer.ID) {
 		return
 	}
 	r := bufio.NewReader(s)
-	resp, err := readMessage(r)
+	resp, err := readMessage(r, MaxMessageSize)
 	if err != nil {
 		_ = s.Reset()
 		// The other side resets the stream when it refuses our certificate.
@@ -312,7 +312,7 @@ func (h *Host) handleHello(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	_ = s.SetDeadline(time.Now().Add(h.cfg.HelloTimeout))
 	r := bufio.NewReader(s)
-	req, err := readMessage(r)
+	req, err := readMessage(r, maxFirstMessage)
 	if err != nil {
 		_ = s.Reset()
 		h.refuseFor(p, fmt.Errorf("hello: %w", err), shortRefusal)
@@ -330,7 +330,7 @@ func (h *Host) handleHello(s network.Stream) {
 		_ = s.Reset()
 		return
 	}
-	last, err := readMessage(r)
+	last, err := readMessage(r, MaxMessageSize)
 	_ = s.Close()
 	if err != nil {
 		h.log.Debug("hello: reading revocation lists", "peer", p, "err", err)

@@ -117,7 +117,7 @@ func (h *Host) push(ctx context.Context, list []byte, skip peer.ID) {
 func (h *Host) handleRevocations(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	_ = s.SetDeadline(time.Now().Add(h.cfg.HelloTimeout))
-	m, err := readMessage(bufio.NewReader(s))
+	m, err := readMessage(bufio.NewReader(s), MaxMessageSize)
 	if err != nil {
 		_ = s.Reset()
 		h.log.Debug("revocation push", "peer", p, "err", err)

@@ -171,15 +171,20 @@ func writeMessage(w io.Writer, m *message) error {
 	return err
 }
 
-// readMessage reads one frame written by writeMessage; the length is checked before
-// the body is allocated.
-func readMessage(r *bufio.Reader) (*message, error) {
+// maxFirstMessage bounds the dialler's first hello message, read from a peer not yet
+// verified: a certificate and versions fit, revocation lists (sent only once the
+// peer is verified) do not, so a stranger cannot make us buffer megabytes.
+const maxFirstMessage = 16 << 10
+
+// readMessage reads one frame written by writeMessage, of at most limit bytes; the
+// length is checked before the body is allocated.
+func readMessage(r *bufio.Reader, limit int) (*message, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return nil, fmt.Errorf("member message length: %w", err)
 	}
-	if n > MaxMessageSize {
-		return nil, fmt.Errorf("%w: frame of %d bytes, limit %d", errBadMessage, n, MaxMessageSize)
+	if n > uint64(limit) {
+		return nil, fmt.Errorf("%w: frame of %d bytes, limit %d", errBadMessage, n, limit)
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {

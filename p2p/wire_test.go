@@ -29,7 +29,7 @@ func TestMessageRoundTrip(t *testing.T) {
 			if err := writeMessage(&buf, tt.m); err != nil {
 				t.Fatal(err)
 			}
-			got, err := readMessage(bufio.NewReader(&buf))
+			got, err := readMessage(bufio.NewReader(&buf), MaxMessageSize)
 			if err != nil {
 				t.Fatalf("readMessage = %v", err)
 			}
@@ -63,8 +63,16 @@ func TestDecodeMessageRejects(t *testing.T) {
 	}
 	// A frame longer than the limit is refused before its body is allocated.
 	frame := binary.AppendUvarint(nil, MaxMessageSize+1)
-	if _, err := readMessage(bufio.NewReader(bytes.NewReader(frame))); !errors.Is(err, errBadMessage) {
+	if _, err := readMessage(bufio.NewReader(bytes.NewReader(frame)), MaxMessageSize); !errors.Is(err, errBadMessage) {
 		t.Errorf("readMessage(oversized frame) = %v, want errBadMessage", err)
+	}
+	// The first hello message, from a peer not yet verified, has a much smaller limit.
+	var buf bytes.Buffer
+	if err := writeMessage(&buf, &message{Lists: [][]byte{make([]byte, maxFirstMessage)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readMessage(bufio.NewReader(&buf), maxFirstMessage); !errors.Is(err, errBadMessage) {
+		t.Errorf("readMessage(first message with lists, %d bytes) = %v, want errBadMessage", buf.Len(), err)
 	}
 }
 
