@@ -55,7 +55,7 @@ const rttFloor = 2 * time.Millisecond
 func (s *sched) weight(p *peerState, bestRTT time.Duration, bestRate float64) float64 {
 	w := float64(rttFloor+bestRTT) / float64(rttFloor+p.rtt)
 	if p.rate > 0 && bestRate > 0 {
-		if r := p.rate / bestRate; r < 0.75 {
+		if r := p.rate / bestRate; r < 0.5 {
 			w *= max(r, 0.05)
 		}
 	}
