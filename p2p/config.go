@@ -1,12 +1,14 @@
 package p2p
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -51,7 +53,9 @@ type Config struct {
 	// DHTMode is one of "auto-server", "auto", "server", "client". Default: "auto-server".
 	DHTMode DHTMode
 
-	// PSK is a 32-byte pre-shared key for a private libp2p network. Default: none.
+	// PSK is the pre-shared key of a private libp2p network: 32 raw bytes, or the
+	// contents of a swarm.key file in the "/key/swarm/psk/1.0.0/" format Kubo uses
+	// (so a Kubo node can share the network). Default: none.
 	//
 	// WARNING: setting PSK TURNS QUIC OFF. go-libp2p refuses a pre-shared key on QUIC,
 	// so in PSK mode the host runs TCP only, and a QUIC listen address is a
@@ -145,8 +149,10 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("p2p config: DHTMode %q: want auto-server, auto, server or client", c.DHTMode)
 	}
-	if len(c.PSK) != 0 && len(c.PSK) != 32 {
-		return fmt.Errorf("p2p config: PSK: %d bytes, want 32", len(c.PSK))
+	if len(c.PSK) != 0 {
+		if _, err := c.psk(); err != nil {
+			return err
+		}
 	}
 	for name, d := range map[string]time.Duration{
 		"HelloTimeout": c.HelloTimeout, "RefuseFor": c.RefuseFor, "PingInterval": c.PingInterval,
@@ -183,4 +189,19 @@ func parseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
 		out = append(out, *ai)
 	}
 	return out, nil
+}
+
+// psk returns the 32-byte key of Config.PSK in either accepted form.
+func (c Config) psk() (pnet.PSK, error) {
+	if bytes.HasPrefix(c.PSK, []byte("/key/swarm/psk/1.0.0/")) {
+		k, err := pnet.DecodeV1PSK(bytes.NewReader(c.PSK))
+		if err != nil {
+			return nil, fmt.Errorf("p2p config: PSK: swarm.key format: %w", err)
+		}
+		return k, nil
+	}
+	if len(c.PSK) != 32 {
+		return nil, fmt.Errorf("p2p config: PSK: %d bytes, want 32 raw bytes or a swarm.key file", len(c.PSK))
+	}
+	return pnet.PSK(c.PSK), nil
 }

@@ -27,6 +27,8 @@ func TestConfigValidate(t *testing.T) {
 		{"psk defaults to tcp", Config{Key: key, PSK: psk}, ""},
 		{"psk refuses quic", Config{Key: key, PSK: psk, Listen: []string{"/ip4/0.0.0.0/udp/0/quic-v1"}}, "QUIC is off in PSK mode"},
 		{"psk length", Config{Key: key, PSK: psk[:5]}, "PSK"},
+		{"psk swarm.key", Config{Key: key, PSK: []byte("/key/swarm/psk/1.0.0/\n/base16/\n" + strings.Repeat("ab", 32) + "\n")}, ""},
+		{"psk bad swarm.key", Config{Key: key, PSK: []byte("/key/swarm/psk/1.0.0/\n/base16/\nzz\n")}, "swarm.key"},
 		{"bootstrap without id", Config{Key: key, Bootstrap: []string{"/ip4/127.0.0.1/tcp/4001"}}, "Bootstrap"},
 		{"dht mode", Config{Key: key, DHTMode: "fast"}, "DHTMode"},
 		{"negative", Config{Key: key, RefuseFor: -time.Second}, "RefuseFor"},

@@ -21,7 +21,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -140,7 +139,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		libp2p.Ping(true),
 	}
 	if len(cfg.PSK) > 0 {
-		opts = append(opts, libp2p.PrivateNetwork(pnet.PSK(cfg.PSK)),
+		psk, _ := cfg.psk() // validated above
+		opts = append(opts, libp2p.PrivateNetwork(psk),
 			libp2p.NoTransports, libp2p.Transport(tcp.NewTCPTransport))
 	}
 	opts = append(opts, deps.Options...)
