@@ -40,6 +40,7 @@ func (s *Store) Pin(ctx context.Context, c cid.Cid, name string) error {
 		return err
 	}
 	defer release()
+	defer s.mapping()()
 	if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Set(pinKey(c, name), nil) }); err != nil {
 		return fmt.Errorf("pin %s: %w", c, err)
 	}
@@ -59,6 +60,7 @@ func (s *Store) Unpin(ctx context.Context, c cid.Cid) error {
 		return err
 	}
 	defer release()
+	defer s.mapping()()
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: pinPrefix(c)})
 		defer it.Close()
@@ -89,6 +91,7 @@ func (s *Store) Pins(ctx context.Context) ([]Pin, error) {
 		return nil, err
 	}
 	defer done()
+	defer s.mapping()()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -142,6 +145,7 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 		return GCStats{}, err
 	}
 	defer release()
+	defer s.mapping()()
 
 	var st GCStats
 	live, err := s.mark(ctx)
@@ -366,6 +370,7 @@ func (s *Store) Stat(ctx context.Context) (Stat, error) {
 		return Stat{}, err
 	}
 	defer done()
+	defer s.mapping()()
 	var st Stat
 	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxBlock}})

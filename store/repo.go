@@ -103,6 +103,7 @@ func (s *Store) Commit(ctx context.Context, m *manifest.Manifest, revision strin
 		return err
 	}
 	defer release()
+	defer s.mapping()()
 	what := fmt.Sprintf("commit %s %s@%s (%s)", m.Type, m.Repo, revision, m.Commit)
 
 	roots := make([]cid.Cid, 0, len(m.Files)+1)
@@ -356,6 +357,7 @@ func (s *Store) Resolve(ctx context.Context, kind manifest.Kind, repo, revision 
 		return nil, err
 	}
 	defer done()
+	defer s.mapping()()
 	what := fmt.Sprintf("resolve %s %s@%s", kind, repo, revision)
 	if err := checkRepoArgs(kind, repo); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -402,6 +404,7 @@ func (s *Store) Manifest(ctx context.Context, kind manifest.Kind, repo, commit s
 		return nil, err
 	}
 	defer done()
+	defer s.mapping()()
 	what := fmt.Sprintf("manifest %s %s@%s", kind, repo, commit)
 	if err := checkRepoArgs(kind, repo); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -459,6 +462,7 @@ func (s *Store) Refs(ctx context.Context, kind manifest.Kind, repo string) ([]Re
 		return nil, err
 	}
 	defer done()
+	defer s.mapping()()
 	what := fmt.Sprintf("refs %s %s", kind, repo)
 	if kind != "" {
 		if err := validKind(kind); err != nil {
@@ -536,6 +540,7 @@ func (s *Store) DeleteRef(ctx context.Context, kind manifest.Kind, repo, revisio
 		return err
 	}
 	defer release()
+	defer s.mapping()()
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		rk := refKey(kind, repo, revision)
 		v, err := getValue(txn, rk)
@@ -570,6 +575,7 @@ func (s *Store) ReposOf(ctx context.Context, c cid.Cid) ([]string, error) {
 		return nil, err
 	}
 	defer done()
+	defer s.mapping()()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -68,10 +68,16 @@ type Store struct {
 	hashMu     sync.RWMutex
 
 	// touched counts value bytes written or read since the value-log
-	// mappings were last released (see releaseMapped); releasing guards
-	// against two releases at once.
-	touched   atomic.Int64
-	releasing sync.Mutex
+	// mappings were last released (see releaseMapped).
+	touched atomic.Int64
+	// mapMu keeps releaseMapped (which holds it exclusively) from running
+	// while badger may unmap or remap a value-log file: while it writes
+	// (a full value-log file is truncated and a new one mapped), runs
+	// value-log GC (rewritten files are unmapped), or closes an iterator
+	// (which may unmap files GC left for deletion). Every operation that
+	// writes or iterates holds it shared, after the GC gate and never
+	// nested; plain block reads (Has, GetSize, View) need not.
+	mapMu sync.RWMutex
 }
 
 // releaseEvery is how many value bytes may pass through badger's mmapped
@@ -79,13 +85,45 @@ type Store struct {
 // the value log stays under about this much.
 var releaseEvery int64 = 64 << 20
 
-// touch counts n value bytes through the value log and releases the
-// mappings when enough have passed.
-func (s *Store) touch(n int) {
-	if s.touched.Add(int64(n)) < releaseEvery || !s.releasing.TryLock() {
+// mapping holds mapMu shared; the result releases it.
+func (s *Store) mapping() func() {
+	s.mapMu.RLock()
+	return s.mapMu.RUnlock
+}
+
+// touchRead counts n value bytes read and releases the mappings when enough
+// have passed and nothing holds mapMu. The caller is inside enter (so Close
+// cannot unmap everything meanwhile) and holds nothing else.
+func (s *Store) touchRead(n int) {
+	if s.touched.Add(int64(n)) < releaseEvery || !s.mapMu.TryLock() {
 		return
 	}
-	defer s.releasing.Unlock()
+	defer s.mapMu.Unlock()
+	s.release()
+}
+
+// touchWrite counts n value bytes written and releases the mappings when
+// enough have passed, waiting for running operations: an import writes
+// continuously, so waiting for an idle moment might wait forever. The
+// caller must hold no lock of the store.
+func (s *Store) touchWrite(n int64) {
+	if s.touched.Add(n) < releaseEvery {
+		return
+	}
+	done, err := s.enter()
+	if err != nil {
+		return
+	}
+	defer done()
+	s.mapMu.Lock()
+	defer s.mapMu.Unlock()
+	s.release()
+}
+
+func (s *Store) release() {
+	if s.touched.Load() < releaseEvery {
+		return // another caller just did it
+	}
 	s.touched.Store(0)
 	if err := releaseMapped(s.opts.Dir); err != nil {
 		s.opts.Logger.Warn("store: cannot release value-log mappings", "dir", s.opts.Dir, "err", err)
@@ -240,7 +278,7 @@ func (s *Store) View(ctx context.Context, c cid.Cid, fn func([]byte) error) erro
 			return fmt.Errorf("view %s: %w", c, err)
 		}
 		return it.Value(func(v []byte) error {
-			defer s.touch(len(v))
+			defer s.touchRead(len(v))
 			if verify {
 				if err := checkHash(c, v); err != nil {
 					return err
@@ -298,14 +336,18 @@ func (s *Store) Put(ctx context.Context, b blocks.Block) error {
 // PutMany stores blocks in one atomic batch, skipping those already present.
 // It waits while GC runs.
 func (s *Store) PutMany(ctx context.Context, bs []blocks.Block) error {
-	_, err := s.putMany(ctx, bs)
+	_, err := s.PutManyNew(ctx, bs)
 	return err
 }
 
 // PutManyNew is PutMany that also reports how many bytes were new to the
 // store (the dedup figure of an import).
 func (s *Store) PutManyNew(ctx context.Context, bs []blocks.Block) (newBytes int64, err error) {
-	return s.putMany(ctx, bs)
+	n, err := s.putMany(ctx, bs)
+	if n > 0 {
+		s.touchWrite(n)
+	}
+	return n, err
 }
 
 func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
@@ -319,6 +361,7 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
 		return 0, err
 	}
 	defer release()
+	defer s.mapping()()
 	if len(bs) == 0 {
 		return 0, nil
 	}
@@ -367,7 +410,6 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
 	if err := wb.Flush(); err != nil {
 		return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
 	}
-	s.touch(int(n))
 	return n, nil
 }
 
@@ -384,6 +426,7 @@ func (s *Store) DeleteBlock(ctx context.Context, c cid.Cid) error {
 		return err
 	}
 	defer release()
+	defer s.mapping()()
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(blockKey(c.Hash())) }); err != nil {
 		return fmt.Errorf("delete %s: %w", c, err)
 	}
@@ -409,21 +452,7 @@ func (s *Store) AllKeysChanWithErr(ctx context.Context) (<-chan cid.Cid, func() 
 	go func() {
 		defer close(ch)
 		defer done()
-		errc <- s.db.View(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxBlock}})
-			defer it.Close()
-			for it.Rewind(); it.Valid(); it.Next() {
-				mh := append([]byte(nil), it.Item().Key()[1:]...)
-				select {
-				case ch <- cid.NewCidV1(cid.Raw, mh):
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-s.closing:
-					return ErrClosed
-				}
-			}
-			return nil
-		})
+		errc <- s.listBlocks(ctx, ch)
 	}()
 	var once sync.Once
 	var final error
@@ -431,6 +460,44 @@ func (s *Store) AllKeysChanWithErr(ctx context.Context) (<-chan cid.Cid, func() 
 		once.Do(func() { final = <-errc })
 		return final
 	}, nil
+}
+
+// listChunk is how many keys AllKeysChan reads per badger transaction.
+// Short transactions keep a slow reader from pinning old versions in badger
+// and from holding mapMu.
+const listChunk = 1024
+
+func (s *Store) listBlocks(ctx context.Context, ch chan<- cid.Cid) error {
+	from := []byte{pfxBlock}
+	for {
+		var keys [][]byte
+		unmap := s.mapping()
+		err := s.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxBlock}})
+			defer it.Close()
+			for it.Seek(from); it.Valid() && len(keys) < listChunk; it.Next() {
+				keys = append(keys, it.Item().KeyCopy(nil))
+			}
+			return nil
+		})
+		unmap()
+		if err != nil {
+			return fmt.Errorf("list blocks: %w", err)
+		}
+		for _, k := range keys {
+			select {
+			case ch <- cid.NewCidV1(cid.Raw, k[1:]):
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.closing:
+				return ErrClosed
+			}
+		}
+		if len(keys) < listChunk {
+			return nil
+		}
+		from = append(keys[len(keys)-1], 0) // the next key after the last
+	}
 }
 
 // HashOnRead turns re-hashing of blocks read by Get and View on or off.
