@@ -1,0 +1,273 @@
+package hfapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/manifest"
+)
+
+// serveFile answers HEAD and GET of /resolve/ and /raw/ and returns the body
+// bytes written.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rt Route) int64 {
+	if !checkMethod(w, r, http.MethodGet, http.MethodHead) {
+		return 0
+	}
+	m, ok := s.resolve(w, r, rt)
+	if !ok {
+		return 0
+	}
+	h := w.Header()
+	h.Set("X-Repo-Commit", m.Commit)
+	f, ok := m.File(rt.Path)
+	if !ok {
+		writeError(w, r, http.StatusNotFound, "EntryNotFound", "Entry not found")
+		return 0
+	}
+	etag := f.BlobID
+	if f.LFS {
+		etag = f.SHA256
+	}
+	qetag := `"` + etag + `"`
+	size := f.Size
+	var pointer []byte
+	if rt.Op == OpRaw && f.LFS {
+		// raw/ shows what git holds: the pointer file.
+		pointer = manifest.LFSPointer(f.SHA256, f.Size)
+		size, qetag = int64(len(pointer)), `"`+f.BlobID+`"`
+	}
+	h.Set("ETag", qetag)
+	h.Set("X-Linked-Etag", qetag)
+	h.Set("X-Linked-Size", strconv.FormatInt(size, 10))
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Type", contentType(rt.Path))
+	h.Set("Last-Modified", m.Created.UTC().Format(http.TimeFormat))
+	if etagMatch(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return 0
+	}
+	off, n, status := int64(0), size, http.StatusOK
+	if rh := r.Header.Get("Range"); rh != "" && ifRange(r.Header.Get("If-Range"), qetag) {
+		a, b, err := parseRange(rh, size)
+		switch {
+		case errors.Is(err, errUnsatisfiable):
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			writeError(w, r, http.StatusRequestedRangeNotSatisfiable, "", err.Error())
+			return 0
+		case errors.Is(err, errMultiRange), errors.Is(err, errIgnoreRange):
+			// Whole file, 200: RFC 9110 lets a server ignore Range.
+		case err == nil:
+			off, n, status = a, b-a+1, http.StatusPartialContent
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, size))
+		}
+	}
+	h.Set("Content-Length", strconv.FormatInt(n, 10))
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead || n == 0 {
+		return 0
+	}
+	s.stats.files.Add(1)
+	if pointer != nil {
+		k, _ := w.Write(pointer[off : off+n])
+		s.stats.bytes.Add(int64(k))
+		return int64(k)
+	}
+	rd, err := chunker.NewReader(r.Context(), s.st, f.CID)
+	if err == nil && rd.Size() != f.Size {
+		err = fmt.Errorf("DAG %s holds %d bytes, manifest says %d", f.CID, rd.Size(), f.Size)
+	}
+	var k int64
+	if err == nil {
+		k, err = s.copyRange(w, rd, off, n)
+	}
+	if err != nil {
+		// The header is out; cutting the connection is how a client learns
+		// that the body is incomplete.
+		s.stats.failed.Add(1)
+		if r.Context().Err() == nil {
+			s.log.Error("hfapi: serving file", "repo", rt.Repo, "path", rt.Path, "commit", m.Commit, "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
+	return k
+}
+
+const copyBuf = 1 << 20
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
+
+// copyRange writes n bytes of rd from off to w, reading the next slice
+// while the previous one is written, so block reads and socket writes
+// overlap. Two 1 MiB buffers per request; never the whole file.
+func (s *Server) copyRange(w io.Writer, rd io.ReaderAt, off, n int64) (int64, error) {
+	type slice struct {
+		buf *[]byte
+		n   int
+		err error
+	}
+	full := make(chan slice, 1)
+	free := make(chan *[]byte, 2)
+	free <- bufPool.Get().(*[]byte)
+	free <- bufPool.Get().(*[]byte)
+	stop := make(chan struct{})
+	go func() {
+		defer close(full)
+		for pos, end := off, off+n; pos < end; {
+			var b *[]byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			want := min(int64(len(*b)), end-pos)
+			k, err := rd.ReadAt((*b)[:want], pos)
+			if int64(k) == want {
+				err = nil
+			} else if err == nil || errors.Is(err, io.EOF) {
+				err = fmt.Errorf("read at %d: %w", pos, io.ErrUnexpectedEOF)
+			}
+			select {
+			case full <- slice{b, k, err}:
+			case <-stop:
+				bufPool.Put(b)
+				return
+			}
+			if err != nil {
+				return
+			}
+			pos += int64(k)
+		}
+	}()
+	var written int64
+	var werr error
+	for sl := range full {
+		if sl.err != nil {
+			werr = sl.err
+			bufPool.Put(sl.buf)
+			break
+		}
+		k, err := w.Write((*sl.buf)[:sl.n])
+		written += int64(k)
+		s.stats.bytes.Add(int64(k))
+		if err != nil {
+			bufPool.Put(sl.buf)
+			werr = err
+			break
+		}
+		free <- sl.buf
+	}
+	close(stop)
+	for sl := range full {
+		bufPool.Put(sl.buf)
+	}
+	for len(free) > 0 {
+		bufPool.Put(<-free)
+	}
+	return written, werr
+}
+
+var (
+	errUnsatisfiable = errors.New("range not satisfiable")
+	errMultiRange    = errors.New("several ranges")
+	errIgnoreRange   = errors.New("range in another unit")
+)
+
+// parseRange parses a Range header for a file of size bytes and returns the
+// first and last byte of the one range it names.
+func parseRange(h string, size int64) (first, last int64, err error) {
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok {
+		if strings.Contains(h, "=") && !strings.HasPrefix(strings.TrimSpace(h), "bytes") {
+			return 0, 0, errIgnoreRange
+		}
+		return 0, 0, fmt.Errorf("%w: malformed %q", errUnsatisfiable, h)
+	}
+	if strings.Contains(spec, ",") {
+		return 0, 0, errMultiRange
+	}
+	spec = strings.TrimSpace(spec)
+	a, b, ok := strings.Cut(spec, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("%w: malformed %q", errUnsatisfiable, h)
+	}
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	if a == "" {
+		// Suffix: the last b bytes.
+		k, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || k < 0 || !digits(b) {
+			return 0, 0, fmt.Errorf("%w: malformed %q", errUnsatisfiable, h)
+		}
+		if k == 0 || size == 0 {
+			return 0, 0, fmt.Errorf("%w: empty suffix of %d bytes", errUnsatisfiable, size)
+		}
+		return max(0, size-k), size - 1, nil
+	}
+	first, err = strconv.ParseInt(a, 10, 64)
+	if err != nil || !digits(a) {
+		return 0, 0, fmt.Errorf("%w: malformed %q", errUnsatisfiable, h)
+	}
+	last = size - 1
+	if b != "" {
+		last, err = strconv.ParseInt(b, 10, 64)
+		if err != nil || !digits(b) || last < first {
+			return 0, 0, fmt.Errorf("%w: malformed %q", errUnsatisfiable, h)
+		}
+		last = min(last, size-1)
+	}
+	if first >= size {
+		return 0, 0, fmt.Errorf("%w: starts at %d, file has %d bytes", errUnsatisfiable, first, size)
+	}
+	return first, last, nil
+}
+
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// etagMatch reports whether an If-None-Match header names etag.
+func etagMatch(h, etag string) bool {
+	if h == "" {
+		return false
+	}
+	for _, t := range strings.Split(h, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || strings.Trim(t, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// ifRange reports whether a Range applies given If-Range: only an exact
+// (strong) ETag keeps it; a date or another tag means the whole file.
+func ifRange(h, qetag string) bool {
+	return h == "" || h == qetag
+}
+
+func contentType(p string) string {
+	switch path.Ext(p) {
+	case ".json":
+		return "application/json"
+	case ".txt", ".md":
+		return "text/plain; charset=utf-8"
+	case ".safetensors", ".gguf", ".bin", ".parquet", ".pt", ".onnx", "":
+		return "application/octet-stream"
+	}
+	if t := mime.TypeByExtension(path.Ext(p)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
