@@ -2,6 +2,11 @@
 
 #include "textflag.h"
 
+// Software prefetch distance for weight streams: the hardware prefetchers
+// stop at 4 KiB page boundaries, which matters for memory-mapped weights
+// in 4 KiB pages.
+#define PFD 1024
+
 // AVX2/FMA/F16C kernels. Go assembler operand order is reversed from
 // Intel's: VFMADD231PS a, b, acc computes acc += b*a.
 
@@ -47,6 +52,8 @@ TEXT ·dotF32AVX(SB), NOSPLIT, $0-28
 f32loop32:
 	CMPQ CX, $32
 	JLT f32loop8
+	PREFETCHT0 PFD(SI)
+	PREFETCHT0 PFD+64(SI)
 	VMOVUPS (SI), Y4
 	VMOVUPS 32(SI), Y5
 	VMOVUPS 64(SI), Y6
@@ -130,6 +137,7 @@ TEXT ·dotF16AVX(SB), NOSPLIT, $0-28
 f16loop32:
 	CMPQ CX, $32
 	JLT f16loop8
+	PREFETCHT0 PFD(SI)
 	VCVTPH2PS (SI), Y4
 	VCVTPH2PS 16(SI), Y5
 	VCVTPH2PS 32(SI), Y6
@@ -173,6 +181,7 @@ TEXT ·dotBF16AVX(SB), NOSPLIT, $0-28
 bf16loop32:
 	CMPQ CX, $32
 	JLT bf16loop8
+	PREFETCHT0 PFD(SI)
 	VPMOVZXWD (SI), Y4
 	VPMOVZXWD 16(SI), Y5
 	VPMOVZXWD 32(SI), Y6
@@ -350,6 +359,8 @@ TEXT ·dotQ80AVX(SB), NOSPLIT, $0-36
 q80loop4:
 	CMPQ CX, $4
 	JLT q80tail
+	PREFETCHT0 PFD(SI)
+	PREFETCHT0 PFD+64(SI)
 	SCALES4(34)
 	VMULPS (DX), X10, X10
 	Q80BLK(0, Y6, Y0)
@@ -413,6 +424,8 @@ TEXT ·dotQ40AVX(SB), NOSPLIT, $0-44
 q40loop4:
 	CMPQ CX, $4
 	JLT q40tail
+	PREFETCHT0 PFD(SI)
+	PREFETCHT0 PFD+64(SI)
 	SCALES4(18)
 	VFNMADD231PS (R8), X10, X11
 	VMULPS (DX), X10, X10
@@ -541,6 +554,9 @@ TEXT ·dotQ4KAVX(SB), NOSPLIT, $0-44
 	TESTQ CX, CX
 	JEQ q4kdone
 q4kloop:
+	PREFETCHT0 PFD(SI)
+	PREFETCHT0 PFD+64(SI)
+	PREFETCHT0 PFD+128(SI)
 	// Unpack the 12 bytes of 6-bit scales and mins into 8+8 bytes.
 	MOVL 4(SI), AX
 	MOVL 8(SI), BX
@@ -671,6 +687,10 @@ TEXT ·dotQ6KAVX(SB), NOSPLIT, $0-44
 	TESTQ CX, CX
 	JEQ q6kdone
 q6kloop:
+	PREFETCHT0 PFD(SI)
+	PREFETCHT0 PFD+64(SI)
+	PREFETCHT0 PFD+128(SI)
+	PREFETCHT0 PFD+192(SI)
 	VMOVDQU 192(SI), X12
 	VPSHUFB X13, X12, X11
 	VPMOVSXBW X11, Y11 // even scales | odd scales, int16
