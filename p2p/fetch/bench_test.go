@@ -318,7 +318,6 @@ func BenchmarkFetch(b *testing.B) {
 	})
 }
 
-
 func transportOf(name string) string {
 	if strings.Contains(name, "quic") {
 		return "quic"

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,6 +158,7 @@ type peerState struct {
 	rate     float64 // EWMA of delivery rate, bytes/s
 	lastEnd  time.Time
 	err      string
+	fail     error // why the probe failed
 	errors   int
 	// Updated by the peer's worker.
 	bytes  atomic.Int64
@@ -406,33 +406,35 @@ func (f *fetcher) probe(ctx context.Context) error {
 			}
 			switch {
 			case err != nil:
-				p.err = err.Error()
+				p.fail = fmt.Errorf("peer %s: %w", p.id, err)
 			case fr.Type == FrameError:
-				p.err = (&RefusedError{Peer: p.id, Msg: fr.Msg}).Error()
+				p.fail = &RefusedError{Peer: p.id, Msg: fr.Msg}
 			case fr.Type != FrameEnd:
-				p.err = fmt.Sprintf("probe answered with frame type %d", fr.Type)
+				p.fail = fmt.Errorf("peer %s: probe answered with frame type %d", p.id, fr.Type)
 			default:
 				p.rtt = time.Since(t0)
 				p.live = true
 				f.c.h.Peerstore().RecordLatency(p.id, p.rtt)
 				return
 			}
+			p.err = p.fail.Error()
 			p.errors++
 			f.resetSession(p)
 		})
 	}
 	wg.Wait()
-	var reasons []string
+	var fails []error
 	for _, p := range f.peers {
 		if p.live {
 			return nil
 		}
-		reasons = append(reasons, p.err)
+		fails = append(fails, p.fail)
 	}
-	if len(reasons) == 0 {
+	if len(fails) == 0 {
 		return errors.New("no peers given")
 	}
-	return fmt.Errorf("no peer serves it: %s", strings.Join(reasons, "; "))
+	// errors.As finds a *RefusedError in it when a peer refused.
+	return fmt.Errorf("no peer serves it: %w", errors.Join(fails...))
 }
 
 // ranked returns the live peers, lowest round trip first.

@@ -250,8 +250,9 @@ func TestGateRefusal(t *testing.T) {
 	connect(t, h, src.h)
 	st := newStore(t)
 	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(src), Options{})
-	if err == nil || !strings.Contains(err.Error(), "policy: jurisdiction FR not allowed") {
-		t.Fatalf("Fetch = %v, want the gate's reason", err)
+	var refused *RefusedError
+	if !errors.As(err, &refused) || refused.Msg != "policy: jurisdiction FR not allowed" || refused.Peer != src.h.ID() {
+		t.Fatalf("Fetch = %v, want a RefusedError with the gate's reason", err)
 	}
 	if p := stats.Peers[0]; !strings.Contains(p.Err, "refused") {
 		t.Errorf("peer stats = %+v, want refused", p)
