@@ -150,6 +150,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 	}
 	h.raw = raw
 	h.gated = &gatedHost{Host: raw, h: h}
+	if len(deps.Certificate) == 0 {
+		h.log.Warn("no node certificate: every Cairn peer will refuse this node", "peer", raw.ID())
+	} else if _, err := deps.Trust.VerifyBytes(deps.Certificate, raw.ID().String(), time.Now()); err != nil {
+		// Peers trusting other organisations may still accept it, so only warn.
+		h.log.Warn("own certificate does not verify against this node's trust set", "peer", raw.ID(), "err", err)
+	}
 
 	// The DHT and bitswap outlive New's ctx: Close ends them.
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
