@@ -530,4 +530,3 @@ func (s *Server) serveWhoami(w http.ResponseWriter, r *http.Request, member toke
 		"auth": map[string]any{"type": "access_token", "accessToken": map[string]any{"displayName": name, "role": "read"}},
 	})
 }
-
