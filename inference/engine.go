@@ -36,7 +36,9 @@ type Config struct {
 	// in one pass. Default 0: llama.DefaultBatch (64).
 	Batch int
 	// Weights selects how Open holds the weights: WeightsAuto (default),
-	// WeightsMmap or WeightsResident. Load always reads them into memory.
+	// WeightsMmap or WeightsResident. Load always reads them into memory:
+	// into huge-page memory, or with WeightsMmap tensor by tensor into the
+	// Go heap.
 	Weights string
 	// IdleSessions is how many finished sessions (each with its KV cache)
 	// Model.Generate keeps for reuse. Default 0: 1.
@@ -139,7 +141,7 @@ func OpenConfig(path string, cfg Config) (*Model, error) {
 }
 
 // Load loads a GGUF model of size bytes from r with the default Config.
-// Weights are read from r into memory once.
+// The file is read from r into memory once (huge-page memory on Linux).
 func Load(r io.ReaderAt, size int64) (*Model, error) { return LoadConfig(r, size, Config{}) }
 
 // LoadConfig loads a GGUF model of size bytes from r.
@@ -147,11 +149,22 @@ func LoadConfig(r io.ReaderAt, size int64, cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f, err := gguf.Read(r, size)
+	var f *gguf.File
+	var err error
+	if cfg.Weights == WeightsMmap {
+		f, err = gguf.Read(r, size) // tensors read into the heap one by one
+	} else {
+		f, err = gguf.ReadResident(r, size)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return newModel(f, cfg)
+	m, err := newModel(f, cfg)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return m, nil
 }
 
 func newModel(f *gguf.File, cfg Config) (*Model, error) {

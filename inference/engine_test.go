@@ -290,6 +290,13 @@ func TestRandomModels(t *testing.T) {
 						t.Errorf("weights %s: tokens %v, %v; want %v", mode, r.Tokens, err, r1.Tokens)
 					}
 				}
+				m3, err := LoadConfig(bytes.NewReader(b), int64(len(b)), Config{Weights: WeightsMmap})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r, err := m3.Generate(t.Context(), req, nil); err != nil || !reflect.DeepEqual(r.Tokens, r1.Tokens) {
+					t.Errorf("LoadConfig(mmap): tokens %v, %v; want %v", r.Tokens, err, r1.Tokens)
+				}
 				if _, err := OpenConfig(path, Config{Weights: "swap"}); err == nil {
 					t.Errorf("OpenConfig(weights swap) = nil error")
 				}

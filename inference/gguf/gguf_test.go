@@ -94,6 +94,12 @@ func TestRoundTrip(t *testing.T) {
 	}
 	defer resident.Close()
 	readers["resident"] = resident
+	if f, err := ReadResident(bytes.NewReader(b), int64(len(b))); err != nil {
+		t.Fatalf("ReadResident: %v", err)
+	} else {
+		defer f.Close()
+		readers["read-resident"] = f
+	}
 	if f, err := Read(bytes.NewReader(b), int64(len(b))); err != nil {
 		t.Fatalf("Read: %v", err)
 	} else {

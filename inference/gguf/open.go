@@ -3,6 +3,7 @@ package gguf
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -57,19 +58,28 @@ func OpenResident(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
 	}
-	// Parse the header first so a malformed file is refused before a
-	// file-sized allocation.
-	if _, err := parse(fd, st.Size()); err != nil {
-		return nil, fmt.Errorf("gguf %s: %w", path, err)
-	}
-	data, release, err := readResident(fd, st.Size())
+	f, err := ReadResident(fd, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("gguf %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// ReadResident is OpenResident for a file of size bytes read through r.
+func ReadResident(r io.ReaderAt, size int64) (*File, error) {
+	// Parse the header first so a malformed file is refused before a
+	// file-sized allocation.
+	if _, err := parse(r, size); err != nil {
+		return nil, err
+	}
+	data, release, err := readResident(r, size)
+	if err != nil {
+		return nil, err
 	}
 	f, err := parse(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("gguf %s: %w", path, err)
+		return nil, err
 	}
 	f.data = data
 	f.closer = release

@@ -12,11 +12,11 @@ import (
 
 const hugePage = 2 << 20
 
-// readResident copies the file into anonymous memory advised to use
+// readResident copies r (the file) into anonymous memory advised to use
 // transparent huge pages, dropping the file's page cache behind the copy so
 // the weights are held once. Huge pages cut the TLB misses of streaming
 // every weight once per token.
-func readResident(fd *os.File, size int64) ([]byte, func() error, error) {
+func readResident(r io.ReaderAt, size int64) ([]byte, func() error, error) {
 	if size <= 0 || int64(int(size)) != size {
 		return nil, nil, fmt.Errorf("file size %d cannot be held in memory", size)
 	}
@@ -36,11 +36,13 @@ func readResident(fd *os.File, size int64) ([]byte, func() error, error) {
 	const step = 64 << 20
 	for pos := 0; pos < len(data); pos += step {
 		end := min(pos+step, len(data))
-		if _, err := io.ReadFull(io.NewSectionReader(fd, int64(pos), int64(end-pos)), data[pos:end]); err != nil {
+		if _, err := io.ReadFull(io.NewSectionReader(r, int64(pos), int64(end-pos)), data[pos:end]); err != nil {
 			unmap()
 			return nil, nil, fmt.Errorf("reading at %d: %w", pos, err)
 		}
-		_ = unix.Fadvise(int(fd.Fd()), int64(pos), int64(end-pos), unix.FADV_DONTNEED)
+		if fd, ok := r.(*os.File); ok {
+			_ = unix.Fadvise(int(fd.Fd()), int64(pos), int64(end-pos), unix.FADV_DONTNEED)
+		}
 	}
 	return data, unmap, nil
 }
