@@ -111,7 +111,15 @@ type Model struct {
 
 	mu   sync.Mutex
 	idle []*Session
+
+	// use is held shared by every running generation and exclusively by
+	// Close, so weights are never released under a generation.
+	use    sync.RWMutex
+	closed bool
 }
+
+// ErrClosed is returned by generation on a closed Model.
+var ErrClosed = errors.New("model is closed")
 
 // Open loads the GGUF model at path with the default Config. The file is
 // memory-mapped where the platform allows.
@@ -255,8 +263,15 @@ func availableMemory() int64 {
 	return 0
 }
 
-// Close releases the model's file mapping. No session may be in use.
+// Close waits for running generations to end, then releases the weights.
+// Later generations fail with ErrClosed. Close is idempotent.
 func (m *Model) Close() error {
+	m.use.Lock()
+	defer m.use.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
 	m.mu.Lock()
 	m.idle = nil
 	m.mu.Unlock()

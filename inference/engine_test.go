@@ -308,6 +308,40 @@ func TestRandomModels(t *testing.T) {
 	}
 }
 
+func TestCloseWaitsForGeneration(t *testing.T) {
+	path := fixtureDir + "stories260K.gguf"
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("fixture %s absent: %v", path, err)
+	}
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		var once sync.Once
+		_, err := m.Generate(t.Context(), Request{Prompt: "Once upon a time", MaxTokens: 100}, func(string) error {
+			once.Do(func() { close(started) })
+			return nil
+		})
+		done <- err
+	}()
+	<-started
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("generation running during Close: %v", err)
+	}
+	if _, err := m.Generate(t.Context(), Request{Prompt: "x"}, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Generate after Close = %v, want ErrClosed", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.gguf")

@@ -118,6 +118,11 @@ func (m *Model) PromptTokens(req Request) []int32 {
 // so far.
 func (s *Session) Generate(ctx context.Context, req Request, emit func(piece string) error) (Result, error) {
 	m := s.m
+	m.use.RLock()
+	defer m.use.RUnlock()
+	if m.closed {
+		return Result{}, ErrClosed
+	}
 	if err := req.Params.Validate(); err != nil {
 		return Result{}, err
 	}
