@@ -72,7 +72,7 @@ func BenchmarkImport(b *testing.B) {
 // BenchmarkDedup prints the new bytes of a fine-tuned copy for the three
 // strategies (TestDedupTensorAware asserts the tensor-aware bound).
 func BenchmarkDedup(b *testing.B) {
-	a, c := dedupPair(b, 40, 800)
+	a, c := dedupPair(b, 30, 700)
 	for _, tc := range []struct {
 		name string
 		opts Options

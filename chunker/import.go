@@ -245,15 +245,15 @@ func ImportFile(ctx context.Context, put Putter, r io.ReaderAt, size int64, name
 	}
 	o := opts.withDefaults()
 	if size < 0 {
-		return FileResult{}, fmt.Errorf("import %s: negative size %d", name, size)
+		return FileResult{}, fmt.Errorf("%s: negative size %d", name, size)
 	}
 	sp, err := newSplitter(r, size, name, o)
 	if err != nil {
-		return FileResult{}, fmt.Errorf("import %s: %w", name, err)
+		return FileResult{}, fmt.Errorf("%s: %w", name, err)
 	}
 	res, err := importWith(ctx, put, r, size, sp, o)
 	if err != nil {
-		return FileResult{}, fmt.Errorf("import %s: %w", name, err)
+		return FileResult{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return res, nil
 }
