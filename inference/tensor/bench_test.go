@@ -169,8 +169,12 @@ func BenchmarkKernel(b *testing.B) {
 			a.prepare(typ, x)
 			out := make([]float32, rows)
 			b.SetBytes(int64(len(m.Data)))
+			cpu0 := processCPU()
 			for b.Loop() {
 				matVecRows(out, m, &a, 0, rows)
+			}
+			if cpu := processCPU() - cpu0; cpu > 0 {
+				b.ReportMetric(float64(len(m.Data))*float64(b.N)/cpu.Seconds()/1e9, "GB/cpu-s")
 			}
 		})
 	}

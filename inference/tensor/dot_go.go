@@ -40,72 +40,100 @@ func roundF16SliceGo(dst, x []float32) {
 // dotF32RowGo: w holds len(x) little-endian float32.
 func dotF32RowGo(w []byte, x []float32) float32 {
 	w = w[:4*len(x)]
-	var s0, s1 float32
+	var s0, s1, s2, s3 float32
 	i := 0
-	for ; i+2 <= len(x); i += 2 {
-		s0 += math.Float32frombits(binary.LittleEndian.Uint32(w[4*i:])) * x[i]
-		s1 += math.Float32frombits(binary.LittleEndian.Uint32(w[4*i+4:])) * x[i+1]
+	for ; i+4 <= len(x); i += 4 {
+		ww := (*[16]byte)(w[4*i:])
+		xx := (*[4]float32)(x[i:])
+		s0 += math.Float32frombits(binary.LittleEndian.Uint32(ww[0:])) * xx[0]
+		s1 += math.Float32frombits(binary.LittleEndian.Uint32(ww[4:])) * xx[1]
+		s2 += math.Float32frombits(binary.LittleEndian.Uint32(ww[8:])) * xx[2]
+		s3 += math.Float32frombits(binary.LittleEndian.Uint32(ww[12:])) * xx[3]
 	}
 	for ; i < len(x); i++ {
 		s0 += math.Float32frombits(binary.LittleEndian.Uint32(w[4*i:])) * x[i]
 	}
-	return s0 + s1
+	return (s0 + s1) + (s2 + s3)
+}
+
+// f16Bits converts a half to float32 bits arithmetically for normal
+// numbers, through the table otherwise.
+func f16Bits(h uint16) float32 {
+	if e := h & 0x7c00; e != 0 && e != 0x7c00 {
+		return math.Float32frombits(uint32(h&0x8000)<<16 | (uint32(h&0x7fff)<<13 + (127-15)<<23))
+	}
+	return f16Table[h]
 }
 
 func dotF16RowGo(w []byte, x []float32) float32 {
 	w = w[:2*len(x)]
-	var s0, s1 float32
+	var s0, s1, s2, s3 float32
 	i := 0
-	for ; i+2 <= len(x); i += 2 {
-		s0 += f16Table[binary.LittleEndian.Uint16(w[2*i:])] * x[i]
-		s1 += f16Table[binary.LittleEndian.Uint16(w[2*i+2:])] * x[i+1]
+	for ; i+4 <= len(x); i += 4 {
+		ww := (*[8]byte)(w[2*i:])
+		xx := (*[4]float32)(x[i:])
+		s0 += f16Bits(uint16(ww[0])|uint16(ww[1])<<8) * xx[0]
+		s1 += f16Bits(uint16(ww[2])|uint16(ww[3])<<8) * xx[1]
+		s2 += f16Bits(uint16(ww[4])|uint16(ww[5])<<8) * xx[2]
+		s3 += f16Bits(uint16(ww[6])|uint16(ww[7])<<8) * xx[3]
 	}
 	for ; i < len(x); i++ {
 		s0 += f16Table[binary.LittleEndian.Uint16(w[2*i:])] * x[i]
 	}
-	return s0 + s1
+	return (s0 + s1) + (s2 + s3)
 }
 
 func dotBF16RowGo(w []byte, x []float32) float32 {
 	w = w[:2*len(x)]
-	var s0, s1 float32
+	var s0, s1, s2, s3 float32
 	i := 0
-	for ; i+2 <= len(x); i += 2 {
-		s0 += BF16ToF32(binary.LittleEndian.Uint16(w[2*i:])) * x[i]
-		s1 += BF16ToF32(binary.LittleEndian.Uint16(w[2*i+2:])) * x[i+1]
+	for ; i+4 <= len(x); i += 4 {
+		ww := (*[8]byte)(w[2*i:])
+		xx := (*[4]float32)(x[i:])
+		s0 += math.Float32frombits(uint32(ww[0])<<16|uint32(ww[1])<<24) * xx[0]
+		s1 += math.Float32frombits(uint32(ww[2])<<16|uint32(ww[3])<<24) * xx[1]
+		s2 += math.Float32frombits(uint32(ww[4])<<16|uint32(ww[5])<<24) * xx[2]
+		s3 += math.Float32frombits(uint32(ww[6])<<16|uint32(ww[7])<<24) * xx[3]
 	}
 	for ; i < len(x); i++ {
 		s0 += BF16ToF32(binary.LittleEndian.Uint16(w[2*i:])) * x[i]
 	}
-	return s0 + s1
+	return (s0 + s1) + (s2 + s3)
 }
 
 // dotQ80RowGo: w holds len(d) Q8_0 blocks; (d, qs) the Q8_0 activation.
 func dotQ80RowGo(w []byte, d []float32, qs []int8) float32 {
 	var sum float32
+	qs = qs[:len(d)*qk]
 	for b := range d {
-		blk := w[b*q80B : (b+1)*q80B]
-		y := qs[b*qk : (b+1)*qk]
-		var s int32
-		for j := 0; j < qk; j++ {
-			s += int32(int8(blk[2+j])) * int32(y[j])
+		blk := (*[q80B]byte)(w[b*q80B:])
+		y := (*[qk]int8)(qs[b*qk:])
+		var s0, s1, s2, s3 int32
+		for j := 0; j < qk; j += 4 {
+			s0 += int32(int8(blk[2+j])) * int32(y[j])
+			s1 += int32(int8(blk[3+j])) * int32(y[j+1])
+			s2 += int32(int8(blk[4+j])) * int32(y[j+2])
+			s3 += int32(int8(blk[5+j])) * int32(y[j+3])
 		}
-		sum += float32(s) * (f16Table[binary.LittleEndian.Uint16(blk)] * d[b])
+		sum += float32((s0+s1)+(s2+s3)) * (f16Table[uint16(blk[0])|uint16(blk[1])<<8] * d[b])
 	}
 	return sum
 }
 
 func dotQ40RowGo(w []byte, d []float32, qs []int8) float32 {
 	var sum float32
+	qs = qs[:len(d)*qk]
 	for b := range d {
-		blk := w[b*q40B : (b+1)*q40B]
-		y := qs[b*qk : (b+1)*qk]
-		var s int32
+		blk := (*[q40B]byte)(w[b*q40B:])
+		y := (*[qk]int8)(qs[b*qk:])
+		var s0, s1, ys int32
 		for j := 0; j < qk/2; j++ {
-			s += (int32(blk[2+j]&0xf) - 8) * int32(y[j])
-			s += (int32(blk[2+j]>>4) - 8) * int32(y[j+qk/2])
+			v := blk[2+j]
+			s0 += int32(v&0xf) * int32(y[j])
+			s1 += int32(v>>4) * int32(y[j+qk/2])
+			ys += int32(y[j]) + int32(y[j+qk/2])
 		}
-		sum += float32(s) * (f16Table[binary.LittleEndian.Uint16(blk)] * d[b])
+		sum += float32(s0+s1-8*ys) * (f16Table[uint16(blk[0])|uint16(blk[1])<<8] * d[b])
 	}
 	return sum
 }
@@ -113,27 +141,30 @@ func dotQ40RowGo(w []byte, d []float32, qs []int8) float32 {
 // dotQ4KRowGo: w holds len(d) Q4_K super-blocks; (d, qs, bs) the Q8_K activation.
 func dotQ4KRowGo(w []byte, d []float32, qs []int8, bs []int16) float32 {
 	var sum float32
+	qs = qs[:len(d)*qkK]
+	bs = bs[:len(d)*16]
 	for b := range d {
-		blk := w[b*q4KB : (b+1)*q4KB]
-		y := qs[b*qkK : (b+1)*qkK]
-		bsum := bs[b*16 : b*16+16]
+		blk := (*[q4KB]byte)(w[b*q4KB:])
+		y := (*[qkK]int8)(qs[b*qkK:])
+		bsum := (*[16]int16)(bs[b*16:])
 		scales := blk[4:16]
-		q := blk[16:144]
 		var sumi, summ int32
-		for j := 0; j < 8; j++ {
-			sc, m := scaleMinK4(j, scales)
-			summ += int32(m) * (int32(bsum[2*j]) + int32(bsum[2*j+1]))
-			qq := q[32*(j/2) : 32*(j/2)+32]
-			yy := y[32*j : 32*j+32]
-			shift := uint(4 * (j & 1))
-			var s int32
+		for c := 0; c < 4; c++ {
+			sc1, m1 := scaleMinK4(2*c, scales)
+			sc2, m2 := scaleMinK4(2*c+1, scales)
+			summ += int32(m1)*(int32(bsum[4*c])+int32(bsum[4*c+1])) + int32(m2)*(int32(bsum[4*c+2])+int32(bsum[4*c+3]))
+			q := (*[32]byte)(blk[16+32*c:])
+			lo := (*[32]int8)(y[64*c:])
+			hi := (*[32]int8)(y[64*c+32:])
+			var s1, s2 int32
 			for l := 0; l < 32; l++ {
-				s += int32((qq[l]>>shift)&0xf) * int32(yy[l])
+				s1 += int32(q[l]&0xf) * int32(lo[l])
+				s2 += int32(q[l]>>4) * int32(hi[l])
 			}
-			sumi += int32(sc) * s
+			sumi += int32(sc1)*s1 + int32(sc2)*s2
 		}
-		dd := f16Table[binary.LittleEndian.Uint16(blk[0:])] * d[b]
-		dm := f16Table[binary.LittleEndian.Uint16(blk[2:])] * d[b]
+		dd := f16Table[uint16(blk[0])|uint16(blk[1])<<8] * d[b]
+		dm := f16Table[uint16(blk[2])|uint16(blk[3])<<8] * d[b]
 		sum += dd*float32(sumi) - dm*float32(summ)
 	}
 	return sum
@@ -141,32 +172,29 @@ func dotQ4KRowGo(w []byte, d []float32, qs []int8, bs []int16) float32 {
 
 func dotQ6KRowGo(w []byte, d []float32, qs []int8) float32 {
 	var sum float32
+	qs = qs[:len(d)*qkK]
 	for b := range d {
-		blk := w[b*q6KB : (b+1)*q6KB]
-		y := qs[b*qkK : (b+1)*qkK]
+		blk := (*[q6KB]byte)(w[b*q6KB:])
+		y := (*[qkK]int8)(qs[b*qkK:])
 		var sumi int32
 		for n := 0; n < 2; n++ {
-			ql := blk[64*n : 64*n+64]
-			qh := blk[128+32*n : 128+32*n+32]
-			sc := blk[192+8*n : 192+8*n+8]
-			yy := y[128*n : 128*n+128]
-			var s [8]int32 // per 16-element sub-block
-			for l := 0; l < 32; l++ {
-				is := l / 16
-				q1 := int32(ql[l]&0xf|(qh[l]&3)<<4) - 32
-				q2 := int32(ql[l+32]&0xf|((qh[l]>>2)&3)<<4) - 32
-				q3 := int32(ql[l]>>4|((qh[l]>>4)&3)<<4) - 32
-				q4 := int32(ql[l+32]>>4|((qh[l]>>6)&3)<<4) - 32
-				s[is] += q1 * int32(yy[l])
-				s[is+2] += q2 * int32(yy[l+32])
-				s[is+4] += q3 * int32(yy[l+64])
-				s[is+6] += q4 * int32(yy[l+96])
-			}
-			for k := 0; k < 8; k++ {
-				sumi += int32(int8(sc[k])) * s[k]
+			ql := (*[64]byte)(blk[64*n:])
+			qh := (*[32]byte)(blk[128+32*n:])
+			sc := (*[8]byte)(blk[192+8*n:])
+			yy := (*[128]int8)(y[128*n:])
+			for h := 0; h < 2; h++ { // 16-element halves of each 32
+				var s1, s2, s3, s4 int32
+				for l := 16 * h; l < 16*h+16; l++ {
+					a, c, hb := ql[l], ql[l+32], qh[l]
+					s1 += (int32(a&0xf|(hb&3)<<4) - 32) * int32(yy[l])
+					s2 += (int32(c&0xf|(hb>>2&3)<<4) - 32) * int32(yy[l+32])
+					s3 += (int32(a>>4|(hb>>4&3)<<4) - 32) * int32(yy[l+64])
+					s4 += (int32(c>>4|(hb>>6)<<4) - 32) * int32(yy[l+96])
+				}
+				sumi += int32(int8(sc[h]))*s1 + int32(int8(sc[h+2]))*s2 + int32(int8(sc[h+4]))*s3 + int32(int8(sc[h+6]))*s4
 			}
 		}
-		sum += f16Table[binary.LittleEndian.Uint16(blk[208:])] * d[b] * float32(sumi)
+		sum += f16Table[uint16(blk[208])|uint16(blk[209])<<8] * d[b] * float32(sumi)
 	}
 	return sum
 }
