@@ -88,6 +88,7 @@ type nodeOpts struct {
 	psk     []byte
 	tcpOnly bool
 	roots   func(context.Context) ([]cid.Cid, error)
+	onRevs  func([]byte)
 }
 
 // testConfig is a Config for loopback tests with short timers.
@@ -132,7 +133,7 @@ func startNode(t *testing.T, cfg Config, o nodeOpts) *Host {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	h, err := New(t.Context(), cfg, Deps{
-		Trust: o.trust, Certificate: o.cert, Blockstore: o.store, BlockFilter: o.filter, Logger: log, Roots: o.roots,
+		Trust: o.trust, Certificate: o.cert, Blockstore: o.store, BlockFilter: o.filter, Logger: log, Roots: o.roots, OnRevocations: o.onRevs,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

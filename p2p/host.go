@@ -78,6 +78,10 @@ type Deps struct {
 	Roots func(ctx context.Context) ([]cid.Cid, error)
 	// Logger receives the host's logs. Nil: slog.Default().
 	Logger *slog.Logger
+	// OnRevocations is called with each newer signed revocation list installed (from
+	// gossip, a hello, or AddRevocations), so the node can persist it. It must not
+	// block for long. Nil: not called.
+	OnRevocations func(signed []byte)
 	// Options are extra libp2p options appended to the host's own, such as
 	// fetch.HostOptions() (a larger yamux window for bulk streams). Nil: none.
 	Options []libp2p.Option

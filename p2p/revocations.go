@@ -19,6 +19,7 @@ func (h *Host) AddRevocations(ctx context.Context, signed []byte) error {
 	if err := h.deps.Trust.AddRevocations(signed); err != nil {
 		return fmt.Errorf("p2p: revocation list: %w", err)
 	}
+	h.installed(signed)
 	h.reverify()
 	h.push(ctx, signed, "")
 	return nil
@@ -72,6 +73,7 @@ func (h *Host) installLists(lists [][]byte, from peer.ID) {
 		switch {
 		case err == nil:
 			fresh = append(fresh, l)
+			h.installed(l)
 		case errors.Is(err, sovereignty.ErrStale), errors.Is(err, sovereignty.ErrUntrustedOrg):
 			// Re-delivered, or a list of an organisation this node does not trust
 			// (peers cannot know which ones we trust, so they offer every list).
@@ -125,4 +127,10 @@ func (h *Host) handleRevocations(s network.Stream) {
 	}
 	_ = s.Close()
 	h.installLists(m.Lists, p)
+}
+
+func (h *Host) installed(signed []byte) {
+	if h.deps.OnRevocations != nil {
+		h.deps.OnRevocations(signed)
+	}
 }

@@ -18,10 +18,15 @@ import (
 func TestRevocationGossip(t *testing.T) {
 	acme := newOrg(t, "acme")
 	now := time.Now()
+	persisted := make(chan []byte, 10)
 	mk := func(region string) (*Host, crypto.PrivKey, []byte) {
 		k := newKey(t)
 		cert := acme.certify(t, k, region, "DE", now.Add(-time.Minute), now.Add(time.Hour))
-		return newNode(t, nodeOpts{key: k, cert: cert, trust: newTrust(t, acme)}), k, cert
+		o := nodeOpts{key: k, cert: cert, trust: newTrust(t, acme)}
+		if region == "b" {
+			o.onRevs = func(l []byte) { persisted <- l }
+		}
+		return newNode(t, o), k, cert
 	}
 	a, _, _ := mk("a")
 	b, _, _ := mk("b")
@@ -70,6 +75,14 @@ func TestRevocationGossip(t *testing.T) {
 		if _, ok := h.Member(c.ID()); ok {
 			t.Errorf("%s.Member(revoked) = member, want not", name)
 		}
+	}
+	select {
+	case l := <-persisted:
+		if string(l) != string(list) {
+			t.Errorf("OnRevocations got %q, want the gossiped list", l)
+		}
+	default:
+		t.Errorf("OnRevocations not called on b after the list reached it")
 	}
 	if _, ok := a.Member(b.ID()); !ok {
 		t.Errorf("a.Member(b) = not a member after revoking c, want member")
