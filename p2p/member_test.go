@@ -156,3 +156,29 @@ func TestOutsidersRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestSimultaneousDial: two members dialling each other at once both end up members,
+// whichever connections survive.
+func TestSimultaneousDial(t *testing.T) {
+	acme := newOrg(t, "acme")
+	a := member(t, acme, "a", "DE", acme)
+	b := member(t, acme, "b", "DE", acme)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- a.Connect(ctx, b.AddrInfo()) }()
+	go func() { errs <- b.Connect(ctx, a.AddrInfo()) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Connect = %v, want nil", err)
+		}
+	}
+	eventually(t, 5*time.Second, "both members", func() bool {
+		_, ok1 := a.Member(b.ID())
+		_, ok2 := b.Member(a.ID())
+		return ok1 && ok2
+	})
+	if _, ok := a.Refused(b.ID()); ok {
+		t.Errorf("a refused b after a simultaneous dial")
+	}
+}
