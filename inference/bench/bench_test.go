@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 
 	"github.com/cairnhub/cairn/inference/gguf"
 	"github.com/cairnhub/cairn/inference/llama"
@@ -94,6 +95,7 @@ func benchDecode(b *testing.B, typ tensor.Type, resident bool) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	cpu0 := CPUTime()
 	for i := 0; i < b.N; i++ {
 		if st.Pos() >= benchCtx {
 			b.StopTimer()
@@ -105,6 +107,7 @@ func benchDecode(b *testing.B, typ tensor.Type, resident bool) {
 		}
 	}
 	b.StopTimer()
+	reportCPU(b, CPUTime()-cpu0)
 	tps := float64(b.N) / b.Elapsed().Seconds()
 	gbs := tps * float64(l.m.WeightBytes()) / 1e9
 	b.ReportMetric(tps, "tok/s")
@@ -138,6 +141,7 @@ func BenchmarkPrefill(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			cpu0 := CPUTime()
 			for i := 0; i < b.N; i++ {
 				st.Reset()
 				if _, err := st.Forward(prompt); err != nil {
@@ -147,6 +151,7 @@ func BenchmarkPrefill(b *testing.B) {
 			b.StopTimer()
 			tps := float64(b.N*prefillLen) / b.Elapsed().Seconds()
 			b.ReportMetric(tps, "tok/s")
+			reportCPU(b, CPUTime()-cpu0)
 			if bin := os.Getenv("LLAMA_CPP_BENCH"); bin != "" {
 				ref, err := LlamaBench(b.Context(), bin, l.path, runtime.GOMAXPROCS(0), prefillLen, 0)
 				if err != nil {
@@ -186,5 +191,13 @@ func TestModelPath(t *testing.T) {
 	}
 	if ResidentBytes() <= 0 && runtime.GOOS == "linux" {
 		t.Errorf("ResidentBytes = 0 on linux")
+	}
+}
+
+// reportCPU reports the share of the cores the timed loop actually got:
+// well below 1 means other load on the machine slowed the measurement.
+func reportCPU(b *testing.B, cpu time.Duration) {
+	if cpu > 0 {
+		b.ReportMetric(cpu.Seconds()/(b.Elapsed().Seconds()*float64(runtime.GOMAXPROCS(0))), "cpu_share")
 	}
 }
