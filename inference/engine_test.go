@@ -406,3 +406,44 @@ func TestChatQwen2BPE(t *testing.T) {
 		t.Errorf("Info EOS = %q, template = %q", info.EOS, info.ChatTemplate)
 	}
 }
+
+// TestIdleSessionPrefix: with two idle sessions, a request continuing either
+// conversation reuses that conversation's cache.
+func TestIdleSessionPrefix(t *testing.T) {
+	path := fixtureDir + "stories260K.gguf"
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("fixture %s absent: %v", path, err)
+	}
+	m, err := OpenConfig(path, Config{IdleSessions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// Two sessions in flight at once, so both end up idle.
+	s1, s2 := m.NewSession(), m.NewSession()
+	a := Request{Prompt: "Once upon a time", MaxTokens: 8}
+	b := Request{Prompt: "The dog ran", MaxTokens: 8}
+	ra, err := s1.Generate(t.Context(), a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Generate(t.Context(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.idle = append(m.idle, s1, s2)
+	for _, tc := range []struct {
+		prompt string
+		cached int
+	}{
+		{"Once upon a time" + ra.Text + " The end", len(m.PromptTokens(a)) + 7},
+		{"The dog ran away", 3},
+	} {
+		res, err := m.Generate(t.Context(), Request{Prompt: tc.prompt, MaxTokens: 2}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.CachedTokens < tc.cached-1 {
+			t.Errorf("Generate(%q): %d cached tokens, want about %d", tc.prompt, res.CachedTokens, tc.cached)
+		}
+	}
+}

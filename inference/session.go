@@ -79,10 +79,26 @@ func (m *Model) NewSession() *Session {
 // Generate runs req in a session taken from (and returned to) the model's
 // idle sessions, so concurrent calls do not share a KV cache.
 func (m *Model) Generate(ctx context.Context, req Request, emit func(piece string) error) (Result, error) {
+	if req.Tokens == nil {
+		req.Tokens = m.PromptTokens(req)
+	}
+	// Take the idle session sharing the longest prefix with this prompt, so
+	// a conversation's next turn reuses its cached keys and values.
 	m.mu.Lock()
 	var s *Session
-	if n := len(m.idle); n > 0 {
-		s, m.idle = m.idle[n-1], m.idle[:n-1]
+	best := -1
+	for _, c := range m.idle {
+		if n := commonPrefix(c.history, req.Tokens); n > best {
+			best, s = n, c
+		}
+	}
+	if s != nil {
+		for i, c := range m.idle {
+			if c == s {
+				m.idle = append(m.idle[:i], m.idle[i+1:]...)
+				break
+			}
+		}
 	}
 	m.mu.Unlock()
 	if s == nil {
@@ -146,10 +162,7 @@ func (s *Session) Generate(ctx context.Context, req Request, emit func(piece str
 
 	// Reuse the cached prefix, keeping at least the last prompt token to
 	// run so that its logits are computed.
-	keep := 0
-	for keep < len(s.history) && keep < len(prompt)-1 && s.history[keep] == prompt[keep] {
-		keep++
-	}
+	keep := min(commonPrefix(s.history, prompt), len(prompt)-1)
 	s.st.Truncate(keep)
 	s.history = append(s.history[:keep], prompt[keep:]...)
 	res.CachedTokens = keep
@@ -305,4 +318,12 @@ func (w *stopWriter) send(s string) error {
 		return nil
 	}
 	return w.emit(s)
+}
+
+func commonPrefix(a, b []int32) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
