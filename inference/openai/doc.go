@@ -1,0 +1,37 @@
+// Package openai serves Cairn's inference engine over OpenAI's HTTP API:
+// GET /v1/models, POST /v1/completions and POST /v1/chat/completions, with
+// server-sent-event streaming, so that any OpenAI client works against a
+// Cairn node.
+//
+// Words used here:
+//
+//   - model id: the name a client sends as "model". Ids are resolved to a
+//     GGUF file by a Models implementation (the node's finds them in its
+//     store: "org/name", "org/name@rev", "org/name/file.gguf").
+//   - slot: one loaded model (one GGUF file, however many ids name it) with
+//     its turn: a model runs one generation at a time. On the 2-core
+//     machines Cairn targets every kernel already uses all cores, so two
+//     generations side by side only share the same cores and memory
+//     bandwidth and each gets slower; serialising keeps the KV cache of the
+//     previous request for prompt-prefix reuse and bounds memory to one KV
+//     cache per model.
+//   - queue: requests waiting for a slot's turn. At most Config.Queue wait;
+//     the next gets 503 with Retry-After.
+//   - keep-alive: how long a slot stays loaded after its last request
+//     (Ollama's keep_alive: a duration such as "5m" or a number of seconds;
+//     0 unloads right after the request, a negative value keeps it loaded).
+//     A janitor goroutine (Server.Run) unloads expired slots.
+//
+// Parameters follow OpenAI's API with llama.cpp's sampling defaults
+// (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05) when a request leaves
+// them out; temperature 0 is greedy. max_tokens defaults to "until the model
+// ends or the context is full"; a prompt that does not fit the context is a
+// 400 (context_length_exceeded), a generation that reaches the end of the
+// context finishes with "length". frequency_penalty and presence_penalty are
+// accepted (range -2..2) but not applied: the sampler has llama.cpp's
+// multiplicative repeat penalty instead, which a request sets with the
+// llama.cpp extension "repeat_penalty". "n" must be 1; logprobs, tools and
+// JSON response formats are refused with a 400 rather than ignored.
+//
+// Errors have OpenAI's shape: {"error":{"message","type","param","code"}}.
+package openai
