@@ -190,6 +190,17 @@ func (h *Host) addToRoutingTable(p peer.ID) {
 // by a transient fault is back soon.
 const shortRefusal = 30 * time.Second
 
+// helloFailed handles a hello that broke on I/O rather than on a certificate. A peer
+// already verified over another connection stays a member (a connection closing
+// mid-hello is not its fault); any other peer is refused briefly.
+func (h *Host) helloFailed(p peer.ID, err error) {
+	if _, ok := h.Member(p); ok {
+		h.log.Debug("hello failed on a member's extra connection", "peer", p, "err", err)
+		return
+	}
+	h.refuseFor(p, err, shortRefusal)
+}
+
 // refuse disconnects p and turns it away for Config.RefuseFor.
 func (h *Host) refuse(p peer.ID, reason error) { h.refuseFor(p, reason, h.cfg.RefuseFor) }
 
@@ -273,7 +284,7 @@ func (h *Host) hello(p peer.ID) {
 	s, err := h.raw.NewStream(ctx, p, ProtocolMember)
 	if err != nil {
 		if h.raw.Network().Connectedness(p) == network.Connected {
-			h.refuseFor(p, fmt.Errorf("hello: %w", err), shortRefusal)
+			h.helloFailed(p, fmt.Errorf("hello: %w", err))
 		}
 		return
 	}
@@ -281,7 +292,7 @@ func (h *Host) hello(p peer.ID) {
 	_ = s.SetDeadline(time.Now().Add(h.cfg.HelloTimeout))
 	if err := writeMessage(s, &message{Cert: h.deps.Certificate, Versions: h.versions()}); err != nil {
 		_ = s.Reset()
-		h.refuseFor(p, fmt.Errorf("hello: send: %w", err), shortRefusal)
+		h.helloFailed(p, fmt.Errorf("hello: send: %w", err))
 		return
 	}
 	r := bufio.NewReader(s)
@@ -289,7 +300,7 @@ func (h *Host) hello(p peer.ID) {
 	if err != nil {
 		_ = s.Reset()
 		// The other side resets the stream when it refuses our certificate.
-		h.refuseFor(p, fmt.Errorf("hello: %w", err), shortRefusal)
+		h.helloFailed(p, fmt.Errorf("hello: %w", err))
 		return
 	}
 	m, err := h.verify(resp.Cert, p)
@@ -315,7 +326,7 @@ func (h *Host) handleHello(s network.Stream) {
 	req, err := readMessage(r, maxFirstMessage)
 	if err != nil {
 		_ = s.Reset()
-		h.refuseFor(p, fmt.Errorf("hello: %w", err), shortRefusal)
+		h.helloFailed(p, fmt.Errorf("hello: %w", err))
 		return
 	}
 	m, err := h.verify(req.Cert, p)
