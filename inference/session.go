@@ -223,17 +223,15 @@ func (s *Session) Generate(ctx context.Context, req Request, emit func(piece str
 		}
 		decoded++
 	}
-	if res.FinishReason != FinishStop || !out.stopped {
-		if _, err := out.write(dec.Flush()); err != nil {
-			return s.finish(res, &out, decoded, decodeStart, err)
-		}
-		if !out.stopped {
-			if err := out.flush(); err != nil {
-				return s.finish(res, &out, decoded, decodeStart, err)
-			}
-		}
+	// Bytes the decoder held back (an incomplete character) and text held
+	// back as a possible stop-string start are final now.
+	stopped, err := out.write(dec.Flush())
+	if stopped {
+		res.FinishReason = FinishStop
+	} else if err == nil {
+		err = out.flush()
 	}
-	return s.finish(res, &out, decoded, decodeStart, nil)
+	return s.finish(res, &out, decoded, decodeStart, err)
 }
 
 func (s *Session) finish(res Result, out *stopWriter, decoded int, start time.Time, err error) (Result, error) {
