@@ -94,6 +94,9 @@ func ParsePath(escaped string) (Route, error) {
 	default:
 		return Route{}, nil
 	}
+	if strings.HasPrefix(repo, "/") || strings.HasSuffix(repo, "/") || repo == "" {
+		return Route{}, nil
+	}
 	rev, rest := splitRev(segs, 1)
 	r := Route{Op: op, Kind: kind, Repo: repo, Rev: rev}
 	if err := checkRev(rev); err != nil {
@@ -143,7 +146,10 @@ func parseAPI(segs []string) (Route, error) {
 	if len(segs) == 0 || len(segs) == 1 && segs[0] == "" {
 		return Route{Op: OpList, Kind: kind}, nil
 	}
-	if len(segs) < 2 {
+	if segs[0] == "" || len(segs) >= 2 && segs[1] == "" && len(segs) > 2 {
+		return Route{}, nil
+	}
+	if len(segs) < 2 || segs[1] == "" {
 		// A one-part legacy id: a repo this node cannot hold.
 		return Route{Op: OpInfo, Kind: kind, Repo: segs[0]}, nil
 	}

@@ -1,0 +1,76 @@
+package hfapi
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cairnhub/cairn/manifest"
+)
+
+// BenchmarkResolve serves one cached file over GET /resolve on loopback and,
+// in the same loop, the same bytes from a plain file with http.ServeFile
+// (sendfile). It reports both throughputs and their ratio (x_servefile).
+// CAIRN_BENCH_SIZE sets the file size in bytes (default 64 MiB; 1073741824
+// for the 1 GiB figure).
+func BenchmarkResolve(b *testing.B) {
+	size := 64 << 20
+	if s := os.Getenv("CAIRN_BENCH_SIZE"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			b.Fatalf("CAIRN_BENCH_SIZE=%q: want a positive byte count", s)
+		}
+		size = n
+	}
+	st := openStore(b)
+	content := safetensors(size, 3)
+	dir := writeRepo(b, map[string][]byte{"model.safetensors": content})
+	m := add(b, st, manifest.Model, "bench/model", "main", map[string][]byte{"model.safetensors": content})
+	plain := filepath.Join(dir, "model.safetensors")
+	content = nil
+
+	s, err := New(st, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cairn := httptest.NewServer(s)
+	defer cairn.Close()
+	ref := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, plain) }))
+	defer ref.Close()
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	get := func(url string) time.Duration {
+		start := time.Now()
+		res, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 || n != m.Files[0].Size {
+			b.Fatalf("GET %s = %d, %d bytes, %v; want 200, %d bytes", url, res.StatusCode, n, err, m.Files[0].Size)
+		}
+		return time.Since(start)
+	}
+	url := cairn.URL + "/bench/model/resolve/main/model.safetensors"
+	get(url) // warm both: page cache, connections
+	get(ref.URL)
+	var tc, tr time.Duration
+	b.SetBytes(m.Files[0].Size)
+	b.ResetTimer()
+	for range b.N {
+		tc += get(url)
+		b.StopTimer()
+		tr += get(ref.URL)
+		b.StartTimer()
+	}
+	mb := float64(m.Files[0].Size) * float64(b.N) / 1e6
+	b.ReportMetric(mb/tc.Seconds(), "MB/s_resolve")
+	b.ReportMetric(mb/tr.Seconds(), "MB/s_servefile")
+	b.ReportMetric(tr.Seconds()/tc.Seconds(), "x_servefile")
+}
