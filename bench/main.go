@@ -387,7 +387,7 @@ func runImport(ctx context.Context, args []string) error {
 
 func runDedup(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dedup", flag.ExitOnError)
-	sizeS := fs.String("size", "256MiB", "approximate file size")
+	sizeS := fs.String("size", "1GiB", "approximate file size")
 	fs.Parse(args)
 	size, err := parseSize(*sizeS)
 	if err != nil {

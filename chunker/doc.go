@@ -35,14 +35,32 @@
 //     store before this import: the dedup figure.
 //
 // Import hashes every byte twice (leaf CIDs and the whole-file sha256), so it
-// runs as a pipeline: one goroutine reads large sequential batches and finds
-// chunk boundaries, one hashes the whole file in order, and workers hash
-// leaves and store them with PutMany. Batch buffers are pooled and bounded
-// (a few tens of MiB in flight whatever the file size).
+// runs as a pipeline: a reader goroutine does large sequential ReadAt calls
+// (8 MiB batches of whole chunks) and finds the chunk boundaries; one
+// goroutine hashes the whole file in order (sha256, plus the git blob sha1
+// for files under manifest.LFSThreshold); Workers goroutines hash the leaves;
+// one putter stores them (PutManyNew when the Putter has it, else Has and
+// PutMany), merging batches when the store falls behind. Nothing is done per
+// byte of a tensor file beyond the two hashes and one copy into the batch
+// buffer. Batch buffers are allocated outside the Go heap and bounded: at
+// most 2*Workers+4 per import and 12 across all imports at once (about
+// 110 MiB), whatever the file sizes.
 //
 // The Putter must not keep a block's data after PutMany returns: the buffer
 // is reused for the next batch. (A store that commits a write batch before
 // returning, like the badger store, satisfies this.)
+//
+// Reader keeps the context NewReader was given, against the usual rule:
+// io.Reader and io.ReaderAt have no room for one, and the block fetches of
+// Read and ReadAt need it.
+//
+// Figures (go run ./bench import|dedup; 2-core VM shared with other work,
+// so wall-clock figures vary a lot between runs; CPU time does not): the
+// chunker itself costs about 1.9 sha256 passes of CPU per byte, the floor
+// being 2; with the badger store 3 to 5 passes (the store's value-log
+// writes). Dedup of a fine-tuned 1 GiB safetensors file (10% of tensors
+// changed, metadata entry added): tensor-aware 10.30% new bytes against a
+// floor of 10.29%, plain CDC 10.84%, fixed 256 KiB 100%.
 //
 // This package does no network I/O.
 package chunker

@@ -93,6 +93,9 @@ func newSplitter(r io.ReaderAt, size int64, name string, o Options) (splitter, e
 	}
 }
 
+// maxPutGroup is the most batches one PutMany carries.
+const maxPutGroup = 4
+
 // batch is a run of whole chunks read in one go. It is released (its buffer
 // returned to the pool) once the file hasher and a leaf worker are done.
 type batch struct {
@@ -221,17 +224,25 @@ func (im *importer) hashBatch(b *batch) {
 }
 
 // putBatch stores a hashed batch and records its leaves.
-func (im *importer) putBatch(ctx context.Context, b *batch) error {
-	if err := im.store(ctx, b.blocks); err != nil {
+// putBatches stores hashed batches with one PutMany and records their
+// leaves.
+func (im *importer) putBatches(ctx context.Context, bs []*batch) error {
+	var all []blocks.Block
+	for _, b := range bs {
+		all = append(all, b.blocks...)
+	}
+	if err := im.store(ctx, all); err != nil {
 		return err
 	}
 	im.mu.Lock()
-	for len(im.leaves) <= b.seq {
-		im.leaves = append(im.leaves, nil)
+	defer im.mu.Unlock()
+	for _, b := range bs {
+		for len(im.leaves) <= b.seq {
+			im.leaves = append(im.leaves, nil)
+		}
+		im.leaves[b.seq] = b.leaves
+		b.blocks = nil
 	}
-	im.leaves[b.seq] = b.leaves
-	im.mu.Unlock()
-	b.blocks = nil
 	return nil
 }
 
@@ -327,21 +338,36 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 		close(putCh)
 	}()
 	// One putter: concurrent PutMany calls only queue behind each other in
-	// the store's single writer, and the in-flight batches absorb its pauses.
-	for range 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range putCh {
-				if ctx.Err() == nil {
-					if err := im.putBatch(ctx, b); err != nil {
-						fail(err)
+	// the store's single writer. When the store falls behind, the batches
+	// waiting for it go in one PutMany (fewer, larger commits).
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var group []*batch
+		for b := range putCh {
+			group = append(group[:0], b)
+		drain:
+			for len(group) < maxPutGroup {
+				select {
+				case b, ok := <-putCh:
+					if !ok {
+						break drain
 					}
+					group = append(group, b)
+				default:
+					break drain
 				}
+			}
+			if ctx.Err() == nil {
+				if err := im.putBatches(ctx, group); err != nil {
+					fail(err)
+				}
+			}
+			for _, b := range group {
 				im.release(b)
 			}
-		}()
-	}
+		}
+	}()
 
 	// The reader: large sequential reads, cut into whole chunks. The
 	// unfinished chunk at the end of a batch goes to the next one through
