@@ -195,11 +195,7 @@ func cmdOrgRevocations(c *cli.Context) error {
 		return fmt.Errorf("org revocations: %w", err)
 	}
 	r, _ := sovereignty.ParseRevocations(b)
-	dir := filepath.Join(n.Home, node.RevocationsDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%020d.signed", r.Org, r.Version)), b, 0o644); err != nil {
+	if err := n.SaveRevocations(b); err != nil {
 		return err
 	}
 	if d := runningDaemon(c); d != nil && d.Host != nil {

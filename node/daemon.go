@@ -160,7 +160,13 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 		BlockFilter: func(m *sovereignty.Member, c cid.Cid) bool {
 			return d.allowBlocks(context.Background(), m, c, "bitswap")
 		},
-		Roots: d.roots,
+		Roots:   d.roots,
+		Options: fetch.HostOptions(),
+		OnRevocations: func(signed []byte) {
+			if err := d.n.SaveRevocations(signed); err != nil {
+				d.log.Error("save revocations", "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return err

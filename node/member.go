@@ -141,3 +141,17 @@ func replaceFile(path string, b []byte, mode os.FileMode) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// SaveRevocations keeps a signed revocation list in the home, so it holds
+// after a restart.
+func (n *Node) SaveRevocations(signed []byte) error {
+	r, err := sovereignty.ParseRevocations(signed)
+	if err != nil {
+		return fmt.Errorf("revocations: %w", err)
+	}
+	dir := filepath.Join(n.Home, RevocationsDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("revocations: %w", err)
+	}
+	return replaceFile(filepath.Join(dir, fmt.Sprintf("%s-%020d.signed", r.Org, r.Version)), signed, 0o644)
+}

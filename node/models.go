@@ -1,0 +1,329 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/inference/openai"
+	"github.com/cairnhub/cairn/ingest"
+	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/p2p/fetch"
+	"github.com/cairnhub/cairn/store"
+)
+
+// ModelsDir is the folder of a home holding GGUF files materialised from
+// the store for the inference engine, named <sha256>.gguf.
+const ModelsDir = "models"
+
+// Models finds the GGUF files of the store for the OpenAI server: it lists
+// them, and locates one by id, pulling its revision from peers when the
+// node runs a daemon and the store lacks it, then writing the file out of
+// its blocks so that the engine can map it.
+type Models struct {
+	n   *Node
+	d   *Daemon // nil: no pulls
+	log *slog.Logger
+
+	mu      sync.Mutex
+	flights map[string]*flight
+}
+
+// NewModels returns the models of n; d, when not nil, pulls missing
+// revisions from peers.
+func NewModels(n *Node, d *Daemon, log *slog.Logger) *Models {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Models{n: n, d: d, log: log, flights: map[string]*flight{}}
+}
+
+// ModelID is a parsed model id: ORG/NAME[@REV][/FILE.gguf].
+type ModelID struct {
+	Repo, Rev, File string
+}
+
+// ParseModelID splits a model id. Rev defaults to "main"; File is "" when
+// the id does not name one.
+func ParseModelID(id string) (ModelID, error) {
+	parts := strings.SplitN(id, "/", 3)
+	if len(parts) < 2 {
+		return ModelID{}, fmt.Errorf("model id %q: want ORG/NAME[@REV][/FILE.gguf]", id)
+	}
+	name, rev, hasRev := strings.Cut(parts[1], "@")
+	m := ModelID{Repo: parts[0] + "/" + name, Rev: "main"}
+	if hasRev {
+		m.Rev = rev
+	}
+	if err := manifest.ValidateRepo(m.Repo); err != nil {
+		return ModelID{}, fmt.Errorf("model id %q: %w", id, err)
+	}
+	if err := ingest.ValidateRevision(m.Rev); err != nil {
+		return ModelID{}, fmt.Errorf("model id %q: %w", id, err)
+	}
+	if len(parts) == 3 {
+		m.File = parts[2]
+		if err := manifest.ValidatePath(m.File); err != nil {
+			return ModelID{}, fmt.Errorf("model id %q: %w", id, err)
+		}
+	}
+	return m, nil
+}
+
+func isGGUF(p string) bool { return strings.HasSuffix(strings.ToLower(p), ".gguf") }
+
+func ggufFiles(m *manifest.Manifest) []manifest.File {
+	var out []manifest.File
+	for _, f := range m.Files {
+		if isGGUF(f.Path) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// List returns every GGUF file of every model ref: "org/name" when the
+// revision holds one GGUF file, else "org/name/file.gguf" for each; refs
+// other than main add "@rev" to the name.
+func (ms *Models) List(ctx context.Context) ([]openai.ModelEntry, error) {
+	refs, err := ms.n.Store.Refs(ctx, manifest.Model, "")
+	if err != nil {
+		return nil, fmt.Errorf("list models: %w", err)
+	}
+	var out []openai.ModelEntry
+	for _, r := range refs {
+		m, err := ms.n.Store.Manifest(ctx, manifest.Model, r.Repo, r.Commit)
+		if err != nil {
+			return nil, fmt.Errorf("list models: %s@%s: %w", r.Repo, r.Revision, err)
+		}
+		files := ggufFiles(m)
+		base := r.Repo
+		if r.Revision != "main" {
+			base += "@" + r.Revision
+		}
+		org, _, _ := strings.Cut(r.Repo, "/")
+		for _, f := range files {
+			id := base
+			if len(files) > 1 {
+				id += "/" + f.Path
+			}
+			out = append(out, openai.ModelEntry{ID: id, Created: m.Created, OwnedBy: org})
+		}
+	}
+	return out, nil
+}
+
+// Locate returns the path of the GGUF file id names, materialised in the
+// home's models folder.
+func (ms *Models) Locate(ctx context.Context, id string) (string, error) {
+	mid, err := ParseModelID(id)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", openai.ErrModelNotFound, err)
+	}
+	m, err := ms.n.Store.Resolve(ctx, manifest.Model, mid.Repo, mid.Rev)
+	if errors.Is(err, store.ErrRepoNotFound) || errors.Is(err, store.ErrRevisionNotFound) {
+		if ms.d == nil {
+			return "", fmt.Errorf("%w: %s@%s is not in the store: %v", openai.ErrModelNotFound, mid.Repo, mid.Rev, err)
+		}
+		key := "pull " + mid.Repo + "@" + mid.Rev
+		_, err = ms.share(ctx, key, func(ctx context.Context) (string, error) {
+			return "", ms.pull(ctx, mid)
+		})
+		if err != nil {
+			if errors.Is(err, ErrNoSource) {
+				return "", fmt.Errorf("%w: %s@%s is neither in the store nor on a connected peer: %v", openai.ErrModelNotFound, mid.Repo, mid.Rev, err)
+			}
+			return "", err
+		}
+		m, err = ms.n.Store.Resolve(ctx, manifest.Model, mid.Repo, mid.Rev)
+	}
+	if err != nil {
+		return "", fmt.Errorf("model %s: %w", id, err)
+	}
+	f, err := pickGGUF(m, mid)
+	if err != nil {
+		return "", err
+	}
+	if len(f.SHA256) != 64 {
+		return "", fmt.Errorf("model %s: %s has no sha256 in the manifest", id, f.Path)
+	}
+	dest := filepath.Join(ms.n.Home, ModelsDir, f.SHA256+".gguf")
+	if st, err := os.Stat(dest); err == nil && st.Size() == f.Size {
+		return dest, nil
+	}
+	return ms.share(ctx, "write "+f.SHA256, func(ctx context.Context) (string, error) {
+		return ms.materialise(ctx, id, f, dest)
+	})
+}
+
+// pickGGUF is the file mid names, or the revision's only GGUF file.
+func pickGGUF(m *manifest.Manifest, mid ModelID) (manifest.File, error) {
+	if mid.File != "" {
+		f, ok := m.File(mid.File)
+		if !ok {
+			return f, fmt.Errorf("%w: %s@%s has no file %s", openai.ErrModelNotFound, mid.Repo, mid.Rev, mid.File)
+		}
+		if !isGGUF(f.Path) {
+			return f, fmt.Errorf("%w: %s in %s is not a GGUF file", openai.ErrModelNotFound, mid.File, mid.Repo)
+		}
+		return f, nil
+	}
+	files := ggufFiles(m)
+	switch len(files) {
+	case 1:
+		return files[0], nil
+	case 0:
+		return manifest.File{}, fmt.Errorf("%w: %s@%s holds no GGUF file", openai.ErrModelNotFound, mid.Repo, mid.Rev)
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = mid.Repo + "/" + f.Path
+	}
+	return manifest.File{}, fmt.Errorf("%w: %s@%s holds %d GGUF files; name one: %s", openai.ErrModelNotFound, mid.Repo, mid.Rev, len(files), strings.Join(names, ", "))
+}
+
+// pull fetches a revision from peers, logging progress every few seconds.
+func (ms *Models) pull(ctx context.Context, mid ModelID) error {
+	ms.log.Info("model pull", "repo", mid.Repo, "rev", mid.Rev)
+	var last time.Time
+	res, err := ms.d.Pull(ctx, manifest.Model, mid.Repo, mid.Rev, PullOptions{Progress: func(p fetch.Progress) {
+		if time.Since(last) < 2*time.Second {
+			return
+		}
+		last = time.Now()
+		ms.log.Info("model pull progress", "repo", mid.Repo, "rev", mid.Rev, "bytes", p.Bytes, "total", p.Total,
+			"peers", len(p.Peers), "mb_per_s", p.Rate/1e6)
+	}})
+	if err != nil {
+		ms.log.Warn("model pull failed", "repo", mid.Repo, "rev", mid.Rev, "err", err)
+		return err
+	}
+	ms.log.Info("model pulled", "repo", mid.Repo, "rev", mid.Rev, "commit", res.Manifest.Commit, "local", res.Local,
+		"bytes", res.Stats.Bytes, "seconds", res.Stats.Duration.Seconds())
+	return nil
+}
+
+// materialise writes f out of the store to dest: to a temporary file, whose
+// sha256 must match the manifest's before it is renamed into place.
+func (ms *Models) materialise(ctx context.Context, id string, f manifest.File, dest string) (string, error) {
+	if st, err := os.Stat(dest); err == nil && st.Size() == f.Size {
+		return dest, nil // written by a flight that just ended
+	}
+	start := time.Now()
+	ms.log.Info("model materialise", "model", id, "file", f.Path, "bytes", f.Size, "dest", dest)
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return "", fmt.Errorf("models folder: %w", err)
+	}
+	r, err := chunker.NewReader(ctx, ms.n.Store, f.CID)
+	if err != nil {
+		return "", fmt.Errorf("model %s: open %s: %w", id, f.Path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dest), filepath.Base(dest)+".tmp*")
+	if err != nil {
+		return "", fmt.Errorf("model %s: %w", id, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), &progressReader{r: r, ctx: ctx, total: f.Size, log: ms.log, id: id})
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("model %s: write %s: %w", id, tmp.Name(), err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != f.Size || got != f.SHA256 {
+		return "", fmt.Errorf("model %s: %s: %w: %d bytes with sha256 %s, manifest says %d bytes with %s", id, f.Path, ingest.ErrMismatch, n, got, f.Size, f.SHA256)
+	}
+	if err := os.Rename(tmp.Name(), dest); err != nil {
+		return "", fmt.Errorf("model %s: %w", id, err)
+	}
+	d := time.Since(start)
+	ms.log.Info("model materialised", "model", id, "dest", dest, "bytes", n, "seconds", d.Seconds(), "mb_per_s", float64(n)/1e6/max(d.Seconds(), 1e-9))
+	return dest, nil
+}
+
+// progressReader logs materialisation progress every few seconds and stops
+// when ctx ends.
+type progressReader struct {
+	r     io.Reader
+	ctx   context.Context // the flight's, for one copy
+	total int64
+	done  int64
+	last  time.Time
+	log   *slog.Logger
+	id    string
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	if p.last.IsZero() {
+		p.last = time.Now()
+	} else if time.Since(p.last) > 2*time.Second {
+		p.last = time.Now()
+		p.log.Info("model materialise progress", "model", p.id, "bytes", p.done, "total", p.total)
+	}
+	return n, err
+}
+
+// flight is one shared piece of work: concurrent callers with the same key
+// wait for the same result. It is cancelled when every caller has gone.
+type flight struct {
+	done    chan struct{}
+	val     string
+	err     error
+	waiters int
+	cancel  context.CancelFunc
+}
+
+// share runs fn once for concurrent callers of key.
+func (ms *Models) share(ctx context.Context, key string, fn func(context.Context) (string, error)) (string, error) {
+	ms.mu.Lock()
+	f := ms.flights[key]
+	if f == nil || f.waiters == 0 { // none, or abandoned and being cancelled
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		ms.flights[key] = f
+		go func() {
+			val, err := fn(fctx)
+			cancel()
+			ms.mu.Lock()
+			f.val, f.err = val, err
+			if ms.flights[key] == f {
+				delete(ms.flights, key)
+			}
+			ms.mu.Unlock()
+			close(f.done)
+		}()
+	}
+	f.waiters++
+	ms.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.val, f.err
+	case <-ctx.Done():
+		ms.mu.Lock()
+		f.waiters--
+		if f.waiters == 0 {
+			f.cancel()
+		}
+		ms.mu.Unlock()
+		return "", ctx.Err()
+	}
+}
