@@ -251,6 +251,8 @@ func TestMalformedSafetensors(t *testing.T) {
 		{"shape mismatch", withHeader(`{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}`, 8), "needs"},
 		{"overlap", withHeader(`{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}}`, 6), "overlap"},
 		{"shape overflow", withHeader(`{"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}}`, 8), "overflow"},
+		{"three offsets", withHeader(`{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4,8]}}`, 8), "data_offsets"},
+		{"no offsets", withHeader(`{"a":{"dtype":"U8","shape":[4]}}`, 8), "data_offsets"},
 		{"bad metadata", withHeader(`{"__metadata__":{"a":1}}`, 0), "__metadata__"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

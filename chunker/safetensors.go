@@ -35,9 +35,9 @@ type safetensorsInfo struct {
 }
 
 type stTensor struct {
-	Dtype       string    `json:"dtype"`
-	Shape       []uint64  `json:"shape"`
-	DataOffsets [2]uint64 `json:"data_offsets"`
+	Dtype       string   `json:"dtype"`
+	Shape       []uint64 `json:"shape"`
+	DataOffsets []uint64 `json:"data_offsets"`
 }
 
 func malformed(format, detail string, args ...any) error {
@@ -99,6 +99,9 @@ func parseSafetensorsHeader(hdr []byte, size int64) (*safetensorsInfo, error) {
 		bitsPer, ok := safetensorsDtypes[t.Dtype]
 		if !ok {
 			return nil, malformed(f, "tensor %q: unknown dtype %q", name, t.Dtype)
+		}
+		if len(t.DataOffsets) != 2 {
+			return nil, malformed(f, "tensor %q: data_offsets has %d numbers, want 2", name, len(t.DataOffsets))
 		}
 		b, e := t.DataOffsets[0], t.DataOffsets[1]
 		if b > e || e > dataLen {
