@@ -29,9 +29,15 @@ type Options struct {
 	// Values live in the value log, so memtables hold only keys and
 	// pointers: small ones cost nothing in throughput and bound memory.
 	MemTableSize int64
-	// ValueLogFileSize is the size of one value log file. Default 128 MiB:
-	// small files let value-log GC reclaim space sooner; it must exceed the
-	// largest value (a manifest, at most manifest.MaxSize = 64 MiB).
+	// ValueLogFileSize is the size of one value log file. Default 1.5 GiB.
+	// Badger msyncs a value-log file when it starts the next one, and every
+	// write waits meanwhile, so an import that crosses a file boundary runs
+	// at disk speed from then on; large files let imports of a model or
+	// two (up to ~1.5 GiB) go at memory speed while early writeback (see
+	// releaseMapped) takes the data to disk. The price: GC never rewrites
+	// the file being written, so up to this much garbage can stay on disk
+	// until imports fill the file. At least 80 MiB (a 64 MiB manifest must
+	// fit), below 2 GiB (badger's limit).
 	ValueLogFileSize int64
 	// HashOnRead re-hashes every block read by Get and View and fails with
 	// ErrHashMismatch when it does not match its CID. Default false.
@@ -42,7 +48,7 @@ type Options struct {
 
 const (
 	defaultMemTableSize     = 16 << 20
-	defaultValueLogFileSize = 128 << 20
+	defaultValueLogFileSize = 1536 << 20
 	// valueThreshold: values of at least this size go to the value log,
 	// smaller ones stay in the LSM tree. Every chunk (256 KiB–1 MiB) and
 	// every manifest of any size goes to the value log; small dag-pb nodes,

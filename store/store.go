@@ -99,7 +99,7 @@ func (s *Store) touchRead(n int) {
 		return
 	}
 	defer s.mapMu.Unlock()
-	s.release()
+	s.release(false)
 }
 
 // touchWrite counts n value bytes written and releases the mappings when
@@ -117,15 +117,18 @@ func (s *Store) touchWrite(n int64) {
 	defer done()
 	s.mapMu.Lock()
 	defer s.mapMu.Unlock()
-	s.release()
+	s.release(writeback)
 }
 
-func (s *Store) release() {
+// writeback: see releaseMapped. A variable for benchmarks.
+var writeback = true
+
+func (s *Store) release(writeback bool) {
 	if s.touched.Load() < releaseEvery {
 		return // another caller just did it
 	}
 	s.touched.Store(0)
-	if err := releaseMapped(s.opts.Dir); err != nil {
+	if err := releaseMapped(s.opts.Dir, writeback); err != nil {
 		s.opts.Logger.Warn("store: cannot release value-log mappings", "dir", s.opts.Dir, "err", err)
 	}
 }
