@@ -84,6 +84,8 @@ type Info struct {
 	// TrainedContextLength is {arch}.context_length.
 	TrainedContextLength int
 	VocabSize            int
+	// EmbeddingLength, Layers, Heads and KVHeads describe the shape.
+	EmbeddingLength, Layers, Heads, KVHeads int
 	// NumParams counts the weights.
 	NumParams int64
 	// WeightBytes is the size of the weights; decoding reads them once per token.
@@ -208,6 +210,10 @@ func newModel(f *gguf.File, cfg Config) (*Model, error) {
 		ContextLength:        ctxLen,
 		TrainedContextLength: net.ContextLength,
 		VocabSize:            net.Vocab,
+		EmbeddingLength:      net.Dim,
+		Layers:               net.Layers,
+		Heads:                net.Heads,
+		KVHeads:              net.KVHeads,
 		NumParams:            net.NumParams(),
 		WeightBytes:          net.WeightBytes(),
 		KVCacheBytes:         net.KVBytes(ctxLen),

@@ -101,7 +101,8 @@ func TestFixtureMatchesLlamaCpp(t *testing.T) {
 		t.Errorf("speeds = %v, %v; want positive", res.PrefillTokensPerS, res.DecodeTokensPerS)
 	}
 	info := m.Info()
-	if info.Arch != "llama" || info.VocabSize != 512 || info.ContextLength != 128 || info.FileType != "F32" || info.BOS != "<s>" {
+	if info.Arch != "llama" || info.VocabSize != 512 || info.ContextLength != 128 || info.FileType != "F32" || info.BOS != "<s>" ||
+		info.Layers != 5 || info.EmbeddingLength != 64 || info.Heads != 8 || info.KVHeads != 4 || info.NumParams < 250_000 || info.NumParams > 300_000 {
 		t.Errorf("Info = %+v", info)
 	}
 
