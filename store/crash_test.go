@@ -166,6 +166,29 @@ func verifyWhole(t *testing.T, dir string) (refs, nblocks int) {
 			}
 		}
 	}
+	// Manifest, ref and root pin became visible together: every ref's
+	// commit has its root pin, and no root pin outlives its refs.
+	pins, err := s.Pins(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revPins := map[string]cid.Cid{}
+	for _, p := range pins {
+		revPins[p.Name] = p.CID
+	}
+	live := map[string]bool{}
+	for _, r := range all {
+		name := fmt.Sprintf("rev:%s:%s@%s", r.Kind, r.Repo, r.Commit)
+		live[name] = true
+		if c, ok := revPins[name]; !ok || !c.Equals(r.Root) {
+			t.Fatalf("ref %s@%s -> %s has no root pin %s (pins %v)", r.Repo, r.Revision, r.Commit, name, pins)
+		}
+	}
+	for name := range revPins {
+		if !live[name] {
+			t.Fatalf("pin %s outlives every ref of its commit", name)
+		}
+	}
 	ch, errf, err := s.AllKeysChanWithErr(ctx)
 	if err != nil {
 		t.Fatal(err)
