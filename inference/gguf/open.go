@@ -29,7 +29,7 @@ func Open(path string) (*File, error) {
 			return nil, fmt.Errorf("gguf %s: %w", path, err)
 		}
 		f.data = data
-		f.closer = unmap
+		f.setCloser(unmap)
 		return f, nil
 	}
 	f, err := parse(fd, size)
@@ -38,7 +38,7 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("gguf %s: %w", path, err)
 	}
 	f.r = fd
-	f.closer = fd.Close
+	f.setCloser(fd.Close)
 	return f, nil
 }
 
@@ -82,7 +82,7 @@ func ReadResident(r io.ReaderAt, size int64) (*File, error) {
 		return nil, err
 	}
 	f.data = data
-	f.closer = release
+	f.setCloser(release)
 	return f, nil
 }
 

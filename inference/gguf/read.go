@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 )
 
 // Magic is the first four bytes of every GGUF file.
@@ -65,6 +66,7 @@ type File struct {
 	r           io.ReaderAt
 	data        []byte // whole file when memory-mapped or read into memory
 	closer      func() error
+	cleanup     runtime.Cleanup
 }
 
 // parser reads little-endian values from a bounded byte stream.
@@ -424,7 +426,17 @@ func (f *File) Close() error {
 	c := f.closer
 	f.closer = nil
 	f.data = nil
+	f.cleanup.Stop()
 	return c()
+}
+
+// setCloser records how to release the file's memory or descriptor, also
+// when the File becomes unreachable without Close (a forgotten Close must
+// not leak a file-sized mapping). Slices from TensorData must not outlive
+// the File.
+func (f *File) setCloser(c func() error) {
+	f.closer = c
+	f.cleanup = runtime.AddCleanup(f, func(c func() error) { _ = c() }, c)
 }
 
 // Lookup returns the metadata value for key.

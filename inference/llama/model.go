@@ -19,6 +19,7 @@ type layer struct {
 // memory-mapped) and is shared by any number of States.
 type Model struct {
 	Config
+	file       *gguf.File // keeps the weights' memory reachable
 	tokEmbd    *tensor.Matrix
 	layers     []layer
 	outNorm    []float32
@@ -35,7 +36,7 @@ func Load(f *gguf.File) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg}
+	m := &Model{Config: cfg, file: f}
 	qDim := cfg.Heads * cfg.HeadDim
 	kvDim := cfg.KVHeads * cfg.HeadDim
 
