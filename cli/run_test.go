@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnhub/cairn/inference/openai"
+)
+
+const fixtureDir = "../../shared/fixtures/"
+
+// runFixture returns a home holding the fixture model as acme/stories and
+// llama.cpp's greedy 64-token continuation of "Once upon a time".
+func runFixture(t *testing.T) (home, want string) {
+	t.Helper()
+	model := fixtureDir + "stories260K.gguf"
+	if _, err := os.Stat(model); err != nil {
+		t.Skipf("fixture %s absent (the shared fixtures folder sits beside the repo): %v", model, err)
+	}
+	b, err := os.ReadFile(fixtureDir + "stories260K.expected.txt")
+	if err != nil {
+		t.Skipf("fixture %sstories260K.expected.txt absent: %v", fixtureDir, err)
+	}
+	_, out, ok := strings.Cut(string(b), "=== OUTPUT ===\n")
+	if !ok {
+		t.Fatal("no output marker in the expected file")
+	}
+	want, ok = strings.CutPrefix(strings.TrimRight(out, "\n"), " Once upon a time")
+	if !ok {
+		t.Fatalf("expected output %q does not start with the prompt", out)
+	}
+	home = filepath.Join(t.TempDir(), "home")
+	if code, _, errs := run(t, home, "init"); code != 0 {
+		t.Fatalf("init: %s", errs)
+	}
+	if code, _, errs := run(t, home, "add", model, "--repo", "acme/stories"); code != 0 {
+		t.Fatalf("add: %s", errs)
+	}
+	return home, want
+}
+
+type runJSON struct {
+	Model             string  `json:"model"`
+	Text              string  `json:"text"`
+	FinishReason      string  `json:"finish_reason"`
+	PromptTokens      int     `json:"prompt_tokens"`
+	CompletionTokens  int     `json:"completion_tokens"`
+	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
+	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
+}
+
+func checkRunJSON(t *testing.T, out, want string) {
+	t.Helper()
+	var r runJSON
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("run --json output %q: %v", out, err)
+	}
+	if r.Text != want {
+		t.Errorf("text = %q\nwant %q", r.Text, want)
+	}
+	if r.Model != "acme/stories" || r.PromptTokens != 5 || r.CompletionTokens != 64 || r.FinishReason != "length" ||
+		r.PrefillTokensPerS <= 0 || r.DecodeTokensPerS <= 0 {
+		t.Errorf("run --json = %+v; want acme/stories, 5 prompt and 64 completion tokens, length, positive speeds", r)
+	}
+}
+
+func TestRun(t *testing.T) {
+	home, want := runFixture(t)
+	code, out, errs := run(t, home, "run", "acme/stories", "Once upon a time", "--max-tokens", "64", "--temperature", "0", "--json")
+	if code != 0 {
+		t.Fatalf("run exit %d: %s", code, errs)
+	}
+	checkRunJSON(t, out, want)
+
+	// Streaming to the terminal: the text and a newline; sampling with a
+	// seed is repeatable.
+	code, out, errs = run(t, home, "run", "acme/stories", "Once upon a time", "--max-tokens", "64", "--temperature", "0")
+	if code != 0 || out != want+"\n" {
+		t.Errorf("run exit %d, stdout %q (stderr %q); want %q", code, out, errs, want+"\n")
+	}
+	_, a, _ := run(t, home, "run", "acme/stories", "Once", "--max-tokens", "30", "--seed", "7", "--temperature", "1.2")
+	_, b, _ := run(t, home, "run", "acme/stories", "Once", "--max-tokens", "30", "--seed", "7", "--temperature", "1.2")
+	if a != b || a == "" {
+		t.Errorf("same seed gave %q and %q", a, b)
+	}
+	code, out, _ = run(t, home, "run", "acme/stories", "Once upon a time", "--max-tokens", "64", "--temperature", "0", "--stop", "Lily", "--chat")
+	if code != 0 || strings.Contains(out, "Lily") {
+		t.Errorf("--chat --stop Lily: exit %d, %q", code, out)
+	}
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown model", []string{"run", "acme/nope", "hi"}, "acme/nope"},
+		{"no prompt", []string{"run", "acme/stories"}, "PROMPT"},
+		{"bad temperature", []string{"run", "acme/stories", "hi", "--temperature", "-1"}, "emperature"},
+		{"bad id", []string{"run", "stories", "hi"}, "ORG/NAME"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errs := run(t, home, tt.args...)
+			if code == 0 || !strings.Contains(errs, tt.want) {
+				t.Errorf("%v: exit %d, stderr %q; want failure naming %q", tt.args, code, errs, tt.want)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the daemon writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRunThroughDaemon: with a daemon running, `cairn run` is forwarded to
+// it and uses the daemon's OpenAI server, which /v1/ serves too.
+func TestRunThroughDaemon(t *testing.T) {
+	home, want := runFixture(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var derr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"cairn", "--home", home, "daemon", "--http", "127.0.0.1:0"}, io.Discard, &derr)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var addr string
+	for i := 0; i < 200 && addr == ""; i++ {
+		if _, rest, ok := strings.Cut(derr.String(), ", http://"); ok {
+			addr, _, _ = strings.Cut(rest, "\n")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if addr == "" {
+		t.Fatalf("daemon did not start: %s", derr.String())
+	}
+	code, out, errs := run(t, home, "run", "acme/stories", "Once upon a time", "--max-tokens", "64", "--temperature", "0", "--json")
+	if code != 0 {
+		t.Fatalf("run through the daemon: exit %d: %s", code, errs)
+	}
+	checkRunJSON(t, out, want)
+
+	// The daemon loaded the model for run; the HTTP API lists it and
+	// answers with the same text.
+	body := `{"model":"acme/stories","prompt":"Once upon a time","max_tokens":64,"temperature":0}`
+	resp, err := http.Post("http://"+addr+"/v1/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Choices []struct {
+			Text string `json:"text"`
+		} `json:"choices"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != 200 || len(r.Choices) != 1 || r.Choices[0].Text != want {
+		t.Errorf("POST /v1/completions: status %d, %+v, %v; want %q", resp.StatusCode, r, err, want)
+	}
+	var srvLoaded int
+	inferenceServers.Range(func(_, v any) bool {
+		srvLoaded = len(v.(*openai.Server).Loaded())
+		return true
+	})
+	if srvLoaded != 1 {
+		t.Errorf("daemon server has %d models loaded, want 1", srvLoaded)
+	}
+}
