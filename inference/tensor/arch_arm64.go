@@ -33,6 +33,73 @@ func sumsQ40NEON(w *byte, qs *int8, nb int, out *int32)
 // f32View points at w's bytes as float32 (NEON loads need no alignment).
 func f32View(w []byte) *float32 { return (*float32)(unsafe.Pointer(&w[0])) }
 
+//go:noescape
+func sumsQ4KNEON(w *byte, qs *int8, nb int, out *int32)
+
+//go:noescape
+func sumsQ6KNEON(w *byte, qs *int8, nb int, out *int32)
+
+// dotQ4KNEON: NEON integer sums per 32-element sub-block, scales in Go, in
+// the pure-Go kernel's order.
+func dotQ4KNEON(w []byte, a *act) float32 {
+	nb := len(a.d)
+	_ = w[nb*q4KB-1]
+	_ = a.qs[nb*qkK-1]
+	_ = a.bs[nb*16-1]
+	var buf [32 * 8]int32 // 8 super-blocks
+	var sum float32
+	for b0 := 0; b0 < nb; b0 += 8 {
+		n := min(8, nb-b0)
+		sumsQ4KNEON(&w[b0*q4KB], &a.qs[b0*qkK], n, &buf[0])
+		for k := 0; k < n; k++ {
+			b := b0 + k
+			blk := w[b*q4KB : (b+1)*q4KB]
+			bsum := a.bs[b*16 : b*16+16]
+			s := buf[32*k : 32*k+32]
+			scales := blk[4:16]
+			var sumi, summ int32
+			for c := 0; c < 4; c++ {
+				sc1, m1 := scaleMinK4(2*c, scales)
+				sc2, m2 := scaleMinK4(2*c+1, scales)
+				summ += int32(m1)*(int32(bsum[4*c])+int32(bsum[4*c+1])) + int32(m2)*(int32(bsum[4*c+2])+int32(bsum[4*c+3]))
+				s1 := (s[8*c] + s[8*c+1]) + (s[8*c+2] + s[8*c+3])
+				s2 := (s[8*c+4] + s[8*c+5]) + (s[8*c+6] + s[8*c+7])
+				sumi += int32(sc1)*s1 + int32(sc2)*s2
+			}
+			dd := f16Table[uint16(blk[0])|uint16(blk[1])<<8] * a.d[b]
+			dm := f16Table[uint16(blk[2])|uint16(blk[3])<<8] * a.d[b]
+			sum += dd*float32(sumi) - dm*float32(summ)
+		}
+	}
+	return sum
+}
+
+func dotQ6KNEON(w []byte, a *act) float32 {
+	nb := len(a.d)
+	_ = w[nb*q6KB-1]
+	_ = a.qs[nb*qkK-1]
+	_ = a.bs[nb*16-1]
+	var buf [64 * 4]int32 // 4 super-blocks
+	var sum float32
+	for b0 := 0; b0 < nb; b0 += 4 {
+		n := min(4, nb-b0)
+		sumsQ6KNEON(&w[b0*q6KB], &a.qs[b0*qkK], n, &buf[0])
+		for k := 0; k < n; k++ {
+			b := b0 + k
+			blk := w[b*q6KB : (b+1)*q6KB]
+			bsum := a.bs[b*16 : b*16+16]
+			s := buf[64*k : 64*k+64]
+			var sumi int32
+			for j := 0; j < 16; j++ {
+				sj := (s[4*j] + s[4*j+1]) + (s[4*j+2] + s[4*j+3]) - 32*int32(bsum[j])
+				sumi += int32(int8(blk[192+j])) * sj
+			}
+			sum += f16Table[uint16(blk[208])|uint16(blk[209])<<8] * a.d[b] * float32(sumi)
+		}
+	}
+	return sum
+}
+
 func sum16(acc *[16]float32) float32 {
 	var s [4]float32
 	for i := 0; i < 4; i++ {
@@ -117,6 +184,10 @@ func dotRow(t Type, w []byte, a *act) float32 {
 			}
 		}
 		return sum
+	case Q4_K:
+		return dotQ4KNEON(w, a)
+	case Q6_K:
+		return dotQ6KNEON(w, a)
 	}
 	return dotRowGo(t, w, a)
 }
