@@ -157,6 +157,15 @@ func dotF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
 func dotBF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
 
 //go:noescape
+func dotF32x4x2AVX(w *byte, wstride int, x *float32, n, xstride int, out *float32)
+
+//go:noescape
+func dotF16x4x2AVX(w *byte, wstride int, x *float32, n, xstride int, out *float32)
+
+//go:noescape
+func dotBF16x4x2AVX(w *byte, wstride int, x *float32, n, xstride int, out *float32)
+
+//go:noescape
 func dotQ80x4AVX(w *byte, qs *int8, di *float32, nb, qstride int, out *float32)
 
 //go:noescape
@@ -172,14 +181,15 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 	}
 	acts := bt.a
 	var x4 func(w *byte, x *float32, n, xstride int, out *float32)
+	var x4x2 func(w *byte, wstride int, x *float32, n, xstride int, out *float32)
 	if m.Cols%16 == 0 {
 		switch m.Type {
 		case F32:
-			x4 = dotF32x4AVX
+			x4, x4x2 = dotF32x4AVX, dotF32x4x2AVX
 		case F16:
-			x4 = dotF16x4AVX
+			x4, x4x2 = dotF16x4AVX, dotF16x4x2AVX
 		case BF16:
-			x4 = dotBF16x4AVX
+			x4, x4x2 = dotBF16x4AVX, dotBF16x4x2AVX
 		}
 	}
 	// Vectors outer, in groups of four, rows inner: the group's activations
@@ -187,7 +197,20 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 	rb := m.rowBytes()
 	for g := j0; g < j1; g += 4 {
 		ge := min(g+4, j1)
-		for r := lo; r < hi; r++ {
+		r := lo
+		if x4x2 != nil && ge-g == 4 {
+			var o [8]float32
+			_ = acts[g+3].f[m.Cols-1]
+			for ; r+2 <= hi; r += 2 {
+				w := m.Data[r*rb : (r+2)*rb]
+				x4x2(&w[0], rb, &acts[g].f[0], m.Cols, m.Cols, &o[0])
+				for k := 0; k < 4; k++ {
+					out[(g+k)*m.Rows+r] = o[k]
+					out[(g+k)*m.Rows+r+1] = o[4+k]
+				}
+			}
+		}
+		for ; r < hi; r++ {
 			w := m.Data[r*rb : (r+1)*rb]
 			j := g
 			if ge-g == 4 && (x4 != nil || m.Type == Q8_0 || m.Type == Q4_0) {

@@ -1093,3 +1093,182 @@ q40x4done:
 	VMOVUPS X0, (R9)
 	VZEROUPPER
 	RET
+
+// func dotF32x4x2AVX(w *byte, wstride int, x *float32, n, xstride int, out *float32)
+// Two weight rows (w, w+wstride bytes) against four vectors (x+j*xstride
+// elements): out[4*r+j]. Each weight and each activation load serves
+// several products. n is a multiple of 8.
+TEXT ·dotF32x4x2AVX(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ wstride+8(FP), BX
+	MOVQ x+16(FP), DI
+	MOVQ n+24(FP), CX
+	MOVQ xstride+32(FP), R8
+	MOVQ out+40(FP), R9
+	SHLQ $2, R8
+	LEAQ (R8)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JEQ F32x4x2done
+F32x4x2loop:
+	VMOVUPS (SI), Y8
+	VMOVUPS (SI)(BX*1), Y9
+	VMOVUPS (DI), Y10
+	VMOVUPS (DI)(R8*1), Y11
+	VMOVUPS (DI)(R10*1), Y12
+	VMOVUPS (DI)(R11*1), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y11, Y8, Y1
+	VFMADD231PS Y12, Y8, Y2
+	VFMADD231PS Y13, Y8, Y3
+	VFMADD231PS Y10, Y9, Y4
+	VFMADD231PS Y11, Y9, Y5
+	VFMADD231PS Y12, Y9, Y6
+	VFMADD231PS Y13, Y9, Y7
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ F32x4x2loop
+F32x4x2done:
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVUPS X0, (R9)
+	VHADDPS Y5, Y4, Y4
+	VHADDPS Y7, Y6, Y6
+	VHADDPS Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VADDPS X5, X4, X4
+	VMOVUPS X4, 16(R9)
+	VZEROUPPER
+	RET
+
+// func dotF16x4x2AVX(w *byte, wstride int, x *float32, n, xstride int, out *float32)
+// Two weight rows (w, w+wstride bytes) against four vectors (x+j*xstride
+// elements): out[4*r+j]. Each weight and each activation load serves
+// several products. n is a multiple of 8.
+TEXT ·dotF16x4x2AVX(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ wstride+8(FP), BX
+	MOVQ x+16(FP), DI
+	MOVQ n+24(FP), CX
+	MOVQ xstride+32(FP), R8
+	MOVQ out+40(FP), R9
+	SHLQ $2, R8
+	LEAQ (R8)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JEQ F16x4x2done
+F16x4x2loop:
+	VCVTPH2PS (SI), Y8
+	VCVTPH2PS (SI)(BX*1), Y9
+	VMOVUPS (DI), Y10
+	VMOVUPS (DI)(R8*1), Y11
+	VMOVUPS (DI)(R10*1), Y12
+	VMOVUPS (DI)(R11*1), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y11, Y8, Y1
+	VFMADD231PS Y12, Y8, Y2
+	VFMADD231PS Y13, Y8, Y3
+	VFMADD231PS Y10, Y9, Y4
+	VFMADD231PS Y11, Y9, Y5
+	VFMADD231PS Y12, Y9, Y6
+	VFMADD231PS Y13, Y9, Y7
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ F16x4x2loop
+F16x4x2done:
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVUPS X0, (R9)
+	VHADDPS Y5, Y4, Y4
+	VHADDPS Y7, Y6, Y6
+	VHADDPS Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VADDPS X5, X4, X4
+	VMOVUPS X4, 16(R9)
+	VZEROUPPER
+	RET
+
+// func dotBF16x4x2AVX(w *byte, wstride int, x *float32, n, xstride int, out *float32)
+// Two weight rows (w, w+wstride bytes) against four vectors (x+j*xstride
+// elements): out[4*r+j]. Each weight and each activation load serves
+// several products. n is a multiple of 8.
+TEXT ·dotBF16x4x2AVX(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ wstride+8(FP), BX
+	MOVQ x+16(FP), DI
+	MOVQ n+24(FP), CX
+	MOVQ xstride+32(FP), R8
+	MOVQ out+40(FP), R9
+	SHLQ $2, R8
+	LEAQ (R8)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JEQ BF16x4x2done
+BF16x4x2loop:
+	VPMOVZXWD (SI), Y8
+	VPSLLD $16, Y8, Y8
+	VPMOVZXWD (SI)(BX*1), Y9
+	VPSLLD $16, Y9, Y9
+	VMOVUPS (DI), Y10
+	VMOVUPS (DI)(R8*1), Y11
+	VMOVUPS (DI)(R10*1), Y12
+	VMOVUPS (DI)(R11*1), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y11, Y8, Y1
+	VFMADD231PS Y12, Y8, Y2
+	VFMADD231PS Y13, Y8, Y3
+	VFMADD231PS Y10, Y9, Y4
+	VFMADD231PS Y11, Y9, Y5
+	VFMADD231PS Y12, Y9, Y6
+	VFMADD231PS Y13, Y9, Y7
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ BF16x4x2loop
+BF16x4x2done:
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVUPS X0, (R9)
+	VHADDPS Y5, Y4, Y4
+	VHADDPS Y7, Y6, Y6
+	VHADDPS Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VADDPS X5, X4, X4
+	VMOVUPS X4, 16(R9)
+	VZEROUPPER
+	RET

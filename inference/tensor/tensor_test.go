@@ -435,20 +435,21 @@ func TestMatMul(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, typ := range allTypes {
 		for _, n := range []int{1, 2, 5, 13, 70} {
-			sh := shapesFor(typ)[3]
-			t.Run(fmt.Sprintf("%v/n=%d", typ, n), func(t *testing.T) {
-				m, w := randMatrix(t, r, typ, sh.rows, sh.cols)
-				x := randVec(r, n*sh.cols, 1)
-				out := make([]float32, n*sh.rows)
-				MatMul(out, m, x, n)
-				for j := 0; j < n; j++ {
-					xj := x[j*sh.cols : (j+1)*sh.cols]
-					xa, xb := actValues(typ, xj), actBounds(typ, xj)
-					for i := 0; i < sh.rows; i++ {
-						checkProduct(t, fmt.Sprintf("MatMul vector %d row %d", j, i), out[j*sh.rows+i], w[i], xj, xa, xb)
+			for _, sh := range []shape{shapesFor(typ)[3], {33, 512}} {
+				t.Run(fmt.Sprintf("%v/n=%d/%dx%d", typ, n, sh.rows, sh.cols), func(t *testing.T) {
+					m, w := randMatrix(t, r, typ, sh.rows, sh.cols)
+					x := randVec(r, n*sh.cols, 1)
+					out := make([]float32, n*sh.rows)
+					MatMul(out, m, x, n)
+					for j := 0; j < n; j++ {
+						xj := x[j*sh.cols : (j+1)*sh.cols]
+						xa, xb := actValues(typ, xj), actBounds(typ, xj)
+						for i := 0; i < sh.rows; i++ {
+							checkProduct(t, fmt.Sprintf("MatMul vector %d row %d", j, i), out[j*sh.rows+i], w[i], xj, xa, xb)
+						}
 					}
-				}
-			})
+				})
+			}
 		}
 	}
 }
