@@ -132,8 +132,8 @@ func (ms *Models) Locate(ctx context.Context, id string) (string, error) {
 	}
 	m, err := ms.n.Store.Resolve(ctx, manifest.Model, mid.Repo, mid.Rev)
 	if errors.Is(err, store.ErrRepoNotFound) || errors.Is(err, store.ErrRevisionNotFound) {
-		if ms.d == nil {
-			return "", fmt.Errorf("%w: %s@%s is not in the store: %v", openai.ErrModelNotFound, mid.Repo, mid.Rev, err)
+		if ms.d == nil || ms.d.Host == nil {
+			return "", fmt.Errorf("%w: %s@%s is not in the store (and this node has no peers to pull from): %v", openai.ErrModelNotFound, mid.Repo, mid.Rev, err)
 		}
 		key := "pull " + mid.Repo + "@" + mid.Rev
 		_, err = ms.share(ctx, key, func(ctx context.Context) (string, error) {
