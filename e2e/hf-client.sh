@@ -44,5 +44,14 @@ done
 [ -n "$URL" ] || fail "daemon did not report its address"
 
 bounded 180 node e2e/hf/client.mjs "$URL" "$TMP/model" || fail "client checks"
+# Python huggingface_hub too, where it is installed (PYTHON and PYTHONPATH
+# choose it; CI has none, so this part is reported as not run there).
+PY="${PYTHON:-python3}"
+if command -v "$PY" >/dev/null && "$PY" -c 'import huggingface_hub' 2>/dev/null; then
+  HF_ENDPOINT="$URL" HF_HOME="$TMP/hf-home" HF_HUB_DISABLE_TELEMETRY=1 \
+    bounded 180 "$PY" e2e/hf/python-check.py "$TMP/model" || fail "python huggingface_hub checks"
+else
+  echo "hf-client e2e: python huggingface_hub not installed: not run"
+fi
 kill -0 "$DPID" 2>/dev/null || fail "daemon died during the test"
 echo "hf-client e2e: PASS (@huggingface/hub $(node -p 'require("./e2e/hf/node_modules/@huggingface/hub/package.json").version') against $URL)"
