@@ -2,11 +2,14 @@ package chunker
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/cdc_golden.json")
@@ -147,6 +150,74 @@ func TestSplitterBatching(t *testing.T) {
 	for i := range got {
 		if got[i] != want[i] {
 			t.Fatalf("leaf %d is %d bytes, one-shot CDC %d", i, got[i], want[i])
+		}
+	}
+}
+
+// BenchmarkFastCDC measures boundary finding alone (the reader goroutine
+// does it for non-tensor files), beside crypto/sha256 over the same bytes.
+func BenchmarkFastCDC(b *testing.B) {
+	data := randBytes(8, 64<<20)
+	c := newFastCDC(DefaultMinSize, DefaultAvgSize, DefaultMaxSize)
+	b.SetBytes(int64(len(data)))
+	var shaTime, cdcTime time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		cdcLengths(data, c)
+		t1 := time.Now()
+		sha256.Sum256(data)
+		cdcTime += t1.Sub(t0)
+		shaTime += time.Since(t1)
+	}
+	b.ReportMetric(float64(len(data))*float64(b.N)/1e6/cdcTime.Seconds(), "cdc-MB/s")
+	b.ReportMetric(float64(len(data))*float64(b.N)/1e6/shaTime.Seconds(), "sha256-MB/s")
+}
+
+// refCut is the plain one-byte-per-step FastCDC loop that cut must match.
+func refCut(c *fastCDC, data []byte, final bool) int {
+	n := len(data)
+	if n <= c.min {
+		if final {
+			return n
+		}
+		return 0
+	}
+	limit := min(n, c.max)
+	var h uint64
+	for i := max(c.min-64, 0); i < limit; i++ {
+		h = h<<1 + gear[data[i]]
+		if i < c.min {
+			continue
+		}
+		mask := c.maskL
+		if i < c.avg {
+			mask = c.maskS
+		}
+		if h&mask == 0 {
+			return i + 1
+		}
+	}
+	if limit == c.max || final {
+		return limit
+	}
+	return 0
+}
+
+func TestCutMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, sz := range [][3]int{{64, 256, 1024}, {0, 256, 300}, {1, 256, 257}, {100, 512, 2048}, {DefaultMinSize, DefaultAvgSize, DefaultMaxSize}} {
+		c := newFastCDC(sz[0], sz[1], sz[2])
+		runs := 300
+		if sz[2] > 1<<16 {
+			runs = 8
+		}
+		for k := range runs {
+			data := randBytes(uint64(k)*31+uint64(sz[2]), rng.IntN(3*sz[2]))
+			for _, final := range []bool{false, true} {
+				if got, want := c.cut(0, data, final), refCut(c, data, final); got != want {
+					t.Fatalf("sizes %v, %d bytes, final %v: cut = %d, want %d", sz, len(data), final, got, want)
+				}
+			}
 		}
 	}
 }

@@ -62,22 +62,45 @@ func (c *fastCDC) cut(_ int64, data []byte, final bool) int {
 	for ; i < c.min; i++ {
 		h = h<<1 + gear[data[i]]
 	}
-	for ; i < norm; i++ {
-		h = h<<1 + gear[data[i]]
-		if h&c.maskS == 0 {
-			return i + 1
-		}
+	var found bool
+	if i, h, found = scan(data, i, norm, h, c.maskS); found {
+		return i
 	}
-	for ; i < limit; i++ {
-		h = h<<1 + gear[data[i]]
-		if h&c.maskL == 0 {
-			return i + 1
-		}
+	if i, _, found = scan(data, i, limit, h, c.maskL); found {
+		return i
 	}
 	if limit == c.max || final {
 		return limit
 	}
 	return 0
+}
+
+// scan rolls the gear hash over data[i:end] and returns the cut (the
+// position after the first byte where h&mask == 0) and true, or end, the
+// hash and false.
+// Two bytes per step: h<<1+g0 and h<<2+(g0<<1+g1) are both two operations
+// away from h, so the dependency chain per byte halves; the cuts are those
+// of the one-byte loop.
+func scan(data []byte, i, end int, h, mask uint64) (int, uint64, bool) {
+	data = data[:end]
+	for ; i+1 < len(data); i += 2 {
+		g0 := gear[data[i]]
+		h1 := h<<1 + g0
+		h = h<<2 + (g0<<1 + gear[data[i+1]])
+		if h1&mask == 0 {
+			return i + 1, h1, true
+		}
+		if h&mask == 0 {
+			return i + 2, h, true
+		}
+	}
+	if i < len(data) {
+		h = h<<1 + gear[data[i]]
+		if h&mask == 0 {
+			return i + 1, h, true
+		}
+	}
+	return end, h, false
 }
 
 // fixedSplit cuts every size bytes.
