@@ -1,15 +1,20 @@
 // Command bench measures Cairn's import figures (issue 2) against references
 // measured in the same run.
 //
-//	go run ./bench import -size 1GiB   # throughput vs one crypto/sha256 pass, peak RSS
-//	go run ./bench import -size 4GiB   # the memory figure (peak RSS under 300 MiB)
-//	go run ./bench dedup               # new bytes of a fine-tuned safetensors file
+//	go run ./bench import -size 1GiB           # throughput vs one crypto/sha256 pass, peak RSS
+//	go run ./bench import -size 4GiB -runs 1   # the memory figure (peak RSS under 300 MiB)
+//	go run ./bench import -discard             # the chunker alone (blocks dropped)
+//	go run ./bench dedup                       # new bytes of a fine-tuned safetensors file
+//	go run ./bench storeput                    # the store's PutMany alone
 //
-// import writes a synthetic safetensors file (random tensors shaped like a
-// llama layer stack) into a temporary directory, reads it once so the page
-// cache is warm, times crypto/sha256 over the file, then imports it with
-// chunker.ImportFile into a fresh badger store (package store) and prints
-// MB/s, the ratio to sha256, and the process's peak RSS (VmHWM).
+// import writes a synthetic safetensors file (random F16 tensors shaped like
+// a llama layer stack) into a temporary directory, reads it once so the page
+// cache is warm, then -runs times: a crypto/sha256 pass over the file, and
+// chunker.ImportFile into a fresh badger store (package store). It prints
+// each run's MB/s, ratio and CPU time (user+system, which other load on the
+// machine does not inflate the way it does wall time), the best of the
+// runs, and the process's peak RSS (VmHWM, split into anonymous and
+// file-backed memory).
 //
 // dedup imports two safetensors files of the same tensors, the second with
 // 10% of the tensors changed and one more __metadata__ entry (so every data
