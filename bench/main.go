@@ -374,6 +374,23 @@ func runImport(ctx context.Context, args []string) error {
 		if i == 0 || ref < bestRef {
 			bestRef, bestRefCPU = ref, refCPU
 		}
+		if s != nil && i == *runs-1 {
+			// Read back through chunker.NewReader and verify (what `cairn get` does).
+			rd, err := chunker.NewReader(ctx, s, res.CID)
+			if err != nil {
+				return err
+			}
+			h := sha256.New()
+			start = time.Now()
+			if _, err := io.CopyBuffer(h, rd, make([]byte, 1<<20)); err != nil {
+				return err
+			}
+			tookR := time.Since(start)
+			if [32]byte(h.Sum(nil)) != want {
+				return errors.New("read back: sha256 differs")
+			}
+			fmt.Printf("read back       %8.0f MB/s  (NewReader from the store + sha256 of the content, %v)\n", mbps(fsize, tookR), tookR.Round(time.Millisecond))
+		}
 		if *again && i == *runs-1 {
 			start = time.Now()
 			res2, err := chunker.ImportFile(ctx, st, f, fsize, "model.safetensors", chunker.Options{})
