@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -50,6 +51,9 @@ func newFixture(t *testing.T, o Options) *fixture {
 		"README.md": []byte("# data\n"), "data/train.parquet": f.dfile,
 	})
 	var err error
+	if o.Logger == nil && !testing.Verbose() {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	if f.srv, err = New(st, o); err != nil {
 		t.Fatal(err)
 	}

@@ -98,6 +98,9 @@ func ParsePath(escaped string) (Route, error) {
 		return Route{}, nil
 	}
 	rev, rest := splitRev(segs, 1)
+	if len(rest) == 0 {
+		return Route{}, nil
+	}
 	r := Route{Op: op, Kind: kind, Repo: repo, Rev: rev}
 	if err := checkRev(rev); err != nil {
 		return Route{}, err
