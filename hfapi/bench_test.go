@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
 )
 
@@ -31,9 +32,13 @@ func BenchmarkResolve(b *testing.B) {
 	st := openStore(b)
 	content := safetensors(size, 3)
 	dir := writeRepo(b, map[string][]byte{"model.safetensors": content})
-	m := add(b, st, manifest.Model, "bench/model", "main", map[string][]byte{"model.safetensors": content})
-	plain := filepath.Join(dir, "model.safetensors")
 	content = nil
+	res, err := ingest.Add(b.Context(), st, dir, ingest.AddOptions{Repo: "bench/model", Kind: manifest.Model})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := res.Manifest
+	plain := filepath.Join(dir, "model.safetensors")
 
 	s, err := New(st, Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -31,5 +31,17 @@
 // past the end, or a malformed one, gives 416 with Content-Range: bytes
 // */size; several ranges are answered with the whole file (200), which RFC
 // 9110 allows. Bodies are streamed from blocks a slice at a time, never
-// buffered whole.
+// buffered whole: a reader goroutine fills one 1 MiB slice from the blocks
+// (chunker.Reader) while the previous one is written. A block missing
+// mid-body cuts the connection, so no client takes a short body for a whole
+// file.
+//
+// Paths: a "." or ".." element, a bad escape, a control byte or an invalid
+// revision is a 400. Mounted on the daemon's http.ServeMux, a path with a
+// literal ".." is redirected by the mux to its cleaned form before it gets
+// here; an encoded one (%2E%2E) reaches ParsePath and is refused.
+//
+// Info documents carry every field whatever expand[] asks; lastModified and
+// createdAt are the revision's creation time; downloads and likes are 0;
+// _id is a stable 24-hex id derived from kind and repo.
 package hfapi
