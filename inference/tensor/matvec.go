@@ -51,10 +51,28 @@ type actBatch struct {
 	// di, ci: Q8_0/Q4_0 scales (d, c) of each group of four vectors,
 	// interleaved: di[(g*nb+b)*4+j] is vector 4g+j's scale of block b.
 	di, ci []float32
+	// bsi: Q8_K sums of 16 of each group of four vectors, interleaved:
+	// bsi[((g*nb+b)*4+j)*16+k].
+	bsi []int16
 }
 
 // interleave fills di and ci from the prepared activations.
 func (bt *actBatch) interleave(t Type, n, cols int) {
+	if t == Q4_K {
+		nb, groups := cols/qkK, n/4
+		bt.di = grow(bt.di, groups*nb*4)
+		bt.bsi = grow(bt.bsi, groups*nb*4*16)
+		for g := 0; g < groups; g++ {
+			for j := 0; j < 4; j++ {
+				a := &bt.a[4*g+j]
+				for b := 0; b < nb; b++ {
+					bt.di[(g*nb+b)*4+j] = a.d[b]
+					copy(bt.bsi[((g*nb+b)*4+j)*16:][:16], a.bs[b*16:])
+				}
+			}
+		}
+		return
+	}
 	if t != Q8_0 && t != Q4_0 {
 		return
 	}
