@@ -233,8 +233,7 @@ func (s *Store) enter() (func(), error) {
 	return s.mu.RUnlock, nil
 }
 
-// Blocks.
-
+// Has reports whether the block (any CID of its multihash) is stored.
 func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -336,8 +335,10 @@ func (s *Store) Put(ctx context.Context, b blocks.Block) error {
 	return s.PutMany(ctx, []blocks.Block{b})
 }
 
-// PutMany stores blocks in one atomic batch, skipping those already present.
-// It waits while GC runs.
+// PutMany stores blocks through badger write batches, skipping those
+// already present. Each block is written whole or not at all; a batch too
+// big for one badger transaction (tens of thousands of blocks) may become
+// visible in parts. It waits while GC runs.
 func (s *Store) PutMany(ctx context.Context, bs []blocks.Block) error {
 	_, err := s.PutManyNew(ctx, bs)
 	return err
