@@ -119,7 +119,7 @@ func cmdRun(c *cli.Context) error {
 			"model": id, "text": res.Text, "finish_reason": res.FinishReason,
 			"prompt_tokens": res.PromptTokens, "completion_tokens": res.CompletionTokens, "cached_tokens": res.CachedTokens,
 			"prefill_tokens_per_s": res.PrefillTokensPerS, "decode_tokens_per_s": res.DecodeTokensPerS,
-			"load_seconds": res.Load.Seconds(),
+			"locate_seconds": res.Locate.Seconds(), "load_seconds": res.Load.Seconds(),
 		})
 	}
 	fmt.Fprintln(c.App.Writer)

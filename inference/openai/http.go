@@ -3,6 +3,7 @@ package openai
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -33,7 +34,27 @@ func (s *Server) routes() {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(s.cfg.APIKeys) > 0 && !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cairn"`)
+		writeError(w, &Error{Status: http.StatusUnauthorized, Type: "invalid_request_error", Code: "invalid_api_key",
+			Message: "missing or incorrect API key: send \"Authorization: Bearer KEY\" with a key of http.tokens"})
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	match := 0
+	for _, k := range s.cfg.APIKeys {
+		match |= subtle.ConstantTimeCompare([]byte(key), []byte(k))
+	}
+	return match == 1
+}
 
 type modelObject struct {
 	ID      string `json:"id"`

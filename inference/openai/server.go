@@ -46,6 +46,10 @@ type Config struct {
 	Queue int
 	// Engine is how models are loaded. Default: the engine's defaults.
 	Engine inference.Config
+	// APIKeys, when not empty, are the bearer tokens a request must carry
+	// ("Authorization: Bearer KEY", the client's api key); others get 401.
+	// Default none: open to whoever reaches the server.
+	APIKeys []string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -54,6 +58,11 @@ type Config struct {
 func (c Config) Validate() error {
 	if c.Queue < 0 {
 		return fmt.Errorf("openai config: queue %d is negative", c.Queue)
+	}
+	for i, k := range c.APIKeys {
+		if k == "" {
+			return fmt.Errorf("openai config: api key %d is empty", i)
+		}
 	}
 	return c.Engine.Validate()
 }
@@ -118,6 +127,9 @@ func NewServer(models Models, cfg Config) (*Server, error) {
 // Result reports a finished generation.
 type Result struct {
 	inference.Result
+	// Locate is the time spent finding the model file: pulling it from
+	// peers and writing it out of the store when the node lacked it.
+	Locate time.Duration
 	// Load is the time spent loading the model (0 when it was loaded).
 	Load time.Duration
 	// Wait is the time spent queued for the model's turn.
@@ -129,7 +141,9 @@ type Result struct {
 // of the request's making are *Error.
 func (s *Server) Generate(ctx context.Context, g Generation, emit func(string) error) (Result, error) {
 	var res Result
+	t0 := time.Now()
 	path, err := s.models.Locate(ctx, g.Model)
+	res.Locate = time.Since(t0)
 	if err != nil {
 		if errors.Is(err, ErrModelNotFound) {
 			return res, &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Param: "model", Code: "model_not_found",
@@ -183,6 +197,10 @@ func (s *Server) Generate(ctx context.Context, g Generation, emit func(string) e
 		}
 	}
 	res.Result, err = sl.model.Generate(ctx, req, emit)
+	s.log.Debug("generation", "model", g.Model, "prompt_tokens", res.PromptTokens, "cached_tokens", res.CachedTokens,
+		"completion_tokens", res.CompletionTokens, "finish", res.FinishReason, "locate_s", res.Locate.Seconds(),
+		"wait_s", res.Wait.Seconds(), "load_s", res.Load.Seconds(), "prefill_tok_s", res.PrefillTokensPerS,
+		"decode_tok_s", res.DecodeTokensPerS, "err", err)
 	if err != nil && errors.Is(err, inference.ErrContextLength) {
 		param := "prompt"
 		if g.Messages != nil {

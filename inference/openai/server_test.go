@@ -626,3 +626,34 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestAPIKeys(t *testing.T) {
+	_, url, _ := newServer(t, Config{APIKeys: []string{"k1", "s3cret"}})
+	for _, tt := range []struct {
+		auth string
+		want int
+	}{
+		{"", 401},
+		{"Bearer wrong", 401},
+		{"s3cret", 401},
+		{"Bearer s3cret", 200},
+		{"Bearer k1", 200},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url+"/v1/models", nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || (tt.want == 401 && !strings.Contains(string(body), `"code":"invalid_api_key"`)) {
+			t.Errorf("Authorization %q: %d %s; want %d", tt.auth, resp.StatusCode, body, tt.want)
+		}
+	}
+	if _, err := NewServer(Files{}, Config{APIKeys: []string{""}}); err == nil {
+		t.Error("NewServer accepted an empty API key")
+	}
+}
