@@ -77,7 +77,9 @@
 // one level (Flatten), and runs value-log GC in a bounded loop until no
 // file has half its bytes dead. The value-log file being written is never
 // rewritten, so up to ValueLogFileSize (1.5 GiB) of garbage can remain
-// until imports fill that file.
+// until imports fill that file. The mark phase keeps 64-bit hashes of live
+// multihashes (~20 bytes per block) and the sweep deletes as it scans, so
+// GC of a million-block store needs some tens of MiB.
 //
 // # Stat
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -164,8 +165,33 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	return st, nil
 }
 
+// liveSet holds 64-bit seeded hashes of live multihashes: ~20 bytes per
+// block instead of ~100 for the strings, so GC of a 1M-block store needs
+// ~20 MiB. A collision (about n²/2⁶⁴) can only keep a dead block, never
+// delete a live one.
+type liveSet struct {
+	seed maphash.Seed
+	m    map[uint64]struct{}
+}
+
+func newLiveSet() liveSet { return liveSet{seed: maphash.MakeSeed(), m: map[uint64]struct{}{}} }
+
+func (l liveSet) key(mh []byte) uint64 { return maphash.Bytes(l.seed, mh) }
+
+// add reports whether mh was new.
+func (l liveSet) add(mh []byte) bool {
+	k := l.key(mh)
+	if _, ok := l.m[k]; ok {
+		return false
+	}
+	l.m[k] = struct{}{}
+	return true
+}
+
+func (l liveSet) has(mh []byte) bool { _, ok := l.m[l.key(mh)]; return ok }
+
 // mark returns the multihashes of every block reachable from refs and pins.
-func (s *Store) mark(ctx context.Context) (map[string]struct{}, error) {
+func (s *Store) mark(ctx context.Context) (liveSet, error) {
 	var roots []cid.Cid
 	err := s.db.View(func(txn *badger.Txn) error {
 		if err := eachRef(txn, refPrefix("", ""), func(r Ref) error {
@@ -186,9 +212,9 @@ func (s *Store) mark(ctx context.Context) (map[string]struct{}, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return liveSet{}, err
 	}
-	live := make(map[string]struct{})
+	live := newLiveSet()
 	stack := roots
 	err = s.db.View(func(txn *badger.Txn) error {
 		for n := 0; len(stack) > 0; n++ {
@@ -199,11 +225,9 @@ func (s *Store) mark(ctx context.Context) (map[string]struct{}, error) {
 			}
 			c := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			mh := string(c.Hash())
-			if _, ok := live[mh]; ok {
+			if !live.add(c.Hash()) {
 				continue
 			}
-			live[mh] = struct{}{}
 			if c.Type() != cid.DagProtobuf {
 				continue
 			}
@@ -233,30 +257,38 @@ func (s *Store) mark(ctx context.Context) (map[string]struct{}, error) {
 	return live, err
 }
 
-func (s *Store) sweep(ctx context.Context, live map[string]struct{}, st *GCStats) error {
+func (s *Store) sweep(ctx context.Context, live liveSet, st *GCStats) error {
+	// Delete as the scan goes, a batch at a time, so that deleting most of
+	// a large store does not hold every dead key in memory.
 	var dead [][]byte
 	var deadBytes int64
-	err := s.db.View(func(txn *badger.Txn) error {
+	flush := func() error {
+		if err := s.deleteKeys(ctx, dead); err != nil {
+			return err
+		}
+		st.Blocks += int64(len(dead))
+		st.Bytes += deadBytes
+		dead, deadBytes = dead[:0], 0
+		return nil
+	}
+	return s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxBlock}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
-			if _, ok := live[string(item.Key()[1:])]; ok {
+			if live.has(item.Key()[1:]) {
 				continue
 			}
 			dead = append(dead, item.KeyCopy(nil))
 			deadBytes += s.valueSize(item)
+			if len(dead) == gcBatch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 		}
-		return nil
+		return flush()
 	})
-	if err != nil {
-		return err
-	}
-	if err := s.deleteKeys(ctx, dead); err != nil {
-		return err
-	}
-	st.Blocks, st.Bytes = int64(len(dead)), deadBytes
-	return nil
 }
 
 // pruneIndex deletes index entries whose revision has no stored manifest.
