@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cairnhub/cairn/store"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -261,6 +262,27 @@ func BenchmarkFetch(b *testing.B) {
 	b.Run("bare-quic", bare("quic"))
 	b.Run("1src-tcp", one("tcp"))
 	b.Run("1src-quic", one("quic"))
+	b.Run("1src-tcp-nostore", func(b *testing.B) {
+		src := newSource(b, nil, fx.stores[0], allowAll, "tcp")
+		h := newHost(b, "tcp")
+		connect(b, h, src.h)
+		sha := &shaMeter{buf: fx.sha}
+		var elapsed time.Duration
+		for range b.N {
+			sha.measure()
+			t0 := time.Now()
+			if _, err := NewClient(h, &nullStore{}).Fetch(context.Background(), fx.root, ids(src), Options{}); err != nil {
+				b.Fatal(err)
+			}
+			elapsed += time.Since(t0)
+			sha.measure()
+		}
+		rate := float64(fx.size) * float64(b.N) / 1e6 / elapsed.Seconds()
+		b.ReportMetric(0, "ns/op")
+		b.ReportMetric(rate, "MB/s")
+		b.ReportMetric(sha.rate(), "sha256_MB/s")
+		b.ReportMetric(rate/sha.rate(), "x_sha256")
+	})
 	if nsrc == 1 {
 		return
 	}
@@ -364,4 +386,43 @@ func (fx *benchFixture) bareRun(b *testing.B, tr string) {
 	b.ReportMetric(sha.rate(), "sha256_MB/s")
 	b.ReportMetric(rate/sha.rate(), "x_sha256")
 	fx.set("bare-"+tr, rate)
+}
+
+// nullStore keeps dag-pb nodes and only the names of leaves: the figure
+// of the protocol and verification without the store's write cost.
+type nullStore struct {
+	mu    sync.Mutex
+	nodes map[cid.Cid][]byte
+	have  map[cid.Cid]bool
+}
+
+func (n *nullStore) Has(_ context.Context, c cid.Cid) (bool, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.have[c], nil
+}
+
+func (n *nullStore) View(_ context.Context, c cid.Cid, fn func([]byte) error) error {
+	n.mu.Lock()
+	b, ok := n.nodes[c]
+	n.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%s: not found", c)
+	}
+	return fn(b)
+}
+
+func (n *nullStore) PutMany(_ context.Context, bs []blocks.Block) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.have == nil {
+		n.have, n.nodes = map[cid.Cid]bool{}, map[cid.Cid][]byte{}
+	}
+	for _, b := range bs {
+		n.have[b.Cid()] = true
+		if b.Cid().Type() == cid.DagProtobuf {
+			n.nodes[b.Cid()] = b.RawData()
+		}
+	}
+	return nil
 }

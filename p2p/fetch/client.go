@@ -49,6 +49,11 @@ type Options struct {
 	Progress func(Progress)
 	// ProgressInterval is the period of Progress calls. Default 500ms.
 	ProgressInterval time.Duration
+	// RTT, if set, gives a peer's round-trip time as the node measures it
+	// (e.g. from libp2p ping); a positive answer ranks the peer instead of
+	// the round trip of the fetch's first request. Default: that round
+	// trip, blended into the peerstore's LatencyEWMA.
+	RTT func(peer.ID) time.Duration
 	// MaxRounds bounds the plan/fetch rounds (each round discovers one
 	// more level of nodes a peer did not send as structure). Default 16.
 	MaxRounds int
@@ -110,8 +115,9 @@ type Progress struct {
 type PeerStats struct {
 	ID     peer.ID
 	RTT    time.Duration // measured by the first request
-	Bytes  int64         // verified block bytes received
-	Blocks int           // verified blocks received (duplicates included)
+	Bytes  int64         // bytes of the blocks this peer delivered first (stored)
+	Blocks int           // blocks this peer delivered first (stored)
+	Dups   int           // blocks that arrived after another peer's copy (endgame)
 	Errors int           // failures: refusal, bad block, broken stream
 	Err    string        // why the peer was refused or dropped; "" if it served to the end
 }
@@ -163,6 +169,7 @@ type peerState struct {
 	// Updated by the peer's worker.
 	bytes  atomic.Int64
 	blocks atomic.Int64
+	dups   atomic.Int64
 }
 
 // Fetch makes every block of the DAG under root present in the client's
@@ -215,7 +222,7 @@ func (f *fetcher) stats() Stats {
 	st := Stats{Bytes: f.bytes.Load(), Blocks: int(f.blocks.Load()), Skipped: f.skipped}
 	for _, p := range f.peers {
 		st.Peers = append(st.Peers, PeerStats{
-			ID: p.id, RTT: p.rtt, Bytes: p.bytes.Load(), Blocks: int(p.blocks.Load()),
+			ID: p.id, RTT: p.rtt, Bytes: p.bytes.Load(), Blocks: int(p.blocks.Load()), Dups: int(p.dups.Load()),
 			Errors: p.errors, Err: p.err,
 		})
 	}
@@ -412,9 +419,19 @@ func (f *fetcher) probe(ctx context.Context) error {
 			case fr.Type != FrameEnd:
 				p.fail = fmt.Errorf("peer %s: probe answered with frame type %d", p.id, fr.Type)
 			default:
-				p.rtt = time.Since(t0)
+				probe := time.Since(t0)
+				ps := f.c.h.Peerstore()
+				ps.RecordLatency(p.id, probe)
+				p.rtt = ps.LatencyEWMA(p.id)
+				if f.opts.RTT != nil {
+					if r := f.opts.RTT(p.id); r > 0 {
+						p.rtt = r
+					}
+				}
+				if p.rtt <= 0 {
+					p.rtt = probe
+				}
 				p.live = true
-				f.c.h.Peerstore().RecordLatency(p.id, p.rtt)
 				return
 			}
 			p.err = p.fail.Error()
@@ -550,9 +567,9 @@ func (f *fetcher) structureFrom(ctx context.Context, p *peerState) error {
 			batchBytes += len(fr.Data)
 			f.bytes.Add(int64(len(fr.Data)))
 			f.blocks.Add(1)
+			p.bytes.Add(int64(len(fr.Data)))
+			p.blocks.Add(1)
 		}
-		p.bytes.Add(int64(len(fr.Data)))
-		p.blocks.Add(1)
 		if batchBytes >= f.opts.WriteBatch {
 			if err := flush(); err != nil {
 				return err

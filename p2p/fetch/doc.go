@@ -19,6 +19,36 @@
 //     (cid, length, bytes), a "missing" notice, an end-of-request marker or
 //     an error.
 //
+// # Wire format
+//
+// A request is a uvarint length (at most MaxRequestSize) followed by:
+// version byte (1), kind byte, root CID (uvarint length + bytes), then for
+// KindLeaves uvarint start and end (at most MaxRequestCIDs leaves), for
+// KindCIDs a uvarint count (1..MaxRequestCIDs) and that many CIDs. A
+// response frame is a type byte, then for a block the CID, a uvarint
+// length (at most MaxBlockSize) and the bytes; for "missing" the CID; for
+// an error a uvarint length (at most MaxErrorLen) and UTF-8 text; nothing
+// for end. Every answer ends with an end frame, or an error frame after
+// which the server closes the stream.
+//
+// # Policy
+//
+// The server asks its Gate about (peer, root) for every request and serves
+// only blocks of that root's DAG (a listed CID outside it is answered as
+// missing), so a peer cleared for one repo cannot pull another's blocks by
+// naming them.
+//
+// # Scheduling
+//
+// The client probes every peer first (round trip, and whether it serves
+// the root), then hands pieces out by weighted share: a peer's weight is
+// (2ms+best RTT)/(2ms+its RTT) — so 40 ms against loopback weighs 1/20 —
+// times its delivery rate relative to the best peer's when that is below
+// one half. A peer may run one piece ahead of its share; idle peers steal
+// (duplicate) the tail of a slower peer's work at the end. Peers with
+// equal round trips thus share evenly, nearer peers carry the bulk, and a
+// peer that turns slow or dies has its work re-queued.
+//
 // One stream per peer carries a pipeline of requests; the transport's flow
 // control paces the blocks (no per-block round trips). Every block is
 // hashed on arrival and compared with its CID; a peer that sends a bad

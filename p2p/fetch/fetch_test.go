@@ -361,3 +361,144 @@ func cidsEqual(a, b []cid.Cid) bool {
 	}
 	return true
 }
+
+// TestNearestFirst ranks one of two equal sources as 40 ms away (through
+// Options.RTT, as the node's ping would) and checks that the nearer one
+// delivers the bulk. The benchmark measures the same with real delay.
+func TestNearestFirst(t *testing.T) {
+	data := randomBytes(4<<20, 9)
+	srcs, res := seeded(t, 2, data)
+	h := newHost(t)
+	for _, s := range srcs {
+		connect(t, h, s.h)
+	}
+	far, near := srcs[0].h.ID(), srcs[1].h.ID()
+	rtt := func(p peer.ID) time.Duration {
+		if p == far {
+			return 40 * time.Millisecond
+		}
+		return 100 * time.Microsecond
+	}
+	st := newStore(t)
+	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, []peer.ID{far, near}, Options{RTT: rtt})
+	if err != nil {
+		t.Fatalf("Fetch = %v", err)
+	}
+	if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+		t.Fatal("fetched file differs")
+	}
+	nearShare := float64(stats.Peers[1].Blocks) / float64(stats.Blocks)
+	if nearShare < 0.8 {
+		t.Errorf("near peer delivered %.0f%% of blocks (%+v), want at least 80%%", 100*nearShare, stats.Peers)
+	}
+	if stats.Peers[1].RTT != 100*time.Microsecond {
+		t.Errorf("near peer RTT = %v, want the one Options.RTT gave", stats.Peers[1].RTT)
+	}
+}
+
+// TestEvenShares checks that equal peers share the work evenly.
+func TestEvenShares(t *testing.T) {
+	data := randomBytes(6<<20, 10)
+	srcs, res := seeded(t, 3, data)
+	h := newHost(t)
+	for _, s := range srcs {
+		connect(t, h, s.h)
+	}
+	equal := func(peer.ID) time.Duration { return time.Millisecond }
+	st := newStore(t)
+	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(srcs...), Options{RTT: equal})
+	if err != nil {
+		t.Fatalf("Fetch = %v", err)
+	}
+	for _, p := range stats.Peers {
+		share := float64(p.Bytes) / float64(stats.Bytes) * 3
+		if share < 0.5 || share > 1.5 {
+			t.Errorf("peer %s delivered %.2f of an even share, want within 0.5..1.5 (%+v)", p.ID, share, stats.Peers)
+		}
+	}
+}
+
+// TestPartialPeer: the nearest peer lacks every other leaf; it says so
+// (missing frames) and those blocks come from the other peer. Alone, it
+// cannot complete the fetch, and the error names a block.
+func TestPartialPeer(t *testing.T) {
+	data := randomBytes(2<<20, 11)
+	srcs, res := seeded(t, 2, data)
+	partial, full := srcs[0], srcs[1]
+	var dropped int
+	for i, c := range res.Blocks {
+		if c.Type() == cid.Raw && i%2 == 1 {
+			if err := partial.st.DeleteBlock(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			dropped++
+		}
+	}
+	h := newHost(t)
+	connect(t, h, partial.h)
+	connect(t, h, full.h)
+	nearPartial := func(p peer.ID) time.Duration {
+		if p == partial.h.ID() {
+			return 100 * time.Microsecond
+		}
+		return 40 * time.Millisecond
+	}
+	st := newStore(t)
+	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(partial, full), Options{RTT: nearPartial})
+	if err != nil {
+		t.Fatalf("Fetch = %v", err)
+	}
+	if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+		t.Fatal("fetched file differs")
+	}
+	if stats.Peers[1].Blocks < dropped {
+		t.Errorf("full peer delivered %d blocks, want at least the %d the partial one lacks", stats.Peers[1].Blocks, dropped)
+	}
+
+	_, err = NewClient(h, newStore(t)).Fetch(t.Context(), res.CID, ids(partial), Options{})
+	if err == nil || !strings.Contains(err.Error(), "no live peer has it") {
+		t.Fatalf("Fetch from the partial peer alone = %v, want a missing-block error", err)
+	}
+}
+
+// TestFetchDirectory fetches a directory DAG of several files at once.
+func TestFetchDirectory(t *testing.T) {
+	st0 := newStore(t)
+	files := map[string][]byte{
+		"config.json":       []byte(`{"model_type":"llama"}`),
+		"model.safetensors": randomBytes(1<<20+77, 12),
+		"sub/tokenizer.bin": randomBytes(300<<10, 13),
+	}
+	var entries []chunker.DirEntry
+	for path, data := range files {
+		r := importFile(t, st0, data, testLeaf)
+		entries = append(entries, chunker.DirEntry{Path: path, CID: r.CID, Size: int64(len(data))})
+	}
+	root, _, err := chunker.BuildDir(t.Context(), st0, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []cid.Cid
+	if err := chunker.Walk(t.Context(), st0, root, func(c cid.Cid, _ blocks.Block) error {
+		all = append(all, c)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	src := newSource(t, nil, st0, allowAll)
+	h := newHost(t)
+	connect(t, h, src.h)
+	st := newStore(t)
+	stats, err := NewClient(h, st).Fetch(t.Context(), root, ids(src), Options{})
+	if err != nil {
+		t.Fatalf("Fetch = %v", err)
+	}
+	if stats.Blocks != len(all) {
+		t.Errorf("Stats.Blocks = %d, want %d", stats.Blocks, len(all))
+	}
+	for _, e := range entries {
+		if got := readFile(t, st, e.CID); !bytes.Equal(got, files[e.Path]) {
+			t.Errorf("file %s differs after fetching the directory", e.Path)
+		}
+	}
+}

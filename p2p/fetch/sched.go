@@ -62,28 +62,30 @@ func (s *sched) weight(p *peerState, bestRTT time.Duration, bestRate float64) fl
 	return w
 }
 
-// mayTake says whether p may take n more bytes without exceeding its
-// share of everything handed out by more than one piece.
-func (s *sched) mayTake(p *peerState, n int64) bool {
+// mayTake says whether p may take piece pc without exceeding its share
+// of everything handed out by more than one piece. Shares are among the
+// peers that can serve pc: a piece only one peer has is that peer's.
+func (s *sched) mayTake(p *peerState, pc *piece) bool {
 	bestRTT, bestRate := time.Duration(1<<62), 0.0
-	live := 0
+	eligible := 0
 	for _, q := range s.f.peers {
-		if q.live {
-			live++
+		if q.live && !pc.exclude[q.id] {
+			eligible++
 			bestRTT = min(bestRTT, q.rtt)
 			bestRate = max(bestRate, q.rate)
 		}
 	}
-	if live <= 1 {
+	if eligible <= 1 {
 		return true
 	}
 	var sum float64
 	for _, q := range s.f.peers {
-		if q.live {
+		if q.live && !pc.exclude[q.id] {
 			sum += s.weight(q, bestRTT, bestRate)
 		}
 	}
 	share := s.weight(p, bestRTT, bestRate) / sum
+	n := pc.bytes
 	return float64(p.assigned+n) <= share*float64(s.total+n)+float64(s.piece)
 }
 
@@ -133,12 +135,14 @@ func (s *sched) take(ctx context.Context, p *peerState, wait bool) *assignment {
 }
 
 func (s *sched) takeLocked(p *peerState) *assignment {
+	capped := false // over share for pieces every peer can serve
 	for i, pc := range s.queue {
-		if pc.exclude[p.id] {
+		if pc.exclude[p.id] || capped && len(pc.exclude) == 0 {
 			continue
 		}
-		if !s.mayTake(p, pc.bytes) {
-			return nil
+		if !s.mayTake(p, pc) {
+			capped = capped || len(pc.exclude) == 0
+			continue
 		}
 		s.queue = append(s.queue[:i], s.queue[i+1:]...)
 		return s.assign(p, pc)
@@ -147,26 +151,37 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 		return nil
 	}
 	// Endgame: an idle peer doubles the piece with the most bytes still
-	// owed by another peer; whichever delivers first wins.
+	// owed by another peer, whichever delivers first wins; but only when
+	// that peer would take longer to deliver all it owes than the thief
+	// needs for the round trip and the piece (else the copy is waste).
 	var victim *assignment
 	var most int64
 	for _, q := range s.f.peers {
 		if q == p || !q.live {
 			continue
 		}
+		var owedQ int64
+		for _, a := range q.inflight {
+			owedQ += s.owed(a)
+		}
 		for _, a := range q.inflight {
 			if a.stolen || a.piece.exclude[p.id] {
 				continue
 			}
-			var owed int64
-			for _, w := range a.piece.idx[a.pos:] {
-				if !s.got[w] {
-					owed += max(s.wants[w].size, 1)
+			owed := s.owed(a)
+			if owed <= most {
+				continue
+			}
+			if q.rate > 0 {
+				need := 2 * p.rtt.Seconds()
+				if p.rate > 0 {
+					need += float64(owed) / p.rate
+				}
+				if float64(owedQ)/q.rate <= need {
+					continue
 				}
 			}
-			if owed > most {
-				victim, most = a, owed
-			}
+			victim, most = a, owed
 		}
 	}
 	if victim == nil {
@@ -183,6 +198,17 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 	a := s.assign(p, dup)
 	a.stolen = true
 	return a
+}
+
+// owed is what a still has to deliver (unknown sizes count 1).
+func (s *sched) owed(a *assignment) int64 {
+	var n int64
+	for _, w := range a.piece.idx[min(a.pos, len(a.piece.idx)):] {
+		if !s.got[w] {
+			n += max(s.wants[w].size, 1)
+		}
+	}
+	return n
 }
 
 func (s *sched) assign(p *peerState, pc *piece) *assignment {
@@ -428,15 +454,17 @@ func (f *fetcher) worker(ctx context.Context, s *sched, wr *writer, p *peerState
 				s.dropPeer(p, fmt.Sprintf("bad block %s: %v", fr.CID, err))
 				return
 			}
-			p.bytes.Add(int64(len(fr.Data)))
-			p.blocks.Add(1)
 			if s.received(w) {
 				b, _ := blocks.NewBlockWithCid(fr.Data, fr.CID)
 				if !wr.put(b) {
 					return
 				}
+				p.bytes.Add(int64(len(fr.Data)))
+				p.blocks.Add(1)
 				f.bytes.Add(int64(len(fr.Data)))
 				f.blocks.Add(1)
+			} else {
+				p.dups.Add(1)
 			}
 			s.mu.Lock()
 			a.pos++
