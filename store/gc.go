@@ -369,6 +369,12 @@ func (s *Store) vlogGC(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// A rewrite copies a file's live half into the file being written
+		// before the old file goes: make sure that fits (see MinFreeBytes).
+		if err := s.checkSpace(s.opts.ValueLogFileSize / 2); err != nil {
+			s.opts.Logger.Warn("store: value-log GC stopped early", "err", err)
+			return nil
+		}
 		err := s.db.RunValueLogGC(0.5)
 		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
 			return nil

@@ -39,6 +39,14 @@ type Options struct {
 	// until imports fill the file. At least 80 MiB (a 64 MiB manifest must
 	// fit), below 2 GiB (badger's limit).
 	ValueLogFileSize int64
+	// MinFreeBytes is the free space PutMany and Commit leave on the file
+	// system holding Dir: a write that would leave less fails with
+	// ErrDiskFull and changes nothing. Badger writes through mmapped,
+	// sparse files, and a page it cannot place on a full disk kills the
+	// process (SIGBUS) instead of returning an error, so the store must not
+	// get there. Default 256 MiB (room for badger's memtables and
+	// compactions); negative turns the check off.
+	MinFreeBytes int64
 	// HashOnRead re-hashes every block read by Get and View and fails with
 	// ErrHashMismatch when it does not match its CID. Default false.
 	HashOnRead bool
@@ -49,6 +57,7 @@ type Options struct {
 const (
 	defaultMemTableSize     = 16 << 20
 	defaultValueLogFileSize = 1536 << 20
+	defaultMinFreeBytes     = 256 << 20
 	// valueThreshold: values of at least this size go to the value log,
 	// smaller ones stay in the LSM tree. Every chunk (256 KiB–1 MiB) and
 	// every manifest of any size goes to the value log; small dag-pb nodes,
@@ -83,6 +92,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = defaultMinFreeBytes
 	}
 	return o
 }

@@ -115,6 +115,10 @@ func (s *Store) Commit(ctx context.Context, m *manifest.Manifest, revision strin
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	// Index entries are ~100 bytes in the LSM tree and its memtable log.
+	if err := s.checkSpace(int64(len(enc)) + 128*int64(len(mhs))); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 
 	mk := manifestKey(m.Type, m.Repo, m.Commit)
 	var stored bool

@@ -31,6 +31,8 @@ var (
 	ErrClosed = errors.New("store closed")
 	// ErrInvalidArgument: a kind, repo, revision or pin name is malformed.
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrDiskFull: the write would leave less than Options.MinFreeBytes free.
+	ErrDiskFull = errors.New("not enough free disk space")
 	// ErrHashMismatch: with HashOnRead, a stored block does not match its CID.
 	ErrHashMismatch = blockstore.ErrHashMismatch
 )
@@ -402,6 +404,13 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	var want int64
+	for _, b := range todo {
+		want += int64(len(b.RawData()))
+	}
+	if err := s.checkSpace(want); err != nil {
+		return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
+	}
 	var n int64
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
@@ -415,6 +424,22 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
 		return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
 	}
 	return n, nil
+}
+
+// checkSpace fails with ErrDiskFull when writing n bytes would leave less
+// than MinFreeBytes on the store's file system.
+func (s *Store) checkSpace(n int64) error {
+	if s.opts.MinFreeBytes < 0 {
+		return nil
+	}
+	free, err := freeBytes(s.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("free space of %s: %w", s.opts.Dir, err)
+	}
+	if free >= 0 && free-n < s.opts.MinFreeBytes {
+		return fmt.Errorf("%s: %d bytes free, %d to write, %d to keep free: %w", s.opts.Dir, free, n, s.opts.MinFreeBytes, ErrDiskFull)
+	}
+	return nil
 }
 
 // DeleteBlock removes a block whatever references it (GC is the safe way to
