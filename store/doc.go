@@ -128,6 +128,12 @@
 // the same moment. Measured (BenchmarkImportRSS, 4 GiB of 1 MiB blocks):
 // peak RSS ~110 MiB for the whole test process, ~30 MiB of it anonymous.
 //
+// A full disk is refused, not met: badger writes through mmapped sparse
+// files, and a page it cannot place kills the process with SIGBUS, so
+// PutMany and Commit fail with ErrDiskFull (changing nothing) when the
+// write would leave less than Options.MinFreeBytes (256 MiB) free, and GC
+// stops rewriting value-log files when a rewrite might not fit.
+//
 // InMemory stores are badger on a private temporary directory (under
 // /dev/shm when it exists): badger v4.9.6's own InMemory mode panics on
 // values of 1 MiB, the chunker's largest block.
