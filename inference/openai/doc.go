@@ -12,9 +12,10 @@
 //     its turn: a model runs one generation at a time. On the 2-core
 //     machines Cairn targets every kernel already uses all cores, so two
 //     generations side by side only share the same cores and memory
-//     bandwidth and each gets slower; serialising keeps the KV cache of the
-//     previous request for prompt-prefix reuse and bounds memory to one KV
-//     cache per model.
+//     bandwidth and each gets slower (BenchmarkConcurrentSessions: two at
+//     once gave 0.48x the aggregate tokens/s of two in a row); serialising
+//     also keeps the KV cache of the previous request for prompt-prefix
+//     reuse and bounds memory to one KV cache per model.
 //   - queue: requests waiting for a slot's turn. At most Config.Queue wait;
 //     the next gets 503 with Retry-After.
 //   - keep-alive: how long a slot stays loaded after its last request
