@@ -13,6 +13,8 @@
 //     qwen2 rotates the halves (x[i], x[i+d/2]) — ggml's "NEOX" mode. Using
 //     the wrong one raises no error and produces garbage, so the layout is
 //     fixed per architecture in Config.RopeNeox.
+//   - KV cache: the rotated keys and the values of every position so far,
+//     per layer, in float32 (ctxLen × KVHeads × HeadDim each).
 //   - State: one sequence's position, KV cache and scratch buffers. Every
 //     buffer is allocated by NewState, so Forward allocates nothing. Weights
 //     live in Model and are shared by all States; a State is used by one
