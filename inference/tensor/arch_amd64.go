@@ -169,6 +169,9 @@ func dotBF16x4x2AVX(w *byte, wstride int, x *float32, n, xstride int, out *float
 func dotQ4Kx4AVX(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
 
 //go:noescape
+func dotQ6Kx4AVX(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
+
+//go:noescape
 func dotQ80x4AVX(w *byte, qs *int8, di *float32, nb, qstride int, out *float32)
 
 //go:noescape
@@ -216,14 +219,18 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 		for ; r < hi; r++ {
 			w := m.Data[r*rb : (r+1)*rb]
 			j := g
-			if ge-g == 4 && (x4 != nil || m.Type == Q8_0 || m.Type == Q4_0 || m.Type == Q4_K) {
+			if ge-g == 4 && (x4 != nil || m.Type == Q8_0 || m.Type == Q4_0 || m.Type == Q4_K || m.Type == Q6_K) {
 				var o [4]float32
 				switch m.Type {
-				case Q4_K:
+				case Q4_K, Q6_K:
 					nb := m.Cols / qkK
 					_ = acts[j+3].qs[m.Cols-1]
 					_ = bt.bsi[(g+4)*nb*16-1]
-					dotQ4Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
+					if m.Type == Q4_K {
+						dotQ4Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
+					} else {
+						dotQ6Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
+					}
 				case Q8_0, Q4_0:
 					nb := m.Cols / qk
 					di := bt.di[g*nb : (g+4)*nb]

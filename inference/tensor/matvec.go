@@ -58,7 +58,7 @@ type actBatch struct {
 
 // interleave fills di and ci from the prepared activations.
 func (bt *actBatch) interleave(t Type, n, cols int) {
-	if t == Q4_K {
+	if t == Q4_K || t == Q6_K {
 		nb, groups := cols/qkK, n/4
 		bt.di = grow(bt.di, groups*nb*4)
 		bt.bsi = grow(bt.bsi, groups*nb*4*16)
