@@ -37,6 +37,11 @@ func mountOpenAI(c *cli.Context, d *node.Daemon) error {
 	if err != nil {
 		return err
 	}
+	// Files of models removed since the last start go now; `cairn gc` is
+	// the other place that should call Prune.
+	if _, err := node.NewModels(d.Node(), nil, slog.Default()).Prune(c.Context); err != nil {
+		slog.Warn("prune models folder", "err", err)
+	}
 	d.Mux().Handle("/v1/", srv)
 	inferenceServers.Store(d, srv)
 	go func() {

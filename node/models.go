@@ -327,3 +327,54 @@ func (ms *Models) share(ctx context.Context, key string, fn func(context.Context
 		return "", ctx.Err()
 	}
 }
+
+// Prune removes materialised files of the models folder that no model ref
+// of the store names any more (after `cairn rm`), and temporary files of
+// writes that died. The engine keeps a removed file that it has mapped
+// until it unloads the model. It returns the removed paths.
+func (ms *Models) Prune(ctx context.Context) ([]string, error) {
+	refs, err := ms.n.Store.Refs(ctx, manifest.Model, "")
+	if err != nil {
+		return nil, fmt.Errorf("prune models: %w", err)
+	}
+	keep := map[string]bool{}
+	for _, r := range refs {
+		m, err := ms.n.Store.Manifest(ctx, manifest.Model, r.Repo, r.Commit)
+		if err != nil {
+			return nil, fmt.Errorf("prune models: %s@%s: %w", r.Repo, r.Revision, err)
+		}
+		for _, f := range ggufFiles(m) {
+			keep[f.SHA256+".gguf"] = true
+		}
+	}
+	dir := filepath.Join(ms.n.Home, ModelsDir)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("prune models: %w", err)
+	}
+	ms.mu.Lock()
+	writing := len(ms.flights) > 0
+	ms.mu.Unlock()
+	var removed []string
+	for _, e := range entries {
+		name := e.Name()
+		if keep[name] || (strings.Contains(name, ".tmp") && writing) {
+			continue
+		}
+		if !strings.HasSuffix(name, ".gguf") && !strings.Contains(name, ".gguf.tmp") {
+			continue // not ours
+		}
+		p := filepath.Join(dir, name)
+		if err := os.Remove(p); err != nil {
+			return removed, fmt.Errorf("prune models: %w", err)
+		}
+		removed = append(removed, p)
+	}
+	if len(removed) > 0 {
+		ms.log.Info("models pruned", "files", len(removed))
+	}
+	return removed, nil
+}

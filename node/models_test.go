@@ -287,3 +287,44 @@ func TestModelsPullOnDemand(t *testing.T) {
 		t.Errorf("edge store after the pull: %v", err)
 	}
 }
+
+func TestModelsPrune(t *testing.T) {
+	if _, err := os.Stat(fixtureModel); err != nil {
+		t.Skipf("fixture %s absent (the shared fixtures folder sits beside the repo): %v", fixtureModel, err)
+	}
+	n := openTestNode(t)
+	ctx := t.Context()
+	for _, repo := range []string{"acme/a", "acme/b"} {
+		if _, err := ingest.Add(ctx, n.Store, fixtureModel, ingest.AddOptions{Repo: repo}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms := NewModels(n, nil, nil)
+	path, err := ms.Locate(ctx, "acme/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(n.Home, ModelsDir)
+	os.WriteFile(filepath.Join(dir, "dead.gguf.tmp123"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644)
+	removed, err := ms.Prune(ctx)
+	if err != nil || len(removed) != 1 || filepath.Base(removed[0]) != "dead.gguf.tmp123" {
+		t.Fatalf("Prune = %v, %v; want only the dead temporary file", removed, err)
+	}
+	// acme/b still names the same file after acme/a goes.
+	if err := n.Store.DeleteRef(ctx, manifest.Model, "acme/a", "main"); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := ms.Prune(ctx); err != nil || len(removed) != 0 {
+		t.Fatalf("Prune = %v, %v; want nothing (acme/b holds the file)", removed, err)
+	}
+	if err := n.Store.DeleteRef(ctx, manifest.Model, "acme/b", "main"); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := ms.Prune(ctx); err != nil || len(removed) != 1 || removed[0] != path {
+		t.Fatalf("Prune = %v, %v; want [%s]", removed, err, path)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "notes.txt")); err != nil {
+		t.Error("Prune removed a file that is not a model")
+	}
+}
