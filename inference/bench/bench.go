@@ -23,6 +23,9 @@ import (
 // dir, generating it when absent. The name carries the shape, so a cached
 // file is only reused for the same shape.
 func ModelPath(dir string, shape llama.Shape, typ tensor.Type) (string, error) {
+	if shape.Arch == "" {
+		shape.Arch = "llama"
+	}
 	name := fmt.Sprintf("cairn-bench-%s-%d-%d-%d-%d-%d-%d-%s-v1.gguf", shape.Arch, shape.Dim, shape.Layers,
 		shape.Heads, shape.KVHeads, shape.FFNDim, shape.Vocab, typ)
 	path := filepath.Join(dir, name)
