@@ -13,7 +13,8 @@
 //     machines Cairn targets every kernel already uses all cores, so two
 //     generations side by side only share the same cores and memory
 //     bandwidth and each gets slower (BenchmarkConcurrentSessions: two at
-//     once gave 0.48x the aggregate tokens/s of two in a row); serialising
+//     once gave 0.48x, 0.78x and 1.01x the aggregate tokens/s of two in a
+//     row over three runs on a shared 2-core machine, never more); serialising
 //     also keeps the KV cache of the previous request for prompt-prefix
 //     reuse and bounds memory to one KV cache per model.
 //   - queue: requests waiting for a slot's turn. At most Config.Queue wait;
