@@ -135,8 +135,7 @@ func sha256MBs(block []byte, n int) float64 {
 // resident set (VmHWM) and its resident set at the end, split into
 // anonymous memory and mapped files (badger keeps its value log mmapped),
 // with the write speed without and with the final Close (which waits for
-// the disk). CAIRN_BENCH_VLOG_MIB sets ValueLogFileSize and
-// CAIRN_BENCH_NO_WRITEBACK=1 turns early writeback off, for comparison.
+// the disk). CAIRN_BENCH_VLOG_MIB sets ValueLogFileSize, for comparison.
 func BenchmarkImportRSS(b *testing.B) {
 	total := 4 << 10 // MiB
 	if v := os.Getenv("CAIRN_BENCH_IMPORT_MIB"); v != "" {
@@ -153,9 +152,6 @@ func BenchmarkImportRSS(b *testing.B) {
 			b.Fatalf("CAIRN_BENCH_VLOG_MIB=%q: %v", v, err)
 		}
 		vlog = int64(n) << 20
-	}
-	if os.Getenv("CAIRN_BENCH_NO_WRITEBACK") != "" {
-		defer store.SetWriteback(false)()
 	}
 	for range b.N {
 		s, err := store.Open(store.Options{Dir: b.TempDir(), ValueLogFileSize: vlog})

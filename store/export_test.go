@@ -15,10 +15,3 @@ func OpenSmallLog(dir string, logSize int64) (*Store, error) {
 	o.ValueLogFileSize = logSize
 	return open(o)
 }
-
-// SetWriteback turns the early writeback of value-log files on or off.
-func SetWriteback(on bool) (restore func()) {
-	old := writeback
-	writeback = on
-	return func() { writeback = old }
-}

@@ -31,10 +31,9 @@ type Options struct {
 	MemTableSize int64
 	// ValueLogFileSize is the size of one value log file. Default 1.5 GiB.
 	// Badger msyncs a value-log file when it starts the next one, and every
-	// write waits meanwhile, so an import that crosses a file boundary runs
-	// at disk speed from then on; large files let imports of a model or
-	// two (up to ~1.5 GiB) go at memory speed while early writeback (see
-	// releaseMapped) takes the data to disk. The price: GC never rewrites
+	// write waits meanwhile, so an import that crosses a file boundary
+	// waits for the disk; large files let imports of a model or two (up to
+	// ~1.5 GiB) go at memory speed. The price: GC never rewrites
 	// the file being written, so up to this much garbage can stay on disk
 	// until imports fill the file. At least 80 MiB (a 64 MiB manifest must
 	// fit), below 2 GiB (badger's limit).

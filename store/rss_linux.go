@@ -21,20 +21,12 @@ import (
 // MAP_SHARED: MADV_DONTNEED unmaps the pages but leaves them, dirty ones
 // included, in the page cache, so no data is lost and the next access just
 // maps the page again.
-//
-// With writeback set it also starts write-out of the value-log files'
-// dirty pages (sync_file_range, SYNC_FILE_RANGE_WRITE: asynchronous).
-// Badger msyncs a whole value-log file when it moves on to the next one,
-// stalling every write until the disk has it all; pages already on their
-// way to disk shorten that stall to the tail, so the disk works while
-// values are copied instead of after.
-func releaseMapped(dir string, writeback bool) error {
+func releaseMapped(dir string) error {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return fmt.Errorf("release mapped value log: %w", err)
 	}
 	dir = filepath.Clean(dir)
-	files := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(maps))
 	for sc.Scan() {
 		// start-end perms offset dev inode path
@@ -54,27 +46,6 @@ func releaseMapped(dir string, writeback bool) error {
 		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED); errno != 0 {
 			return fmt.Errorf("release mapped value log %s: madvise: %w", f[5], errno)
 		}
-		files[string(f[5])] = true
-	}
-	if !writeback {
-		return nil
-	}
-	for p := range files {
-		if err := startWriteback(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func startWriteback(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("start writeback of %s: %w", path, err)
-	}
-	defer f.Close()
-	if err := unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE); err != nil {
-		return fmt.Errorf("start writeback of %s: %w", path, err)
 	}
 	return nil
 }

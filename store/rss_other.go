@@ -3,4 +3,4 @@
 package store
 
 // releaseMapped is a no-op where /proc/self/maps does not exist.
-func releaseMapped(string, bool) error { return nil }
+func releaseMapped(string) error { return nil }

@@ -101,7 +101,7 @@ func (s *Store) touchRead(n int) {
 		return
 	}
 	defer s.mapMu.Unlock()
-	s.release(false)
+	s.release()
 }
 
 // touchWrite counts n value bytes written and releases the mappings when
@@ -119,18 +119,15 @@ func (s *Store) touchWrite(n int64) {
 	defer done()
 	s.mapMu.Lock()
 	defer s.mapMu.Unlock()
-	s.release(writeback)
+	s.release()
 }
 
-// writeback: see releaseMapped. A variable for benchmarks.
-var writeback = true
-
-func (s *Store) release(writeback bool) {
+func (s *Store) release() {
 	if s.touched.Load() < releaseEvery {
 		return // another caller just did it
 	}
 	s.touched.Store(0)
-	if err := releaseMapped(s.opts.Dir, writeback); err != nil {
+	if err := releaseMapped(s.opts.Dir); err != nil {
 		s.opts.Logger.Warn("store: cannot release value-log mappings", "dir", s.opts.Dir, "err", err)
 	}
 }
