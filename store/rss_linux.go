@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,21 +21,28 @@ import (
 // imported = 4 GiB RSS) until the kernel is short of memory. The files are
 // MAP_SHARED: MADV_DONTNEED unmaps the pages but leaves them, dirty ones
 // included, in the page cache, so no data is lost and the next access just
-// maps the page again.
+// maps the page again. dir must be absolute with symlinks resolved, as the
+// kernel shows paths.
 func releaseMapped(dir string) error {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return fmt.Errorf("release mapped value log: %w", err)
 	}
-	dir = filepath.Clean(dir)
 	sc := bufio.NewScanner(bytes.NewReader(maps))
 	for sc.Scan() {
-		// start-end perms offset dev inode path
-		f := bytes.Fields(sc.Bytes())
-		if len(f) < 6 || !bytes.HasSuffix(f[5], []byte(".vlog")) || filepath.Dir(string(f[5])) != dir {
+		// start-end perms offset dev inode path; only the path holds '/'
+		// (and may hold spaces). Files being deleted end in " (deleted)".
+		line := sc.Bytes()
+		slash := bytes.IndexByte(line, '/')
+		if slash < 0 {
 			continue
 		}
-		lo, hi, ok := bytes.Cut(f[0], []byte{'-'})
+		path := string(line[slash:])
+		if !strings.HasSuffix(path, ".vlog") || filepath.Dir(path) != dir {
+			continue
+		}
+		addr, _, _ := bytes.Cut(line, []byte{' '})
+		lo, hi, ok := bytes.Cut(addr, []byte{'-'})
 		if !ok {
 			continue
 		}
@@ -44,7 +52,7 @@ func releaseMapped(dir string) error {
 			continue
 		}
 		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED); errno != 0 {
-			return fmt.Errorf("release mapped value log %s: madvise: %w", f[5], errno)
+			return fmt.Errorf("release mapped value log %s: madvise: %w", path, errno)
 		}
 	}
 	return nil

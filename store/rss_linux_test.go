@@ -5,10 +5,12 @@ package store_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/cairnhub/cairn/store"
 	blocks "github.com/ipfs/go-block-format"
 )
 
@@ -62,4 +64,38 @@ func TestMappingsReleased(t *testing.T) {
 			afterWrite-before, afterRead-before, limit)
 	}
 	t.Logf("file-backed RSS: %d KiB before, %d after writing, %d after reading 256 MiB", before, afterWrite, afterRead)
+}
+
+// TestMappingsReleasedViaSymlink opens the store through a relative path
+// and a symlink (the kernel names mapped files by their real path).
+func TestMappingsReleasedViaSymlink(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	real := filepath.Join(base, "real dir") // a space, too
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(base, "link")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(base)
+	s, err := store.Open(store.Options{Dir: "link"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	before := rssFileKiB(t)
+	src := newBlockSource(1 << 20)
+	for range 16 {
+		batch := make([]blocks.Block, 16)
+		for i := range batch {
+			batch[i] = src.next()
+		}
+		if err := s.PutMany(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grew := rssFileKiB(t) - before; grew > 150<<10 {
+		t.Errorf("file-backed RSS grew %d KiB writing 256 MiB through a symlinked, relative Dir", grew)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -56,6 +57,7 @@ type Store struct {
 	db      *badger.DB
 	opts    Options
 	scratch string // InMemory: the temporary directory to remove at Close
+	realDir string // opts.Dir, absolute, symlinks resolved
 
 	// mu guards closed; operations hold it shared so Close waits for them.
 	mu        sync.RWMutex
@@ -127,7 +129,7 @@ func (s *Store) release() {
 		return // another caller just did it
 	}
 	s.touched.Store(0)
-	if err := releaseMapped(s.opts.Dir); err != nil {
+	if err := releaseMapped(s.realDir); err != nil {
 		s.opts.Logger.Warn("store: cannot release value-log mappings", "dir", s.opts.Dir, "err", err)
 	}
 }
@@ -166,6 +168,14 @@ func open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
 	s := &Store{db: db, opts: opts, scratch: scratch, closing: make(chan struct{}), hashOnRead: opts.HashOnRead}
+	// /proc/self/maps names files by their real absolute path.
+	s.realDir = opts.Dir
+	if abs, err := filepath.Abs(opts.Dir); err == nil {
+		s.realDir = abs
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			s.realDir = real
+		}
+	}
 	s.gc.init()
 	if err := s.checkVersion(); err != nil {
 		s.closeDB()
