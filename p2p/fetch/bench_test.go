@@ -319,6 +319,9 @@ func BenchmarkFetch(b *testing.B) {
 			}
 		}
 		b.ReportMetric(worst*100, "max_dev_%")
+		for _, p := range all[len(all)-1].Peers {
+			b.Logf("peer %s: rtt %v, %d MB, %d blocks, %d dups", p.ID.ShortString(), p.RTT, p.Bytes/1e6, p.Blocks, p.Dups)
+		}
 	})
 	b.Run("nearest-tcp", func(b *testing.B) {
 		h := newHost(b, "tcp")

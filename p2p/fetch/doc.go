@@ -40,12 +40,13 @@
 //
 // # Scheduling
 //
-// The client probes every peer first (round trip, and whether it serves
-// the root), then hands pieces out by weighted share: a peer's weight is
-// (2ms+best RTT)/(2ms+its RTT) — so 40 ms against loopback weighs 1/20 —
+// The client probes every peer first (the least of three round trips,
+// and whether it serves the root), then hands pieces out by weighted share: a peer's weight is
+// (5ms+best RTT)/(5ms+its RTT) — so 40 ms against loopback weighs 1/9 —
 // times its delivery rate relative to the best peer's when that is below
-// one half. A peer may run one piece ahead of its share; idle peers steal
-// (duplicate) the tail of a slower peer's work at the end. Peers with
+// one quarter. A peer may run one piece ahead of its share; idle peers steal
+// (duplicate) the tail of another peer's pipeline at the end when they
+// would deliver it sooner. Peers with
 // equal round trips thus share evenly, nearer peers carry the bulk, and a
 // peer that turns slow or dies has its work re-queued.
 //

@@ -46,7 +46,9 @@ type sched struct {
 	done    chan struct{}
 }
 
-const rttFloor = 2 * time.Millisecond
+// rttFloor is added to every round trip before comparing them: peers
+// within a few milliseconds of each other count as equally near.
+const rttFloor = 5 * time.Millisecond
 
 // weight is p's claim on the pieces: round trips far above the best one
 // count against a peer (nearest first), and so does a delivery rate far
@@ -55,8 +57,8 @@ const rttFloor = 2 * time.Millisecond
 func (s *sched) weight(p *peerState, bestRTT time.Duration, bestRate float64) float64 {
 	w := float64(rttFloor+bestRTT) / float64(rttFloor+p.rtt)
 	if p.rate > 0 && bestRate > 0 {
-		if r := p.rate / bestRate; r < 0.5 {
-			w *= max(r, 0.05)
+		if r := p.rate / bestRate; r < 0.25 {
+			w *= max(r, 0.02)
 		}
 	}
 	return w
@@ -150,38 +152,36 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 	if len(p.inflight) > 0 {
 		return nil
 	}
-	// Endgame: an idle peer doubles the piece with the most bytes still
-	// owed by another peer, whichever delivers first wins; but only when
-	// that peer would take longer to deliver all it owes than the thief
-	// needs for the round trip and the piece (else the copy is waste).
+	// Endgame: an idle peer doubles a piece another peer still owes,
+	// whichever copy arrives first wins. It picks the piece whose owner
+	// would deliver it last (the tail of the owner's pipeline), and only
+	// when it would itself deliver it sooner, so equal peers do not race
+	// each other for nothing.
 	var victim *assignment
-	var most int64
+	var gain float64
 	for _, q := range s.f.peers {
 		if q == p || !q.live {
 			continue
 		}
-		var owedQ int64
+		var ahead int64 // bytes q delivers before and with this piece
 		for _, a := range q.inflight {
-			owedQ += s.owed(a)
-		}
-		for _, a := range q.inflight {
-			if a.stolen || a.piece.exclude[p.id] {
-				continue
-			}
 			owed := s.owed(a)
-			if owed <= most {
+			ahead += owed
+			if a.stolen || owed == 0 || a.piece.exclude[p.id] {
 				continue
 			}
-			if q.rate > 0 {
-				need := 2 * p.rtt.Seconds()
-				if p.rate > 0 {
-					need += float64(owed) / p.rate
-				}
-				if float64(owedQ)/q.rate <= need {
-					continue
-				}
+			rate := p.rate
+			if rate == 0 {
+				rate = q.rate
 			}
-			victim, most = a, owed
+			if q.rate == 0 || rate == 0 {
+				continue // nothing measured yet: no basis to race
+			}
+			theirs := float64(ahead) / q.rate
+			ours := 2*p.rtt.Seconds() + float64(owed)/rate
+			if g := theirs - ours; g > gain {
+				victim, gain = a, g
+			}
 		}
 	}
 	if victim == nil {
