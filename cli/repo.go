@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"log/slog"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -93,10 +94,15 @@ func repoCommands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				if c.Bool("json") {
-					return printJSON(c, map[string]any{"blocks": st.Blocks, "bytes": st.Bytes, "index_entries": st.IndexEntries})
+				// Materialised model files of removed revisions go too.
+				pruned, err := node.NewModels(n.Node, runningDaemon(c), slog.Default()).Prune(c.Context)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(c.App.Writer, "removed %d blocks, %s\n", st.Blocks, progress.Bytes(st.Bytes))
+				if c.Bool("json") {
+					return printJSON(c, map[string]any{"blocks": st.Blocks, "bytes": st.Bytes, "index_entries": st.IndexEntries, "model_files": len(pruned)})
+				}
+				fmt.Fprintf(c.App.Writer, "removed %d blocks, %s; %d model files\n", st.Blocks, progress.Bytes(st.Bytes), len(pruned))
 				return nil
 			},
 		},
