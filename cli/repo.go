@@ -2,8 +2,8 @@ package cli
 
 import (
 	"errors"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"text/tabwriter"
 	"time"
 
