@@ -115,6 +115,10 @@ func (o Options) badgerOptions() badger.Options {
 		WithIndexCacheSize(0).
 		WithValueLogFileSize(o.ValueLogFileSize).
 		WithNumCompactors(2).
+		// Commit and DeleteRef read the repo's refs to decide whether a
+		// manifest is orphaned; conflict detection makes racing ref moves
+		// retry instead of leaving orphans (storetest ConcurrentCommits).
+		WithDetectConflicts(true).
 		WithNumGoroutines(min(runtime.GOMAXPROCS(0), 4))
 }
 

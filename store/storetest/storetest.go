@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"CommitMissingBlocks", testCommitMissing},
 		{"CommitIdempotent", testCommitIdempotent},
 		{"RefLifecycle", testRefLifecycle},
+		{"ConcurrentCommits", testConcurrentCommits},
 		{"ResolveErrors", testResolveErrors},
 		{"InvalidArguments", testInvalidArgs},
 		{"ReposOf", testReposOf},
@@ -444,6 +446,51 @@ func testRefLifecycle(t *testing.T, s *store.Store) {
 	all, err := s.Refs(ctx, "", "")
 	if err != nil || len(all) != 2 || all[0].Kind != manifest.Dataset || all[1].Kind != manifest.Model {
 		t.Errorf("Refs(all) = %+v, %v; want the dataset then the model", all, err)
+	}
+}
+
+// testConcurrentCommits moves one ref from many goroutines at once: in the
+// end the ref names one of the commits and every other manifest and root
+// pin is gone (the transactions conflict and retry, none is lost half-way).
+func testConcurrentCommits(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	const n = 6
+	revs := make([]Revision, n)
+	for i := range revs {
+		revs[i] = BuildRevision(t, s, manifest.Model, "acme/race", files(uint64(80+i)))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range revs {
+		wg.Go(func() { errs <- s.Commit(ctx, revs[i].Manifest, "main", revs[i].Blocks) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Commit: %v", err)
+		}
+	}
+	m, err := s.Resolve(ctx, manifest.Model, "acme/race", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := 0
+	for _, r := range revs {
+		_, err := s.Manifest(ctx, manifest.Model, "acme/race", r.Manifest.Commit)
+		switch {
+		case err == nil:
+			live++
+			if r.Manifest.Commit != m.Commit {
+				t.Errorf("manifest %s outlives the ref that moved away from it", r.Manifest.Commit)
+			}
+		case !errors.Is(err, store.ErrRevisionNotFound):
+			t.Errorf("Manifest(%s) = %v", r.Manifest.Commit, err)
+		}
+	}
+	pins, _ := s.Pins(ctx)
+	if live != 1 || len(pins) != 1 || !pins[0].CID.Equals(m.Root) {
+		t.Errorf("after racing commits: %d live manifests, pins %v; want 1 and the root of %s", live, pins, m.Commit)
 	}
 }
 
