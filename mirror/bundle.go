@@ -311,7 +311,7 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 	defer release()
 
 	cr := &countReader{r: r, progress: o.Progress}
-	br := bufio.NewReaderSize(cr, 4<<20)
+	br := bufio.NewReaderSize(cr, 64<<10)
 	var v2 *car.Header
 	if p, err := br.Peek(car.PragmaSize + car.HeaderSize); err == nil && bytes.Equal(p[:car.PragmaSize], car.Pragma) {
 		var h car.Header

@@ -181,7 +181,7 @@ func TestBundleRefused(t *testing.T) {
 func TestBundleIncremental(t *testing.T) {
 	a := openStore(t)
 	dir1, dir2 := t.TempDir(), t.TempDir()
-	sizes := tensorSizes(48 << 20)
+	sizes := tensorSizes(70, 1)
 	safetensorsFile(t, filepath.Join(dir1, "model.safetensors"), sizes, func(i int) uint64 { return uint64(i) }, map[string]string{"format": "pt"})
 	safetensorsFile(t, filepath.Join(dir2, "model.safetensors"), sizes, func(i int) uint64 {
 		if i%10 == 3 {

@@ -32,15 +32,14 @@ func randBytes(seed uint64, n int) []byte {
 	return b
 }
 
-// tensorSizes are the byte sizes of a small model's tensors: a mix of
-// sub-MiB and multi-MiB tensors, totalling about total bytes.
-func tensorSizes(total int64) []int {
-	var out []int
-	var sum int64
-	for i := 0; sum < total; i++ {
-		n := []int{3 << 20, 256 << 10, 1<<20 + 4096, 96 << 10, 2 << 20}[i%5]
-		out = append(out, n)
-		sum += int64(n)
+// tensorSizes are the byte sizes of n tensors cycling through seven sizes
+// from 48 KiB to 3 MiB (scaled by scale/2). Changing every tenth tensor of
+// 70 changes each size once: exactly a tenth of the tensor bytes.
+func tensorSizes(n, scale int) []int {
+	cycle := []int{3 << 20, 256 << 10, 1<<20 + 4096, 96 << 10, 2 << 20, 512 << 10, 1 << 20}
+	out := make([]int, n)
+	for i := range out {
+		out[i] = cycle[i%len(cycle)] * scale / 2
 	}
 	return out
 }

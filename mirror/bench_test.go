@@ -1,0 +1,150 @@
+package mirror
+
+import (
+	"crypto/sha256"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/store"
+)
+
+// benchSize is the repo size of the bundle benchmarks: CAIRN_BENCH_SIZE
+// bytes (suffix M or G allowed), default 64 MiB.
+func benchSize(b *testing.B) int64 {
+	s := os.Getenv("CAIRN_BENCH_SIZE")
+	if s == "" {
+		return 64 << 20
+	}
+	mult := int64(1)
+	switch s[len(s)-1] {
+	case 'G', 'g':
+		mult, s = 1<<30, s[:len(s)-1]
+	case 'M', 'm':
+		mult, s = 1<<20, s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		b.Fatalf("CAIRN_BENCH_SIZE=%q: want bytes, or a number with M or G", os.Getenv("CAIRN_BENCH_SIZE"))
+	}
+	return n * mult
+}
+
+// benchRepo adds a safetensors model of about size bytes to a new store
+// on disk and writes its bundle; it returns the store, the bundle path
+// and the sha256 throughput (MB/s) over the bundle's bytes.
+func benchRepo(b *testing.B) (*store.Store, string, int64) {
+	b.Helper()
+	size := benchSize(b)
+	mean := int64(1<<20+4096+3<<20+256<<10+96<<10+2<<20+512<<10+1<<20) / 7
+	dir := b.TempDir()
+	safetensorsFile(b, filepath.Join(dir, "model.safetensors"), tensorSizes(int(size/mean)+1, 2), func(i int) uint64 { return uint64(i) }, nil)
+	st, err := store.Open(store.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	addDir(b, st, manifest.Model, "acme/bench", "main", dir)
+	path := filepath.Join(b.TempDir(), "bench.car")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := Export(b.Context(), st, f, []Rev{{manifest.Model, "acme/bench", "main"}}, ExportOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	return st, path, res.Bytes
+}
+
+// sha256MBps hashes the file once and returns MB/s: the reference.
+func sha256MBps(b *testing.B, path string) float64 {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	start := time.Now()
+	n, err := io.CopyBuffer(sha256.New(), f, make([]byte, 1<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return float64(n) / 1e6 / time.Since(start).Seconds()
+}
+
+func report(b *testing.B, n int64, elapsed time.Duration, ref float64) {
+	mbps := float64(n) * float64(b.N) / 1e6 / elapsed.Seconds()
+	b.ReportMetric(mbps, "MB/s")
+	b.ReportMetric(ref, "sha256-MB/s")
+	b.ReportMetric(mbps/ref, "x-sha256")
+}
+
+// BenchmarkBundleExport: a bundle of one repo written to a file, beside a
+// sha256 pass over the same bytes.
+func BenchmarkBundleExport(b *testing.B) {
+	st, path, n := benchRepo(b)
+	ref := sha256MBps(b, path)
+	out := filepath.Join(b.TempDir(), "out.car")
+	var elapsed time.Duration
+	b.SetBytes(n)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		f, err := os.Create(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Export(b.Context(), st, f, []Rev{{manifest.Model, "acme/bench", "main"}}, ExportOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Since(start)
+	}
+	b.StopTimer()
+	report(b, n, elapsed, ref)
+}
+
+// BenchmarkBundleImport: the bundle imported into an empty store (every
+// block verified, every file's sha256 recomputed), beside a sha256 pass
+// over the same bytes.
+func BenchmarkBundleImport(b *testing.B) {
+	_, path, n := benchRepo(b)
+	ref := sha256MBps(b, path)
+	var elapsed time.Duration
+	b.SetBytes(n)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		st, err := store.Open(store.Options{Dir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := Import(b.Context(), st, f, ImportOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+		elapsed += time.Since(start)
+		b.StopTimer()
+		if res.Reread != 0 {
+			b.Fatalf("import reread %d files: the streaming digest did not follow", res.Reread)
+		}
+		st.Close()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	report(b, n, elapsed, ref)
+}
