@@ -55,7 +55,7 @@ const rttFloor = 5 * time.Millisecond
 // below the best peer's (work goes to those that deliver). Small
 // differences are ignored so that equal peers share evenly.
 func (s *sched) weight(p *peerState, bestRTT time.Duration, bestRate float64) float64 {
-	w := float64(rttFloor+bestRTT) / float64(rttFloor+p.rtt)
+	w := rttWeight(p.rtt, bestRTT)
 	if p.rate > 0 && bestRate > 0 {
 		if r := p.rate / bestRate; r < 0.25 {
 			w *= max(r, 0.02)
@@ -88,7 +88,17 @@ func (s *sched) mayTake(p *peerState, pc *piece) bool {
 	}
 	share := s.weight(p, bestRTT, bestRate) / sum
 	n := pc.bytes
-	return float64(p.assigned+n) <= share*float64(s.total+n)+float64(s.piece)
+	if float64(p.assigned+n) <= share*float64(s.total+n)+float64(s.piece) {
+		return true
+	}
+	// Over its share, a peer about as near as the nearest still takes work
+	// rather than idle (work conserving: a faster peer takes more); a far
+	// one waits, which is what keeps the bulk on the nearest.
+	return len(p.inflight) == 0 && rttWeight(p.rtt, bestRTT) >= 0.5
+}
+
+func rttWeight(rtt, best time.Duration) float64 {
+	return float64(rttFloor+best) / float64(rttFloor+rtt)
 }
 
 func (s *sched) notify() {
@@ -137,9 +147,14 @@ func (s *sched) take(ctx context.Context, p *peerState, wait bool) *assignment {
 }
 
 func (s *sched) takeLocked(p *peerState) *assignment {
-	capped := false // over share for pieces every peer can serve
+	capped := false   // over share for pieces every peer can serve
+	servable := false // the queue holds a piece p could serve
 	for i, pc := range s.queue {
-		if pc.exclude[p.id] || capped && len(pc.exclude) == 0 {
+		if pc.exclude[p.id] {
+			continue
+		}
+		servable = true
+		if capped && len(pc.exclude) == 0 {
 			continue
 		}
 		if !s.mayTake(p, pc) {
@@ -149,8 +164,8 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 		s.queue = append(s.queue[:i], s.queue[i+1:]...)
 		return s.assign(p, pc)
 	}
-	if len(p.inflight) > 0 {
-		return nil
+	if len(p.inflight) > 0 || servable {
+		return nil // stealing is for the end, when the queue is dry
 	}
 	// Endgame: an idle peer doubles a piece another peer still owes,
 	// whichever copy arrives first wins. It picks the piece whose owner

@@ -118,15 +118,21 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 type serverStream struct {
-	s   *Server
-	st  network.Stream
-	w   *bufio.Writer
-	hdr []byte
+	s      *Server
+	st     network.Stream
+	w      *bufio.Writer
+	hdr    []byte
+	closed bool // closed cleanly (after an error frame or the client's EOF)
 }
 
 func (s *Server) handle(st network.Stream) {
 	remote := st.Conn().RemotePeer()
 	ss := &serverStream{s: s, st: st, w: bufio.NewWriterSize(st, 256<<10)}
+	defer func() {
+		if !ss.closed {
+			_ = st.Reset() // a failed write or store read: abort the stream
+		}
+	}()
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
@@ -144,6 +150,7 @@ func (s *Server) handle(st network.Stream) {
 		req, err := readRequest(r)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
+				ss.closed = true
 				_ = st.Close()
 			} else {
 				_ = ss.fail(fmt.Sprintf("bad request: %v", err))
@@ -175,6 +182,7 @@ func (ss *serverStream) fail(msg string) error {
 	if err == nil {
 		err = ss.w.Flush()
 	}
+	ss.closed = true
 	_ = ss.st.Close()
 	return err
 }
