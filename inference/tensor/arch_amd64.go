@@ -179,7 +179,9 @@ func dotQ40x4AVX(w *byte, qs *int8, di, ci *float32, nb, qstride int, out *float
 
 // matMulRows computes rows [lo,hi) for vectors [j0,j1) (j0 a multiple of
 // four). The activations come from actBatch: vector j+1's buffers follow
-// vector j's, and Q8_0/Q4_0 scales are interleaved per group of four.
+// vector j's, and the scales (and Q8_K sums) of each group of four vectors
+// are interleaved. The slice expressions before each call are the bounds
+// the assembly relies on.
 func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 	if !useAsm || m.Cols == 0 {
 		matMulRowsGo(out, m, bt, j0, j1, lo, hi)
@@ -226,6 +228,7 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 					nb := m.Cols / qkK
 					_ = acts[j+3].qs[m.Cols-1]
 					_ = bt.bsi[(g+4)*nb*16-1]
+					_ = bt.di[(g+4)*nb-1]
 					if m.Type == Q4_K {
 						dotQ4Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
 					} else {
@@ -238,6 +241,7 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 					if m.Type == Q8_0 {
 						dotQ80x4AVX(&w[0], &acts[j].qs[0], &di[0], nb, m.Cols, &o[0])
 					} else {
+						_ = bt.ci[(g+4)*nb-1]
 						dotQ40x4AVX(&w[0], &acts[j].qs[0], &di[0], &bt.ci[g*nb], nb, m.Cols, &o[0])
 					}
 				default:
