@@ -222,6 +222,9 @@ func (fx *benchFixture) fetchRun(b *testing.B, h host.Host, peers []peer.ID, opt
 	b.ReportMetric(rate/sha.rate(), "x_sha256")
 	if bare := fx.get("bare-" + transportOf(b.Name())); bare > 0 && strings.HasSuffix(b.Name(), "1src-"+transportOf(b.Name())) {
 		b.ReportMetric(rate/bare, "x_bare_stream")
+		if w := fx.get("store"); w > 0 {
+			b.ReportMetric(rate/w, "x_store_write")
+		}
 	}
 	b.ReportMetric(float64(pm.heap.Load())/(1<<20), "peak_heap_MiB")
 	b.ReportMetric(float64(pm.rss.Load())/(1<<20), "peak_rss_MiB")
@@ -260,6 +263,7 @@ func BenchmarkFetch(b *testing.B) {
 	}
 	b.Run("bare-tcp", bare("tcp"))
 	b.Run("bare-quic", bare("quic"))
+	b.Run("store-putmany", fx.storeRun)
 	b.Run("1src-tcp", one("tcp"))
 	b.Run("1src-quic", one("quic"))
 	b.Run("1src-tcp-nostore", func(b *testing.B) {
@@ -428,4 +432,45 @@ func (n *nullStore) PutMany(_ context.Context, bs []blocks.Block) error {
 		}
 	}
 	return nil
+}
+
+// storeRun is the second calibration: the receiving store's own write
+// speed, PutMany of the same 1 MiB blocks (hashed beforehand) in the
+// batches the fetch uses, into a fresh badger store.
+func (fx *benchFixture) storeRun(b *testing.B) {
+	n := min(fx.size, 512<<20) / benchLeaf
+	syn := &synth{base: fx.sha, size: n * benchLeaf}
+	bs := make([]blocks.Block, n)
+	for i := range bs {
+		buf := make([]byte, benchLeaf)
+		if _, err := syn.ReadAt(buf, int64(i)*benchLeaf); err != nil {
+			b.Fatal(err)
+		}
+		bs[i] = blocks.NewBlock(buf)
+	}
+	sha := &shaMeter{buf: fx.sha}
+	var elapsed time.Duration
+	batch := (Options{}).withDefaults().WriteBatch / benchLeaf
+	for range b.N {
+		st, err := store.Open(store.Options{Dir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sha.measure()
+		t0 := time.Now()
+		for i := 0; i < len(bs); i += batch {
+			if err := st.PutMany(context.Background(), bs[i:min(i+batch, len(bs))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		elapsed += time.Since(t0)
+		sha.measure()
+		st.Close()
+	}
+	rate := float64(n*benchLeaf) * float64(b.N) / 1e6 / elapsed.Seconds()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(rate, "MB/s")
+	b.ReportMetric(sha.rate(), "sha256_MB/s")
+	b.ReportMetric(rate/sha.rate(), "x_sha256")
+	fx.set("store", rate)
 }
