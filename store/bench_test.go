@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -69,7 +68,7 @@ func BenchmarkPutMany(b *testing.B) {
 			batch := make([]blocks.Block, per)
 			ctx := context.Background()
 			b.SetBytes(int64(per * size))
-			syscall.Sync() // start from a clean page cache, like the references
+			syncDisks() // start from a clean page cache, like the references
 			cpu0 := cpuTime()
 			b.ResetTimer()
 			for range b.N {
@@ -86,7 +85,7 @@ func BenchmarkPutMany(b *testing.B) {
 			}
 			cpu := (cpuTime() - cpu0).Seconds()
 			storeMBs := float64(b.N*per*size) / b.Elapsed().Seconds() / 1e6
-			syscall.Sync()
+			syncDisks()
 			fileCPU0 := cpuTime()
 			fileMBs := fileWriteMBs(b, src.buf[:size], b.N*per)
 			fileCPU := (cpuTime() - fileCPU0).Seconds()
@@ -180,15 +179,6 @@ func BenchmarkImportRSS(b *testing.B) {
 		b.ReportMetric(float64(total<<20)/put.Seconds()/1e6, "put-MB/s")
 		b.ReportMetric(float64(total<<20)/time.Since(start).Seconds()/1e6, "put+close-MB/s")
 	}
-}
-
-// cpuTime is the user and system CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // procStatus reads the kB figures of /proc/self/status.

@@ -3,7 +3,6 @@ package store_test
 import (
 	"io/fs"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/cairnhub/cairn/store"
@@ -23,11 +22,7 @@ func diskUsage(t *testing.T, dir string) int64 {
 		if err != nil {
 			return err
 		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			n += st.Blocks * 512
-		} else {
-			n += fi.Size()
-		}
+		n += allocated(fi)
 		return nil
 	})
 	if err != nil {
