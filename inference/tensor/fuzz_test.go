@@ -63,5 +63,39 @@ func FuzzKernels(f *testing.F) {
 		}
 		out := make([]float32, r)
 		MatVec(out, m, x)
+
+		// MatMul's kernels (four vectors per weight row, two rows at a
+		// time for float types) against the pure-Go product.
+		const n = 5
+		xs := make([]float32, n*cols)
+		for i := range xs {
+			xs[i] = float32(i%11) - 5
+		}
+		var bt actBatch
+		acts := bt.setup(typ, n, cols)
+		for j := range acts {
+			acts[j].prepare(typ, xs[j*cols:(j+1)*cols])
+		}
+		bt.interleave(typ, n, cols)
+		gotM := make([]float32, n*r)
+		wantM := make([]float32, n*r)
+		matMulRows(gotM, m, &bt, 0, n, 0, r)
+		matMulRowsGo(wantM, m, &bt, 0, n, 0, r)
+		for i := 0; i < r; i++ {
+			m.Row(row, i)
+			for j := 0; j < n; j++ {
+				var mag float64
+				for k := range row {
+					mag += math.Abs(float64(row[k]) * float64(xs[j*cols+k]))
+				}
+				if math.IsInf(mag, 0) || math.IsNaN(mag) || mag > 1e30 {
+					continue
+				}
+				g, w := gotM[j*r+i], wantM[j*r+i]
+				if d := math.Abs(float64(g - w)); !(d <= 1e-5*mag+1e-30) {
+					t.Fatalf("%v MatMul row %d vector %d of %d cols: kernel %g, pure Go %g", typ, i, j, cols, g, w)
+				}
+			}
+		}
 	})
 }
