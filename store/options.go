@@ -61,7 +61,8 @@ const (
 	// smaller ones stay in the LSM tree. Every chunk (256 KiB–1 MiB) and
 	// every manifest of any size goes to the value log; small dag-pb nodes,
 	// refs and pins stay in the LSM tree. Fixed, not an option: valueSize
-	// relies on it to tell inline values from value-log pointers.
+	// relies on it to tell inline values from value-log pointers, so it
+	// is part of the layout: changing it needs a new formatVersion.
 	valueThreshold = 1 << 10
 )
 
