@@ -45,6 +45,27 @@ func quantQ8AVX(d *float32, qs *int8, x *float32, nb int)
 func dotQ80AVX(w *byte, qs *int8, d *float32, nb int) float32
 
 //go:noescape
+func dotQ40PairAVX(w *byte, qp *int8, d, c *float32, nb int) float32
+
+// prepareQ40 lays the activation of each group of four blocks out in pairs
+// for dotQ40PairAVX: blocks b, b+1 as y_b[0:16], y_b+1[0:16], y_b[16:32],
+// y_b+1[16:32].
+func prepareQ40(a *act) {
+	if !useAsm {
+		return
+	}
+	n := len(a.d) &^ 3 * qk
+	a.qp = grow(a.qp, n)
+	for p := 0; p < n; p += 2 * qk {
+		src, dst := a.qs[p:p+2*qk], a.qp[p:p+2*qk]
+		copy(dst[0:16], src[0:16])
+		copy(dst[16:32], src[32:48])
+		copy(dst[32:48], src[16:32])
+		copy(dst[48:64], src[48:64])
+	}
+}
+
+//go:noescape
 func dotQ40AVX(w *byte, qs *int8, d, c *float32, nb int) float32
 
 func dot(a, b []float32) float32 {
@@ -121,9 +142,18 @@ func dotRow(t Type, w []byte, a *act) float32 {
 		_ = w[len(a.d)*q80B-1]
 		return dotQ80AVX(&w[0], &a.qs[0], &a.d[0], len(a.d))
 	case Q4_0:
-		_ = w[len(a.d)*q40B-1]
-		_ = a.c[len(a.d)-1]
-		return dotQ40AVX(&w[0], &a.qs[0], &a.d[0], &a.c[0], len(a.d))
+		nb := len(a.d)
+		_ = w[nb*q40B-1]
+		_ = a.c[nb-1]
+		n4 := nb &^ 3
+		if n4 == 0 || len(a.qp) != n4*qk {
+			return dotQ40AVX(&w[0], &a.qs[0], &a.d[0], &a.c[0], nb)
+		}
+		s := dotQ40PairAVX(&w[0], &a.qp[0], &a.d[0], &a.c[0], n4)
+		if n4 < nb {
+			s += dotQ40AVX(&w[n4*q40B], &a.qs[n4*qk], &a.d[n4], &a.c[n4], nb-n4)
+		}
+		return s
 	case Q4_K:
 		_ = w[len(a.d)*q4KB-1]
 		_ = a.bs[16*len(a.d)-1]

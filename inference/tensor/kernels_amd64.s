@@ -1750,3 +1750,82 @@ q6kx4done:
 	VMOVUPS X0, (R9)
 	VZEROUPPER
 	RET
+
+// func dotQ40PairAVX(w *byte, qp *int8, d, c *float32, nb int) float32
+// Q4_0 row kernel over nb blocks (a multiple of 4) against an activation in
+// pair layout: for blocks b, b+1 the 64 bytes are y_b[0:16], y_b+1[0:16],
+// y_b[16:32], y_b+1[16:32]. Two blocks then share each 256-bit operation:
+// one lane per block. c[b] = 8*d[b]*sum(q of block b).
+TEXT ·dotQ40PairAVX(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ qp+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ c+24(FP), R8
+	MOVQ nb+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y11, Y11, Y11
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW $15, Y15, Y15
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	// Y6 = [0,0,0,0,1,1,1,1], Y7 = Y6 + 2: lanes of the block scales for
+	// the first and second pair of each group of four blocks.
+	VPXOR X6, X6, X6
+	MOVL $1, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, X7
+	VINSERTI128 $1, X7, Y6, Y6
+	MOVL $2, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	VPADDD Y8, Y6, Y7
+	TESTQ CX, CX
+	JEQ q40pdone
+q40ploop:
+	PREFETCHT0 PFD(SI)
+	PREFETCHT0 PFD+64(SI)
+	SCALES4(18)
+	VFNMADD231PS (R8), X10, X11
+	VMULPS (DX), X10, X10
+	VMOVDQU 2(SI), X3
+	VINSERTI128 $1, 20(SI), Y3, Y3
+	VPSRLW $4, Y3, Y4
+	VPAND Y14, Y3, Y3
+	VPAND Y14, Y4, Y4
+	VPMADDUBSW (DI), Y3, Y3
+	VPMADDUBSW 32(DI), Y4, Y4
+	VPADDW Y4, Y3, Y3
+	VPMADDWD Y15, Y3, Y3
+	VCVTDQ2PS Y3, Y3
+	VPERMPS Y10, Y6, Y5
+	VFMADD231PS Y5, Y3, Y0
+	VMOVDQU 38(SI), X3
+	VINSERTI128 $1, 56(SI), Y3, Y3
+	VPSRLW $4, Y3, Y4
+	VPAND Y14, Y3, Y3
+	VPAND Y14, Y4, Y4
+	VPMADDUBSW 64(DI), Y3, Y3
+	VPMADDUBSW 96(DI), Y4, Y4
+	VPADDW Y4, Y3, Y3
+	VPMADDWD Y15, Y3, Y3
+	VCVTDQ2PS Y3, Y3
+	VPERMPS Y10, Y7, Y5
+	VFMADD231PS Y5, Y3, Y1
+	ADDQ $72, SI
+	ADDQ $128, DI
+	ADDQ $16, DX
+	ADDQ $16, R8
+	SUBQ $4, CX
+	JNZ q40ploop
+q40pdone:
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VADDPS X11, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET

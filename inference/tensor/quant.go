@@ -205,6 +205,7 @@ type act struct {
 	qs []int8    // quantized values
 	bs []int16   // Q8_K: sums of each 16 quantized values
 	c  []float32 // Q4_0: 8*d*sum(qs) per block, for kernels that apply Q4_0's -8 offset per block
+	qp []int8    // Q4_0 on amd64: qs of each group of four blocks in pair layout (see dotQ40PairAVX)
 }
 
 func grow[T any](s []T, n int) []T {
@@ -242,6 +243,7 @@ func (a *act) prepare(t Type, x []float32) {
 				}
 				a.c[b] = 8 * a.d[b] * float32(s)
 			}
+			prepareQ40(a)
 		}
 	case Q4_K, Q6_K:
 		nb := len(x) / qkK
