@@ -33,9 +33,12 @@
 // run in assembly (kernels_amd64.s): F16 through vcvtph2ps, the integer
 // types through vpmaddubsw/vpmaddwd on 32-byte blocks, with software
 // prefetch because memory-mapped weights in 4 KiB pages defeat the hardware
-// prefetchers. On arm64 NEON kernels (kernels_arm64.s) do the F32 and F16
-// dot products and the integer sums of Q8_0/Q4_0 blocks. Elsewhere, for the
-// remaining types, or with the purego build tag, the pure-Go kernels of
+// prefetchers. MatMul has its own kernels that take one weight row (two for
+// float types) against four vectors, so each weight is loaded and converted
+// once per four products. On arm64 NEON kernels (kernels_arm64.s) do the F32
+// and F16 dot products and the integer block sums of Q8_0, Q4_0, Q4_K and
+// Q6_K, whose scales Go applies in the pure-Go kernels' order. Elsewhere, for
+// BF16 on arm64, or with the purego build tag, the pure-Go kernels of
 // dot_go.go run; they are also what the tests hold the assembly to.
 //
 // Benchmarks (go test -run '^$' -bench . ./inference/tensor) report weight
