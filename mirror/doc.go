@@ -1,0 +1,111 @@
+// Package mirror brings repos into a node from outside the peer-to-peer
+// network: from an upstream Hugging Face Hub (Mirror), and across an air gap
+// in CAR files (Export, Import).
+//
+// Words:
+//   - Upstream: the Hub endpoint of the node's config (upstream.endpoint,
+//     default https://huggingface.co). It is the only host Mirror contacts.
+//   - Spool: a folder under the node's home holding each file of a mirror in
+//     progress: NAME.part while it downloads, NAME.done (a small JSON
+//     journal: CID, size, digests) once it is imported and checked. A spool
+//     is removed when its revision is committed.
+//   - Bundle: a CARv2 file of one or more revisions: their blocks and their
+//     manifests, with an index block naming them.
+//   - Incremental bundle: a bundle made --since revisions the receiving site
+//     holds; their blocks are left out.
+//
+// # Mirroring
+//
+// Mirror asks GET /api/{models|datasets}/{repo}/revision/{rev} for the
+// commit id and lastModified, lists the files of that commit with GET
+// /api/.../tree/{commit}?recursive=true (following Link: rel="next" pages,
+// which must stay on the endpoint), and downloads each file from
+// /{repo}/resolve/{commit}/{path} (/datasets/{repo}/resolve/... for
+// datasets): by commit, so that every file comes from one revision even if
+// the branch moves meanwhile. A few files download at once (Workers, 4).
+// Each file is spooled to disk, then cut by chunker.ImportFile from the
+// spool file (memory stays bounded whatever the file size), and checked:
+// an LFS file's sha256 against the tree's lfs.oid, another file's git blob
+// id against its oid. A mismatch fails the mirror with ErrDigest and
+// nothing is committed. The manifest keeps the upstream's commit id and
+// lastModified (as Created) and its oids as blob ids; the revision is
+// committed under the requested name and under the commit id.
+//
+// Requests that fail with 5xx, 408, 429 or a connection error (a body cut
+// short included) are retried up to Retries times (5) after an exponential
+// backoff with jitter (Backoff, 500 ms, doubling up to 30 s). A download
+// that stopped resumes with Range: bytes=N- from the N bytes spooled; an
+// answer of 200 instead of 206 restarts the file. Files already stored whole
+// are not downloaded again: one of a stored revision of the repo with the
+// same sha256 (LFS) or blob id and size, or one a failed earlier run
+// imported (its .done journal), provided every block of its DAG is in the
+// store.
+//
+// 401 and 403 are ErrGated (set upstream.token; it is sent as a bearer
+// token); 404 is ErrNotFound. With upstream.offline Mirror fails with
+// ErrOffline before any dial.
+//
+// Redirects are followed only within the endpoint's scheme and host (the
+// Hub redirects renamed repos that way); a redirect to any other host is
+// refused with ErrRedirect, because a node contacts only the hosts it is
+// configured with. The real Hub serves LFS files by redirecting to a CDN
+// host (cdn-lfs.hf.co and the like): mirroring such files from
+// huggingface.co itself needs a mirror endpoint that serves them directly,
+// or a future option listing allowed CDN hosts. No proxy from the
+// environment is used, for the same reason.
+//
+// # Bundle layout
+//
+// A bundle is a CARv2 file (pragma, header, CARv1 payload, then a
+// multihash-sorted index: go-car's CarMultihashIndexSorted), so Kubo's
+// `ipfs dag import` and go-car read it as it is. The CARv1 roots are the
+// root directory CID of each revision, then the index block's CID last.
+// Sections come in this order:
+//
+//  1. the index block: dag-json (codec 0x0129),
+//     {"format": "cairn-bundle/1", "blocks": N, "bytes": B,
+//     "revisions": [{"type", "repo", "revision", "commit",
+//     "root": {"/": CID}, "manifest": {"/": CID}}],
+//     "since": [{"type", "repo", "commit", "root": "CID as a string"}]},
+//     where N and B count the data blocks and their bytes;
+//  2. each manifest, once, as a raw block of its canonical encoding
+//     (package manifest), linked from the index;
+//  3. the data blocks: each revision's DAG depth first, every parent
+//     before its children, children in link order, each block once across
+//     the bundle, minus the blocks of the --since revisions. A file's leaves
+//     thus come in the file's byte order.
+//
+// Kubo pins the roots on import (pinning the index pins every manifest and
+// revision). An incremental bundle holds incomplete DAGs on purpose: Kubo
+// imports its blocks but needs --pin-roots=false unless it holds the base
+// revision.
+//
+// Export knows every section's size before it writes (block sizes come from
+// the store), so it writes the CARv2 header first and streams to any
+// io.Writer, reading blocks through store.View without copying.
+//
+// # Import checks
+//
+// Import streams the file once and holds at most a few blocks in memory.
+// The index block must come first and be the last root; each manifest must
+// decode and match its index entry; every block must hash (sha2-256, the
+// only function accepted) to its CID; the number of data blocks and their
+// bytes must match the index, and a CARv2 index must follow whole, so a
+// bundle cut anywhere is refused as truncated. Blocks go into the store as
+// they arrive, under store.Hold, invisible until a ref names them. While
+// they stream, the whole-file sha256 of every file whose blocks arrive in
+// order is computed on the fly; the others (a block shared by two places in
+// the bundle, or left out of an incremental bundle) are read back from the
+// store and hashed. Each revision's DAG must be complete in the store.
+// Only then are the refs committed. Every refusal is ErrBundle and names the
+// block, file or count at fault; a refused bundle leaves every ref as it
+// was (its stored blocks go at the next GC).
+//
+// # Figures
+//
+// go test ./mirror -run '^$' -bench Bundle -benchtime 3x prints MB/s beside
+// a sha256 pass over the same bundle bytes (sha256-MB/s) and their ratio
+// (x-sha256); CAIRN_BENCH_SIZE=1G for a 1 GiB repo. See the report of the
+// commit that measured them; import costs two sha256 passes (block CIDs and
+// whole files) plus the store's writes, spread over the cores.
+package mirror
