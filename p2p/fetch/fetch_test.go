@@ -502,3 +502,43 @@ func TestFetchDirectory(t *testing.T) {
 		}
 	}
 }
+
+// slow serves a store, sleeping before every raw leaf.
+type slow struct {
+	st    *store.Store
+	delay time.Duration
+}
+
+func (s slow) Has(ctx context.Context, k cid.Cid) (bool, error) { return s.st.Has(ctx, k) }
+func (s slow) View(ctx context.Context, k cid.Cid, fn func([]byte) error) error {
+	if k.Type() == cid.Raw {
+		time.Sleep(s.delay)
+	}
+	return s.st.View(ctx, k, fn)
+}
+
+// TestFastPeerTakesMore: of two equally near peers, the one that serves
+// far slower ends up with the smaller part of the work.
+func TestFastPeerTakesMore(t *testing.T) {
+	data := randomBytes(4<<20, 14)
+	stSlow, stFast := newStore(t), newStore(t)
+	res := importFile(t, stSlow, data, testLeaf)
+	importFile(t, stFast, data, testLeaf)
+	sl := newSource(t, slow{stSlow, 20 * time.Millisecond}, stSlow, allowAll)
+	fa := newSource(t, nil, stFast, allowAll)
+	h := newHost(t)
+	connect(t, h, sl.h)
+	connect(t, h, fa.h)
+	equal := func(peer.ID) time.Duration { return time.Millisecond }
+	st := newStore(t)
+	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(sl, fa), Options{RTT: equal})
+	if err != nil {
+		t.Fatalf("Fetch = %v", err)
+	}
+	if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+		t.Fatal("fetched file differs")
+	}
+	if fast := float64(stats.Peers[1].Blocks) / float64(stats.Blocks); fast < 0.6 {
+		t.Errorf("fast peer delivered %.0f%% of blocks (%+v), want at least 60%%", 100*fast, stats.Peers)
+	}
+}

@@ -26,6 +26,7 @@ type assignment struct {
 	pos     int   // next want expected on the stream
 	missing []int // wants the peer said it lacks
 	stolen  bool  // a duplicate was handed to an idle peer
+	sent    time.Time
 }
 
 // sched hands pieces to peers: nearest (and fastest) first by weighted
@@ -91,10 +92,22 @@ func (s *sched) mayTake(p *peerState, pc *piece) bool {
 	if float64(p.assigned+n) <= share*float64(s.total+n)+float64(s.piece) {
 		return true
 	}
-	// Over its share, a peer about as near as the nearest still takes work
-	// rather than idle (work conserving: a faster peer takes more); a far
-	// one waits, which is what keeps the bulk on the nearest.
-	return len(p.inflight) == 0 && rttWeight(p.rtt, bestRTT) >= 0.5
+	// Over its share, an idle peer about as near as the nearest and
+	// clearly faster than the others still takes work (a faster peer takes
+	// more); a far one waits, which is what keeps the bulk on the nearest,
+	// and equal peers keep to even shares.
+	if len(p.inflight) > 0 || rttWeight(p.rtt, bestRTT) < 0.5 || p.rate == 0 {
+		return false
+	}
+	var others float64
+	var k int
+	for _, q := range s.f.peers {
+		if q != p && q.live && !pc.exclude[q.id] && q.rate > 0 {
+			others += q.rate
+			k++
+		}
+	}
+	return k == 0 || p.rate >= 1.5*others/float64(k)
 }
 
 func rttWeight(rtt, best time.Duration) float64 {
@@ -251,12 +264,18 @@ func (s *sched) received(w int) bool {
 
 // complete retires p's oldest assignment, updates p's delivery rate, and
 // re-queues the blocks p said it lacks.
-func (s *sched) complete(a *assignment, began time.Time) {
+func (s *sched) complete(a *assignment, prevEnd time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := a.peer
 	p.inflight = p.inflight[1:]
 	now := time.Now()
+	// The piece flowed from when the previous one ended, or from when it
+	// was asked if the pipeline had run dry (waiting is not slowness).
+	began := prevEnd
+	if a.sent.After(began) {
+		began = a.sent
+	}
 	if d := now.Sub(began); d > 0 && a.piece.bytes > 0 {
 		r := float64(a.piece.bytes) / d.Seconds()
 		if p.rate == 0 {
@@ -434,6 +453,9 @@ func (f *fetcher) worker(ctx context.Context, s *sched, wr *writer, p *peerState
 				s.dropPeer(p, err.Error())
 				return
 			}
+			s.mu.Lock()
+			a.sent = time.Now()
+			s.mu.Unlock()
 			queued = append(queued, a)
 		}
 		if len(queued) == 0 {
