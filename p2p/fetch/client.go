@@ -162,6 +162,7 @@ type peerState struct {
 	assigned int64 // bytes handed to this peer
 	inflight []*assignment
 	rate     float64 // EWMA of delivery rate, bytes/s
+	samples  int     // pieces measured into rate
 	lastEnd  time.Time
 	err      string
 	fail     error // why the probe failed
@@ -586,3 +587,7 @@ func (f *fetcher) structureFrom(ctx context.Context, p *peerState) error {
 		}
 	}
 }
+
+// rated says whether p's delivery rate rests on enough pieces to act on:
+// one piece may have met a scheduling hiccup.
+func (p *peerState) rated() bool { return p.samples >= 3 }

@@ -44,8 +44,8 @@
 // and whether it serves the root), then hands pieces out by weighted share: a peer's weight is
 // (5ms+best RTT)/(5ms+its RTT) — so 40 ms against loopback weighs 1/9 —
 // times its delivery rate relative to the best peer's when that is below
-// one quarter. A peer may run one piece ahead of its share, or further when it is idle,
-// about as near as the nearest and 1.5× faster than the others (so faster
+// one quarter (rates count after three pieces). A peer may run one piece ahead of its share, or further when it is idle,
+// about as near as the nearest and twice as fast as any other (so faster
 // peers take more); idle peers
 // steal
 // (duplicate) the tail of another peer's pipeline at the end when they

@@ -57,7 +57,7 @@ const rttFloor = 5 * time.Millisecond
 // differences are ignored so that equal peers share evenly.
 func (s *sched) weight(p *peerState, bestRTT time.Duration, bestRate float64) float64 {
 	w := rttWeight(p.rtt, bestRTT)
-	if p.rate > 0 && bestRate > 0 {
+	if p.rated() && bestRate > 0 {
 		if r := p.rate / bestRate; r < 0.25 {
 			w *= max(r, 0.02)
 		}
@@ -75,7 +75,9 @@ func (s *sched) mayTake(p *peerState, pc *piece) bool {
 		if q.live && !pc.exclude[q.id] {
 			eligible++
 			bestRTT = min(bestRTT, q.rtt)
-			bestRate = max(bestRate, q.rate)
+			if q.rated() {
+				bestRate = max(bestRate, q.rate)
+			}
 		}
 	}
 	if eligible <= 1 {
@@ -96,18 +98,16 @@ func (s *sched) mayTake(p *peerState, pc *piece) bool {
 	// clearly faster than the others still takes work (a faster peer takes
 	// more); a far one waits, which is what keeps the bulk on the nearest,
 	// and equal peers keep to even shares.
-	if len(p.inflight) > 0 || rttWeight(p.rtt, bestRTT) < 0.5 || p.rate == 0 {
+	if len(p.inflight) > 0 || rttWeight(p.rtt, bestRTT) < 0.5 || !p.rated() {
 		return false
 	}
-	var others float64
-	var k int
+	fastest := 0.0
 	for _, q := range s.f.peers {
-		if q != p && q.live && !pc.exclude[q.id] && q.rate > 0 {
-			others += q.rate
-			k++
+		if q != p && q.live && !pc.exclude[q.id] && q.rated() {
+			fastest = max(fastest, q.rate)
 		}
 	}
-	return k == 0 || p.rate >= 1.5*others/float64(k)
+	return p.rate >= 2*fastest
 }
 
 func rttWeight(rtt, best time.Duration) float64 {
@@ -278,11 +278,12 @@ func (s *sched) complete(a *assignment, prevEnd time.Time) {
 	}
 	if d := now.Sub(began); d > 0 && a.piece.bytes > 0 {
 		r := float64(a.piece.bytes) / d.Seconds()
-		if p.rate == 0 {
+		if p.samples == 0 {
 			p.rate = r
 		} else {
 			p.rate = 0.7*p.rate + 0.3*r
 		}
+		p.samples++
 	}
 	p.lastEnd = now
 	if len(a.missing) > 0 {
