@@ -88,4 +88,35 @@ if "$C" --home b mirror acme/other >off.log 2>&1; then fail "offline mirror succ
 grep -q "offline" off.log || fail "offline: unclear error: $(cat off.log)"
 grep -q '"kind":"export"' a/audit.log || fail "export not audited"
 ok
+# Residency policy: a repo whose rule says export_bundles: false does not
+# leave, and the refusal is audited.
+"$C" org init --key org.key >org.pub
+"$C" org issue --key org.key --org acme --peer "$("$C" --home a id)" --region eu --jurisdiction DE --role mirror --out a.cert >/dev/null
+"$C" --home a org join a.cert "$(cat org.pub)" >/dev/null
+printf '%s\n' 'repos:' '  - match: "acme/secret"' '    hold: [DE]' '    receive: [DE]' '    export_bundles: false' \
+  '  - match: "*"' '    hold: [DE]' '    receive: [DE]' '    export_bundles: true' >policy.yaml
+"$C" policy sign --key org.key --out policy.signed policy.yaml >/dev/null
+"$C" --home a policy set policy.signed >/dev/null 2>&1 || fail "policy set"
+"$C" --home a add base/config.json --repo acme/secret >/dev/null 2>&1
+if "$C" --home a bundle export acme/secret -o secret.car >secret.log 2>&1; then fail "policy: acme/secret exported"; fi
+[ ! -e secret.car ] || fail "policy: a refused bundle was written"
+grep -q "refused by the residency policy" secret.log || fail "policy: unclear error: $(cat secret.log)"
+grep -q '"kind":"deny".*acme/secret' a/audit.log || fail "policy: refusal not audited"
+"$C" --home a bundle export acme/m -o allowed.car -q >/dev/null || fail "policy: acme/m refused"
+ok
+
+# Upstream mirroring through the CLI: a third node mirrors from a Cairn
+# daemon's Hub API on 127.0.0.1, keeping its commit.
+"$C" --home u init >/dev/null
+"$C" --home u add base --repo acme/m >/dev/null 2>&1
+start_daemon u
+UP=$(http_addr u)
+[ -n "$UP" ] || fail "upstream daemon: no http address"
+"$C" --home m init >/dev/null
+sed -i "s#endpoint: https://huggingface.co#endpoint: http://$UP#" m/config.yaml
+"$C" --home m mirror acme/m -q >/dev/null || fail "mirror from the upstream"
+[ "$(commit m acme/m)" = "$(commit u acme/m)" ] || fail "mirror: commit differs"
+"$C" --home m get acme/m --out out-m >/dev/null 2>&1 || fail "get mirrored"
+cmp base/model.safetensors out-m/model.safetensors || fail "mirror: bytes differ"
+ok
 echo "e2e bundle: $PASS passed, 0 failed (incremental $INC of $FULL bytes, $((INC * 1000 / FULL)) per mille)"
