@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
@@ -82,6 +83,19 @@ type Config struct {
 	// ReprovideInterval is how often the roots from Deps.Roots are announced to the
 	// DHT again (provider records expire after 48h). Default: 12h.
 	ReprovideInterval time.Duration
+
+	// InteropPeers lists plain IPFS nodes (Kubo, say) let in WITHOUT a membership
+	// certificate. Opt-in, default: none. The connection gater admits them and no
+	// hello is asked of them; they are served by a second bitswap on the standard
+	// /ipfs/bitswap protocols, which talks to these peers only, and get no Cairn
+	// protocol (DHT, fetch, inference). Each is treated as a member of jurisdiction
+	// InteropJurisdiction, so the BlockFilter (residency policy) still decides what
+	// it receives. The same bitswap fetches blocks from them (InteropGetBlock).
+	InteropPeers []peer.ID
+
+	// InteropJurisdiction is the ISO 3166 code interop peers are treated as members
+	// of. No default: required when InteropPeers is not empty.
+	InteropJurisdiction string
 }
 
 // Defaults for Config fields.
@@ -148,6 +162,14 @@ func (c Config) Validate() error {
 	case DHTAutoServer, DHTAuto, DHTServer, DHTClient:
 	default:
 		return fmt.Errorf("p2p config: DHTMode %q: want auto-server, auto, server or client", c.DHTMode)
+	}
+	for _, p := range c.InteropPeers {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("p2p config: InteropPeers %q: %w", p, err)
+		}
+	}
+	if len(c.InteropPeers) > 0 && !sovereignty.ValidJurisdiction(c.InteropJurisdiction) {
+		return fmt.Errorf("p2p config: InteropJurisdiction %q: want the ISO 3166 code interop peers are treated as members of", c.InteropJurisdiction)
 	}
 	if len(c.PSK) != 0 {
 		if _, err := c.psk(); err != nil {

@@ -96,6 +96,8 @@ type Host struct {
 	gated     *gatedHost
 	dht       *dht.IpfsDHT
 	bs        *bitswap.Bitswap
+	ibs       *bitswap.Bitswap                // standard-protocol bitswap for interop peers
+	interop   map[peer.ID]*sovereignty.Member // Config.InteropPeers; read-only after New
 	bootstrap []peer.AddrInfo
 	stop      context.CancelFunc // ends the goroutines New started
 	closeOnce sync.Once
@@ -126,6 +128,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		members: map[peer.ID]*memberEntry{}, refused: map[peer.ID]refusal{},
 		helloing: map[peer.ID]bool{}, changed: make(chan struct{}),
 		subs: map[chan MemberEvent]struct{}{}, rtt: map[peer.ID]time.Duration{},
+		interop: map[peer.ID]*sovereignty.Member{},
+	}
+	for _, p := range cfg.InteropPeers {
+		h.interop[p] = &sovereignty.Member{PeerID: p.String(), Org: InteropOrg, Jurisdiction: cfg.InteropJurisdiction}
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -179,6 +185,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		net := bsnet.NewFromIpfsHost(h.gated, bsnet.Prefix(ProtocolPrefix))
 		h.bs = bitswap.New(life, net, h.dht, deps.Blockstore,
 			bitswap.WithPeerBlockRequestFilter(h.allowBlock))
+		if len(h.interop) > 0 {
+			// No content routing: it asks the connected interop peers only.
+			inet := bsnet.NewFromIpfsHost(newInteropHost(h))
+			h.ibs = bitswap.New(life, inet, nil, deps.Blockstore,
+				bitswap.WithPeerBlockRequestFilter(h.allowInteropBlock))
+		}
 	}
 	// Membership starts last, so that its goroutines see the DHT and bitswap; a
 	// dialler that came too early retries after a short refusal.
@@ -201,6 +213,9 @@ func (h *Host) Close() error {
 		var errs []error
 		if h.bs != nil {
 			errs = append(errs, h.bs.Close())
+		}
+		if h.ibs != nil {
+			errs = append(errs, h.ibs.Close())
 		}
 		if h.dht != nil {
 			errs = append(errs, h.dht.Close())

@@ -24,6 +24,8 @@ var (
 	ErrHelloTimeout = errors.New("membership not proved in time")
 	// ErrNotConnected: the peer is not connected (and so cannot be a member).
 	ErrNotConnected = errors.New("peer not connected")
+	// ErrNotMember: the peer is connected without membership (an interop peer).
+	ErrNotMember = errors.New("not a member")
 )
 
 type memberEntry struct {
@@ -118,6 +120,10 @@ func (h *Host) waitMember(ctx context.Context, p peer.ID) (*sovereignty.Member, 
 		h.mu.Unlock()
 		if ok {
 			return e.member, nil
+		}
+		if h.isInterop(p) {
+			// An interop peer never says hello; it gets the standard bitswap only.
+			return nil, fmt.Errorf("%w: an interop peer is served standard bitswap only", ErrNotMember)
 		}
 		if refused && time.Now().Before(r.until) {
 			return nil, fmt.Errorf("%w: %w", ErrRefused, r.reason)
@@ -376,6 +382,10 @@ func (n *notifiee) Connected(_ network.Network, c network.Conn) {
 	p := c.RemotePeer()
 	// The hello runs on every outbound connection, even to a peer we hold as a member:
 	// after a quick reconnect the other side may already have dropped us.
+	if h.isInterop(p) {
+		// Allow-listed IPFS peers (Kubo) have no certificate: no hello, no deadline.
+		return
+	}
 	if c.Stat().Direction == network.DirOutbound {
 		go h.hello(p)
 	}
@@ -391,13 +401,16 @@ func (n *notifiee) Disconnected(nw network.Network, c network.Conn) {
 
 // gater turns refused peers away at dial time and right after the secure handshake,
 // before any stream is accepted. Unknown peers pass: they prove membership in the
-// hello, which needs the connection.
+// hello, which needs the connection. Interop peers (Config.InteropPeers) pass without
+// a certificate; only the standard bitswap serves them.
 type gater Host
 
-func (g *gater) InterceptPeerDial(p peer.ID) bool             { return !(*Host)(g).isRefused(p) }
+func (g *gater) InterceptPeerDial(p peer.ID) bool {
+	return (*Host)(g).isInterop(p) || !(*Host)(g).isRefused(p)
+}
 func (g *gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
 func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool  { return true }
 func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	return !(*Host)(g).isRefused(p)
+	return (*Host)(g).isInterop(p) || !(*Host)(g).isRefused(p)
 }
 func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
