@@ -25,15 +25,15 @@
 //   - root: the CID of a repo revision or of a file; only roots are announced to the
 //     DHT (Provide), never every leaf, so announcing scales with repos, not blocks.
 //   - interop peer: a plain IPFS node (Kubo, say) listed in Config.InteropPeers.
-    Opt-in. The connection gater admits it without a certificate and no hello is
-    asked of it; it is never a member, so no Cairn protocol serves it. A second
-    bitswap, on the standard /ipfs/bitswap protocols, sees only interop peers:
-    it serves them blocks (each request passes the same BlockFilter, with the
-    peer treated as a member of jurisdiction Config.InteropJurisdiction, so the
-    residency policy still applies) and fetches from them (InteropGetBlock,
-    InteropExchange). Streams on the standard protocols from anyone else are
-    reset unread.
-  - RTT: round-trip time to a member, from the libp2p ping protocol (kept as an
+//     Opt-in. The connection gater admits it without a certificate and no hello is
+//     asked of it; it is never a member, so no Cairn protocol serves it. A second
+//     bitswap, on the standard /ipfs/bitswap protocols, sees only interop peers:
+//     it serves them blocks (each request passes the same BlockFilter, with the
+//     peer treated as a member of jurisdiction Config.InteropJurisdiction, so the
+//     residency policy still applies) and fetches from them (InteropGetBlock,
+//     InteropExchange). Streams on the standard protocols from anyone else are
+//     reset unread.
+//   - RTT: round-trip time to a member, from the libp2p ping protocol (kept as an
 //     exponentially weighted average), falling back to the peerstore's LatencyEWMA.
 //
 // PSK mode (Config.PSK) TURNS QUIC OFF: go-libp2p refuses a pre-shared key on QUIC,
