@@ -542,3 +542,29 @@ func TestFastPeerTakesMore(t *testing.T) {
 		t.Errorf("fast peer delivered %.0f%% of blocks (%+v), want at least 60%%", 100*fast, stats.Peers)
 	}
 }
+
+// TestRefusingPeerLeftOut: a peer whose gate refuses is left out and the
+// others serve the fetch; its refusal shows in its stats.
+func TestRefusingPeerLeftOut(t *testing.T) {
+	data := randomBytes(1<<20, 15)
+	stA, stB := newStore(t), newStore(t)
+	res := importFile(t, stA, data, testLeaf)
+	importFile(t, stB, data, testLeaf)
+	refuse := func(peer.ID, cid.Cid) error { return errors.New("policy: jurisdiction FR not allowed") }
+	no := newSource(t, nil, stA, refuse)
+	yes := newSource(t, nil, stB, allowAll)
+	h := newHost(t)
+	connect(t, h, no.h)
+	connect(t, h, yes.h)
+	st := newStore(t)
+	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(no, yes), Options{})
+	if err != nil {
+		t.Fatalf("Fetch = %v", err)
+	}
+	if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+		t.Fatal("fetched file differs")
+	}
+	if p := stats.Peers[0]; p.Blocks != 0 || !strings.Contains(p.Err, "jurisdiction FR") {
+		t.Errorf("refusing peer stats = %+v, want no blocks and the refusal", p)
+	}
+}
