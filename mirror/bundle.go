@@ -293,6 +293,23 @@ type ImportedRev struct {
 	Root     cid.Cid       `json:"root"`
 }
 
+// pooled is a data block whose buffer goes back to bufPool once the
+// putter and the sequencer are done with it: an import allocates a few
+// buffers, not one per block.
+type pooled struct {
+	blocks.Block
+	buf  *[]byte
+	refs atomic.Int32
+}
+
+func (p *pooled) release() {
+	if p.refs.Add(-1) == 0 {
+		bufPool.Put(p.buf)
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, chunker.MaxBlockSize); return &b }}
+
 // putters is how many goroutines write blocks to the store at once.
 var putters = 2
 
@@ -419,30 +436,40 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 	// stream order by the sequencer, which hashes each file whose leaves
 	// arrive in file order (the order Export writes).
 	g, gctx := errgroup.WithContext(ctx)
-	toHash := make(chan blocks.Block, 2*workers)
-	toPut := make(chan blocks.Block, 2*workers)
-	toSeq := make(chan blocks.Block, 2*workers)
+	toHash := make(chan *pooled, 2*workers)
+	toPut := make(chan *pooled, 2*workers)
+	toSeq := make(chan *pooled, 2*workers)
 	var nblocks atomic.Int64
 	var dataBytes atomic.Int64
 	g.Go(func() error {
 		defer close(toHash)
 		defer close(toSeq)
 		for {
-			b, err := next()
-			if err == io.EOF {
+			c, r, n, err := rd.NextReader()
+			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			if err != nil {
-				return err
+				return fmt.Errorf("%w: truncated or damaged after %d bytes: %v", ErrBundle, cr.n, err)
 			}
-			if len(b.RawData()) > chunker.MaxBlockSize {
-				return fmt.Errorf("%w: block %s: %d bytes, more than %d", ErrBundle, b.Cid(), len(b.RawData()), chunker.MaxBlockSize)
+			if n > chunker.MaxBlockSize {
+				return fmt.Errorf("%w: block %s: %d bytes, more than %d", ErrBundle, c, n, chunker.MaxBlockSize)
 			}
+			buf := bufPool.Get().(*[]byte)
+			if _, err := io.ReadFull(r, (*buf)[:n]); err != nil {
+				return fmt.Errorf("%w: truncated in block %s after %d bytes: %v", ErrBundle, c, cr.n, err)
+			}
+			blk, err := blocks.NewBlockWithCid((*buf)[:n], c)
+			if err != nil {
+				return fmt.Errorf("%w: block %s: %v", ErrBundle, c, err)
+			}
+			p := &pooled{Block: blk, buf: buf}
+			p.refs.Store(2) // the putter and the sequencer
 			nblocks.Add(1)
-			dataBytes.Add(int64(len(b.RawData())))
-			for _, ch := range []chan blocks.Block{toHash, toSeq} {
+			dataBytes.Add(int64(n))
+			for _, ch := range []chan *pooled{toHash, toSeq} {
 				select {
-				case ch <- b:
+				case ch <- p:
 				case <-gctx.Done():
 					return gctx.Err()
 				}
@@ -468,13 +495,14 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 		})
 	}
 	go func() { hw.Wait(); close(toPut) }()
-	// Several putters: the store's write path (copies into badger's value log,
-	// page faults on fresh pages) is the slowest stage of an import.
+	// Several putters: the store's write path (copies into badger's value
+	// log, page faults on fresh pages) is the slowest stage of an import.
 	var putNanos atomic.Int64
 	var newBytesA atomic.Int64
 	for range putters {
 		g.Go(func() error {
 			var batch []blocks.Block
+			var held []*pooled
 			var size int
 			flush := func() error {
 				if len(batch) == 0 {
@@ -487,11 +515,17 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 					return fmt.Errorf("import: store: %w", err)
 				}
 				newBytesA.Add(n)
-				batch, size = batch[:0], 0
+				// The store keeps no reference to the data once PutMany
+				// returned (it is committed in a badger write batch).
+				for _, p := range held {
+					p.release()
+				}
+				batch, held, size = batch[:0], held[:0], 0
 				return nil
 			}
 			for b := range toPut {
-				batch = append(batch, b)
+				batch = append(batch, b.Block)
+				held = append(held, b)
 				size += len(b.RawData())
 				if size >= 8<<20 || len(batch) >= 64 {
 					if err := flush(); err != nil {
@@ -505,7 +539,9 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 	g.Go(func() error {
 		sq := newSequencer(order)
 		for b := range toSeq {
-			if err := sq.block(b); err != nil {
+			err := sq.block(b.Block)
+			b.release()
+			if err != nil {
 				return err
 			}
 		}
