@@ -1,0 +1,432 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cairnhub/cairn/inference/forward"
+	"github.com/cairnhub/cairn/inference/openai"
+	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/ingest"
+	"github.com/cairnhub/cairn/sovereignty"
+)
+
+// inferNode is a test node with an OpenAI server (unless serving is off),
+// a forwarder and metrics, mounted on the daemon's HTTP API.
+type inferNode struct {
+	*testNode
+	srv *openai.Server
+	fw  *Forwarder
+	met *Metrics
+	url string
+}
+
+// localWrap lets a test intercept what a node's OpenAI server receives.
+type localWrap struct {
+	LocalInference
+	serve func(w http.ResponseWriter, r *http.Request, next http.Handler)
+}
+
+func (l *localWrap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if l.serve == nil {
+		l.LocalInference.ServeHTTP(w, r)
+		return
+	}
+	l.serve(w, r, l.LocalInference)
+}
+
+func startInfer(t *testing.T, c *testCluster, name, juris string, serving bool, cfg ForwardConfig, wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)) *inferNode {
+	t.Helper()
+	tn := c.add(name, juris, "mirror")
+	in := &inferNode{testNode: tn, met: NewMetrics(MetricsSources{})}
+	var local func() LocalInference
+	if serving {
+		srv, err := openai.NewServer(NewModels(tn.n, tn.d, quietLog), openai.Config{Logger: quietLog})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.srv = srv
+		t.Cleanup(func() { srv.Close() })
+		lw := &localWrap{LocalInference: srv, serve: wrap}
+		local = func() LocalInference { return lw }
+		tn.d.Mux().Handle("/v1/", srv)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quietLog
+	}
+	fw, err := NewForwarder(tn.d, local, cfg, in.met)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Register()
+	fw.Mount(tn.d.Mux())
+	tn.d.Mux().Handle("GET /metrics", in.met.Handler())
+	in.fw, in.url = fw, "http://"+tn.d.HTTPAddr()
+	return in
+}
+
+func needFixture(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("several daemons: not in -short")
+	}
+	if _, err := os.Stat(fixtureModel); err != nil {
+		t.Skipf("fixture %s absent (the shared fixtures folder sits beside the repo): %v", fixtureModel, err)
+	}
+}
+
+func addModel(t *testing.T, n *inferNode, repo string) {
+	t.Helper()
+	if _, err := ingest.Add(t.Context(), n.n.Store, fixtureModel, ingest.AddOptions{Repo: repo}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const promptsDE = `
+repos:
+  - match: "acme/*"
+    hold: [DE, FR]
+    receive: [DE, FR]
+    prompts: [DE]
+`
+
+type answer struct {
+	status   int
+	header   http.Header
+	text     string
+	events   int
+	errors   []string
+	done     bool
+	body     string
+	firstTok time.Duration
+}
+
+// complete posts a greedy completion and reads the answer (streamed or
+// not).
+func complete(t *testing.T, ctx context.Context, url, model string, stream bool, maxTokens int) answer {
+	t.Helper()
+	body := fmt.Sprintf(`{"model":%q,"prompt":"Once upon a time","max_tokens":%d,"temperature":0,"stream":%v}`, model, maxTokens, stream)
+	start := time.Now()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	a := answer{status: resp.StatusCode, header: resp.Header}
+	if !stream || resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		a.body = string(b)
+		var r struct {
+			Choices []struct {
+				Text string `json:"text"`
+			} `json:"choices"`
+		}
+		if json.Unmarshal(b, &r) == nil && len(r.Choices) == 1 {
+			a.text = r.Choices[0].Text
+		}
+		return a
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		a.events++
+		if line == "[DONE]" {
+			a.done = true
+			continue
+		}
+		var ev struct {
+			Choices []struct {
+				Text string `json:"text"`
+			} `json:"choices"`
+			Error *struct {
+				Message string `json:"message"`
+				Code    string `json:"code"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("event %q: %v", line, err)
+		}
+		if ev.Error != nil {
+			a.errors = append(a.errors, ev.Error.Code+": "+ev.Error.Message)
+		}
+		for _, c := range ev.Choices {
+			if c.Text != "" && a.firstTok == 0 {
+				a.firstTok = time.Since(start)
+			}
+			a.text += c.Text
+		}
+	}
+	return a
+}
+
+func metricValue(t *testing.T, n *inferNode, prefix string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	n.met.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix+" "); ok {
+			var v float64
+			fmt.Sscan(rest, &v)
+			return v
+		}
+	}
+	return 0
+}
+
+// An edge with local inference off forwards to the DE mirror that serves
+// the model, never to the FR one (the policy keeps prompts in DE), and the
+// answer streams as the mirror's own does.
+func TestForwardStreamsToAllowedPeer(t *testing.T) {
+	needFixture(t)
+	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	de := startInfer(t, c, "de", "DE", true, ForwardConfig{}, nil)
+	fr := startInfer(t, c, "fr", "FR", true, ForwardConfig{}, nil)
+	edge := startInfer(t, c, "edge", "DE", false, ForwardConfig{}, nil)
+	c.waitMesh()
+	c.setPolicy(de.testNode, promptsDE, 1)
+	addModel(t, de, "acme/stories")
+	addModel(t, fr, "acme/stories")
+	ctx := t.Context()
+
+	want := complete(t, ctx, de.url, "acme/stories", false, 48)
+	if want.status != 200 || want.text == "" {
+		t.Fatalf("local answer on de: %d %s", want.status, want.body)
+	}
+	for _, stream := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			got := complete(t, ctx, edge.url, "acme/stories", stream, 48)
+			if got.status != 200 || got.text != want.text {
+				t.Fatalf("edge answer = %d %q %s, want 200 %q", got.status, got.text, got.body, want.text)
+			}
+			if by := got.header.Get(HeaderServedBy); by != de.id() {
+				t.Errorf("served by %s, want de %s", by, de.id())
+			}
+			if r := got.header.Get(HeaderRoute); r != "forwarded" {
+				t.Errorf("route %q, want forwarded", r)
+			}
+			if stream && (!got.done || len(got.errors) > 0) {
+				t.Errorf("stream: done=%v errors=%v", got.done, got.errors)
+			}
+		})
+	}
+	if n := metricValue(t, fr, `cairn_inference_requests_total{route="served_for_peer"}`); n != 0 {
+		t.Errorf("fr served %v forwarded requests, want 0", n)
+	}
+	if n := metricValue(t, de, `cairn_inference_requests_total{route="served_for_peer"}`); n != 2 {
+		t.Errorf("de served %v forwarded requests, want 2", n)
+	}
+	if n := metricValue(t, edge, `cairn_inference_requests_total{route="forwarded"}`); n != 2 {
+		t.Errorf("edge forwarded %v requests, want 2", n)
+	}
+	if n := metricValue(t, edge, `cairn_inference_tokens_total`); n != 96 {
+		t.Errorf("edge counted %v tokens, want 96", n)
+	}
+
+	// The routing view: both mirrors serve it; only de is allowed.
+	routes := edge.fw.Routes(ctx)
+	allowed := map[string]bool{}
+	for _, r := range routes {
+		for _, m := range r.Models {
+			if m.ID == "acme/stories" {
+				allowed[r.Jurisdiction] = m.Allowed
+			}
+		}
+	}
+	if len(allowed) != 2 || !allowed["DE"] || allowed["FR"] {
+		t.Errorf("routes: acme/stories allowed by jurisdiction %v, want DE true, FR false", allowed)
+	}
+}
+
+// When the only node serving the model is in a jurisdiction the policy
+// does not allow for its prompts, the edge refuses with a clear 403 and
+// audits it; the FR node never sees the prompt.
+func TestForwardRefusesDisallowedJurisdiction(t *testing.T) {
+	needFixture(t)
+	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	fr := startInfer(t, c, "fr", "FR", true, ForwardConfig{}, nil)
+	edge := startInfer(t, c, "edge", "DE", false, ForwardConfig{}, nil)
+	c.waitMesh()
+	c.setPolicy(fr.testNode, promptsDE, 1)
+	addModel(t, fr, "acme/stories")
+
+	for _, stream := range []bool{false, true} {
+		got := complete(t, t.Context(), edge.url, "acme/stories", stream, 8)
+		if got.status != http.StatusForbidden || !strings.Contains(got.body, "jurisdiction_not_allowed") || !strings.Contains(got.body, "FR not in prompts") {
+			t.Fatalf("edge answer = %d %s, want 403 jurisdiction_not_allowed naming FR", got.status, got.body)
+		}
+	}
+	if n := metricValue(t, fr, `cairn_inference_requests_total{route="served_for_peer"}`); n != 0 {
+		t.Errorf("fr served %v forwarded requests, want 0", n)
+	}
+	found := false
+	for _, e := range auditEntries(t, edge.testNode, sovereignty.KindDeny) {
+		if e.Repo == "acme/stories" && e.Peer == fr.id() && strings.Contains(e.Subject+e.Reason, "prompts") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no deny entry for prompts of acme/stories to fr in the edge's audit log")
+	}
+
+	// The serving side checks too: a request sent straight to fr (as an
+	// edge with an older policy would) is refused there.
+	fr.fw.cfg.Logger = quietLog
+	rec := httptest.NewRecorder()
+	sent, err := edge.fw.forwardTo(t.Context(), rec, fr.n.ID, forwardReq("acme/stories"))
+	if sent || err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("direct forward to fr: sent=%v err=%v, want a 403 refusal", sent, err)
+	}
+}
+
+// A serving peer that dies before sending anything is replaced by the
+// next one, unseen by the client; one that dies mid-stream leaves the
+// client with the tokens so far and one error event.
+func TestForwardFailover(t *testing.T) {
+	needFixture(t)
+	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	var mode atomic.Int32 // 1: the first request stalls; 2: it is cut after a few events
+	victim := make(chan string, 1)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var once sync.Mutex
+	taken := false
+	wrap := func(name string) func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+			once.Lock()
+			first := !taken && mode.Load() != 0
+			taken = taken || first
+			once.Unlock()
+			if !first {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if mode.Load() == 1 {
+				victim <- name
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+				return
+			}
+			next.ServeHTTP(&cutAfter{ResponseWriter: w, n: 4, cut: func() { victim <- name }, release: release, ctx: r.Context()}, r)
+		}
+	}
+	a := startInfer(t, c, "a", "DE", true, ForwardConfig{}, wrap("a"))
+	b := startInfer(t, c, "b", "DE", true, ForwardConfig{}, wrap("b"))
+	edge := startInfer(t, c, "edge", "DE", false, ForwardConfig{}, nil)
+	c.waitMesh()
+	addModel(t, a, "acme/stories")
+	addModel(t, b, "acme/stories")
+	want := complete(t, t.Context(), a.url, "acme/stories", false, 32)
+	nodes := map[string]*inferNode{"a": a, "b": b}
+
+	kill := func() string {
+		name := <-victim
+		nodes[name].stop()
+		return name
+	}
+
+	t.Run("before anything is sent", func(t *testing.T) {
+		mode.Store(1)
+		killed := make(chan string, 1)
+		go func() { killed <- kill() }()
+		got := complete(t, t.Context(), edge.url, "acme/stories", true, 32)
+		dead := <-killed
+		other := map[string]string{"a": "b", "b": "a"}[dead]
+		if got.status != 200 || got.text != want.text || !got.done || len(got.errors) != 0 {
+			t.Fatalf("answer after %s died = %d %q done=%v errors=%v %s; want the full text from %s", dead, got.status, got.text, got.done, got.errors, got.body, other)
+		}
+		if by := got.header.Get(HeaderServedBy); by != nodes[other].id() {
+			t.Errorf("served by %s, want %s", by, other)
+		}
+	})
+
+	t.Run("mid-stream", func(t *testing.T) {
+		// The survivor serves now; make it the victim.
+		once.Lock()
+		taken = false
+		once.Unlock()
+		mode.Store(2)
+		killed := make(chan string, 1)
+		go func() { killed <- kill() }()
+		got := complete(t, t.Context(), edge.url, "acme/stories", true, 32)
+		<-killed
+		if got.status != 200 || len(got.errors) != 1 || got.done {
+			t.Fatalf("cut stream: status %d, errors %v, done %v; want 200, one error event, no [DONE]", got.status, got.errors, got.done)
+		}
+		if !strings.HasPrefix(want.text, got.text) || got.text == "" || !strings.HasPrefix(got.errors[0], "peer_gone") {
+			t.Errorf("cut stream text %q (want a prefix of %q), error %q (want peer_gone)", got.text, want.text, got.errors[0])
+		}
+	})
+}
+
+// cutAfter lets n flushes through, then stalls the generation and calls
+// cut (the test kills the node).
+type cutAfter struct {
+	http.ResponseWriter
+	n       int
+	cut     func()
+	release chan struct{}
+	ctx     context.Context
+}
+
+func (c *cutAfter) Flush() {
+	c.n--
+	http.NewResponseController(c.ResponseWriter).Flush()
+	if c.n == 0 {
+		c.cut()
+		select {
+		case <-c.ctx.Done():
+		case <-c.release:
+		}
+	}
+}
+
+func forwardReq(model string) forward.Request {
+	return forward.Request{Path: "/v1/completions", Model: model, Body: json.RawMessage(`{"model":"` + model + `","prompt":"Once","max_tokens":4}`)}
+}
+
+// The memory estimate: file plus KV cache, forwarded when over the limit.
+func TestForwardWhenOutOfMemory(t *testing.T) {
+	needFixture(t)
+	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	de := startInfer(t, c, "de", "DE", true, ForwardConfig{}, nil)
+	edge := startInfer(t, c, "edge", "DE", true, ForwardConfig{MemoryLimit: 1024}, nil)
+	c.waitMesh()
+	addModel(t, de, "acme/stories")
+	addModel(t, edge, "acme/stories")
+	got := complete(t, t.Context(), edge.url, "acme/stories", false, 8)
+	if got.status != 200 || got.header.Get(HeaderServedBy) != de.id() {
+		t.Fatalf("answer = %d served by %q %s; want 200 from de (the edge lacks memory)", got.status, got.header.Get(HeaderServedBy), got.body)
+	}
+	st, _ := os.Stat(fixtureModel)
+	m, err := edge.n.Store.Resolve(t.Context(), manifest.Model, "acme/stories", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	need, err := edge.fw.need(t.Context(), m, ModelID{Repo: "acme/stories", Rev: "main"})
+	if err != nil || need <= st.Size() {
+		t.Errorf("need = %d, %v; want more than the file's %d bytes (KV cache)", need, err, st.Size())
+	}
+	// With enough memory the edge serves it itself.
+	edge.fw.cfg.MemoryLimit = 1 << 40
+	if got := complete(t, t.Context(), edge.url, "acme/stories", false, 8); got.header.Get(HeaderRoute) != "local" {
+		t.Errorf("route %q with memory enough, want local", got.header.Get(HeaderRoute))
+	}
+}
