@@ -10,7 +10,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"gopkg.in/yaml.v3"
+
+	"github.com/cairnhub/cairn/sovereignty"
 )
 
 // Config is a node's configuration, as written in config.yaml.
@@ -72,6 +75,16 @@ type P2PConfig struct {
 	// PSKFile, when set, names a 32-byte pre-shared key file: TCP only,
 	// QUIC is turned off (go-libp2p refuses PSK on QUIC). Default none.
 	PSKFile string `yaml:"psk_file"`
+	// InteropPeers are peer IDs of plain IPFS nodes (Kubo) let in WITHOUT a
+	// membership certificate, opt-in. They are served by a bitswap on the
+	// standard /ipfs/bitswap protocols (which talks to them only, so `ipfs
+	// cat` works against this node) and get no Cairn protocol. Each is
+	// treated as a member of jurisdiction InteropJurisdiction, so the
+	// residency policy still decides what it receives. Default none.
+	InteropPeers []string `yaml:"interop_peers"`
+	// InteropJurisdiction is the ISO 3166 code interop peers are treated as
+	// members of. No default: required when interop_peers is set.
+	InteropJurisdiction string `yaml:"interop_jurisdiction"`
 }
 
 // InferenceConfig is the local inference engine.
@@ -140,6 +153,12 @@ func (c Config) Validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("upstream.endpoint %q: want an http(s) URL", c.Upstream.Endpoint)
 	}
+	if _, err := c.P2P.interopPeers(); err != nil {
+		return err
+	}
+	if len(c.P2P.InteropPeers) > 0 && !sovereignty.ValidJurisdiction(c.P2P.InteropJurisdiction) {
+		return fmt.Errorf("p2p.interop_jurisdiction %q: want the ISO 3166 code interop peers are treated as members of", c.P2P.InteropJurisdiction)
+	}
 	if c.Inference.Queue < 0 {
 		return fmt.Errorf("inference.queue %d: must not be negative", c.Inference.Queue)
 	}
@@ -147,6 +166,19 @@ func (c Config) Validate() error {
 		return errors.New("inference.keep_alive: must not be negative")
 	}
 	return nil
+}
+
+// interopPeers parses p2p.interop_peers.
+func (c P2PConfig) interopPeers() ([]peer.ID, error) {
+	var out []peer.ID
+	for _, s := range c.InteropPeers {
+		id, err := peer.Decode(s)
+		if err != nil {
+			return nil, fmt.Errorf("p2p.interop_peers %q: %w", s, err)
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 // ParseConfig reads config.yaml bytes; unknown keys are errors.
@@ -216,6 +248,13 @@ p2p:
   # A 32-byte pre-shared key file for network-level isolation. Turns QUIC
   # OFF (go-libp2p refuses PSK on QUIC): TCP only.
   psk_file: ""
+  # Plain IPFS nodes (Kubo) let in WITHOUT a certificate, by peer ID
+  # (12D3Koo…). Served over the standard /ipfs/bitswap only, as members of
+  # interop_jurisdiction: the residency policy still applies to them.
+  interop_peers: []
+  # ISO 3166 code interop peers are treated as members of (required with
+  # interop_peers).
+  interop_jurisdiction: ""
 
 inference:
   # Do not serve models on this node (requests may still be forwarded).

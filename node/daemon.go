@@ -151,10 +151,14 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 		}
 		psk = b
 	}
+	interop, err := cfg.interopPeers()
+	if err != nil {
+		return err
+	}
 	st := d.n.Store
 	h, err := p2p.New(ctx, p2p.Config{
 		Key: d.n.Identity, Listen: listen, Bootstrap: append(append([]string{}, cfg.Bootstrap...), o.Bootstrap...),
-		MDNS: cfg.MDNS, PSK: psk,
+		MDNS: cfg.MDNS, PSK: psk, InteropPeers: interop, InteropJurisdiction: cfg.InteropJurisdiction,
 	}, p2p.Deps{
 		Trust: trust, Certificate: cert, Blockstore: st, Logger: d.log,
 		BlockFilter: func(m *sovereignty.Member, c cid.Cid) bool {
