@@ -17,8 +17,8 @@ import (
 
 	"github.com/cairnhub/cairn/inference/forward"
 	"github.com/cairnhub/cairn/inference/openai"
-	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/ingest"
+	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -303,7 +303,6 @@ func TestForwardFailover(t *testing.T) {
 	var mode atomic.Int32 // 1: the first request stalls; 2: it is cut after a few events
 	victim := make(chan string, 1)
 	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
 	var once sync.Mutex
 	taken := false
 	wrap := func(name string) func(w http.ResponseWriter, r *http.Request, next http.Handler) {
@@ -330,6 +329,7 @@ func TestForwardFailover(t *testing.T) {
 	a := startInfer(t, c, "a", "DE", true, ForwardConfig{}, wrap("a"))
 	b := startInfer(t, c, "b", "DE", true, ForwardConfig{}, wrap("b"))
 	edge := startInfer(t, c, "edge", "DE", false, ForwardConfig{}, nil)
+	t.Cleanup(func() { close(release) }) // before the servers close: they wait for stalled generations
 	c.waitMesh()
 	addModel(t, a, "acme/stories")
 	addModel(t, b, "acme/stories")
