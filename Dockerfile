@@ -1,13 +1,12 @@
-# Static cairn binary on an empty image: no registry needed at run time.
-FROM golang:1.26 AS build
-WORKDIR /src
-COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /cairn ./cmd/cairn
-
+# Cairn on an empty image: the static binary and nothing else, so neither
+# a base image nor a registry is needed to build or run it. Build the
+# binary first (deploy/README.md):
+#   CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o deploy/bin/cairn ./cmd/cairn
 FROM scratch
-COPY --from=build /cairn /cairn
+COPY deploy/bin/cairn /cairn
 ENV CAIRN_HOME=/data
 VOLUME /data
+# 8080: HTTP API (Hugging Face, OpenAI, /metrics); 4001: libp2p TCP and QUIC.
 EXPOSE 8080 4001 4001/udp
 ENTRYPOINT ["/cairn"]
 CMD ["daemon", "--init", "--http", "0.0.0.0:8080"]

@@ -33,8 +33,8 @@ func init() {
 		},
 		&cli.Command{
 			Name:   "peers",
-			Usage:  "list connected members with certificate attributes and round-trip time",
-			Flags:  []cli.Flag{jsonFlag},
+			Usage:  "list connected members with certificate attributes and round-trip time (--models: which serves which model, and its load)",
+			Flags:  []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "models", Usage: "ask each member what it serves: models held and loaded, load, whether the policy allows it prompts"}},
 			Action: cmdPeers,
 		},
 	)
@@ -115,6 +115,9 @@ func cmdPeers(c *cli.Context) error {
 	}
 	if d.Host == nil {
 		return errors.New("peers: peer-to-peer is off: the node has no certificate (`cairn org join`)")
+	}
+	if c.Bool("models") {
+		return peersModels(c, d)
 	}
 	type row struct {
 		Peer         string   `json:"peer"`
