@@ -312,6 +312,8 @@ func (f *Forwarder) prefetch(mid ModelID) {
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 		defer cancel()
+		// The same message as a pull on demand (Models): one pull per model.
+		f.log.Info("model pull", "repo", mid.Repo, "rev", mid.Rev, "background", true)
 		res, err := f.d.Pull(ctx, manifest.Model, mid.Repo, mid.Rev, PullOptions{})
 		if err != nil {
 			f.log.Warn("background model pull failed", "repo", mid.Repo, "rev", mid.Rev, "err", err)

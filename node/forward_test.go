@@ -3,12 +3,14 @@ package node
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,9 +48,8 @@ func (l *localWrap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.serve(w, r, l.LocalInference)
 }
 
-func startInfer(t *testing.T, c *testCluster, name, juris string, serving bool, cfg ForwardConfig, wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)) *inferNode {
+func startInfer(t testing.TB, tn *testNode, serving bool, cfg ForwardConfig, wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)) *inferNode {
 	t.Helper()
-	tn := c.add(name, juris, "mirror")
 	in := &inferNode{testNode: tn, met: NewMetrics(MetricsSources{})}
 	var local func() LocalInference
 	if serving {
@@ -195,9 +196,9 @@ func metricValue(t *testing.T, n *inferNode, prefix string) float64 {
 func TestForwardStreamsToAllowedPeer(t *testing.T) {
 	needFixture(t)
 	c := newTestCluster(t, ReplicationConfig{Disabled: true})
-	de := startInfer(t, c, "de", "DE", true, ForwardConfig{}, nil)
-	fr := startInfer(t, c, "fr", "FR", true, ForwardConfig{}, nil)
-	edge := startInfer(t, c, "edge", "DE", false, ForwardConfig{}, nil)
+	de := startInfer(t, c.add("de", "DE", "mirror"), true, ForwardConfig{}, nil)
+	fr := startInfer(t, c.add("fr", "FR", "mirror"), true, ForwardConfig{}, nil)
+	edge := startInfer(t, c.add("edge", "DE", "mirror"), false, ForwardConfig{}, nil)
 	c.waitMesh()
 	c.setPolicy(de.testNode, promptsDE, 1)
 	addModel(t, de, "acme/stories")
@@ -259,8 +260,8 @@ func TestForwardStreamsToAllowedPeer(t *testing.T) {
 func TestForwardRefusesDisallowedJurisdiction(t *testing.T) {
 	needFixture(t)
 	c := newTestCluster(t, ReplicationConfig{Disabled: true})
-	fr := startInfer(t, c, "fr", "FR", true, ForwardConfig{}, nil)
-	edge := startInfer(t, c, "edge", "DE", false, ForwardConfig{}, nil)
+	fr := startInfer(t, c.add("fr", "FR", "mirror"), true, ForwardConfig{}, nil)
+	edge := startInfer(t, c.add("edge", "DE", "mirror"), false, ForwardConfig{}, nil)
 	c.waitMesh()
 	c.setPolicy(fr.testNode, promptsDE, 1)
 	addModel(t, fr, "acme/stories")
@@ -326,9 +327,9 @@ func TestForwardFailover(t *testing.T) {
 			next.ServeHTTP(&cutAfter{ResponseWriter: w, n: 4, cut: func() { victim <- name }, release: release, ctx: r.Context()}, r)
 		}
 	}
-	a := startInfer(t, c, "a", "DE", true, ForwardConfig{}, wrap("a"))
-	b := startInfer(t, c, "b", "DE", true, ForwardConfig{}, wrap("b"))
-	edge := startInfer(t, c, "edge", "DE", false, ForwardConfig{}, nil)
+	a := startInfer(t, c.add("a", "DE", "mirror"), true, ForwardConfig{}, wrap("a"))
+	b := startInfer(t, c.add("b", "DE", "mirror"), true, ForwardConfig{}, wrap("b"))
+	edge := startInfer(t, c.add("edge", "DE", "mirror"), false, ForwardConfig{}, nil)
 	t.Cleanup(func() { close(release) }) // before the servers close: they wait for stalled generations
 	c.waitMesh()
 	addModel(t, a, "acme/stories")
@@ -406,8 +407,8 @@ func forwardReq(model string) forward.Request {
 func TestForwardWhenOutOfMemory(t *testing.T) {
 	needFixture(t)
 	c := newTestCluster(t, ReplicationConfig{Disabled: true})
-	de := startInfer(t, c, "de", "DE", true, ForwardConfig{}, nil)
-	edge := startInfer(t, c, "edge", "DE", true, ForwardConfig{MemoryLimit: 1024}, nil)
+	de := startInfer(t, c.add("de", "DE", "mirror"), true, ForwardConfig{}, nil)
+	edge := startInfer(t, c.add("edge", "DE", "mirror"), true, ForwardConfig{MemoryLimit: 1024}, nil)
 	c.waitMesh()
 	addModel(t, de, "acme/stories")
 	addModel(t, edge, "acme/stories")
@@ -428,5 +429,212 @@ func TestForwardWhenOutOfMemory(t *testing.T) {
 	edge.fw.cfg.MemoryLimit = 1 << 40
 	if got := complete(t, t.Context(), edge.url, "acme/stories", false, 8); got.header.Get(HeaderRoute) != "local" {
 		t.Errorf("route %q with memory enough, want local", got.header.Get(HeaderRoute))
+	}
+}
+
+// streamFigures posts a streamed greedy completion of n tokens (past the
+// end-of-text token) and returns its time to first token and its decode
+// rate (tokens after the first over the time after the first).
+func streamFigures(b *testing.B, url string, n int) (ttft time.Duration, tokPerS float64) {
+	b.Helper()
+	body := fmt.Sprintf(`{"model":"acme/stories","prompt":"Once upon a time","max_tokens":%d,"temperature":0,"stream":true,"ignore_eos":true}`, n)
+	start := time.Now()
+	resp, err := http.Post(url+"/v1/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	var first, last time.Time
+	tokens := 0
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok || line == "[DONE]" {
+			continue
+		}
+		var ev struct {
+			Choices []struct {
+				Text string `json:"text"`
+			} `json:"choices"`
+		}
+		if json.Unmarshal([]byte(line), &ev) != nil || len(ev.Choices) == 0 || ev.Choices[0].Text == "" {
+			continue
+		}
+		last = time.Now()
+		if first.IsZero() {
+			first = last
+		}
+		tokens++
+	}
+	if tokens < n/2 {
+		b.Fatalf("%d tokens streamed from %s, want about %d", tokens, url, n)
+	}
+	return first.Sub(start), float64(tokens-1) / last.Sub(first).Seconds()
+}
+
+// BenchmarkForwardOverhead: the same streamed generation asked of the
+// serving node directly and through an edge that forwards it (loopback),
+// alternately; reports both decode rates, their ratio and the added time
+// to first token.
+//
+//	go test ./node -run '^$' -bench BenchmarkForwardOverhead -benchtime 20x
+func BenchmarkForwardOverhead(b *testing.B) {
+	if _, err := os.Stat(fixtureModel); err != nil {
+		b.Skipf("fixture %s absent: %v", fixtureModel, err)
+	}
+	c := newBenchCluster(b)
+	de := startInfer(b, c.add("de"), true, ForwardConfig{}, nil)
+	edge := startInfer(b, c.add("edge"), false, ForwardConfig{}, nil)
+	c.waitMesh()
+	if _, err := ingest.Add(b.Context(), de.n.Store, fixtureModel, ingest.AddOptions{Repo: "acme/stories"}); err != nil {
+		b.Fatal(err)
+	}
+	const n = 200
+	streamFigures(b, de.url, n) // load the model
+	streamFigures(b, edge.url, n)
+	var localTTFT, fwdTTFT time.Duration
+	var localRate, fwdRate float64
+	b.ResetTimer()
+	for range b.N {
+		lt, lr := streamFigures(b, de.url, n)
+		ft, fr := streamFigures(b, edge.url, n)
+		localTTFT += lt
+		fwdTTFT += ft
+		localRate += lr
+		fwdRate += fr
+	}
+	k := float64(b.N)
+	b.ReportMetric(localRate/k, "local_tok/s")
+	b.ReportMetric(fwdRate/k, "forwarded_tok/s")
+	b.ReportMetric(fwdRate/localRate, "forwarded/local")
+	b.ReportMetric(float64(localTTFT.Microseconds())/1e3/k, "local_ttft_ms")
+	b.ReportMetric(float64(fwdTTFT.Microseconds())/1e3/k, "forwarded_ttft_ms")
+	b.ReportMetric(float64((fwdTTFT-localTTFT).Microseconds())/1e3/k, "added_ttft_ms")
+}
+
+// BenchmarkColdStart: an edge node that does not hold the model answers
+// its first request after pulling it from a mirror (nobody has it loaded,
+// so nothing is forwarded); reports the cold time to first token beside
+// its parts — fetch (pull and write-out), load — and the warm time to
+// first token of the next request, and cold / (fetch + load + warm).
+//
+//	go test ./node -run '^$' -bench BenchmarkColdStart -benchtime 5x
+func BenchmarkColdStart(b *testing.B) {
+	if _, err := os.Stat(fixtureModel); err != nil {
+		b.Skipf("fixture %s absent: %v", fixtureModel, err)
+	}
+	var cold, fetchT, load, warm time.Duration
+	gen := openai.Generation{Model: "acme/stories"}
+	gen.Request.Prompt = "Once upon a time"
+	gen.Request.MaxTokens = 16
+	ttft := func(srv *openai.Server) (time.Duration, openai.Result) {
+		start := time.Now()
+		var first time.Duration
+		res, err := srv.Generate(b.Context(), gen, func(string) error {
+			if first == 0 {
+				first = time.Since(start)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return first, res
+	}
+	for range b.N {
+		b.StopTimer()
+		c := newBenchCluster(b)
+		de := startInfer(b, c.add("de"), true, ForwardConfig{}, nil)
+		edge := startInfer(b, c.add("edge"), true, ForwardConfig{}, nil)
+		c.waitMesh()
+		if _, err := ingest.Add(b.Context(), de.n.Store, fixtureModel, ingest.AddOptions{Repo: "acme/stories"}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t, res := ttft(edge.srv)
+		b.StopTimer()
+		if res.Locate < time.Millisecond || res.Load == 0 {
+			b.Fatalf("cold request: locate %v load %v: the edge had the model already", res.Locate, res.Load)
+		}
+		w, _ := ttft(edge.srv)
+		cold, fetchT, load, warm = cold+t, fetchT+res.Locate, load+res.Load, warm+w
+		for _, n := range c.nodes {
+			n.stop()
+		}
+		b.StartTimer()
+	}
+	k := float64(b.N)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 / k }
+	b.ReportMetric(ms(cold), "cold_ttft_ms")
+	b.ReportMetric(ms(fetchT), "fetch_ms")
+	b.ReportMetric(ms(load), "load_ms")
+	b.ReportMetric(ms(warm), "warm_ttft_ms")
+	b.ReportMetric(float64(cold)/float64(fetchT+load+warm), "cold/(fetch+load+warm)")
+	b.ReportMetric(float64(cold)/(float64(fetchT+load)+1.2*float64(warm)), "cold/(fetch+load+1.2warm)")
+}
+
+// benchCluster is testCluster for benchmarks: DE members of one
+// organisation, each bootstrapping to those before it.
+type benchCluster struct {
+	tb    testing.TB
+	org   ed25519.PrivateKey
+	pub   string
+	nodes []*testNode
+}
+
+func newBenchCluster(tb testing.TB) *benchCluster {
+	k, err := sovereignty.GenerateOrgKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &benchCluster{tb: tb, org: k, pub: sovereignty.FormatOrgPublicKey(sovereignty.OrgPublicKey(k))}
+}
+
+func (c *benchCluster) add(name string) *testNode {
+	tb := c.tb
+	home := filepath.Join(tb.TempDir(), name)
+	if _, err := Init(home); err != nil {
+		tb.Fatal(err)
+	}
+	tn := &testNode{name: name, home: home, juris: "DE"}
+	tb.Cleanup(tn.stop)
+	n, err := LoadHome(home)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := sovereignty.Issue(c.org, sovereignty.Certificate{Org: "acme", PeerID: n.ID.String(), Region: "eu", Jurisdiction: "DE",
+		Roles: []string{"mirror"}, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := n.Join(cert, c.pub); err != nil {
+		tb.Fatal(err)
+	}
+	if tn.n, err = Open(context.Background(), home); err != nil {
+		tb.Fatal(err)
+	}
+	var boot []string
+	for _, o := range c.nodes {
+		boot = append(boot, o.d.Host.Addrs()[0].String())
+	}
+	tn.d, err = tn.n.StartDaemon(context.Background(), DaemonOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, HTTPAddr: "127.0.0.1:0", Logger: quietLog})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tn.cancel, tn.done = cancel, make(chan struct{})
+	d := tn.d
+	go func() { d.Run(ctx); close(tn.done) }()
+	c.nodes = append(c.nodes, tn)
+	return tn
+}
+
+func (c *benchCluster) waitMesh() {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, n := range c.nodes {
+		if err := n.d.WaitForPeers(ctx, len(c.nodes)-1); err != nil {
+			c.tb.Fatalf("%s: %v", n.name, err)
+		}
 	}
 }
