@@ -351,15 +351,38 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 	if len(rd.Roots) == 0 {
 		return nil, fmt.Errorf("%w: no roots", ErrBundle)
 	}
+	// The CARv2 index a Cairn bundle carries is rebuilt from the sections
+	// read and compared byte for byte with the one in the file, rather than
+	// parsed: it is untrusted input too.
+	dataSize := int64(len(carV1Header(rd.Roots)))
+	var records []carindex.Record
+	record := func(c cid.Cid, n int) {
+		records = append(records, carindex.Record{Cid: c, Offset: uint64(dataSize)})
+		l := int64(c.ByteLen() + n)
+		dataSize += int64(uvarintLen(uint64(l))) + l
+	}
 	next := func() (blocks.Block, error) {
-		b, err := rd.Next()
+		c, r, n, err := rd.NextReader()
 		if errors.Is(err, io.EOF) {
 			return nil, io.EOF
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: truncated or damaged after %d bytes: %v", ErrBundle, cr.n, err)
 		}
-		return b, nil
+		if n > maxSection {
+			return nil, fmt.Errorf("%w: block %s: %d bytes, more than %d", ErrBundle, c, n, maxSection)
+		}
+		// ReadAll grows with the bytes that arrive, not with what the
+		// (untrusted) length says.
+		data, err := io.ReadAll(r)
+		if err == nil && uint64(len(data)) != n {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: truncated in block %s after %d bytes: %v", ErrBundle, c, cr.n, err)
+		}
+		record(c, len(data))
+		return blocks.NewBlockWithCid(data, c)
 	}
 
 	// The index block comes first and is the last root.
@@ -463,6 +486,7 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 			if err != nil {
 				return fmt.Errorf("%w: block %s: %v", ErrBundle, c, err)
 			}
+			record(c, int(n))
 			p := &pooled{Block: blk, buf: buf}
 			p.refs.Store(2) // the putter and the sequencer
 			nblocks.Add(1)
@@ -553,21 +577,43 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 	if nb := nblocks.Load(); nb != idx.Blocks || dataBytes.Load() != idx.Bytes {
 		return nil, fmt.Errorf("%w: truncated or incomplete: %d blocks (%d bytes), index says %d (%d bytes)", ErrBundle, nb, dataBytes.Load(), idx.Blocks, idx.Bytes)
 	}
-	// A CARv2 index follows the data: it must be there whole.
-	if v2 != nil && v2.IndexOffset != 0 {
-		read := uint64(cr.n) - uint64(br.Buffered())
-		if v2.IndexOffset < read {
-			return nil, fmt.Errorf("%w: CARv2 index offset %d inside the data", ErrBundle, v2.IndexOffset)
-		}
-		if _, err := io.CopyN(io.Discard, br, int64(v2.IndexOffset-read)); err != nil {
-			return nil, fmt.Errorf("%w: truncated before the CARv2 index: %v", ErrBundle, err)
-		}
-		if _, err := carindex.ReadFrom(io.LimitReader(br, maxIndex)); err != nil {
-			return nil, fmt.Errorf("%w: truncated or damaged CARv2 index: %v", ErrBundle, err)
-		}
+	// A Cairn bundle is a CARv2 whose index follows the data: both must be
+	// there whole, the index exactly as the sections read make it.
+	if v2 == nil {
+		return nil, fmt.Errorf("%w: a CARv1 file, not a Cairn bundle (CARv2)", ErrBundle)
 	}
-	if _, err := io.Copy(io.Discard, br); err != nil {
+	if v2.DataSize != uint64(dataSize) || v2.IndexOffset == 0 {
+		return nil, fmt.Errorf("%w: truncated or damaged: %d bytes of data read, the CARv2 header says %d", ErrBundle, dataSize, v2.DataSize)
+	}
+	ci, err := carindex.New(multicodec.CarMultihashIndexSorted)
+	if err != nil {
+		return nil, err
+	}
+	if err := ci.Load(records); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBundle, err)
+	}
+	var wantIx bytes.Buffer
+	if _, err := carindex.WriteTo(ci, &wantIx); err != nil {
+		return nil, err
+	}
+	read := uint64(cr.n) - uint64(br.Buffered())
+	if v2.IndexOffset < read || v2.IndexOffset-read > 1<<20 {
+		return nil, fmt.Errorf("%w: CARv2 index offset %d does not follow the data (%d)", ErrBundle, v2.IndexOffset, read)
+	}
+	if _, err := io.CopyN(io.Discard, br, int64(v2.IndexOffset-read)); err != nil {
+		return nil, fmt.Errorf("%w: truncated before the CARv2 index: %v", ErrBundle, err)
+	}
+	got, err := io.ReadAll(io.LimitReader(br, int64(wantIx.Len())+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: CARv2 index: %v", ErrBundle, err)
+	}
+	switch {
+	case len(got) < wantIx.Len():
+		return nil, fmt.Errorf("%w: truncated in the CARv2 index (%d of %d bytes)", ErrBundle, len(got), wantIx.Len())
+	case len(got) > wantIx.Len():
+		return nil, fmt.Errorf("%w: data after the CARv2 index", ErrBundle)
+	case !bytes.Equal(got, wantIx.Bytes()):
+		return nil, fmt.Errorf("%w: tampered: the CARv2 index does not match the blocks", ErrBundle)
 	}
 
 	// Every revision complete, every file's sha256 right.

@@ -141,6 +141,8 @@ func TestBundleRefused(t *testing.T) {
 		{"truncated before index", full[:len(full)-40], "truncated"},
 		{"flipped byte in the middle", flip(len(full) / 2), "bundle"},
 		{"flipped byte late", flip(len(full) - 2000), "bundle"},
+		{"flipped byte in the CAR index", flip(len(full) - 3), "CARv2 index"},
+		{"trailing data", append(bytes.Clone(full), 0), "after the CARv2 index"},
 		{"empty", nil, "bundle"},
 		{"not a car", []byte("hello world, not a CAR file at all"), "bundle"},
 	}
@@ -274,6 +276,47 @@ func FuzzDecodeIndex(f *testing.F) {
 			if manifest.ValidateRepo(r.Repo) != nil || manifest.ValidateCommit(r.Commit) != nil || !r.Root.Defined() {
 				t.Fatalf("decodeIndex accepted %+v", r)
 			}
+		}
+	})
+}
+
+// FuzzImport feeds arbitrary bytes to Import: it must refuse them with
+// ErrBundle (or accept a valid bundle), never panic, and never leave a ref
+// behind a refusal.
+func FuzzImport(f *testing.F) {
+	src, err := store.Open(store.Options{InMemory: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer src.Close()
+	dir := f.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("hello"), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.bin"), randBytes(5, 70<<10), 0o644)
+	addDir(f, src, manifest.Model, "acme/f", "main", dir)
+	var buf bytes.Buffer
+	if _, err := Export(f.Context(), src, &buf, []Rev{{manifest.Model, "acme/f", "main"}}, ExportOptions{}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add(buf.Bytes()[:200])
+	f.Add([]byte{})
+	st, err := store.Open(store.Options{InMemory: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		before, _ := st.Refs(t.Context(), "", "")
+		_, err := Import(t.Context(), st, bytes.NewReader(b), ImportOptions{Workers: 1})
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrBundle) {
+			t.Fatalf("Import = %v, want ErrBundle", err)
+		}
+		after, _ := st.Refs(t.Context(), "", "")
+		if len(after) != len(before) {
+			t.Fatalf("refused import changed refs: %v → %v", before, after)
 		}
 	})
 }
