@@ -156,6 +156,45 @@ func (f *Forwarder) Register() {
 func (f *Forwarder) Mount(mux *http.ServeMux) {
 	mux.Handle("POST "+forward.PathCompletions, f)
 	mux.Handle("POST "+forward.PathChat, f)
+	mux.HandleFunc("GET /v1/models", f.serveModels)
+}
+
+// serveModels lists the local models, or, while local inference is off,
+// those the members allowed to process their prompts serve.
+func (f *Forwarder) serveModels(w http.ResponseWriter, r *http.Request) {
+	if local := f.local(); local != nil {
+		local.ServeHTTP(w, r)
+		return
+	}
+	if !f.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cairn"`)
+		apiError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "",
+			"missing or incorrect API key: send \"Authorization: Bearer KEY\" with a key of http.tokens")
+		return
+	}
+	type object struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	data := []object{}
+	seen := map[string]bool{}
+	for _, rt := range f.Routes(r.Context()) {
+		if !rt.Serving {
+			continue
+		}
+		for _, m := range rt.Models {
+			if m.Allowed && !seen[m.ID] {
+				seen[m.ID] = true
+				org, _, _ := strings.Cut(m.ID, "/")
+				data = append(data, object{ID: m.ID, Object: "model", Created: time.Now().Unix(), OwnedBy: org})
+			}
+		}
+	}
+	slices.SortFunc(data, func(a, b object) int { return strings.Compare(a.ID, b.ID) })
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
 }
 
 // Response headers naming who answered.
@@ -547,43 +586,49 @@ type RouteModel struct {
 	Reason  string // the policy's reason
 }
 
-// Routes asks every member what it serves (fresh adverts).
+// Routes asks every member what it serves (fresh adverts, all at once).
 func (f *Forwarder) Routes(ctx context.Context) []Route {
 	if f.d.Host == nil {
 		return nil
 	}
-	var out []Route
-	for _, p := range f.d.Host.Peers() {
-		r := Route{Peer: p.ID, RTT: p.RTT}
-		if p.Member != nil {
-			r.Jurisdiction = p.Member.Jurisdiction
+	peers := f.d.Host.Peers()
+	out := make([]Route, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Go(func() { out[i] = f.route(ctx, p) })
+	}
+	wg.Wait()
+	return out
+}
+
+func (f *Forwarder) route(ctx context.Context, p p2p.PeerInfo) Route {
+	r := Route{Peer: p.ID, RTT: p.RTT}
+	if p.Member != nil {
+		r.Jurisdiction = p.Member.Jurisdiction
+	}
+	ad, err := f.Query(ctx, p.ID)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	f.mu.Lock()
+	f.adverts[p.ID] = advertEntry{ad: ad, at: time.Now()}
+	f.mu.Unlock()
+	r.Serving, r.Load = ad.Serving, ad.Load
+	for _, m := range ad.Models {
+		id := m.Repo
+		if m.Rev != "main" {
+			id += "@" + m.Rev
 		}
-		ad, err := f.Query(ctx, p.ID)
-		if err != nil {
-			r.Err = err.Error()
-			out = append(out, r)
+		if len(m.Files) > 1 {
+			for _, fl := range m.Files {
+				r.Models = append(r.Models, f.routeModel(id+"/"+fl, m, p))
+			}
 			continue
 		}
-		f.mu.Lock()
-		f.adverts[p.ID] = advertEntry{ad: ad, at: time.Now()}
-		f.mu.Unlock()
-		r.Serving, r.Load = ad.Serving, ad.Load
-		for _, m := range ad.Models {
-			id := m.Repo
-			if m.Rev != "main" {
-				id += "@" + m.Rev
-			}
-			if len(m.Files) > 1 {
-				for _, fl := range m.Files {
-					r.Models = append(r.Models, f.routeModel(id+"/"+fl, m, p))
-				}
-				continue
-			}
-			r.Models = append(r.Models, f.routeModel(id, m, p))
-		}
-		out = append(out, r)
+		r.Models = append(r.Models, f.routeModel(id, m, p))
 	}
-	return out
+	return r
 }
 
 func (f *Forwarder) routeModel(id string, m forward.ModelAd, p p2p.PeerInfo) RouteModel {

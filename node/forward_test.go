@@ -239,6 +239,10 @@ func TestForwardStreamsToAllowedPeer(t *testing.T) {
 		t.Errorf("edge counted %v tokens, want 96", n)
 	}
 
+	if ids := listModels(t, edge.url); len(ids) != 1 || ids[0] != "acme/stories" {
+		t.Errorf("edge lists %v, want [acme/stories] (served by de)", ids)
+	}
+
 	// The routing view: both mirrors serve it; only de is allowed.
 	routes := edge.fw.Routes(ctx)
 	allowed := map[string]bool{}
@@ -274,6 +278,9 @@ func TestForwardRefusesDisallowedJurisdiction(t *testing.T) {
 	}
 	if n := metricValue(t, fr, `cairn_inference_requests_total{route="served_for_peer"}`); n != 0 {
 		t.Errorf("fr served %v forwarded requests, want 0", n)
+	}
+	if ids := listModels(t, edge.url); len(ids) != 0 {
+		t.Errorf("edge lists %v, want nothing (only fr serves it, not allowed)", ids)
 	}
 	found := false
 	for _, e := range auditEntries(t, edge.testNode, sovereignty.KindDeny) {
@@ -637,4 +644,27 @@ func (c *benchCluster) waitMesh() {
 			c.tb.Fatalf("%s: %v", n.name, err)
 		}
 	}
+}
+
+// listModels is GET /v1/models.
+func listModels(t *testing.T, url string) []string {
+	t.Helper()
+	resp, err := http.Get(url + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /v1/models: %d %v", resp.StatusCode, err)
+	}
+	var ids []string
+	for _, m := range l.Data {
+		ids = append(ids, m.ID)
+	}
+	return ids
 }
