@@ -93,8 +93,12 @@
 // The index block must come first and be the last root; each manifest must
 // decode and match its index entry; every block must hash (sha2-256, the
 // only function accepted) to its CID; the number of data blocks and their
-// bytes must match the index, and a CARv2 index must follow whole, so a
-// bundle cut anywhere is refused as truncated. Blocks go into the store as
+// bytes must match the index, the CARv2 header's data size must match what
+// was read, and the CARv2 index that follows must be exactly the one the
+// sections read make (it is rebuilt and compared, never parsed), so a
+// bundle cut, extended or altered anywhere is refused. A CARv1 file is not
+// a Cairn bundle. Section lengths are untrusted: buffers grow with the
+// bytes that arrive, data blocks go into pooled 1 MiB buffers. Blocks go into the store as
 // they arrive, under store.Hold, invisible until a ref names them. While
 // they stream, the whole-file sha256 of every file whose blocks arrive in
 // order is computed on the fly; the others (a block shared by two places in
