@@ -668,3 +668,54 @@ func listModels(t *testing.T, url string) []string {
 	}
 	return ids
 }
+
+// Between two allowed members serving the model, the edge picks the one
+// not busy: a generation running there counts for LoadCost of round trip.
+func TestForwardChoosesLessLoadedPeer(t *testing.T) {
+	needFixture(t)
+	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	var stall sync.Map // node name → chan struct{} closed to release its stalled request
+	stalled := make(chan string, 2)
+	wrap := func(name string) func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+			v, ok := stall.LoadAndDelete(name)
+			if !ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(&cutAfter{ResponseWriter: w, n: 1, cut: func() { stalled <- name }, release: v.(chan struct{}), ctx: r.Context()}, r)
+		}
+	}
+	a := startInfer(t, c.add("a", "DE", "mirror"), true, ForwardConfig{}, wrap("a"))
+	b := startInfer(t, c.add("b", "DE", "mirror"), true, ForwardConfig{}, wrap("b"))
+	edge := startInfer(t, c.add("edge", "DE", "mirror"), false, ForwardConfig{AdvertTTL: time.Nanosecond}, nil)
+	c.waitMesh()
+	nodes := map[string]*inferNode{"a": a, "b": b}
+	for _, n := range nodes {
+		addModel(t, n, "acme/stories")
+		if got := complete(t, t.Context(), n.url, "acme/stories", false, 4); got.status != 200 {
+			t.Fatalf("warm-up: %d %s", got.status, got.body)
+		}
+	}
+	for _, busy := range []string{"a", "b"} {
+		idle := map[string]string{"a": "b", "b": "a"}[busy]
+		release := make(chan struct{})
+		stall.Store(busy, release)
+		done := make(chan struct{})
+		go func() { // a client of busy's own, stalled after its first event
+			defer close(done)
+			complete(t, t.Context(), nodes[busy].url, "acme/stories", true, 16)
+		}()
+		if name := <-stalled; name != busy {
+			t.Fatalf("stalled %s, want %s", name, busy)
+		}
+		for range 3 {
+			got := complete(t, t.Context(), edge.url, "acme/stories", false, 4)
+			if by := got.header.Get(HeaderServedBy); got.status != 200 || by != nodes[idle].id() {
+				t.Errorf("with %s busy: %d served by %s, want %s", busy, got.status, by, idle)
+			}
+		}
+		close(release)
+		<-done
+	}
+}
