@@ -313,6 +313,14 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, chunker.MaxBlockSize
 // putters is how many goroutines write blocks to the store at once.
 var putters = 2
 
+// Import's queues hold up to queue blocks each (1 MiB at most), so that
+// the store's pauses do not stall the hashing; a putter writes putBatch
+// bytes per call. Memory: about 3*queue + putters*putBatch bytes.
+var (
+	queue    = 16
+	putBatch = 16 << 20
+)
+
 // maxSection bounds one CAR section: a manifest may reach manifest.MaxSize.
 const maxSection = manifest.MaxSize + 1024
 
@@ -459,9 +467,9 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 	// stream order by the sequencer, which hashes each file whose leaves
 	// arrive in file order (the order Export writes).
 	g, gctx := errgroup.WithContext(ctx)
-	toHash := make(chan *pooled, 2*workers)
-	toPut := make(chan *pooled, 2*workers)
-	toSeq := make(chan *pooled, 2*workers)
+	toHash := make(chan *pooled, queue)
+	toPut := make(chan *pooled, queue)
+	toSeq := make(chan *pooled, queue)
 	var nblocks atomic.Int64
 	var dataBytes atomic.Int64
 	g.Go(func() error {
@@ -551,7 +559,7 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 				batch = append(batch, b.Block)
 				held = append(held, b)
 				size += len(b.RawData())
-				if size >= 8<<20 || len(batch) >= 64 {
+				if size >= putBatch || len(batch) >= 256 {
 					if err := flush(); err != nil {
 						return err
 					}
