@@ -306,6 +306,11 @@ func (f *Forwarder) decide(ctx context.Context, local LocalInference, mid ModelI
 		if f.d.Host == nil {
 			return "", true, nil
 		}
+		if self := f.d.Self(); self != nil {
+			if dec := f.d.Engine.Decide(sovereignty.Hold, mid.Repo, self); !dec.Allow {
+				return "the policy does not let this node hold " + mid.Repo + ": " + dec.Reason, false, nil
+			}
+		}
 		if c, _ := f.candidates(ctx, mid, true); len(c) > 0 {
 			if !f.cfg.NoPrefetch {
 				f.prefetch(mid)
@@ -667,6 +672,7 @@ func (f *Forwarder) forwardRequest(w http.ResponseWriter, r *http.Request, req f
 		return true
 	}
 	var errs []string
+	var refusedBy *peerStatusError // the last member's own refusal, passed on when none answers
 	for _, c := range cands {
 		sent, err := f.forwardTo(ctx, w, c.peer.ID, req)
 		if sent {
@@ -680,6 +686,9 @@ func (f *Forwarder) forwardRequest(w http.ResponseWriter, r *http.Request, req f
 		if ctx.Err() != nil {
 			return true
 		}
+		if pe, ok := err.(*peerStatusError); ok {
+			refusedBy = pe
+		}
 		f.metrics.forwarded(c.peer.ID, "failed")
 		f.log.Warn("forward failed, trying the next member", "model", req.Model, "peer", c.peer.ID, "err", err)
 		errs = append(errs, fmt.Sprintf("%s: %v", c.peer.ID, err))
@@ -691,6 +700,12 @@ func (f *Forwarder) forwardRequest(w http.ResponseWriter, r *http.Request, req f
 		return false
 	}
 	f.metrics.request("failed", req.Model)
+	if refusedBy != nil && len(errs) == 1 {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(refusedBy.status)
+		io.WriteString(w, refusedBy.body)
+		return true
+	}
 	apiError(w, http.StatusBadGateway, "server_error", "forward_failed", "",
 		fmt.Sprintf("every member that serves %q failed: %s", req.Model, strings.Join(errs, "; ")))
 	return true
