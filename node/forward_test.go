@@ -489,41 +489,50 @@ func BenchmarkForwardOverhead(b *testing.B) {
 	if _, err := os.Stat(fixtureModel); err != nil {
 		b.Skipf("fixture %s absent: %v", fixtureModel, err)
 	}
-	c := newBenchCluster(b)
-	de := startInfer(b, c.add("de"), true, ForwardConfig{}, nil)
-	edge := startInfer(b, c.add("edge"), false, ForwardConfig{}, nil)
-	c.waitMesh()
-	if _, err := ingest.Add(b.Context(), de.n.Store, fixtureModel, ingest.AddOptions{Repo: "acme/stories"}); err != nil {
-		b.Fatal(err)
+	for _, bc := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"adverts-cached", 0}, {"advert-query-per-request", time.Nanosecond}} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := newBenchCluster(b)
+			de := startInfer(b, c.add("de"), true, ForwardConfig{}, nil)
+			edge := startInfer(b, c.add("edge"), false, ForwardConfig{AdvertTTL: bc.ttl}, nil)
+			c.waitMesh()
+			if _, err := ingest.Add(b.Context(), de.n.Store, fixtureModel, ingest.AddOptions{Repo: "acme/stories"}); err != nil {
+				b.Fatal(err)
+			}
+			const n = 200
+			streamFigures(b, de.url, n) // load the model
+			streamFigures(b, edge.url, n)
+			var localTTFT, fwdTTFT time.Duration
+			var localRate, fwdRate float64
+			b.ResetTimer()
+			for range b.N {
+				lt, lr := streamFigures(b, de.url, n)
+				ft, fr := streamFigures(b, edge.url, n)
+				localTTFT += lt
+				fwdTTFT += ft
+				localRate += lr
+				fwdRate += fr
+			}
+			k := float64(b.N)
+			b.ReportMetric(localRate/k, "local_tok/s")
+			b.ReportMetric(fwdRate/k, "forwarded_tok/s")
+			b.ReportMetric(fwdRate/localRate, "forwarded/local")
+			b.ReportMetric(float64(localTTFT.Microseconds())/1e3/k, "local_ttft_ms")
+			b.ReportMetric(float64(fwdTTFT.Microseconds())/1e3/k, "forwarded_ttft_ms")
+			b.ReportMetric(float64((fwdTTFT-localTTFT).Microseconds())/1e3/k, "added_ttft_ms")
+		})
 	}
-	const n = 200
-	streamFigures(b, de.url, n) // load the model
-	streamFigures(b, edge.url, n)
-	var localTTFT, fwdTTFT time.Duration
-	var localRate, fwdRate float64
-	b.ResetTimer()
-	for range b.N {
-		lt, lr := streamFigures(b, de.url, n)
-		ft, fr := streamFigures(b, edge.url, n)
-		localTTFT += lt
-		fwdTTFT += ft
-		localRate += lr
-		fwdRate += fr
-	}
-	k := float64(b.N)
-	b.ReportMetric(localRate/k, "local_tok/s")
-	b.ReportMetric(fwdRate/k, "forwarded_tok/s")
-	b.ReportMetric(fwdRate/localRate, "forwarded/local")
-	b.ReportMetric(float64(localTTFT.Microseconds())/1e3/k, "local_ttft_ms")
-	b.ReportMetric(float64(fwdTTFT.Microseconds())/1e3/k, "forwarded_ttft_ms")
-	b.ReportMetric(float64((fwdTTFT-localTTFT).Microseconds())/1e3/k, "added_ttft_ms")
 }
 
 // BenchmarkColdStart: an edge node that does not hold the model answers
 // its first request after pulling it from a mirror (nobody has it loaded,
 // so nothing is forwarded); reports the cold time to first token beside
 // its parts — fetch (pull and write-out), load — and the warm time to
-// first token of the next request, and cold / (fetch + load + warm).
+// first token of the next request (a prompt sharing no prefix with the
+// first, so no KV-cache reuse flatters it), and cold / (fetch + load +
+// warm).
 //
 //	go test ./node -run '^$' -bench BenchmarkColdStart -benchtime 5x
 func BenchmarkColdStart(b *testing.B) {
@@ -534,7 +543,8 @@ func BenchmarkColdStart(b *testing.B) {
 	gen := openai.Generation{Model: "acme/stories"}
 	gen.Request.Prompt = "Once upon a time"
 	gen.Request.MaxTokens = 16
-	ttft := func(srv *openai.Server) (time.Duration, openai.Result) {
+	ttft := func(srv *openai.Server, prompt string) (time.Duration, openai.Result) {
+		gen.Request.Prompt = prompt
 		start := time.Now()
 		var first time.Duration
 		res, err := srv.Generate(b.Context(), gen, func(string) error {
@@ -558,12 +568,12 @@ func BenchmarkColdStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		t, res := ttft(edge.srv)
+		t, res := ttft(edge.srv, "Once upon a time")
 		b.StopTimer()
 		if res.Locate < time.Millisecond || res.Load == 0 {
 			b.Fatalf("cold request: locate %v load %v: the edge had the model already", res.Locate, res.Load)
 		}
-		w, _ := ttft(edge.srv)
+		w, _ := ttft(edge.srv, "The little dog ran") // no prefix to reuse from the KV cache
 		cold, fetchT, load, warm = cold+t, fetchT+res.Locate, load+res.Load, warm+w
 		for _, n := range c.nodes {
 			n.stop()
