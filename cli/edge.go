@@ -77,6 +77,7 @@ func mountEdge(c *cli.Context, d *node.Daemon) error {
 		}
 		cfg.MemoryLimit = n
 	}
+	d.SetMetrics(met)
 	fw, err := node.NewForwarder(d, local, cfg, met)
 	if err != nil {
 		return err
@@ -88,6 +89,7 @@ func mountEdge(c *cli.Context, d *node.Daemon) error {
 	go func() {
 		<-c.Context.Done()
 		forwarders.Delete(d)
+		d.SetMetrics(nil)
 	}()
 	return nil
 }

@@ -363,7 +363,6 @@ func (f *Forwarder) prefetch(mid ModelID) {
 			f.log.Warn("background model pull failed", "repo", mid.Repo, "rev", mid.Rev, "err", err)
 			return
 		}
-		f.metrics.ObserveFetch(res.Stats)
 		f.log.Info("background model pull done", "repo", mid.Repo, "rev", mid.Rev, "bytes", res.Stats.Bytes)
 	}()
 }

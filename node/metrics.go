@@ -43,6 +43,29 @@ type LoadedQueue struct {
 	Running, Waiting int
 }
 
+// daemonMetrics holds each daemon's metrics (the Daemon struct is not
+// this file's).
+var daemonMetrics sync.Map // *Daemon → *Metrics
+
+// SetMetrics makes m the metrics the daemon's services record into; nil
+// forgets them.
+func (d *Daemon) SetMetrics(m *Metrics) {
+	if m == nil {
+		daemonMetrics.Delete(d)
+		return
+	}
+	daemonMetrics.Store(d, m)
+}
+
+// Metrics returns the daemon's metrics; nil (on which every method is a
+// no-op) until SetMetrics.
+func (d *Daemon) Metrics() *Metrics {
+	if m, ok := daemonMetrics.Load(d); ok {
+		return m.(*Metrics)
+	}
+	return nil
+}
+
 // NewMetrics builds the registry: Go runtime and process collectors and
 // Cairn's own.
 func NewMetrics(src MetricsSources) *Metrics {
