@@ -30,6 +30,9 @@ type PullOptions struct {
 	Progress func(fetch.Progress)
 	// QueryTimeout bounds asking peers for the manifest. Default 10s.
 	QueryTimeout time.Duration
+	// MaxSources, when positive, fetches from at most that many of the
+	// members holding the revision, nearest first. Default 0: all.
+	MaxSources int
 }
 
 // PullResult reports a pull.
@@ -40,9 +43,27 @@ type PullResult struct {
 	Stats fetch.Stats
 }
 
-// registerCatalog answers manifest queries of members the policy allows.
+// resolveFunc adapts a function to catalog.Resolver.
+type resolveFunc func(ctx context.Context, kind manifest.Kind, repo, rev string) (*manifest.Manifest, error)
+
+func (f resolveFunc) Resolve(ctx context.Context, kind manifest.Kind, repo, rev string) (*manifest.Manifest, error) {
+	return f(ctx, kind, repo, rev)
+}
+
+// registerCatalog answers manifest queries of members the policy allows,
+// with manifests whose provenance checks (see provenance.go).
 func (d *Daemon) registerCatalog() {
-	d.Host.Handle(catalog.ProtocolID, catalog.Handler(d.n.Store, func(p peer.ID, repo string) error {
+	res := resolveFunc(func(ctx context.Context, kind manifest.Kind, repo, rev string) (*manifest.Manifest, error) {
+		m, err := d.n.Store.Resolve(ctx, kind, repo, rev)
+		if err != nil {
+			return nil, err
+		}
+		if err := d.checkProvenance(m, "", "serve manifest"); err != nil {
+			return nil, err
+		}
+		return m, nil
+	})
+	d.Host.Handle(catalog.ProtocolID, catalog.Handler(res, func(p peer.ID, repo string) error {
 		m, ok := d.Host.Member(p)
 		if !ok {
 			return errors.New("not a verified member")
@@ -98,6 +119,9 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 		return nil, err
 	}
 	defer release()
+	if o.MaxSources > 0 && len(sources) > o.MaxSources {
+		sources = sources[:o.MaxSources]
+	}
 	stats, err := d.Client.Fetch(ctx, m.Root, sources, fetch.Options{Progress: o.Progress})
 	if err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
@@ -147,6 +171,13 @@ func (d *Daemon) findManifest(ctx context.Context, q catalog.Query, timeout time
 	var sources []peer.ID
 	for i, a := range answers {
 		if a == nil {
+			continue
+		}
+		// A manifest whose signatures do not satisfy the trust
+		// configuration is never committed; another peer may still
+		// have a good one.
+		if err := d.checkProvenance(a, peers[i].ID.String(), "pull manifest"); err != nil {
+			answers[i], errs[i] = nil, err
 			continue
 		}
 		if m == nil {
