@@ -293,6 +293,14 @@ func (f *Forwarder) decide(ctx context.Context, local LocalInference, mid ModelI
 	if local == nil {
 		return "local inference is disabled on this node (inference.disabled)", false, nil
 	}
+	// Prompts are data too: this node processes them only where the
+	// policy lets its own jurisdiction do so.
+	if self := f.d.Self(); self != nil {
+		if dec := f.d.Engine.Decide(sovereignty.Prompts, mid.Repo, self); !dec.Allow {
+			f.d.audit(sovereignty.DenyEntry(sovereignty.Prompts, mid.Repo, self, dec))
+			return "the policy does not let this node process prompts of " + mid.Repo + ": " + dec.Reason, false, nil
+		}
+	}
 	for _, l := range local.Loaded() {
 		if l.ID == id {
 			return "", true, nil

@@ -232,6 +232,9 @@ func TestForwardStreamsToAllowedPeer(t *testing.T) {
 	if n := metricValue(t, de, `cairn_inference_requests_total{route="served_for_peer"}`); n != 2 {
 		t.Errorf("de served %v forwarded requests, want 2", n)
 	}
+	if n := metricValue(t, fr, `cairn_inference_requests_total{route="local"}`); n != 0 {
+		t.Errorf("fr served %v requests itself, want 0", n)
+	}
 	if n := metricValue(t, edge, `cairn_inference_requests_total{route="forwarded"}`); n != 2 {
 		t.Errorf("edge forwarded %v requests, want 2", n)
 	}
@@ -241,6 +244,12 @@ func TestForwardStreamsToAllowedPeer(t *testing.T) {
 
 	if ids := listModels(t, edge.url); len(ids) != 1 || ids[0] != "acme/stories" {
 		t.Errorf("edge lists %v, want [acme/stories] (served by de)", ids)
+	}
+
+	// fr, which serves models itself, may not process these prompts: it
+	// forwards them to de rather than answering.
+	if got := complete(t, ctx, fr.url, "acme/stories", false, 48); got.status != 200 || got.text != want.text || got.header.Get(HeaderServedBy) != de.id() {
+		t.Errorf("asked of fr: %d served by %q %s; want de's answer", got.status, got.header.Get(HeaderServedBy), got.body)
 	}
 
 	// The routing view: both mirrors serve it; only de is allowed.
