@@ -674,6 +674,11 @@ func (f *Forwarder) forwardRequest(w http.ResponseWriter, r *http.Request, req f
 					req.Model, why, strings.Join(reasons, "; ")))
 			return true
 		}
+		if f.local() == nil {
+			apiError(w, http.StatusServiceUnavailable, "server_error", "inference_disabled", "",
+				fmt.Sprintf("%s, and no connected member serves %q", why, req.Model))
+			return true
+		}
 		apiError(w, http.StatusNotFound, "invalid_request_error", "model_not_found", "model",
 			fmt.Sprintf("the model %q cannot be served: %s, and no connected member serves it", req.Model, why))
 		return true

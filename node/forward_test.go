@@ -288,6 +288,9 @@ func TestForwardRefusesDisallowedJurisdiction(t *testing.T) {
 	if n := metricValue(t, fr, `cairn_inference_requests_total{route="served_for_peer"}`); n != 0 {
 		t.Errorf("fr served %v forwarded requests, want 0", n)
 	}
+	if got := complete(t, t.Context(), edge.url, "acme/none", false, 4); got.status != http.StatusServiceUnavailable || !strings.Contains(got.body, "inference_disabled") {
+		t.Errorf("a model nobody serves: %d %s, want 503 inference_disabled", got.status, got.body)
+	}
 	if ids := listModels(t, edge.url); len(ids) != 0 {
 		t.Errorf("edge lists %v, want nothing (only fr serves it, not allowed)", ids)
 	}
