@@ -2,14 +2,20 @@ package mirror
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ipfs/go-cid"
 	car "github.com/ipld/go-car/v2"
 	carbs "github.com/ipld/go-car/v2/blockstore"
+	"github.com/ipld/go-ipld-prime/codec/dagjson"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/store"
@@ -85,6 +91,35 @@ func TestBundleRoundTrip(t *testing.T) {
 		}
 	}
 	bs.Close()
+
+	// The index block decodes as dag-json (what Kubo does to pin it) and
+	// links the revision's root and manifest.
+	ib, err := bs2Get(path, res.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb := basicnode.Prototype.Any.NewBuilder()
+	if err := dagjson.Decode(nb, bytes.NewReader(ib)); err != nil {
+		t.Fatalf("dag-json decode of the index: %v", err)
+	}
+	rev0, err := nb.Build().LookupByString("revisions")
+	if err == nil {
+		rev0, err = rev0.LookupByIndex(0)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"root", "manifest"} {
+		v, err := rev0.LookupByString(k)
+		if err != nil || v.Kind() != datamodel.Kind_Link {
+			t.Fatalf("index revisions[0].%s = %v, %v; want a link", k, v, err)
+		}
+	}
+	if v, _ := rev0.LookupByString("root"); v != nil {
+		if l, _ := v.AsLink(); l.(cidlink.Link).Cid != m.Root {
+			t.Fatalf("index root link = %v, want %s", l, m.Root)
+		}
+	}
 
 	bst := openStore(t)
 	ir, err := Import(t.Context(), bst, bytes.NewReader(b), ImportOptions{})
@@ -319,4 +354,18 @@ func FuzzImport(f *testing.F) {
 			t.Fatalf("refused import changed refs: %v → %v", before, after)
 		}
 	})
+}
+
+// bs2Get reads one block of a CAR file through go-car's index.
+func bs2Get(path string, c cid.Cid) ([]byte, error) {
+	bs, err := carbs.OpenReadOnly(path)
+	if err != nil {
+		return nil, err
+	}
+	defer bs.Close()
+	b, err := bs.Get(context.Background(), c)
+	if err != nil {
+		return nil, err
+	}
+	return b.RawData(), nil
 }
