@@ -26,7 +26,7 @@ if docker compose version >/dev/null 2>&1; then
   validated="docker compose config"
 else
   if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    timeout 300 apt-get install -y -qq docker-compose >/dev/null 2>&1 || true
+    timeout 120 apt-get install -y -qq docker-compose >/dev/null 2>&1 || true
   fi
   if command -v docker-compose >/dev/null 2>&1; then
     (cd "$ROOT" && docker-compose -f docker-compose.yml config -q) || { echo "FAIL: docker-compose config" >&2; exit 1; }
