@@ -7,13 +7,12 @@
 //   - Model: a loaded GGUF file — weights, tokenizer, chat template and
 //     metadata (Info). Safe for concurrent use; loading does not allocate a
 //     KV cache. Close waits for running generations, then frees the weights.
-//   - weights mode (Config.Weights): "resident" copies the file into
-//     huge-page memory and drops its page cache (held once; decoding streams
-//     every weight per token, and 2 MiB pages spare the TLB misses of 4 KiB
-//     ones); "mmap" maps the file (instant open, evictable under memory
-//     pressure). The default picks resident on Linux when the file fits in
-//     the available memory, mmap otherwise. Load (any io.ReaderAt, e.g. a
-//     file in the store) always reads into memory.
+//   - weights mode (Config.Weights): "mmap" (the default) maps the file:
+//     instant open, page cache shared, evictable under memory pressure;
+//     "resident" copies it into huge-page memory and drops its page cache
+//     (held once, never evicted). Load (any io.ReaderAt, e.g. a file in the
+//     store) always reads into memory: huge-page memory by default, the Go
+//     heap tensor by tensor with "mmap".
 //   - Session: one sequence with its own KV cache of Info().ContextLength
 //     positions. The weights are shared. A session runs one generation at a
 //     time and reuses the cached keys/values of the prompt prefix it shares

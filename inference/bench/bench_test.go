@@ -72,8 +72,8 @@ func tokens(n int) []int32 {
 // prompt) and reports tokens/s, the weight bytes streamed per second, the
 // ratio to the memory bandwidth measured in the same run, and the resident
 // memory against the budget file + KV cache + 150 MiB. Weights are either
-// memory-mapped ("mmap") or copied into huge-page memory ("resident", the
-// engine's default on Linux).
+// memory-mapped ("mmap", the engine's default) or copied into huge-page
+// memory ("resident", inference.WeightsResident).
 func BenchmarkDecode(b *testing.B) {
 	for _, typ := range benchTypes {
 		for _, mode := range []string{"resident", "mmap"} {
