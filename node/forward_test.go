@@ -741,3 +741,28 @@ func TestForwardChoosesLessLoadedPeer(t *testing.T) {
 		<-done
 	}
 }
+
+// An edge that serves models itself but lacks one that a member has
+// loaded forwards the first request while it pulls the model, then
+// answers itself.
+func TestForwardWhileFetching(t *testing.T) {
+	needFixture(t)
+	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	de := startInfer(t, c.add("de", "DE", "mirror"), true, ForwardConfig{}, nil)
+	edge := startInfer(t, c.add("edge", "DE", "edge"), true, ForwardConfig{}, nil)
+	c.waitMesh()
+	addModel(t, de, "acme/stories")
+	want := complete(t, t.Context(), de.url, "acme/stories", false, 32) // de loads it
+	got := complete(t, t.Context(), edge.url, "acme/stories", true, 32)
+	if got.status != 200 || got.text != want.text || got.header.Get(HeaderServedBy) != de.id() {
+		t.Fatalf("first request: %d %q served by %q, want de's %q", got.status, got.text, got.header.Get(HeaderServedBy), want.text)
+	}
+	c.eventually(20*time.Second, "the edge pulls the model", func() (bool, string) {
+		_, err := edge.n.Store.Resolve(t.Context(), manifest.Model, "acme/stories", "main")
+		return err == nil, fmt.Sprint(err)
+	})
+	got = complete(t, t.Context(), edge.url, "acme/stories", true, 32)
+	if got.status != 200 || got.text != want.text || got.header.Get(HeaderRoute) != "local" {
+		t.Fatalf("after the pull: %d %q route %q, want a local answer %q", got.status, got.text, got.header.Get(HeaderRoute), want.text)
+	}
+}
