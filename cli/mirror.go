@@ -91,7 +91,7 @@ func cmdMirror(c *cli.Context) error {
 	up := n.Config.Upstream
 	b := bar(c, "mirror "+repo)
 	res, err := mirror.Mirror(c.Context, n.Store, repo, mirror.Options{
-		Endpoint: up.Endpoint, Token: up.Token, Offline: up.Offline,
+		Endpoint: up.Endpoint, Token: up.Token, Offline: up.Offline, RedirectHosts: up.RedirectHosts,
 		Kind: kind, Revision: c.String("revision"), Workers: c.Int("workers"),
 		SpoolDir: filepath.Join(n.Home, "tmp", "mirror"),
 		Progress: b.Update,

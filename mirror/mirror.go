@@ -76,6 +76,11 @@ type Options struct {
 	// Backoff is the first retry's delay, doubled each retry up to 30s,
 	// with jitter. Default 500ms.
 	Backoff time.Duration
+	// RedirectHosts are host names (besides the endpoint's) that the
+	// upstream may redirect file downloads to over https: the Hub serves
+	// large files from its CDN. The bearer token is not sent there.
+	// Default none: every other host is refused.
+	RedirectHosts []string
 	// Client makes the requests. Default: a client of its own that
 	// follows redirects only within the endpoint's host.
 	Client *http.Client
@@ -447,7 +452,7 @@ func newClient(o Options) (*client, error) {
 		if len(via) >= 10 {
 			return errors.New("more than 10 redirects")
 		}
-		if req.URL.Scheme != base.Scheme || req.URL.Host != base.Host {
+		if (req.URL.Scheme != base.Scheme || req.URL.Host != base.Host) && !(req.URL.Scheme == "https" && slices.Contains(o.RedirectHosts, req.URL.Hostname())) {
 			return fmt.Errorf("%w: %s (only %s is contacted)", ErrRedirect, req.URL.Host, base.Host)
 		}
 		return nil

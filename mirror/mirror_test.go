@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -70,8 +71,8 @@ func newUpstream(t *testing.T) *upstream {
 		case fail:
 			http.Error(w, "upstream hiccup", http.StatusInternalServerError)
 			return
-		case redirect != "" && strings.Contains(r.URL.Path, "/resolve/"):
-			http.Redirect(w, r, redirect, http.StatusFound)
+		case redirect != "" && strings.Contains(r.URL.Path, "/resolve/") && r.URL.Query().Get("direct") == "":
+			http.Redirect(w, r, redirect+r.URL.Path, http.StatusFound)
 			return
 		}
 		var fw http.ResponseWriter = w
@@ -321,10 +322,42 @@ func TestMirrorRedirectToOtherHostRefused(t *testing.T) {
 		t.Errorf("other host contacted: %s", r.URL)
 	}))
 	defer other.Close()
-	u.redirect = other.URL + "/cdn/blob"
+	u.redirect = other.URL
 	_, err := Mirror(t.Context(), openStore(t), "acme/m", opts(t, u))
 	if !errors.Is(err, ErrRedirect) {
 		t.Fatalf("Mirror(redirect elsewhere) = %v, want ErrRedirect", err)
+	}
+}
+
+// The Hub serves large files from its CDN: a redirect to a host named in
+// RedirectHosts is followed over https, without the token.
+func TestMirrorRedirectToCDN(t *testing.T) {
+	u := newUpstream(t)
+	m := add(t, u.st, manifest.Model, "acme/m", "main", modelFiles())
+	cdn := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := r.Header.Get("Authorization"); a != "" {
+			t.Errorf("token sent to the CDN: %q", a)
+		}
+		resp, err := http.Get(u.srv.URL + r.URL.Path + "?direct=1")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Length", resp.Header.Get("Content-Length"))
+		io.Copy(w, resp.Body)
+	}))
+	defer cdn.Close()
+	u.redirect = cdn.URL
+	o := opts(t, u)
+	o.Client = cdn.Client()
+	o.RedirectHosts = []string{"127.0.0.1"}
+	res, err := Mirror(t.Context(), openStore(t), "acme/m", o)
+	if err != nil {
+		t.Fatalf("Mirror via CDN: %v", err)
+	}
+	if res.Manifest.Commit != m.Commit {
+		t.Errorf("commit = %s, want %s", res.Manifest.Commit, m.Commit)
 	}
 }
 

@@ -59,7 +59,14 @@ type UpstreamConfig struct {
 	Token string `yaml:"token"`
 	// Offline stops every upstream request. Default false.
 	Offline bool `yaml:"offline"`
+	// RedirectHosts are the only other hosts the upstream may redirect
+	// file downloads to (https, without the token): the Hub serves large
+	// files from its CDN. Default DefaultRedirectHosts; [] allows none.
+	RedirectHosts []string `yaml:"redirect_hosts"`
 }
+
+// DefaultRedirectHosts are the Hugging Face Hub's file CDN hosts.
+var DefaultRedirectHosts = []string{"cdn-lfs.hf.co", "cdn-lfs-us-1.hf.co", "cdn-lfs-eu-1.hf.co", "cdn-lfs.huggingface.co", "cas-bridge.xethub.hf.co"}
 
 // P2PConfig is the libp2p host.
 type P2PConfig struct {
@@ -130,6 +137,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Upstream.Endpoint == "" {
 		c.Upstream.Endpoint = DefaultUpstream
+	}
+	if c.Upstream.RedirectHosts == nil {
+		c.Upstream.RedirectHosts = DefaultRedirectHosts
 	}
 	if len(c.P2P.Listen) == 0 {
 		c.P2P.Listen = DefaultListen
@@ -234,6 +244,9 @@ upstream:
   token: ""
   # Never contact the upstream; answer only from what this node holds.
   offline: false
+  # The only other hosts downloads may be redirected to (the Hub's CDN),
+  # over https and without the token. [] allows none.
+  redirect_hosts: [cdn-lfs.hf.co, cdn-lfs-us-1.hf.co, cdn-lfs-eu-1.hf.co, cdn-lfs.huggingface.co, cas-bridge.xethub.hf.co]
 
 p2p:
   # libp2p listen addresses; port 0 picks a free port.
