@@ -22,6 +22,7 @@ type Bar struct {
 	lastLine int64
 	extra    string
 	done     bool
+	printed  bool
 }
 
 // New starts a bar writing to w. A nil w means no output at all.
@@ -33,7 +34,9 @@ func New(w io.Writer, label string) *Bar {
 		}
 	}
 	now := time.Now()
-	return &Bar{w: w, tty: tty, label: label, start: now}
+	// last = start: the first line comes after one interval, so a quick
+	// operation prints only its final line.
+	return &Bar{w: w, tty: tty, label: label, start: now, last: now}
 }
 
 // SetExtra sets text shown after the figures (peers, files).
@@ -59,6 +62,7 @@ func (b *Bar) Update(done, total int64) {
 		return
 	}
 	b.last = now
+	b.printed = true
 	line := b.line(done, total, now)
 	if b.tty {
 		fmt.Fprintf(b.w, "\r\033[K%s", line)
@@ -74,7 +78,7 @@ func (b *Bar) Done() {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.tty && !b.last.IsZero() && !b.done {
+	if b.tty && b.printed && !b.done {
 		fmt.Fprintln(b.w)
 	}
 	b.done = true

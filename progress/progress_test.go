@@ -18,15 +18,15 @@ func TestBytes(t *testing.T) {
 func TestPlainLines(t *testing.T) {
 	var buf bytes.Buffer
 	b := New(&buf, "add")
-	b.Update(0, 100)
-	b.Update(50, 100) // within the interval: dropped
+	b.Update(0, 100)  // within the first interval: dropped
+	b.Update(50, 100) // likewise
 	b.Update(100, 100)
 	b.Done()
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("lines = %q, want 2 lines", lines)
+	if len(lines) != 1 {
+		t.Fatalf("lines = %q, want only the final line", lines)
 	}
-	if !strings.Contains(lines[1], "(100%)") {
-		t.Errorf("last line = %q, want 100%%", lines[1])
+	if !strings.Contains(lines[0], "(100%)") {
+		t.Errorf("last line = %q, want 100%%", lines[0])
 	}
 }
