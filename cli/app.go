@@ -171,8 +171,13 @@ func (r refArg) String() string { return r.Repo + "@" + r.Rev }
 
 var typeFlag = &cli.StringFlag{Name: "type", Value: "model", Usage: "repo type: model or dataset"}
 
+// kindOf reads --type; its error is a usage error naming the command.
 func kindOf(c *cli.Context) (manifest.Kind, error) {
-	return manifest.ParseKind(c.String("type"))
+	k, err := manifest.ParseKind(c.String("type"))
+	if err != nil {
+		return "", usageError("%s: %v", c.Command.Name, err)
+	}
+	return k, nil
 }
 
 // usageError exits 2, as for bad arguments.

@@ -81,7 +81,7 @@ func cmdMirror(c *cli.Context) error {
 	}
 	kind, err := kindOf(c)
 	if err != nil {
-		return usageError("mirror: %v", err)
+		return err
 	}
 	n, err := openNode(c)
 	if err != nil {
@@ -146,7 +146,7 @@ func cmdBundleExport(c *cli.Context) error {
 	}
 	kind, err := kindOf(c)
 	if err != nil {
-		return usageError("bundle export: %v", err)
+		return err
 	}
 	var revs, since []mirror.Rev
 	for _, a := range c.Args().Slice() {

@@ -79,7 +79,7 @@ func cmdPin(c *cli.Context) error {
 	}
 	kind, err := kindOf(c)
 	if err != nil {
-		return usageError("pin: %v", err)
+		return err
 	}
 	n := c.Int("replicas")
 	if n < 0 {
@@ -134,7 +134,7 @@ func cmdUnpin(c *cli.Context) error {
 	}
 	kind, err := kindOf(c)
 	if err != nil {
-		return usageError("unpin: %v", err)
+		return err
 	}
 	d := runningDaemon(c)
 	if d == nil || d.Host == nil {
@@ -161,7 +161,7 @@ func cmdStatus(c *cli.Context) error {
 	}
 	kind, err := kindOf(c)
 	if err != nil {
-		return usageError("status: %v", err)
+		return err
 	}
 	d := runningDaemon(c)
 	if d == nil || d.Host == nil {
@@ -232,7 +232,7 @@ func cmdSign(c *cli.Context) error {
 	}
 	kind, err := kindOf(c)
 	if err != nil {
-		return usageError("sign: %v", err)
+		return err
 	}
 	key, err := sovereignty.ReadOrgKey(pathArg(c, c.String("key")))
 	if err != nil {

@@ -144,7 +144,7 @@ func cmdAdd(c *cli.Context) error {
 	}
 	kind, err := kindOf(c)
 	if err != nil {
-		return usageError("add: %v", err)
+		return err
 	}
 	var opts chunker.Options
 	switch c.String("chunking") {
@@ -189,7 +189,7 @@ func cmdAdd(c *cli.Context) error {
 func cmdLs(c *cli.Context) error {
 	kind, err := kindOf(c)
 	if err != nil {
-		return usageError("ls: %v", err)
+		return err
 	}
 	n, err := openNode(c)
 	if err != nil {
@@ -249,7 +249,7 @@ func cmdGet(c *cli.Context) error {
 	}
 	kind, err := kindOf(c)
 	if err != nil {
-		return usageError("get: %v", err)
+		return err
 	}
 	ref, err := parseRef(c.Args().First())
 	if err != nil {
@@ -292,7 +292,7 @@ func cmdGet(c *cli.Context) error {
 func cmdVerify(c *cli.Context) error {
 	kind, err := kindOf(c)
 	if err != nil {
-		return usageError("verify: %v", err)
+		return err
 	}
 	n, err := openNode(c)
 	if err != nil {
@@ -376,7 +376,7 @@ func cmdRm(c *cli.Context) error {
 	}
 	kind, err := kindOf(c)
 	if err != nil {
-		return usageError("rm: %v", err)
+		return err
 	}
 	arg := c.Args().First()
 	ref, err := parseRef(arg)

@@ -19,7 +19,6 @@ type Bar struct {
 	label    string
 	start    time.Time
 	last     time.Time
-	lastLine int64
 	extra    string
 	done     bool
 	printed  bool
