@@ -13,15 +13,15 @@ import (
 
 // Bar reports bytes done of a total.
 type Bar struct {
-	mu       sync.Mutex
-	w        io.Writer
-	tty      bool
-	label    string
-	start    time.Time
-	last     time.Time
-	extra    string
-	done     bool
-	printed  bool
+	mu      sync.Mutex
+	w       io.Writer
+	tty     bool
+	label   string
+	start   time.Time
+	last    time.Time
+	extra   string
+	done    bool
+	printed bool
 }
 
 // New starts a bar writing to w. A nil w means no output at all.
