@@ -8,7 +8,8 @@
 # Nodes (jurisdiction, role):
 #   mirror-de  DE  mirror   holds replicas, serves peers and inference
 #   mirror-fr  FR  mirror   holds replicas; the policy keeps prompts out of FR
-#   airgap     DE  mirror   no upstream (upstream.offline), reaches mirror-de only
+#   airgap     DE  site     no upstream (upstream.offline), reaches mirror-de only;
+#                           not a mirror: takes no replicas, gets what it asks for
 #   edge       DE  edge     answers OpenAI requests: locally, or forwarded
 #   edge-thin  DE  edge     local inference off: forwards every request
 #
@@ -38,7 +39,7 @@ cd "$OUT"
 NODES=(
   "mirror-de DE eu-central mirror"
   "mirror-fr FR eu-west mirror"
-  "airgap DE site-a mirror"
+  "airgap DE site-a site"
   "edge DE eu-central edge"
   "edge-thin DE eu-central edge"
 )

@@ -76,14 +76,24 @@ wait_peers() { # HOME N
 }
 wait_peers "$H/mirror-de" 1
 
-# 3. Replication per policy: mirror-de (DE may hold acme/*) pulls from
-# mirror-fr; acme/fr-* stays in FR.
+# 3. Replication per policy: two replicas of acme/* (DE and FR may hold
+# it) -> mirror-de takes one; acme/fr-* stays in FR.
+if "$C" --help | awk '/^   pin /{f=1} END{exit !f}'; then
+  "$C" --home "$H/mirror-fr" pin acme/stories --replicas 2 >/dev/null || fail "pin acme/stories"
+  for _ in $(seq 1 600); do "$C" --home "$H/mirror-de" ls --json 2>/dev/null | grep -q '"acme/stories"' && break; sleep 0.1; done
+  "$C" --home "$H/mirror-de" ls --json | grep -q '"acme/stories"' || fail "mirror-de did not take its replica of acme/stories: $("$C" --home "$H/mirror-fr" status acme/stories 2>&1)"
+  "$C" --home "$H/mirror-fr" status acme/stories || true
+  replicated="cairn pin"
+else
+  "$C" --home "$H/mirror-de" get acme/stories --out "$WORK/rep-de0" >/dev/null 2>"$WORK/get-de.err" || fail "mirror-de get acme/stories: $(cat "$WORK/get-de.err")"
+  replicated="cairn get (no cairn pin in this build)"
+fi
 "$C" --home "$H/mirror-de" get acme/stories --out "$WORK/rep-de" >/dev/null 2>"$WORK/get-de.err" || fail "mirror-de get acme/stories: $(cat "$WORK/get-de.err")"
 cmp -s "$WORK/rep-de/stories260K.gguf" "$FIX/stories260K.gguf" || fail "replica on mirror-de differs"
 if "$C" --home "$H/mirror-de" get acme/fr-stories --out "$WORK/rep-de2" >/dev/null 2>"$WORK/get-de2.err"; then
   fail "mirror-de got acme/fr-stories, which the policy keeps in FR"
 fi
-echo "replicated acme/stories FR -> DE; acme/fr-stories refused to DE: $(head -c 200 "$WORK/get-de2.err")"
+echo "replicated acme/stories FR -> DE with $replicated; acme/fr-stories refused to DE: $(head -c 200 "$WORK/get-de2.err")"
 
 # 4. Edge nodes.
 start_daemon "$H/edge-thin" --bootstrap "$DE_ADDR" --bootstrap "$FR_ADDR"
