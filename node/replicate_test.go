@@ -358,7 +358,9 @@ repos:
 			}
 		}
 		st, _ := de3.r.Status(c.ctx, manifest.Model, "acme/secret", "main")
-		return fr == 1 && st.Met, fmt.Sprintf("%d FR holders; status from de3 %+v", fr, st)
+		// Placement may pick both FR nodes for the two places beyond
+		// the quota; at least one is the policy.
+		return fr >= 1 && st.Met, fmt.Sprintf("%d FR holders; status from de3 %+v", fr, st)
 	})
 }
 
