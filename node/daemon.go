@@ -217,7 +217,10 @@ func (d *Daemon) allowBlocks(ctx context.Context, m *sovereignty.Member, c cid.C
 		}
 	}
 	d.audit(sovereignty.DenyEntry(sovereignty.Receive, repos[0], m, last))
-	d.log.Info("refused blocks", "via", via, "peer", m.PeerID, "cid", c, "reason", last.Reason)
+	// Debug: a refused peer asks for many blocks; the audit log keeps one
+	// line per peer, repo and reason a minute.
+	d.log.Debug("refused blocks", "via", via, "peer", m.PeerID, "cid", c, "reason", last.Reason)
+	d.Metrics().RefusedBlock(via)
 	return false
 }
 

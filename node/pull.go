@@ -122,7 +122,8 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 	if o.MaxSources > 0 && len(sources) > o.MaxSources {
 		sources = sources[:o.MaxSources]
 	}
-	stats, err := d.Client.Fetch(ctx, m.Root, sources, fetch.Options{Progress: o.Progress})
+	stats, err := d.Client.Fetch(ctx, m.Root, sources, fetch.Options{Progress: o.Progress, RTT: d.Host.RTT})
+	d.Metrics().ObserveFetch(stats)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
 	}
