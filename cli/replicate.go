@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -194,8 +195,13 @@ func cmdStatus(c *cli.Context) error {
 		verdict = "policy NOT met: " + strings.Join(st.Problems, "; ")
 	}
 	fmt.Fprintf(w, "%s %s@%s: %s\n%s\nwanted %d replicas", st.Kind, st.Repo, st.Revision, pin, verdict, st.Wanted)
-	for k, v := range st.Quotas {
-		fmt.Fprintf(w, ", at least %d in %s", v, k)
+	qs := make([]string, 0, len(st.Quotas))
+	for k := range st.Quotas {
+		qs = append(qs, k)
+	}
+	sort.Strings(qs)
+	for _, k := range qs {
+		fmt.Fprintf(w, ", at least %d in %s", st.Quotas[k], k)
 	}
 	fmt.Fprintf(w, "; %d eligible mirror nodes\ntarget: %s\n", st.Eligible, strings.Join(st.Target, " "))
 	if len(st.Lost) > 0 {
