@@ -10,4 +10,15 @@
 //     the default stated on it.
 //   - Service: anything with Run(ctx) error; the node runs them together
 //     and stops all when one fails or the context ends.
+//   - Daemon: a running node: p2p host, bulk fetch server, manifest
+//     (catalog) and policy protocols, the HTTP API, the CLI socket.
+//   - Pull: making a revision present locally from the nearest members
+//     that hold it and may send it; verified before its ref is set.
+//   - Materialised model: a GGUF file written out of the store into
+//     <home>/models/<sha256>.gguf so the engine can map it.
+//   - Forward: sending an inference request over /cairn/infer/1.0.0 to a
+//     member that serves the model, when this node cannot.
+//   - Advert: what a member says it serves (models held or loaded, queue,
+//     load), asked for on the infer protocol and cached briefly.
+//   - Route: where a request went: answered locally or forwarded to a peer.
 package node
