@@ -18,11 +18,13 @@ import (
 
 // Config is a node's configuration, as written in config.yaml.
 type Config struct {
-	Store     StoreConfig     `yaml:"store"`
-	HTTP      HTTPConfig      `yaml:"http"`
-	Upstream  UpstreamConfig  `yaml:"upstream"`
-	P2P       P2PConfig       `yaml:"p2p"`
-	Inference InferenceConfig `yaml:"inference"`
+	Store       StoreConfig       `yaml:"store"`
+	HTTP        HTTPConfig        `yaml:"http"`
+	Upstream    UpstreamConfig    `yaml:"upstream"`
+	P2P         P2PConfig         `yaml:"p2p"`
+	Inference   InferenceConfig   `yaml:"inference"`
+	Replication ReplicationConfig `yaml:"replication"`
+	Provenance  ProvenanceConfig  `yaml:"provenance"`
 }
 
 // StoreConfig tunes the badger store.
@@ -175,7 +177,10 @@ func (c Config) Validate() error {
 	if c.Inference.KeepAlive < 0 {
 		return errors.New("inference.keep_alive: must not be negative")
 	}
-	return nil
+	if err := c.Replication.Validate(); err != nil {
+		return err
+	}
+	return c.Provenance.Validate()
 }
 
 // interopPeers parses p2p.interop_peers.
@@ -276,4 +281,36 @@ inference:
   keep_alive: 5m0s
   # Requests waiting per model; more are answered 503.
   queue: 16
+
+replication:
+  # Take no replicas (still floods pins and advertises holdings). Nodes
+  # without the "mirror" role never take replicas either.
+  disabled: false
+  # How long a holder may be gone before another node fetches its
+  # replicas (repair).
+  grace: 30s
+  # How often holdings are advertised and placement is re-checked.
+  interval: 5s
+  # Free bytes offered for replicas (placement weight); 0: the free space
+  # of the store's file system.
+  capacity: 0
+  # Replication factor of a pin that names none, when the policy has no min.
+  replicas: 2
+  # Placement load bound: no node holds more than (1+balance) times its
+  # fair share while another has room. Every node must use the same value.
+  balance: 0.1
+  # Replications running at once.
+  fetches: 2
+  # Holders one replication fetches from, nearest first; 0: all of them.
+  sources: 0
+  # A replication not finished by then is retried at the next interval.
+  fetch_timeout: 30m0s
+
+provenance:
+  # Refuse manifests no publisher key signed (signatures present must
+  # verify either way).
+  require_signed: false
+  # Publisher keys (cairn-org:…) whose signatures count; empty: the
+  # organisation keys this node trusts.
+  publishers: []
 `

@@ -44,14 +44,20 @@ type DaemonOptions struct {
 
 // Daemon is a running node: p2p host, bulk fetch server, HTTP API.
 type Daemon struct {
-	n      *Node
-	log    *slog.Logger
-	Engine *sovereignty.Engine
-	Audit  *sovereignty.Audit
-	Host   *p2p.Host // nil when the node has no certificate
-	Fetch  *fetch.Server
-	Client *fetch.Client
-	self   *sovereignty.Member
+	n        *Node
+	log      *slog.Logger
+	Engine   *sovereignty.Engine
+	Audit    *sovereignty.Audit
+	Host     *p2p.Host // nil when the node has no certificate
+	Fetch    *fetch.Server
+	Client   *fetch.Client
+	self     *sovereignty.Member
+	provOnce sync.Once
+	prov     *provenance
+	provErr  error
+	replMu   sync.Mutex
+	repl     *Replicator
+
 	// denials records refusals, one line per (peer, repo, reason) a
 	// minute: a refused peer asks for many blocks.
 	denials sovereignty.Auditor

@@ -1,15 +1,12 @@
 package node
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -39,10 +36,6 @@ import (
 // configuration.
 var ErrProvenance = errors.New("manifest provenance refused")
 
-// ReplicationFile in the home configures replication and provenance (see
-// ClusterConfig). It is optional; absent, every default applies.
-const ReplicationFile = "replication.yaml"
-
 // ProvenanceConfig says which manifest signatures count.
 type ProvenanceConfig struct {
 	// RequireSigned refuses manifests, pulled or served, that no publisher
@@ -65,45 +58,31 @@ func (c ProvenanceConfig) Validate() error {
 	return nil
 }
 
-// ClusterConfig is the content of ReplicationFile.
+// ClusterConfig are the replication and provenance sections of a home's
+// config.yaml.
 type ClusterConfig struct {
-	Replication ReplicationConfig `yaml:"replication"`
-	Provenance  ProvenanceConfig  `yaml:"provenance"`
+	Replication ReplicationConfig
+	Provenance  ProvenanceConfig
 }
 
-// Validate checks both sections.
-func (c ClusterConfig) Validate() error {
-	if err := c.Replication.Validate(); err != nil {
+// LoadClusterConfig reads the two sections from a home's config.yaml.
+func LoadClusterConfig(home string) (ClusterConfig, error) {
+	c, err := LoadConfig(filepath.Join(home, ConfigFile))
+	if err != nil {
+		return ClusterConfig{}, err
+	}
+	return ClusterConfig{Replication: c.Replication, Provenance: c.Provenance}, nil
+}
+
+// SaveClusterConfig sets the two sections in a home's config.yaml (the
+// file is rewritten without its comments).
+func SaveClusterConfig(home string, cc ClusterConfig) error {
+	p := filepath.Join(home, ConfigFile)
+	c, err := LoadConfig(p)
+	if err != nil {
 		return err
 	}
-	return c.Provenance.Validate()
-}
-
-// LoadClusterConfig reads ReplicationFile from a home; a missing file is
-// the zero (default) config. Unknown keys are errors.
-func LoadClusterConfig(home string) (ClusterConfig, error) {
-	var c ClusterConfig
-	p := filepath.Join(home, ReplicationFile)
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return c, nil
-	}
-	if err != nil {
-		return c, fmt.Errorf("%s: %w", p, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
-		return ClusterConfig{}, fmt.Errorf("%s: %w", p, err)
-	}
-	if err := c.Validate(); err != nil {
-		return ClusterConfig{}, fmt.Errorf("%s: %w", p, err)
-	}
-	return c, nil
-}
-
-// SaveClusterConfig writes c as the home's ReplicationFile.
-func SaveClusterConfig(home string, c ClusterConfig) error {
+	c.Replication, c.Provenance = cc.Replication, cc.Provenance
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -111,7 +90,7 @@ func SaveClusterConfig(home string, c ClusterConfig) error {
 	if err != nil {
 		return err
 	}
-	return replaceFile(filepath.Join(home, ReplicationFile), b, 0o644)
+	return replaceFile(p, b, 0o644)
 }
 
 // SignManifest adds (or replaces) key's signature over m.SigningBytes.
@@ -167,32 +146,26 @@ type provenance struct {
 	requireSigned bool
 }
 
-// provenances caches the configuration per daemon: Daemon is the lead's
-// type, so its state for this file lives here.
-var provenances sync.Map // *Daemon → *provenance
-
+// provenance loads the daemon's manifest trust configuration once.
 func (d *Daemon) provenance() (*provenance, error) {
-	if p, ok := provenances.Load(d); ok {
-		return p.(*provenance), nil
-	}
-	cfg, err := LoadClusterConfig(d.n.Home)
-	if err != nil {
-		return nil, err
-	}
-	p := &provenance{requireSigned: cfg.Provenance.RequireSigned}
-	for _, s := range cfg.Provenance.Publishers {
-		k, _ := sovereignty.ParseOrgPublicKey(strings.TrimSpace(s))
-		p.publishers = append(p.publishers, k)
-	}
-	if len(cfg.Provenance.Publishers) == 0 {
-		t, err := d.n.Trust()
-		if err != nil {
-			return nil, err
+	d.provOnce.Do(func() {
+		cfg := d.n.Config.Provenance
+		p := &provenance{requireSigned: cfg.RequireSigned}
+		for _, s := range cfg.Publishers {
+			k, _ := sovereignty.ParseOrgPublicKey(strings.TrimSpace(s)) // validated with the config
+			p.publishers = append(p.publishers, k)
 		}
-		p.publishers = t.Orgs()
-	}
-	provenances.Store(d, p)
-	return p, nil
+		if len(cfg.Publishers) == 0 {
+			t, err := d.n.Trust()
+			if err != nil {
+				d.provErr = err
+				return
+			}
+			p.publishers = t.Orgs()
+		}
+		d.prov = p
+	})
+	return d.prov, d.provErr
 }
 
 // checkProvenance verifies m under the daemon's trust configuration;

@@ -56,7 +56,7 @@ const (
 )
 
 // ReplicationConfig tunes the replicator (section "replication" of
-// ReplicationFile).
+// config.yaml).
 type ReplicationConfig struct {
 	// Disabled keeps this node from taking replicas; it still floods
 	// intents and advertises what it holds. Default false. Nodes without
@@ -176,26 +176,21 @@ type pinsFile struct {
 	Replicas []string           `json:"replicas"`
 }
 
-// replicators holds each daemon's replicator: Daemon is defined in
-// daemon.go, so its replication state lives here.
-var replicators sync.Map // *Daemon → *Replicator
-
 // Replication returns the daemon's replicator, creating it (protocol
-// handlers included) on first use from the home's ReplicationFile. It
-// fails when peer-to-peer is off.
+// handlers included) on first use from the config's replication section.
+// It fails when peer-to-peer is off.
 func (d *Daemon) Replication() (*Replicator, error) {
-	if r, ok := replicators.Load(d); ok {
-		return r.(*Replicator), nil
+	d.replMu.Lock()
+	r := d.repl
+	d.replMu.Unlock()
+	if r != nil {
+		return r, nil
 	}
-	cfg, err := LoadClusterConfig(d.n.Home)
-	if err != nil {
-		return nil, err
-	}
-	return d.StartReplication(cfg.Replication)
+	return d.StartReplication(d.n.Config.Replication)
 }
 
 // StartReplication creates the daemon's replicator with cfg (overriding
-// the home's file) and registers its protocols; Run starts its work. A
+// the config) and registers its protocols; Run starts its work. A
 // second call returns the first replicator.
 func (d *Daemon) StartReplication(cfg ReplicationConfig) (*Replicator, error) {
 	if d.Host == nil {
@@ -216,9 +211,12 @@ func (d *Daemon) StartReplication(cfg ReplicationConfig) (*Replicator, error) {
 	if err := r.load(); err != nil {
 		return nil, err
 	}
-	if prev, loaded := replicators.LoadOrStore(d, r); loaded {
-		return prev.(*Replicator), nil
+	d.replMu.Lock()
+	defer d.replMu.Unlock()
+	if d.repl != nil {
+		return d.repl, nil
 	}
+	d.repl = r
 	d.Host.Handle(ProtocolPins, r.handlePins)
 	d.Host.Handle(ProtocolHoldings, r.handleHoldings)
 	return r, nil

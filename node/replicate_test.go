@@ -551,7 +551,8 @@ func TestReplicateProvenance(t *testing.T) {
 	_ = unsigned
 }
 
-// addWith is add with a ReplicationFile written before the daemon starts.
+// addWith is add with replication and provenance settings written to
+// config.yaml before the daemon starts.
 func (c *testCluster) addWith(name, juris string, cfg ClusterConfig, roles ...string) *testNode {
 	c.t.Helper()
 	home := filepath.Join(c.t.TempDir(), name)
@@ -668,7 +669,7 @@ func TestClusterConfig(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			home := t.TempDir()
-			os.WriteFile(filepath.Join(home, ReplicationFile), []byte(tt.yaml), 0o644)
+			os.WriteFile(filepath.Join(home, ConfigFile), []byte(tt.yaml), 0o644)
 			_, err := LoadClusterConfig(home)
 			if (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
 				t.Errorf("LoadClusterConfig(%q) = %v, want error naming %q", tt.yaml, err, tt.err)
