@@ -50,7 +50,7 @@ type bpeSession struct {
 	words  []string
 	mapped strings.Builder
 	syms   []symbol
-	heap   []bigram
+	heap   bigramHeap
 }
 
 // bpeBefore orders the queue: lowest rank first, then leftmost.
@@ -59,46 +59,6 @@ func bpeBefore(a, b bigram) bool {
 		return a.rank < b.rank
 	}
 	return a.left < b.left
-}
-
-func (s *bpeSession) push(b bigram) {
-	s.heap = append(s.heap, b)
-	h := s.heap
-	i := len(h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !bpeBefore(h[i], h[p]) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-}
-
-func (s *bpeSession) pop() bigram {
-	h := s.heap
-	top := h[0]
-	last := len(h) - 1
-	h[0] = h[last]
-	h = h[:last]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(h) && bpeBefore(h[r], h[l]) {
-			m = r
-		}
-		if !bpeBefore(h[m], h[i]) {
-			break
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-	s.heap = h
-	return top
 }
 
 func (s *bpeSession) tryAdd(t *Tokenizer, word string, left, right int32) {
@@ -110,7 +70,7 @@ func (s *bpeSession) tryAdd(t *Tokenizer, word string, left, right int32) {
 	if !ok {
 		return
 	}
-	s.push(bigram{left: left, right: right, rank: rank, size: l.n + r.n})
+	s.heap.push(bpeBefore, bigram{left: left, right: right, rank: rank, size: l.n + r.n})
 }
 
 // encode appends the tokens of text (one fragment without special tokens).
@@ -150,7 +110,7 @@ func (s *bpeSession) encodeWord(t *Tokenizer, word string, out []int32) []int32 
 		s.tryAdd(t, word, i-1, i)
 	}
 	for len(s.heap) > 0 {
-		b := s.pop()
+		b := s.heap.pop(bpeBefore)
 		l, r := &s.syms[b.left], &s.syms[b.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
 			continue // stale: one side has changed since

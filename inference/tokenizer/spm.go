@@ -20,7 +20,7 @@ type bigram struct {
 // spmSession holds scratch space for one SentencePiece encoding.
 type spmSession struct {
 	syms []symbol
-	heap []bigram
+	heap bigramHeap
 }
 
 // spmBefore orders the queue: highest score first, then leftmost.
@@ -29,46 +29,6 @@ func spmBefore(a, b bigram) bool {
 		return a.score > b.score
 	}
 	return a.left < b.left
-}
-
-func (s *spmSession) push(b bigram) {
-	s.heap = append(s.heap, b)
-	h := s.heap
-	i := len(h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !spmBefore(h[i], h[p]) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-}
-
-func (s *spmSession) pop() bigram {
-	h := s.heap
-	top := h[0]
-	last := len(h) - 1
-	h[0] = h[last]
-	h = h[:last]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(h) && spmBefore(h[r], h[l]) {
-			m = r
-		}
-		if !spmBefore(h[m], h[i]) {
-			break
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-	s.heap = h
-	return top
 }
 
 func (s *spmSession) tryAdd(t *Tokenizer, text string, left, right int32) {
@@ -81,7 +41,7 @@ func (s *spmSession) tryAdd(t *Tokenizer, text string, left, right int32) {
 	if !ok {
 		return
 	}
-	s.push(bigram{left: left, right: right, score: t.scores[id], size: size})
+	s.heap.push(spmBefore, bigram{left: left, right: right, score: t.scores[id], size: size})
 }
 
 // encode appends the tokens of raw (one fragment without special tokens) to out.
@@ -143,7 +103,7 @@ func (s *spmSession) encodeRun(t *Tokenizer, text string, out []int32) []int32 {
 		s.tryAdd(t, text, i-1, i)
 	}
 	for len(s.heap) > 0 {
-		b := s.pop()
+		b := s.heap.pop(spmBefore)
 		l, r := &s.syms[b.left], &s.syms[b.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
 			continue // stale: one side has changed since
