@@ -41,8 +41,16 @@ type sched struct {
 	total int64 // bytes handed out
 	piece int64 // piece size of this round
 	err   error
+	// workers counts the running workers, waiting those parked in take
+	// on the current changed channel (they saw the current state and found
+	// nothing to take; notify wakes them all and zeroes it): when every
+	// worker is parked and nothing is in flight, nothing can change any
+	// more and the fetch ends with an error rather than waiting forever.
+	workers int
+	waiting int
 	// changed is closed and replaced whenever a waiting peer may now find
-	// work (or the fetch ended).
+	// work (or the fetch ended): on every change of the queue, the peers'
+	// shares (assign, complete) or the live peers.
 	changed chan struct{}
 	done    chan struct{}
 }
@@ -68,6 +76,13 @@ func (s *sched) weight(p *peerState, bestRTT time.Duration, bestRate float64) fl
 // mayTake says whether p may take piece pc without exceeding its share
 // of everything handed out by more than one piece. Shares are among the
 // peers that can serve pc: a piece only one peer has is that peer's.
+//
+// "One piece" is the round's piece size or pc itself when pc is larger
+// (a block bigger than the piece size is a piece alone). With that
+// allowance some peer that can serve pc may always take it: were every
+// one of them refused, their assigned bytes would exceed all bytes handed
+// out plus pc. Without it, a piece larger than the piece size was refused
+// by every peer when three or more could serve it, and the fetch hung.
 func (s *sched) mayTake(p *peerState, pc *piece) bool {
 	bestRTT, bestRate := time.Duration(1<<62), 0.0
 	eligible := 0
@@ -91,7 +106,7 @@ func (s *sched) mayTake(p *peerState, pc *piece) bool {
 	}
 	share := s.weight(p, bestRTT, bestRate) / sum
 	n := pc.bytes
-	if float64(p.assigned+n) <= share*float64(s.total+n)+float64(s.piece) {
+	if float64(p.assigned+n) <= share*float64(s.total+n)+float64(max(s.piece, n)) {
 		return true
 	}
 	// Over its share, an idle peer about as near as the nearest and
@@ -117,6 +132,7 @@ func rttWeight(rtt, best time.Duration) float64 {
 func (s *sched) notify() {
 	close(s.changed)
 	s.changed = make(chan struct{})
+	s.waiting = 0 // all woken: each looks at the new state again
 }
 
 func (s *sched) finish(err error) {
@@ -146,17 +162,54 @@ func (s *sched) take(ctx context.Context, p *peerState, wait bool) *assignment {
 		if !wait {
 			return nil
 		}
+		// The channel is read under the lock that guards the state just
+		// checked, so a change after this point closes it.
 		ch := s.changed
+		s.waiting++
+		s.checkStalled()
 		s.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
 		}
 		s.mu.Lock()
+		if ch == s.changed {
+			s.waiting-- // woken by ctx, not by notify
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
 	}
+}
+
+// exited records that a worker returned.
+func (s *sched) exited() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.workers--
+	s.checkStalled()
+}
+
+// checkStalled ends the fetch when no progress is possible: blocks are
+// left, yet every worker is parked in take (it found nothing it may take
+// in the current state, and only a worker's own actions change that state)
+// and no peer owes a block. The share rule and the wake-ups make this
+// unreachable; the check turns a scheduling bug into an error naming the
+// blocks left instead of a fetch that never returns.
+func (s *sched) checkStalled() {
+	if s.left == 0 || s.err != nil || s.waiting < s.workers {
+		return
+	}
+	for _, q := range s.f.peers {
+		if q.live && len(q.inflight) > 0 {
+			return
+		}
+	}
+	first := "none queued"
+	if len(s.queue) > 0 {
+		first = s.wants[s.queue[0].idx[0]].c.String()
+	}
+	s.finish(fmt.Errorf("%d blocks left (first %s) but no peer takes or owes any", s.left, first))
 }
 
 func (s *sched) takeLocked(p *peerState) *assignment {
@@ -244,6 +297,8 @@ func (s *sched) assign(p *peerState, pc *piece) *assignment {
 	p.inflight = append(p.inflight, a)
 	p.assigned += pc.bytes
 	s.total += pc.bytes
+	// More handed out raises every other peer's share.
+	s.notify()
 	return a
 }
 
@@ -310,6 +365,7 @@ func (s *sched) requeue(idx []int, exclude map[peer.ID]bool) {
 	}
 	s.queue = append([]*piece{pc}, s.queue...)
 	s.checkServable()
+	s.notify()
 }
 
 // checkServable ends the fetch when a queued block is lacked by every
@@ -391,13 +447,30 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 	defer cancel()
 	wr := newWriter(wctx, f.c.bs, f.opts.WriteBatch)
 	var wg sync.WaitGroup
+	type start struct {
+		p    *peerState
+		sess *session
+	}
+	var starts []start
 	for _, p := range f.ranked() {
 		sess, err := f.session(ctx, p)
 		if err != nil {
 			s.dropPeer(p, err.Error())
 			continue
 		}
-		wg.Go(func() { f.worker(wctx, s, wr, p, sess) })
+		starts = append(starts, start{p, sess})
+	}
+	// Every worker counts before any runs: the stall check must not
+	// mistake the first one parked for all of them.
+	s.mu.Lock()
+	s.workers = len(starts)
+	s.checkStalled()
+	s.mu.Unlock()
+	for _, w := range starts {
+		wg.Go(func() {
+			defer s.exited()
+			f.worker(wctx, s, wr, w.p, w.sess)
+		})
 	}
 	select {
 	case <-s.done:
