@@ -51,7 +51,12 @@
 // (duplicate) the tail of another peer's pipeline at the end when they
 // would deliver it sooner. Peers with
 // equal round trips thus share evenly, nearer peers carry the bulk, and a
-// peer that turns slow or dies has its work re-queued.
+// peer that turns slow or dies has its work re-queued. A block larger than a
+// piece is a piece alone and is itself the "one piece ahead", so some peer
+// that has it may always take it. Waiting peers are woken on every change
+// of the queue, the shares or the live peers; should every peer wait with
+// nothing in flight, the fetch fails naming the blocks left rather than
+// waiting forever.
 //
 // One stream per peer carries a pipeline of requests; the transport's flow
 // control paces the blocks (no per-block round trips). Every block is

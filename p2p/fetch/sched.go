@@ -297,8 +297,11 @@ func (s *sched) assign(p *peerState, pc *piece) *assignment {
 	p.inflight = append(p.inflight, a)
 	p.assigned += pc.bytes
 	s.total += pc.bytes
-	// More handed out raises every other peer's share.
-	s.notify()
+	// More handed out raises every other peer's allowance: a parked
+	// peer may now take a piece.
+	if s.waiting > 0 {
+		s.notify()
+	}
 	return a
 }
 
