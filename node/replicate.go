@@ -84,8 +84,7 @@ type ReplicationConfig struct {
 	// Fetches is how many replications run at once. Default 2.
 	Fetches int `yaml:"fetches"`
 	// Sources bounds the holders one replication fetches from, nearest
-	// first. Default 0: every holder (see p2p/fetch). Tests use 1 while
-	// the multi-peer scheduler can stall on small revisions.
+	// first. Default 0: every holder (see p2p/fetch).
 	Sources int `yaml:"sources"`
 	// FetchTimeout bounds one replication attempt; a fetch that has not
 	// finished by then is abandoned and retried at the next interval

@@ -238,7 +238,7 @@ func auditEntries(t *testing.T, tn *testNode, kind string) []sovereignty.Entry {
 	return slices.DeleteFunc(es, func(e sovereignty.Entry) bool { return e.Kind != kind })
 }
 
-var fastReplication = ReplicationConfig{Grace: Duration(time.Second), Interval: Duration(200 * time.Millisecond), Capacity: 1 << 40, FetchTimeout: Duration(5 * time.Second), Sources: 1}
+var fastReplication = ReplicationConfig{Grace: Duration(time.Second), Interval: Duration(200 * time.Millisecond), Capacity: 1 << 40, FetchTimeout: Duration(5 * time.Second)}
 
 // A repo restricted to DE is replicated onto DE nodes only, never served to
 // an FR node (catalog, bulk fetch, bitswap), each refusal audited; then a
