@@ -127,16 +127,17 @@
 // mmap write of a new file, measured). The setup's add ran right after the
 // previous benchmark round's temporary stores were deleted, on recycled
 // pages; the import ran seconds later, on pages the host had taken back.
-// Timed the same way, add and import run at the same speed (x-add
-// 0.9-1.1), each spending ~2.4 s of system time per GiB in badger's single
+// Timed the same way, add and import run at about the same speed (x-add
+// 0.77-1.08 in three runs), each spending ~2.4 s of system time per GiB in badger's single
 // writer, which copies the values into its mmapped value log: the store's
 // write path bounds both. Verification is not the limit: the block and
 // whole-file sha256 (two passes, ~1.5 CPU-s per GiB) run on the other core
 // meanwhile.
 //
-// Measured (1 GiB, load 3-4 on the 2-core VM): export 520-645 MB/s,
-// 0.48-0.75x sha256; import 315-325 MB/s, 0.23-0.25x sha256, add under the
-// same conditions 320 MB/s, x-add 1.0, sys 2.4 s per GiB for each. On
-// recycled pages both reach 600-720 MB/s. The 0.5x is not reached
+// Measured (1 GiB, three runs, load 2.3-4.4 on the 2-core VM): export
+// 650-655 MB/s, 0.44x sha256; import 322-386 MB/s, 0.23-0.28x sha256; add
+// under the same conditions 321-499 MB/s; sys 2.4-2.5 s per GiB for import,
+// 1.7-2.4 for add. On recycled pages (no sync, just after a delete) both
+// reached 620-720 MB/s. The 0.5x is not reached
 // on this machine by import, nor by add under the same conditions.
 package mirror
