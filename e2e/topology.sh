@@ -136,5 +136,7 @@ curl -sS "http://$THIN/metrics" >metrics.txt || fail "GET /metrics"
 grep -q "cairn_forwarded_requests_total{outcome=\"ok\",peer=\"$(id_of mirror-de)\"} [1-9]" metrics.txt || fail "metrics: no forwarded requests to mirror-de: $(grep cairn_forwarded metrics.txt)"
 grep -q 'cairn_inference_requests_total{route="refused"} 2$' metrics.txt || fail "metrics: refused requests: $(grep cairn_inference_requests metrics.txt)"
 if grep -q "peer=\"$(id_of mirror-fr)\"" metrics.txt; then fail "metrics: a request went to mirror-fr"; fi
-curl -sS "http://$(http_addr "$H/mirror-de")/metrics" | grep -q 'cairn_inference_requests_total{route="served_for_peer"}' || fail "mirror-de metrics lack served_for_peer"
+# Into a file first: grep -q closing the pipe early would fail curl under pipefail.
+curl -sS "http://$(http_addr "$H/mirror-de")/metrics" >metrics-de.txt || fail "GET mirror-de /metrics"
+grep -q 'cairn_inference_requests_total{route="served_for_peer"}' metrics-de.txt || fail "mirror-de metrics lack served_for_peer"
 echo "PASS e2e/topology.sh: compose ($validated); DE/FR mirrors, air-gapped node, edges; forwarded to the nearest allowed replica, FR refused for prompts, edge pulled then served locally"
