@@ -16,17 +16,10 @@ import (
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/store"
+	"github.com/cairnhub/cairn/store/storetest"
 )
 
-func openStore(t testing.TB) *store.Store {
-	t.Helper()
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+func openStore(t testing.TB) *store.Store { return storetest.Open(t) }
 
 // safetensors builds a valid safetensors file of one U8 tensor of n bytes.
 func safetensors(n int, seed uint64) []byte {

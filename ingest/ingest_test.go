@@ -17,17 +17,10 @@ import (
 	"github.com/cairnhub/cairn/chunker"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/store"
+	"github.com/cairnhub/cairn/store/storetest"
 )
 
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+func openStore(t testing.TB) *store.Store { return storetest.Open(t) }
 
 // writeSafetensors writes a valid safetensors file of n float32 tensors of
 // the given element count, filled from seed.

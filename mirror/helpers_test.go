@@ -12,17 +12,10 @@ import (
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/store"
+	"github.com/cairnhub/cairn/store/storetest"
 )
 
-func openStore(t testing.TB) *store.Store {
-	t.Helper()
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+func openStore(t testing.TB) *store.Store { return storetest.Open(t) }
 
 func randBytes(seed uint64, n int) []byte {
 	var key [32]byte
