@@ -156,6 +156,7 @@ type peerState struct {
 	id    peer.ID
 	index int
 	sess  *session
+	hint  time.Duration // Options.RTT's answer at the start; 0 if none
 	rtt   time.Duration
 	// Guarded by sched.mu.
 	live     bool
@@ -167,6 +168,12 @@ type peerState struct {
 	err      string
 	fail     error // why the probe failed
 	errors   int
+	// probed: the probe's result was folded in (admit). Until then only
+	// the probe's goroutine touches p.sess and the probe fields.
+	probed   bool
+	probeRTT time.Duration
+	probeErr error
+	probeCut bool // the probe was cut short because the fetch ended
 	// Updated by the peer's worker.
 	bytes  atomic.Int64
 	blocks atomic.Int64
@@ -191,10 +198,18 @@ func (c *Client) Fetch(ctx context.Context, root cid.Cid, peers []peer.ID, opts 
 			continue
 		}
 		seen[p] = true
-		f.peers = append(f.peers, &peerState{id: p, index: len(f.peers)})
+		ps := &peerState{id: p, index: len(f.peers)}
+		if f.opts.RTT != nil {
+			// Until its probe answers, a peer ranks by the node's
+			// measure, if any (see sched.shares).
+			ps.hint = max(f.opts.RTT(p), 0)
+			ps.rtt = ps.hint
+		}
+		f.peers = append(f.peers, ps)
 	}
 	defer f.closeSessions()
 	err := f.run(ctx)
+	f.endProbes()
 	st := f.stats()
 	st.Duration = time.Since(start)
 	if f.opts.Progress != nil {
@@ -217,6 +232,13 @@ type fetcher struct {
 	bytes   atomic.Int64 // stored bytes (no duplicates)
 	blocks  atomic.Int64
 	skipped int
+
+	// Probes run beside the fetch; see startProbes. pending counts the
+	// probes not yet admitted (guarded by the sched's lock while one runs).
+	probes     chan *peerState
+	probeWG    sync.WaitGroup
+	stopProbes context.CancelFunc
+	pending    int
 }
 
 func (f *fetcher) stats() Stats {
@@ -246,6 +268,7 @@ func (f *fetcher) progress() Progress {
 }
 
 func (f *fetcher) closeSessions() {
+	f.endProbes()
 	for _, p := range f.peers {
 		if p.sess != nil {
 			p.sess.close()
@@ -287,10 +310,11 @@ func (f *fetcher) run(ctx context.Context) error {
 			return nil
 		}
 		if !probed {
-			if err := f.probe(ctx); err != nil {
-				return err
-			}
+			f.startProbes(ctx)
 			probed = true
+		}
+		if err := f.awaitLive(ctx); err != nil {
+			return err
 		}
 		if p.needStructure && !structured {
 			structured = true
@@ -397,71 +421,170 @@ func (f *fetcher) resetSession(p *peerState) {
 
 const probeRounds = 3
 
-// probe asks every peer, at once, whether it serves the root, and
-// measures the round trip. Peers that refuse are left out of the fetch.
-func (f *fetcher) probe(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, f.opts.ProbeTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
+// startProbes asks every peer, each on its own goroutine, whether it
+// serves the root and measures the round trip. Nothing waits for all of
+// them: each result arrives on f.probes and admit folds it in, so the
+// fetch starts on the first peer to answer and a far peer joins when its
+// answer comes.
+func (f *fetcher) startProbes(ctx context.Context) {
+	f.probes = make(chan *peerState, len(f.peers))
+	f.pending = len(f.peers)
+	pctx, cancel := context.WithCancel(ctx)
+	f.stopProbes = cancel
 	for _, p := range f.peers {
-		wg.Go(func() {
-			// The least of a few round trips: one alone may catch a
-			// scheduling hiccup and rank an equal peer as far.
-			var probe time.Duration
-			var fr Frame
-			s, err := f.session(ctx, p)
-			for i := 0; i < probeRounds && err == nil; i++ {
-				t0 := time.Now()
-				if err = s.send(Request{Kind: KindProbe, Root: f.root}); err != nil {
-					break
-				}
-				if fr, err = s.read(f.opts.ProbeTimeout); err != nil || fr.Type != FrameEnd {
-					break
-				}
-				if d := time.Since(t0); i == 0 || d < probe {
-					probe = d
-				}
-			}
-			switch {
-			case err != nil:
-				p.fail = fmt.Errorf("peer %s: %w", p.id, err)
-			case fr.Type == FrameError:
-				p.fail = &RefusedError{Peer: p.id, Msg: fr.Msg}
-			case fr.Type != FrameEnd:
-				p.fail = fmt.Errorf("peer %s: probe answered with frame type %d", p.id, fr.Type)
-			default:
-				ps := f.c.h.Peerstore()
-				ps.RecordLatency(p.id, probe)
-				p.rtt = ps.LatencyEWMA(p.id)
-				if f.opts.RTT != nil {
-					if r := f.opts.RTT(p.id); r > 0 {
-						p.rtt = r
-					}
-				}
-				if p.rtt <= 0 {
-					p.rtt = probe
-				}
-				p.live = true
-				return
-			}
-			p.err = p.fail.Error()
-			p.errors++
-			f.resetSession(p)
+		f.probeWG.Go(func() {
+			f.probeOne(pctx, p)
+			f.probes <- p
 		})
 	}
-	wg.Wait()
+}
+
+// probeOne probes p. It writes only p's probe fields and p.sess, which
+// nobody else touches until p comes out of f.probes.
+func (f *fetcher) probeOne(ctx context.Context, p *peerState) {
+	ctx, cancel := context.WithTimeout(ctx, f.opts.ProbeTimeout)
+	defer cancel()
+	// The least of a few round trips: one alone may catch a scheduling
+	// hiccup and rank an equal peer as far. When the node already measured
+	// the round trip (pings), one answer says all we still need: whether
+	// the peer serves the root.
+	rounds := probeRounds
+	if f.opts.RTT != nil && f.opts.RTT(p.id) > 0 {
+		rounds = 1
+	}
+	s, err := openSession(ctx, f.c.h, p.id, f.opts.Transport)
+	if err != nil {
+		p.probeCut = ctx.Err() != nil && context.Cause(ctx) != context.DeadlineExceeded
+		p.probeErr = fmt.Errorf("peer %s: %w", p.id, err)
+		return
+	}
+	// A far peer's probe must not hold up the end of a fetch that is done
+	// without it: cancelling resets the stream under the read.
+	stop := context.AfterFunc(ctx, s.close)
+	var probe time.Duration
+	var fr Frame
+	for i := 0; i < rounds && err == nil; i++ {
+		t0 := time.Now()
+		if err = s.send(Request{Kind: KindProbe, Root: f.root}); err != nil {
+			break
+		}
+		if fr, err = s.read(f.opts.ProbeTimeout); err != nil || fr.Type != FrameEnd {
+			break
+		}
+		if d := time.Since(t0); i == 0 || d < probe {
+			probe = d
+		}
+	}
+	if !stop() {
+		// Cut short by the fetch ending (or the probe timeout).
+		if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+			p.probeErr = fmt.Errorf("peer %s: probe: %w", p.id, context.DeadlineExceeded)
+		} else {
+			p.probeCut = true
+			p.probeErr = fmt.Errorf("peer %s: probe cancelled", p.id)
+		}
+		s.close()
+		return
+	}
+	switch {
+	case err != nil:
+		p.probeErr = fmt.Errorf("peer %s: %w", p.id, err)
+	case fr.Type == FrameError:
+		p.probeErr = &RefusedError{Peer: p.id, Msg: fr.Msg}
+	case fr.Type != FrameEnd:
+		p.probeErr = fmt.Errorf("peer %s: probe answered with frame type %d", p.id, fr.Type)
+	default:
+		p.probeRTT = probe
+		p.sess = s
+		return
+	}
+	s.close()
+}
+
+// admit folds in p's probe result: p joins the fetch or is left out. The
+// caller holds the sched's lock while a sched runs.
+func (f *fetcher) admit(p *peerState) {
+	p.probed = true
+	f.pending--
+	if p.probeErr != nil {
+		p.fail = p.probeErr
+		p.err = p.fail.Error()
+		p.errors++
+		return
+	}
+	ps := f.c.h.Peerstore()
+	ps.RecordLatency(p.id, p.probeRTT)
+	p.rtt = ps.LatencyEWMA(p.id)
+	if f.opts.RTT != nil {
+		if r := f.opts.RTT(p.id); r > 0 {
+			p.rtt = r
+		}
+	}
+	if p.rtt <= 0 {
+		p.rtt = p.probeRTT
+	}
+	p.live = true
+}
+
+// awaitLive admits the probes that have answered and, if no peer is live
+// yet, waits for the next answer until one is or every probe failed.
+func (f *fetcher) awaitLive(ctx context.Context) error {
+	for {
+	drain:
+		for {
+			select {
+			case p := <-f.probes:
+				f.admit(p)
+			default:
+				break drain
+			}
+		}
+		for _, p := range f.peers {
+			if p.live {
+				return nil
+			}
+		}
+		if f.pending == 0 {
+			break
+		}
+		select {
+		case p := <-f.probes:
+			f.admit(p)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	var fails []error
 	for _, p := range f.peers {
-		if p.live {
-			return nil
+		if p.fail != nil {
+			fails = append(fails, p.fail)
 		}
-		fails = append(fails, p.fail)
 	}
 	if len(fails) == 0 {
 		return errors.New("no peers given")
 	}
 	// errors.As finds a *RefusedError in it when a peer refused.
 	return fmt.Errorf("no peer serves it: %w", errors.Join(fails...))
+}
+
+// endProbes cuts the probes still running and waits for them. A probe
+// that answered is folded in (its refusal shows in the stats); one cut
+// short because the fetch was done without it is no fault of the peer.
+func (f *fetcher) endProbes() {
+	if f.probes == nil {
+		return
+	}
+	f.stopProbes()
+	f.probeWG.Wait()
+	for f.pending > 0 {
+		p := <-f.probes
+		if p.probeCut {
+			p.probed = true
+			f.pending--
+			continue
+		}
+		f.admit(p)
+	}
 }
 
 // ranked returns the live peers, lowest round trip first.

@@ -87,7 +87,7 @@ func (s *sched) mayTake(p *peerState, pc *piece) bool {
 	bestRTT, bestRate := time.Duration(1<<62), 0.0
 	eligible := 0
 	for _, q := range s.f.peers {
-		if q.live && !pc.exclude[q.id] {
+		if s.shares(p, q, pc) {
 			eligible++
 			bestRTT = min(bestRTT, q.rtt)
 			if q.rated() {
@@ -100,7 +100,7 @@ func (s *sched) mayTake(p *peerState, pc *piece) bool {
 	}
 	var sum float64
 	for _, q := range s.f.peers {
-		if q.live && !pc.exclude[q.id] {
+		if s.shares(p, q, pc) {
 			sum += s.weight(q, bestRTT, bestRate)
 		}
 	}
@@ -123,6 +123,21 @@ func (s *sched) mayTake(p *peerState, pc *piece) bool {
 		}
 	}
 	return p.rate >= 2*fastest
+}
+
+// shares says whether q counts in p's share of pc: a live peer that may
+// serve pc, or one still probing that the node knows (Options.RTT) to be
+// clearly nearer than p. So a far peer that answered first does not run
+// off with the pieces while the near one's answer is on its way, and a
+// near peer never waits for a far one.
+func (s *sched) shares(p, q *peerState, pc *piece) bool {
+	if pc.exclude[q.id] {
+		return false
+	}
+	if q.live {
+		return true
+	}
+	return !q.probed && q.hint > 0 && q != p && rttWeight(p.rtt, q.hint) < 0.5
 }
 
 func rttWeight(rtt, best time.Duration) float64 {
@@ -197,8 +212,8 @@ func (s *sched) exited() {
 // unreachable; the check turns a scheduling bug into an error naming the
 // blocks left instead of a fetch that never returns.
 func (s *sched) checkStalled() {
-	if s.left == 0 || s.err != nil || s.waiting < s.workers {
-		return
+	if s.left == 0 || s.err != nil || s.waiting < s.workers || s.f.pending > 0 {
+		return // a peer still probing may yet join and take the rest
 	}
 	for _, q := range s.f.peers {
 		if q.live && len(q.inflight) > 0 {
@@ -240,10 +255,28 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 	// each other for nothing.
 	var victim *assignment
 	var gain float64
+	now := time.Now()
 	for _, q := range s.f.peers {
-		if q == p || !q.live {
+		if q == p || !q.live || len(q.inflight) == 0 {
 			continue
 		}
+		// A peer that has delivered nothing yet is expected one round
+		// trip after its first request, then at the rate we know of
+		// either peer: a far peer handed one piece is raced by an idle
+		// near one instead of waited for.
+		var wait time.Duration
+		qrate := q.rate
+		if q.samples == 0 {
+			if head := q.inflight[0]; head.pos == 0 {
+				sent := head.sent
+				if sent.IsZero() {
+					sent = now
+				}
+				wait = max(0, sent.Add(q.rtt).Sub(now))
+			}
+			qrate = p.rate
+		}
+		slower := rttWeight(q.rtt, p.rtt) < 0.5 || (p.rated() && q.rated() && 2*q.rate < p.rate)
 		var ahead int64 // bytes q delivers before and with this piece
 		for _, a := range q.inflight {
 			owed := s.owed(a)
@@ -255,12 +288,21 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 			if rate == 0 {
 				rate = q.rate
 			}
-			if q.rate == 0 || rate == 0 {
+			var g float64
+			if qrate > 0 && rate > 0 {
+				theirs := wait.Seconds() + float64(ahead)/qrate
+				ours := 2*p.rtt.Seconds() + float64(owed)/rate
+				g = theirs - ours
+			} else if !slower {
 				continue // nothing measured yet: no basis to race
 			}
-			theirs := float64(ahead) / q.rate
-			ours := 2*p.rtt.Seconds() + float64(owed)/rate
-			if g := theirs - ours; g > gain {
+			if slower && g <= 0 {
+				// The estimates favour q, yet q is clearly farther or
+				// slower: p has nothing else to do, and a duplicate
+				// costs less than waiting on the far link.
+				g = 1e-9
+			}
+			if g > gain {
 				victim, gain = a, g
 			}
 		}
@@ -380,6 +422,9 @@ func (s *sched) checkServable() {
 			live++
 		}
 	}
+	if s.f.pending > 0 {
+		return // a peer still probing may have what the others lack
+	}
 	if live == 0 {
 		s.finish(errors.New("no peer left to fetch from"))
 		return
@@ -415,6 +460,23 @@ func (s *sched) dropPeer(p *peerState, why string) {
 	s.notify()
 }
 
+// join admits p, whose probe just answered, into the running fetch: a
+// live peer gets a worker (start runs it, counted before it runs), a
+// failed one may leave a block nobody can serve.
+func (s *sched) join(p *peerState, start func(*session)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.f.admit(p)
+	if p.live && p.sess != nil && s.err == nil && s.left > 0 {
+		p.assigned, p.inflight = 0, nil
+		s.workers++
+		start(p.sess)
+	}
+	s.checkServable()
+	s.checkStalled()
+	s.notify()
+}
+
 // fetchWants fetches the wants from the live peers and stores them.
 func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 	s := &sched{
@@ -426,7 +488,8 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 		total += w.size
 	}
 	f.total.Store(total)
-	live := len(f.ranked())
+	// Peers still probing count: they are expected to join.
+	live := len(f.ranked()) + f.pending
 	// Pieces small enough that every peer gets a dozen or more.
 	s.piece = min(int64(f.opts.PieceSize), max(total/int64(16*live), 256<<10))
 	var pc *piece
@@ -475,6 +538,32 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 			f.worker(wctx, s, wr, w.p, w.sess)
 		})
 	}
+	if f.pending > 0 {
+		// Peers whose probes answer now join the running fetch.
+		wg.Go(func() {
+			for {
+				select {
+				case p := <-f.probes:
+					s.join(p, func(sess *session) {
+						wg.Go(func() {
+							defer s.exited()
+							f.worker(wctx, s, wr, p, sess)
+						})
+					})
+				case <-s.done:
+					return
+				case <-wctx.Done():
+					return
+				}
+				s.mu.Lock()
+				pending := f.pending
+				s.mu.Unlock()
+				if pending == 0 {
+					return
+				}
+			}
+		})
+	}
 	select {
 	case <-s.done:
 	case <-ctx.Done():
@@ -484,7 +573,7 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 	s.mu.Lock()
 	for _, p := range f.peers {
 		// Unblock workers reading duplicates or waiting on a stream.
-		if p.sess != nil && len(p.inflight) > 0 {
+		if p.probed && p.sess != nil && len(p.inflight) > 0 {
 			p.sess.close()
 		}
 	}
@@ -492,7 +581,7 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 	s.mu.Unlock()
 	wg.Wait()
 	for _, p := range f.peers {
-		if p.inflight != nil {
+		if p.probed && p.inflight != nil {
 			f.resetSession(p) // its stream still carries answers we dropped
 		}
 	}
