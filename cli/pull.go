@@ -18,26 +18,27 @@ import (
 // resolveOrPull returns the manifest of a revision, pulling it from peers
 // when the store lacks it: through the running daemon when the command
 // runs in one, else through a short-lived host of this process.
-func resolveOrPull(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, quiet bool) (*manifest.Manifest, error) {
+// The result says what was fetched; nil when the store held it.
+func resolveOrPull(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, quiet bool) (*manifest.Manifest, *node.PullResult, error) {
 	m, err := n.Store.Resolve(c.Context, kind, ref.Repo, ref.Rev)
 	if err == nil {
-		return m, nil
+		return m, nil, nil
 	}
 	if !errors.Is(err, store.ErrRepoNotFound) && !errors.Is(err, store.ErrRevisionNotFound) {
-		return nil, err
+		return nil, nil, err
 	}
 	d := runningDaemon(c)
 	if d == nil {
 		cert, cerr := n.Certificate()
 		if cerr != nil || cert == nil {
-			return nil, fmt.Errorf("%s: %w (and no certificate to ask peers: `cairn org join`)", ref, err)
+			return nil, nil, fmt.Errorf("%s: %w (and no certificate to ask peers: `cairn org join`)", ref, err)
 		}
 		d, err = n.StartDaemon(c.Context, node.DaemonOptions{
 			HTTPAddr: "127.0.0.1:0",
 			Listen:   []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"},
 		})
 		if err != nil {
-			return nil, fmt.Errorf("start short-lived host: %w", err)
+			return nil, nil, fmt.Errorf("start short-lived host: %w", err)
 		}
 		defer d.Close()
 		ctx, cancel := context.WithCancel(c.Context)
@@ -47,7 +48,7 @@ func resolveOrPull(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, qu
 		err := d.WaitForPeers(wctx, 1)
 		wcancel()
 		if err != nil {
-			return nil, fmt.Errorf("%s: not in the store, and no peer connected: %w", ref, err)
+			return nil, nil, fmt.Errorf("%s: not in the store, and no peer connected: %w", ref, err)
 		}
 	}
 	bar := progress.New(c.App.ErrWriter, "fetch")
@@ -60,7 +61,7 @@ func resolveOrPull(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, qu
 	}})
 	bar.Done()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return res.Manifest, nil
+	return res.Manifest, res, nil
 }

@@ -260,7 +260,7 @@ func cmdGet(c *cli.Context) error {
 		return err
 	}
 	defer n.Close()
-	m, err := resolveOrPull(c, n, kind, ref, c.Bool("json"))
+	m, pulled, err := resolveOrPull(c, n, kind, ref, c.Bool("json"))
 	if err != nil {
 		return fmt.Errorf("get %s: %w", ref, err)
 	}
@@ -283,7 +283,15 @@ func cmdGet(c *cli.Context) error {
 		total += f.Size
 	}
 	if c.Bool("json") {
-		return printJSON(c, map[string]any{"repo": m.Repo, "revision": ref.Rev, "commit": m.Commit, "files": len(files), "bytes": total, "out": c.String("out"), "seconds": time.Since(start).Seconds()})
+		out := map[string]any{"repo": m.Repo, "revision": ref.Rev, "commit": m.Commit, "files": len(files), "bytes": total, "out": c.String("out"), "seconds": time.Since(start).Seconds(),
+			"fetched_bytes": int64(0), "fetched_blocks": 0, "blocks_already_stored": 0, "peers": 0}
+		if pulled != nil {
+			// What came over the network, and what a resumed fetch found
+			// already stored.
+			out["fetched_bytes"], out["fetched_blocks"] = pulled.Stats.Bytes, pulled.Stats.Blocks
+			out["blocks_already_stored"], out["peers"] = pulled.Stats.Skipped, len(pulled.Stats.Peers)
+		}
+		return printJSON(c, out)
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %d files (%s) of %s@%s to %s, sha256 verified\n", len(files), progress.Bytes(total), m.Repo, m.Commit[:12], c.String("out"))
 	return nil

@@ -83,7 +83,7 @@ func cmdRun(c *cli.Context) error {
 		// No daemon: pull what is missing through a short-lived host, as
 		// `cairn get` does, then serve from this process.
 		if _, err := n.Store.Resolve(c.Context, manifest.Model, mid.Repo, mid.Rev); errors.Is(err, store.ErrRepoNotFound) || errors.Is(err, store.ErrRevisionNotFound) {
-			if _, err := resolveOrPull(c, n, manifest.Model, refArg{Repo: mid.Repo, Rev: mid.Rev}, c.Bool("json")); err != nil {
+			if _, _, err := resolveOrPull(c, n, manifest.Model, refArg{Repo: mid.Repo, Rev: mid.Rev}, c.Bool("json")); err != nil {
 				return err
 			}
 		}
