@@ -114,7 +114,7 @@ type Progress struct {
 // PeerStats is what one peer contributed to a fetch.
 type PeerStats struct {
 	ID     peer.ID
-	RTT    time.Duration // measured by the first request
+	RTT    time.Duration // Options.RTT's if given, else the probe's; 0 if neither
 	Bytes  int64         // bytes of the blocks this peer delivered first (stored)
 	Blocks int           // blocks this peer delivered first (stored)
 	Dups   int           // blocks that arrived after another peer's copy (endgame)

@@ -40,8 +40,15 @@
 //
 // # Scheduling
 //
-// The client probes every peer first (the least of three round trips,
-// and whether it serves the root), then hands pieces out by weighted share: a peer's weight is
+// The client probes every peer at once (whether it serves the root, and
+// the least of three round trips, or one when Options.RTT already knows
+// the peer's) but waits only for the first to answer: the fetch starts on
+// it, and each other peer joins the running fetch when its answer comes
+// (a far peer's probe, still running when the fetch is done, is cut and
+// is no error). Until a peer the node knows to be clearly nearer has
+// answered, a farther peer keeps to its share counting that nearer one;
+// a nearer peer never waits for a farther one. Pieces go out by weighted
+// share: a peer's weight is
 // (5ms+best RTT)/(5ms+its RTT) — so 40 ms against loopback weighs 1/9 —
 // times its delivery rate relative to the best peer's when that is below
 // one quarter (rates count after three pieces). A peer may run one piece ahead of its share, or further when it is idle,
@@ -49,13 +56,17 @@
 // peers take more); idle peers
 // steal
 // (duplicate) the tail of another peer's pipeline at the end when they
-// would deliver it sooner. Peers with
+// would deliver it sooner — a peer that has delivered nothing yet is
+// expected one round trip after its request — and always from a peer
+// clearly farther or slower, so the end never waits on a far link while
+// a near peer is idle (the far copy is ignored, its stream reset when
+// the fetch is done). Peers with
 // equal round trips thus share evenly, nearer peers carry the bulk, and a
 // peer that turns slow or dies has its work re-queued. A block larger than a
 // piece is a piece alone and is itself the "one piece ahead", so some peer
 // that has it may always take it. Waiting peers are woken on every change
 // of the queue, the shares or the live peers; should every peer wait with
-// nothing in flight, the fetch fails naming the blocks left rather than
+// nothing in flight and no probe outstanding, the fetch fails naming the blocks left rather than
 // waiting forever.
 //
 // One stream per peer carries a pipeline of requests; the transport's flow

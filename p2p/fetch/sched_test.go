@@ -134,3 +134,87 @@ func TestStallEndsFetch(t *testing.T) {
 		t.Errorf("take on a queued piece = nil, want an assignment")
 	}
 }
+
+// TestIdlePeerRacesFarPiece: with the queue dry, an idle near peer
+// re-requests the unfinished piece of a far peer that has delivered
+// nothing yet (no rate measured) instead of waiting on it; the far peer
+// never races the near one, and of two equal peers neither races the
+// other's only piece.
+func TestIdlePeerRacesFarPiece(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		name      string
+		rtts      []time.Duration
+		owner     int // holds the piece
+		idle      int // looks for work
+		wantSteal bool
+	}{
+		{"near idle, far owes", []time.Duration{ms / 10, 70 * ms}, 1, 0, true},
+		{"far idle, near owes", []time.Duration{ms / 10, 70 * ms}, 0, 1, false},
+		{"equal peers", []time.Duration{ms, ms}, 1, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSched(t, []int64{256 << 10, 256 << 10}, 256<<10, tc.rtts)
+			owner, idle := s.f.peers[tc.owner], s.f.peers[tc.idle]
+			// The idle peer delivered the first piece; the owner was just
+			// asked for the second and has delivered nothing.
+			s.queue = nil
+			s.got[0], s.left = true, 1
+			idle.rate, idle.samples = 400e6, 1
+			a := s.assign(owner, &piece{idx: []int{1}, bytes: 256 << 10})
+			a.sent = time.Now()
+			got := s.takeLocked(idle)
+			if (got != nil) != tc.wantSteal {
+				t.Fatalf("takeLocked(idle) = %+v, want a duplicate: %v", got, tc.wantSteal)
+			}
+			if got != nil && (!got.stolen || len(got.piece.idx) != 1 || got.piece.idx[0] != 1) {
+				t.Errorf("duplicate = %+v, want want 1, marked stolen", got.piece)
+			}
+		})
+	}
+}
+
+// TestFarPeerWaitsForNearerProbe: a far peer that answered first takes
+// its allowance but not the bulk while a peer the node knows to be near
+// is still probing; the near peer, answering first, never waits for a
+// far one still probing.
+func TestFarPeerWaitsForNearerProbe(t *testing.T) {
+	ms := time.Millisecond
+	sizes := make([]int64, 16)
+	for i := range sizes {
+		sizes[i] = 256 << 10
+	}
+	takeAll := func(s *sched, p *peerState) int {
+		n := 0
+		for s.takeLocked(p) != nil {
+			n++
+			if n > len(sizes) {
+				t.Fatal("took more pieces than queued")
+			}
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name    string
+		live    int // the peer that answered; the other is probing
+		wantMax int
+	}{
+		{"far answered first", 1, 2},
+		{"near answered first", 0, len(sizes)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSched(t, sizes, 256<<10, []time.Duration{ms / 10, 40 * ms})
+			other := s.f.peers[1-tc.live]
+			other.live, other.hint = false, other.rtt
+			s.f.pending = 1
+			got := takeAll(s, s.f.peers[tc.live])
+			if got < 1 || got > tc.wantMax {
+				t.Errorf("peer %d took %d of %d pieces, want 1..%d", tc.live, got, len(sizes), tc.wantMax)
+			}
+			if tc.wantMax == len(sizes) && got != len(sizes) {
+				t.Errorf("near peer took %d of %d pieces, want all", got, len(sizes))
+			}
+		})
+	}
+}
