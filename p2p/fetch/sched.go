@@ -260,23 +260,25 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 		if q == p || !q.live || len(q.inflight) == 0 {
 			continue
 		}
-		// A peer that has delivered nothing yet is expected one round
-		// trip after its first request, then at the rate we know of
-		// either peer: a far peer handed one piece is raced by an idle
-		// near one instead of waited for.
+		// A peer clearly farther than p is raced whenever p is idle,
+		// measured or not (it may not have delivered a byte yet): the end
+		// never waits on a far link while a near peer has nothing to do,
+		// and a duplicate costs less than that wait. Between peers about
+		// as near, only measured rates justify a race.
+		farther := rttWeight(q.rtt, p.rtt) < 0.5
+		if q.rate == 0 && !farther {
+			continue // nothing measured yet: no basis to race
+		}
+		// A far peer that has delivered nothing is expected one round
+		// trip after its first request, then at p's rate.
 		var wait time.Duration
 		qrate := q.rate
 		if q.samples == 0 {
-			if head := q.inflight[0]; head.pos == 0 {
-				sent := head.sent
-				if sent.IsZero() {
-					sent = now
-				}
-				wait = max(0, sent.Add(q.rtt).Sub(now))
+			if head := q.inflight[0]; head.pos == 0 && !head.sent.IsZero() {
+				wait = max(0, head.sent.Add(q.rtt).Sub(now))
 			}
 			qrate = p.rate
 		}
-		slower := rttWeight(q.rtt, p.rtt) < 0.5 || (p.rated() && q.rated() && 2*q.rate < p.rate)
 		var ahead int64 // bytes q delivers before and with this piece
 		for _, a := range q.inflight {
 			owed := s.owed(a)
@@ -293,14 +295,11 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 				theirs := wait.Seconds() + float64(ahead)/qrate
 				ours := 2*p.rtt.Seconds() + float64(owed)/rate
 				g = theirs - ours
-			} else if !slower {
-				continue // nothing measured yet: no basis to race
 			}
-			if slower && g <= 0 {
-				// The estimates favour q, yet q is clearly farther or
-				// slower: p has nothing else to do, and a duplicate
-				// costs less than waiting on the far link.
-				g = 1e-9
+			if farther && g <= 0 {
+				g = 1e-9 // the estimates favour q, but p is idle and near
+			} else if !farther && (qrate == 0 || rate == 0) {
+				continue
 			}
 			if g > gain {
 				victim, gain = a, g

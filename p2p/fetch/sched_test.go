@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -216,5 +217,39 @@ func TestFarPeerWaitsForNearerProbe(t *testing.T) {
 				t.Errorf("near peer took %d of %d pieces, want all", got, len(sizes))
 			}
 		})
+	}
+}
+
+// TestFarPeerBehindDelay: one source behind a 70 ms round trip, one on
+// loopback, the node's round trips given as Options.RTT. Whether the far
+// one joins late or its probe is cut when the fetch is done without it,
+// the fetch completes with the whole DAG, the near source carries at
+// least 80%, and the far one is not reported as failed.
+func TestFarPeerBehindDelay(t *testing.T) {
+	data := randomBytes(4<<20, 21)
+	srcs, res := seeded(t, 2, data)
+	far, near := srcs[0], srcs[1]
+	h := newHost(t)
+	connect(t, h, far.h, delayProxy(t, tcpAddr(t, far.h), 35*time.Millisecond))
+	connect(t, h, near.h)
+	rtt := func(p peer.ID) time.Duration {
+		if p == far.h.ID() {
+			return 70 * time.Millisecond
+		}
+		return 100 * time.Microsecond
+	}
+	st := newStore(t)
+	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(far, near), Options{RTT: rtt})
+	if err != nil {
+		t.Fatalf("Fetch = %v", err)
+	}
+	if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+		t.Fatal("fetched file differs")
+	}
+	if share := float64(stats.Peers[1].Bytes) / float64(stats.Bytes); share < 0.8 {
+		t.Errorf("near peer delivered %.0f%% of bytes (%s), want at least 80%%", 100*share, statsLine(stats))
+	}
+	if p := stats.Peers[0]; p.Err != "" || p.RTT != 70*time.Millisecond {
+		t.Errorf("far peer stats = %+v, want no error and the RTT Options.RTT gave", p)
 	}
 }
