@@ -82,6 +82,10 @@ type Store struct {
 	// writes or iterates holds it shared, after the GC gate and never
 	// nested; plain block reads (Has, GetSize, View) need not.
 	mapMu sync.RWMutex
+
+	// pre places page-cache pages ahead of badger's value-log writer
+	// (nil for in-memory stores and off Linux).
+	pre *prefaulter
 }
 
 // releaseEvery is how many value bytes may pass through badger's mmapped
@@ -181,6 +185,9 @@ func open(opts Options) (*Store, error) {
 		s.closeDB()
 		return nil, err
 	}
+	if !opts.InMemory {
+		s.pre = startPrefaulter(s.realDir, &s.mapMu)
+	}
 	return s, nil
 }
 
@@ -226,6 +233,7 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	s.pre.close()
 	if err := s.closeDB(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
@@ -418,6 +426,7 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
 	if err := s.checkSpace(want); err != nil {
 		return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
 	}
+	s.pre.poke(want)
 	var n int64
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
