@@ -45,9 +45,9 @@
 // the peer's) but waits only for the first to answer: the fetch starts on
 // it, and each other peer joins the running fetch when its answer comes
 // (a far peer's probe, still running when the fetch is done, is cut and
-// is no error). Until a peer the node knows to be clearly nearer has
-// answered, a farther peer keeps to its share counting that nearer one;
-// a nearer peer never waits for a farther one. Pieces go out by weighted
+// is no error). Until a peer the node knows (Options.RTT) to be about as
+// near or nearer has answered, the others keep to their shares counting
+// it; nobody waits for a clearly farther one. Pieces go out by weighted
 // share: a peer's weight is
 // (5ms+best RTT)/(5ms+its RTT) — so 40 ms against loopback weighs 1/9 —
 // times its delivery rate relative to the best peer's when that is below
@@ -58,7 +58,7 @@
 // (duplicate) the tail of another peer's pipeline at the end when they
 // would deliver it sooner — a peer that has delivered nothing yet is
 // expected one round trip after its request — and always from a peer
-// clearly farther or slower, so the end never waits on a far link while
+// clearly farther, so the end never waits on a far link while
 // a near peer is idle (the far copy is ignored, its stream reset when
 // the fetch is done). Peers with
 // equal round trips thus share evenly, nearer peers carry the bulk, and a

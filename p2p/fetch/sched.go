@@ -127,9 +127,10 @@ func (s *sched) mayTake(p *peerState, pc *piece) bool {
 
 // shares says whether q counts in p's share of pc: a live peer that may
 // serve pc, or one still probing that the node knows (Options.RTT) to be
-// clearly nearer than p. So a far peer that answered first does not run
-// off with the pieces while the near one's answer is on its way, and a
-// near peer never waits for a far one.
+// about as near as p or nearer. So the peer that answered first does not
+// run off with the pieces while the answers of equal or nearer peers are
+// on their way (it runs one piece ahead of its share, as always), and a
+// near peer never waits for a clearly farther one.
 func (s *sched) shares(p, q *peerState, pc *piece) bool {
 	if pc.exclude[q.id] {
 		return false
@@ -137,7 +138,7 @@ func (s *sched) shares(p, q *peerState, pc *piece) bool {
 	if q.live {
 		return true
 	}
-	return !q.probed && q.hint > 0 && q != p && rttWeight(p.rtt, q.hint) < 0.5
+	return !q.probed && q.hint > 0 && q != p && rttWeight(q.hint, p.rtt) >= 0.5
 }
 
 func rttWeight(rtt, best time.Duration) float64 {

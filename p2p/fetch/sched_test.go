@@ -176,10 +176,10 @@ func TestIdlePeerRacesFarPiece(t *testing.T) {
 	}
 }
 
-// TestFarPeerWaitsForNearerProbe: a far peer that answered first takes
-// its allowance but not the bulk while a peer the node knows to be near
-// is still probing; the near peer, answering first, never waits for a
-// far one still probing.
+// TestFarPeerWaitsForNearerProbe: a peer that answered first takes its
+// allowance but not the bulk while a peer the node knows to be as near
+// or nearer is still probing; the near peer, answering first, never
+// waits for a far one still probing.
 func TestFarPeerWaitsForNearerProbe(t *testing.T) {
 	ms := time.Millisecond
 	sizes := make([]int64, 16)
@@ -198,14 +198,16 @@ func TestFarPeerWaitsForNearerProbe(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
+		rtts    []time.Duration
 		live    int // the peer that answered; the other is probing
 		wantMax int
 	}{
-		{"far answered first", 1, 2},
-		{"near answered first", 0, len(sizes)},
+		{"far answered first", []time.Duration{ms / 10, 40 * ms}, 1, 2},
+		{"near answered first", []time.Duration{ms / 10, 40 * ms}, 0, len(sizes)},
+		{"equal peer still probing", []time.Duration{ms, ms}, 0, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := testSched(t, sizes, 256<<10, []time.Duration{ms / 10, 40 * ms})
+			s := testSched(t, sizes, 256<<10, tc.rtts)
 			other := s.f.peers[1-tc.live]
 			other.live, other.hint = false, other.rtt
 			s.f.pending = 1
