@@ -49,8 +49,7 @@ func decodeByteLevel(s string, m map[rune]byte) string {
 type bpeSession struct {
 	words  []string
 	mapped strings.Builder
-	syms   []symbol
-	heap   bigramHeap
+	merger
 }
 
 // bpeBefore orders the queue: lowest rank first, then leftmost.
@@ -94,36 +93,7 @@ func (s *bpeSession) encode(t *Tokenizer, text string, out []int32) []int32 {
 }
 
 func (s *bpeSession) encodeWord(t *Tokenizer, word string, out []int32) []int32 {
-	s.syms = s.syms[:0]
-	s.heap = s.heap[:0]
-	for off := 0; off < len(word); {
-		n := min(utf8LenFromLead(word[off]), len(word)-off)
-		idx := int32(len(s.syms))
-		next := idx + 1
-		if off+n == len(word) {
-			next = -1
-		}
-		s.syms = append(s.syms, symbol{prev: idx - 1, next: next, start: int32(off), n: int32(n)})
-		off += n
-	}
-	for i := int32(1); i < int32(len(s.syms)); i++ {
-		s.tryAdd(t, word, i-1, i)
-	}
-	for len(s.heap) > 0 {
-		b := s.heap.pop(bpeBefore)
-		l, r := &s.syms[b.left], &s.syms[b.right]
-		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
-			continue // stale: one side has changed since
-		}
-		l.n += r.n
-		r.n = 0
-		l.next = r.next
-		if r.next >= 0 {
-			s.syms[r.next].prev = b.left
-		}
-		s.tryAdd(t, word, l.prev, b.left)
-		s.tryAdd(t, word, b.left, l.next)
-	}
+	s.merge(word, bpeBefore, func(l, r int32) { s.tryAdd(t, word, l, r) })
 	for _, sym := range s.syms {
 		if sym.n == 0 {
 			continue

@@ -45,3 +45,48 @@ func (h *bigramHeap) pop(before func(a, b bigram) bool) bigram {
 	*h = q
 	return top
 }
+
+// merger is the state both tokenizers merge one word with: its symbols
+// (UTF-8 characters, then merged runs, as a linked list) and the queue of
+// candidate pairs.
+type merger struct {
+	syms []symbol
+	heap bigramHeap
+}
+
+// merge splits text into UTF-8 characters and merges adjacent symbols,
+// best pair first by before, until no candidate is left. pair(left, right)
+// pushes the candidate of two adjacent symbols when the vocabulary has
+// their concatenation; it is called with -1 at the ends.
+func (m *merger) merge(text string, before func(a, b bigram) bool, pair func(left, right int32)) {
+	m.syms = m.syms[:0]
+	m.heap = m.heap[:0]
+	for off := 0; off < len(text); {
+		n := min(utf8LenFromLead(text[off]), len(text)-off)
+		idx := int32(len(m.syms))
+		next := idx + 1
+		if off+n == len(text) {
+			next = -1
+		}
+		m.syms = append(m.syms, symbol{prev: idx - 1, next: next, start: int32(off), n: int32(n)})
+		off += n
+	}
+	for i := int32(1); i < int32(len(m.syms)); i++ {
+		pair(i-1, i)
+	}
+	for len(m.heap) > 0 {
+		b := m.heap.pop(before)
+		l, r := &m.syms[b.left], &m.syms[b.right]
+		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
+			continue // stale: one side has changed since
+		}
+		l.n += r.n
+		r.n = 0
+		l.next = r.next
+		if r.next >= 0 {
+			m.syms[r.next].prev = b.left
+		}
+		pair(l.prev, b.left)
+		pair(b.left, l.next)
+	}
+}

@@ -19,8 +19,7 @@ type bigram struct {
 
 // spmSession holds scratch space for one SentencePiece encoding.
 type spmSession struct {
-	syms []symbol
-	heap bigramHeap
+	merger
 }
 
 // spmBefore orders the queue: highest score first, then leftmost.
@@ -86,37 +85,7 @@ func (s *spmSession) encodeRun(t *Tokenizer, text string, out []int32) []int32 {
 	if text == "" {
 		return out
 	}
-	s.syms = s.syms[:0]
-	s.heap = s.heap[:0]
-	for off := 0; off < len(text); {
-		n := utf8LenFromLead(text[off])
-		n = min(n, len(text)-off)
-		idx := int32(len(s.syms))
-		next := idx + 1
-		if off+n == len(text) {
-			next = -1
-		}
-		s.syms = append(s.syms, symbol{prev: idx - 1, next: next, start: int32(off), n: int32(n)})
-		off += n
-	}
-	for i := int32(1); i < int32(len(s.syms)); i++ {
-		s.tryAdd(t, text, i-1, i)
-	}
-	for len(s.heap) > 0 {
-		b := s.heap.pop(spmBefore)
-		l, r := &s.syms[b.left], &s.syms[b.right]
-		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
-			continue // stale: one side has changed since
-		}
-		l.n += r.n
-		r.n = 0
-		l.next = r.next
-		if r.next >= 0 {
-			s.syms[r.next].prev = b.left
-		}
-		s.tryAdd(t, text, l.prev, b.left)
-		s.tryAdd(t, text, b.left, l.next)
-	}
+	s.merge(text, spmBefore, func(l, r int32) { s.tryAdd(t, text, l, r) })
 	for i := int32(0); i != -1; i = s.syms[i].next {
 		sym := s.syms[i]
 		piece := text[sym.start : sym.start+sym.n]
