@@ -148,8 +148,8 @@
 // allocates, zeroes and maps the pages (and reserves their disk blocks)
 // without changing a byte; the writer then copies into pages already
 // there. It does not lower the CPU an import needs when the machine is
-// CPU-bound, but the kernel places pages faster in 2 MiB populate calls
-// than page by page in the writer's faults. Measured 2026-11-26 on a
+// CPU-bound, yet it measured less system time too (populating 2 MiB per
+// call rather than faulting page by page in the writer). Measured 2026-11-26 on a
 // loaded 2-core VM (load 2.5–5, other sessions busy), runs interleaved
 // with the previous build: store PutMany alone (bench storeput, 1 GiB,
 // 10 s idle before each run so pages are "cold") 0.61–1.57 GB/s against
@@ -157,7 +157,7 @@
 // BenchmarkFetch 1src-tcp (1 GiB) 0.18–0.32× sha256, median 0.22 of 8,
 // against 0.15–0.23×, median 0.17 of 8 (the process's system CPU 4.5 s
 // against 5.6 s on average); bench import 1 GiB median ratio 0.39 of 15
-// runs against 0.33; mirror BenchmarkBundleImport 0.14–0.28× either way.
+// runs against 0.33; mirror BenchmarkBundleImport 0.14–0.29× either way.
 // It costs ~20 MiB of peak RSS (4 GiB import: 251 MiB against 243).
 // Tried and dropped: readahead of the file's holes ahead of the writer
 // (fadvise WILLNEED places clean zero pages that the writer still faults
