@@ -356,60 +356,40 @@ func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) erro
 // else a 40-hex commit stored for the repo. It fails with ErrRepoNotFound
 // when nothing of the repo is stored and ErrRevisionNotFound otherwise.
 func (s *Store) Resolve(ctx context.Context, kind manifest.Kind, repo, revision string) (*manifest.Manifest, error) {
-	done, err := s.enter()
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	defer s.mapping()()
 	what := fmt.Sprintf("resolve %s %s@%s", kind, repo, revision)
-	if err := checkRepoArgs(kind, repo); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var raw []byte
-	err = s.db.View(func(txn *badger.Txn) error {
-		commit := revision
+	return s.readManifest(ctx, what, kind, repo, func(txn *badger.Txn) (string, error) {
 		v, err := getValue(txn, refKey(kind, repo, revision))
 		switch {
 		case err == nil:
 			r, err := decodeRef(kind, repo, revision, v)
 			if err != nil {
-				return err
+				return "", err
 			}
-			commit = r.Commit
+			return r.Commit, nil
 		case !errors.Is(err, badger.ErrKeyNotFound):
-			return err
+			return "", err
 		case manifest.ValidateCommit(revision) != nil:
-			return notFoundIn(txn, kind, repo)
+			return "", notFoundIn(txn, kind, repo)
 		}
-		raw, err = getValue(txn, manifestKey(kind, repo, commit))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return notFoundIn(txn, kind, repo)
-		}
-		return err
+		return revision, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	m, err := manifest.Decode(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: stored manifest: %w", what, err)
-	}
-	return m, nil
 }
 
 // Manifest returns the stored manifest of commit of repo.
 func (s *Store) Manifest(ctx context.Context, kind manifest.Kind, repo, commit string) (*manifest.Manifest, error) {
+	what := fmt.Sprintf("manifest %s %s@%s", kind, repo, commit)
+	return s.readManifest(ctx, what, kind, repo, func(*badger.Txn) (string, error) { return commit, nil })
+}
+
+// readManifest reads and decodes the manifest of the commit that pick
+// chooses inside the read transaction; what names the call in errors.
+func (s *Store) readManifest(ctx context.Context, what string, kind manifest.Kind, repo string, pick func(*badger.Txn) (string, error)) (*manifest.Manifest, error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
 	defer s.mapping()()
-	what := fmt.Sprintf("manifest %s %s@%s", kind, repo, commit)
 	if err := checkRepoArgs(kind, repo); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -418,7 +398,10 @@ func (s *Store) Manifest(ctx context.Context, kind manifest.Kind, repo, commit s
 	}
 	var raw []byte
 	err = s.db.View(func(txn *badger.Txn) error {
-		var err error
+		commit, err := pick(txn)
+		if err != nil {
+			return err
+		}
 		raw, err = getValue(txn, manifestKey(kind, repo, commit))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return notFoundIn(txn, kind, repo)
