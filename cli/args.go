@@ -87,8 +87,5 @@ func valueCount(flags []cli.Flag, tok string) int {
 			return 1
 		}
 	}
-	if name == "help" || name == "h" {
-		return 0
-	}
-	return 0
+	return 0 // unknown flags and --help take no value
 }

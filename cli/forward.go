@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -82,7 +83,7 @@ func forward(ctx context.Context, home string, args []string, stdout, stderr io.
 	}
 	cwd, _ := os.Getwd()
 	body, _ := json.Marshal(forwardRequest{Args: args, Cwd: cwd})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://cairn/run", bytesReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://cairn/run", bytes.NewReader(body))
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		fmt.Fprintln(stderr, "cairn: daemon:", err)
