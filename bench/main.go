@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/internal/cpu"
 	"github.com/cairnhub/cairn/store"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -97,13 +98,7 @@ func cpuTime() time.Duration {
 }
 
 // cpuSplit is the process's user and system CPU time so far.
-func cpuSplit() (user, sys time.Duration) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, 0
-	}
-	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
-}
+func cpuSplit() (user, sys time.Duration) { return cpu.Used() }
 
 // freshPass times touching n bytes of new anonymous memory, one write
 // per 4 KiB page: what the kernel charges for n bytes of memory the

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnhub/cairn/internal/cpu"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/store"
 )
@@ -187,16 +188,11 @@ func timedRun(b *testing.B, fn func(*store.Store) *manifest.Manifest) (time.Dura
 	}
 	defer st.Close()
 	syscall.Sync()
-	var r0, r1 syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r0); err != nil {
-		b.Fatal(err)
-	}
+	_, s0 := cpu.Used()
 	start := time.Now()
 	m := fn(st)
 	el := time.Since(start)
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r1); err != nil {
-		b.Fatal(err)
-	}
-	sys := time.Duration(r1.Stime.Nano() - r0.Stime.Nano())
+	_, s1 := cpu.Used()
+	sys := s1 - s0
 	return el, sys.Seconds(), m
 }

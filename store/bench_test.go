@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnhub/cairn/internal/cpu"
 	"github.com/cairnhub/cairn/store"
 	"github.com/cairnhub/cairn/store/storetest"
 	blocks "github.com/ipfs/go-block-format"
@@ -235,4 +236,10 @@ func BenchmarkStat(b *testing.B) {
 	}
 	perBlock := float64(b.Elapsed().Nanoseconds()) / float64(b.N) / n
 	b.ReportMetric(perBlock, "ns/block") // = ms per million blocks
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	u, s := cpu.Used()
+	return u + s
 }

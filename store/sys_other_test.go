@@ -2,12 +2,7 @@
 
 package store_test
 
-import (
-	"io/fs"
-	"time"
-)
-
-func cpuTime() time.Duration { return 0 }
+import "io/fs"
 
 func syncDisks() {}
 
