@@ -159,6 +159,9 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	if err := s.pruneIndex(ctx, &st); err != nil {
 		return st, fmt.Errorf("gc: index: %w", err)
 	}
+	if err := s.reclaimPacks(ctx); err != nil {
+		return st, fmt.Errorf("gc: packs: %w", err)
+	}
 	if err := s.vlogGC(ctx); err != nil {
 		return st, fmt.Errorf("gc: value log: %w", err)
 	}
@@ -238,7 +241,7 @@ func (s *Store) mark(ctx context.Context) (liveSet, error) {
 			if err != nil {
 				return err
 			}
-			err = it.Value(func(v []byte) error {
+			err = s.blockValue(it, func(v []byte) error {
 				nd, err := merkledag.DecodeProtobuf(v)
 				if err != nil {
 					return fmt.Errorf("block %s: %w", c, err)
@@ -279,8 +282,12 @@ func (s *Store) sweep(ctx context.Context, live liveSet, st *GCStats) error {
 			if live.has(item.Key()[1:]) {
 				continue
 			}
+			n, err := s.blockSize(item)
+			if err != nil {
+				return err
+			}
 			dead = append(dead, item.KeyCopy(nil))
-			deadBytes += s.valueSize(item)
+			deadBytes += n
 			if len(dead) == gcBatch {
 				if err := flush(); err != nil {
 					return err
@@ -344,6 +351,38 @@ func (s *Store) deleteKeys(ctx context.Context, keys [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// reclaimPacks gives back the disk space of pack bytes no block points at:
+// blocks the sweep deleted, and bytes a failed or interrupted write left.
+func (s *Store) reclaimPacks(ctx context.Context) error {
+	live := map[uint32][]packLoc{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxBlock}})
+		defer it.Close()
+		n := 0
+		for it.Rewind(); it.Valid(); it.Next() {
+			if n++; n%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			item := it.Item()
+			if item.UserMeta() != metaPacked {
+				continue
+			}
+			l, err := itemLoc(item)
+			if err != nil {
+				return err
+			}
+			live[l.pack] = append(live[l.pack], l)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.packs.reclaim(live)
 }
 
 // flushKey is written and dropped at once to make badger flush its
@@ -419,8 +458,13 @@ func (s *Store) Stat(ctx context.Context) (Stat, error) {
 					return err
 				}
 			}
+			n, err := s.blockSize(it.Item())
+			if err != nil {
+				it.Close()
+				return err
+			}
 			st.Blocks++
-			st.BlockBytes += s.valueSize(it.Item())
+			st.BlockBytes += n
 		}
 		it.Close()
 		repos := map[string]struct{}{}

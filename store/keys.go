@@ -25,7 +25,7 @@ const (
 
 // formatVersion is the key layout written by this package, kept under
 // versionKey so a later layout can migrate or refuse an old store.
-const formatVersion = 1
+const formatVersion = 2
 
 var versionKey = []byte{pfxVersion, 'v', 'e', 'r', 's', 'i', 'o', 'n'}
 

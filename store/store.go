@@ -83,9 +83,8 @@ type Store struct {
 	// nested; plain block reads (Has, GetSize, View) need not.
 	mapMu sync.RWMutex
 
-	// pre places page-cache pages ahead of badger's value-log writer
-	// (nil for in-memory stores and off Linux).
-	pre *prefaulter
+	// packs holds the bodies of blocks of packThreshold bytes or more.
+	packs *packs
 }
 
 // releaseEvery is how many value bytes may pass through badger's mmapped
@@ -185,13 +184,17 @@ func open(opts Options) (*Store, error) {
 		s.closeDB()
 		return nil, err
 	}
-	if !opts.InMemory {
-		s.pre = startPrefaulter(s.realDir, &s.mapMu)
+	if s.packs, err = openPacks(filepath.Join(opts.Dir, packDir), opts.SyncWrites); err != nil {
+		s.closeDB()
+		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
 	return s, nil
 }
 
 func (s *Store) closeDB() error {
+	if s.packs != nil {
+		s.packs.close()
+	}
 	err := s.db.Close()
 	if s.scratch != "" {
 		if rerr := os.RemoveAll(s.scratch); rerr != nil && err == nil {
@@ -201,8 +204,10 @@ func (s *Store) closeDB() error {
 	return err
 }
 
-// checkVersion writes the layout version into a new store and refuses a
-// store written by a newer (or unknown) layout.
+// checkVersion writes the layout version into a new store, moves a
+// version 1 store (no packs; every block in badger, which version 2 still
+// reads) to version 2, and refuses a store written by a newer or unknown
+// layout.
 func (s *Store) checkVersion() error {
 	return s.db.Update(func(txn *badger.Txn) error {
 		it, err := txn.Get(versionKey)
@@ -212,12 +217,23 @@ func (s *Store) checkVersion() error {
 		if err != nil {
 			return fmt.Errorf("read store version: %w", err)
 		}
-		return it.Value(func(v []byte) error {
-			if len(v) != 4 || binary.BigEndian.Uint32(v) != formatVersion {
-				return fmt.Errorf("store %s: layout version %x, this build reads %d", s.opts.Dir, v, formatVersion)
+		var v uint32
+		err = it.Value(func(b []byte) error {
+			if len(b) != 4 {
+				return fmt.Errorf("store %s: layout version %x, this build reads 1 to %d", s.opts.Dir, b, formatVersion)
 			}
+			v = binary.BigEndian.Uint32(b)
 			return nil
 		})
+		switch {
+		case err != nil:
+			return err
+		case v == formatVersion:
+			return nil
+		case v == 1:
+			return txn.Set(versionKey, encodeVersion(formatVersion))
+		}
+		return fmt.Errorf("store %s: layout version %d, this build reads 1 to %d", s.opts.Dir, v, formatVersion)
 	})
 }
 
@@ -233,7 +249,6 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
-	s.pre.close()
 	if err := s.closeDB(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
@@ -296,8 +311,7 @@ func (s *Store) View(ctx context.Context, c cid.Cid, fn func([]byte) error) erro
 		if err != nil {
 			return fmt.Errorf("view %s: %w", c, err)
 		}
-		return it.Value(func(v []byte) error {
-			defer s.touchRead(len(v))
+		return s.blockValue(it, func(v []byte) error {
 			if verify {
 				if err := checkHash(c, v); err != nil {
 					return err
@@ -341,8 +355,9 @@ func (s *Store) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 		if err != nil {
 			return fmt.Errorf("size of %s: %w", c, err)
 		}
-		size = int(s.valueSize(it))
-		return nil
+		n, err := s.blockSize(it)
+		size = int(n)
+		return err
 	})
 	return size, err
 }
@@ -426,12 +441,30 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
 	if err := s.checkSpace(want); err != nil {
 		return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
 	}
-	s.pre.poke(want)
+	// Large bodies go to the packs first: an index entry must never point
+	// at bytes not yet written.
+	var big [][]byte
+	for _, b := range todo {
+		if len(b.RawData()) >= packThreshold {
+			big = append(big, b.RawData())
+		}
+	}
+	var locs []packLoc
+	if len(big) > 0 {
+		if locs, err = s.packs.write(big); err != nil {
+			return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
+		}
+	}
 	var n int64
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	for i, b := range todo {
-		if err := wb.Set(keys[i], b.RawData()); err != nil {
+		e := badger.NewEntry(keys[i], b.RawData())
+		if len(b.RawData()) >= packThreshold {
+			e = badger.NewEntry(keys[i], locs[0].encode()).WithMeta(metaPacked)
+			locs = locs[1:]
+		}
+		if err := wb.SetEntry(e); err != nil {
 			return 0, fmt.Errorf("put %s: %w", b.Cid(), err)
 		}
 		n += int64(len(b.RawData()))
@@ -567,6 +600,44 @@ func checkHash(c cid.Cid, data []byte) error {
 		return fmt.Errorf("block %s: %w", c, ErrHashMismatch)
 	}
 	return nil
+}
+
+// blockValue calls fn with the bytes of the block whose key is item, from
+// badger or from its pack. fn must not keep them.
+func (s *Store) blockValue(item *badger.Item, fn func([]byte) error) error {
+	if item.UserMeta() != metaPacked {
+		return item.Value(func(v []byte) error {
+			defer s.touchRead(len(v))
+			return fn(v)
+		})
+	}
+	l, err := itemLoc(item)
+	if err != nil {
+		return err
+	}
+	return s.packs.read(l, fn)
+}
+
+// itemLoc decodes the pack location a packed block's key holds.
+func itemLoc(item *badger.Item) (packLoc, error) {
+	var l packLoc
+	err := item.Value(func(v []byte) (err error) {
+		l, err = decodePackLoc(v)
+		return err
+	})
+	if err != nil {
+		return l, fmt.Errorf("block %x: %w", item.Key()[1:], err)
+	}
+	return l, nil
+}
+
+// blockSize is the size of the block whose key is item, without reading it.
+func (s *Store) blockSize(item *badger.Item) (int64, error) {
+	if item.UserMeta() != metaPacked {
+		return s.valueSize(item), nil
+	}
+	l, err := itemLoc(item)
+	return int64(l.n), err
 }
 
 // valueSize is the exact size of a value from its key alone. Badger reports
