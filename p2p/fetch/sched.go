@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -601,9 +602,14 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 }
 
 // worker drives one peer's stream: it keeps up to InFlight pieces
-// requested and reads their blocks in order.
+// requested and reads their blocks in order. Hashing a block takes about
+// as long as reading it, so a second goroutine (checker) verifies and
+// stores what the worker reads while it reads the next.
 func (f *fetcher) worker(ctx context.Context, s *sched, wr *writer, p *peerState, sess *session) {
+	ck := newChecker(f, s, wr, p)
+	defer ck.close()
 	var queued []*assignment // requested, in order
+	read := 0                // frames of queued[0] read so far
 	began := time.Now()      // when the head assignment started to flow
 	for {
 		for len(queued) < f.opts.InFlight {
@@ -629,6 +635,9 @@ func (f *fetcher) worker(ctx context.Context, s *sched, wr *writer, p *peerState
 		}
 		a := queued[0]
 		fr, err := sess.read(f.opts.StallTimeout)
+		if ck.failed.Load() {
+			return
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				s.dropPeer(p, fmt.Sprintf("stream: %v", err))
@@ -637,54 +646,120 @@ func (f *fetcher) worker(ctx context.Context, s *sched, wr *writer, p *peerState
 		}
 		switch fr.Type {
 		case FrameBlock, FrameMissing:
-			if a.pos >= len(a.piece.idx) {
+			if read >= len(a.piece.idx) {
 				s.dropPeer(p, fmt.Sprintf("protocol: unrequested block %s", fr.CID))
 				return
 			}
-			w := a.piece.idx[a.pos]
+			w := a.piece.idx[read]
 			if !fr.CID.Equals(s.wants[w].c) {
 				s.dropPeer(p, fmt.Sprintf("protocol: got %s, want %s", fr.CID, s.wants[w].c))
 				return
 			}
-			if fr.Type == FrameMissing {
-				s.mu.Lock()
-				a.missing = append(a.missing, w)
-				a.pos++
-				s.mu.Unlock()
-				continue
-			}
-			if err := verify(fr.CID, fr.Data); err != nil {
-				s.dropPeer(p, fmt.Sprintf("bad block %s: %v", fr.CID, err))
+			read++
+			ck.check(a, w, fr)
+		case FrameEnd:
+			if read != len(a.piece.idx) {
+				s.dropPeer(p, fmt.Sprintf("protocol: answer ended after %d of %d blocks", read, len(a.piece.idx)))
 				return
 			}
-			if s.received(w) {
-				b, _ := blocks.NewBlockWithCid(fr.Data, fr.CID)
-				if !wr.put(b) {
-					return
-				}
-				p.bytes.Add(int64(len(fr.Data)))
-				p.blocks.Add(1)
-				f.bytes.Add(int64(len(fr.Data)))
-				f.blocks.Add(1)
-			} else {
-				p.dups.Add(1)
-			}
-			s.mu.Lock()
-			a.pos++
-			s.mu.Unlock()
-		case FrameEnd:
-			if a.pos != len(a.piece.idx) {
-				s.dropPeer(p, fmt.Sprintf("protocol: answer ended after %d of %d blocks", a.pos, len(a.piece.idx)))
+			if !ck.wait() {
 				return
 			}
 			s.complete(a, began)
 			began = time.Now()
 			queued = queued[1:]
+			read = 0
 		case FrameError:
 			s.dropPeer(p, (&RefusedError{Peer: p.id, Msg: fr.Msg}).Error())
 			return
 		}
 	}
+}
+
+// checker verifies the blocks one worker reads, in order, and hands the
+// good ones to the writer. An assignment's pos counts the blocks checked,
+// so a peer dropped for a bad block has that block and every later one
+// re-queued.
+type checker struct {
+	f      *fetcher
+	s      *sched
+	wr     *writer
+	p      *peerState
+	jobs   chan checkJob
+	busy   sync.WaitGroup // jobs not yet checked
+	done   chan struct{}
+	failed atomic.Bool // a bad block dropped the peer, or the writer failed
+}
+
+type checkJob struct {
+	a  *assignment
+	w  int
+	fr Frame
+}
+
+func newChecker(f *fetcher, s *sched, wr *writer, p *peerState) *checker {
+	ck := &checker{f: f, s: s, wr: wr, p: p, jobs: make(chan checkJob, 8), done: make(chan struct{})}
+	go ck.run()
+	return ck
+}
+
+func (ck *checker) check(a *assignment, w int, fr Frame) {
+	ck.busy.Add(1)
+	ck.jobs <- checkJob{a, w, fr}
+}
+
+// wait waits until every block read so far is checked and reports
+// whether all were good.
+func (ck *checker) wait() bool {
+	ck.busy.Wait()
+	return !ck.failed.Load()
+}
+
+func (ck *checker) close() {
+	close(ck.jobs)
+	<-ck.done
+}
+
+func (ck *checker) run() {
+	defer close(ck.done)
+	for j := range ck.jobs {
+		if !ck.failed.Load() {
+			ck.one(j)
+		}
+		ck.busy.Done()
+	}
+}
+
+func (ck *checker) one(j checkJob) {
+	s, p, fr := ck.s, ck.p, j.fr
+	if fr.Type == FrameMissing {
+		s.mu.Lock()
+		j.a.missing = append(j.a.missing, j.w)
+		j.a.pos++
+		s.mu.Unlock()
+		return
+	}
+	if err := verify(fr.CID, fr.Data); err != nil {
+		ck.failed.Store(true)
+		s.dropPeer(p, fmt.Sprintf("bad block %s: %v", fr.CID, err))
+		return
+	}
+	if s.received(j.w) {
+		b, _ := blocks.NewBlockWithCid(fr.Data, fr.CID)
+		if !ck.wr.put(b) {
+			ck.failed.Store(true)
+			return
+		}
+		p.bytes.Add(int64(len(fr.Data)))
+		p.blocks.Add(1)
+		ck.f.bytes.Add(int64(len(fr.Data)))
+		ck.f.blocks.Add(1)
+	} else {
+		p.dups.Add(1)
+	}
+	s.mu.Lock()
+	j.a.pos++
+	s.mu.Unlock()
 }
 
 // writer stores verified blocks in batches, off the network path.
