@@ -187,26 +187,11 @@ func cmdBundleExport(c *cli.Context) error {
 	}
 
 	out := pathArg(c, c.String("out"))
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("bundle export: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
 	b := bar(c, "export")
-	res, err := mirror.Export(c.Context, n.Store, tmp, revs, mirror.ExportOptions{Since: since, Progress: b.Update})
+	res, err := mirror.ExportFile(c.Context, n.Store, out, revs, mirror.ExportOptions{Since: since, Progress: b.Update})
 	b.Done()
 	if err != nil {
 		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("bundle export %s: %w", out, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("bundle export %s: %w", out, err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return fmt.Errorf("bundle export %s: %w", out, err)
 	}
 	for _, r := range revs {
 		reason := fmt.Sprintf("bundle %s: %d blocks, %d bytes", filepath.Base(out), res.Blocks, res.Bytes)

@@ -100,14 +100,7 @@ func BenchmarkBundleExport(b *testing.B) {
 		syscall.Sync()
 		b.StartTimer()
 		start := time.Now()
-		f, err := os.Create(out)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := Export(b.Context(), st, f, []Rev{{manifest.Model, "acme/bench", "main"}}, ExportOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
+		if _, err := ExportFile(b.Context(), st, out, []Rev{{manifest.Model, "acme/bench", "main"}}, ExportOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		elapsed += time.Since(start)

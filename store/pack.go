@@ -9,7 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unsafe"
+
+	"github.com/cairnhub/cairn/internal/direct"
 )
 
 const (
@@ -19,14 +20,11 @@ const (
 	// ones (small files, most dag-pb nodes) stay in badger. Every chunk
 	// but a file's last is at least 64 KiB (chunker's CDC minimum).
 	packThreshold = 16 << 10
-	// packAlign is the offset and length alignment of direct I/O: the
-	// page size, which covers every logical block size in use.
-	packAlign = 4096
-	// packSegment is the writer's buffer: one write(2) per 4 MiB measured
-	// 2.4 GB/s direct on these VMs' disk, against 1 GB/s per 1 MiB.
-	packSegment = 4 << 20
 	// packMax is the size at which the writer moves to a new pack file.
 	packMax int64 = 4 << 30
+	// packSlack: a pack with less room than this left is not reopened for
+	// appending.
+	packSlack = 64 << 20
 	// metaPacked is the badger UserMeta of a block key whose value is a
 	// packLoc rather than the block's bytes.
 	metaPacked byte = 1
@@ -67,20 +65,16 @@ func decodePackLoc(v []byte) (packLoc, error) {
 func (l packLoc) end() int64 { return l.off + int64(l.n) }
 
 // packs holds block bodies in append-only files (see "Pack files" in
-// doc.go). The writer appends into an aligned buffer and writes it with
-// direct I/O in whole pages; each write ends padded to a page, and the next
-// starts on the next page, so a page once written never changes. Readers
-// go through the page cache.
+// doc.go), written with direct I/O; every write ends padded to a page, so
+// a page once written never changes. Readers go through the page cache.
 type packs struct {
 	dir  string
 	sync bool
 
-	mu   sync.Mutex // the writer's state below
-	w    *os.File   // nil until the first write and after a failed one
-	wid  uint32
-	base int64 // file offset of buf[0], aligned
-	buf  []byte
-	n    int // bytes of buf in use
+	mu  sync.Mutex     // the writer's state below
+	f   *os.File       // nil until the first write and after a failed one
+	w   *direct.Writer // writes f
+	wid uint32
 
 	rmu     sync.RWMutex
 	readers map[uint32]*os.File
@@ -137,68 +131,36 @@ func (p *packs) write(data [][]byte) ([]packLoc, error) {
 func (p *packs) append(data [][]byte) ([]packLoc, error) {
 	locs := make([]packLoc, len(data))
 	for i, d := range data {
-		if p.w == nil || p.base+int64(p.n)+int64(len(d)) > packMax {
+		if p.f == nil || p.w.Offset()+int64(len(d)) > packMax {
 			if err := p.roll(); err != nil {
 				return nil, err
 			}
 		}
-		locs[i] = packLoc{pack: p.wid, off: p.base + int64(p.n), n: len(d)}
-		for len(d) > 0 {
-			c := copy(p.buf[p.n:], d)
-			p.n += c
-			d = d[c:]
-			if p.n == len(p.buf) {
-				if err := p.writeOut(p.n); err != nil {
-					return nil, err
-				}
-				p.base += int64(p.n)
-				p.n = 0
-			}
+		locs[i] = packLoc{pack: p.wid, off: p.w.Offset(), n: len(d)}
+		if _, err := p.w.Write(d); err != nil {
+			return nil, err
 		}
 	}
-	if err := p.flushTail(); err != nil {
+	if err := p.w.Pad(); err != nil {
 		return nil, err
 	}
 	if p.sync {
-		if err := p.w.Sync(); err != nil {
-			return nil, fmt.Errorf("sync %s: %w", p.w.Name(), err)
+		if err := p.f.Sync(); err != nil {
+			return nil, fmt.Errorf("sync %s: %w", p.f.Name(), err)
 		}
 	}
 	return locs, nil
 }
 
-// flushTail writes what the buffer holds, padded to a page; the next
-// write starts after the padding.
-func (p *packs) flushTail() error {
-	if p.n == 0 || p.w == nil {
-		return nil
-	}
-	end := alignUp(p.n)
-	clear(p.buf[p.n:end])
-	if err := p.writeOut(end); err != nil {
-		return err
-	}
-	p.base += int64(end)
-	p.n = 0
-	return nil
-}
-
-func (p *packs) writeOut(n int) error {
-	if _, err := p.w.WriteAt(p.buf[:n], p.base); err != nil {
-		return fmt.Errorf("write %s: %w", p.w.Name(), err)
-	}
-	return nil
-}
-
 // roll finishes the current pack and opens the next: the newest existing
 // pack, appended to after its end, if it has room, else a new one.
 func (p *packs) roll() error {
-	if err := p.flushTail(); err != nil {
-		return err
-	}
-	if p.w != nil {
-		p.w.Close()
-		p.w = nil
+	if p.f != nil {
+		if err := p.w.Pad(); err != nil {
+			return err
+		}
+		p.f.Close()
+		p.f = nil
 		p.wid++
 	} else {
 		ids, err := p.ids()
@@ -211,7 +173,7 @@ func (p *packs) roll() error {
 		}
 	}
 	for {
-		f, err := openDirect(p.path(p.wid), os.O_RDWR|os.O_CREATE)
+		f, err := os.OpenFile(p.path(p.wid), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return fmt.Errorf("open pack: %w", err)
 		}
@@ -220,11 +182,8 @@ func (p *packs) roll() error {
 			f.Close()
 			return fmt.Errorf("open pack: %w", err)
 		}
-		if size := int64(alignUp64(fi.Size())); size < packMax-packSegment {
-			p.w, p.base, p.n = f, size, 0
-			if p.buf == nil {
-				p.buf = alignedBuf(packSegment)
-			}
+		if fi.Size() < packMax-packSlack {
+			p.f, p.w = f, direct.NewWriter(f, fi.Size())
 			return nil
 		}
 		f.Close()
@@ -235,20 +194,19 @@ func (p *packs) roll() error {
 // drop forgets the writer after a failed write; the next write reopens the
 // pack and appends after whatever reached it.
 func (p *packs) drop() {
-	if p.w != nil {
-		p.w.Close()
-		p.w = nil
+	if p.f != nil {
+		p.f.Close()
+		p.f, p.w = nil, nil
 	}
-	p.n = 0
 }
 
 // writerLimit is how far pack id may be reclaimed: all of an old pack, the
 // part of the writer's pack before its buffer.
 func (p *packs) writerLimit(id uint32) (int64, bool) {
-	if p.w == nil || id != p.wid {
+	if p.f == nil || id != p.wid {
 		return 0, false
 	}
-	return p.base, true
+	return p.w.Offset(), true
 }
 
 // file returns the reader of pack id, opening it once.
@@ -278,22 +236,28 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }
 
 // read calls fn with the block at l; fn must not keep the slice.
 func (p *packs) read(l packLoc, fn func([]byte) error) error {
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := *bp
+	if len(buf) < l.n {
+		buf = make([]byte, l.n)
+	}
+	if err := p.readInto(l, buf[:l.n]); err != nil {
+		return err
+	}
+	return fn(buf[:l.n])
+}
+
+// readInto reads the block at l into b, which holds exactly l.n bytes.
+func (p *packs) readInto(l packLoc, b []byte) error {
 	f, err := p.file(l.pack)
 	if err != nil {
 		return err
 	}
-	var buf []byte
-	if bp := readBufs.Get().(*[]byte); len(*bp) >= l.n {
-		defer readBufs.Put(bp)
-		buf = (*bp)[:l.n]
-	} else {
-		readBufs.Put(bp)
-		buf = make([]byte, l.n)
-	}
-	if _, err := f.ReadAt(buf, l.off); err != nil {
+	if _, err := f.ReadAt(b, l.off); err != nil {
 		return fmt.Errorf("read %s at %d+%d: %w", f.Name(), l.off, l.n, err)
 	}
-	return fn(buf)
+	return nil
 }
 
 // remove closes and deletes pack id (GC found nothing live in it).
@@ -319,25 +283,6 @@ func (p *packs) close() error {
 	}
 	return nil
 }
-
-// alignedBuf returns n bytes (rounded up to a page) starting on a page
-// boundary, as direct I/O needs.
-func alignedBuf(n int) []byte {
-	n = alignUp(n)
-	b := make([]byte, n+packAlign)
-	off := 0
-	if r := int(uintptrOf(b) & (packAlign - 1)); r != 0 {
-		off = packAlign - r
-	}
-	return b[off : off+n : off+n]
-}
-
-// uintptrOf is the address of b's first byte; Go's heap does not move.
-func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
-
-func alignUp(n int) int         { return (n + packAlign - 1) &^ (packAlign - 1) }
-func alignUp64(n int64) int64   { return (n + packAlign - 1) &^ (packAlign - 1) }
-func alignDown64(n int64) int64 { return n &^ (packAlign - 1) }
 
 // reclaim gives back the disk space of every byte of the packs that no
 // block in live (pack id → live locations) covers: whole dead pages are
@@ -382,11 +327,11 @@ func (p *packs) punchGaps(id uint32, spans []packLoc, limit int64, writing bool)
 	slices.SortFunc(spans, func(a, b packLoc) int { return int(a.off - b.off) })
 	var from int64 // end of the last live byte seen
 	punch := func(to int64) error {
-		lo, hi := alignUp64(from), alignDown64(min(to, limit))
-		if hi-lo < packAlign {
+		lo, hi := direct.Up(from), direct.Down(min(to, limit))
+		if hi-lo < direct.Align {
 			return nil
 		}
-		if err := punchHole(f, lo, hi-lo); err != nil {
+		if err := direct.PunchHole(f, lo, hi-lo); err != nil {
 			return fmt.Errorf("reclaim %s at %d+%d: %w", f.Name(), lo, hi-lo, err)
 		}
 		return nil

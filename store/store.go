@@ -294,6 +294,26 @@ func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
 // allows (value-log values are slices of its mmap). fn must not keep or
 // modify them.
 func (s *Store) View(ctx context.Context, c cid.Cid, fn func([]byte) error) error {
+	return s.view(ctx, c, false, fn)
+}
+
+// Get returns a copy of the block, carrying the CID asked for (a CIDv0 and
+// its CIDv1 share one stored block).
+func (s *Store) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	var data []byte
+	err := s.view(ctx, c, true, func(v []byte) error {
+		data = v
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return blocks.NewBlockWithCid(data, c)
+}
+
+// view calls fn with the block's bytes: a slice fn owns when own is set,
+// else one it must not keep.
+func (s *Store) view(ctx context.Context, c cid.Cid, own bool, fn func([]byte) error) error {
 	done, err := s.enter()
 	if err != nil {
 		return err
@@ -311,7 +331,7 @@ func (s *Store) View(ctx context.Context, c cid.Cid, fn func([]byte) error) erro
 		if err != nil {
 			return fmt.Errorf("view %s: %w", c, err)
 		}
-		return s.blockValue(it, func(v []byte) error {
+		return s.blockValue(it, own, func(v []byte) error {
 			if verify {
 				if err := checkHash(c, v); err != nil {
 					return err
@@ -320,20 +340,6 @@ func (s *Store) View(ctx context.Context, c cid.Cid, fn func([]byte) error) erro
 			return fn(v)
 		})
 	})
-}
-
-// Get returns a copy of the block, carrying the CID asked for (a CIDv0 and
-// its CIDv1 share one stored block).
-func (s *Store) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
-	var data []byte
-	err := s.View(ctx, c, func(v []byte) error {
-		data = append([]byte(nil), v...)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return blocks.NewBlockWithCid(data, c)
 }
 
 // GetSize returns the block's size without reading it.
@@ -603,19 +609,35 @@ func checkHash(c cid.Cid, data []byte) error {
 }
 
 // blockValue calls fn with the bytes of the block whose key is item, from
-// badger or from its pack. fn must not keep them.
-func (s *Store) blockValue(item *badger.Item, fn func([]byte) error) error {
-	if item.UserMeta() != metaPacked {
-		return item.Value(func(v []byte) error {
-			defer s.touchRead(len(v))
-			return fn(v)
-		})
+// badger or from its pack: a slice fn owns when own is set, else one it
+// must not keep.
+func (s *Store) blockValue(item *badger.Item, own bool, fn func([]byte) error) error {
+	if item.UserMeta() == metaPacked {
+		l, err := itemLoc(item)
+		if err != nil {
+			return err
+		}
+		if own {
+			b := make([]byte, l.n)
+			if err := s.packs.readInto(l, b); err != nil {
+				return err
+			}
+			return fn(b)
+		}
+		return s.packs.read(l, fn)
 	}
-	l, err := itemLoc(item)
-	if err != nil {
-		return err
+	if own {
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		s.touchRead(len(v))
+		return fn(v)
 	}
-	return s.packs.read(l, fn)
+	return item.Value(func(v []byte) error {
+		defer s.touchRead(len(v))
+		return fn(v)
+	})
 }
 
 // itemLoc decodes the pack location a packed block's key holds.
