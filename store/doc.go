@@ -1,5 +1,6 @@
 // Package store keeps Cairn's blocks, repo revisions, pins and the
-// block → repo index in one badger v4 database.
+// block → repo index in one badger v4 database, and the bodies of large
+// blocks in pack files beside it.
 //
 // Words:
 //   - Block: bytes named by a CID. Blocks are keyed by multihash, so a CIDv0
@@ -22,6 +23,8 @@
 //     index entries, then has badger give the space back to the disk.
 //   - Hold: an import's claim that keeps GC from running between its first
 //     Put and its Commit.
+//   - Pack: an append-only file (packs/NNNNNNNN.pack) holding the bodies of
+//     blocks of at least 16 KiB back to back; badger keeps where each is.
 //
 // # Key layout
 //
@@ -30,9 +33,11 @@
 // so NUL separates variable parts. Multihashes and CIDs are self-delimiting,
 // so a multihash prefix never matches another multihash's keys.
 //
-//	0x00 "version"                         → uint32 big endian layout version (1);
-//	                                         Open refuses any other
-//	'b' mh                                 → block bytes
+//	0x00 "version"                         → uint32 big endian layout version (2);
+//	                                         Open upgrades 1 in place, refuses others
+//	'b' mh                                 → block bytes, or with UserMeta 1 (packed)
+//	                                         pack id u32, offset u64, length u32
+//	                                         (big endian)
 //	'm' kind 0x00 repo 0x00 commit         → canonical manifest
 //	'r' kind 0x00 repo 0x00 revision       → JSON {commit, root, size, updated_ms}
 //	'p' cidv1 name                         → empty (pin; CIDv0 normalised to v1 dag-pb)
@@ -53,16 +58,21 @@
 //
 // Every Put/PutMany, ref change and pin is one badger transaction or write
 // batch: after kill -9 a block or a ref is wholly there or absent (tested
-// by killing a child process mid-write, then re-hashing everything). Commit
+// by killing a child process mid-write, then re-hashing everything). A
+// packed block's bytes are written to its pack before the badger batch
+// that names them, so an entry never points at bytes not yet written; a
+// crash in between leaves bytes no entry names, which GC gives back. Commit
 // writes the index entries first, in batches (a 4 GiB revision has ~16k
 // blocks; a badger transaction holds a few thousand entries), then the
 // manifest, ref and root pin in one transaction. A crash in between leaves
 // index entries of a revision that does not exist: ReposOf tolerates them
 // explicitly (it reports a repo only if the entry's manifest is live) and
 // GC deletes them. SyncWrites is off by default: atomicity does not depend
-// on it and writes survive a process crash (the page cache outlives the
-// process), but the last writes may be lost on power failure; set
-// Options.SyncWrites for durability against that, at a large cost in speed.
+// on it and writes survive a process crash (direct writes are on the
+// device, badger's in the page cache, which outlives the process), but the
+// last writes may be lost on power failure; set Options.SyncWrites for
+// durability against that (packs are then fsynced before the entries are
+// written), at a large cost in speed.
 //
 // # GC
 //
@@ -83,85 +93,69 @@
 //
 // # Stat
 //
-// Blocks and BlockBytes come from a key-only scan: no value is read, sizes
-// come from badger's value pointers (exact; see valueSize). It costs about
+// Blocks and BlockBytes come from a key-only scan: no block is read, sizes
+// come from badger's value pointers (exact; see valueSize) or, for packed
+// blocks, from the 16-byte location kept in the LSM tree. It costs about
 // 1 µs per block (BenchmarkStat), about a second for a 1 TB store of 1 MiB
 // blocks; counters kept in every write would need every PutMany to
 // serialise on one key. RepoBytes sums file sizes over the distinct
 // commits refs point at (a commit named by main and v1.0 counts once);
 // Revisions counts refs, Commits distinct commits.
 //
+// # Pack files
+//
+// Imports and fetches write new bytes at 1–2 GB/s, and nobody reads most
+// of them back soon. Through the page cache (badger's value log is an
+// mmapped file) each new byte needs a fresh page, and on the VMs Cairn is
+// measured on placing fresh pages costs 1.7–2.7 s of kernel time per GiB
+// (the hypervisor takes freed memory back within seconds): more than the
+// two sha256 passes an import needs. Written with direct I/O, in 4 MiB
+// writes, the same GiB costs 0.06 s of CPU and the disk takes it at
+// ~2.4 GB/s (package direct). So blocks of at least 16 KiB (every chunk but
+// a file's last: the chunker's smallest CDC chunk is 64 KiB) go to packs;
+// smaller blocks, dag-pb nodes and manifests stay in badger.
+//
+// One writer appends to the newest pack (a new one at 4 GiB); each PutMany
+// writes its blocks back to back and ends padded to a page (≤ 4 KiB per
+// call; PutMany batches are MiBs), so a page once written never changes
+// and readers never meet a page being rewritten. Reads go through the page
+// cache (pread into a pooled buffer, or straight into the buffer Get
+// returns): a mirror serving a model many times, or an edge node loading
+// one, reads it from memory after the first time. Opening a store appends
+// after the newest pack's end.
+//
 // # Memory and speed
 //
-// Blocks are 256 KiB–1 MiB, a few thousand per GiB, so badger is tuned for
-// few, large values: every value of 1 KiB or more goes to the value log
-// (written once, sequentially) and the LSM tree holds only keys and value
-// pointers (~60 bytes per block). Hence: no compression (weights and
-// parquet do not compress, and it costs CPU at ~1 GB/s); no block cache
-// (uncompressed tables are read through mmap, values never pass through
-// it); no index cache (table indexes are tiny and stay in memory); two
-// 16 MiB memtables (~200k keys each; badger's default of five 64 MiB ones
-// would alone cost 320 MiB); two compactors. Writes go through badger
-// write batches; PutMany skips blocks already stored, so dedup saves the
-// write too.
+// Measured 2026-11-26 on a 2-core VM (bench storeput, bench import,
+// p2p/fetch and mirror benchmarks), pack writes against badger's value log
+// before them: PutMany of 1 GiB of new 1 MiB blocks 1.4–2.4 GB/s (was
+// 0.4–1.6, varying with how warm the VM's memory was); importing a 1 GiB
+// safetensors file 2.05–2.2 sha256 passes of CPU (was 2.4–4.5), 0.63–0.75×
+// a sha256 pass in wall time; a one-peer fetch 0.3–0.37× (was 0.18–0.32×);
+// a bundle import 0.63–0.69× (was 0.23–0.28×).
+//
+// Badger is tuned for keys and small values: values of 1 KiB or more go to
+// its value log, the LSM tree holds keys, value pointers and pack
+// locations (~60 bytes per block). No compression (weights and parquet do
+// not compress, and it costs CPU at ~1 GB/s); no block cache (uncompressed
+// tables are read through mmap); no index cache (table indexes are tiny
+// and stay in memory); two 16 MiB memtables (~200k keys each; badger's
+// default of five 64 MiB ones would alone cost 320 MiB); two compactors.
+// PutMany skips blocks already stored, so dedup saves the write too.
 //
 // Badger msyncs a whole value-log file whenever it moves on to the next
-// one (whatever SyncWrites says), and all writes wait for it: an import
-// crossing a file boundary waits for the disk. Value-log files are
-// therefore 1.5 GiB (a 1 GiB import into a new store measured 1.1–1.8 GB/s
-// with them, 0.3–0.75 GB/s with 128 MiB files, on a loaded 2-core machine
-// whose disk takes ~0.6 GB/s). Starting write-out early (sync_file_range
-// every 64 MiB) was tried and dropped: it made 1 GiB imports wait for a
-// busy disk (0.4–1.6 GB/s against 1.6–2.4 without) and did not measurably
-// speed up 4 GiB ones. Sustained imports beyond the page cache's dirty
-// limit run at disk speed whatever the store does. The cost of large files: GC leaves up to
-// one file's worth of garbage in the file being written.
+// one and all writes wait for it, so value-log files are 1.5 GiB: since
+// packs took the large values, a file lasts a long time.
 //
 // Badger keeps every value-log file mmapped and writes values by copying
-// them into the mapping, so every byte imported or read would stay in the
-// process's resident set (a 4 GiB import = 4 GiB RSS) until the kernel is
-// short of memory. On Linux the store therefore drops its mappings' pages
-// after every 64 MiB written or read (madvise MADV_DONTNEED on the
-// MAP_SHARED value-log mappings found in /proc/self/maps: the data stays in
-// the page cache, dirty pages included, and the next access maps it again).
-// mapMu makes this safe against badger unmapping or remapping a file at
-// the same moment. Measured (BenchmarkImportRSS, 4 GiB of 1 MiB blocks):
-// peak RSS ~110 MiB for the whole test process, ~30 MiB of it anonymous.
-//
-// What an import costs (bench import, 1 GiB safetensors, 2026-11-26, in
-// crypto/sha256 passes of CPU over the same bytes): the chunker alone
-// (blocks dropped) 1.8–1.9 passes, its two hashes; with this store
-// 2.4–2.7 passes on a quiet moment, up to 5 under heavy load. Nearly all
-// of the difference is system time the kernel spends placing the new bytes
-// in fresh page-cache pages (a profile puts it in badger's copy into the
-// mapping); the store's own user time (badger's entry encoding, CRC,
-// memtable) is about 0.1–0.2 s per GiB. Writing the same bytes with pwrite
-// into a new file costs the same system time (0.2–1.6 s per GiB on these
-// VMs, varying with the host: first-touch of fresh memory alone costs
-// 0.4–1.2 s per GiB here), so moving block bodies out of badger into pack
-// files written with pwrite would not make imports cheaper; it was
-// measured, not built.
-//
-// Page placement is overlapped with badger's copy: a goroutine
-// (prefaulter, Linux) write-faults the 32 MiB of the newest value-log
-// file's mapping just ahead of the writer with MADV_POPULATE_WRITE, which
-// allocates, zeroes and maps the pages (and reserves their disk blocks)
-// without changing a byte; the writer then copies into pages already
-// there. It does not lower the CPU an import needs when the machine is
-// CPU-bound, yet it measured less system time too (populating 2 MiB per
-// call rather than faulting page by page in the writer). Measured 2026-11-26 on a
-// loaded 2-core VM (load 2.5–5, other sessions busy), runs interleaved
-// with the previous build: store PutMany alone (bench storeput, 1 GiB,
-// 10 s idle before each run so pages are "cold") 0.61–1.57 GB/s against
-// 0.41–0.55, system CPU 0.8–1.9 s against 1.9–2.2 s; p2p/fetch
-// BenchmarkFetch 1src-tcp (1 GiB) 0.18–0.32× sha256, median 0.22 of 8,
-// against 0.15–0.23×, median 0.17 of 8 (the process's system CPU 4.5 s
-// against 5.6 s on average); bench import 1 GiB median ratio 0.39 of 15
-// runs against 0.33; mirror BenchmarkBundleImport 0.14–0.29× either way.
-// It costs ~20 MiB of peak RSS (4 GiB import: 251 MiB against 243).
-// Tried and dropped: readahead of the file's holes ahead of the writer
-// (fadvise WILLNEED places clean zero pages that the writer still faults
-// on one by one): it doubled PutMany's system time.
+// them into the mapping, so every byte written or read through it would
+// stay in the process's resident set until the kernel is short of memory.
+// On Linux the store therefore drops its mappings' pages after every
+// 64 MiB written or read (madvise MADV_DONTNEED on the MAP_SHARED
+// value-log mappings found in /proc/self/maps: the data stays in the page
+// cache, dirty pages included, and the next access maps it again). mapMu
+// makes this safe against badger unmapping or remapping a file at the
+// same moment. With packs, only small blocks and manifests pass there.
 //
 // A full disk is refused, not met: badger writes through mmapped sparse
 // files, and a page it cannot place kills the process with SIGBUS, so

@@ -31,11 +31,10 @@ type Options struct {
 	MemTableSize int64
 	// ValueLogFileSize is the size of one value log file. Default 1.5 GiB.
 	// Badger msyncs a value-log file when it starts the next one, and every
-	// write waits meanwhile, so an import that crosses a file boundary
-	// waits for the disk; large files let imports of a model or two (up to
-	// ~1.5 GiB) go at memory speed. The price: GC never rewrites
+	// write waits meanwhile, so files are large (block bodies of 16 KiB or
+	// more go to packs, so a file lasts long). The price: GC never rewrites
 	// the file being written, so up to this much garbage can stay on disk
-	// until imports fill the file. At least 80 MiB (a 64 MiB manifest must
+	// until writes fill the file. At least 80 MiB (a 64 MiB manifest must
 	// fit), below 2 GiB (badger's limit).
 	ValueLogFileSize int64
 	// MinFreeBytes is the free space PutMany and Commit leave on the file
@@ -58,9 +57,9 @@ const (
 	defaultValueLogFileSize = 1536 << 20
 	defaultMinFreeBytes     = 256 << 20
 	// valueThreshold: values of at least this size go to the value log,
-	// smaller ones stay in the LSM tree. Every chunk (256 KiB–1 MiB) and
-	// every manifest of any size goes to the value log; small dag-pb nodes,
-	// refs and pins stay in the LSM tree. Fixed, not an option: valueSize
+	// smaller ones stay in the LSM tree. Blocks of 1–16 KiB and manifests
+	// go to the value log (larger blocks to packs); small dag-pb nodes,
+	// pack locations, refs and pins stay in the LSM tree. Fixed, not an option: valueSize
 	// relies on it to tell inline values from value-log pointers, so it
 	// is part of the layout: changing it needs a new formatVersion.
 	valueThreshold = 1 << 10
