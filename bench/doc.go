@@ -16,19 +16,18 @@
 // runs, and the process's peak RSS (VmHWM, split into anonymous and
 // file-backed memory).
 //
-// Each run also prints the import's user and system CPU, and the CPU a
-// child process spends touching as many bytes of fresh memory (measured
-// after the import, so that pages it frees cannot flatter the import): on
-// these VMs a new page costs several times what it costs on bare metal,
-// and a store pays it for every byte it adds. "idle bound" is the ratio two
-// idle cores would allow at the median CPU (cores / passes).
+// Each run also prints the import's user and system CPU. "idle bound" is
+// the ratio two idle cores would allow at the median CPU (cores / passes).
+// System time stays small because the store writes block bodies with
+// direct I/O (store/doc.go, "Pack files"); through the page cache it was
+// 1.7–2.7 s per GiB on these VMs.
 //
 // On a shared, loaded machine wall-clock ratios mostly measure the load:
 // the sha256 pass is one thread, the import several, and both wait for the
 // cores (nice does not help: with autogroup scheduling it only ranks this
-// session's own processes). The CPU passes, the idle bound and the
-// fresh-memory figure are what stays comparable between runs; report the
-// load beside every wall-clock ratio.
+// session's own processes). The CPU passes and the idle bound are what
+// stays comparable between runs; report the load beside every wall-clock
+// ratio.
 //
 // dedup imports two safetensors files of the same tensors, the second with
 // 10% of the tensors changed and one more __metadata__ entry (so every data

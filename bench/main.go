@@ -13,7 +13,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -22,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cairnhub/cairn/chunker"
@@ -43,8 +41,6 @@ func main() {
 	switch os.Args[1] {
 	case "import":
 		err = runImport(ctx, os.Args[2:])
-	case "fresh":
-		err = runFresh(os.Args[2:])
 	case "storeput":
 		err = runStorePut(ctx, os.Args[2:])
 	case "dedup":
@@ -99,51 +95,6 @@ func cpuTime() time.Duration {
 
 // cpuSplit is the process's user and system CPU time so far.
 func cpuSplit() (user, sys time.Duration) { return cpu.Used() }
-
-// freshPass times touching n bytes of new anonymous memory, one write
-// per 4 KiB page: what the kernel charges for n bytes of memory the
-// process has not used before. A store must place every new byte in fresh
-// page-cache pages, so this is a floor of its CPU cost; on these VMs a fresh
-// page costs several times what it does on bare metal, and how much varies
-// with the host.
-// It runs in a child process (bench fresh), so that the memory touched
-// counts in neither this process's peak RSS nor its later allocations.
-func freshPass(n int64) (time.Duration, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return 0, err
-	}
-	out, err := exec.Command(exe, "fresh", strconv.FormatInt(n, 10)).Output()
-	if err != nil {
-		return 0, fmt.Errorf("bench fresh: %w", err)
-	}
-	ns, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("bench fresh: %q: %w", out, err)
-	}
-	return time.Duration(ns), nil
-}
-
-func runFresh(args []string) error {
-	if len(args) != 1 {
-		return errors.New("usage: bench fresh BYTES")
-	}
-	n, err := strconv.ParseInt(args[0], 10, 64)
-	if err != nil {
-		return err
-	}
-	m, err := syscall.Mmap(-1, 0, int(n), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
-	if err != nil {
-		return err
-	}
-	defer syscall.Munmap(m)
-	c0 := cpuTime()
-	for off := 0; off < len(m); off += 4096 {
-		m[off] = 1
-	}
-	fmt.Println(int64(cpuTime() - c0))
-	return nil
-}
 
 // startRSSSampler samples RssAnon and RssFile every 20ms until the
 // returned function is called; it returns their peaks in bytes.
@@ -383,7 +334,7 @@ func runImport(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("file            %d bytes, %d tensors; %d runs, each a sha256 pass then an import into a fresh store\n", fsize, len(ts), *runs)
 	var best, bestRef, bestCPU, bestRefCPU time.Duration
-	var ratios, passes, fills []float64
+	var ratios, passes []float64
 	for i := range *runs {
 		ref, sum, err := sha256Pass(path)
 		if err != nil {
@@ -414,18 +365,11 @@ func runImport(ctx context.Context, args []string) error {
 		if res.SHA256 != sum || sum != want {
 			return errors.New("import sha256 differs from the reference pass")
 		}
-		// After the import: pages freed just before are cheaper to reuse,
-		// so measuring this first would flatter the import.
-		fillCPU, err := freshPass(fsize)
-		if err != nil {
-			return err
-		}
 		ratio := ref.Seconds() / took.Seconds()
 		ratios = append(ratios, ratio)
 		passes = append(passes, impCPU.Seconds()/refCPU.Seconds())
-		fills = append(fills, fillCPU.Seconds()/refCPU.Seconds())
-		fmt.Printf("run %d           sha256 %4.0f MB/s, import %4.0f MB/s, ratio %.2f; CPU %.2fs import (user %.2f, sys %.2f) / %.2fs sha256 = %.2f passes; fresh memory %.2f passes; %d blocks, new bytes %d, load %s\n",
-			i+1, mbps(fsize, ref), mbps(fsize, took), ratio, impCPU.Seconds(), (u1 - u0).Seconds(), (s1 - s0).Seconds(), refCPU.Seconds(), impCPU.Seconds()/refCPU.Seconds(), fillCPU.Seconds()/refCPU.Seconds(), len(res.Blocks), res.NewBytes, loadAvg())
+		fmt.Printf("run %d           sha256 %4.0f MB/s, import %4.0f MB/s, ratio %.2f; CPU %.2fs import (user %.2f, sys %.2f) / %.2fs sha256 = %.2f passes; %d blocks, new bytes %d, load %s\n",
+			i+1, mbps(fsize, ref), mbps(fsize, took), ratio, impCPU.Seconds(), (u1 - u0).Seconds(), (s1 - s0).Seconds(), refCPU.Seconds(), impCPU.Seconds()/refCPU.Seconds(), len(res.Blocks), res.NewBytes, loadAvg())
 		if i == 0 || took < best {
 			best, bestCPU = took, impCPU
 		}
@@ -467,17 +411,15 @@ func runImport(ctx context.Context, args []string) error {
 	}
 	slices.Sort(ratios)
 	slices.Sort(passes)
-	slices.Sort(fills)
 	med := func(xs []float64) float64 { return xs[len(xs)/2] }
 	fmt.Printf("sha256 pass     %8.0f MB/s  (best of %d, crypto/sha256, page cache warm)\n", mbps(fsize, bestRef), *runs)
 	fmt.Printf("import          %8.0f MB/s  (best of %d, store=%s)\n", mbps(fsize, best), *runs, storeName)
 	fmt.Printf("ratio           %8.2f       (best import / best sha256; median of the per-run ratios %.2f; target >= 0.60; load %s)\n", bestRef.Seconds()/best.Seconds(), med(ratios), loadAvg())
 	fmt.Printf("CPU time        %8.2fs      import, %.2fs sha256: %.2f sha256 passes in the best run, median %.2f (%d cores)\n", bestCPU.Seconds(), bestRefCPU.Seconds(), bestCPU.Seconds()/bestRefCPU.Seconds(), med(passes), runtime.NumCPU())
 	fmt.Printf("  idle bound    %8.2f       (ratio an idle machine allows at the median CPU: cores / passes, capped at 1 by the serial whole-file hash)\n", min(1, float64(runtime.NumCPU())/med(passes)))
-	fmt.Printf("  fresh memory  %8.2f passes (median CPU of touching the file's size of new memory: the floor of what storing new bytes costs)\n", med(fills))
 	anon, file := sampler()
 	fmt.Printf("peak RSS        %8.0f MiB   (VmHWM; %.0f MiB before the imports; target < 300)\n", float64(peakRSS())/(1<<20), float64(rssBefore)/(1<<20))
-	fmt.Printf("  of which      %8.0f MiB anonymous (heap, stacks), %.0f MiB file-backed (mmapped store files), peaks sampled every 20ms\n", float64(anon)/(1<<20), float64(file)/(1<<20))
+	fmt.Printf("  of which      %8.0f MiB anonymous (heap, stacks), %.0f MiB file-backed (mmapped badger files), peaks sampled every 20ms\n", float64(anon)/(1<<20), float64(file)/(1<<20))
 	return nil
 }
 
