@@ -20,8 +20,6 @@ const (
 	// ones (small files, most dag-pb nodes) stay in badger. Every chunk
 	// but a file's last is at least 64 KiB (chunker's CDC minimum).
 	packThreshold = 16 << 10
-	// packMax is the size at which the writer moves to a new pack file.
-	packMax int64 = 4 << 30
 	// packSlack: a pack with less room than this left is not reopened for
 	// appending.
 	packSlack = 64 << 20
@@ -31,6 +29,11 @@ const (
 	// packLocLen is the encoded size of a packLoc.
 	packLocLen = 16
 )
+
+// packMax is the size at which the writer moves to a new pack file. A
+// variable so that tests can make several packs; it must stay above
+// packSlack (roll skips every pack with less room than that).
+var packMax int64 = 4 << 30
 
 // packLoc is where a packed block's bytes are: pack file, offset, length.
 type packLoc struct {
@@ -56,7 +59,7 @@ func decodePackLoc(v []byte) (packLoc, error) {
 		off:  int64(binary.BigEndian.Uint64(v[4:])),
 		n:    int(binary.BigEndian.Uint32(v[12:])),
 	}
-	if l.off < 0 || l.off+int64(l.n) > packMax {
+	if l.off < 0 || l.off > packMax || int64(l.n) > packMax-l.off { // l.off+l.n may overflow
 		return packLoc{}, fmt.Errorf("pack location %d+%d out of range", l.off, l.n)
 	}
 	return l, nil
