@@ -162,6 +162,10 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 		return err
 	}
 	st := d.n.Store
+	hostOpts, err := fetch.HostOptions()
+	if err != nil {
+		return err
+	}
 	h, err := p2p.New(ctx, p2p.Config{
 		Key: d.n.Identity, Listen: listen, Bootstrap: append(append([]string{}, cfg.Bootstrap...), o.Bootstrap...),
 		MDNS: cfg.MDNS, PSK: psk, InteropPeers: interop, InteropJurisdiction: cfg.InteropJurisdiction,
@@ -171,7 +175,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 			return d.allowBlocks(context.Background(), m, c, "bitswap")
 		},
 		Roots:   d.roots,
-		Options: fetch.HostOptions(),
+		Options: hostOpts,
 		OnRevocations: func(signed []byte) {
 			if err := d.n.SaveRevocations(signed); err != nil {
 				d.log.Error("save revocations", "err", err)

@@ -45,7 +45,11 @@ func newHost(tb testing.TB, transports ...string) host.Host {
 		}
 	}
 	opts = append(opts, libp2p.ListenAddrStrings(listen...))
-	opts = append(opts, HostOptions()...)
+	hostOpts, err := HostOptions()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opts = append(opts, hostOpts...)
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		tb.Fatalf("libp2p.New: %v", err)
@@ -213,7 +217,7 @@ type chunk struct {
 
 // delayPump copies src to dst, each read delivered delay after it arrived.
 func delayPump(dst, src net.Conn, delay time.Duration) {
-	q := make(chan chunk, 1024)
+	q := make(chan chunk, 1<<16)
 	go func() {
 		defer close(q)
 		for {
