@@ -1,7 +1,9 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -307,12 +309,16 @@ func (p *packs) reclaim(live map[uint32][]packLoc) error {
 			}
 			continue
 		}
-		if err := p.punchGaps(id, spans, limit, writing); err != nil {
+		if err := p.punchGaps(id, spans, limit, writing); err != nil && !errors.Is(err, errNoPunch) {
 			return err
 		}
 	}
 	return nil
 }
+
+// errNoPunch: the file system cannot punch holes. Dead ranges then keep
+// their space until their whole pack is dead and removed.
+var errNoPunch = errors.New("file system cannot punch holes")
 
 func (p *packs) punchGaps(id uint32, spans []packLoc, limit int64, writing bool) error {
 	f, err := os.OpenFile(p.path(id), os.O_RDWR, 0)
@@ -327,14 +333,18 @@ func (p *packs) punchGaps(id uint32, spans []packLoc, limit int64, writing bool)
 		}
 		limit = fi.Size()
 	}
-	slices.SortFunc(spans, func(a, b packLoc) int { return int(a.off - b.off) })
+	slices.SortFunc(spans, func(a, b packLoc) int { return cmp.Compare(a.off, b.off) })
 	var from int64 // end of the last live byte seen
 	punch := func(to int64) error {
 		lo, hi := direct.Up(from), direct.Down(min(to, limit))
 		if hi-lo < direct.Align {
 			return nil
 		}
-		if err := direct.PunchHole(f, lo, hi-lo); err != nil {
+		err := direct.PunchHole(f, lo, hi-lo)
+		if errors.Is(err, errors.ErrUnsupported) {
+			return errNoPunch
+		}
+		if err != nil {
 			return fmt.Errorf("reclaim %s at %d+%d: %w", f.Name(), lo, hi-lo, err)
 		}
 		return nil

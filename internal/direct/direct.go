@@ -68,7 +68,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 func (w *Writer) flush(n int) error {
 	if _, err := w.f.WriteAt(w.buf[:n], w.off); err != nil {
-		w.n = 0 // the next write starts after whatever reached the file
+		// What reached the file is unknown: a Writer is not used after
+		// an error (packs reopen the file and append after its end).
 		return fmt.Errorf("write %s: %w", w.f.Name(), err)
 	}
 	w.off += int64(n)

@@ -69,10 +69,15 @@
 // nothing in flight and no probe outstanding, the fetch fails naming the blocks left rather than
 // waiting forever.
 //
-// One stream per peer carries a pipeline of requests; the transport's flow
-// control paces the blocks (no per-block round trips). Every block is
-// hashed on arrival and compared with its CID; a peer that sends a bad
-// block is dropped for the rest of the fetch and its work goes to others.
+// One stream per peer carries a pipeline of requests (InFlight pieces,
+// enough to fill the 64 MiB window a long link needs); the transport's flow
+// control paces the blocks (no per-block round trips). The server reads a
+// few blocks ahead of the stream, so store reads overlap sending. Every
+// block is hashed on arrival and compared with its CID, on a goroutine of
+// its own per peer (checker) so that hashing overlaps reading the next
+// block; a piece counts as done only when all its blocks are checked, and
+// a peer that sends a bad block is dropped for the rest of the fetch, that
+// block and every later one of its pieces going to others.
 // Blocks already in the local store are never requested, so a fetch that
 // was interrupted resumes where it stopped.
 package fetch
