@@ -119,25 +119,15 @@
 // putters' time in the store's writes over the import's time (2.0 = both
 // always waiting on the store). CAIRN_BENCH_SIZE=1G for a 1 GiB repo.
 //
-// The add used to be timed once while the repo was set up, and reached
-// 1000-1100 MB/s against import's 300: not a fair reference. This VM
-// (Firecracker, virtio-balloon) hands pages freed a few seconds ago back
-// to the host; writing 1 GiB into page-cache pages freed just before costs
-// 0.2-0.5 s of system time, into pages freed 8 s before 1.7-1.9 s (a bare
-// mmap write of a new file, measured). The setup's add ran right after the
-// previous benchmark round's temporary stores were deleted, on recycled
-// pages; the import ran seconds later, on pages the host had taken back.
-// Timed the same way, add and import run at about the same speed (x-add
-// 0.77-1.08 in three runs), each spending ~2.4 s of system time per GiB in badger's single
-// writer, which copies the values into its mmapped value log: the store's
-// write path bounds both. Verification is not the limit: the block and
-// whole-file sha256 (two passes, ~1.5 CPU-s per GiB) run on the other core
-// meanwhile.
+// Both ends used to be bound by writing new bytes into page-cache pages,
+// which on these VMs (Firecracker, virtio-balloon: freed memory goes back
+// to the host within seconds) cost 1.7-2.7 s of system time per GiB: the
+// store's value log on import, the bundle file on export. The store now
+// writes block bodies with direct I/O (store/doc.go, "Pack files") and
+// ExportFile writes the bundle the same way (package direct).
 //
-// Measured (1 GiB, three runs, load 2.3-4.4 on the 2-core VM): export
-// 650-655 MB/s, 0.44x sha256; import 322-386 MB/s, 0.23-0.28x sha256; add
-// under the same conditions 321-499 MB/s; sys 2.4-2.5 s per GiB for import,
-// 1.7-2.4 for add. On recycled pages (no sync, just after a delete) both
-// reached 620-720 MB/s. The 0.5x is not reached
-// on this machine by import, nor by add under the same conditions.
+// Measured 2026-11-26 (1 GiB, 2 runs each, load ~1 on the 2-core VM):
+// export 1501 MB/s, 0.99x sha256; import 966-1046 MB/s, 0.63-0.69x sha256,
+// at the speed of cairn add under the same conditions (x-add 0.97-1.02),
+// 0.2 s of system time per GiB. Before: export 0.44x, import 0.23-0.28x.
 package mirror
