@@ -200,6 +200,7 @@ func (p *packs) roll() error {
 // pack and appends after whatever reached it.
 func (p *packs) drop() {
 	if p.f != nil {
+		_ = p.w.Pad() // waits for the writes in flight
 		p.f.Close()
 		p.f, p.w = nil, nil
 	}

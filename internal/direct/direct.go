@@ -3,6 +3,7 @@ package direct
 import (
 	"fmt"
 	"os"
+	"sync"
 	"unsafe"
 )
 
@@ -27,25 +28,42 @@ func Up[T int | int64](n T) T { return (n + Align - 1) &^ (Align - 1) }
 // Down rounds n down to a multiple of Align.
 func Down[T int | int64](n T) T { return n &^ (Align - 1) }
 
-// Writer writes a file sequentially with direct I/O, through an aligned
-// buffer. Pad ends a run of writes on a page boundary; Close also sets the
-// file's size to the bytes written.
+// Writer writes a file sequentially with direct I/O, through aligned
+// buffers, keeping up to depth writes in flight while it fills the next
+// buffer. Pad ends a run of writes on a page boundary and waits for them;
+// Close also sets the file's size to the bytes written. A Writer is not
+// used after an error: what reached the file is then unknown.
 type Writer struct {
-	f   *os.File
-	buf []byte
-	n   int   // bytes in buf
-	off int64 // file offset of buf[0], aligned
+	f    *os.File
+	free chan []byte // buffers not in flight
+	buf  []byte      // the buffer being filled
+	n    int         // bytes in buf
+	off  int64       // file offset of buf[0], aligned
+
+	wg    sync.WaitGroup // writes in flight
+	errMu sync.Mutex
+	err   error // the first write error
 }
 
-// bufSize: one write(2) per 4 MiB ran at 2.4 GB/s direct on the VMs'
-// disk, against 1 GB/s per 1 MiB.
-const bufSize = 4 << 20
+const (
+	// bufSize: one write(2) per 4 MiB ran at 2.4 GB/s direct on the VMs'
+	// disk, against 1 GB/s per 1 MiB.
+	bufSize = 4 << 20
+	// depth: two 4 MiB writes in flight took a GiB in 0.55 s where one
+	// took 0.98 s, measured one after the other on the same disk.
+	depth = 2
+)
 
 // NewWriter writes f from offset off (rounded up to Align), switching f to
 // direct I/O where the system allows (f stays buffered otherwise).
 func NewWriter(f *os.File, off int64) *Writer {
 	setDirect(f)
-	return &Writer{f: f, buf: Buf(bufSize), off: Up(off)}
+	w := &Writer{f: f, free: make(chan []byte, depth+1), off: Up(off)}
+	for range depth {
+		w.free <- Buf(bufSize)
+	}
+	w.buf = Buf(bufSize)
+	return w
 }
 
 // Offset is the file offset the next byte written goes to.
@@ -58,7 +76,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.n += c
 		p = p[c:]
 		if w.n == len(w.buf) {
-			if err := w.flush(w.n); err != nil {
+			w.submit(w.n)
+			if err := w.failed(); err != nil {
 				return n - len(p), err
 			}
 		}
@@ -66,28 +85,45 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (w *Writer) flush(n int) error {
-	if _, err := w.f.WriteAt(w.buf[:n], w.off); err != nil {
-		// What reached the file is unknown: a Writer is not used after
-		// an error (packs reopen the file and append after its end).
-		return fmt.Errorf("write %s: %w", w.f.Name(), err)
-	}
+// submit starts writing the first n bytes of the buffer and takes a free
+// one, waiting for a write to end when depth are in flight.
+func (w *Writer) submit(n int) {
+	buf, off := w.buf, w.off
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		if _, err := w.f.WriteAt(buf[:n], off); err != nil {
+			w.errMu.Lock()
+			if w.err == nil {
+				w.err = fmt.Errorf("write %s: %w", w.f.Name(), err)
+			}
+			w.errMu.Unlock()
+		}
+		w.free <- buf
+	}()
 	w.off += int64(n)
 	w.n = 0
-	return nil
+	w.buf = <-w.free
 }
 
-// Pad writes what is buffered, padded with zeros to a page: when it
-// returns, every byte written is in the file (on the device with direct
-// I/O), and the next write starts on the next page, so no page written
-// before is written again.
+func (w *Writer) failed() error {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
+}
+
+// Pad writes what is buffered, padded with zeros to a page, and waits for
+// every write: when it returns, every byte written is in the file (on the
+// device with direct I/O), and the next write starts on the next page, so
+// no page written before is written again.
 func (w *Writer) Pad() error {
-	if w.n == 0 {
-		return nil
+	if w.n > 0 {
+		end := Up(w.n)
+		clear(w.buf[w.n:end])
+		w.submit(end)
 	}
-	end := Up(w.n)
-	clear(w.buf[w.n:end])
-	return w.flush(end)
+	w.wg.Wait()
+	return w.failed()
 }
 
 // Close pads and sets the file's size to the bytes written (without the
