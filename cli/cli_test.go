@@ -82,8 +82,8 @@ func TestRepoCommands(t *testing.T) {
 		})
 	}
 
-	if code, out, _ := run(t, home, "stat", "--json"); code != 0 || !strings.Contains(out, `"revisions": 1`) {
-		t.Errorf("stat = %d %s", code, out)
+	if code, out, _ := run(t, home, "stat", "--json"); code != 0 || !strings.Contains(out, `"revisions": 1`) || strings.Contains(out, `"disk_bytes": 0`) || !strings.Contains(out, `"disk_bytes"`) {
+		t.Errorf("stat = %d %s, want revisions 1 and disk_bytes > 0", code, out)
 	}
 	if code, _, errs := run(t, home, "rm", "acme/m"); code != 0 {
 		t.Fatalf("rm exit %d: %s", code, errs)

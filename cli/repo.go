@@ -124,14 +124,15 @@ func repoCommands() []*cli.Command {
 					return printJSON(c, map[string]any{
 						"blocks": s.Blocks, "bytes_stored": s.BlockBytes, "bytes_referenced": s.RepoBytes,
 						"repos": s.Repos, "revisions": s.Revisions, "commits": s.Commits, "pins": s.Pins,
+						"disk_bytes": s.DiskBytes,
 					})
 				}
 				ratio := 0.0
 				if s.BlockBytes > 0 {
 					ratio = float64(s.RepoBytes) / float64(s.BlockBytes)
 				}
-				fmt.Fprintf(c.App.Writer, "repos %d, revisions %d\nblocks %d, stored %s, referenced %s (dedup %.2fx)\n",
-					s.Repos, s.Revisions, s.Blocks, progress.Bytes(s.BlockBytes), progress.Bytes(s.RepoBytes), ratio)
+				fmt.Fprintf(c.App.Writer, "repos %d, revisions %d\nblocks %d, stored %s, referenced %s (dedup %.2fx), on disk %s\n",
+					s.Repos, s.Revisions, s.Blocks, progress.Bytes(s.BlockBytes), progress.Bytes(s.RepoBytes), ratio, progress.Bytes(s.DiskBytes))
 				return nil
 			},
 		},

@@ -100,7 +100,10 @@
 // blocks; counters kept in every write would need every PutMany to
 // serialise on one key. RepoBytes sums file sizes over the distinct
 // commits refs point at (a commit named by main and v1.0 counts once);
-// Revisions counts refs, Commits distinct commits.
+// Revisions counts refs, Commits distinct commits. DiskBytes walks the
+// store's directory and sums what its files take on disk (allocated
+// blocks, so badger's sparse files and the packs' punched holes count
+// only what they hold).
 //
 // # Pack files
 //

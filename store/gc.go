@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io/fs"
+	"path/filepath"
 	"strings"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -437,6 +439,9 @@ type Stat struct {
 	Revisions int // refs
 	Commits   int // distinct (kind, repo, commit) named by refs
 	Pins      int // pins made with Pin (revision pins not counted)
+	// DiskBytes is the disk space the store's files take (badger's files
+	// and the packs, as allocated: holes GC punched do not count).
+	DiskBytes int64
 }
 
 // Stat counts blocks by a key-only scan (sizes come from the keys' value
@@ -493,6 +498,20 @@ func (s *Store) Stat(ctx context.Context) (Stat, error) {
 	})
 	if err != nil {
 		return Stat{}, fmt.Errorf("stat: %w", err)
+	}
+	err = filepath.WalkDir(s.opts.Dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil // removed meanwhile (badger compacting)
+		}
+		st.DiskBytes += allocated(fi)
+		return nil
+	})
+	if err != nil {
+		return Stat{}, fmt.Errorf("stat: disk usage: %w", err)
 	}
 	return st, nil
 }

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -240,20 +239,14 @@ func packSize(t *testing.T, s *Store, id uint32) int64 {
 	return fi.Size()
 }
 
-// allocated is the disk space a file occupies: st_blocks*512 where the
-// system reports it (Unix), else the size.
-func allocated(t *testing.T, path string) int64 {
+// allocatedAt is the disk space the file at path takes (allocated).
+func allocatedAt(t *testing.T, path string) int64 {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := reflect.ValueOf(fi.Sys()); v.Kind() == reflect.Pointer && !v.IsNil() && v.Elem().Kind() == reflect.Struct {
-		if f := v.Elem().FieldByName("Blocks"); f.IsValid() && f.CanInt() {
-			return f.Int() * 512
-		}
-	}
-	return fi.Size()
+	return allocated(fi)
 }
 
 // punching says whether direct.PunchHole gives space back here.
@@ -542,7 +535,7 @@ func TestPackReclaim(t *testing.T) {
 			pin(t, s, live...)
 			path := packPath(s, o.pack)
 			size := packSize(t, s, o.pack)
-			before := allocated(t, path)
+			before := allocatedAt(t, path)
 
 			gc(t, s)
 			checkBlocks(t, s, live...)
@@ -551,7 +544,7 @@ func TestPackReclaim(t *testing.T) {
 			}
 			// Whole pages of the dead range are given back and read as zeros.
 			lo, hi := direct.Up(o.off), direct.Down(o.end())
-			after := allocated(t, path)
+			after := allocatedAt(t, path)
 			t.Logf("pack %d: %d bytes allocated before GC, %d after; dead range %+v", o.pack, before, after, o)
 			if punching {
 				if freed := before - after; freed < hi-lo {
@@ -572,7 +565,7 @@ func TestPackReclaim(t *testing.T) {
 			// A second GC changes nothing; writing goes on.
 			gc(t, s)
 			checkBlocks(t, s, live...)
-			if a := allocated(t, path); a != after {
+			if a := allocatedAt(t, path); a != after {
 				t.Errorf("allocated after a second GC = %d, want %d", a, after)
 			}
 			nw := seq(t, 70, 128<<10)
@@ -656,14 +649,14 @@ func TestPackRemove(t *testing.T) {
 	// One block of pack 0 live: the pack stays, the rest of it is punched.
 	pin(t, s, in0[10])
 	pin(t, s, in1...)
-	before := allocated(t, packPath(s, 0))
+	before := allocatedAt(t, packPath(s, 0))
 	if st := gc(t, s); st.Blocks != int64(len(in0)-1) {
 		t.Errorf("GC deleted %d blocks, want %d", st.Blocks, len(in0)-1)
 	}
 	if ids := packIDs(t, s); !slices.Equal(ids, []uint32{0, 1}) {
 		t.Errorf("pack files with a live block in each = %v, want [0 1]", ids)
 	}
-	if after := allocated(t, packPath(s, 0)); punching && after > 2*blockSize {
+	if after := allocatedAt(t, packPath(s, 0)); punching && after > 2*blockSize {
 		t.Errorf("pack 0 holding one live block of %d: %d bytes allocated (%d before GC), want at most %d", blockSize, after, before, 2*blockSize)
 	}
 	checkBlocks(t, s, in0[10])
@@ -689,7 +682,7 @@ func TestPackRemove(t *testing.T) {
 	if ids := packIDs(t, s); !slices.Equal(ids, []uint32{1}) {
 		t.Errorf("pack files after deleting every block, pack 1 being written = %v, want [1]", ids)
 	}
-	if a := allocated(t, packPath(s, 1)); punching && a > 0 {
+	if a := allocatedAt(t, packPath(s, 1)); punching && a > 0 {
 		t.Errorf("pack 1 with nothing live: %d bytes allocated, want 0", a)
 	}
 	nw := seq(t, 100, 64<<10)
@@ -811,4 +804,31 @@ func TestVersion(t *testing.T) {
 			checkBlocks(t, s, bs[3], nw[0])
 		})
 	}
+}
+
+// TestStatDiskBytes: Stat counts the packs' allocated space, and GC's
+// holes give it back.
+func TestStatDiskBytes(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	keep := seq(t, 1, 1<<20)
+	drop := seq(t, 2, 1<<20, 1<<20, 1<<20, 1<<20, 1<<20, 1<<20, 1<<20, 1<<20)
+	put(t, s, keep...)
+	put(t, s, drop...)
+	pin(t, s, keep...)
+	before, err := s.Stat(t.Context())
+	if err != nil {
+		t.Fatalf("Stat() = %v", err)
+	}
+	if before.DiskBytes < before.BlockBytes {
+		t.Errorf("Stat().DiskBytes = %d, want at least BlockBytes %d", before.DiskBytes, before.BlockBytes)
+	}
+	gc(t, s)
+	after, err := s.Stat(t.Context())
+	if err != nil {
+		t.Fatalf("Stat() = %v", err)
+	}
+	if punching && before.DiskBytes-after.DiskBytes < 7<<20 {
+		t.Errorf("Stat().DiskBytes after GC of 8 MiB = %d, before %d: want at least 7 MiB less", after.DiskBytes, before.DiskBytes)
+	}
+	checkBlocks(t, s, keep...)
 }

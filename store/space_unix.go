@@ -2,7 +2,12 @@
 
 package store
 
-import "golang.org/x/sys/unix"
+import (
+	"io/fs"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // freeBytes is what an unprivileged writer may still write to the file
 // system holding dir.
@@ -12,4 +17,13 @@ func freeBytes(dir string) (int64, error) {
 		return 0, err
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// allocated is the disk space a file takes: sparse value-log files and
+// packs with punched holes take less than their size.
+func allocated(fi fs.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Blocks * 512
+	}
+	return fi.Size()
 }
