@@ -29,10 +29,14 @@
 // them out; temperature 0 is greedy. max_tokens defaults to "until the model
 // ends or the context is full"; a prompt that does not fit the context is a
 // 400 (context_length_exceeded), a generation that reaches the end of the
-// context finishes with "length". frequency_penalty and presence_penalty are
-// accepted (range -2..2) but not applied: the sampler has llama.cpp's
-// multiplicative repeat penalty instead, which a request sets with the
-// llama.cpp extension "repeat_penalty". "n" must be 1; logprobs, tools and
+// context finishes with "length". frequency_penalty and presence_penalty
+// (range -2..2, default 0: off) are applied as OpenAI defines them: the
+// logit of each token that occurs c > 0 times among the tokens generated so
+// far in this completion (not the prompt) is lowered by
+// c*frequency_penalty + presence_penalty, after llama.cpp's multiplicative
+// "repeat_penalty" (an extension, over the last 64 tokens of prompt and
+// completion) and before top-k, top-p, min-p and temperature, so greedy
+// decoding sees them too. "n" must be 1; logprobs, tools and
 // JSON response formats are refused with a 400 rather than ignored.
 //
 // Errors have OpenAI's shape: {"error":{"message","type","param","code"}}.

@@ -247,6 +247,12 @@ func parseRequest(body []byte, isChat bool) (*parsed, *Error) {
 			return nil, invalid(name, "invalid_value", "%s is %v; it must be between -2 and 2", name, *v)
 		}
 	}
+	if r.FrequencyPenalty != nil {
+		sp.FrequencyPenalty = float32(*r.FrequencyPenalty)
+	}
+	if r.PresencePenalty != nil {
+		sp.PresencePenalty = float32(*r.PresencePenalty)
+	}
 	if r.Seed != nil {
 		sp.Seed = uint64(*r.Seed)
 	} else {

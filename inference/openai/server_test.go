@@ -347,6 +347,7 @@ func TestErrors(t *testing.T) {
 		{"top_p", "/v1/completions", greedy(map[string]any{"top_p": 1.5}), 400, "top_p", "invalid_value"},
 		{"max_tokens 0", "/v1/completions", greedy(map[string]any{"max_tokens": 0}), 400, "max_tokens", "invalid_value"},
 		{"presence_penalty", "/v1/completions", greedy(map[string]any{"presence_penalty": 5}), 400, "presence_penalty", "invalid_value"},
+		{"frequency_penalty", "/v1/completions", greedy(map[string]any{"frequency_penalty": 3}), 400, "frequency_penalty", "invalid_value"},
 		{"stop type", "/v1/completions", greedy(map[string]any{"stop": 7}), 400, "stop", "invalid_value"},
 		{"keep_alive", "/v1/completions", greedy(map[string]any{"keep_alive": "soon"}), 400, "keep_alive", "invalid_value"},
 		{"two prompts", "/v1/completions", greedy(map[string]any{"prompt": []string{"a", "b"}}), 400, "prompt", "invalid_value"},
@@ -655,5 +656,111 @@ func TestAPIKeys(t *testing.T) {
 	}
 	if _, err := NewServer(Files{}, Config{APIKeys: []string{""}}); err == nil {
 		t.Error("NewServer accepted an empty API key")
+	}
+}
+
+// repeats counts the ids that occur again after their first occurrence.
+func repeats(ids []int32) int {
+	seen := make(map[int32]bool, len(ids))
+	n := 0
+	for _, id := range ids {
+		if seen[id] {
+			n++
+		}
+		seen[id] = true
+	}
+	return n
+}
+
+// TestPenalties: frequency_penalty and presence_penalty reach the sampler.
+// At temperature 0 a positive penalty changes the greedy completion and
+// repeats fewer tokens, a negative one more; out of range is a 400 naming
+// the field.
+func TestPenalties(t *testing.T) {
+	s, url, _ := newServer(t, Config{})
+	// complete runs body over HTTP, then through Server.Generate with the
+	// same parsed request for the token ids (the HTTP response carries
+	// only text); greedy, so both give the same completion.
+	complete := func(t *testing.T, body map[string]any) (string, []int32) {
+		t.Helper()
+		resp, out := post(t, url+"/v1/completions", body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, out)
+		}
+		var r testResponse
+		if err := json.Unmarshal(out, &r); err != nil || len(r.Choices) != 1 || r.Choices[0].Text == nil {
+			t.Fatalf("response %s (%v)", out, err)
+		}
+		j, _ := json.Marshal(body)
+		p, perr := parseRequest(j, false)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		res, err := s.Generate(t.Context(), p.gen, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Text != *r.Choices[0].Text {
+			t.Fatalf("Generate text = %q, want the HTTP completion %q", res.Text, *r.Choices[0].Text)
+		}
+		return res.Text, res.Tokens
+	}
+	baseText, baseIDs := complete(t, greedy(nil))
+	base := repeats(baseIDs)
+	if base == 0 {
+		t.Fatalf("repeats(greedy completion) = 0, want some for the penalties to act on: %q", baseText)
+	}
+	for _, tt := range []struct {
+		name  string
+		extra map[string]any
+		fewer bool // fewer repeated tokens than without penalties (else more)
+	}{
+		{"presence_penalty 2", map[string]any{"presence_penalty": 2}, true},
+		{"frequency_penalty 2", map[string]any{"frequency_penalty": 2}, true},
+		{"both 1", map[string]any{"frequency_penalty": 1, "presence_penalty": 1}, true},
+		{"frequency_penalty -2", map[string]any{"frequency_penalty": -2}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text, ids := complete(t, greedy(tt.extra))
+			if text == baseText {
+				t.Errorf("completion(%v) = %q, want it to differ from the one without penalties", tt.extra, text)
+			}
+			if got := repeats(ids); tt.fewer && got >= base || !tt.fewer && got <= base {
+				t.Errorf("repeats(completion(%v)) = %d, want %s than %d (text %q)", tt.extra, got, map[bool]string{true: "fewer", false: "more"}[tt.fewer], base, text)
+			}
+			again, _ := complete(t, greedy(tt.extra))
+			if again != text {
+				t.Errorf("completion(%v) again = %q, want %q (greedy is deterministic)", tt.extra, again, text)
+			}
+		})
+	}
+	// Zero penalties are off: the completion without them, unchanged.
+	t.Run("zero", func(t *testing.T) {
+		if text, _ := complete(t, greedy(map[string]any{"frequency_penalty": 0, "presence_penalty": 0})); text != baseText {
+			t.Errorf("completion(penalties 0) = %q, want %q", text, baseText)
+		}
+	})
+	for _, tt := range []struct {
+		field string
+		value float64
+	}{
+		{"frequency_penalty", 3},
+		{"frequency_penalty", -2.5},
+		{"presence_penalty", 2.01},
+	} {
+		t.Run(fmt.Sprintf("%s %v", tt.field, tt.value), func(t *testing.T) {
+			resp, out := post(t, url+"/v1/completions", greedy(map[string]any{tt.field: tt.value}))
+			var e struct {
+				Error struct {
+					Message string `json:"message"`
+					Param   string `json:"param"`
+					Code    string `json:"code"`
+				} `json:"error"`
+			}
+			json.Unmarshal(out, &e)
+			if resp.StatusCode != 400 || e.Error.Param != tt.field || e.Error.Code != "invalid_value" || !strings.Contains(e.Error.Message, tt.field) {
+				t.Errorf("POST %s %v = %d %s, want 400 invalid_value naming %s", tt.field, tt.value, resp.StatusCode, out, tt.field)
+			}
+		})
 	}
 }

@@ -7,12 +7,14 @@
 //   - candidates: the token ids still in the running after a filter; each
 //     filter (top-k, top-p, min-p) removes some.
 //   - history: the ids seen so far (prompt and generated); the repetition
-//     penalty looks at its last RepeatLastN entries.
+//     penalty looks at its last RepeatLastN entries, the frequency and
+//     presence penalties at the generated ids only (OpenAI's semantics).
 //   - greedy: Temperature 0, the id with the highest logit (lowest id on a
 //     tie); no random numbers are drawn.
 //
-// The order of the steps is llama.cpp's default sampler chain: repetition
-// penalty, top-k, top-p, min-p, temperature, draw. Top-p and min-p therefore
+// The order of the steps is llama.cpp's default sampler chain: penalties
+// (repetition, then frequency and presence, as llama.cpp's penalties
+// sampler applies them), top-k, top-p, min-p, temperature, draw. Top-p and min-p therefore
 // judge the model's own probabilities (softmax at temperature 1), and the
 // temperature only reweighs the candidates they leave; "softmax with
 // temperature before top-p" would let a high temperature widen the nucleus.

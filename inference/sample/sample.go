@@ -28,6 +28,15 @@ type Params struct {
 	// RepeatLastN is how many of the last history ids the penalty looks at.
 	// Default 0: 64 (llama.cpp's default); -1: the whole history.
 	RepeatLastN int
+	// FrequencyPenalty is subtracted from the logit of an id once per
+	// occurrence of that id among the generated ids (OpenAI's
+	// frequency_penalty); negative values favour repeats. Range [-2, 2].
+	// Default 0: off.
+	FrequencyPenalty float32
+	// PresencePenalty is subtracted once from the logit of every id that
+	// occurs among the generated ids (OpenAI's presence_penalty); negative
+	// values favour repeats. Range [-2, 2]. Default 0: off.
+	PresencePenalty float32
 	// Seed seeds the random generator; the same seed gives the same ids.
 	// Default 0, a seed like any other: callers that want varied output
 	// pass a random seed.
@@ -37,6 +46,10 @@ type Params struct {
 // DefaultRepeatLastN is the history window the repetition penalty uses when
 // Params.RepeatLastN is 0.
 const DefaultRepeatLastN = 64
+
+// MaxPenalty bounds the magnitude of FrequencyPenalty and PresencePenalty,
+// as OpenAI's API does.
+const MaxPenalty = 2
 
 // Validate reports the first parameter out of range.
 func (p Params) Validate() error {
@@ -54,6 +67,10 @@ func (p Params) Validate() error {
 		return fmt.Errorf("sample: repeat_penalty %v must be a finite number > 0 (1 = off)", p.RepeatPenalty)
 	case p.RepeatLastN < -1:
 		return fmt.Errorf("sample: repeat_last_n %d must be >= -1 (-1 = whole history, 0 = %d)", p.RepeatLastN, DefaultRepeatLastN)
+	case bad(p.FrequencyPenalty) || p.FrequencyPenalty < -MaxPenalty || p.FrequencyPenalty > MaxPenalty:
+		return fmt.Errorf("sample: frequency_penalty %v must be between -%d and %d (0 = off)", p.FrequencyPenalty, MaxPenalty, MaxPenalty)
+	case bad(p.PresencePenalty) || p.PresencePenalty < -MaxPenalty || p.PresencePenalty > MaxPenalty:
+		return fmt.Errorf("sample: presence_penalty %v must be between -%d and %d (0 = off)", p.PresencePenalty, MaxPenalty, MaxPenalty)
 	}
 	return nil
 }
@@ -72,6 +89,14 @@ type Sampler struct {
 	cands   []cand
 	penalty []int32 // ids to penalise, deduplicated
 	seen    map[int32]struct{}
+
+	// Generated ids for the frequency and presence penalties, kept only
+	// when one of them is on and updated incrementally: each call adds the
+	// ids history gained since the previous call.
+	started  bool
+	counted  int     // len(history) already counted (prompt included)
+	count    []int32 // occurrences among the generated ids, by id
+	distinct []int32 // ids with count > 0, in order of first occurrence
 }
 
 // New returns a Sampler for p. Invalid parameters are clamped to the nearest
@@ -95,11 +120,22 @@ func New(p Params) *Sampler {
 		p.RepeatLastN = DefaultRepeatLastN
 	}
 	p.RepeatLastN = max(p.RepeatLastN, -1)
+	p.FrequencyPenalty = clampPenalty(p.FrequencyPenalty)
+	p.PresencePenalty = clampPenalty(p.PresencePenalty)
 	return &Sampler{
 		p:    p,
 		rng:  rand.New(rand.NewPCG(p.Seed, p.Seed^0x9E3779B97F4A7C15)),
 		seen: make(map[int32]struct{}),
 	}
+}
+
+// clampPenalty maps a frequency or presence penalty into [-MaxPenalty,
+// MaxPenalty], NaN to 0 (off).
+func clampPenalty(v float32) float32 {
+	if v != v {
+		return 0
+	}
+	return min(max(v, -MaxPenalty), MaxPenalty)
 }
 
 // Params returns the parameters in effect (after clamping and defaults).
@@ -109,16 +145,18 @@ func (s *Sampler) Params() Params { return s.p }
 // ids seen so far. It does not modify logits or history, and allocates nothing
 // once its buffers have grown to the vocabulary size. NaN logits are never
 // chosen. It returns -1 only when logits is empty.
+//
+// A Sampler serves one generation. With FrequencyPenalty or PresencePenalty
+// on, the history of the first call is taken as the prompt, and each later
+// call's history must extend the previous one with the ids generated since
+// (as inference.Session does); a history shorter than the previous one
+// starts a new generation with it as the prompt.
 func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 	n := len(logits)
 	if n == 0 {
 		return -1
 	}
-	if s.p.RepeatPenalty != 1 && len(history) > 0 {
-		s.logits = append(s.logits[:0], logits...)
-		s.applyPenalty(history)
-		logits = s.logits
-	}
+	logits = s.penalise(logits, history)
 	if s.p.Temperature == 0 {
 		return argmax(logits)
 	}
@@ -214,6 +252,77 @@ func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 		}
 	}
 	return c[0].id
+}
+
+// penalise returns logits with the penalties applied: a copy when any
+// applies, logits itself when none does. The order is llama.cpp's
+// penalties sampler, the first step of its chain (before top-k, top-p,
+// min-p and temperature, so greedy decoding sees penalised logits too): for
+// each penalised id the repetition penalty first scales the logit, then
+// count*FrequencyPenalty + PresencePenalty is subtracted from it. With both
+// of those at 0 no counting is done at all.
+//
+// History differs by penalty. The repetition penalty looks, as in
+// llama.cpp, at the last RepeatLastN ids of prompt and generated ids. The
+// frequency and presence penalties count only the ids generated in this
+// completion, all of them: that is OpenAI's definition (c[j] is how often
+// id j was sampled before the current position), the API the parameters
+// come from, and it keeps a prompt's own words (a document to summarise, a
+// name to repeat) from being penalised. llama.cpp applies them over the
+// same last-N window of prompt and generated ids as its repeat penalty.
+// The two sets of ids may differ; each id's logit is still scaled before
+// it is shifted, as in llama.cpp's single loop.
+func (s *Sampler) penalise(logits []float32, history []int32) []float32 {
+	rep := s.p.RepeatPenalty != 1 && len(history) > 0
+	fp, pp := s.p.FrequencyPenalty, s.p.PresencePenalty
+	add := fp != 0 || pp != 0
+	if add {
+		s.countGenerated(history, len(logits))
+		add = len(s.distinct) > 0
+	}
+	if !rep && !add {
+		return logits
+	}
+	s.logits = append(s.logits[:0], logits...)
+	if rep {
+		s.applyPenalty(history)
+	}
+	if add {
+		for _, id := range s.distinct {
+			if int(id) < len(s.logits) {
+				s.logits[id] -= float32(s.count[id])*fp + pp
+			}
+		}
+	}
+	return s.logits
+}
+
+// countGenerated adds to the counts the ids history gained since the last
+// call: O(new ids), not O(history). Counts are a slice indexed by id, sized
+// to the vocabulary (n) once; ids outside it are ignored.
+func (s *Sampler) countGenerated(history []int32, n int) {
+	if len(s.count) < n {
+		s.count = append(s.count, make([]int32, n-len(s.count))...)
+	}
+	if !s.started || len(history) < s.counted {
+		// First call, or a new sequence: its history is the prompt.
+		for _, id := range s.distinct {
+			s.count[id] = 0
+		}
+		s.distinct = s.distinct[:0]
+		s.started, s.counted = true, len(history)
+		return
+	}
+	for _, id := range history[s.counted:] {
+		if id < 0 || int(id) >= len(s.count) {
+			continue
+		}
+		if s.count[id] == 0 {
+			s.distinct = append(s.distinct, id)
+		}
+		s.count[id]++
+	}
+	s.counted = len(history)
 }
 
 // applyPenalty penalises, once each, the ids among the last RepeatLastN of

@@ -25,6 +25,11 @@ func TestValidate(t *testing.T) {
 		{"min_p above 1", Params{MinP: 2}, "min_p"},
 		{"negative penalty", Params{RepeatPenalty: -1}, "repeat_penalty"},
 		{"repeat_last_n -2", Params{RepeatLastN: -2}, "repeat_last_n"},
+		{"frequency_penalty -2", Params{FrequencyPenalty: -2}, ""},
+		{"presence_penalty 2", Params{PresencePenalty: 2}, ""},
+		{"frequency_penalty 3", Params{FrequencyPenalty: 3}, "frequency_penalty"},
+		{"frequency_penalty NaN", Params{FrequencyPenalty: nan}, "frequency_penalty"},
+		{"presence_penalty -2.5", Params{PresencePenalty: -2.5}, "presence_penalty"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,6 +189,161 @@ func TestRepeatPenalty(t *testing.T) {
 	}
 }
 
+// penalised runs a generation's calls on one Sampler: prompt first, then
+// the generated ids one at a time, and returns the logits its last call
+// would sample from.
+func penalised(s *Sampler, logits []float32, prompt, generated []int32) []float32 {
+	hist := append([]int32(nil), prompt...)
+	s.penalise(logits, hist)
+	for _, id := range generated {
+		hist = append(hist, id)
+		s.penalise(logits, hist)
+	}
+	return s.penalise(logits, hist)
+}
+
+func TestFrequencyPresencePenalty(t *testing.T) {
+	logits := []float32{1, 2, -1, 0.5, 3}
+	// generated: id 1 three times, id 2 once, id 4 twice; the prompt's
+	// ids (0 and 3) are not counted.
+	prompt := []int32{0, 3, 3}
+	generated := []int32{1, 4, 1, 2, 4, 1}
+	tests := []struct {
+		name string
+		p    Params
+		want []float32
+	}{
+		{"frequency 0.5", Params{FrequencyPenalty: 0.5},
+			[]float32{1, 2 - 3*0.5, -1 - 0.5, 0.5, 3 - 2*0.5}},
+		{"presence 0.25", Params{PresencePenalty: 0.25},
+			[]float32{1, 2 - 0.25, -1 - 0.25, 0.5, 3 - 0.25}},
+		{"both", Params{FrequencyPenalty: 0.5, PresencePenalty: 0.25},
+			[]float32{1, 2 - 1.5 - 0.25, -1 - 0.5 - 0.25, 0.5, 3 - 1 - 0.25}},
+		{"negative both", Params{FrequencyPenalty: -1, PresencePenalty: -2},
+			[]float32{1, 2 + 3 + 2, -1 + 1 + 2, 0.5, 3 + 2 + 2}},
+		{"frequency positive, presence negative", Params{FrequencyPenalty: 2, PresencePenalty: -0.5},
+			[]float32{1, 2 - 6 + 0.5, -1 - 2 + 0.5, 0.5, 3 - 4 + 0.5}},
+		// Repeat penalty 2 over the whole history (prompt included) first:
+		// positive logits halve, negative ones double; then the shift.
+		{"with repeat_penalty", Params{RepeatPenalty: 2, RepeatLastN: -1, FrequencyPenalty: 0.5, PresencePenalty: 0.25},
+			[]float32{1. / 2, 2./2 - 1.5 - 0.25, -1*2 - 0.5 - 0.25, 0.5 / 2, 3./2 - 1 - 0.25}},
+		// A window of 2 (ids 4 and 1) for the repeat penalty; the counts
+		// still cover the whole completion.
+		{"with repeat_penalty window", Params{RepeatPenalty: 2, RepeatLastN: 2, FrequencyPenalty: 0.5},
+			[]float32{1, 2./2 - 1.5, -1 - 0.5, 0.5, 3./2 - 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := append([]float32(nil), logits...)
+			got := penalised(New(tc.p), logits, prompt, generated)
+			for i := range tc.want {
+				if got[i] != tc.want[i] {
+					t.Errorf("penalised logit(%d) = %v, want %v", i, got[i], tc.want[i])
+				}
+			}
+			for i := range logits {
+				if logits[i] != orig[i] {
+					t.Fatalf("penalise modified the caller's logits[%d]: %v -> %v", i, orig[i], logits[i])
+				}
+			}
+		})
+	}
+}
+
+// The counts are kept incrementally and follow the history call by call;
+// a shorter history starts a new generation.
+func TestPenaltyCountsIncremental(t *testing.T) {
+	s := New(Params{FrequencyPenalty: 1})
+	logits := []float32{0, 0, 0}
+	steps := []struct {
+		hist []int32
+		want []float32
+	}{
+		{[]int32{2, 2}, []float32{0, 0, 0}},            // the prompt
+		{[]int32{2, 2, 1}, []float32{0, -1, 0}},        // one generated
+		{[]int32{2, 2, 1, 1, 2}, []float32{0, -2, -1}}, // two more at once
+		{[]int32{0}, []float32{0, 0, 0}},               // shorter: a new prompt
+		{[]int32{0, 0}, []float32{-1, 0, 0}},
+	}
+	for _, st := range steps {
+		got := s.penalise(logits, st.hist)
+		for i := range st.want {
+			if got[i] != st.want[i] {
+				t.Errorf("history %v: penalised logit(%d) = %v, want %v", st.hist, i, got[i], st.want[i])
+			}
+		}
+	}
+}
+
+// Zero penalties leave the logits untouched (the caller's own slice, bit for
+// bit) and keep no counts.
+func TestZeroPenaltiesOff(t *testing.T) {
+	nan := float32(math.NaN())
+	logits := []float32{1, float32(math.Copysign(0, -1)), nan, float32(math.Inf(-1)), 1e-30, 2}
+	hist := []int32{0, 1, 2, 3, 4, 5, 5, 5}
+	for _, tc := range []struct {
+		name string
+		p    Params
+	}{
+		{"zero", Params{}},
+		{"zero, repeat_penalty 1", Params{RepeatPenalty: 1, Temperature: 0.7}},
+		{"negative zero", Params{FrequencyPenalty: float32(math.Copysign(0, -1)), PresencePenalty: float32(math.Copysign(0, -1))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(tc.p)
+			got := penalised(s, logits, hist[:2], hist[2:])
+			if &got[0] != &logits[0] {
+				t.Errorf("penalise(zero penalties) copied the logits, want the caller's slice")
+			}
+			for i := range logits {
+				if math.Float32bits(got[i]) != math.Float32bits(logits[i]) {
+					t.Errorf("penalised logit(%d) = %v, want %v (bit-identical)", i, got[i], logits[i])
+				}
+			}
+			if s.count != nil || s.started {
+				t.Errorf("zero penalties kept counts (%d ids), want none", len(s.count))
+			}
+		})
+	}
+}
+
+// Greedy decoding picks from the penalised logits: a strong frequency
+// penalty on the argmax token moves the pick, deterministically.
+func TestGreedyWithPenalty(t *testing.T) {
+	logits := []float32{1, 3, 2.5, 0}
+	prompt := []int32{1, 1} // the prompt's ids are not counted
+	tests := []struct {
+		name      string
+		p         Params
+		generated []int32
+		want      int32
+	}{
+		{"no penalty", Params{}, []int32{1, 1}, 1},
+		{"prompt only", Params{FrequencyPenalty: 2}, nil, 1},
+		{"frequency 2, argmax seen once", Params{FrequencyPenalty: 2}, []int32{1}, 2},         // 3-2 = 1 < 2.5
+		{"frequency 0.2, argmax seen twice", Params{FrequencyPenalty: 0.2}, []int32{1, 1}, 1}, // 3-0.4 > 2.5
+		{"frequency 0.5, argmax seen twice", Params{FrequencyPenalty: 0.5}, []int32{1, 1}, 2}, // 3-1 < 2.5
+		{"presence 1, both seen", Params{PresencePenalty: 1}, []int32{1, 2, 1}, 1},            // 2 > 1.5
+		{"frequency -2 lifts a seen id", Params{FrequencyPenalty: -2}, []int32{3, 3}, 3},      // 0+4 > 3
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for run := range 2 { // same inputs, same pick
+				s := New(tc.p)
+				hist := append([]int32(nil), prompt...)
+				s.Sample(logits, hist)
+				for _, id := range tc.generated {
+					hist = append(hist, id)
+					s.Sample(logits, hist)
+				}
+				if got := s.Sample(logits, hist); got != tc.want {
+					t.Errorf("run %d: greedy Sample(%v, generated %v) = %d, want %d", run, logits, tc.generated, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
 func TestNaNAndInf(t *testing.T) {
 	nan := float32(math.NaN())
 	inf := float32(math.Inf(-1))
@@ -205,9 +365,11 @@ func TestAllocationFree(t *testing.T) {
 		{},
 		{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.1, Seed: 1},
 		{Temperature: 0.8, TopP: 0.9, Seed: 1},
+		{Temperature: 0.8, TopK: 40, FrequencyPenalty: 0.5, PresencePenalty: 0.5, Seed: 1},
 	} {
 		s := New(p)
-		s.Sample(logits, hist)
+		s.Sample(logits, hist[:2]) // the prompt
+		s.Sample(logits, hist)     // three generated ids counted
 		if a := testing.AllocsPerRun(20, func() { s.Sample(logits, hist) }); a != 0 {
 			t.Errorf("Sample with %+v allocates %.1f times per call, want 0", p, a)
 		}
@@ -224,9 +386,11 @@ func BenchmarkSample(b *testing.B) {
 		{"greedy", Params{}},
 		{"topk40", Params{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.1}},
 		{"topp-only", Params{Temperature: 0.8, TopP: 0.95}},
+		{"greedy-freq-presence", Params{FrequencyPenalty: 0.5, PresencePenalty: 0.5}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := New(bc.p)
+			s.Sample(logits, hist[:0]) // empty prompt: the 64 ids are generated
 			for b.Loop() {
 				s.Sample(logits, hist)
 			}
