@@ -64,6 +64,7 @@ func newInferenceServer(n *node.Node, d *node.Daemon, cfg node.InferenceConfig, 
 	return openai.NewServer(node.NewModels(n, d, log), openai.Config{
 		KeepAlive: time.Duration(cfg.KeepAlive),
 		Queue:     cfg.Queue,
+		MaxLoaded: cfg.MaxLoadedModels,
 		APIKeys:   keys,
 		Logger:    log,
 	})

@@ -105,6 +105,10 @@ type InferenceConfig struct {
 	KeepAlive Duration `yaml:"keep_alive"`
 	// Queue bounds requests waiting per model; more get 503. Default 16.
 	Queue int `yaml:"queue"`
+	// MaxLoadedModels caps the models loaded at once: loading another
+	// unloads the least recently used idle one, and while every loaded
+	// model is busy the request waits in its queue. Default 3.
+	MaxLoadedModels int `yaml:"max_loaded_models"`
 }
 
 // Duration is a time.Duration written as "5m" in YAML.
@@ -127,6 +131,7 @@ const (
 	DefaultUpstream  = "https://huggingface.co"
 	DefaultKeepAlive = 5 * time.Minute
 	DefaultQueue     = 16
+	DefaultMaxLoaded = 3
 )
 
 // DefaultListen are the p2p listen addresses when none are configured.
@@ -152,6 +157,9 @@ func (c Config) WithDefaults() Config {
 	if c.Inference.Queue == 0 {
 		c.Inference.Queue = DefaultQueue
 	}
+	if c.Inference.MaxLoadedModels == 0 {
+		c.Inference.MaxLoadedModels = DefaultMaxLoaded
+	}
 	return c
 }
 
@@ -176,6 +184,9 @@ func (c Config) Validate() error {
 	}
 	if c.Inference.KeepAlive < 0 {
 		return errors.New("inference.keep_alive: must not be negative")
+	}
+	if c.Inference.MaxLoadedModels < 0 {
+		return fmt.Errorf("inference.max_loaded_models %d: must not be negative", c.Inference.MaxLoadedModels)
 	}
 	if err := c.Replication.Validate(); err != nil {
 		return err
@@ -281,6 +292,9 @@ inference:
   keep_alive: 5m0s
   # Requests waiting per model; more are answered 503.
   queue: 16
+  # Models loaded at once. Loading another unloads the least recently
+  # used idle one; while every loaded model is busy the request waits.
+  max_loaded_models: 3
 
 replication:
   # Take no replicas (still floods pins and advertises holdings). Nodes

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // The config file `cairn init` writes spells out exactly the defaults.
@@ -35,5 +37,49 @@ func TestParseConfigRejects(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ParseConfig(%q) = %v, want error naming %q", tt.yaml, err, tt.want)
 		}
+	}
+}
+
+// inference.max_loaded_models: written out by `cairn init` as its default
+// (3), applied when absent, read back as set, and refused when negative.
+func TestMaxLoadedModelsConfig(t *testing.T) {
+	c, err := ParseConfig([]byte(defaultConfigYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Inference.MaxLoadedModels != DefaultMaxLoaded || DefaultMaxLoaded != 3 {
+		t.Errorf("default file: max_loaded_models = %d, want 3", c.Inference.MaxLoadedModels)
+	}
+	c, err = ParseConfig([]byte("inference:\n  queue: 4\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.WithDefaults().Inference.MaxLoadedModels; got != 3 {
+		t.Errorf("absent: max_loaded_models = %d after defaults, want 3", got)
+	}
+	c, err = ParseConfig([]byte("inference:\n  max_loaded_models: 5\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Inference.MaxLoadedModels != 5 {
+		t.Fatalf("max_loaded_models: 5 parsed as %d", c.Inference.MaxLoadedModels)
+	}
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "max_loaded_models: 5") {
+		t.Errorf("marshalled config lacks max_loaded_models: 5:\n%s", b)
+	}
+	back, err := ParseConfig(b)
+	if err != nil {
+		t.Fatalf("ParseConfig(marshalled) = %v\n%s", err, b)
+	}
+	if back.Inference.MaxLoadedModels != 5 {
+		t.Errorf("round trip: max_loaded_models = %d, want 5", back.Inference.MaxLoadedModels)
+	}
+	_, err = ParseConfig([]byte("inference:\n  max_loaded_models: -1\n"))
+	if err == nil || !strings.Contains(err.Error(), "inference.max_loaded_models -1: must not be negative") {
+		t.Errorf("max_loaded_models: -1 = %v, want an error naming inference.max_loaded_models", err)
 	}
 }

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/cairnhub/cairn/inference"
+	"github.com/cairnhub/cairn/inference/gguf"
+	"github.com/cairnhub/cairn/inference/llama"
 )
 
 // Models finds the GGUF files the server may load. The node's
@@ -34,6 +37,7 @@ type ModelEntry struct {
 const (
 	DefaultKeepAlive = 5 * time.Minute
 	DefaultQueue     = 16
+	DefaultMaxLoaded = 3
 )
 
 // Config tunes a Server. The zero value is the default.
@@ -44,6 +48,19 @@ type Config struct {
 	// Queue bounds the requests waiting for one model's turn; more get 503.
 	// Default 0: 16.
 	Queue int
+	// MaxLoaded caps the models loaded (or loading) at once. A request for
+	// another model unloads the least recently used model that has no
+	// request running or queued; while every loaded model is busy it waits
+	// in its model's queue (a client that goes away stops waiting) until
+	// one is idle. Default 0: 3 (DefaultMaxLoaded). Negative is refused.
+	MaxLoaded int
+	// MaxMemory caps the bytes the loaded models take: the weights plus one
+	// KV cache each (inference.Info's WeightBytes + KVCacheBytes), evicting
+	// as MaxLoaded does. Before a model's first load its size is estimated
+	// from its file and GGUF header. A model larger than MaxMemory on its own
+	// is refused (503, model_too_large). Default 0: no memory cap. Negative
+	// is refused.
+	MaxMemory int64
 	// Engine is how models are loaded. Default: the engine's defaults.
 	Engine inference.Config
 	// APIKeys, when not empty, are the bearer tokens a request must carry
@@ -58,6 +75,12 @@ type Config struct {
 func (c Config) Validate() error {
 	if c.Queue < 0 {
 		return fmt.Errorf("openai config: queue %d is negative", c.Queue)
+	}
+	if c.MaxLoaded < 0 {
+		return fmt.Errorf("openai config: max_loaded %d is negative", c.MaxLoaded)
+	}
+	if c.MaxMemory < 0 {
+		return fmt.Errorf("openai config: max_memory %d is negative", c.MaxMemory)
 	}
 	for i, k := range c.APIKeys {
 		if k == "" {
@@ -74,6 +97,9 @@ func (c Config) withDefaults() Config {
 	if c.Queue == 0 {
 		c.Queue = DefaultQueue
 	}
+	if c.MaxLoaded == 0 {
+		c.MaxLoaded = DefaultMaxLoaded
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -88,25 +114,36 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 
-	mu     sync.Mutex
-	slots  map[string]*slot // by file path
-	closed bool
-	done   chan struct{} // closed by Close
-	wake   chan struct{} // tells the janitor an expiry changed
+	mu      sync.Mutex
+	slots   map[string]*slot // by file path
+	pending []*slot          // waiting for room to load, first come first
+	room    chan struct{}    // closed (and replaced) when room may have freed
+	sizes   map[string]int64 // bytes each path took when last loaded
+	tick    uint64           // counts leaves, for least-recently-used order
+	closed  bool
+	done    chan struct{} // closed by Close
+	wake    chan struct{} // tells the janitor an expiry changed
 }
 
-// slot is one loaded (or loading) model. Fields other than turn are
-// guarded by Server.mu, except model, which only the turn holder touches.
+// slot is one model: loaded, loading, or waiting for room. Fields but turn are
+// guarded by Server.mu; model is written under it by the turn holder,
+// which alone uses it.
 type slot struct {
 	path    string
 	id      string // the id that loaded it
 	turn    chan struct{}
 	waiting int
 	busy    bool
-	model   *inference.Model
-	info    inference.Info
-	loaded  time.Time
-	expires time.Time // zero: never
+	// admitted: the slot counts against MaxLoaded and MaxMemory (its
+	// model is loading or loaded). A slot whose turn holder waits for room
+	// is not admitted.
+	admitted bool
+	bytes    int64  // memory counted: estimated until loaded
+	used     uint64 // Server.tick when last left
+	model    *inference.Model
+	info     inference.Info
+	loaded   time.Time
+	expires  time.Time // zero: never
 }
 
 // NewServer returns a server over models. Call Run to unload idle models
@@ -118,7 +155,8 @@ func NewServer(models Models, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{
 		models: models, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
-		slots: map[string]*slot{}, done: make(chan struct{}), wake: make(chan struct{}, 1),
+		slots: map[string]*slot{}, room: make(chan struct{}), sizes: map[string]int64{},
+		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
 	s.routes()
 	return s, nil
@@ -132,7 +170,8 @@ type Result struct {
 	Locate time.Duration
 	// Load is the time spent loading the model (0 when it was loaded).
 	Load time.Duration
-	// Wait is the time spent queued for the model's turn.
+	// Wait is the time spent queued for the model's turn, and for room to
+	// load it (Config.MaxLoaded, MaxMemory).
 	Wait time.Duration
 }
 
@@ -156,12 +195,18 @@ func (s *Server) Generate(ctx context.Context, g Generation, emit func(string) e
 	if err != nil {
 		return res, err
 	}
-	res.Wait = time.Since(start)
 	keep := s.cfg.KeepAlive
 	if g.KeepAlive != nil {
 		keep = *g.KeepAlive
 	}
 	defer func() { s.leave(sl, keep) }()
+	if sl.model == nil {
+		err = s.admit(ctx, sl, g.Model)
+	}
+	res.Wait = time.Since(start)
+	if err != nil {
+		return res, err
+	}
 	if sl.model == nil {
 		t := time.Now()
 		m, err := inference.OpenConfig(path, s.cfg.Engine)
@@ -169,13 +214,22 @@ func (s *Server) Generate(ctx context.Context, g Generation, emit func(string) e
 			return res, fmt.Errorf("load model %s: %w", g.Model, err)
 		}
 		res.Load = time.Since(t)
-		sl.model = m
 		info := m.Info()
 		s.mu.Lock()
-		sl.info, sl.loaded = info, time.Now()
+		sl.model, sl.info, sl.loaded = m, info, time.Now()
+		sl.bytes = info.WeightBytes + info.KVCacheBytes
+		s.sizes[path] = sl.bytes
+		victims := s.shrinkLocked(sl)
+		n, total := s.residentLocked()
+		s.signalLocked() // the estimate may have been above the real size
 		s.mu.Unlock()
 		s.log.Info("model loaded", "model", g.Model, "path", path, "arch", info.Arch, "type", info.FileType,
-			"params", info.NumParams, "context", info.ContextLength, "seconds", res.Load.Seconds())
+			"params", info.NumParams, "context", info.ContextLength, "bytes", sl.bytes, "seconds", res.Load.Seconds(),
+			"loaded", n, "loaded_bytes", total)
+		if s.cfg.MaxMemory > 0 && sl.bytes > s.cfg.MaxMemory {
+			s.log.Warn("model larger than max_memory", "model", g.Model, "bytes", sl.bytes, "max_memory", s.cfg.MaxMemory)
+		}
+		s.evict(victims, "max_memory", g.Model)
 		if fb := m.ChatTemplate().Fallback(); fb != "" {
 			s.log.Info("model chat template not used", "model", g.Model, "reason", fb, "family", m.ChatTemplate().Family())
 		}
@@ -216,7 +270,7 @@ func (s *Server) enter(ctx context.Context, id, path string) (*slot, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "shutting_down", Message: "the server is shutting down"}
+		return nil, errShuttingDown()
 	}
 	sl := s.slots[path]
 	if sl == nil {
@@ -236,6 +290,7 @@ func (s *Server) enter(ctx context.Context, id, path string) (*slot, error) {
 	case <-ctx.Done():
 		s.mu.Lock()
 		sl.waiting--
+		s.signalLocked() // the slot may have become idle: evictable
 		s.mu.Unlock()
 		s.poke()
 		return nil, ctx.Err()
@@ -243,7 +298,7 @@ func (s *Server) enter(ctx context.Context, id, path string) (*slot, error) {
 		s.mu.Lock()
 		sl.waiting--
 		s.mu.Unlock()
-		return nil, &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "shutting_down", Message: "the server is shutting down"}
+		return nil, errShuttingDown()
 	}
 	s.mu.Lock()
 	sl.waiting--
@@ -252,11 +307,224 @@ func (s *Server) enter(ctx context.Context, id, path string) (*slot, error) {
 	return sl, nil
 }
 
+// admit waits, holding sl's turn, until sl may load: fewer than MaxLoaded
+// models loaded and, with MaxMemory, room for its estimated size, unloading
+// the least recently used idle models (no request running or queued) to
+// make room. Requests needing room are admitted first come first.
+func (s *Server) admit(ctx context.Context, sl *slot, id string) error {
+	var est int64
+	if s.cfg.MaxMemory > 0 {
+		est = s.estimate(sl.path)
+		if est > s.cfg.MaxMemory {
+			return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "model_too_large",
+				Message: fmt.Sprintf("model %q needs about %d bytes (weights and KV cache), more than the server's max memory of %d", id, est, s.cfg.MaxMemory)}
+		}
+	}
+	s.mu.Lock()
+	if sl.admitted {
+		s.mu.Unlock()
+		return nil
+	}
+	sl.bytes = est
+	s.pending = append(s.pending, sl)
+	logged := false
+	for {
+		if s.closed {
+			s.unpendLocked(sl)
+			s.mu.Unlock()
+			return errShuttingDown()
+		}
+		if s.pending[0] == sl {
+			if victims, reason, ok := s.roomLocked(sl); ok {
+				for _, v := range victims {
+					delete(s.slots, v.path)
+				}
+				sl.admitted = true
+				s.unpendLocked(sl)
+				s.mu.Unlock()
+				s.evict(victims, reason, id)
+				return nil
+			}
+		}
+		if !logged {
+			logged = true
+			n, total := s.residentLocked()
+			s.log.Info("model waiting for room", "model", id, "loaded", n, "max_loaded", s.cfg.MaxLoaded,
+				"loaded_bytes", total, "bytes", est, "max_memory", s.cfg.MaxMemory, "ahead", slices.Index(s.pending, sl))
+		}
+		room := s.room
+		s.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.unpendLocked(sl)
+			s.mu.Unlock()
+			return ctx.Err()
+		case <-s.done:
+		}
+		s.mu.Lock()
+	}
+}
+
+// unpendLocked takes sl out of the queue for room and lets the next look.
+func (s *Server) unpendLocked(sl *slot) {
+	if i := slices.Index(s.pending, sl); i >= 0 {
+		s.pending = slices.Delete(s.pending, i, i+1)
+		s.signalLocked()
+	}
+}
+
+// roomLocked returns the slots to unload so that sl fits, least recently
+// used first, and why; ok is false when unloading every idle slot would
+// not be enough (then none is chosen).
+func (s *Server) roomLocked(sl *slot) (victims []*slot, reason string, ok bool) {
+	n, total := s.residentLocked()
+	var idle []*slot
+	for _, o := range s.slots {
+		if o != sl && o.admitted && !o.busy && o.waiting == 0 {
+			idle = append(idle, o)
+		}
+	}
+	slices.SortFunc(idle, func(a, b *slot) int { return cmpUint(a.used, b.used) })
+	for {
+		tooMany := n >= s.cfg.MaxLoaded
+		tooBig := s.cfg.MaxMemory > 0 && n > 0 && total+sl.bytes > s.cfg.MaxMemory
+		if !tooMany && !tooBig {
+			return victims, reason, true
+		}
+		if len(idle) == 0 {
+			return nil, "", false
+		}
+		if reason == "" {
+			reason = "max_loaded"
+			if !tooMany {
+				reason = "max_memory"
+			}
+		}
+		v := idle[0]
+		idle = idle[1:]
+		victims = append(victims, v)
+		n--
+		total -= v.bytes
+	}
+}
+
+// shrinkLocked removes from the map, least recently used first, the idle
+// slots to unload so that the loaded models fit MaxMemory now that sl's
+// real size is known (it was estimated).
+func (s *Server) shrinkLocked(sl *slot) []*slot {
+	if s.cfg.MaxMemory <= 0 {
+		return nil
+	}
+	_, total := s.residentLocked()
+	var idle []*slot
+	for _, o := range s.slots {
+		if o != sl && o.admitted && !o.busy && o.waiting == 0 {
+			idle = append(idle, o)
+		}
+	}
+	slices.SortFunc(idle, func(a, b *slot) int { return cmpUint(a.used, b.used) })
+	var victims []*slot
+	for total > s.cfg.MaxMemory && len(idle) > 0 {
+		v := idle[0]
+		idle = idle[1:]
+		delete(s.slots, v.path)
+		victims = append(victims, v)
+		total -= v.bytes
+	}
+	return victims
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// residentLocked counts the admitted slots and their bytes.
+func (s *Server) residentLocked() (n int, bytes int64) {
+	for _, sl := range s.slots {
+		if sl.admitted {
+			n++
+			bytes += sl.bytes
+		}
+	}
+	return n, bytes
+}
+
+// signalLocked wakes the requests waiting for room.
+func (s *Server) signalLocked() {
+	close(s.room)
+	s.room = make(chan struct{})
+}
+
+// evict unloads victims, already out of the map, to make room for model.
+func (s *Server) evict(victims []*slot, reason, model string) {
+	for _, v := range victims {
+		v.model.Close()
+		s.log.Info("model unloaded", "model", v.id, "reason", reason, "for", model, "bytes", v.bytes, "max_loaded", s.cfg.MaxLoaded, "max_memory", s.cfg.MaxMemory)
+	}
+}
+
+// estimate is the memory path will take loaded: what it took last time,
+// else estimateBytes.
+func (s *Server) estimate(path string) int64 {
+	s.mu.Lock()
+	b, ok := s.sizes[path]
+	s.mu.Unlock()
+	if ok {
+		return b
+	}
+	return estimateBytes(path, s.cfg.Engine)
+}
+
+// estimateBytes is the memory the GGUF file at path will take loaded with
+// cfg, read from its header: the file (weights and a little metadata) plus
+// one KV cache, as inference.Info reports them once loaded. It is the
+// file's size alone when the header cannot be read (the load will fail).
+func estimateBytes(path string, cfg inference.Config) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	f, err := gguf.Open(path) // mapped where possible: only the header is read
+	if err != nil {
+		return st.Size()
+	}
+	defer f.Close()
+	c, err := llama.ConfigFromGGUF(f)
+	if err != nil {
+		return st.Size()
+	}
+	ctxLen := cfg.ContextLength
+	if ctxLen == 0 {
+		ctxLen = inference.DefaultMaxContext
+		if c.ContextLength > 0 {
+			ctxLen = min(ctxLen, c.ContextLength)
+		}
+	}
+	return st.Size() + (&llama.Model{Config: c}).KVBytes(ctxLen)
+}
+
+func errShuttingDown() *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "shutting_down", Message: "the server is shutting down"}
+}
+
 // leave gives up the turn, setting the slot's expiry; a model nobody
 // waits for with keep-alive 0, or that failed to load, goes at once.
 func (s *Server) leave(sl *slot, keep time.Duration) {
 	s.mu.Lock()
 	sl.busy = false
+	s.tick++
+	sl.used = s.tick
+	if sl.model == nil { // not loaded: holds no room
+		sl.admitted, sl.bytes = false, 0
+	}
 	switch {
 	case keep < 0:
 		sl.expires = time.Time{}
@@ -267,6 +535,7 @@ func (s *Server) leave(sl *slot, keep time.Duration) {
 	if drop {
 		delete(s.slots, sl.path)
 	}
+	s.signalLocked()
 	s.mu.Unlock()
 	if drop && sl.model != nil {
 		sl.model.Close()
@@ -319,6 +588,7 @@ func (s *Server) expire(now time.Time) time.Time {
 		if !now.Before(sl.expires) {
 			delete(s.slots, path)
 			gone = append(gone, sl)
+			s.signalLocked()
 			continue
 		}
 		if next.IsZero() || sl.expires.Before(next) {
@@ -368,9 +638,35 @@ type LoadedModel struct {
 	// Busy is true while a generation runs; Waiting counts queued requests.
 	Busy    bool
 	Waiting int
-	Loaded  time.Time
+	// Pending is true while the model's first request waits for room to
+	// load it (Config.MaxLoaded, MaxMemory): it is not loaded yet.
+	Pending bool
+	// Bytes is the memory counted against Config.MaxMemory: weights plus
+	// one KV cache (inference.Info's WeightBytes + KVCacheBytes), estimated
+	// until loaded (computed only with a MaxMemory while not loaded).
+	Bytes  int64
+	Loaded time.Time
 	// Expires is when it will be unloaded if idle; zero: never.
 	Expires time.Time
+}
+
+// Occupancy is how full the server is.
+type Occupancy struct {
+	// Models are loaded or loading, at most MaxModels (Config.MaxLoaded).
+	Models, MaxModels int
+	// Bytes is their memory (LoadedModel.Bytes); MaxBytes is
+	// Config.MaxMemory, 0: no cap.
+	Bytes, MaxBytes int64
+	// Pending counts the models waiting for room to load.
+	Pending int
+}
+
+// Occupancy reports the models loaded against the caps.
+func (s *Server) Occupancy() Occupancy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, b := s.residentLocked()
+	return Occupancy{Models: n, MaxModels: s.cfg.MaxLoaded, Bytes: b, MaxBytes: s.cfg.MaxMemory, Pending: len(s.pending)}
 }
 
 // Loaded lists the models loaded or loading, by id.
@@ -378,7 +674,8 @@ func (s *Server) Loaded() []LoadedModel {
 	s.mu.Lock()
 	out := make([]LoadedModel, 0, len(s.slots))
 	for _, sl := range s.slots {
-		out = append(out, LoadedModel{ID: sl.id, Path: sl.path, Info: sl.info, Busy: sl.busy, Waiting: sl.waiting, Loaded: sl.loaded, Expires: sl.expires})
+		out = append(out, LoadedModel{ID: sl.id, Path: sl.path, Info: sl.info, Busy: sl.busy, Waiting: sl.waiting,
+			Pending: !sl.admitted, Bytes: sl.bytes, Loaded: sl.loaded, Expires: sl.expires})
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b LoadedModel) int {
