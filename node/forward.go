@@ -302,7 +302,7 @@ func (f *Forwarder) decide(ctx context.Context, local LocalInference, mid ModelI
 		}
 	}
 	for _, l := range local.Loaded() {
-		if l.ID == id {
+		if l.ID == id && !l.Pending { // a pending one still waits for room
 			return "", true, nil
 		}
 	}
@@ -968,7 +968,7 @@ func (f *Forwarder) advert(ctx context.Context) forward.Advert {
 			ad.Models = append(ad.Models, ma)
 			i = len(ad.Models) - 1
 		}
-		ad.Models[i].Loaded = true
+		ad.Models[i].Loaded = ad.Models[i].Loaded || !l.Pending
 		ad.Models[i].Waiting += l.Waiting
 	}
 	return ad

@@ -23,6 +23,18 @@
 //     (Ollama's keep_alive: a duration such as "5m" or a number of seconds;
 //     0 unloads right after the request, a negative value keeps it loaded).
 //     A janitor goroutine (Server.Run) unloads expired slots.
+//   - room: at most Config.MaxLoaded models are loaded at once (default 3;
+//     Ollama's OLLAMA_MAX_LOADED_MODELS) and, with Config.MaxMemory, their
+//     weights plus one KV cache each stay under that many bytes (a model's
+//     size is estimated from its file and GGUF header until it has been
+//     loaded once). A request for a model that is not loaded unloads the
+//     least recently used model with no request running or queued; while
+//     every loaded model is busy it waits, first come first served, holding
+//     its model's turn (so further requests for that model queue behind it
+//     and past Config.Queue get 503), until one goes idle or the client
+//     goes away. A model is never unloaded under a generation. A model
+//     larger than MaxMemory alone is refused (503, model_too_large).
+//     Server.Occupancy and LoadedModel.Pending report how full it is.
 //
 // Parameters follow OpenAI's API with llama.cpp's sampling defaults
 // (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05) when a request leaves
