@@ -1,9 +1,11 @@
 package direct
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"unsafe"
 )
 
@@ -92,7 +94,11 @@ func (w *Writer) submit(n int) {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		if _, err := w.f.WriteAt(buf[:n], off); err != nil {
+		_, err := w.f.WriteAt(buf[:n], off)
+		if errors.Is(err, syscall.EINVAL) && clearDirect(w.f) {
+			_, err = w.f.WriteAt(buf[:n], off) // buffered, then
+		}
+		if err != nil {
 			w.errMu.Lock()
 			if w.err == nil {
 				w.err = fmt.Errorf("write %s: %w", w.f.Name(), err)
