@@ -100,9 +100,9 @@ func repoCommands() []*cli.Command {
 					return err
 				}
 				if c.Bool("json") {
-					return printJSON(c, map[string]any{"blocks": st.Blocks, "bytes": st.Bytes, "index_entries": st.IndexEntries, "model_files": len(pruned)})
+					return printJSON(c, map[string]any{"blocks": st.Blocks, "bytes": st.Bytes, "index_entries": st.IndexEntries, "disk_freed": st.DiskFreed, "model_files": len(pruned)})
 				}
-				fmt.Fprintf(c.App.Writer, "removed %d blocks, %s; %d model files\n", st.Blocks, progress.Bytes(st.Bytes), len(pruned))
+				fmt.Fprintf(c.App.Writer, "removed %d blocks, %s; %s of disk given back; %d model files\n", st.Blocks, progress.Bytes(st.Bytes), progress.Bytes(st.DiskFreed), len(pruned))
 				return nil
 			},
 		},

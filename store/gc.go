@@ -123,6 +123,9 @@ type GCStats struct {
 	Bytes  int64 // their bytes
 	// IndexEntries is the number of stale block → repo index entries deleted.
 	IndexEntries int64
+	// DiskFreed is the disk space the store's files take less after GC
+	// than before (0 when GC's own writes took more).
+	DiskFreed int64
 }
 
 // gcBatch bounds deletions per badger batch.
@@ -137,7 +140,7 @@ const maxVlogGC = 256
 // deletes stale index entries, then lets badger reclaim value-log space. It
 // waits for imports holding the store (see Hold) and holds off new ones
 // while it runs.
-func (s *Store) GC(ctx context.Context) (GCStats, error) {
+func (s *Store) GC(ctx context.Context) (st GCStats, err error) {
 	done, err := s.enter()
 	if err != nil {
 		return GCStats{}, err
@@ -150,7 +153,12 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	defer release()
 	defer s.mapping()()
 
-	var st GCStats
+	diskBefore, _ := s.diskBytes()
+	defer func() {
+		if after, err := s.diskBytes(); err == nil && diskBefore > after {
+			st.DiskFreed = diskBefore - after
+		}
+	}()
 	live, err := s.mark(ctx)
 	if err != nil {
 		return st, fmt.Errorf("gc: mark: %w", err)
@@ -355,6 +363,23 @@ func (s *Store) deleteKeys(ctx context.Context, keys [][]byte) error {
 	return nil
 }
 
+// diskBytes sums what the store's files take on disk.
+func (s *Store) diskBytes() (int64, error) {
+	var n int64
+	err := filepath.WalkDir(s.opts.Dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil // removed meanwhile (badger compacting)
+		}
+		n += allocated(fi)
+		return nil
+	})
+	return n, err
+}
+
 // reclaimPacks gives back the disk space of pack bytes no block points at:
 // blocks the sweep deleted, and bytes a failed or interrupted write left.
 func (s *Store) reclaimPacks(ctx context.Context) error {
@@ -499,17 +524,7 @@ func (s *Store) Stat(ctx context.Context) (Stat, error) {
 	if err != nil {
 		return Stat{}, fmt.Errorf("stat: %w", err)
 	}
-	err = filepath.WalkDir(s.opts.Dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return nil // removed meanwhile (badger compacting)
-		}
-		st.DiskBytes += allocated(fi)
-		return nil
-	})
+	st.DiskBytes, err = s.diskBytes()
 	if err != nil {
 		return Stat{}, fmt.Errorf("stat: disk usage: %w", err)
 	}

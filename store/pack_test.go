@@ -822,13 +822,16 @@ func TestStatDiskBytes(t *testing.T) {
 	if before.DiskBytes < before.BlockBytes {
 		t.Errorf("Stat().DiskBytes = %d, want at least BlockBytes %d", before.DiskBytes, before.BlockBytes)
 	}
-	gc(t, s)
+	gs := gc(t, s)
 	after, err := s.Stat(t.Context())
 	if err != nil {
 		t.Fatalf("Stat() = %v", err)
 	}
 	if punching && before.DiskBytes-after.DiskBytes < 7<<20 {
 		t.Errorf("Stat().DiskBytes after GC of 8 MiB = %d, before %d: want at least 7 MiB less", after.DiskBytes, before.DiskBytes)
+	}
+	if punching && gs.DiskFreed < 7<<20 {
+		t.Errorf("GC().DiskFreed = %d after deleting 8 MiB of blocks, want at least 7 MiB", gs.DiskFreed)
 	}
 	checkBlocks(t, s, keep...)
 }
