@@ -1,0 +1,251 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// F16 KV cache kernels (see kv_amd64.go). Strides are in halves.
+
+// func f32ToF16AVX(dst *uint16, src *float32, n int)
+// n is a multiple of 8; rounding to nearest even (immediate 0).
+TEXT ·f32ToF16AVX(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+cvloop:
+	CMPQ CX, $8
+	JLT cvdone
+	VMOVUPS (SI), Y0
+	VCVTPS2PH $0, Y0, X1
+	VMOVDQU X1, (DI)
+	ADDQ $32, SI
+	ADDQ $16, DI
+	SUBQ $8, CX
+	JMP cvloop
+cvdone:
+	VZEROUPPER
+	RET
+
+// func dotF16RowsAVX(out, x *float32, h *uint16, stride, n, rows int)
+// out[r] = x[0:n] · h[r*stride : r*stride+n]; n is a positive multiple of 8.
+// Four rows per pass, two accumulators per row (16 columns per step).
+TEXT ·dotF16RowsAVX(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ h+16(FP), R8
+	MOVQ stride+24(FP), DX
+	SHLQ $1, DX
+	MOVQ n+32(FP), CX
+	MOVQ rows+40(FP), BX
+dr4:
+	CMPQ BX, $4
+	JLT dr1
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ AX, AX
+dr4loop16:
+	LEAQ 16(AX), R12
+	CMPQ R12, CX
+	JGT dr4tail
+	VMOVUPS (SI)(AX*4), Y8
+	VMOVUPS 32(SI)(AX*4), Y9
+	VCVTPH2PS (R8)(AX*2), Y10
+	VCVTPH2PS 16(R8)(AX*2), Y11
+	VCVTPH2PS (R9)(AX*2), Y12
+	VCVTPH2PS 16(R9)(AX*2), Y13
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y9, Y11, Y4
+	VFMADD231PS Y8, Y12, Y1
+	VFMADD231PS Y9, Y13, Y5
+	VCVTPH2PS (R10)(AX*2), Y10
+	VCVTPH2PS 16(R10)(AX*2), Y11
+	VCVTPH2PS (R11)(AX*2), Y12
+	VCVTPH2PS 16(R11)(AX*2), Y13
+	VFMADD231PS Y8, Y10, Y2
+	VFMADD231PS Y9, Y11, Y6
+	VFMADD231PS Y8, Y12, Y3
+	VFMADD231PS Y9, Y13, Y7
+	MOVQ R12, AX
+	JMP dr4loop16
+dr4tail:
+	CMPQ AX, CX
+	JGE dr4sum
+	VMOVUPS (SI)(AX*4), Y8
+	VCVTPH2PS (R8)(AX*2), Y10
+	VCVTPH2PS (R9)(AX*2), Y11
+	VCVTPH2PS (R10)(AX*2), Y12
+	VCVTPH2PS (R11)(AX*2), Y13
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y8, Y11, Y1
+	VFMADD231PS Y8, Y12, Y2
+	VFMADD231PS Y8, Y13, Y3
+dr4sum:
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	// [r0 r0 r1 r1 | r0 r0 r1 r1], [r2 r2 r3 r3 | ...], then [r0 r1 r2 r3 | r0 r1 r2 r3]
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVUPS X0, (DI)
+	ADDQ $16, DI
+	LEAQ (R11)(DX*1), R8
+	SUBQ $4, BX
+	JMP dr4
+dr1:
+	CMPQ BX, $0
+	JLE drdone
+	VXORPS Y0, Y0, Y0
+	VXORPS Y4, Y4, Y4
+	XORQ AX, AX
+dr1loop16:
+	LEAQ 16(AX), R12
+	CMPQ R12, CX
+	JGT dr1tail
+	VCVTPH2PS (R8)(AX*2), Y10
+	VCVTPH2PS 16(R8)(AX*2), Y11
+	VFMADD231PS (SI)(AX*4), Y10, Y0
+	VFMADD231PS 32(SI)(AX*4), Y11, Y4
+	MOVQ R12, AX
+	JMP dr1loop16
+dr1tail:
+	CMPQ AX, CX
+	JGE dr1sum
+	VCVTPH2PS (R8)(AX*2), Y10
+	VFMADD231PS (SI)(AX*4), Y10, Y0
+dr1sum:
+	VADDPS Y4, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	ADDQ DX, R8
+	DECQ BX
+	JMP dr1
+drdone:
+	VZEROUPPER
+	RET
+
+// func addScaledF16RowsAVX(dst, w *float32, h *uint16, stride, n, rows int)
+// dst[0:n] += Σ_r w[r] · h[r*stride : r*stride+n]; n is a positive multiple
+// of 8, rows positive. Column blocks of 64 (then 32, then 8) stay in
+// registers while the rows stream past.
+TEXT ·addScaledF16RowsAVX(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ h+16(FP), R8
+	MOVQ stride+24(FP), DX
+	SHLQ $1, DX
+	MOVQ n+32(FP), CX
+	MOVQ rows+40(FP), BX
+as64:
+	CMPQ CX, $64
+	JLT as32
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 128(DI), Y4
+	VMOVUPS 160(DI), Y5
+	VMOVUPS 192(DI), Y6
+	VMOVUPS 224(DI), Y7
+	MOVQ R8, R9
+	XORQ AX, AX
+as64loop:
+	VBROADCASTSS (SI)(AX*4), Y15
+	VCVTPH2PS (R9), Y8
+	VCVTPH2PS 16(R9), Y9
+	VCVTPH2PS 32(R9), Y10
+	VCVTPH2PS 48(R9), Y11
+	VFMADD231PS Y15, Y8, Y0
+	VFMADD231PS Y15, Y9, Y1
+	VFMADD231PS Y15, Y10, Y2
+	VFMADD231PS Y15, Y11, Y3
+	VCVTPH2PS 64(R9), Y12
+	VCVTPH2PS 80(R9), Y13
+	VCVTPH2PS 96(R9), Y14
+	VCVTPH2PS 112(R9), Y8
+	VFMADD231PS Y15, Y12, Y4
+	VFMADD231PS Y15, Y13, Y5
+	VFMADD231PS Y15, Y14, Y6
+	VFMADD231PS Y15, Y8, Y7
+	ADDQ DX, R9
+	INCQ AX
+	CMPQ AX, BX
+	JLT as64loop
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	ADDQ $256, DI
+	ADDQ $128, R8
+	SUBQ $64, CX
+	JMP as64
+as32:
+	CMPQ CX, $32
+	JLT as8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	MOVQ R8, R9
+	XORQ AX, AX
+as32loop:
+	VBROADCASTSS (SI)(AX*4), Y15
+	VCVTPH2PS (R9), Y8
+	VCVTPH2PS 16(R9), Y9
+	VCVTPH2PS 32(R9), Y10
+	VCVTPH2PS 48(R9), Y11
+	VFMADD231PS Y15, Y8, Y0
+	VFMADD231PS Y15, Y9, Y1
+	VFMADD231PS Y15, Y10, Y2
+	VFMADD231PS Y15, Y11, Y3
+	ADDQ DX, R9
+	INCQ AX
+	CMPQ AX, BX
+	JLT as32loop
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $64, R8
+	SUBQ $32, CX
+as8:
+	CMPQ CX, $8
+	JLT asdone
+	VMOVUPS (DI), Y0
+	MOVQ R8, R9
+	XORQ AX, AX
+as8loop:
+	VBROADCASTSS (SI)(AX*4), Y15
+	VCVTPH2PS (R9), Y8
+	VFMADD231PS Y15, Y8, Y0
+	ADDQ DX, R9
+	INCQ AX
+	CMPQ AX, BX
+	JLT as8loop
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $16, R8
+	SUBQ $8, CX
+	JMP as8
+asdone:
+	VZEROUPPER
+	RET
