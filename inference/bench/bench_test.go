@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -127,6 +128,40 @@ func benchDecode(b *testing.B, typ tensor.Type, resident bool) {
 			b.ReportMetric(ref, "llamacpp_tok/s")
 			b.ReportMetric(tps/ref, "ratio")
 		}
+	}
+}
+
+// BenchmarkDecodeKV generates one token at position kvDepth of a Q4_0
+// model (the KV cache filled by a prefill, truncated back before every
+// token) with the F16 KV cache (the default) and the F32 one, and reports
+// tokens/s and the cache's size: attention reads kvDepth positions of keys
+// and values per layer, which BenchmarkDecode's short prompt does not.
+func BenchmarkDecodeKV(b *testing.B) {
+	const kvDepth = benchCtx - 16
+	for _, kv := range []llama.KVType{llama.KVF16, llama.KVF32} {
+		b.Run(fmt.Sprintf("Q4_0/kv=%v/pos=%d", kv, kvDepth), func(b *testing.B) {
+			l := load(b, tensor.Q4_0, true)
+			l.m.KVType = kv
+			st := l.m.NewState(benchCtx, 0)
+			if _, err := st.Forward(tokens(kvDepth)); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := st.Forward([]int32{400}); err != nil { // warm-up
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				st.Truncate(kvDepth)
+				if _, err := st.Forward([]int32{int32(500 + i%1000)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			reportCPU(b, cpuTime()-cpu0)
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
+			b.ReportMetric(float64(l.m.KVBytes(benchCtx))/(1<<20), "kv_MiB")
+		})
 	}
 }
 

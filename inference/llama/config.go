@@ -32,6 +32,50 @@ type Config struct {
 	RopeNeox bool
 	// QKVBias is true when attention q/k/v projections carry biases (qwen2).
 	QKVBias bool
+	// KVType is the element type of the KV cache States allocate: KVF16
+	// (the zero value, llama.cpp's default) or KVF32. It is not read from
+	// the file; set it on the Model before NewState.
+	KVType KVType
+}
+
+// KVType is the element type of the KV cache.
+type KVType uint8
+
+const (
+	// KVF16 keeps keys and values as IEEE halves, rounded to nearest even
+	// as llama.cpp's default F16 cache does: half the memory of KVF32.
+	KVF16 KVType = iota
+	// KVF32 keeps keys and values as float32.
+	KVF32
+)
+
+func (t KVType) String() string {
+	switch t {
+	case KVF16:
+		return "f16"
+	case KVF32:
+		return "f32"
+	}
+	return fmt.Sprintf("kvtype(%d)", uint8(t))
+}
+
+// Bytes is the size of one cached element (0 for an invalid type).
+func (t KVType) Bytes() int {
+	switch t {
+	case KVF16:
+		return 2
+	case KVF32:
+		return 4
+	}
+	return 0
+}
+
+// KVBytes is the size of the KV cache of a State of ctxLen positions: keys
+// and values of every layer, ctxLen × KVHeads × HeadDim elements each, of
+// KVType. It is the one formula for the engine's KV memory; estimates made
+// from a GGUF header (ConfigFromGGUF) use it too.
+func (c *Config) KVBytes(ctxLen int) int64 {
+	return int64(2*c.Layers) * int64(ctxLen) * int64(c.KVHeads*c.HeadDim) * int64(c.KVType.Bytes())
 }
 
 // Supported reports whether arch is an architecture this package runs.
@@ -59,6 +103,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("llama: implausibly large model shape %+v", *c)
 	case c.RMSEps < 0 || c.RopeBase <= 0 || c.RopeFreqScale <= 0:
 		return fmt.Errorf("llama: invalid rms epsilon %g or rope base %g", c.RMSEps, c.RopeBase)
+	case c.KVType != KVF16 && c.KVType != KVF32:
+		return fmt.Errorf("llama: KV cache type %v is not %v or %v", c.KVType, KVF16, KVF32)
 	}
 	return nil
 }

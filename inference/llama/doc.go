@@ -14,7 +14,14 @@
 //     the wrong one raises no error and produces garbage, so the layout is
 //     fixed per architecture in Config.RopeNeox.
 //   - KV cache: the rotated keys and the values of every position so far,
-//     per layer, in float32 (ctxLen × KVHeads × HeadDim each).
+//     per layer (ctxLen × KVHeads × HeadDim each), of Config.KVType: IEEE
+//     halves by default (KVF16, rounded to nearest even, as llama.cpp's
+//     default cache), or float32 (KVF32) at twice the memory; KVBytes gives
+//     the size. With halves the query is rounded to a half too, as ggml
+//     converts it to F16 (the vec-dot type of F16 keys); the scores of a
+//     head over all positions are one tensor.DotF16Rows call and its output
+//     one tensor.AddScaledF16Rows call, both accumulating in float32, and
+//     the softmax stays float32.
 //   - State: one sequence's position, KV cache and scratch buffers. Every
 //     buffer is allocated by NewState, so Forward allocates nothing. Weights
 //     live in Model and are shared by all States; a State is used by one

@@ -61,7 +61,14 @@ func TestFixtureGreedy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, batch := range []int{1, 3, 64} {
+	// llama.cpp ran with its default F16 KV cache; the F32 cache must give
+	// the same tokens too.
+	for _, tc := range []struct {
+		kv    KVType
+		batch int
+	}{{KVF16, 1}, {KVF16, 3}, {KVF16, 64}, {KVF32, 1}, {KVF32, 64}} {
+		batch := tc.batch
+		m.KVType = tc.kv
 		s := m.NewState(m.ContextLength, batch)
 		logits, err := s.Forward(prompt)
 		if err != nil {
@@ -77,7 +84,7 @@ func TestFixtureGreedy(t *testing.T) {
 		}
 		for i := range want {
 			if got[i] != want[i] {
-				t.Errorf("batch %d: generated ids = %v\nwant %v (first difference at %d)", batch, got, want, i)
+				t.Errorf("kv %v, batch %d: generated ids = %v\nwant %v (first difference at %d)", tc.kv, batch, got, want, i)
 				break
 			}
 		}

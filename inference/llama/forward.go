@@ -20,7 +20,9 @@ type State struct {
 	maxBatch int
 	pos      int
 
-	kCache, vCache [][]float32 // per layer: ctxLen × kvDim
+	kvType             KVType
+	kCache, vCache     [][]float32 // KVF32: per layer, ctxLen × kvDim
+	kCache16, vCache16 [][]uint16  // KVF16: per layer, ctxLen × kvDim halves
 
 	x, xb, q, k, v, att, hb, hb2 []float32 // maxBatch rows each
 	cos, sin                     []float32 // maxBatch × RopeDims/2
@@ -31,19 +33,33 @@ type State struct {
 }
 
 // NewState allocates a State able to hold ctxLen positions, processing at
-// most batch prompt tokens per pass (DefaultBatch when batch <= 0).
+// most batch prompt tokens per pass (DefaultBatch when batch <= 0). Its KV
+// cache holds elements of m.KVType (m.KVBytes(ctxLen) bytes); NewState
+// panics if that is not a valid KVType.
 func (m *Model) NewState(ctxLen, batch int) *State {
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
 	c := m.Config
 	qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	s := &State{m: m, ctxLen: ctxLen, maxBatch: batch, workers: min(runtime.GOMAXPROCS(0), c.Heads)}
-	s.kCache = make([][]float32, c.Layers)
-	s.vCache = make([][]float32, c.Layers)
-	for i := range s.kCache {
-		s.kCache[i] = make([]float32, ctxLen*kvDim)
-		s.vCache[i] = make([]float32, ctxLen*kvDim)
+	s := &State{m: m, ctxLen: ctxLen, maxBatch: batch, kvType: c.KVType, workers: min(runtime.GOMAXPROCS(0), c.Heads)}
+	switch c.KVType {
+	case KVF16:
+		s.kCache16 = make([][]uint16, c.Layers)
+		s.vCache16 = make([][]uint16, c.Layers)
+		for i := range s.kCache16 {
+			s.kCache16[i] = make([]uint16, ctxLen*kvDim)
+			s.vCache16[i] = make([]uint16, ctxLen*kvDim)
+		}
+	case KVF32:
+		s.kCache = make([][]float32, c.Layers)
+		s.vCache = make([][]float32, c.Layers)
+		for i := range s.kCache {
+			s.kCache[i] = make([]float32, ctxLen*kvDim)
+			s.vCache[i] = make([]float32, ctxLen*kvDim)
+		}
+	default:
+		panic(fmt.Sprintf("llama: NewState with KV cache type %v", c.KVType))
 	}
 	s.x = make([]float32, batch*c.Dim)
 	s.xb = make([]float32, batch*c.Dim)
@@ -68,6 +84,9 @@ func (s *State) Pos() int { return s.pos }
 
 // ContextLength is the number of positions s can hold.
 func (s *State) ContextLength() int { return s.ctxLen }
+
+// KVType is the element type of s's KV cache.
+func (s *State) KVType() KVType { return s.kvType }
 
 // Reset empties the KV cache.
 func (s *State) Reset() { s.pos = 0 }
@@ -214,7 +233,6 @@ func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
 		matmul(s.q, l.wq, s.xb, n)
 		matmul(s.k, l.wk, s.xb, n)
 		matmul(s.v, l.wv, s.xb, n)
-		kc, vc := s.kCache[li], s.vCache[li]
 		for i := 0; i < n; i++ {
 			q, k, v := s.q[i*qDim:(i+1)*qDim], s.k[i*kvDim:(i+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim]
 			if l.bq != nil {
@@ -226,8 +244,17 @@ func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
 			s.rope(q, c.Heads, cs, sn)
 			s.rope(k, c.KVHeads, cs, sn)
 			p := s.pos + i
-			copy(kc[p*kvDim:(p+1)*kvDim], k)
-			copy(vc[p*kvDim:(p+1)*kvDim], v)
+			if s.kvType == KVF16 {
+				tensor.F32ToF16Slice(s.kCache16[li][p*kvDim:(p+1)*kvDim], k)
+				tensor.F32ToF16Slice(s.vCache16[li][p*kvDim:(p+1)*kvDim], v)
+				// ggml multiplies F16 keys with the query converted to
+				// F16 (their vec-dot type), with and without flash
+				// attention; so does this engine.
+				tensor.RoundF16Slice(q, q)
+			} else {
+				copy(s.kCache[li][p*kvDim:(p+1)*kvDim], k)
+				copy(s.vCache[li][p*kvDim:(p+1)*kvDim], v)
+			}
 		}
 		s.attention(li, n)
 		matmul(s.xb, l.wo, s.att, n)
@@ -296,13 +323,25 @@ func (s *State) attention(li, n int) {
 	s.wg.Wait()
 }
 
+// attendHeads computes the attention of query heads [h0,h1) of the n
+// newest positions. With the F16 cache the scores of one head over all
+// positions are one tensor.DotF16Rows call (keys kvDim halves apart) and its
+// output one tensor.AddScaledF16Rows call; the F32 cache goes position by
+// position.
 func (s *State) attendHeads(li, n, h0, h1 int, scores []float32) {
 	c := s.m.Config
 	hd := c.HeadDim
 	qDim, kvDim := c.Heads*hd, c.KVHeads*hd
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	kc, vc := s.kCache[li], s.vCache[li]
+	f16 := s.kvType == KVF16
+	var kc, vc []float32
+	var kc16, vc16 []uint16
+	if f16 {
+		kc16, vc16 = s.kCache16[li], s.vCache16[li]
+	} else {
+		kc, vc = s.kCache[li], s.vCache[li]
+	}
 	for i := 0; i < n; i++ {
 		npos := s.pos + i + 1 // causal: this token sees itself and all before it
 		for h := h0; h < h1; h++ {
@@ -310,10 +349,19 @@ func (s *State) attendHeads(li, n, h0, h1 int, scores []float32) {
 			kvOff := (h / group) * hd
 			sc := scores[:npos]
 			maxv := float32(math.Inf(-1))
-			for p := 0; p < npos; p++ {
-				v := tensor.Dot(q, kc[p*kvDim+kvOff:p*kvDim+kvOff+hd]) * scale
-				sc[p] = v
-				maxv = max(maxv, v)
+			if f16 {
+				tensor.DotF16Rows(sc, q, kc16[kvOff:], kvDim)
+				for p, v := range sc {
+					v *= scale
+					sc[p] = v
+					maxv = max(maxv, v)
+				}
+			} else {
+				for p := 0; p < npos; p++ {
+					v := tensor.Dot(q, kc[p*kvDim+kvOff:p*kvDim+kvOff+hd]) * scale
+					sc[p] = v
+					maxv = max(maxv, v)
+				}
 			}
 			var sum float64
 			for p := range sc {
@@ -324,6 +372,13 @@ func (s *State) attendHeads(li, n, h0, h1 int, scores []float32) {
 			inv := float32(1 / sum)
 			out := s.att[i*qDim+h*hd : i*qDim+(h+1)*hd]
 			clear(out)
+			if f16 {
+				for p := range sc {
+					sc[p] *= inv
+				}
+				tensor.AddScaledF16Rows(out, sc, vc16[kvOff:], kvDim)
+				continue
+			}
 			for p := range sc {
 				tensor.AddScaled(out, sc[p]*inv, vc[p*kvDim+kvOff:p*kvDim+kvOff+hd])
 			}

@@ -162,8 +162,3 @@ func (m *Model) NumParams() int64 { return m.nParams }
 // WeightBytes is the number of bytes of weights the model uses; decoding one
 // token reads nearly all of them once.
 func (m *Model) WeightBytes() int64 { return m.weightSize }
-
-// KVBytes is the size of the KV cache of a State of ctxLen positions.
-func (m *Model) KVBytes(ctxLen int) int64 {
-	return int64(2*m.Layers*ctxLen*m.KVHeads*m.HeadDim) * 4
-}

@@ -88,8 +88,19 @@ func (r *refModel) rope(v []float64, pos int, neox bool) {
 	}
 }
 
-// forward returns the logits of every position of tokens.
-func (r *refModel) forward(tokens []int32, neox bool) [][]float64 {
+// roundF16 rounds each element of v to the nearest half through float32,
+// as the engine stores a float32 key or value in its F16 cache.
+func roundF16(v []float64) {
+	for i, x := range v {
+		v[i] = float64(tensor.F16ToF32(tensor.F32ToF16(float32(x))))
+	}
+}
+
+// forward returns the logits of every position of tokens. With kvF16 the
+// queries, keys and values are rounded to halves before the attention, as
+// the engine's F16 KV cache (and llama.cpp's) does; the arithmetic stays
+// float64.
+func (r *refModel) forward(tokens []int32, neox, kvF16 bool) [][]float64 {
 	c := r.c
 	hd, qDim, kvDim := c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	var keys, vals [][][]float64 // layer, pos
@@ -106,6 +117,11 @@ func (r *refModel) forward(tokens []int32, neox bool) [][]float64 {
 			v := r.matvec(p+"attn_v.weight", xn, kvDim)
 			r.rope(q, pos, neox)
 			r.rope(k, pos, neox)
+			if kvF16 {
+				roundF16(q)
+				roundF16(k)
+				roundF16(v)
+			}
 			keys[l] = append(keys[l], k)
 			vals[l] = append(vals[l], v)
 			att := make([]float64, qDim)
@@ -167,6 +183,16 @@ func relErr(got []float32, want []float64) float64 {
 	return maxDiff / maxRef
 }
 
+// kvF16Slack is added to the tolerance with the F16 cache. The reference
+// rounds its float64 q, k and v to halves, the engine its float32 ones,
+// which already differ by about 1e-6 relative (float32 products). An element
+// that close to a midpoint between two halves rounds to neighbours 2^-11
+// (4.9e-4) apart in the two; over the ~3000 elements rounded per case that
+// happens a few times, and the logits move by up to 6.4e-5 (measured, F32
+// weights). Without the reference's rounding the error is 4e-4 to 8e-4,
+// and an indexing bug is O(1).
+const kvF16Slack = 1.5e-4
+
 func TestLogitsAgainstReference(t *testing.T) {
 	shapes := map[string]Shape{
 		"llama": {Arch: "llama", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 96, Vocab: 300, ContextLength: 64},
@@ -179,6 +205,9 @@ func TestLogitsAgainstReference(t *testing.T) {
 	// Tolerances cover ggml's activation rounding: none for F32, to f16 for
 	// F16 weights, to 8-bit blocks for Q8_0 and Q4_0 weights (about 0.7% per
 	// element, compounded over 15 products; a layout or indexing bug is O(1)).
+	// Every case runs with both KV cache types, against a reference that
+	// rounds q, k and v to halves exactly when the engine's cache is F16, so
+	// the same tolerances hold (see kvF16Slack for the one difference).
 	type tcase struct {
 		t   tensor.Type
 		tol float64
@@ -193,66 +222,73 @@ func TestLogitsAgainstReference(t *testing.T) {
 			cases = append(cases, tcase{tensor.Q4_K, 6e-2}, tcase{tensor.Q6_K, 6e-2}, tcase{tensor.BF16, 3e-2})
 		}
 		for _, tc := range cases {
-			t.Run(fmt.Sprintf("%s/%v", name, tc.t), func(t *testing.T) {
-				var buf bytes.Buffer
-				if err := WriteRandomModel(&buf, shape, tc.t, 7); err != nil {
-					t.Fatal(err)
-				}
-				f, err := gguf.ReadBytes(buf.Bytes())
-				if err != nil {
-					t.Fatal(err)
-				}
-				m, err := Load(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if want := 1 / max(shape.RopeLinearFactor, 1); m.RopeFreqScale != want {
-					t.Fatalf("RopeFreqScale = %v, want %v", m.RopeFreqScale, want)
-				}
-				if m.RopeNeox != (shape.Arch == "qwen2") || m.QKVBias != (shape.Arch == "qwen2") {
-					t.Fatalf("config %+v: wrong RoPE layout or bias flag", m.Config)
-				}
-				ref := loadRef(t, f, m.Config)
-				want := ref.forward(tokens, m.RopeNeox)
-
-				// token by token (decode kernels)
-				s := m.NewState(32, 4)
-				var worst float64
-				for i, tok := range tokens {
-					logits, err := s.Forward([]int32{tok})
+			for _, kv := range []KVType{KVF16, KVF32} {
+				t.Run(fmt.Sprintf("%s/%v/kv=%v", name, tc.t, kv), func(t *testing.T) {
+					var buf bytes.Buffer
+					if err := WriteRandomModel(&buf, shape, tc.t, 7); err != nil {
+						t.Fatal(err)
+					}
+					f, err := gguf.ReadBytes(buf.Bytes())
 					if err != nil {
 						t.Fatal(err)
 					}
-					e := relErr(logits, want[i])
-					worst = max(worst, e)
-					if e > tc.tol {
-						t.Errorf("decode position %d: relative logit error %.3g, want <= %.3g", i, e, tc.tol)
+					m, err := Load(f)
+					if err != nil {
+						t.Fatal(err)
 					}
-				}
-				// whole prompt in batches of 4 (prefill kernels), all logits
-				s.Reset()
-				all := make([]float32, len(tokens)*m.Vocab)
-				if err := s.ForwardAll(tokens, all); err != nil {
-					t.Fatal(err)
-				}
-				for i := range tokens {
-					e := relErr(all[i*m.Vocab:(i+1)*m.Vocab], want[i])
-					worst = max(worst, e)
-					if e > tc.tol {
-						t.Errorf("prefill position %d: relative logit error %.3g, want <= %.3g", i, e, tc.tol)
+					if want := 1 / max(shape.RopeLinearFactor, 1); m.RopeFreqScale != want {
+						t.Fatalf("RopeFreqScale = %v, want %v", m.RopeFreqScale, want)
 					}
-				}
-				t.Logf("worst relative logit error %.3g", worst)
+					if m.RopeNeox != (shape.Arch == "qwen2") || m.QKVBias != (shape.Arch == "qwen2") {
+						t.Fatalf("config %+v: wrong RoPE layout or bias flag", m.Config)
+					}
+					m.KVType = kv
+					ref := loadRef(t, f, m.Config)
+					want := ref.forward(tokens, m.RopeNeox, kv == KVF16)
+					tol := tc.tol
+					if kv == KVF16 {
+						tol += kvF16Slack
+					}
 
-				// The other RoPE layout must be far off, or this test could
-				// not tell the layouts apart.
-				if tc.t == tensor.F32 {
-					wrong := ref.forward(tokens, !m.RopeNeox)
-					if e := relErr(all[(len(tokens)-1)*m.Vocab:], wrong[len(tokens)-1]); e < 100*tc.tol {
-						t.Errorf("engine is as close (%.3g) to the wrong RoPE layout", e)
+					// token by token (decode kernels)
+					s := m.NewState(32, 4)
+					var worst float64
+					for i, tok := range tokens {
+						logits, err := s.Forward([]int32{tok})
+						if err != nil {
+							t.Fatal(err)
+						}
+						e := relErr(logits, want[i])
+						worst = max(worst, e)
+						if e > tol {
+							t.Errorf("decode position %d: relative logit error %.3g, want <= %.3g", i, e, tol)
+						}
 					}
-				}
-			})
+					// whole prompt in batches of 4 (prefill kernels), all logits
+					s.Reset()
+					all := make([]float32, len(tokens)*m.Vocab)
+					if err := s.ForwardAll(tokens, all); err != nil {
+						t.Fatal(err)
+					}
+					for i := range tokens {
+						e := relErr(all[i*m.Vocab:(i+1)*m.Vocab], want[i])
+						worst = max(worst, e)
+						if e > tol {
+							t.Errorf("prefill position %d: relative logit error %.3g, want <= %.3g", i, e, tol)
+						}
+					}
+					t.Logf("worst relative logit error %.3g", worst)
+
+					// The other RoPE layout must be far off, or this test could
+					// not tell the layouts apart.
+					if tc.t == tensor.F32 {
+						wrong := ref.forward(tokens, !m.RopeNeox, kv == KVF16)
+						if e := relErr(all[(len(tokens)-1)*m.Vocab:], wrong[len(tokens)-1]); e < 100*tc.tol {
+							t.Errorf("engine is as close (%.3g) to the wrong RoPE layout", e)
+						}
+					}
+				})
+			}
 		}
 	}
 }
