@@ -189,16 +189,9 @@ func newModel(f *gguf.File, cfg Config) (*Model, error) {
 	if tok.VocabSize() > net.Vocab {
 		return nil, fmt.Errorf("tokenizer has %d tokens but the model only %d logits", tok.VocabSize(), net.Vocab)
 	}
-	ctxLen := cfg.ContextLength
-	trained := net.ContextLength
-	if trained <= 0 {
-		trained = DefaultMaxContext
-	}
-	switch {
-	case ctxLen == 0:
-		ctxLen = min(trained, DefaultMaxContext)
-	case ctxLen > trained:
-		return nil, fmt.Errorf("context length %d exceeds the %d the model was trained for", ctxLen, trained)
+	ctxLen, err := contextLength(cfg.ContextLength, net.ContextLength)
+	if err != nil {
+		return nil, err
 	}
 	m := &Model{file: f, net: net, tok: tok, cfg: cfg}
 	m.info = Info{
@@ -336,4 +329,34 @@ func fileTypeName(f *gguf.File) string {
 		}
 	}
 	return tensor.Type(best).String()
+}
+
+// contextLength is the context a session opens: asked (0: the trained one,
+// at most DefaultMaxContext), never more than the model was trained for.
+func contextLength(asked, trained int) (int, error) {
+	if trained <= 0 {
+		trained = DefaultMaxContext
+	}
+	switch {
+	case asked == 0:
+		return min(trained, DefaultMaxContext), nil
+	case asked > trained:
+		return 0, fmt.Errorf("context length %d exceeds the %d the model was trained for", asked, trained)
+	}
+	return asked, nil
+}
+
+// KVCacheBytes is the KV cache one session of the model in g holds with
+// cfg, read from the header alone: what Info.KVCacheBytes reports once the
+// model is loaded. Memory budgets use it before loading.
+func KVCacheBytes(g *gguf.File, cfg Config) (int64, error) {
+	c, err := llama.ConfigFromGGUF(g)
+	if err != nil {
+		return 0, err
+	}
+	ctxLen, err := contextLength(cfg.ContextLength, c.ContextLength)
+	if err != nil {
+		return 0, err
+	}
+	return c.KVBytes(ctxLen), nil
 }

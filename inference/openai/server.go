@@ -13,7 +13,6 @@ import (
 
 	"github.com/cairnhub/cairn/inference"
 	"github.com/cairnhub/cairn/inference/gguf"
-	"github.com/cairnhub/cairn/inference/llama"
 )
 
 // Models finds the GGUF files the server may load. The node's
@@ -497,18 +496,11 @@ func estimateBytes(path string, cfg inference.Config) int64 {
 		return st.Size()
 	}
 	defer f.Close()
-	c, err := llama.ConfigFromGGUF(f)
+	kv, err := inference.KVCacheBytes(f, cfg)
 	if err != nil {
 		return st.Size()
 	}
-	ctxLen := cfg.ContextLength
-	if ctxLen == 0 {
-		ctxLen = inference.DefaultMaxContext
-		if c.ContextLength > 0 {
-			ctxLen = min(ctxLen, c.ContextLength)
-		}
-	}
-	return st.Size() + (&llama.Model{Config: c}).KVBytes(ctxLen)
+	return st.Size() + kv
 }
 
 func errShuttingDown() *Error {
