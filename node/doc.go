@@ -21,4 +21,8 @@
 //   - Advert: what a member says it serves (models held or loaded, queue,
 //     load), asked for on the infer protocol and cached briefly.
 //   - Route: where a request went: answered locally or forwarded to a peer.
+//   - API key: an http.tokens entry as the OpenAI API's bearer token. One
+//     bound to a jurisdiction uses and lists only the models whose repo the
+//     policy lets that jurisdiction receive (as on the Hugging Face API);
+//     the node the client reached decides, before serving or forwarding.
 package node

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -69,7 +70,10 @@ type ForwardConfig struct {
 	QueryTimeout time.Duration
 	// APIKeys are the bearer tokens clients must send (the node's
 	// http.tokens); the serving side sends the first to its own server.
-	// Default none: open.
+	// A key that the node's http.tokens bind to a jurisdiction
+	// (HTTPToken.Jurisdiction) keeps that binding here: it may use only
+	// the models whose repo the residency policy lets that jurisdiction
+	// receive, as on the Hugging Face API. Default none: open.
 	APIKeys []string
 	// NoPrefetch stops the node from pulling, in the background, a model
 	// it forwarded because it did not hold it. Default false: it pulls,
@@ -102,11 +106,19 @@ type Forwarder struct {
 	cfg     ForwardConfig
 	log     *slog.Logger
 	metrics *Metrics
+	keys    []apiKey // cfg.APIKeys with their jurisdiction bindings
 
 	mu       sync.Mutex
 	adverts  map[peer.ID]advertEntry
 	fetching map[string]chan struct{} // repo@rev → closed when the background pull ends
 	needs    map[string]int64         // GGUF sha256 → bytes it takes loaded
+}
+
+// apiKey is a key of ForwardConfig.APIKeys and the jurisdiction the
+// node's http.tokens bind it to ("" for none).
+type apiKey struct {
+	key          []byte
+	jurisdiction string
 }
 
 type advertEntry struct {
@@ -140,7 +152,16 @@ func NewForwarder(d *Daemon, local func() LocalInference, cfg ForwardConfig, m *
 	if local == nil {
 		local = func() LocalInference { return nil }
 	}
-	return &Forwarder{d: d, local: local, cfg: cfg, log: cfg.Logger, metrics: m,
+	keys := make([]apiKey, len(cfg.APIKeys))
+	for i, k := range cfg.APIKeys {
+		keys[i].key = []byte(k)
+		for _, t := range d.n.Config.HTTP.Tokens {
+			if t.Token == k { // the last entry wins, as in hfapi
+				keys[i].jurisdiction = t.Jurisdiction
+			}
+		}
+	}
+	return &Forwarder{d: d, local: local, cfg: cfg, log: cfg.Logger, metrics: m, keys: keys,
 		adverts: map[peer.ID]advertEntry{}, fetching: map[string]chan struct{}{}, needs: map[string]int64{}}, nil
 }
 
@@ -151,36 +172,117 @@ func (f *Forwarder) Register() {
 	}
 }
 
-// Mount routes the generation endpoints of mux here, ahead of the OpenAI
-// server's "/v1/" (more precise patterns win).
+// Mount routes the generation and model endpoints of mux here, ahead of
+// the OpenAI server's "/v1/" (more precise patterns win).
 func (f *Forwarder) Mount(mux *http.ServeMux) {
 	mux.Handle("POST "+forward.PathCompletions, f)
 	mux.Handle("POST "+forward.PathChat, f)
 	mux.HandleFunc("GET /v1/models", f.serveModels)
+	mux.HandleFunc("GET /v1/models/{id...}", f.serveModel)
+}
+
+type modelObject struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
 }
 
 // serveModels lists the local models, or, while local inference is off,
-// those the members allowed to process their prompts serve.
+// those the members allowed to process their prompts serve; for a key
+// bound to a jurisdiction, only those it may use.
 func (f *Forwarder) serveModels(w http.ResponseWriter, r *http.Request) {
+	ok, juris := f.authenticate(r)
+	if !ok {
+		unauthorized(w)
+		return
+	}
+	local := f.local()
+	if local != nil && juris == "" {
+		local.ServeHTTP(w, r)
+		return
+	}
+	if local != nil {
+		f.serveFilteredModels(w, r, local, juris)
+		return
+	}
+	data := []modelObject{}
+	for _, m := range f.remoteModels(r.Context()) {
+		if f.mayUse(m.ID, juris) {
+			data = append(data, m)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
+}
+
+// serveFilteredModels is the local server's list of models less those a
+// key bound to juris may not use.
+func (f *Forwarder) serveFilteredModels(w http.ResponseWriter, r *http.Request, local LocalInference, juris string) {
+	rec := &bufferedResponse{hdr: http.Header{}}
+	local.ServeHTTP(rec, r)
+	var list struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if rec.status != http.StatusOK { // an error: passed on as it is
+		maps.Copy(w.Header(), rec.hdr)
+		w.WriteHeader(rec.status)
+		w.Write(rec.body.Bytes())
+		return
+	}
+	if err := json.Unmarshal(rec.body.Bytes(), &list); err != nil { // never passed on unfiltered
+		apiError(w, http.StatusInternalServerError, "server_error", "", "", "the local model list could not be read: "+err.Error())
+		return
+	}
+	data := []json.RawMessage{}
+	for _, raw := range list.Data {
+		var m struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(raw, &m) == nil && f.mayUse(m.ID, juris) {
+			data = append(data, raw)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
+}
+
+// serveModel answers GET /v1/models/{id}: the local server's answer, or,
+// while local inference is off, the model if an allowed member serves it;
+// 403 for a key bound to a jurisdiction that may not use it.
+func (f *Forwarder) serveModel(w http.ResponseWriter, r *http.Request) {
+	ok, juris := f.authenticate(r)
+	if !ok {
+		unauthorized(w)
+		return
+	}
+	id := r.PathValue("id")
+	if juris != "" {
+		if mid, err := ParseModelID(id); err == nil && !f.permit(w, id, mid.Repo, juris) {
+			return
+		} // an id that does not parse names no model: 404 below
+	}
 	if local := f.local(); local != nil {
 		local.ServeHTTP(w, r)
 		return
 	}
-	if !f.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cairn"`)
-		apiError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "",
-			"missing or incorrect API key: send \"Authorization: Bearer KEY\" with a key of http.tokens")
-		return
+	for _, m := range f.remoteModels(r.Context()) {
+		if m.ID == id {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(m)
+			return
+		}
 	}
-	type object struct {
-		ID      string `json:"id"`
-		Object  string `json:"object"`
-		Created int64  `json:"created"`
-		OwnedBy string `json:"owned_by"`
-	}
-	data := []object{}
+	apiError(w, http.StatusNotFound, "invalid_request_error", "model_not_found", "model",
+		fmt.Sprintf("the model %q does not exist: no connected member allowed to process its prompts serves it", id))
+}
+
+// remoteModels are the models the members allowed to process their
+// prompts serve, sorted by id.
+func (f *Forwarder) remoteModels(ctx context.Context) []modelObject {
+	data := []modelObject{}
 	seen := map[string]bool{}
-	for _, rt := range f.Routes(r.Context()) {
+	for _, rt := range f.Routes(ctx) {
 		if !rt.Serving {
 			continue
 		}
@@ -188,13 +290,12 @@ func (f *Forwarder) serveModels(w http.ResponseWriter, r *http.Request) {
 			if m.Allowed && !seen[m.ID] {
 				seen[m.ID] = true
 				org, _, _ := strings.Cut(m.ID, "/")
-				data = append(data, object{ID: m.ID, Object: "model", Created: time.Now().Unix(), OwnedBy: org})
+				data = append(data, modelObject{ID: m.ID, Object: "model", Created: time.Now().Unix(), OwnedBy: org})
 			}
 		}
 	}
-	slices.SortFunc(data, func(a, b object) int { return strings.Compare(a.ID, b.ID) })
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
+	slices.SortFunc(data, func(a, b modelObject) int { return strings.Compare(a.ID, b.ID) })
+	return data
 }
 
 // Response headers naming who answered.
@@ -205,10 +306,9 @@ const (
 
 // ServeHTTP serves POST /v1/completions and /v1/chat/completions.
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !f.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cairn"`)
-		apiError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "",
-			"missing or incorrect API key: send \"Authorization: Bearer KEY\" with a key of http.tokens")
+	ok, juris := f.authenticate(r)
+	if !ok {
+		unauthorized(w)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, forward.MaxBody))
@@ -224,7 +324,9 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Model string `json:"model"`
 	}
 	local := f.local()
-	if json.Unmarshal(body, &head) != nil || head.Model == "" {
+	// Read as the OpenAI server reads it (one JSON value, the last "model"
+	// key), so the model checked here is the model it runs.
+	if json.NewDecoder(bytes.NewReader(body)).Decode(&head) != nil || head.Model == "" {
 		if local != nil { // its own words for a bad request
 			f.serveLocal(w, r, local, body, "")
 			return
@@ -240,6 +342,12 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		apiError(w, http.StatusNotFound, "invalid_request_error", "model_not_found", "model", fmt.Sprintf("the model %q does not exist: %v", head.Model, err))
+		return
+	}
+	// Decided here, before serving or forwarding: the token does not
+	// travel to the member a request is forwarded to.
+	if juris != "" && !f.permit(w, head.Model, mid.Repo, juris) {
+		f.metrics.request("refused", head.Model)
 		return
 	}
 	why, canLocal, wait := f.decide(r.Context(), local, mid, head.Model)
@@ -261,19 +369,75 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.serveLocal(w, r, local, body, head.Model)
 }
 
-func (f *Forwarder) authorized(r *http.Request) bool {
-	if len(f.cfg.APIKeys) == 0 {
+// authenticate maps the request's bearer token to whether it may use the
+// API and the jurisdiction the node's http.tokens bind it to ("" for
+// none); with no key configured the API is open and nobody is bound.
+// Every key is compared, in constant time, and the match selected without
+// a branch, so timing tells nothing about which key matched.
+func (f *Forwarder) authenticate(r *http.Request) (ok bool, jurisdiction string) {
+	if len(f.keys) == 0 {
+		return true, ""
+	}
+	tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !found {
+		return false, ""
+	}
+	match := -1
+	for i, k := range f.keys {
+		match = subtle.ConstantTimeSelect(subtle.ConstantTimeCompare([]byte(tok), k.key), i, match)
+	}
+	if match < 0 {
+		return false, ""
+	}
+	return true, f.keys[match].jurisdiction
+}
+
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="cairn"`)
+	apiError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "",
+		"missing or incorrect API key: send \"Authorization: Bearer KEY\" with a key of http.tokens")
+}
+
+// tokenMember is what a key bound to juris counts as in residency
+// decisions: a node of that jurisdiction, as on the Hugging Face API.
+func tokenMember(juris string) *sovereignty.Member {
+	return &sovereignty.Member{PeerID: "http-token", Jurisdiction: juris}
+}
+
+// tokenDecision is whether a key bound to juris may use repo's models:
+// whether the policy lets juris receive the repo, the decision hfapi
+// makes for the same token's reads. A refusal is audited.
+func (f *Forwarder) tokenDecision(repo, juris string) sovereignty.Decision {
+	m := tokenMember(juris)
+	dec := f.d.Engine.Decide(sovereignty.Receive, repo, m)
+	if !dec.Allow {
+		f.d.audit(sovereignty.DenyEntry(sovereignty.Receive, repo, m, dec))
+		f.log.Info("inference refused by policy for the key's jurisdiction", "repo", repo, "jurisdiction", juris, "reason", dec.Reason)
+	}
+	return dec
+}
+
+// mayUse reports whether a key bound to juris ("" for none) may use the
+// model id; an id that does not parse is no model it may use.
+func (f *Forwarder) mayUse(id, juris string) bool {
+	if juris == "" {
 		return true
 	}
-	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
+	mid, err := ParseModelID(id)
+	return err == nil && f.tokenDecision(mid.Repo, juris).Allow
+}
+
+// permit reports whether a key bound to juris may use model (of repo),
+// answering 403 jurisdiction_refused when it may not.
+func (f *Forwarder) permit(w http.ResponseWriter, model, repo, juris string) bool {
+	dec := f.tokenDecision(repo, juris)
+	if dec.Allow {
+		return true
 	}
-	match := 0
-	for _, k := range f.cfg.APIKeys {
-		match |= subtle.ConstantTimeCompare([]byte(key), []byte(k))
-	}
-	return match == 1
+	apiError(w, http.StatusForbidden, "invalid_request_error", "jurisdiction_refused", "model",
+		fmt.Sprintf("this API key is bound to jurisdiction %s, and the residency policy does not let %s receive %s, so the key may not use the model %q: %s",
+			juris, juris, repo, model, dec.Reason))
+	return false
 }
 
 func (f *Forwarder) serveLocal(w http.ResponseWriter, r *http.Request, local LocalInference, body []byte, model string) {
@@ -879,6 +1043,10 @@ func (f *Forwarder) handleStream(s network.Stream) {
 	// The prompt comes here only if this node may process the repo's
 	// prompts (the sender checked with its copy of the policy; this is
 	// ours) and the sender is a member (the gate) whom the policy knows.
+	// The client's API key stays on the sender, which authenticated it
+	// and applied its jurisdiction binding before forwarding (ServeHTTP);
+	// it does not travel, so there is nothing to re-check here, and a
+	// member is trusted, as for everything else, to apply the policy.
 	self := f.d.Self()
 	if self == nil {
 		apiError(fw, http.StatusForbidden, "invalid_request_error", "jurisdiction_not_allowed", "model", "the serving node has no verified certificate")
@@ -972,6 +1140,26 @@ func (f *Forwarder) advert(ctx context.Context) forward.Advert {
 		ad.Models[i].Waiting += l.Waiting
 	}
 	return ad
+}
+
+// bufferedResponse holds an answer of the local server for rewriting.
+type bufferedResponse struct {
+	hdr    http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.hdr }
+
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	return b.body.Write(p)
 }
 
 // frameWriter is the http.ResponseWriter of a forwarded request: the head

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -775,5 +776,178 @@ func TestForwardWhileFetching(t *testing.T) {
 	got = complete(t, t.Context(), edge.url, "acme/stories", true, 32)
 	if got.status != 200 || got.text != want.text || got.header.Get(HeaderRoute) != "local" {
 		t.Fatalf("after the pull: %d %q route %q, want a local answer %q", got.status, got.text, got.header.Get(HeaderRoute), want.text)
+	}
+}
+
+// Keys of the token tests: bound to DE, bound to FR, unbound.
+const (
+	keyDE  = "key-de"
+	keyFR  = "key-fr"
+	keyAny = "key-any"
+)
+
+// A policy that lets FR receive acme/open but not acme/de-only; prompts
+// of both may be processed in DE.
+const receiveDEOnly = `
+repos:
+  - match: "acme/open"
+    hold: [DE]
+    receive: [DE, FR]
+    prompts: [DE]
+  - match: "acme/*"
+    hold: [DE]
+    receive: [DE]
+    prompts: [DE]
+`
+
+// startTokenInfer starts an inference node whose http.tokens bind keyDE
+// to DE and keyFR to FR, keyAny unbound, all three its API keys.
+func startTokenInfer(t *testing.T, tn *testNode, serving bool) *inferNode {
+	t.Helper()
+	tn.n.Config.HTTP.Tokens = []HTTPToken{{Token: keyDE, Jurisdiction: "DE"}, {Token: keyFR, Jurisdiction: "FR"}, {Token: keyAny}}
+	return startInfer(t, tn, serving, ForwardConfig{APIKeys: []string{keyDE, keyFR, keyAny}}, nil)
+}
+
+// postAs posts body to path with the bearer key ("" for none).
+func postAs(t *testing.T, url, path, key, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	return doRequest(t, req)
+}
+
+func getAs(t *testing.T, url, path, key string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url+path, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	return doRequest(t, req)
+}
+
+func doRequest(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func completionBody(model string, stream bool) string {
+	return fmt.Sprintf(`{"model":%q,"prompt":"Once upon a time","max_tokens":4,"temperature":0,"stream":%v}`, model, stream)
+}
+
+// modelIDs are the ids of a GET /v1/models answer.
+func modelIDs(t *testing.T, status int, body string) []string {
+	t.Helper()
+	var l struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if status != 200 || json.Unmarshal([]byte(body), &l) != nil {
+		t.Fatalf("GET /v1/models: %d %s", status, body)
+	}
+	ids := []string{}
+	for _, m := range l.Data {
+		ids = append(ids, m.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// tokenDenials counts the audit log's refusals of repo to a key bound to
+// juris.
+func tokenDenials(t *testing.T, tn *testNode, repo, juris string) int {
+	t.Helper()
+	n := 0
+	for _, e := range auditEntries(t, tn, sovereignty.KindDeny) {
+		if e.Repo == repo && e.Subject == "receive" && e.Peer == "http-token" && strings.Contains(e.Reason, "jurisdiction "+juris) {
+			n++
+		}
+	}
+	return n
+}
+
+// A key bound to a jurisdiction uses only the models whose repo the
+// policy lets that jurisdiction receive, as on the Hugging Face API: a
+// refused one is a 403 jurisdiction_refused naming the repo and the
+// jurisdiction, audited, whether the node would serve the request itself
+// or forward it (the forwarding node decides); /v1/models lists only what
+// the key may use. Unbound keys are unaffected, unknown ones get 401.
+func TestForwardTokenJurisdiction(t *testing.T) {
+	needFixture(t)
+	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	de := startTokenInfer(t, c.add("de", "DE", "mirror"), true)
+	edge := startTokenInfer(t, c.add("edge", "DE", "mirror"), false)
+	c.waitMesh()
+	c.setPolicy(de.testNode, receiveDEOnly, 1)
+	addModel(t, de, "acme/open")
+	addModel(t, de, "acme/de-only")
+
+	for _, n := range []*inferNode{de, edge} {
+		t.Run(n.name, func(t *testing.T) {
+			for _, stream := range []bool{false, true} {
+				before := tokenDenials(t, n.testNode, "acme/de-only", "FR")
+				status, body := postAs(t, n.url, forward.PathCompletions, keyFR, completionBody("acme/de-only", stream))
+				if status != http.StatusForbidden || !strings.Contains(body, `"code":"jurisdiction_refused"`) ||
+					!strings.Contains(body, "acme/de-only") || !strings.Contains(body, "jurisdiction FR") {
+					t.Fatalf("FR key, acme/de-only, stream=%v: %d %s; want 403 jurisdiction_refused naming the repo and FR", stream, status, body)
+				}
+				if !stream && tokenDenials(t, n.testNode, "acme/de-only", "FR") <= before {
+					t.Errorf("no audit entry for the refusal of acme/de-only to the FR key")
+				}
+			}
+			if status, body := postAs(t, n.url, forward.PathChat, keyFR,
+				`{"model":"acme/de-only","messages":[{"role":"user","content":"hi"}],"max_tokens":2}`); status != http.StatusForbidden {
+				t.Errorf("FR key, chat on acme/de-only: %d %s, want 403", status, body)
+			}
+			// The model the server would run is the one checked: a body
+			// the server accepts with a trailing "]" is read the same way.
+			if status, body := postAs(t, n.url, forward.PathCompletions, keyFR, completionBody("acme/de-only", false)+"]"); status != http.StatusForbidden {
+				t.Errorf("FR key, acme/de-only with a trailing ]: %d %s, want 403", status, body)
+			}
+			for _, tc := range []struct{ key, model string }{{keyFR, "acme/open"}, {keyDE, "acme/de-only"}, {keyAny, "acme/de-only"}} {
+				if status, body := postAs(t, n.url, forward.PathCompletions, tc.key, completionBody(tc.model, false)); status != 200 {
+					t.Errorf("key %s, %s: %d %s, want 200", tc.key, tc.model, status, body)
+				}
+			}
+			for _, key := range []string{"", "nope"} {
+				if status, body := postAs(t, n.url, forward.PathCompletions, key, completionBody("acme/open", false)); status != http.StatusUnauthorized || !strings.Contains(body, "invalid_api_key") {
+					t.Errorf("key %q: %d %s, want 401 invalid_api_key", key, status, body)
+				}
+				if status, _ := getAs(t, n.url, "/v1/models", key); status != http.StatusUnauthorized {
+					t.Errorf("GET /v1/models with key %q: %d, want 401", key, status)
+				}
+			}
+
+			both := []string{"acme/de-only", "acme/open"}
+			for key, want := range map[string][]string{keyFR: {"acme/open"}, keyDE: both, keyAny: both} {
+				status, body := getAs(t, n.url, "/v1/models", key)
+				if got := modelIDs(t, status, body); !slices.Equal(got, want) {
+					t.Errorf("GET /v1/models with key %s: %v, want %v", key, got, want)
+				}
+			}
+			if status, body := getAs(t, n.url, "/v1/models/acme/de-only", keyFR); status != http.StatusForbidden || !strings.Contains(body, "jurisdiction_refused") {
+				t.Errorf("GET /v1/models/acme/de-only with the FR key: %d %s, want 403", status, body)
+			}
+			if status, body := getAs(t, n.url, "/v1/models/acme/open", keyFR); status != 200 || !strings.Contains(body, `"id":"acme/open"`) {
+				t.Errorf("GET /v1/models/acme/open with the FR key: %d %s, want 200", status, body)
+			}
+		})
+	}
+	// The edge forwarded the allowed requests only: de served exactly the
+	// three 200s asked of the edge, never a refused one.
+	if n := metricValue(t, de, `cairn_inference_requests_total{route="served_for_peer"}`); n != 3 {
+		t.Errorf("de served %v forwarded requests, want 3 (the allowed ones)", n)
+	}
+	if n := metricValue(t, edge, `cairn_inference_requests_total{route="refused"}`); n != 4 {
+		t.Errorf("edge counted %v refused generation requests, want 4", n)
 	}
 }
