@@ -54,9 +54,9 @@ func mountOpenAI(c *cli.Context, d *node.Daemon) error {
 // newInferenceServer builds the OpenAI server of a node; d may be nil (no
 // pulls from peers).
 func newInferenceServer(n *node.Node, d *node.Daemon, cfg node.InferenceConfig, log *slog.Logger) (*openai.Server, error) {
-	// The HTTP API's bearer tokens are the OpenAI API keys too; a token's
-	// jurisdiction binding does not apply (the prompt and the weights stay
-	// on this node).
+	// The HTTP API's bearer tokens are the OpenAI API keys too. A token's
+	// jurisdiction binding is enforced by the node's Forwarder in front of
+	// this server (node/forward.go), which every /v1 request passes.
 	var keys []string
 	for _, t := range n.Config.HTTP.Tokens {
 		keys = append(keys, t.Token)

@@ -568,29 +568,11 @@ func (f *Forwarder) need(ctx context.Context, m *manifest.Manifest, mid ModelID)
 	return n, nil
 }
 
-// kvBytes is the float32 KV cache of the context the engine opens by
-// default (the trained one, at most inference.DefaultMaxContext).
+// kvBytes is the KV cache of the context the engine opens by default,
+// 0 when the header does not say.
 func kvBytes(g *gguf.File) int64 {
-	arch, err := g.Architecture()
-	if err != nil {
-		return 0
-	}
-	get := func(k string) int64 {
-		v, _ := g.Uint(arch + "." + k)
-		return int64(min(v, 1<<20))
-	}
-	layers, ctxLen, heads, emb := get("block_count"), get("context_length"), get("attention.head_count"), get("embedding_length")
-	kvHeads := get("attention.head_count_kv")
-	if kvHeads == 0 {
-		kvHeads = heads
-	}
-	if ctxLen == 0 || ctxLen > inference.DefaultMaxContext {
-		ctxLen = inference.DefaultMaxContext
-	}
-	if heads == 0 {
-		return 0
-	}
-	return 2 * layers * ctxLen * kvHeads * (emb / heads) * 4
+	n, _ := inference.KVCacheBytes(g, inference.Config{})
+	return n
 }
 
 // availableMemory is MemAvailable from /proc/meminfo, 0 when unknown.
