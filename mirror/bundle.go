@@ -233,7 +233,7 @@ func Export(ctx context.Context, st *store.Store, w io.Writer, revs []Rev, o Exp
 		}
 	}
 	for i, p := range plan {
-		err := st.View(ctx, p.c, func(data []byte) error {
+		err := st.ViewOnce(ctx, p.c, func(data []byte) error {
 			if len(data) != p.size {
 				return fmt.Errorf("block %s changed size while exporting", p.c)
 			}

@@ -124,8 +124,14 @@
 // and readers never meet a page being rewritten. Reads go through the page
 // cache (pread into a pooled buffer, or straight into the buffer Get
 // returns): a mirror serving a model many times, or an edge node loading
-// one, reads it from memory after the first time. Opening a store appends
-// after the newest pack's end.
+// one, reads it from memory after the first time. ViewOnce is for streams
+// that read a block once (the fetch server, bundle export): it asks the
+// kernel whether the page cache holds the block (cachestat, which unlike a
+// RWF_NOWAIT read starts no readahead) and reads it past the cache with
+// direct I/O when not, so a mirror streaming what it just replicated pays
+// next to no CPU for it (4.4 CPU passes against 6.7 for a one-peer fetch
+// from a cold source, sender and receiver in one process). Opening a store
+// appends after the newest pack's end.
 //
 // # Memory and speed
 //

@@ -251,7 +251,7 @@ func (s *Store) mark(ctx context.Context) (liveSet, error) {
 			if err != nil {
 				return err
 			}
-			err = s.blockValue(it, false, func(v []byte) error {
+			err = s.blockValue(it, borrow, func(v []byte) error {
 				nd, err := merkledag.DecodeProtobuf(v)
 				if err != nil {
 					return fmt.Errorf("block %s: %w", c, err)

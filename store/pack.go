@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cairnhub/cairn/internal/direct"
+	directio "github.com/cairnhub/cairn/internal/direct"
 )
 
 const (
@@ -76,20 +76,21 @@ type packs struct {
 	dir  string
 	sync bool
 
-	mu  sync.Mutex     // the writer's state below
-	f   *os.File       // nil until the first write and after a failed one
-	w   *direct.Writer // writes f
+	mu  sync.Mutex       // the writer's state below
+	f   *os.File         // nil until the first write and after a failed one
+	w   *directio.Writer // writes f
 	wid uint32
 
 	rmu     sync.RWMutex
 	readers map[uint32]*os.File
+	directs map[uint32]*os.File // direct-I/O readers; nil: refused here
 }
 
 func openPacks(dir string, sync bool) (*packs, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pack directory: %w", err)
 	}
-	return &packs{dir: dir, sync: sync, readers: map[uint32]*os.File{}}, nil
+	return &packs{dir: dir, sync: sync, readers: map[uint32]*os.File{}, directs: map[uint32]*os.File{}}, nil
 }
 
 func (p *packs) path(id uint32) string {
@@ -188,7 +189,7 @@ func (p *packs) roll() error {
 			return fmt.Errorf("open pack: %w", err)
 		}
 		if fi.Size() < packMax-packSlack {
-			p.f, p.w = f, direct.NewWriter(f, fi.Size())
+			p.f, p.w = f, directio.NewWriter(f, fi.Size())
 			return nil
 		}
 		f.Close()
@@ -215,24 +216,43 @@ func (p *packs) writerLimit(id uint32) (int64, bool) {
 	return p.w.Offset(), true
 }
 
-// file returns the reader of pack id, opening it once.
-func (p *packs) file(id uint32) (*os.File, error) {
+// file returns the reader of pack id, opening it once; with direct, its
+// direct-I/O reader (nil where the file system refuses direct I/O).
+func (p *packs) file(id uint32, direct bool) (*os.File, error) {
+	m := p.readers
+	if direct {
+		m = p.directs
+	}
 	p.rmu.RLock()
-	f, ok := p.readers[id]
+	f, ok := m[id]
 	p.rmu.RUnlock()
 	if ok {
 		return f, nil
 	}
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
-	if f, ok := p.readers[id]; ok {
+	if f, ok := m[id]; ok {
 		return f, nil
 	}
-	f, err := os.Open(p.path(id))
+	f, err := openPack(p.path(id), direct)
 	if err != nil {
 		return nil, fmt.Errorf("open pack: %w", err)
 	}
-	p.readers[id] = f
+	m[id] = f
+	return f, nil
+}
+
+func openPack(path string, direct bool) (*os.File, error) {
+	if !direct {
+		return os.Open(path)
+	}
+	f, err := directio.Open(path)
+	if err != nil {
+		if _, serr := os.Stat(path); serr != nil {
+			return nil, serr
+		}
+		return nil, nil // the file is there: direct I/O is refused
+	}
 	return f, nil
 }
 
@@ -256,7 +276,7 @@ func (p *packs) read(l packLoc, fn func([]byte) error) error {
 
 // readInto reads the block at l into b, which holds exactly l.n bytes.
 func (p *packs) readInto(l packLoc, b []byte) error {
-	f, err := p.file(l.pack)
+	f, err := p.file(l.pack, false)
 	if err != nil {
 		return err
 	}
@@ -266,12 +286,55 @@ func (p *packs) readInto(l packLoc, b []byte) error {
 	return nil
 }
 
+// directBufs holds aligned buffers for direct reads of a 1 MiB block and
+// the partial pages around it.
+var directBufs = sync.Pool{New: func() any { b := directio.Buf(1<<20 + 2*directio.Align); return &b }}
+
+// readOnce calls fn with the block at l for a reader that will not ask for
+// it again soon (a stream to a peer, a bundle): from the page cache when it
+// holds the whole block, else read past it with direct I/O, so a stream of
+// cold blocks neither pays for placing pages (see "Pack files" in doc.go)
+// nor evicts what other readers keep. fn must not keep the slice.
+func (p *packs) readOnce(l packLoc, fn func([]byte) error) error {
+	f, err := p.file(l.pack, false)
+	if err != nil {
+		return err
+	}
+	if cached, err := directio.Cached(f, l.off, int64(l.n)); cached || err != nil {
+		// In the page cache, or the kernel cannot say: read through it.
+		return p.read(l, fn)
+	}
+	d, err := p.file(l.pack, true)
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		return p.read(l, fn)
+	}
+	lo, hi := directio.Down(l.off), directio.Up(l.end())
+	var buf []byte
+	if dp := directBufs.Get().(*[]byte); int64(len(*dp)) >= hi-lo {
+		defer directBufs.Put(dp)
+		buf = (*dp)[:hi-lo]
+	} else {
+		directBufs.Put(dp)
+		buf = directio.Buf(int(hi - lo))
+	}
+	// Every write ends padded to a page, so the file always reaches hi.
+	if _, err := d.ReadAt(buf, lo); err != nil {
+		return fmt.Errorf("read %s at %d+%d: %w", d.Name(), l.off, l.n, err)
+	}
+	return fn(buf[l.off-lo : l.end()-lo])
+}
+
 // remove closes and deletes pack id (GC found nothing live in it).
 func (p *packs) remove(id uint32) error {
 	p.rmu.Lock()
-	if f, ok := p.readers[id]; ok {
-		f.Close()
-		delete(p.readers, id)
+	for _, m := range []map[uint32]*os.File{p.readers, p.directs} {
+		if f, ok := m[id]; ok && f != nil {
+			f.Close()
+		}
+		delete(m, id)
 	}
 	p.rmu.Unlock()
 	return os.Remove(p.path(id))
@@ -283,9 +346,13 @@ func (p *packs) close() error {
 	p.mu.Unlock()
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
-	for id, f := range p.readers {
-		f.Close()
-		delete(p.readers, id)
+	for _, m := range []map[uint32]*os.File{p.readers, p.directs} {
+		for id, f := range m {
+			if f != nil {
+				f.Close()
+			}
+			delete(m, id)
+		}
 	}
 	return nil
 }
@@ -337,11 +404,11 @@ func (p *packs) punchGaps(id uint32, spans []packLoc, limit int64, writing bool)
 	slices.SortFunc(spans, func(a, b packLoc) int { return cmp.Compare(a.off, b.off) })
 	var from int64 // end of the last live byte seen
 	punch := func(to int64) error {
-		lo, hi := direct.Up(from), direct.Down(min(to, limit))
-		if hi-lo < direct.Align {
+		lo, hi := directio.Up(from), directio.Down(min(to, limit))
+		if hi-lo < directio.Align {
 			return nil
 		}
-		err := direct.PunchHole(f, lo, hi-lo)
+		err := directio.PunchHole(f, lo, hi-lo)
 		if errors.Is(err, errors.ErrUnsupported) {
 			return errNoPunch
 		}

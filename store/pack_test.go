@@ -835,3 +835,31 @@ func TestStatDiskBytes(t *testing.T) {
 	}
 	checkBlocks(t, s, keep...)
 }
+
+// TestViewOnce: blocks read for a one-time stream come back whole whether
+// the page cache holds them or not (direct reads of unaligned blocks).
+func TestViewOnce(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	bs := seq(t, 9, 16<<10, 100<<10+3, 1<<20, 5, 1<<20+5000, 3<<20+1, 200<<10)
+	put(t, s, bs[:3]...)
+	put(t, s, bs[3:]...)
+	for _, round := range []string{"cold", "after View"} {
+		s = reopen(t, s)
+		if round == "after View" {
+			checkBlocks(t, s, bs...)
+		}
+		for _, b := range bs {
+			var got []byte
+			err := s.ViewOnce(t.Context(), b.Cid(), func(v []byte) error {
+				got = append([]byte(nil), v...)
+				return nil
+			})
+			if err != nil || !bytes.Equal(got, b.RawData()) {
+				t.Errorf("%s: ViewOnce(%d-byte block) = %d bytes, %v; want the block", round, len(b.RawData()), len(got), err)
+			}
+		}
+	}
+	if err := s.ViewOnce(t.Context(), seq(t, 99, 20<<10)[0].Cid(), func([]byte) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ViewOnce(absent) = %v, want ErrNotFound", err)
+	}
+}

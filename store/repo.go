@@ -183,7 +183,7 @@ func (s *Store) requireDAG(ctx context.Context, roots, extra []cid.Cid) ([]multi
 				return nil, nil
 			}
 			var out []cid.Cid
-			err = s.blockValue(it, false, func(v []byte) error {
+			err = s.blockValue(it, borrow, func(v []byte) error {
 				nd, err := merkledag.DecodeProtobuf(v)
 				if err != nil {
 					return fmt.Errorf("block %s: %w", c, err)

@@ -294,14 +294,31 @@ func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
 // allows (value-log values are slices of its mmap). fn must not keep or
 // modify them.
 func (s *Store) View(ctx context.Context, c cid.Cid, fn func([]byte) error) error {
-	return s.view(ctx, c, false, fn)
+	return s.view(ctx, c, borrow, fn)
 }
+
+// ViewOnce is View for bulk readers that will not read the block again
+// soon (a fetch stream to a peer, a bundle): a packed block is read from
+// the page cache when it holds it all, else past it with direct I/O, so a
+// stream of cold blocks costs next to no CPU and evicts nothing.
+func (s *Store) ViewOnce(ctx context.Context, c cid.Cid, fn func([]byte) error) error {
+	return s.view(ctx, c, once, fn)
+}
+
+// readMode is how view hands a block's bytes to its caller.
+type readMode int
+
+const (
+	borrow readMode = iota // a slice the caller must not keep
+	own                    // a slice the caller owns
+	once                   // borrowed, read past the page cache when not in it
+)
 
 // Get returns a copy of the block, carrying the CID asked for (a CIDv0 and
 // its CIDv1 share one stored block).
 func (s *Store) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	var data []byte
-	err := s.view(ctx, c, true, func(v []byte) error {
+	err := s.view(ctx, c, own, func(v []byte) error {
 		data = v
 		return nil
 	})
@@ -311,9 +328,8 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	return blocks.NewBlockWithCid(data, c)
 }
 
-// view calls fn with the block's bytes: a slice fn owns when own is set,
-// else one it must not keep.
-func (s *Store) view(ctx context.Context, c cid.Cid, own bool, fn func([]byte) error) error {
+// view calls fn with the block's bytes, as mode says.
+func (s *Store) view(ctx context.Context, c cid.Cid, mode readMode, fn func([]byte) error) error {
 	done, err := s.enter()
 	if err != nil {
 		return err
@@ -331,7 +347,7 @@ func (s *Store) view(ctx context.Context, c cid.Cid, own bool, fn func([]byte) e
 		if err != nil {
 			return fmt.Errorf("view %s: %w", c, err)
 		}
-		return s.blockValue(it, own, func(v []byte) error {
+		return s.blockValue(it, mode, func(v []byte) error {
 			if verify {
 				if err := checkHash(c, v); err != nil {
 					return err
@@ -609,24 +625,26 @@ func checkHash(c cid.Cid, data []byte) error {
 }
 
 // blockValue calls fn with the bytes of the block whose key is item, from
-// badger or from its pack: a slice fn owns when own is set, else one it
-// must not keep.
-func (s *Store) blockValue(item *badger.Item, own bool, fn func([]byte) error) error {
+// badger or from its pack, as mode says.
+func (s *Store) blockValue(item *badger.Item, mode readMode, fn func([]byte) error) error {
 	if item.UserMeta() == metaPacked {
 		l, err := itemLoc(item)
 		if err != nil {
 			return err
 		}
-		if own {
+		switch mode {
+		case own:
 			b := make([]byte, l.n)
 			if err := s.packs.readInto(l, b); err != nil {
 				return err
 			}
 			return fn(b)
+		case once:
+			return s.packs.readOnce(l, fn)
 		}
 		return s.packs.read(l, fn)
 	}
-	if own {
+	if mode == own {
 		v, err := item.ValueCopy(nil)
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package direct
 
 import (
+	"errors"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +25,38 @@ func clearDirect(f *os.File) bool {
 	}
 	_, err = unix.FcntlInt(fd, unix.F_SETFL, fl&^unix.O_DIRECT)
 	return err == nil
+}
+
+// Open opens path for reading with direct I/O; it fails where the file
+// system refuses O_DIRECT.
+func Open(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|unix.O_DIRECT, 0)
+}
+
+// Cached reports whether the page cache holds every page of [off, off+n)
+// of f, without reading or starting readahead (cachestat(2), Linux 6.5).
+// Where the kernel cannot say, the error is errors.ErrUnsupported.
+func Cached(f *os.File, off, n int64) (bool, error) {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	lo, hi := Down(off), Up(off+n)
+	var cs unix.Cachestat_t
+	var cerr error
+	err = sc.Control(func(fd uintptr) {
+		cerr = unix.Cachestat(uint(fd), &unix.CachestatRange{Off: uint64(lo), Len: uint64(hi - lo)}, &cs, 0)
+	})
+	if err != nil {
+		return false, err
+	}
+	if cerr != nil {
+		if errors.Is(cerr, unix.ENOSYS) {
+			return false, errors.ErrUnsupported
+		}
+		return false, cerr
+	}
+	return int64(cs.Cache)*int64(os.Getpagesize()) >= hi-lo, nil
 }
 
 // PunchHole gives the disk blocks of [off, off+n) back to the file system;

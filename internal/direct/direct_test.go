@@ -2,7 +2,9 @@ package direct
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -319,5 +321,44 @@ func TestUpDown(t *testing.T) {
 		if got := Up(int(tc.n)); int64(got) != tc.up {
 			t.Errorf("Up(int %d) = %d, want %d", tc.n, got, tc.up)
 		}
+	}
+}
+
+// TestCached: bytes written past the page cache are not in it; read
+// through it, they are.
+func TestCached(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := NewWriter(f, 0)
+	data := bytes.Repeat([]byte("cairn"), 300<<10)
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cached, err := Cached(f, 5000, 600<<10)
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip("this kernel cannot say what the page cache holds (cachestat, Linux 6.5)")
+	}
+	if err != nil {
+		t.Fatalf("Cached() = %v", err)
+	}
+	if cached && clearDirect(f) { // written directly: nothing cached
+		t.Errorf("Cached(after a direct write) = true, want false")
+	}
+	r, err := os.Open(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := io.ReadFull(io.NewSectionReader(r, 0, int64(len(data))), make([]byte, len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if cached, err := Cached(f, 5000, 600<<10); err != nil || !cached {
+		t.Errorf("Cached(after a buffered read) = %v, %v; want true", cached, err)
 	}
 }

@@ -402,10 +402,21 @@ func (ss *serverStream) readAhead(ctx context.Context, want []cid.Cid, idx *dagI
 	return out
 }
 
+// onceViewer is a Source that reads blocks for a one-time stream past the
+// page cache when they are not in it (store.Store.ViewOnce): a mirror
+// serving what it just replicated reads from disk at little CPU cost.
+type onceViewer interface {
+	ViewOnce(ctx context.Context, c cid.Cid, fn func([]byte) error) error
+}
+
 // load copies block c out of the store; absent, it has no data.
 func (ss *serverStream) load(ctx context.Context, c cid.Cid) loaded {
 	l := loaded{c: c}
-	err := ss.s.src.View(ctx, c, func(b []byte) error {
+	view := ss.s.src.View
+	if ov, ok := ss.s.src.(onceViewer); ok {
+		view = ov.ViewOnce
+	}
+	err := view(ctx, c, func(b []byte) error {
 		if len(b) > MaxBlockSize {
 			return fmt.Errorf("block %s: %d bytes: %w", c, len(b), errTooLarge)
 		}
