@@ -189,6 +189,8 @@ func fileType(t tensor.Type) int {
 		return 7
 	case tensor.Q4_K:
 		return 15 // Q4_K_M
+	case tensor.Q5_K:
+		return 17 // Q5_K_M
 	case tensor.Q6_K:
 		return 18
 	case tensor.BF16:

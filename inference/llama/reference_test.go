@@ -219,7 +219,7 @@ func TestLogitsAgainstReference(t *testing.T) {
 		if shape.Dim%256 == 0 && shape.FFNDim%256 == 0 {
 			// K-quant rows are whole 256-element super-blocks; activations
 			// go to 8-bit Q8_K blocks, BF16 activations to bf16.
-			cases = append(cases, tcase{tensor.Q4_K, 6e-2}, tcase{tensor.Q6_K, 6e-2}, tcase{tensor.BF16, 3e-2})
+			cases = append(cases, tcase{tensor.Q4_K, 6e-2}, tcase{tensor.Q5_K, 6e-2}, tcase{tensor.Q6_K, 6e-2}, tcase{tensor.BF16, 3e-2})
 		}
 		for _, tc := range cases {
 			for _, kv := range []KVType{KVF16, KVF32} {

@@ -113,6 +113,9 @@ func quantizeQ8Act(d []float32, qs []int8, x []float32) {
 func dotQ4KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
 
 //go:noescape
+func dotQ5KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
 func dotQ6KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
 
 func dotRow(t Type, w []byte, a *act) float32 {
@@ -158,6 +161,10 @@ func dotRow(t Type, w []byte, a *act) float32 {
 		_ = w[len(a.d)*q4KB-1]
 		_ = a.bs[16*len(a.d)-1]
 		return dotQ4KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
+	case Q5_K:
+		_ = w[len(a.d)*q5KB-1]
+		_ = a.bs[16*len(a.d)-1]
+		return dotQ5KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
 	case Q6_K:
 		_ = w[len(a.d)*q6KB-1]
 		_ = a.bs[16*len(a.d)-1]
@@ -197,6 +204,9 @@ func dotBF16x4x2AVX(w *byte, wstride int, x *float32, n, xstride int, out *float
 
 //go:noescape
 func dotQ4Kx4AVX(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
+
+//go:noescape
+func dotQ5Kx4AVX(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
 
 //go:noescape
 func dotQ6Kx4AVX(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
@@ -251,17 +261,20 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 		for ; r < hi; r++ {
 			w := m.Data[r*rb : (r+1)*rb]
 			j := g
-			if ge-g == 4 && (x4 != nil || m.Type == Q8_0 || m.Type == Q4_0 || m.Type == Q4_K || m.Type == Q6_K) {
+			if ge-g == 4 && (x4 != nil || m.Type == Q8_0 || m.Type == Q4_0 || m.Type == Q4_K || m.Type == Q5_K || m.Type == Q6_K) {
 				var o [4]float32
 				switch m.Type {
-				case Q4_K, Q6_K:
+				case Q4_K, Q5_K, Q6_K:
 					nb := m.Cols / qkK
 					_ = acts[j+3].qs[m.Cols-1]
 					_ = bt.bsi[(g+4)*nb*16-1]
 					_ = bt.di[(g+4)*nb-1]
-					if m.Type == Q4_K {
+					switch m.Type {
+					case Q4_K:
 						dotQ4Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
-					} else {
+					case Q5_K:
+						dotQ5Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
+					default:
 						dotQ6Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
 					}
 				case Q8_0, Q4_0:

@@ -5,13 +5,14 @@
 //
 // Words used here:
 //
-//   - Type: a GGML tensor type id (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K),
-//     numbered as in GGUF files.
+//   - Type: a GGML tensor type id (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K,
+//     Q6_K), numbered as in GGUF files.
 //   - Block: the unit a type is stored in. F32/F16/BF16 blocks hold one
 //     element; Q8_0 and Q4_0 blocks hold 32 elements behind an f16 scale;
-//     Q4_K and Q6_K super-blocks hold 256 elements with packed sub-block
-//     scales. Layouts are byte-for-byte those of ggml (block_q4_0, block_q8_0,
-//     block_q4_K, block_q6_K).
+//     Q4_K, Q5_K and Q6_K super-blocks hold 256 elements with packed
+//     sub-block scales (Q5_K is Q4_K's layout plus 32 bytes of fifth bits).
+//     Layouts are byte-for-byte those of ggml (block_q4_0, block_q8_0,
+//     block_q4_K, block_q5_K, block_q6_K).
 //   - Row: one matrix row, Cols elements, stored in Cols/BlockElems blocks.
 //     A Matrix is Rows rows back to back, as a GGUF tensor with ne[0]=Cols
 //     and ne[1]=Rows.
@@ -19,7 +20,7 @@
 //     it is first converted to the type's "vec dot type": rounded to f16 for
 //     F16 weights, to bf16 for BF16 weights, quantized to Q8_0 blocks (f16
 //     scale, 32 int8) for Q8_0/Q4_0 weights and to Q8_K blocks (f32 scale,
-//     256 int8, 16-element sums) for Q4_K/Q6_K weights. The products then
+//     256 int8, 16-element sums) for Q4_K/Q5_K/Q6_K weights. The products then
 //     run in integer arithmetic per block, which is what makes them fast and
 //     what makes their results match llama.cpp's.
 //
@@ -38,8 +39,8 @@
 // once per four products. On arm64 NEON kernels (kernels_arm64.s) do the F32
 // and F16 dot products and the integer block sums of Q8_0, Q4_0, Q4_K and
 // Q6_K, whose scales Go applies in the pure-Go kernels' order. Elsewhere, for
-// BF16 on arm64, or with the purego build tag, the pure-Go kernels of
-// dot_go.go run; they are also what the tests hold the assembly to.
+// BF16 and Q5_K on arm64, or with the purego build tag, the pure-Go kernels
+// of dot_go.go run; they are also what the tests hold the assembly to.
 //
 // Benchmarks (go test -run '^$' -bench . ./inference/tensor) report weight
 // GB/s for decode-shaped MatVec beside the plain read bandwidth measured in

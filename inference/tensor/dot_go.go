@@ -170,6 +170,45 @@ func dotQ4KRowGo(w []byte, d []float32, qs []int8, bs []int16) float32 {
 	return sum
 }
 
+// dotQ5KRowGo: w holds len(d) Q5_K super-blocks; (d, qs, bs) the Q8_K
+// activation. As ggml's ggml_vec_dot_q5_K_q8_K: integer sums of the 5-bit
+// values times the activation per 32-element sub-block, weighted by the
+// sub-block scales; the mins through the activation's sums of 16:
+// d*xd*Σ scale_j*Σq·a - dmin*xd*Σ min_j*bsum_j.
+func dotQ5KRowGo(w []byte, d []float32, qs []int8, bs []int16) float32 {
+	var sum float32
+	qs = qs[:len(d)*qkK]
+	bs = bs[:len(d)*16]
+	for b := range d {
+		blk := (*[q5KB]byte)(w[b*q5KB:])
+		y := (*[qkK]int8)(qs[b*qkK:])
+		bsum := (*[16]int16)(bs[b*16:])
+		scales := blk[4:16]
+		qh := (*[32]byte)(blk[16:])
+		var sumi, summ int32
+		for c := 0; c < 4; c++ {
+			sc1, m1 := scaleMinK4(2*c, scales)
+			sc2, m2 := scaleMinK4(2*c+1, scales)
+			summ += int32(m1)*(int32(bsum[4*c])+int32(bsum[4*c+1])) + int32(m2)*(int32(bsum[4*c+2])+int32(bsum[4*c+3]))
+			q := (*[32]byte)(blk[48+32*c:])
+			lo := (*[32]int8)(y[64*c:])
+			hi := (*[32]int8)(y[64*c+32:])
+			sh := uint(2 * c)
+			var s1, s2 int32
+			for l := 0; l < 32; l++ {
+				h := qh[l] >> sh
+				s1 += int32(q[l]&0xf|(h&1)<<4) * int32(lo[l])
+				s2 += int32(q[l]>>4|(h&2)<<3) * int32(hi[l])
+			}
+			sumi += int32(sc1)*s1 + int32(sc2)*s2
+		}
+		dd := f16Table[uint16(blk[0])|uint16(blk[1])<<8] * d[b]
+		dm := f16Table[uint16(blk[2])|uint16(blk[3])<<8] * d[b]
+		sum += dd*float32(sumi) - dm*float32(summ)
+	}
+	return sum
+}
+
 func dotQ6KRowGo(w []byte, d []float32, qs []int8) float32 {
 	var sum float32
 	qs = qs[:len(d)*qkK]
@@ -215,6 +254,8 @@ func dotRowGo(t Type, w []byte, a *act) float32 {
 		return dotQ40RowGo(w, a.d, a.qs)
 	case Q4_K:
 		return dotQ4KRowGo(w, a.d, a.qs, a.bs)
+	case Q5_K:
+		return dotQ5KRowGo(w, a.d, a.qs, a.bs)
 	case Q6_K:
 		return dotQ6KRowGo(w, a.d, a.qs)
 	}

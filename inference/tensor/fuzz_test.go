@@ -17,6 +17,7 @@ func FuzzKernels(f *testing.F) {
 	}
 	f.Add(seed, uint8(5), uint8(3))
 	f.Add(seed, uint8(6), uint8(1))
+	f.Add(seed, uint8(7), uint8(2)) // Q5_K
 	f.Fuzz(func(t *testing.T, data []byte, ti, rows uint8) {
 		typ := allTypes[int(ti)%len(allTypes)]
 		r := int(rows%4) + 1

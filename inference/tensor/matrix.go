@@ -106,6 +106,10 @@ func dequantizeRow(t Type, dst []float32, src []byte) {
 		for b := 0; b < len(dst)/qkK; b++ {
 			dequantQ4KBlock(dst[b*qkK:(b+1)*qkK], src[b*q4KB:(b+1)*q4KB])
 		}
+	case Q5_K:
+		for b := 0; b < len(dst)/qkK; b++ {
+			dequantQ5KBlock(dst[b*qkK:(b+1)*qkK], src[b*q5KB:(b+1)*q5KB])
+		}
 	case Q6_K:
 		for b := 0; b < len(dst)/qkK; b++ {
 			dequantQ6KBlock(dst[b*qkK:(b+1)*qkK], src[b*q6KB:(b+1)*q6KB])
@@ -138,6 +142,33 @@ func dequantQ4KBlock(y []float32, blk []byte) {
 		for l := 0; l < 32; l++ {
 			y[64*c+l] = d1*float32(q[l]&0xf) - mm1
 			y[64*c+32+l] = d2*float32(q[l]>>4) - mm2
+		}
+	}
+}
+
+// dequantQ5KBlock decodes one block_q5_K: f16 d at 0, f16 dmin at 2, the
+// 12 packed 6-bit scales and mins of Q4_K at 4, qh[32] at 16, qs[128] at 48.
+// Sub-block j (elements 32j..32j+31) takes its low nibbles from
+// qs[32*(j/2):], the low nibble of each byte for even j and the high nibble
+// for odd j, and its fifth bit from bit j of qh[l] (ggml's
+// dequantize_row_q5_K); element 32j+l = d*scale_j*q - dmin*min_j.
+func dequantQ5KBlock(y []float32, blk []byte) {
+	d := f16Table[binary.LittleEndian.Uint16(blk[0:])]
+	dmin := f16Table[binary.LittleEndian.Uint16(blk[2:])]
+	scales := blk[4:16]
+	qh := blk[16:48]
+	qs := blk[48:176]
+	for c := 0; c < 4; c++ {
+		sc1, m1 := scaleMinK4(2*c, scales)
+		sc2, m2 := scaleMinK4(2*c+1, scales)
+		d1, mm1 := d*float32(sc1), dmin*float32(m1)
+		d2, mm2 := d*float32(sc2), dmin*float32(m2)
+		q := qs[32*c : 32*c+32]
+		for l := 0; l < 32; l++ {
+			h1 := (qh[l] >> (2 * c) & 1) << 4
+			h2 := (qh[l] >> (2*c + 1) & 1) << 4
+			y[64*c+l] = d1*float32(q[l]&0xf|h1) - mm1
+			y[64*c+32+l] = d2*float32(q[l]>>4|h2) - mm2
 		}
 	}
 }

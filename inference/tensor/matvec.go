@@ -58,7 +58,7 @@ type actBatch struct {
 
 // interleave fills di and ci from the prepared activations.
 func (bt *actBatch) interleave(t Type, n, cols int) {
-	if t == Q4_K || t == Q6_K {
+	if t == Q4_K || t == Q5_K || t == Q6_K {
 		nb, groups := cols/qkK, n/4
 		bt.di = grow(bt.di, groups*nb*4)
 		bt.bsi = grow(bt.bsi, groups*nb*4*16)
@@ -113,7 +113,7 @@ func (bt *actBatch) setup(t Type, n, cols int) []act {
 			acts[j].c = bt.c[j*nb : (j+1)*nb : (j+1)*nb]
 			acts[j].qs = bt.qs[j*cols : (j+1)*cols : (j+1)*cols]
 		}
-	case Q4_K, Q6_K:
+	case Q4_K, Q5_K, Q6_K:
 		nb := cols / qkK
 		bt.d, bt.bs, bt.qs = grow(bt.d, n*nb), grow(bt.bs, 16*n*nb), grow(bt.qs, n*cols)
 		for j := range acts {

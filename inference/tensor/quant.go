@@ -6,13 +6,13 @@ import (
 	"math"
 )
 
-// Quantize converts src to type t (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).
-// len(src) must be a multiple of t.BlockElems(). F16/BF16 round to nearest
-// even; Q8_0 and Q4_0 follow ggml's reference quantizers
-// (quantize_row_q8_0_ref, quantize_row_q4_0_ref) bit for bit. Q4_K and Q6_K
-// produce valid ggml blocks with a simpler (min/max) choice of scales than
-// ggml's iterative search, so their error is somewhat larger; they are meant
-// for tests and generated models, not for publishing quantized weights.
+// Quantize converts src to type t (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K,
+// Q6_K). len(src) must be a multiple of t.BlockElems(). F16/BF16 round to
+// nearest even; Q8_0 and Q4_0 follow ggml's reference quantizers
+// (quantize_row_q8_0_ref, quantize_row_q4_0_ref) bit for bit. Q4_K, Q5_K and
+// Q6_K produce valid ggml blocks with a simpler (min/max) choice of scales
+// than ggml's iterative search, so their error is somewhat larger; they are
+// meant for tests and generated models, not for publishing quantized weights.
 func Quantize(t Type, src []float32) ([]byte, error) {
 	n, err := RowBytes(t, len(src))
 	if err != nil {
@@ -43,6 +43,10 @@ func Quantize(t Type, src []float32) ([]byte, error) {
 	case Q4_K:
 		for b := 0; b < len(src)/qkK; b++ {
 			quantQ4KBlock(out[b*q4KB:(b+1)*q4KB], src[b*qkK:(b+1)*qkK])
+		}
+	case Q5_K:
+		for b := 0; b < len(src)/qkK; b++ {
+			quantQ5KBlock(out[b*q5KB:(b+1)*q5KB], src[b*qkK:(b+1)*qkK])
 		}
 	case Q6_K:
 		for b := 0; b < len(src)/qkK; b++ {
@@ -146,6 +150,71 @@ func quantQ4KBlock(dst []byte, x []float32) {
 	}
 }
 
+// quantQ5KBlock fills one block_q5_K (see dequantQ5KBlock) the way
+// quantQ4KBlock fills a Q4_K block: each 32-element sub-block gets scale
+// (hi-lo)/31 and min -lo (ranges include zero, as in ggml), both quantized
+// to 6 bits against the super-block's f16 d and dmin, then 5-bit values
+// q = round((x+min)/scale) in [0, 31].
+func quantQ5KBlock(dst []byte, x []float32) {
+	var scale, mins [8]float32
+	var maxScale, maxMin float32
+	for j := 0; j < 8; j++ {
+		lo, hi := float32(0), float32(0)
+		for _, v := range x[32*j : 32*j+32] {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		scale[j] = (hi - lo) / 31
+		mins[j] = -lo
+		maxScale, maxMin = max(maxScale, scale[j]), max(maxMin, mins[j])
+	}
+	dh, mh := F32ToF16(maxScale/63), F32ToF16(maxMin/63)
+	d, dmin := f16Table[dh], f16Table[mh]
+	var ls, lm [8]uint8
+	for j := 0; j < 8; j++ {
+		if d > 0 {
+			ls[j] = uint8(min(63, max(0, roundAway(scale[j]/d))))
+		}
+		if dmin > 0 {
+			lm[j] = uint8(min(63, max(0, roundAway(mins[j]/dmin))))
+		}
+	}
+	binary.LittleEndian.PutUint16(dst[0:], dh)
+	binary.LittleEndian.PutUint16(dst[2:], mh)
+	packScalesK4(dst[4:16], &ls, &lm)
+	var q [qkK]uint8
+	for j := 0; j < 8; j++ {
+		s, m := d*float32(ls[j]), dmin*float32(lm[j])
+		if s == 0 {
+			continue
+		}
+		for l := 0; l < 32; l++ {
+			q[32*j+l] = uint8(min(31, max(0, roundAway((x[32*j+l]+m)/s))))
+		}
+	}
+	qh, qs := dst[16:48], dst[48:176]
+	clear(qh)
+	for j := 0; j < 8; j++ {
+		for l := 0; l < 32; l++ {
+			qh[l] |= (q[32*j+l] >> 4) << j
+		}
+	}
+	for c := 0; c < 4; c++ {
+		for l := 0; l < 32; l++ {
+			qs[32*c+l] = q[64*c+l]&0xf | (q[64*c+32+l]&0xf)<<4
+		}
+	}
+}
+
+// packScalesK4 packs eight 6-bit scales and mins into the 12 bytes
+// scaleMinK4 unpacks (the layout of Q4_K and Q5_K).
+func packScalesK4(sc []byte, ls, lm *[8]uint8) {
+	for j := 0; j < 4; j++ {
+		sc[j] = ls[j] | (ls[j+4]>>4)<<6
+		sc[j+4] = lm[j] | (lm[j+4]>>4)<<6
+		sc[j+8] = ls[j+4]&0xf | (lm[j+4]&0xf)<<4
+	}
+}
+
 func quantQ6KBlock(dst []byte, x []float32) {
 	var scale [16]float32
 	var maxScale, maxAbs float32
@@ -245,7 +314,7 @@ func (a *act) prepare(t Type, x []float32) {
 			}
 			prepareQ40(a)
 		}
-	case Q4_K, Q6_K:
+	case Q4_K, Q5_K, Q6_K:
 		nb := len(x) / qkK
 		a.d = grow(a.d, nb)
 		a.qs = grow(a.qs, len(x))

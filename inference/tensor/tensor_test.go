@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var allTypes = []Type{F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K}
+var allTypes = []Type{F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, Q5_K}
 
 func TestTypeInfo(t *testing.T) {
 	tests := []struct {
@@ -18,7 +18,7 @@ func TestTypeInfo(t *testing.T) {
 		elems, bytes int
 	}{
 		{F32, "F32", 1, 4}, {F16, "F16", 1, 2}, {BF16, "BF16", 1, 2},
-		{Q4_0, "Q4_0", 32, 18}, {Q8_0, "Q8_0", 32, 34}, {Q4_K, "Q4_K", 256, 144}, {Q6_K, "Q6_K", 256, 210},
+		{Q4_0, "Q4_0", 32, 18}, {Q8_0, "Q8_0", 32, 34}, {Q4_K, "Q4_K", 256, 144}, {Q5_K, "Q5_K", 256, 176}, {Q6_K, "Q6_K", 256, 210},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,7 +44,7 @@ func TestTypeInfo(t *testing.T) {
 			}
 		})
 	}
-	for _, u := range []Type{3, 13, 15, 99} {
+	for _, u := range []Type{3, 11, 15, 99} {
 		if u.Supported() {
 			t.Errorf("%v.Supported() = true, want false", u)
 		}
@@ -243,6 +243,10 @@ func TestQuantizeError(t *testing.T) {
 		{Q8_0, 32, func(_, a float64) float64 { return a/254 + a/1024 }},
 		{Q4_0, 32, func(_, a float64) float64 { return a/8 + a/1024 }},
 		{Q4_K, 32, func(_, a float64) float64 { return 2 * a / 15 }},
+		// Q5_K: the larger of half a step (a/31, plus a quarter of d) and
+		// the error of a value clamped to 0..31 or of a scale rounded to 0
+		// (31*d/2 + dmin/2, at most a/63 + a/126); see TestQ5KRoundTrip.
+		{Q5_K, 256, func(_, a float64) float64 { return a/31 + a/63 + a/126 }},
 		{Q6_K, 256, func(_, a float64) float64 { return a/64 + a/128 }},
 	}
 	for _, tt := range tests {
@@ -349,7 +353,7 @@ func actValues(typ Type, x []float32) []float64 {
 // actBounds returns, per element, the largest |x - conversion(x)| ggml's
 // conversion of x to the vec-dot type of typ may give.
 func actBounds(typ Type, x []float32) []float64 {
-	blk := map[Type]int{F32: 1, F16: 1, BF16: 1, Q8_0: 32, Q4_0: 32, Q4_K: 256, Q6_K: 256}[typ]
+	blk := map[Type]int{F32: 1, F16: 1, BF16: 1, Q8_0: 32, Q4_0: 32, Q4_K: 256, Q5_K: 256, Q6_K: 256}[typ]
 	out := make([]float64, len(x))
 	for b := 0; b < len(x); b += blk {
 		var amax float64

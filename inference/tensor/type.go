@@ -12,6 +12,7 @@ const (
 	Q4_0 Type = 2
 	Q8_0 Type = 8
 	Q4_K Type = 12
+	Q5_K Type = 13
 	Q6_K Type = 14
 	BF16 Type = 30
 )
@@ -19,16 +20,17 @@ const (
 // Block sizes, in elements, of the quantized types.
 const (
 	qk   = 32  // Q4_0, Q8_0
-	qkK  = 256 // Q4_K, Q6_K (ggml's QK_K)
+	qkK  = 256 // Q4_K, Q5_K, Q6_K (ggml's QK_K)
 	q40B = 18  // 2 (f16 d) + 16 nibble bytes
 	q80B = 34  // 2 (f16 d) + 32 int8
 	q4KB = 144 // 2 d + 2 dmin + 12 packed scales + 128 nibble bytes
+	q5KB = 176 // 2 d + 2 dmin + 12 packed scales + 32 high-bit bytes + 128 nibble bytes
 	q6KB = 210 // 128 ql + 64 qh + 16 int8 scales + 2 d
 )
 
 var typeNames = map[Type]string{
-	F32: "F32", F16: "F16", Q4_0: "Q4_0", Q8_0: "Q8_0", Q4_K: "Q4_K", Q6_K: "Q6_K", BF16: "BF16",
-	3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 13: "Q5_K", 15: "Q8_K",
+	F32: "F32", F16: "F16", Q4_0: "Q4_0", Q8_0: "Q8_0", Q4_K: "Q4_K", Q5_K: "Q5_K", Q6_K: "Q6_K", BF16: "BF16",
+	3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 15: "Q8_K",
 	16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S",
 	22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M",
 }
@@ -42,14 +44,15 @@ func (t Type) String() string {
 }
 
 // BlockElems returns the number of elements per block: 1 for F32, F16 and
-// BF16, 32 for Q4_0 and Q8_0, 256 for Q4_K and Q6_K, 0 for unsupported types.
+// BF16, 32 for Q4_0 and Q8_0, 256 for Q4_K, Q5_K and Q6_K, 0 for unsupported
+// types.
 func (t Type) BlockElems() int {
 	switch t {
 	case F32, F16, BF16:
 		return 1
 	case Q4_0, Q8_0:
 		return qk
-	case Q4_K, Q6_K:
+	case Q4_K, Q5_K, Q6_K:
 		return qkK
 	}
 	return 0
@@ -68,6 +71,8 @@ func (t Type) BlockBytes() int {
 		return q80B
 	case Q4_K:
 		return q4KB
+	case Q5_K:
+		return q5KB
 	case Q6_K:
 		return q6KB
 	}
