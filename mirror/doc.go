@@ -126,8 +126,18 @@
 // writes block bodies with direct I/O (store/doc.go, "Pack files") and
 // ExportFile writes the bundle the same way (package direct).
 //
+// Export reads blocks with store.ViewOnce: from the page cache when it
+// holds them, else past it with direct I/O, so exporting a cold repo costs
+// little CPU and evicts nothing, and is bound by the disk. The benchmark
+// therefore runs twice: cold (the store just written) with a disk
+// reference beside it (the bundle's bytes copied with direct I/O on the
+// same disk: the most a cold export can do), and warm (the repo read once
+// through the page cache).
+//
 // Measured 2026-11-26 (1 GiB, 2 runs each, load ~1 on the 2-core VM):
-// export 1501 MB/s, 0.99x sha256; import 966-1046 MB/s, 0.63-0.69x sha256,
-// at the speed of cairn add under the same conditions (x-add 0.97-1.02),
-// 0.2 s of system time per GiB. Before: export 0.44x, import 0.23-0.28x.
+// export warm 1110-1380 MB/s, 0.74-0.91x sha256; cold 510-690 MB/s,
+// 0.34-0.46x sha256, 0.74x the disk copy's 935 MB/s; import 966-1046 MB/s,
+// 0.63-0.69x sha256, at the speed of cairn add under the same conditions
+// (x-add 0.95-1.02), 0.2 s of system time per GiB. Before the pack files:
+// export 0.44x, import 0.23-0.28x.
 package mirror
