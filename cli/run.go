@@ -31,6 +31,8 @@ func init() {
 			&cli.Float64Flag{Name: "top-p", Value: openai.DefaultTopP, Usage: "nucleus sampling threshold; 1 is off"},
 			&cli.Float64Flag{Name: "min-p", Value: openai.DefaultMinP, Usage: "drop tokens less likely than this times the best; 0 is off"},
 			&cli.Float64Flag{Name: "repeat-penalty", Value: 1, Usage: "penalty for tokens of the last 64; 1 is off"},
+			&cli.Float64Flag{Name: "frequency-penalty", Usage: "subtract this times a token's count in the output so far from its logit (-2..2); 0 is off"},
+			&cli.Float64Flag{Name: "presence-penalty", Usage: "subtract this from the logit of every token already in the output (-2..2); 0 is off"},
 			&cli.StringSliceFlag{Name: "stop", Usage: "stop at `TEXT` (repeatable)"},
 			&cli.BoolFlag{Name: "chat", Usage: "send the prompt as a user message through the model's chat template"},
 			&cli.BoolFlag{Name: "verbose", Usage: "print token counts and speeds on stderr"},
@@ -55,6 +57,7 @@ func cmdRun(c *cli.Context) error {
 	params := sample.Params{
 		Temperature: float32(c.Float64("temperature")), TopK: c.Int("top-k"), TopP: float32(c.Float64("top-p")),
 		MinP: float32(c.Float64("min-p")), RepeatPenalty: float32(c.Float64("repeat-penalty")), Seed: c.Uint64("seed"),
+		FrequencyPenalty: float32(c.Float64("frequency-penalty")), PresencePenalty: float32(c.Float64("presence-penalty")),
 	}
 	if !c.IsSet("seed") {
 		params.Seed = rand.Uint64()

@@ -92,6 +92,12 @@ func TestRun(t *testing.T) {
 	if a != b || a == "" {
 		t.Errorf("same seed gave %q and %q", a, b)
 	}
+	// A presence penalty changes the greedy completion (the fixture's story
+	// repeats itself without one).
+	code, out, errs = run(t, home, "run", "acme/stories", "Once upon a time", "--max-tokens", "64", "--temperature", "0", "--presence-penalty", "2")
+	if code != 0 || out == want+"\n" || out == "" {
+		t.Errorf("--presence-penalty 2: exit %d, stdout %q (stderr %q); want a completion other than %q", code, out, errs, want)
+	}
 	code, out, _ = run(t, home, "run", "acme/stories", "Once upon a time", "--max-tokens", "64", "--temperature", "0", "--stop", "Lily", "--chat")
 	if code != 0 || strings.Contains(out, "Lily") {
 		t.Errorf("--chat --stop Lily: exit %d, %q", code, out)
@@ -106,6 +112,7 @@ func TestRun(t *testing.T) {
 		{"no prompt", []string{"run", "acme/stories"}, "PROMPT"},
 		{"bad temperature", []string{"run", "acme/stories", "hi", "--temperature", "-1"}, "emperature"},
 		{"bad id", []string{"run", "stories", "hi"}, "ORG/NAME"},
+		{"bad frequency penalty", []string{"run", "acme/stories", "hi", "--frequency-penalty", "3"}, "frequency_penalty"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, errs := run(t, home, tt.args...)
