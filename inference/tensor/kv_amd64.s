@@ -4,9 +4,9 @@
 
 // F16 KV cache kernels (see kv_amd64.go). Strides are in halves.
 
-// func f32ToF16AVX(dst *uint16, src *float32, n int)
+// func f32ToF16Asm(dst *uint16, src *float32, n int)
 // n is a multiple of 8; rounding to nearest even (immediate 0).
-TEXT ·f32ToF16AVX(SB), NOSPLIT, $0-24
+TEXT ·f32ToF16Asm(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -24,10 +24,10 @@ cvdone:
 	VZEROUPPER
 	RET
 
-// func dotF16RowsAVX(out, x *float32, h *uint16, stride, n, rows int)
+// func dotF16RowsAsm(out, x *float32, h *uint16, stride, n, rows int)
 // out[r] = x[0:n] · h[r*stride : r*stride+n]; n is a positive multiple of 8.
 // Four rows per pass, two accumulators per row (16 columns per step).
-TEXT ·dotF16RowsAVX(SB), NOSPLIT, $0-48
+TEXT ·dotF16RowsAsm(SB), NOSPLIT, $0-48
 	MOVQ out+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ h+16(FP), R8
@@ -138,11 +138,11 @@ drdone:
 	VZEROUPPER
 	RET
 
-// func addScaledF16RowsAVX(dst, w *float32, h *uint16, stride, n, rows int)
+// func addScaledF16RowsAsm(dst, w *float32, h *uint16, stride, n, rows int)
 // dst[0:n] += Σ_r w[r] · h[r*stride : r*stride+n]; n is a positive multiple
 // of 8, rows positive. Column blocks of 64 (then 32, then 8) stay in
 // registers while the rows stream past.
-TEXT ·addScaledF16RowsAVX(SB), NOSPLIT, $0-48
+TEXT ·addScaledF16RowsAsm(SB), NOSPLIT, $0-48
 	MOVQ dst+0(FP), DI
 	MOVQ w+8(FP), SI
 	MOVQ h+16(FP), R8

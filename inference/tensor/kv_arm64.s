@@ -5,9 +5,9 @@
 // F16 KV cache kernels (see kv_arm64.go). Strides are in halves. FCVTL,
 // FCVTN, FADD and FADDP on vectors are emitted as WORDs, named beside each.
 
-// func f32ToF16NEON(dst *uint16, src *float32, n int)
+// func f32ToF16Asm(dst *uint16, src *float32, n int)
 // n is a positive multiple of 8; FCVTN rounds by FPCR (nearest even).
-TEXT ·f32ToF16NEON(SB), NOSPLIT, $0-24
+TEXT ·f32ToF16Asm(SB), NOSPLIT, $0-24
 	MOVD dst+0(FP), R0
 	MOVD src+8(FP), R1
 	MOVD n+16(FP), R2
@@ -20,10 +20,10 @@ cvloop:
 	BNE cvloop
 	RET
 
-// func dotF16RowsNEON(out, x *float32, h *uint16, stride, n, rows int)
+// func dotF16RowsAsm(out, x *float32, h *uint16, stride, n, rows int)
 // out[r] = x[0:n] · h[r*stride : r*stride+n]; n is a positive multiple of 8.
 // Four rows per pass share each load of x.
-TEXT ·dotF16RowsNEON(SB), NOSPLIT, $0-48
+TEXT ·dotF16RowsAsm(SB), NOSPLIT, $0-48
 	MOVD out+0(FP), R0
 	MOVD x+8(FP), R1
 	MOVD h+16(FP), R2
@@ -110,11 +110,11 @@ dr1loop:
 drdone:
 	RET
 
-// func addScaledF16RowsNEON(dst, w *float32, h *uint16, stride, n, rows int)
+// func addScaledF16RowsAsm(dst, w *float32, h *uint16, stride, n, rows int)
 // dst[0:n] += Σ_r w[r] · h[r*stride : r*stride+n]; n is a positive multiple
 // of 8, rows positive. Column blocks of 32 (then 8) stay in registers while
 // the rows stream past.
-TEXT ·addScaledF16RowsNEON(SB), NOSPLIT, $0-48
+TEXT ·addScaledF16RowsAsm(SB), NOSPLIT, $0-48
 	MOVD dst+0(FP), R0
 	MOVD w+8(FP), R1
 	MOVD h+16(FP), R2

@@ -1,19 +1,20 @@
-//go:build amd64 && !purego
+//go:build (amd64 || arm64) && !purego
 
 package tensor
 
-// F16 KV cache kernels in assembly (kv_amd64.s): vcvtps2ph/vcvtph2ps and
-// FMA, four cache rows per pass for the scores so each query load serves
-// four keys, 64 columns held in registers for the weighted sum of values.
+// F16 KV cache kernels in assembly, four cache rows per pass for the scores
+// so each query load serves four keys: kv_amd64.s (vcvtps2ph/vcvtph2ps and
+// FMA, 64 columns held in registers for the weighted sum of values) and
+// kv_arm64.s (FCVTN/FCVTL and FMLA, 32 columns).
 
 //go:noescape
-func f32ToF16AVX(dst *uint16, src *float32, n int)
+func f32ToF16Asm(dst *uint16, src *float32, n int)
 
 //go:noescape
-func dotF16RowsAVX(out, x *float32, h *uint16, stride, n, rows int)
+func dotF16RowsAsm(out, x *float32, h *uint16, stride, n, rows int)
 
 //go:noescape
-func addScaledF16RowsAVX(dst, w *float32, h *uint16, stride, n, rows int)
+func addScaledF16RowsAsm(dst, w *float32, h *uint16, stride, n, rows int)
 
 func f32ToF16s(dst []uint16, src []float32) {
 	n := len(src) &^ 7
@@ -22,7 +23,7 @@ func f32ToF16s(dst []uint16, src []float32) {
 		return
 	}
 	_ = dst[len(src)-1]
-	f32ToF16AVX(&dst[0], &src[0], n)
+	f32ToF16Asm(&dst[0], &src[0], n)
 	f32ToF16sGo(dst[n:], src[n:])
 }
 
@@ -34,7 +35,7 @@ func dotF16Rows(out, x []float32, h []uint16, stride int) {
 		dotF16RowsGo(out, x, h, stride)
 		return
 	}
-	dotF16RowsAVX(&out[0], &x[0], &h[0], stride, n, len(out))
+	dotF16RowsAsm(&out[0], &x[0], &h[0], stride, n, len(out))
 	if n < len(x) {
 		for r := range out {
 			out[r] += dotF16Go(x[n:], h[r*stride+n:])
@@ -48,7 +49,7 @@ func addScaledF16Rows(dst, w []float32, h []uint16, stride int) {
 		addScaledF16RowsGo(dst, w, h, stride)
 		return
 	}
-	addScaledF16RowsAVX(&dst[0], &w[0], &h[0], stride, n, len(w))
+	addScaledF16RowsAsm(&dst[0], &w[0], &h[0], stride, n, len(w))
 	if n < len(dst) {
 		addScaledF16RowsGo(dst[n:], w, h[n:], stride)
 	}
