@@ -102,46 +102,7 @@ func quantQ40Block(dst []byte, x []float32) {
 }
 
 func quantQ4KBlock(dst []byte, x []float32) {
-	var scale, mins [8]float32
-	var maxScale, maxMin float32
-	for j := 0; j < 8; j++ {
-		lo, hi := float32(0), float32(0)
-		for _, v := range x[32*j : 32*j+32] {
-			lo, hi = min(lo, v), max(hi, v)
-		}
-		scale[j] = (hi - lo) / 15
-		mins[j] = -lo
-		maxScale, maxMin = max(maxScale, scale[j]), max(maxMin, mins[j])
-	}
-	dh, mh := F32ToF16(maxScale/63), F32ToF16(maxMin/63)
-	d, dmin := f16Table[dh], f16Table[mh]
-	var ls, lm [8]uint8
-	for j := 0; j < 8; j++ {
-		if d > 0 {
-			ls[j] = uint8(min(63, max(0, roundAway(scale[j]/d))))
-		}
-		if dmin > 0 {
-			lm[j] = uint8(min(63, max(0, roundAway(mins[j]/dmin))))
-		}
-	}
-	binary.LittleEndian.PutUint16(dst[0:], dh)
-	binary.LittleEndian.PutUint16(dst[2:], mh)
-	sc := dst[4:16]
-	for j := 0; j < 4; j++ {
-		sc[j] = ls[j] | (ls[j+4]>>4)<<6
-		sc[j+4] = lm[j] | (lm[j+4]>>4)<<6
-		sc[j+8] = ls[j+4]&0xf | (lm[j+4]&0xf)<<4
-	}
-	var q [qkK]uint8
-	for j := 0; j < 8; j++ {
-		s, m := d*float32(ls[j]), dmin*float32(lm[j])
-		for l := 0; l < 32; l++ {
-			if s == 0 {
-				continue
-			}
-			q[32*j+l] = uint8(min(15, max(0, roundAway((x[32*j+l]+m)/s))))
-		}
-	}
+	q := quantKScaleMin(dst, x, 15)
 	qs := dst[16:144]
 	for c := 0; c < 4; c++ {
 		for l := 0; l < 32; l++ {
@@ -151,11 +112,30 @@ func quantQ4KBlock(dst []byte, x []float32) {
 }
 
 // quantQ5KBlock fills one block_q5_K (see dequantQ5KBlock) the way
-// quantQ4KBlock fills a Q4_K block: each 32-element sub-block gets scale
-// (hi-lo)/31 and min -lo (ranges include zero, as in ggml), both quantized
-// to 6 bits against the super-block's f16 d and dmin, then 5-bit values
-// q = round((x+min)/scale) in [0, 31].
+// quantQ4KBlock fills a Q4_K block, with 5-bit values: the low four bits
+// as Q4_K's nibbles, the fifth of element 32j+l as bit j of qh[l].
 func quantQ5KBlock(dst []byte, x []float32) {
+	q := quantKScaleMin(dst, x, 31)
+	qh, qs := dst[16:48], dst[48:176]
+	clear(qh)
+	for j := 0; j < 8; j++ {
+		for l := 0; l < 32; l++ {
+			qh[l] |= (q[32*j+l] >> 4) << j
+		}
+	}
+	for c := 0; c < 4; c++ {
+		for l := 0; l < 32; l++ {
+			qs[32*c+l] = q[64*c+l]&0xf | (q[64*c+32+l]&0xf)<<4
+		}
+	}
+}
+
+// quantKScaleMin quantizes one 256-element super-block the Q4_K/Q5_K way:
+// each 32-element sub-block gets scale (hi-lo)/top and min -lo (ranges
+// include zero, as in ggml), both quantized to 6 bits against the
+// super-block's f16 d and dmin, written with the packed scales to
+// dst[0:16]; it returns the values round((x+min)/scale) in [0, top].
+func quantKScaleMin(dst []byte, x []float32, top float32) (q [qkK]uint8) {
 	var scale, mins [8]float32
 	var maxScale, maxMin float32
 	for j := 0; j < 8; j++ {
@@ -163,7 +143,7 @@ func quantQ5KBlock(dst []byte, x []float32) {
 		for _, v := range x[32*j : 32*j+32] {
 			lo, hi = min(lo, v), max(hi, v)
 		}
-		scale[j] = (hi - lo) / 31
+		scale[j] = (hi - lo) / top
 		mins[j] = -lo
 		maxScale, maxMin = max(maxScale, scale[j]), max(maxMin, mins[j])
 	}
@@ -181,28 +161,16 @@ func quantQ5KBlock(dst []byte, x []float32) {
 	binary.LittleEndian.PutUint16(dst[0:], dh)
 	binary.LittleEndian.PutUint16(dst[2:], mh)
 	packScalesK4(dst[4:16], &ls, &lm)
-	var q [qkK]uint8
 	for j := 0; j < 8; j++ {
 		s, m := d*float32(ls[j]), dmin*float32(lm[j])
 		if s == 0 {
 			continue
 		}
 		for l := 0; l < 32; l++ {
-			q[32*j+l] = uint8(min(31, max(0, roundAway((x[32*j+l]+m)/s))))
+			q[32*j+l] = uint8(min(top, max(0, roundAway((x[32*j+l]+m)/s))))
 		}
 	}
-	qh, qs := dst[16:48], dst[48:176]
-	clear(qh)
-	for j := 0; j < 8; j++ {
-		for l := 0; l < 32; l++ {
-			qh[l] |= (q[32*j+l] >> 4) << j
-		}
-	}
-	for c := 0; c < 4; c++ {
-		for l := 0; l < 32; l++ {
-			qs[32*c+l] = q[64*c+l]&0xf | (q[64*c+32+l]&0xf)<<4
-		}
-	}
+	return q
 }
 
 // packScalesK4 packs eight 6-bit scales and mins into the 12 bytes
