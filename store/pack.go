@@ -71,7 +71,8 @@ func (l packLoc) end() int64 { return l.off + int64(l.n) }
 
 // packs holds block bodies in append-only files (see "Pack files" in
 // doc.go), written with direct I/O; every write ends padded to a page, so
-// a page once written never changes. Readers go through the page cache.
+// a page once written never changes. Readers go through the page cache,
+// streams (readOnce) past it when it does not hold the block.
 type packs struct {
 	dir  string
 	sync bool
