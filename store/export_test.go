@@ -15,3 +15,7 @@ func OpenSmallLog(dir string, logSize int64) (*Store, error) {
 	o.ValueLogFileSize = logSize
 	return open(o)
 }
+
+// Allocated is the disk space a file takes (sparse files count what they
+// hold), as Stat.DiskBytes counts it.
+var Allocated = allocated

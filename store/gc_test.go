@@ -22,7 +22,7 @@ func diskUsage(t *testing.T, dir string) int64 {
 		if err != nil {
 			return err
 		}
-		n += allocated(fi)
+		n += store.Allocated(fi)
 		return nil
 	})
 	if err != nil {

@@ -2,8 +2,4 @@
 
 package store_test
 
-import "io/fs"
-
 func syncDisks() {}
-
-func allocated(fi fs.FileInfo) int64 { return fi.Size() }

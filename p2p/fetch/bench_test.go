@@ -219,14 +219,7 @@ func (fx *benchFixture) fetchRun(b *testing.B, h host.Host, peers []peer.ID, opt
 		os.RemoveAll(dir)
 	}
 	pm.done()
-	rate := float64(fx.size) * float64(b.N) / 1e6 / elapsed.Seconds()
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(rate, "MB/s")
-	b.ReportMetric(sha.rate(), "sha256_MB/s")
-	b.ReportMetric(rate/sha.rate(), "x_sha256")
-	// CPU of both ends (one process) in sha256 passes over the bytes moved:
-	// what the fetch costs, whatever else loads the machine.
-	b.ReportMetric(used.Seconds()/(float64(fx.size)*float64(b.N)/1e6/sha.rate()), "cpu_passes")
+	rate := report(b, fx.size, elapsed, used, sha)
 	if bare := fx.get("bare-" + transportOf(b.Name())); bare > 0 && strings.HasSuffix(b.Name(), "1src-"+transportOf(b.Name())) {
 		b.ReportMetric(rate/bare, "x_bare_stream")
 		if w := fx.get("store"); w > 0 {
@@ -306,12 +299,7 @@ func BenchmarkFetch(b *testing.B) {
 			b.StopTimer()
 			sha.measure()
 		}
-		rate := float64(fx.size) * float64(b.N) / 1e6 / elapsed.Seconds()
-		b.ReportMetric(0, "ns/op")
-		b.ReportMetric(rate, "MB/s")
-		b.ReportMetric(sha.rate(), "sha256_MB/s")
-		b.ReportMetric(rate/sha.rate(), "x_sha256")
-		b.ReportMetric(used.Seconds()/(float64(fx.size)*float64(b.N)/1e6/sha.rate()), "cpu_passes")
+		report(b, fx.size, elapsed, used, sha)
 	})
 	b.Run("1src-tcp-nostore", func(b *testing.B) {
 		src := newSource(b, nil, fx.stores[0], allowAll, "tcp")
@@ -328,11 +316,7 @@ func BenchmarkFetch(b *testing.B) {
 			elapsed += time.Since(t0)
 			sha.measure()
 		}
-		rate := float64(fx.size) * float64(b.N) / 1e6 / elapsed.Seconds()
-		b.ReportMetric(0, "ns/op")
-		b.ReportMetric(rate, "MB/s")
-		b.ReportMetric(sha.rate(), "sha256_MB/s")
-		b.ReportMetric(rate/sha.rate(), "x_sha256")
+		report(b, fx.size, elapsed, 0, sha)
 	})
 	if nsrc == 1 {
 		return
@@ -411,6 +395,23 @@ func transportOf(name string) string {
 	return "tcp"
 }
 
+// report prints the figures every run shares: bytes per second moved (b.N
+// runs of size bytes in elapsed), the sha256 reference measured beside them,
+// their ratio, and, when used (CPU of the whole process, both ends) is
+// known, the CPU in sha256 passes over the bytes moved: what a run costs,
+// whatever else loads the machine. It returns the rate in MB/s.
+func report(b *testing.B, size int64, elapsed, used time.Duration, sha *shaMeter) float64 {
+	rate := float64(size) * float64(b.N) / 1e6 / elapsed.Seconds()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(rate, "MB/s")
+	b.ReportMetric(sha.rate(), "sha256_MB/s")
+	b.ReportMetric(rate/sha.rate(), "x_sha256")
+	if used > 0 {
+		b.ReportMetric(used.Seconds()/(float64(size)*float64(b.N)/1e6/sha.rate()), "cpu_passes")
+	}
+	return rate
+}
+
 // readAll reads every block of st once (into the page cache).
 func readAll(b *testing.B, st *store.Store) {
 	b.Helper()
@@ -464,13 +465,7 @@ func (fx *benchFixture) bareRun(b *testing.B, tr string) {
 			b.Fatalf("bare stream: %d bytes, %v", n, err)
 		}
 	}
-	rate := float64(fx.size) * float64(b.N) / 1e6 / elapsed.Seconds()
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(rate, "MB/s")
-	b.ReportMetric(sha.rate(), "sha256_MB/s")
-	b.ReportMetric(rate/sha.rate(), "x_sha256")
-	b.ReportMetric(used.Seconds()/(float64(fx.size)*float64(b.N)/1e6/sha.rate()), "cpu_passes")
-	fx.set("bare-"+tr, rate)
+	fx.set("bare-"+tr, report(b, fx.size, elapsed, used, sha))
 }
 
 // nullStore keeps dag-pb nodes and only the names of leaves: the figure
@@ -545,10 +540,5 @@ func (fx *benchFixture) storeRun(b *testing.B) {
 		sha.measure()
 		st.Close()
 	}
-	rate := float64(n*benchLeaf) * float64(b.N) / 1e6 / elapsed.Seconds()
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(rate, "MB/s")
-	b.ReportMetric(sha.rate(), "sha256_MB/s")
-	b.ReportMetric(rate/sha.rate(), "x_sha256")
-	fx.set("store", rate)
+	fx.set("store", report(b, int64(n*benchLeaf), elapsed, 0, sha))
 }
