@@ -3,12 +3,11 @@
 # npm client against the fixture model (greedy output must equal
 # llama.cpp's); then pull on demand: an edge node that does not hold the
 # model answers three concurrent requests after one pull from a mirror.
-FIX="$(cd "$(dirname "$0")/.." && pwd)/../shared/fixtures"
+FIX="$(cd "$(dirname "$0")/.." && pwd)/testdata"
 if [ ! -f "$FIX/stories260K.gguf" ] || [ ! -f "$FIX/stories260K.expected.txt" ]; then
-  echo "SKIP e2e/openai.sh: fixtures absent ($FIX/stories260K.gguf, stories260K.expected.txt)"
-  exit 0
+  echo "FAIL e2e/openai.sh: fixtures missing ($FIX/stories260K.gguf, stories260K.expected.txt; see testdata/README.md)" >&2
+  exit 1
 fi
-FIX="$(cd "$FIX" && pwd)"
 source "$(dirname "$0")/lib.sh"
 DIR="$ROOT/e2e/openai"
 (cd "$DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >"$WORK/npm.log" 2>&1) || fail "npm ci: $(tail -n 20 "$WORK/npm.log")"

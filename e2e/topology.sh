@@ -38,12 +38,11 @@ else
 fi
 echo "compose file validated: $validated"
 
-FIX="$ROOT/../shared/fixtures"
+FIX="$ROOT/testdata"
 if [ ! -f "$FIX/stories260K.gguf" ] || [ ! -f "$FIX/stories260K.expected.txt" ]; then
-  echo "SKIP e2e/topology.sh flow: fixtures absent ($FIX/stories260K.gguf, stories260K.expected.txt); compose validated only"
-  exit 0
+  echo "FAIL e2e/topology.sh: fixtures missing ($FIX/stories260K.gguf, stories260K.expected.txt; see testdata/README.md)" >&2
+  exit 1
 fi
-FIX="$(cd "$FIX" && pwd)"
 source "$HERE/lib.sh"
 DIR="$HERE/topology"
 (cd "$DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >"$WORK/npm.log" 2>&1) || fail "npm ci: $(tail -n 20 "$WORK/npm.log")"
