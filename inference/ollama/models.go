@@ -219,7 +219,9 @@ func fileType(f *gguf.File) string {
 	for k := range count {
 		types = append(types, k)
 	}
-	sort.Slice(types, func(i, j int) bool { return count[types[i]] > count[types[j]] || count[types[i]] == count[types[j]] && types[i] < types[j] })
+	sort.Slice(types, func(i, j int) bool {
+		return count[types[i]] > count[types[j]] || count[types[i]] == count[types[j]] && types[i] < types[j]
+	})
 	if len(types) == 0 {
 		return ""
 	}
