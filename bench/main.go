@@ -45,6 +45,8 @@ func main() {
 		err = runStorePut(ctx, os.Args[2:])
 	case "dedup":
 		err = runDedup(ctx, os.Args[2:])
+	case "swarm":
+		err = runSwarm(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
