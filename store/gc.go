@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cairnhub/cairn/internal/disk"
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
@@ -357,7 +358,7 @@ func (s *Store) diskBytes() (int64, error) {
 		if err != nil {
 			return nil // removed meanwhile (badger compacting)
 		}
-		n += allocated(fi)
+		n += disk.Allocated(fi)
 		return nil
 	})
 	return n, err

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cairnhub/cairn/internal/disk"
 	badger "github.com/dgraph-io/badger/v4"
 	blockstore "github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
@@ -551,9 +552,9 @@ func (s *Store) checkSpace(n int64) error {
 	if s.opts.MinFreeBytes < 0 {
 		return nil
 	}
-	free, err := freeBytes(s.opts.Dir)
+	free, err := disk.Free(s.opts.Dir)
 	if err != nil {
-		return fmt.Errorf("free space of %s: %w", s.opts.Dir, err)
+		return err
 	}
 	if free >= 0 && free-n < s.opts.MinFreeBytes {
 		return fmt.Errorf("%s: %d bytes free, %d to write, %d to keep free: %w", s.opts.Dir, free, n, s.opts.MinFreeBytes, ErrDiskFull)
