@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cairnhub/cairn/inference/gguf"
 )
 
 type ggufTensorSpec struct {
@@ -34,31 +36,31 @@ func buildGGUF(t testing.TB, tensors []ggufTensorSpec, align uint32, extraKV int
 	w.u64(uint64(len(tensors)))
 	w.u64(uint64(5 + extraKV))
 	w.str("general.architecture")
-	w.u32(ggufString)
+	w.u32(uint32(gguf.TypeString))
 	w.str("llama")
 	w.str("general.alignment")
-	w.u32(ggufU32)
+	w.u32(uint32(gguf.TypeUint32))
 	w.u32(align)
 	w.str("llama.rope.freq_base")
-	w.u32(ggufF32)
+	w.u32(uint32(gguf.TypeFloat32))
 	w.u32(0x461c4000)
 	w.str("tokenizer.ggml.tokens")
-	w.u32(ggufArray)
-	w.u32(ggufString)
+	w.u32(uint32(gguf.TypeArray))
+	w.u32(uint32(gguf.TypeString))
 	w.u64(3)
 	for _, s := range []string{"<s>", "</s>", "hello"} {
 		w.str(s)
 	}
 	w.str("tokenizer.ggml.scores")
-	w.u32(ggufArray)
-	w.u32(ggufF32)
+	w.u32(uint32(gguf.TypeArray))
+	w.u32(uint32(gguf.TypeFloat32))
 	w.u64(3)
 	for range 3 {
 		w.u32(0)
 	}
 	for i := range extraKV {
 		w.str("cairn.extra." + string(rune('a'+i%26)))
-		w.u32(ggufU64)
+		w.u32(uint32(gguf.TypeUint64))
 		w.u64(uint64(i))
 	}
 	var off uint64

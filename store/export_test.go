@@ -1,5 +1,7 @@
 package store
 
+import "github.com/cairnhub/cairn/internal/disk"
+
 // SetReleaseEvery lets tests exercise releaseMapped on every access.
 func SetReleaseEvery(n int64) (restore func()) {
 	old := releaseEvery
@@ -18,4 +20,4 @@ func OpenSmallLog(dir string, logSize int64) (*Store, error) {
 
 // Allocated is the disk space a file takes (sparse files count what they
 // hold), as Stat.DiskBytes counts it.
-var Allocated = allocated
+var Allocated = disk.Allocated

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cairnhub/cairn/internal/disk"
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
@@ -24,26 +25,22 @@ type Pin struct {
 // names; the blocks need not be stored yet. Names starting "rev:" are
 // reserved for the pins Commit makes on revision roots.
 func (s *Store) Pin(ctx context.Context, c cid.Cid, name string) error {
-	done, err := s.enter()
+	done, err := s.writeOp(ctx, func() error {
+		if err := validName("pin name", name); err != nil {
+			return fmt.Errorf("pin %s: %w", c, err)
+		}
+		if strings.HasPrefix(name, revisionPinPrefix) {
+			return fmt.Errorf("pin %s: name %q: prefix %q is reserved: %w", c, name, revisionPinPrefix, ErrInvalidArgument)
+		}
+		if !c.Defined() {
+			return fmt.Errorf("pin: undefined CID: %w", ErrInvalidArgument)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := validName("pin name", name); err != nil {
-		return fmt.Errorf("pin %s: %w", c, err)
-	}
-	if strings.HasPrefix(name, revisionPinPrefix) {
-		return fmt.Errorf("pin %s: name %q: prefix %q is reserved: %w", c, name, revisionPinPrefix, ErrInvalidArgument)
-	}
-	if !c.Defined() {
-		return fmt.Errorf("pin: undefined CID: %w", ErrInvalidArgument)
-	}
-	release, err := s.gc.hold(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	defer s.mapping()()
 	if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Set(pinKey(c, name), nil) }); err != nil {
 		return fmt.Errorf("pin %s: %w", c, err)
 	}
@@ -53,17 +50,11 @@ func (s *Store) Pin(ctx context.Context, c cid.Cid, name string) error {
 // Unpin removes every pin Pin made on c (a revision's root stays held by
 // its revision). Unpinning what is not pinned is not an error.
 func (s *Store) Unpin(ctx context.Context, c cid.Cid) error {
-	done, err := s.enter()
+	done, err := s.writeOp(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer done()
-	release, err := s.gc.hold(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	defer s.mapping()()
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: pinPrefix(c)})
 		defer it.Close()
@@ -89,12 +80,11 @@ func (s *Store) Unpin(ctx context.Context, c cid.Cid) error {
 
 // Pins lists every pin, revision pins included, CIDs normalised to v1.
 func (s *Store) Pins(ctx context.Context) ([]Pin, error) {
-	done, err := s.enter()
+	done, err := s.readOp()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	defer s.mapping()()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -141,17 +131,11 @@ const maxVlogGC = 256
 // waits for imports holding the store (see Hold) and holds off new ones
 // while it runs.
 func (s *Store) GC(ctx context.Context) (st GCStats, err error) {
-	done, err := s.enter()
+	done, err := s.gcOp(ctx)
 	if err != nil {
 		return GCStats{}, err
 	}
 	defer done()
-	release, err := s.gc.exclusive(ctx)
-	if err != nil {
-		return GCStats{}, err
-	}
-	defer release()
-	defer s.mapping()()
 
 	diskBefore, _ := s.diskBytes()
 	defer func() {
@@ -374,7 +358,7 @@ func (s *Store) diskBytes() (int64, error) {
 		if err != nil {
 			return nil // removed meanwhile (badger compacting)
 		}
-		n += allocated(fi)
+		n += disk.Allocated(fi)
 		return nil
 	})
 	return n, err
@@ -472,12 +456,11 @@ type Stat struct {
 // Stat counts blocks by a key-only scan (sizes come from the keys' value
 // pointers, no value is read) and sums the refs.
 func (s *Store) Stat(ctx context.Context) (Stat, error) {
-	done, err := s.enter()
+	done, err := s.readOp()
 	if err != nil {
 		return Stat{}, err
 	}
 	defer done()
-	defer s.mapping()()
 	var st Stat
 	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxBlock}})

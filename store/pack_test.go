@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/cairnhub/cairn/internal/direct"
+	"github.com/cairnhub/cairn/internal/disk"
 	badger "github.com/dgraph-io/badger/v4"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -246,7 +247,7 @@ func allocatedAt(t *testing.T, path string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return allocated(fi)
+	return disk.Allocated(fi)
 }
 
 // punching says whether direct.PunchHole gives space back here.

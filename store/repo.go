@@ -80,30 +80,15 @@ const indexBatch = 4096
 // names, that commit's manifest and root pin are dropped (its blocks go at
 // the next GC).
 func (s *Store) Commit(ctx context.Context, m *manifest.Manifest, revision string, blks []cid.Cid) error {
-	done, err := s.enter()
+	var enc []byte
+	done, err := s.writeOp(ctx, func() (err error) {
+		enc, err = commitArgs(m, revision)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	defer done()
-	if m == nil {
-		return fmt.Errorf("commit: nil manifest: %w", ErrInvalidArgument)
-	}
-	if err := validKind(m.Type); err != nil {
-		return fmt.Errorf("commit %s: %w", m.Repo, err)
-	}
-	if err := validName("revision", revision); err != nil {
-		return fmt.Errorf("commit %s: %w", m.Repo, err)
-	}
-	enc, err := m.Encode()
-	if err != nil {
-		return fmt.Errorf("commit %s@%s: %w", m.Repo, revision, err)
-	}
-	release, err := s.gc.hold(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	defer s.mapping()()
 	what := fmt.Sprintf("commit %s %s@%s (%s)", m.Type, m.Repo, revision, m.Commit)
 
 	roots := make([]cid.Cid, 0, len(m.Files)+1)
@@ -375,6 +360,24 @@ func (s *Store) Resolve(ctx context.Context, kind manifest.Kind, repo, revision 
 	})
 }
 
+// commitArgs checks Commit's arguments and returns the encoded manifest.
+func commitArgs(m *manifest.Manifest, revision string) ([]byte, error) {
+	if m == nil {
+		return nil, fmt.Errorf("commit: nil manifest: %w", ErrInvalidArgument)
+	}
+	if err := validKind(m.Type); err != nil {
+		return nil, fmt.Errorf("commit %s: %w", m.Repo, err)
+	}
+	if err := validName("revision", revision); err != nil {
+		return nil, fmt.Errorf("commit %s: %w", m.Repo, err)
+	}
+	enc, err := m.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("commit %s@%s: %w", m.Repo, revision, err)
+	}
+	return enc, nil
+}
+
 // Manifest returns the stored manifest of commit of repo.
 func (s *Store) Manifest(ctx context.Context, kind manifest.Kind, repo, commit string) (*manifest.Manifest, error) {
 	what := fmt.Sprintf("manifest %s %s@%s", kind, repo, commit)
@@ -384,12 +387,11 @@ func (s *Store) Manifest(ctx context.Context, kind manifest.Kind, repo, commit s
 // readManifest reads and decodes the manifest of the commit that pick
 // chooses inside the read transaction; what names the call in errors.
 func (s *Store) readManifest(ctx context.Context, what string, kind manifest.Kind, repo string, pick func(*badger.Txn) (string, error)) (*manifest.Manifest, error) {
-	done, err := s.enter()
+	done, err := s.readOp()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	defer s.mapping()()
 	if err := checkRepoArgs(kind, repo); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -444,12 +446,11 @@ func checkRepoArgs(kind manifest.Kind, repo string) error {
 // kind "" lists that repo in both kinds). A named repo with no refs is
 // ErrRepoNotFound.
 func (s *Store) Refs(ctx context.Context, kind manifest.Kind, repo string) ([]Ref, error) {
-	done, err := s.enter()
+	done, err := s.readOp()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	defer s.mapping()()
 	what := fmt.Sprintf("refs %s %s", kind, repo)
 	if kind != "" {
 		if err := validKind(kind); err != nil {
@@ -513,21 +514,17 @@ func eachRef(txn *badger.Txn, prefix []byte, fn func(Ref) error) error {
 // DeleteRef removes a revision name. When no other ref of the repo points at
 // its commit, the commit's manifest and root pin go too; blocks go at GC.
 func (s *Store) DeleteRef(ctx context.Context, kind manifest.Kind, repo, revision string) error {
-	done, err := s.enter()
+	what := fmt.Sprintf("delete ref %s %s@%s", kind, repo, revision)
+	done, err := s.writeOp(ctx, func() error {
+		if err := checkRepoArgs(kind, repo); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	defer done()
-	what := fmt.Sprintf("delete ref %s %s@%s", kind, repo, revision)
-	if err := checkRepoArgs(kind, repo); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	release, err := s.gc.hold(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	defer s.mapping()()
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		rk := refKey(kind, repo, revision)
 		v, err := getValue(txn, rk)
@@ -557,12 +554,11 @@ func (s *Store) DeleteRef(ctx context.Context, kind manifest.Kind, repo, revisio
 // revisions that are gone (deleted, or written by a Commit that never
 // finished) are skipped here and deleted by GC.
 func (s *Store) ReposOf(ctx context.Context, c cid.Cid) ([]string, error) {
-	done, err := s.enter()
+	done, err := s.readOp()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	defer s.mapping()()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cairnhub/cairn/internal/disk"
 	badger "github.com/dgraph-io/badger/v4"
 	blockstore "github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
@@ -255,7 +256,14 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// The store's lock order, the same for every operation: enter (against
+// Close), then the GC gate (hold or exclusive), then mapMu shared. Taking
+// them in any other order can deadlock against GC or releaseMapped, so
+// every operation takes them through one of the functions below and ends
+// with the func it returns (which releases them in reverse).
+
 // enter guards an operation against Close; the returned func ends it.
+// Plain block reads (Has, GetSize, View) need nothing more.
 func (s *Store) enter() (func(), error) {
 	s.mu.RLock()
 	if s.closed {
@@ -263,6 +271,53 @@ func (s *Store) enter() (func(), error) {
 		return nil, ErrClosed
 	}
 	return s.mu.RUnlock, nil
+}
+
+// readOp begins an operation that iterates without writing: enter, then
+// mapMu (closing an iterator may unmap value-log files).
+func (s *Store) readOp() (done func(), err error) {
+	return s.lockOp(context.Background(), nil, nil)
+}
+
+// writeOp begins an operation that writes: enter, then check (the call's
+// own argument checks, nil for none), then a hold on the GC gate (waiting
+// for a running GC), then mapMu. check runs before the gate so that a
+// closed store reports ErrClosed first and an invalid call never waits for
+// GC.
+func (s *Store) writeOp(ctx context.Context, check func() error) (done func(), err error) {
+	return s.lockOp(ctx, check, s.gc.hold)
+}
+
+// gcOp begins GC: enter, then the GC gate alone, then mapMu.
+func (s *Store) gcOp(ctx context.Context) (done func(), err error) {
+	return s.lockOp(ctx, nil, s.gc.exclusive)
+}
+
+// lockOp takes the locks in the store's order; check and gate may be nil.
+func (s *Store) lockOp(ctx context.Context, check func() error, gate func(context.Context) (func(), error)) (func(), error) {
+	leave, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			leave()
+			return nil, err
+		}
+	}
+	release := func() {}
+	if gate != nil {
+		if release, err = gate(ctx); err != nil {
+			leave()
+			return nil, err
+		}
+	}
+	unmap := s.mapping()
+	return func() {
+		unmap()
+		release()
+		leave()
+	}, nil
 }
 
 // Has reports whether the block (any CID of its multihash) is stored.
@@ -409,17 +464,11 @@ func (s *Store) PutManyNew(ctx context.Context, bs []blocks.Block) (newBytes int
 }
 
 func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
-	done, err := s.enter()
+	done, err := s.writeOp(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer done()
-	release, err := s.gc.hold(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer release()
-	defer s.mapping()()
 	if len(bs) == 0 {
 		return 0, nil
 	}
@@ -503,9 +552,9 @@ func (s *Store) checkSpace(n int64) error {
 	if s.opts.MinFreeBytes < 0 {
 		return nil
 	}
-	free, err := freeBytes(s.opts.Dir)
+	free, err := disk.Free(s.opts.Dir)
 	if err != nil {
-		return fmt.Errorf("free space of %s: %w", s.opts.Dir, err)
+		return err
 	}
 	if free >= 0 && free-n < s.opts.MinFreeBytes {
 		return fmt.Errorf("%s: %d bytes free, %d to write, %d to keep free: %w", s.opts.Dir, free, n, s.opts.MinFreeBytes, ErrDiskFull)
@@ -516,17 +565,11 @@ func (s *Store) checkSpace(n int64) error {
 // DeleteBlock removes a block whatever references it (GC is the safe way to
 // remove blocks). Deleting an absent block is not an error.
 func (s *Store) DeleteBlock(ctx context.Context, c cid.Cid) error {
-	done, err := s.enter()
+	done, err := s.writeOp(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer done()
-	release, err := s.gc.hold(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	defer s.mapping()()
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(blockKey(c.Hash())) }); err != nil {
 		return fmt.Errorf("delete %s: %w", c, err)
 	}

@@ -20,5 +20,9 @@
 // yields an error naming the problem, never a panic or a huge allocation.
 //
 // Open memory-maps the file where the platform allows (weights are then not
-// copied into the Go heap); Read works on any io.ReaderAt.
+// copied into the Go heap); Read works on any io.ReaderAt. ReadHeader reads
+// only the header, from any io.Reader, in memory bounded by the header's
+// names and scalars (arrays and long strings are read past): the chunker
+// lays a file out with it, inference loads weights with the others; one
+// reader and one type table serve both.
 package gguf

@@ -35,7 +35,8 @@ type TensorInfo struct {
 	Type TensorType
 	// Offset is relative to the start of the data section.
 	Offset uint64
-	// Size is the tensor's size in bytes.
+	// Size is the tensor's size in bytes; -1 from ReadHeader for a type
+	// this package does not know.
 	Size int64
 }
 
@@ -67,6 +68,7 @@ type File struct {
 	data        []byte // whole file when memory-mapped or read into memory
 	closer      func() error
 	cleanup     runtime.Cleanup
+	headerOnly  bool // read by ReadHeader: no tensor data
 }
 
 // parser reads little-endian values from a bounded byte stream.
@@ -75,6 +77,9 @@ type parser struct {
 	pos  int64
 	size int64
 	buf  [8]byte
+	// header is set for ReadHeader: arrays and long strings are skipped
+	// instead of decoded, and tensors of unknown type are accepted.
+	header bool
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -85,7 +90,7 @@ func (p *parser) remaining() int64 { return p.size - p.pos }
 
 func (p *parser) need(n int64, what string) error {
 	if n < 0 || n > p.remaining() {
-		return p.errorf("%s needs %d bytes, only %d left in file (truncated?)", what, n, p.remaining())
+		return p.errorf("%s needs %d bytes, only %d left in file: runs past the end (truncated?)", what, n, p.remaining())
 	}
 	return nil
 }
@@ -100,6 +105,22 @@ func (p *parser) read(n int, what string) ([]byte, error) {
 	}
 	p.pos += int64(n)
 	return b, nil
+}
+
+// skip discards n bytes.
+func (p *parser) skip(n uint64, what string) error {
+	if n > uint64(p.remaining()) {
+		return p.errorf("%s of %d bytes runs past the end of the file (%d bytes left in file)", what, n, p.remaining())
+	}
+	for n > 0 {
+		step := int(min(n, 1<<30))
+		if _, err := p.br.Discard(step); err != nil {
+			return p.errorf("reading %s: %v", what, err)
+		}
+		p.pos += int64(step)
+		n -= uint64(step)
+	}
+	return nil
 }
 
 func (p *parser) u8(what string) (uint8, error) {
@@ -134,14 +155,33 @@ func (p *parser) u64(what string) (uint64, error) {
 	return binary.LittleEndian.Uint64(b), nil
 }
 
-func (p *parser) str(what string) (string, error) {
+// strLen reads a string's length and checks it against the rest of the
+// file.
+func (p *parser) strLen(what string) (uint64, error) {
 	n, err := p.u64(what + " length")
+	if err != nil {
+		return 0, err
+	}
+	if n > uint64(p.remaining()) {
+		return 0, p.errorf("%s length %d runs past the end of the file (%d bytes left in file)", what, n, p.remaining())
+	}
+	return n, nil
+}
+
+// str reads a string of at most limit bytes (limit < 0: any that fits in
+// the file); a longer one is an error, found before anything is allocated.
+func (p *parser) str(what string, limit int) (string, error) {
+	n, err := p.strLen(what)
 	if err != nil {
 		return "", err
 	}
-	if n > uint64(p.remaining()) {
-		return "", p.errorf("%s length %d exceeds the %d bytes left in file", what, n, p.remaining())
+	if limit >= 0 && n > uint64(limit) {
+		return "", p.errorf("%s is %d bytes long (at most %d)", what, n, limit)
 	}
+	return p.strBody(n, what)
+}
+
+func (p *parser) strBody(n uint64, what string) (string, error) {
 	b := make([]byte, n)
 	if _, err := io.ReadFull(p.br, b); err != nil {
 		return "", p.errorf("reading %s: %v", what, err)
@@ -158,7 +198,7 @@ func (p *parser) count(what string, minSize int) (int, error) {
 		return 0, err
 	}
 	if minSize > 0 && n > uint64(p.remaining())/uint64(minSize) {
-		return 0, p.errorf("%s %d cannot fit in the %d bytes left in file", what, n, p.remaining())
+		return 0, p.errorf("%s %d cannot fit in the %d bytes left in file: runs past the end", what, n, p.remaining())
 	}
 	if n > math.MaxInt32 {
 		return 0, p.errorf("%s %d is too large", what, n)
@@ -169,64 +209,127 @@ func (p *parser) count(what string, minSize int) (int, error) {
 // initialCap bounds up-front slice allocation; slices grow as data is read.
 func initialCap(n int) int { return min(n, 1<<16) }
 
+// skipped stands for a metadata value ReadHeader skipped.
+type skipped struct{}
+
 func (p *parser) value(t ValueType, what string, depth int) (any, error) {
 	switch t {
-	case TypeUint8:
-		return p.u8(what)
-	case TypeInt8:
-		v, err := p.u8(what)
-		return int8(v), err
-	case TypeUint16:
-		return p.u16(what)
-	case TypeInt16:
-		v, err := p.u16(what)
-		return int16(v), err
-	case TypeUint32:
-		return p.u32(what)
-	case TypeInt32:
-		v, err := p.u32(what)
-		return int32(v), err
-	case TypeFloat32:
-		v, err := p.u32(what)
-		return math.Float32frombits(v), err
-	case TypeBool:
+	case TypeString:
+		return p.stringValue(what)
+	case TypeArray:
+		return p.arrayValue(what, depth)
+	}
+	return p.scalar(t, what)
+}
+
+func (p *parser) scalar(t ValueType, what string) (any, error) {
+	switch t.fixedSize() {
+	case 1:
 		v, err := p.u8(what)
 		if err != nil {
 			return nil, err
 		}
+		return scalar8(t, v, p, what)
+	case 2:
+		v, err := p.u16(what)
+		if t == TypeInt16 {
+			return int16(v), err
+		}
+		return v, err
+	case 4:
+		v, err := p.u32(what)
+		switch t {
+		case TypeInt32:
+			return int32(v), err
+		case TypeFloat32:
+			return math.Float32frombits(v), err
+		}
+		return v, err
+	case 8:
+		v, err := p.u64(what)
+		switch t {
+		case TypeInt64:
+			return int64(v), err
+		case TypeFloat64:
+			return math.Float64frombits(v), err
+		}
+		return v, err
+	}
+	return nil, p.errorf("%s: unknown value type %d", what, uint32(t))
+}
+
+func scalar8(t ValueType, v uint8, p *parser, what string) (any, error) {
+	switch t {
+	case TypeInt8:
+		return int8(v), nil
+	case TypeBool:
 		if v > 1 {
 			return nil, p.errorf("%s: bool value %d is neither 0 nor 1", what, v)
 		}
 		return v == 1, nil
-	case TypeString:
-		return p.str(what)
-	case TypeUint64:
-		return p.u64(what)
-	case TypeInt64:
-		v, err := p.u64(what)
-		return int64(v), err
-	case TypeFloat64:
-		v, err := p.u64(what)
-		return math.Float64frombits(v), err
-	case TypeArray:
-		if depth >= maxArrayDepth {
-			return nil, p.errorf("%s: arrays nested deeper than %d", what, maxArrayDepth)
-		}
-		et, err := p.u32(what + " element type")
-		if err != nil {
-			return nil, err
-		}
-		elem := ValueType(et)
-		if elem.minSize() < 0 {
-			return nil, p.errorf("%s: unknown array element type %d", what, et)
-		}
-		n, err := p.count(what+" array length", elem.minSize())
-		if err != nil {
-			return nil, err
-		}
-		return p.array(elem, n, what, depth+1)
 	}
-	return nil, p.errorf("%s: unknown value type %d", what, uint32(t))
+	return v, nil
+}
+
+// maxHeaderString is the longest metadata string ReadHeader keeps.
+const maxHeaderString = 1 << 16
+
+func (p *parser) stringValue(what string) (any, error) {
+	if !p.header {
+		return p.str(what, -1)
+	}
+	n, err := p.strLen(what)
+	if err != nil {
+		return nil, err
+	}
+	if n > maxHeaderString {
+		return skipped{}, p.skip(n, what)
+	}
+	return p.strBody(n, what)
+}
+
+func (p *parser) arrayValue(what string, depth int) (any, error) {
+	if depth >= maxArrayDepth {
+		return nil, p.errorf("%s: arrays nested deeper than %d", what, maxArrayDepth)
+	}
+	et, err := p.u32(what + " element type")
+	if err != nil {
+		return nil, err
+	}
+	elem := ValueType(et)
+	if elem.minSize() < 0 {
+		return nil, p.errorf("%s: unknown array element type %d", what, et)
+	}
+	n, err := p.count(what+" array length", elem.minSize())
+	if err != nil {
+		return nil, err
+	}
+	if p.header {
+		return skipped{}, p.skipArray(elem, n, what, depth+1)
+	}
+	return p.array(elem, n, what, depth+1)
+}
+
+// skipArray reads past n elements of type elem without keeping them.
+func (p *parser) skipArray(elem ValueType, n int, what string, depth int) error {
+	if sz := elem.fixedSize(); sz > 0 {
+		return p.skip(uint64(n)*uint64(sz), what) // count checked n*sz against the file
+	}
+	for i := 0; i < n; i++ {
+		var err error
+		if elem == TypeString {
+			var l uint64
+			if l, err = p.strLen(what); err == nil {
+				err = p.skip(l, what)
+			}
+		} else {
+			_, err = p.arrayValue(what, depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func readSlice[T any](p *parser, n int, elem ValueType, what string, depth int) ([]T, error) {
@@ -293,129 +396,224 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 	return f, nil
 }
 
+// ReadHeader reads the header of a GGUF file of size bytes from r: its
+// metadata and tensor infos, checked as Read checks them, reading r
+// sequentially up to the data section and no further. Memory stays in
+// proportion to the header's keys, names and scalars, whatever the file
+// claims: array values (the tokenizer's vocabulary, the bulk of a header)
+// and strings over 64 KiB are read past and left out of KV, and a tensor of
+// a type this package does not know is accepted with Size -1 (its extent
+// unknown). Tensor names may repeat (Tensor finds the first): a header
+// read is for laying out bytes, not for naming weights. The File has no
+// tensor data: TensorData fails.
+func ReadHeader(r io.Reader, size int64) (*File, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("%w: negative size %d", ErrFormat, size)
+	}
+	p := &parser{br: bufio.NewReaderSize(io.LimitReader(r, size), 1<<16), size: size, header: true}
+	return p.file()
+}
+
 func parse(r io.ReaderAt, size int64) (*File, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("%w: negative size %d", ErrFormat, size)
 	}
 	p := &parser{br: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<16), size: size}
+	return p.file()
+}
+
+// file reads a whole header: preamble, metadata, tensor infos, then places
+// the data section.
+func (p *parser) file() (*File, error) {
+	f := &File{Size: p.size, Alignment: DefaultAlignment, headerOnly: p.header}
+	nTensors, nKV, err := p.preamble(f)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.metadata(f, nKV); err != nil {
+		return nil, err
+	}
+	if err := f.setAlignment(); err != nil {
+		return nil, err
+	}
+	if err := p.tensorInfos(f, nTensors); err != nil {
+		return nil, err
+	}
+	if err := p.placeData(f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// preamble reads the magic, the version and the two counts.
+func (p *parser) preamble(f *File) (nTensors, nKV int, err error) {
 	magic, err := p.read(4, "magic")
 	if err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	if string(magic) != Magic {
-		return nil, fmt.Errorf("%w: bad magic %q, want %q", ErrFormat, magic, Magic)
+		return 0, 0, fmt.Errorf("%w: bad magic %q, want %q", ErrFormat, magic, Magic)
 	}
-	f := &File{Size: size, Alignment: DefaultAlignment}
 	if f.Version, err = p.u32("version"); err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	if f.Version != 2 && f.Version != 3 {
-		return nil, fmt.Errorf("%w: unsupported version %d (want 2 or 3)", ErrFormat, f.Version)
+		return 0, 0, fmt.Errorf("%w: unsupported version %d (want 2 or 3)", ErrFormat, f.Version)
 	}
 	// A tensor info takes at least 8 (name) + 4 (n_dims) + 8 (one dim) + 4 (type) + 8 (offset) bytes.
-	nTensors, err := p.count("tensor count", 32)
-	if err != nil {
-		return nil, err
+	if nTensors, err = p.count("tensor count", 32); err != nil {
+		return 0, 0, err
 	}
 	// A metadata entry takes at least 8 (key) + 4 (type) + 1 (value) bytes.
-	nKV, err := p.count("metadata count", 13)
-	if err != nil {
-		return nil, err
+	if nKV, err = p.count("metadata count", 13); err != nil {
+		return 0, 0, err
 	}
+	return nTensors, nKV, nil
+}
+
+// metadata reads nKV key/value pairs into f.
+func (p *parser) metadata(f *File, nKV int) error {
 	f.KV = make([]KV, 0, initialCap(nKV))
 	f.kvIndex = make(map[string]int, initialCap(nKV))
+	seen := make(map[string]struct{}) // keys of values ReadHeader skipped
 	for i := 0; i < nKV; i++ {
-		key, err := p.str(fmt.Sprintf("metadata key #%d", i))
+		key, err := p.str(fmt.Sprintf("metadata key #%d", i), maxKeyLen)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if len(key) > maxKeyLen {
-			return nil, p.errorf("metadata key #%d is %d bytes long", i, len(key))
-		}
-		if _, dup := f.kvIndex[key]; dup {
-			return nil, p.errorf("duplicate metadata key %q", key)
+		_, dup := f.kvIndex[key]
+		if _, skip := seen[key]; dup || skip {
+			return p.errorf("duplicate metadata key %q", key)
 		}
 		t, err := p.u32(fmt.Sprintf("type of metadata %q", key))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		v, err := p.value(ValueType(t), fmt.Sprintf("metadata %q", key), 0)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if _, ok := v.(skipped); ok {
+			seen[key] = struct{}{}
+			continue
 		}
 		f.kvIndex[key] = len(f.KV)
 		f.KV = append(f.KV, KV{Key: key, Value: v})
 	}
-	if i, ok := f.kvIndex["general.alignment"]; ok {
-		a, ok := f.KV[i].Value.(uint32)
-		if !ok {
-			return nil, fmt.Errorf("%w: general.alignment has type %T, want uint32", ErrFormat, f.KV[i].Value)
-		}
-		if a == 0 || a&(a-1) != 0 {
-			return nil, fmt.Errorf("%w: general.alignment %d is not a power of two", ErrFormat, a)
-		}
-		f.Alignment = uint64(a)
-	}
+	return nil
+}
 
+// setAlignment applies "general.alignment" when present.
+func (f *File) setAlignment() error {
+	i, ok := f.kvIndex["general.alignment"]
+	if !ok {
+		return nil
+	}
+	a, ok := f.KV[i].Value.(uint32)
+	if !ok {
+		return fmt.Errorf("%w: general.alignment has type %T, want uint32", ErrFormat, f.KV[i].Value)
+	}
+	if a == 0 || a&(a-1) != 0 {
+		return fmt.Errorf("%w: general.alignment %d is not a power of two", ErrFormat, a)
+	}
+	f.Alignment = uint64(a)
+	return nil
+}
+
+// tensorInfos reads nTensors tensor infos into f.
+func (p *parser) tensorInfos(f *File, nTensors int) error {
 	f.Tensors = make([]TensorInfo, 0, initialCap(nTensors))
 	f.tensorIndex = make(map[string]int, initialCap(nTensors))
 	for i := 0; i < nTensors; i++ {
-		var ti TensorInfo
-		if ti.Name, err = p.str(fmt.Sprintf("tensor #%d name", i)); err != nil {
-			return nil, err
-		}
-		if len(ti.Name) > maxTensorNames {
-			return nil, p.errorf("tensor #%d name is %d bytes long", i, len(ti.Name))
+		ti, err := p.tensorInfo(i, f.Alignment)
+		if err != nil {
+			return err
 		}
 		if _, dup := f.tensorIndex[ti.Name]; dup {
-			return nil, p.errorf("duplicate tensor name %q", ti.Name)
-		}
-		nd, err := p.u32(fmt.Sprintf("tensor %q dimension count", ti.Name))
-		if err != nil {
-			return nil, err
-		}
-		if nd == 0 || nd > maxDims {
-			return nil, p.errorf("tensor %q has %d dimensions (want 1..%d)", ti.Name, nd, maxDims)
-		}
-		ti.Dims = make([]uint64, nd)
-		for d := range ti.Dims {
-			if ti.Dims[d], err = p.u64(fmt.Sprintf("tensor %q dimension %d", ti.Name, d)); err != nil {
-				return nil, err
+			if !p.header {
+				return p.errorf("duplicate tensor name %q", ti.Name)
 			}
-			if ti.Dims[d] > math.MaxInt32*8 {
-				return nil, p.errorf("tensor %q dimension %d is %d, too large", ti.Name, d, ti.Dims[d])
-			}
+		} else {
+			f.tensorIndex[ti.Name] = len(f.Tensors)
 		}
-		t, err := p.u32(fmt.Sprintf("tensor %q type", ti.Name))
-		if err != nil {
-			return nil, err
-		}
-		ti.Type = TensorType(t)
-		if ti.Offset, err = p.u64(fmt.Sprintf("tensor %q offset", ti.Name)); err != nil {
-			return nil, err
-		}
-		if ti.Size, err = TensorSize(ti.Type, ti.Dims); err != nil {
-			return nil, p.errorf("tensor %q: %v", ti.Name, err)
-		}
-		if ti.Offset%f.Alignment != 0 {
-			return nil, p.errorf("tensor %q offset %d is not a multiple of the alignment %d", ti.Name, ti.Offset, f.Alignment)
-		}
-		f.tensorIndex[ti.Name] = len(f.Tensors)
 		f.Tensors = append(f.Tensors, ti)
 	}
-	data := (uint64(p.pos) + f.Alignment - 1) / f.Alignment * f.Alignment
-	if len(f.Tensors) > 0 && data > uint64(size) {
-		return nil, fmt.Errorf("%w: data section would start at %d, past the end of the file (%d bytes)", ErrFormat, data, size)
+	return nil
+}
+
+// tensorInfo reads tensor info #i.
+func (p *parser) tensorInfo(i int, alignment uint64) (TensorInfo, error) {
+	var ti TensorInfo
+	var err error
+	if ti.Name, err = p.str(fmt.Sprintf("tensor #%d name", i), maxTensorNames); err != nil {
+		return ti, err
 	}
-	f.DataOffset = int64(data)
-	avail := uint64(max(size-f.DataOffset, 0))
-	for i := range f.Tensors {
-		ti := &f.Tensors[i]
-		if ti.Offset > avail || uint64(ti.Size) > avail-ti.Offset {
-			return nil, fmt.Errorf("%w: tensor %q (offset %d, %d bytes) extends past the end of the file (data section holds %d bytes)", ErrFormat, ti.Name, ti.Offset, ti.Size, avail)
+	if ti.Dims, err = p.dims(ti.Name); err != nil {
+		return ti, err
+	}
+	t, err := p.u32(fmt.Sprintf("tensor %q type", ti.Name))
+	if err != nil {
+		return ti, err
+	}
+	ti.Type = TensorType(t)
+	if ti.Offset, err = p.u64(fmt.Sprintf("tensor %q offset", ti.Name)); err != nil {
+		return ti, err
+	}
+	if p.header && !ti.Type.Known() {
+		ti.Size = -1
+	} else if ti.Size, err = TensorSize(ti.Type, ti.Dims); err != nil {
+		return ti, p.errorf("tensor %q: %v", ti.Name, err)
+	}
+	if ti.Offset%alignment != 0 {
+		return ti, p.errorf("tensor %q offset %d is not a multiple of the alignment %d", ti.Name, ti.Offset, alignment)
+	}
+	return ti, nil
+}
+
+// dims reads a tensor's dimension count and dimensions.
+func (p *parser) dims(name string) ([]uint64, error) {
+	nd, err := p.u32(fmt.Sprintf("tensor %q dimension count", name))
+	if err != nil {
+		return nil, err
+	}
+	if nd == 0 || nd > maxDims {
+		return nil, p.errorf("tensor %q has %d dimensions (want 1..%d)", name, nd, maxDims)
+	}
+	dims := make([]uint64, nd)
+	for d := range dims {
+		if dims[d], err = p.u64(fmt.Sprintf("tensor %q dimension %d", name, d)); err != nil {
+			return nil, err
+		}
+		if dims[d] > math.MaxInt32*8 {
+			return nil, p.errorf("tensor %q dimension %d is %d, too large", name, d, dims[d])
 		}
 	}
-	return f, nil
+	return dims, nil
+}
+
+// placeData sets the data section's offset and checks that every tensor of
+// known size lies inside the file.
+func (p *parser) placeData(f *File) error {
+	data := (uint64(p.pos) + f.Alignment - 1) / f.Alignment * f.Alignment
+	if len(f.Tensors) > 0 && data > uint64(p.size) {
+		return fmt.Errorf("%w: data section would start at %d, past the end of the file (%d bytes)", ErrFormat, data, p.size)
+	}
+	f.DataOffset = int64(data)
+	avail := uint64(max(p.size-f.DataOffset, 0))
+	for i := range f.Tensors {
+		ti := &f.Tensors[i]
+		if ti.Size < 0 {
+			if ti.Offset > avail {
+				return fmt.Errorf("%w: tensor %q offset %d is past the end of the file (data section holds %d bytes)", ErrFormat, ti.Name, ti.Offset, avail)
+			}
+			continue
+		}
+		if ti.Offset > avail || uint64(ti.Size) > avail-ti.Offset {
+			over := ti.Offset + uint64(ti.Size) - avail // no overflow: TensorSize < 2^62
+			return fmt.Errorf("%w: tensor %q (offset %d, %d bytes) runs past the end of the file: overlaps it by %d bytes (data section holds %d bytes)", ErrFormat, ti.Name, ti.Offset, ti.Size, over, avail)
+		}
+	}
+	return nil
 }
 
 // Close releases the file's memory mapping or descriptor, if any.
@@ -469,6 +667,9 @@ func (f *File) TensorData(name string) ([]byte, error) {
 	start := f.DataOffset + int64(ti.Offset)
 	if f.data != nil {
 		return f.data[start : start+ti.Size : start+ti.Size], nil
+	}
+	if f.headerOnly {
+		return nil, fmt.Errorf("tensor %q: only the header was read", name)
 	}
 	if f.r == nil {
 		return nil, fmt.Errorf("tensor %q: file is closed", name)
