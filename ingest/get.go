@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
@@ -160,14 +160,25 @@ func Verify(ctx context.Context, get chunker.Getter, m *manifest.Manifest) ([]Pr
 
 func verifyFile(ctx context.Context, get chunker.Getter, f manifest.File) []Problem {
 	var bad []Problem
-	err := chunker.Walk(ctx, get, f.CID, func(c cid.Cid, b blocks.Block) error {
-		if err := CheckBlock(c, b.RawData()); err != nil {
+	all, err := chunker.CIDs(ctx, get, f.CID)
+	if err != nil {
+		return []Problem{{Path: f.Path, Err: err}}
+	}
+	for _, c := range all {
+		if err := ctx.Err(); err != nil {
+			return append(bad, Problem{Path: f.Path, Err: err})
+		}
+		// A verifying store refuses the block itself; any other Getter
+		// hands it over and it is checked here.
+		b, err := get.Get(ctx, c)
+		if err == nil {
+			err = CheckBlock(c, b.RawData())
+		} else if errors.Is(err, blockstore.ErrHashMismatch) {
+			err = fmt.Errorf("%w: block %s", ErrMismatch, c)
+		}
+		if err != nil {
 			bad = append(bad, Problem{Path: f.Path, Block: c, Err: err})
 		}
-		return nil
-	})
-	if err != nil {
-		bad = append(bad, Problem{Path: f.Path, Err: err})
 	}
 	if len(bad) > 0 {
 		return bad

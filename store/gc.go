@@ -153,6 +153,9 @@ func (s *Store) GC(ctx context.Context) (st GCStats, err error) {
 	if err := s.pruneIndex(ctx, &st); err != nil {
 		return st, fmt.Errorf("gc: index: %w", err)
 	}
+	if err := s.pruneBadMarks(); err != nil {
+		return st, err
+	}
 	if err := s.reclaimPacks(ctx); err != nil {
 		return st, fmt.Errorf("gc: packs: %w", err)
 	}

@@ -21,6 +21,7 @@ const (
 	pfxRef      = 'r'
 	pfxPin      = 'p'
 	pfxIndex    = 'i'
+	pfxBad      = 'x'
 )
 
 // formatVersion is the key layout written by this package, kept under
@@ -32,6 +33,13 @@ var versionKey = []byte{pfxVersion, 'v', 'e', 'r', 's', 'i', 'o', 'n'}
 // revisionPinPrefix marks the pins Commit makes on a revision's root. Pin
 // refuses names with it so that a user pin never masquerades as a revision.
 const revisionPinPrefix = "rev:"
+
+func badKey(mh multihash.Multihash) []byte {
+	k := make([]byte, 1+len(mh))
+	k[0] = pfxBad
+	copy(k[1:], mh)
+	return k
+}
 
 func blockKey(mh multihash.Multihash) []byte {
 	k := make([]byte, 1+len(mh))

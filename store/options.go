@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/ipfs/go-cid"
 	"github.com/dgraph-io/badger/v4/options"
 )
 
@@ -45,9 +46,16 @@ type Options struct {
 	// get there. Default 256 MiB (room for badger's memtables and
 	// compactions); negative turns the check off.
 	MinFreeBytes int64
-	// HashOnRead re-hashes every block read by Get and View and fails with
-	// ErrHashMismatch when it does not match its CID. Default false.
-	HashOnRead bool
+	// TrustReads skips re-hashing blocks as they are read. Default false:
+	// every Get, View and ViewOnce hashes the block and compares it with
+	// its CID, so no byte leaves the store unverified; a block that does
+	// not match fails with ErrHashMismatch, is marked bad (BadBlocks) and
+	// OnCorrupt is told. Only benchmarks of the store itself set it.
+	TrustReads bool
+	// OnCorrupt, when set, is called (on its own goroutine) with each block
+	// a read or Scrub found not to match its CID, after it was marked bad:
+	// the node repairs it from peers.
+	OnCorrupt func(c cid.Cid)
 	// Logger receives badger's messages (info as debug). Default slog.Default().
 	Logger *slog.Logger
 }

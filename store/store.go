@@ -86,6 +86,10 @@ type Store struct {
 
 	// packs holds the bodies of blocks of packThreshold bytes or more.
 	packs *packs
+
+	// badCount is how many blocks are marked bad (see integrity.go); while
+	// it is 0, writes skip looking for marks.
+	badCount atomic.Int64
 }
 
 // releaseEvery is how many value bytes may pass through badger's mmapped
@@ -171,7 +175,7 @@ func open(opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
-	s := &Store{db: db, opts: opts, scratch: scratch, closing: make(chan struct{}), hashOnRead: opts.HashOnRead}
+	s := &Store{db: db, opts: opts, scratch: scratch, closing: make(chan struct{}), hashOnRead: !opts.TrustReads}
 	// /proc/self/maps names files by their real absolute path.
 	s.realDir = opts.Dir
 	if abs, err := filepath.Abs(opts.Dir); err == nil {
@@ -186,6 +190,10 @@ func open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	if s.packs, err = openPacks(filepath.Join(opts.Dir, packDir), opts.SyncWrites); err != nil {
+		s.closeDB()
+		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
+	}
+	if err := s.countBad(); err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
@@ -383,8 +391,13 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	return blocks.NewBlockWithCid(data, c)
 }
 
-// view calls fn with the block's bytes, as mode says.
+// view calls fn with the block's bytes, as mode says, checked against c
+// unless reads are trusted.
 func (s *Store) view(ctx context.Context, c cid.Cid, mode readMode, fn func([]byte) error) error {
+	return s.viewChecked(ctx, c, mode, s.verifying(), fn)
+}
+
+func (s *Store) viewChecked(ctx context.Context, c cid.Cid, mode readMode, verify bool, fn func([]byte) error) error {
 	done, err := s.enter()
 	if err != nil {
 		return err
@@ -393,8 +406,7 @@ func (s *Store) view(ctx context.Context, c cid.Cid, mode readMode, fn func([]by
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	verify := s.verifying()
-	return s.db.View(func(txn *badger.Txn) error {
+	err = s.db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get(blockKey(c.Hash()))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return notFound{c}
@@ -411,6 +423,10 @@ func (s *Store) view(ctx context.Context, c cid.Cid, mode readMode, fn func([]by
 			return fn(v)
 		})
 	})
+	if errors.Is(err, ErrHashMismatch) {
+		s.corrupt(c)
+	}
+	return err
 }
 
 // GetSize returns the block's size without reading it.
@@ -474,9 +490,27 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
 	}
 	// Skip blocks already stored: rewriting a 1 MiB value only to drop it
 	// at the next value-log GC would cost the dedup its point.
-	keys := make([][]byte, 0, len(bs))
-	todo := make([]blocks.Block, 0, len(bs))
+	keys, todo, healed, err := s.toWrite(bs)
+	if err != nil {
+		return 0, err
+	}
+	if len(todo) == 0 {
+		return 0, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return s.write(keys, todo, healed)
+}
+
+// toWrite picks the blocks of bs to write: those not stored, and those
+// stored but marked bad whose bytes match their CID (healed: their bad
+// marks go in the same batch).
+func (s *Store) toWrite(bs []blocks.Block) (keys [][]byte, todo []blocks.Block, healed [][]byte, err error) {
+	keys = make([][]byte, 0, len(bs))
+	todo = make([]blocks.Block, 0, len(bs))
 	seen := make(map[string]struct{}, len(bs))
+	anyBad := s.badCount.Load() > 0
 	err = s.db.View(func(txn *badger.Txn) error {
 		for _, b := range bs {
 			k := blockKey(b.Cid().Hash())
@@ -493,18 +527,20 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
 			if err != nil {
 				return fmt.Errorf("put %s: %w", b.Cid(), err)
 			}
+			if anyBad && s.markedBad(txn, b.Cid()) && checkHash(b.Cid(), b.RawData()) == nil {
+				keys = append(keys, k)
+				todo = append(todo, b)
+				healed = append(healed, badKey(b.Cid().Hash()))
+			}
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, err
-	}
-	if len(todo) == 0 {
-		return 0, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
+	return keys, todo, healed, err
+}
+
+// write stores todo under keys (packing large bodies first) and clears
+// the bad marks healed, in one write batch.
+func (s *Store) write(keys [][]byte, todo []blocks.Block, healed [][]byte) (int64, error) {
 	var want int64
 	for _, b := range todo {
 		want += int64(len(b.RawData()))
@@ -522,6 +558,7 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
 	}
 	var locs []packLoc
 	if len(big) > 0 {
+		var err error
 		if locs, err = s.packs.write(big); err != nil {
 			return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
 		}
@@ -540,8 +577,17 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
 		}
 		n += int64(len(b.RawData()))
 	}
+	for _, k := range healed {
+		if err := wb.Delete(k); err != nil {
+			return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
+		}
+	}
 	if err := wb.Flush(); err != nil {
 		return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
+	}
+	if len(healed) > 0 {
+		s.badCount.Add(-int64(len(healed)))
+		s.opts.Logger.Info("bad blocks rewritten", "blocks", len(healed))
 	}
 	return n, nil
 }
@@ -643,7 +689,8 @@ func (s *Store) listBlocks(ctx context.Context, ch chan<- cid.Cid) error {
 	}
 }
 
-// HashOnRead turns re-hashing of blocks read by Get and View on or off.
+// HashOnRead turns re-hashing of blocks read by Get and View on or off
+// (on unless Options.TrustReads).
 func (s *Store) HashOnRead(enabled bool) {
 	s.hashMu.Lock()
 	s.hashOnRead = enabled
