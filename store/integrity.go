@@ -245,4 +245,3 @@ func (s *Store) blockKeys(ctx context.Context) ([]multihash.Multihash, error) {
 	})
 	return out, err
 }
-

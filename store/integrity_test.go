@@ -117,4 +117,3 @@ func TestScrubFindsAndRepairHeals(t *testing.T) {
 		t.Fatalf("Scrub after repair = %+v, %v", res, err)
 	}
 }
-

@@ -7,8 +7,8 @@ import (
 	"runtime"
 
 	badger "github.com/dgraph-io/badger/v4"
-	"github.com/ipfs/go-cid"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/ipfs/go-cid"
 )
 
 // Options configures a Store. The zero value (with Dir set) is the default.
