@@ -96,6 +96,21 @@ type Config struct {
 	// InteropJurisdiction is the ISO 3166 code interop peers are treated as members
 	// of. No default: required when InteropPeers is not empty.
 	InteropJurisdiction string
+	// RelayService offers circuit relay v2 to members (reservations and relayed
+	// connections for members only, without data or time limits: relaying is what a
+	// mirror is for), answers AutoNAT dial-backs, so that members nobody can dial
+	// (edge nodes behind NAT) are reached through this host. Default: off (node turns
+	// it on for the mirror role).
+	RelayService bool
+	// Relays are members to keep a relay reservation on (multiaddrs ending in
+	// /p2p/<peer ID>). While it holds one, the host advertises the relayed address
+	// <relay addr>/p2p/<relay>/p2p-circuit beside its own, so members reach it
+	// through the relay, and tries to turn relayed connections into direct ones by
+	// hole punching (DCUtR) where the NAT allows. Default: none.
+	Relays []string
+	// RelayRefresh is how often reservations are renewed (they last an hour) and a
+	// lost one is retried. Default: 5m.
+	RelayRefresh time.Duration
 }
 
 // Defaults for Config fields.
@@ -106,6 +121,7 @@ const (
 	DefaultPingInterval      = 30 * time.Second
 	DefaultBootstrapInterval = 5 * time.Second
 	DefaultReprovideInterval = 12 * time.Hour
+	DefaultRelayRefresh      = 5 * time.Minute
 )
 
 // withDefaults returns a copy of c with zero fields replaced by their defaults.
@@ -134,6 +150,9 @@ func (c Config) withDefaults() Config {
 	if c.ReprovideInterval == 0 {
 		c.ReprovideInterval = DefaultReprovideInterval
 	}
+	if c.RelayRefresh == 0 {
+		c.RelayRefresh = DefaultRelayRefresh
+	}
 	return c
 }
 
@@ -156,6 +175,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if _, err := parseBootstrap(c.Bootstrap); err != nil {
+		return err
+	}
+	if _, err := parseAddrInfos(c.Relays, "Relays"); err != nil {
 		return err
 	}
 	switch c.DHTMode {
@@ -198,15 +220,21 @@ func isQUIC(a ma.Multiaddr) bool {
 }
 
 func parseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
+	return parseAddrInfos(addrs, "Bootstrap")
+}
+
+// parseAddrInfos parses multiaddrs ending in /p2p/<peer ID>; field names the
+// setting in errors.
+func parseAddrInfos(addrs []string, field string) ([]peer.AddrInfo, error) {
 	var out []peer.AddrInfo
 	for _, s := range addrs {
 		a, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("p2p config: Bootstrap %q: %w", s, err)
+			return nil, fmt.Errorf("p2p config: %s %q: %w", field, s, err)
 		}
 		ai, err := peer.AddrInfoFromP2pAddr(a)
 		if err != nil {
-			return nil, fmt.Errorf("p2p config: Bootstrap %q: want a multiaddr ending in /p2p/<peer ID>: %w", s, err)
+			return nil, fmt.Errorf("p2p config: %s %q: want a multiaddr ending in /p2p/<peer ID>: %w", field, s, err)
 		}
 		out = append(out, *ai)
 	}

@@ -110,6 +110,8 @@ type Host struct {
 	changed  chan struct{} // closed and replaced whenever members or refused change
 	subs     map[chan MemberEvent]struct{}
 	rtt      map[peer.ID]time.Duration
+	// relayAddrs are this host's relayed addresses, by relay (relay.go).
+	relayAddrs map[peer.ID][]ma.Multiaddr
 }
 
 // New starts a host: it listens, answers the member protocol, and runs the DHT and
@@ -128,7 +130,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		members: map[peer.ID]*memberEntry{}, refused: map[peer.ID]refusal{},
 		helloing: map[peer.ID]bool{}, changed: make(chan struct{}),
 		subs: map[chan MemberEvent]struct{}{}, rtt: map[peer.ID]time.Duration{},
-		interop: map[peer.ID]*sovereignty.Member{},
+		interop: map[peer.ID]*sovereignty.Member{}, relayAddrs: map[peer.ID][]ma.Multiaddr{},
 	}
 	for _, p := range cfg.InteropPeers {
 		h.interop[p] = &sovereignty.Member{PeerID: p.String(), Org: InteropOrg, Jurisdiction: cfg.InteropJurisdiction}
@@ -142,7 +144,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		libp2p.ListenAddrStrings(cfg.Listen...),
 		libp2p.ConnectionGater((*gater)(h)),
 		libp2p.UserAgent("cairn"),
-		libp2p.DisableRelay(),
 		// Several hosts share a process in tests and in `cairn get`; libp2p's
 		// Prometheus collectors would collide.
 		libp2p.DisableMetrics(),
@@ -153,6 +154,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		opts = append(opts, libp2p.PrivateNetwork(psk),
 			libp2p.NoTransports, libp2p.Transport(tcp.NewTCPTransport))
 	}
+	opts = append(opts, h.relayOptions()...)
 	opts = append(opts, deps.Options...)
 	raw, err := libp2p.New(opts...)
 	if err != nil {

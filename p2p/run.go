@@ -32,6 +32,10 @@ func (h *Host) Run(ctx context.Context) error {
 	for _, ai := range h.bootstrap {
 		wg.Go(func() { h.keepConnected(ctx, ai) })
 	}
+	relays, _ := parseAddrInfos(h.cfg.Relays, "Relays") // validated in New
+	for _, ai := range relays {
+		wg.Go(func() { h.keepRelay(ctx, ai) })
+	}
 	if h.deps.Roots != nil {
 		wg.Go(func() { h.reprovide(ctx) })
 	}
