@@ -82,6 +82,10 @@ type Deps struct {
 	// gossip, a hello, or AddRevocations), so the node can persist it. It must not
 	// block for long. Nil: not called.
 	OnRevocations func(signed []byte)
+	// OnRefused is called with each peer this host refuses and why (a certificate
+	// that does not verify, a hello timeout), for the audit log. It must not block
+	// for long. Nil: not called.
+	OnRefused func(p peer.ID, reason error)
 	// Options are extra libp2p options appended to the host's own, such as
 	// fetch.HostOptions() (a larger yamux window for bulk streams). Nil: none.
 	Options []libp2p.Option

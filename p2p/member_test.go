@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 func TestMembersSeeEachOther(t *testing.T) {
@@ -181,4 +183,53 @@ func TestSimultaneousDial(t *testing.T) {
 	if _, ok := a.Refused(b.ID()); ok {
 		t.Errorf("a refused b after a simultaneous dial")
 	}
+}
+
+// TestRenewedCertificateAdmittedAtOnce: a node refused for an expired
+// certificate learns why, and once renewed is admitted without waiting out
+// the refusal; the refusing node reports the refusal.
+func TestRenewedCertificateAdmittedAtOnce(t *testing.T) {
+	acme := newOrg(t, "acme")
+	refusals := make(chan error, 8)
+	k := newKey(t)
+	now := time.Now()
+	cfg := testConfig(newKey(t))
+	cfg.RefuseFor = 10 * time.Minute
+	aKey := cfg.Key
+	a := startNode(t, cfg, nodeOpts{key: aKey, cert: acme.certify(t, aKey, "a", "DE", now.Add(-time.Minute), now.Add(time.Hour)), trust: newTrust(t, acme)})
+	a.deps.OnRefused = func(_ peer.ID, reason error) { refusals <- reason }
+	b := newNode(t, nodeOpts{key: k, cert: acme.certify(t, k, "b", "DE", now.Add(-2*time.Hour), now.Add(-time.Hour)), trust: newTrust(t, acme)})
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := b.Connect(ctx, a.AddrInfo()); err == nil {
+		t.Fatal("an expired certificate was admitted")
+	}
+	select {
+	case r := <-refusals:
+		if !errors.Is(r, sovereignty.ErrExpired) {
+			t.Fatalf("OnRefused reason %v, want ErrExpired", r)
+		}
+	case <-ctx.Done():
+		t.Fatal("OnRefused not called")
+	}
+	eventually(t, 5*time.Second, "the refused node knows why", func() bool {
+		r, ok := b.Refused(a.ID())
+		return ok && strings.Contains(r.Error(), "expired")
+	})
+
+	if err := b.SetCertificate(acme.certify(t, k, "b", "DE", now.Add(-time.Minute), now.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	// Well within a's 10-minute refusal: admitted after the short retry pause.
+	var err error
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(250 * time.Millisecond) {
+		if err = b.Connect(ctx, a.AddrInfo()); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("renewed certificate not admitted: %v", err)
+	}
+	eventually(t, 5*time.Second, "a admits b", func() bool { _, ok := a.Member(b.ID()); return ok })
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/cairnhub/cairn/sovereignty"
@@ -34,8 +35,11 @@ type memberEntry struct {
 }
 
 type refusal struct {
-	until  time.Time
-	reason error
+	at, until time.Time
+	reason    error
+	// transient: the hello broke on I/O, not on a certificate; it only slows
+	// reconnects and never stops this host from dialling the peer.
+	transient bool
 }
 
 // MemberEvent tells that a peer joined (proved membership) or left (disconnected or was
@@ -72,6 +76,46 @@ func (h *Host) Refused(p peer.ID) (error, bool) {
 func (h *Host) isRefused(p peer.ID) bool {
 	_, ok := h.Refused(p)
 	return ok
+}
+
+func (h *Host) certificate() []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.deps.Certificate
+}
+
+// SetCertificate puts a renewed certificate in force: it must verify for this
+// node now. Every refusal is forgotten (the old certificate may have been why
+// a hello failed), so the host dials those peers again and presents the new
+// one, which they admit at once; connected members get it at the next hello.
+func (h *Host) SetCertificate(cert []byte) error {
+	if _, err := h.deps.Trust.VerifyBytes(cert, h.raw.ID().String(), time.Now()); err != nil {
+		return fmt.Errorf("p2p: new certificate: %w", err)
+	}
+	h.mu.Lock()
+	h.deps.Certificate = cert
+	clear(h.refused)
+	h.mu.Unlock()
+	h.log.Info("certificate renewed")
+	return nil
+}
+
+// blocksDial reports whether p is refused for its certificate: such a peer
+// is not dialled until the refusal ends.
+func (h *Host) blocksDial(p peer.ID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.refused[p]
+	return ok && !r.transient && time.Now().Before(r.until)
+}
+
+// refusedWithin reports whether p was refused less than d ago (and still is).
+func (h *Host) refusedWithin(p peer.ID, d time.Duration) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.refused[p]
+	now := time.Now()
+	return ok && now.Before(r.until) && now.Sub(r.at) < d
 }
 
 // Subscribe returns a channel of membership events, closed when ctx ends. Events are
@@ -205,6 +249,12 @@ func (h *Host) helloFailed(p peer.ID, err error) {
 		return
 	}
 	h.refuseFor(p, err, shortRefusal)
+	h.mu.Lock()
+	if r, ok := h.refused[p]; ok {
+		r.transient = true
+		h.refused[p] = r
+	}
+	h.mu.Unlock()
 }
 
 // refuse disconnects p and turns it away for Config.RefuseFor.
@@ -222,7 +272,7 @@ func (h *Host) refuseFor(p peer.ID, reason error, d time.Duration) {
 			delete(h.refused, q)
 		}
 	}
-	h.refused[p] = refusal{until: now.Add(min(d, h.cfg.RefuseFor)), reason: reason}
+	h.refused[p] = refusal{at: now, until: now.Add(min(d, h.cfg.RefuseFor)), reason: reason}
 	if was {
 		h.notifyLocked(&MemberEvent{Peer: p, Member: e.member})
 	} else {
@@ -230,6 +280,9 @@ func (h *Host) refuseFor(p peer.ID, reason error, d time.Duration) {
 	}
 	h.mu.Unlock()
 	h.log.Warn("peer refused", "peer", p, "reason", reason)
+	if h.deps.OnRefused != nil && !errors.Is(reason, ErrRefused) {
+		h.deps.OnRefused(p, reason)
+	}
 	if h.dht != nil {
 		h.dht.RoutingTable().RemovePeer(p)
 	}
@@ -296,7 +349,7 @@ func (h *Host) hello(p peer.ID) {
 	}
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(h.cfg.HelloTimeout))
-	if err := writeMessage(s, &message{Cert: h.deps.Certificate, Versions: h.versions()}); err != nil {
+	if err := writeMessage(s, &message{Cert: h.certificate(), Versions: h.versions()}); err != nil {
 		_ = s.Reset()
 		h.helloFailed(p, fmt.Errorf("hello: send: %w", err))
 		return
@@ -305,13 +358,17 @@ func (h *Host) hello(p peer.ID) {
 	resp, err := readMessage(r, MaxMessageSize)
 	if err != nil {
 		_ = s.Reset()
-		// The other side resets the stream when it refuses our certificate.
 		h.helloFailed(p, fmt.Errorf("hello: %w", err))
+		return
+	}
+	if resp.Refusal != "" {
+		h.log.Warn("this node's certificate was refused by a peer", "peer", p, "reason", resp.Refusal)
+		h.helloFailed(p, fmt.Errorf("%w by the peer: %s", ErrRefused, resp.Refusal))
 		return
 	}
 	m, err := h.verify(resp.Cert, p)
 	if err != nil {
-		_ = s.Reset()
+		sendRefusal(s, err)
 		h.refuse(p, err)
 		return
 	}
@@ -337,12 +394,12 @@ func (h *Host) handleHello(s network.Stream) {
 	}
 	m, err := h.verify(req.Cert, p)
 	if err != nil {
-		_ = s.Reset()
+		sendRefusal(s, err)
 		h.refuse(p, err)
 		return
 	}
 	h.admit(p, m, req.Cert)
-	resp := &message{Cert: h.deps.Certificate, Versions: h.versions(), Lists: h.listsNewerThan(req.Versions)}
+	resp := &message{Cert: h.certificate(), Versions: h.versions(), Lists: h.listsNewerThan(req.Versions)}
 	if err := writeMessage(s, resp); err != nil {
 		_ = s.Reset()
 		return
@@ -353,7 +410,25 @@ func (h *Host) handleHello(s network.Stream) {
 		h.log.Debug("hello: reading revocation lists", "peer", p, "err", err)
 		return
 	}
+	if last.Refusal != "" {
+		h.log.Warn("this node's certificate was refused by a peer", "peer", p, "reason", last.Refusal)
+		h.refuseFor(p, fmt.Errorf("%w by the peer: %s", ErrRefused, last.Refusal), shortRefusal)
+		return
+	}
 	h.installLists(last.Lists, p)
+}
+
+// sendRefusal tells the peer why its certificate is refused, and waits
+// (briefly) for it to read that before the caller disconnects it.
+func sendRefusal(s network.Stream, reason error) {
+	if err := writeMessage(s, &message{Refusal: reason.Error()}); err != nil {
+		_ = s.Reset()
+		return
+	}
+	_ = s.CloseWrite()
+	_ = s.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.Copy(io.Discard, io.LimitReader(s, MaxMessageSize))
+	_ = s.Close()
 }
 
 // watchHello disconnects a peer that has not proved membership in time: a plain
@@ -405,12 +480,28 @@ func (n *notifiee) Disconnected(nw network.Network, c network.Conn) {
 // a certificate; only the standard bitswap serves them.
 type gater Host
 
+// retryRefused is how soon a refused peer may connect again to present a
+// certificate: long enough to stop a reconnect loop from costing anything.
+const retryRefused = 2 * time.Second
+
 func (g *gater) InterceptPeerDial(p peer.ID) bool {
-	return (*Host)(g).isInterop(p) || !(*Host)(g).isRefused(p)
+	return (*Host)(g).isInterop(p) || !(*Host)(g).blocksDial(p)
 }
 func (g *gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
 func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool  { return true }
-func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	return (*Host)(g).isInterop(p) || !(*Host)(g).isRefused(p)
+
+// InterceptSecured lets a refused peer connect again once retryRefused has passed
+// since its refusal: it may come back with a renewed certificate, which the hello
+// then admits at once (a bad one is refused again). Outbound, refused peers are
+// not dialled until their refusal ends.
+func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	h := (*Host)(g)
+	if h.isInterop(p) {
+		return true
+	}
+	if dir == network.DirInbound {
+		return !h.refusedWithin(p, retryRefused)
+	}
+	return !h.blocksDial(p)
 }
 func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }

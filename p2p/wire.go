@@ -40,7 +40,13 @@ type message struct {
 	Cert     []byte       // encoded node certificate of the sender
 	Versions []orgVersion // revocation list versions the sender holds
 	Lists    [][]byte     // signed revocation lists the receiver lacks
+	// Refusal, when set, is why the sender refuses the receiver's certificate:
+	// sent instead of a certificate, so that the refused node's log says why.
+	Refusal string
 }
+
+// maxRefusal bounds a refusal reason.
+const maxRefusal = 512
 
 // encode returns the body of m (without the frame length).
 func (m *message) encode() []byte {
@@ -56,6 +62,11 @@ func (m *message) encode() []byte {
 	for _, l := range m.Lists {
 		b = binary.AppendUvarint(b, uint64(len(l)))
 		b = append(b, l...)
+	}
+	if m.Refusal != "" {
+		r := m.Refusal[:min(len(m.Refusal), maxRefusal)]
+		b = binary.AppendUvarint(b, uint64(len(r)))
+		b = append(b, r...)
 	}
 	return b
 }
@@ -80,6 +91,13 @@ func decodeMessage(b []byte) (*message, error) {
 	n = d.count(maxLists, "lists")
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		m.Lists = append(m.Lists, d.bytes(sovereignty.MaxRevocationsSize, "revocation list"))
+	}
+	if d.err == nil && len(d.b) != 0 { // an optional refusal reason closes the message
+		if r := d.bytes(maxRefusal, "refusal"); len(r) > 0 {
+			m.Refusal = string(r)
+		} else if d.err == nil {
+			d.err = fmt.Errorf("%w: empty refusal", errBadMessage)
+		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errBadMessage, len(d.b))
