@@ -26,6 +26,13 @@
 //   - Pack: an append-only file (packs/NNNNNNNN.pack) holding the bodies of
 //     blocks of at least 16 KiB back to back; badger keeps where each is.
 //
+// # Lock order
+//
+// Every operation takes the store's locks in one order: the guard against
+// Close, then the GC gate (a hold, or GC's exclusive turn), then the
+// value-log mapping lock shared. readOp, writeOp and gcOp in store.go take
+// them so; no operation takes them by hand.
+//
 // # Key layout
 //
 // One prefix byte per record type; kinds, repos and commits never hold NUL
