@@ -30,8 +30,10 @@
 //
 // Every operation takes the store's locks in one order: the guard against
 // Close, then the GC gate (a hold, or GC's exclusive turn), then the
-// value-log mapping lock shared. readOp, writeOp and gcOp in store.go take
-// them so; no operation takes them by hand.
+// value-log mapping lock shared. Operations that write, iterate or collect
+// take them through readOp, writeOp or gcOp (store.go); plain block reads
+// need only the first; Hold, the mapping release after writes and the
+// block listing take a prefix of the order, never another order.
 //
 // # Key layout
 //
