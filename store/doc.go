@@ -33,7 +33,7 @@
 // value-log mapping lock shared. Operations that write, iterate or collect
 // take them through readOp, writeOp or gcOp (store.go); plain block reads
 // need only the first; Hold, the mapping release after writes and the
-// block listing take a prefix of the order, never another order.
+// block listing take those they need, in the same order.
 //
 // # Key layout
 //
