@@ -273,6 +273,26 @@ var lastSHACPU time.Duration
 
 func mbps(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
 
+// importBench is the setting of one `bench import`.
+type importBench struct {
+	work      string
+	mem       bool
+	discard   bool
+	again     bool
+	runs      int
+	storeName string
+	path      string
+	f         *os.File
+	fsize     int64
+	tensors   int
+	want      [32]byte // the file's sha256
+}
+
+// importRun is what one run measured.
+type importRun struct {
+	took, ref, cpu, refCPU time.Duration
+}
+
 func runImport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ExitOnError)
 	sizeS := fs.String("size", "1GiB", "file size")
@@ -288,141 +308,194 @@ func runImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	work := *dir
-	if work == "" {
-		if work, err = os.MkdirTemp("", "cairn-bench-"); err != nil {
+	b := &importBench{work: *dir, mem: *mem, discard: *discard, again: *again, runs: *runs}
+	if b.work == "" {
+		if b.work, err = os.MkdirTemp("", "cairn-bench-"); err != nil {
 			return err
 		}
-		defer os.RemoveAll(work)
+		defer os.RemoveAll(b.work)
 	}
-	path := filepath.Join(work, "model.safetensors")
-	ts := llamaTensors(size)
-	fmt.Printf("writing %s (%d tensors)...\n", path, len(ts))
-	fsize, err := writeSafetensors(path, ts, map[string]string{"format": "pt"}, func(i int) uint64 { return uint64(i) })
-	if err != nil {
+	if err := b.writeFile(size); err != nil {
 		return err
 	}
-	// Warm the page cache.
-	_, want, err := sha256Pass(path)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	storeName := "none (blocks dropped)"
-	if !*discard {
-		storeName = map[bool]string{true: "badger in-memory", false: "badger on disk"}[*mem]
+	defer b.f.Close()
+	b.storeName = "none (blocks dropped)"
+	if !b.discard {
+		b.storeName = map[bool]string{true: "badger in-memory", false: "badger on disk"}[b.mem]
 	}
 	rssBefore := peakRSS()
 	sampler := startRSSSampler()
-	if *cpuProfile != "" {
-		pf, err := os.Create(*cpuProfile)
+	stop, err := startProfiles(*cpuProfile, *traceFile)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Printf("file            %d bytes, %d tensors; %d runs, each a sha256 pass then an import into a fresh store\n", b.fsize, b.tensors, b.runs)
+	var all []importRun
+	for i := range b.runs {
+		r, err := b.run(ctx, i)
 		if err != nil {
 			return err
+		}
+		all = append(all, r)
+	}
+	b.summary(all)
+	anon, file := sampler()
+	fmt.Printf("peak RSS        %8.0f MiB   (VmHWM; %.0f MiB before the imports; target < 300)\n", float64(peakRSS())/(1<<20), float64(rssBefore)/(1<<20))
+	fmt.Printf("  of which      %8.0f MiB anonymous (heap, stacks), %.0f MiB file-backed (mmapped badger files), peaks sampled every 20ms\n", float64(anon)/(1<<20), float64(file)/(1<<20))
+	return nil
+}
+
+// writeFile writes the test file, warms the page cache with a sha256 pass
+// and opens it.
+func (b *importBench) writeFile(size int64) error {
+	b.path = filepath.Join(b.work, "model.safetensors")
+	ts := llamaTensors(size)
+	fmt.Printf("writing %s (%d tensors)...\n", b.path, len(ts))
+	fsize, err := writeSafetensors(b.path, ts, map[string]string{"format": "pt"}, func(i int) uint64 { return uint64(i) })
+	if err != nil {
+		return err
+	}
+	b.fsize, b.tensors = fsize, len(ts)
+	// Warm the page cache.
+	if _, b.want, err = sha256Pass(b.path); err != nil {
+		return err
+	}
+	b.f, err = os.Open(b.path)
+	return err
+}
+
+// startProfiles starts the CPU profile and the execution trace asked for.
+func startProfiles(cpuProfile, traceFile string) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, s := range slices.Backward(stops) {
+			s()
+		}
+	}
+	if cpuProfile != "" {
+		pf, err := os.Create(cpuProfile)
+		if err != nil {
+			return nil, err
 		}
 		pprof.StartCPUProfile(pf)
-		defer pprof.StopCPUProfile()
+		stops = append(stops, pprof.StopCPUProfile)
 	}
-	if *traceFile != "" {
-		tf, err := os.Create(*traceFile)
+	if traceFile != "" {
+		tf, err := os.Create(traceFile)
 		if err != nil {
-			return err
+			stop()
+			return nil, err
 		}
 		trace.Start(tf)
-		defer trace.Stop()
+		stops = append(stops, trace.Stop)
 	}
-	fmt.Printf("file            %d bytes, %d tensors; %d runs, each a sha256 pass then an import into a fresh store\n", fsize, len(ts), *runs)
-	var best, bestRef, bestCPU, bestRefCPU time.Duration
+	return stop, nil
+}
+
+// run is run i: a sha256 pass, then an import into a fresh store; the
+// last run also reads the file back, and imports it again when asked.
+func (b *importBench) run(ctx context.Context, i int) (r importRun, err error) {
+	ref, sum, err := sha256Pass(b.path)
+	if err != nil {
+		return r, err
+	}
+	r.ref, r.refCPU = ref, lastSHACPU
+	var st chunker.Putter = discardPutter{}
+	var s *store.Store
+	storeDir := filepath.Join(b.work, fmt.Sprintf("store-%d", i))
+	if !b.discard {
+		opts := store.Options{Dir: storeDir, InMemory: b.mem}
+		if b.mem {
+			opts.Dir = ""
+		}
+		if s, err = store.Open(opts); err != nil {
+			return r, err
+		}
+		defer os.RemoveAll(storeDir)
+		defer func() {
+			if cerr := s.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		st = s
+	}
+	u0, s0 := cpuSplit()
+	start := time.Now()
+	res, err := chunker.ImportFile(ctx, st, b.f, b.fsize, "model.safetensors", chunker.Options{})
+	if err != nil {
+		return r, err
+	}
+	r.took = time.Since(start)
+	u1, s1 := cpuSplit()
+	r.cpu = u1 - u0 + s1 - s0
+	if res.SHA256 != sum || sum != b.want {
+		return r, errors.New("import sha256 differs from the reference pass")
+	}
+	fmt.Printf("run %d           sha256 %4.0f MB/s, import %4.0f MB/s, ratio %.2f; CPU %.2fs import (user %.2f, sys %.2f) / %.2fs sha256 = %.2f passes; %d blocks, new bytes %d, load %s\n",
+		i+1, mbps(b.fsize, r.ref), mbps(b.fsize, r.took), r.ref.Seconds()/r.took.Seconds(), r.cpu.Seconds(), (u1 - u0).Seconds(), (s1 - s0).Seconds(), r.refCPU.Seconds(), r.cpu.Seconds()/r.refCPU.Seconds(), len(res.Blocks), res.NewBytes, loadAvg())
+	if i != b.runs-1 {
+		return r, nil
+	}
+	if s != nil {
+		if err := b.readBack(ctx, s, res.CID); err != nil {
+			return r, err
+		}
+	}
+	if b.again {
+		start = time.Now()
+		res2, err := chunker.ImportFile(ctx, st, b.f, b.fsize, "model.safetensors", chunker.Options{})
+		if err != nil {
+			return r, err
+		}
+		took2 := time.Since(start)
+		fmt.Printf("re-import       %8.0f MB/s  (%v, every block present, new bytes %d)\n", mbps(b.fsize, took2), took2.Round(time.Millisecond), res2.NewBytes)
+	}
+	return r, nil
+}
+
+// readBack reads the file back through chunker.NewReader and verifies it
+// (what `cairn get` does).
+func (b *importBench) readBack(ctx context.Context, s *store.Store, root cid.Cid) error {
+	rd, err := chunker.NewReader(ctx, s, root)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	start := time.Now()
+	if _, err := io.CopyBuffer(h, rd, make([]byte, 1<<20)); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	if [32]byte(h.Sum(nil)) != b.want {
+		return errors.New("read back: sha256 differs")
+	}
+	fmt.Printf("read back       %8.0f MB/s  (NewReader from the store + sha256 of the content, %v)\n", mbps(b.fsize, took), took.Round(time.Millisecond))
+	return nil
+}
+
+// summary prints the best and median figures of the runs.
+func (b *importBench) summary(runs []importRun) {
+	best, bestRef := runs[0], runs[0]
 	var ratios, passes []float64
-	for i := range *runs {
-		ref, sum, err := sha256Pass(path)
-		if err != nil {
-			return err
+	for _, r := range runs {
+		ratios = append(ratios, r.ref.Seconds()/r.took.Seconds())
+		passes = append(passes, r.cpu.Seconds()/r.refCPU.Seconds())
+		if r.took < best.took {
+			best = r
 		}
-		refCPU := lastSHACPU
-		var st chunker.Putter = discardPutter{}
-		var s *store.Store
-		if !*discard {
-			opts := store.Options{Dir: filepath.Join(work, fmt.Sprintf("store-%d", i)), InMemory: *mem}
-			if *mem {
-				opts.Dir = ""
-			}
-			if s, err = store.Open(opts); err != nil {
-				return err
-			}
-			st = s
-		}
-		u0, s0 := cpuSplit()
-		start := time.Now()
-		res, err := chunker.ImportFile(ctx, st, f, fsize, "model.safetensors", chunker.Options{})
-		if err != nil {
-			return err
-		}
-		took := time.Since(start)
-		u1, s1 := cpuSplit()
-		impCPU := u1 - u0 + s1 - s0
-		if res.SHA256 != sum || sum != want {
-			return errors.New("import sha256 differs from the reference pass")
-		}
-		ratio := ref.Seconds() / took.Seconds()
-		ratios = append(ratios, ratio)
-		passes = append(passes, impCPU.Seconds()/refCPU.Seconds())
-		fmt.Printf("run %d           sha256 %4.0f MB/s, import %4.0f MB/s, ratio %.2f; CPU %.2fs import (user %.2f, sys %.2f) / %.2fs sha256 = %.2f passes; %d blocks, new bytes %d, load %s\n",
-			i+1, mbps(fsize, ref), mbps(fsize, took), ratio, impCPU.Seconds(), (u1 - u0).Seconds(), (s1 - s0).Seconds(), refCPU.Seconds(), impCPU.Seconds()/refCPU.Seconds(), len(res.Blocks), res.NewBytes, loadAvg())
-		if i == 0 || took < best {
-			best, bestCPU = took, impCPU
-		}
-		if i == 0 || ref < bestRef {
-			bestRef, bestRefCPU = ref, refCPU
-		}
-		if s != nil && i == *runs-1 {
-			// Read back through chunker.NewReader and verify (what `cairn get` does).
-			rd, err := chunker.NewReader(ctx, s, res.CID)
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			start = time.Now()
-			if _, err := io.CopyBuffer(h, rd, make([]byte, 1<<20)); err != nil {
-				return err
-			}
-			tookR := time.Since(start)
-			if [32]byte(h.Sum(nil)) != want {
-				return errors.New("read back: sha256 differs")
-			}
-			fmt.Printf("read back       %8.0f MB/s  (NewReader from the store + sha256 of the content, %v)\n", mbps(fsize, tookR), tookR.Round(time.Millisecond))
-		}
-		if *again && i == *runs-1 {
-			start = time.Now()
-			res2, err := chunker.ImportFile(ctx, st, f, fsize, "model.safetensors", chunker.Options{})
-			if err != nil {
-				return err
-			}
-			took2 := time.Since(start)
-			fmt.Printf("re-import       %8.0f MB/s  (%v, every block present, new bytes %d)\n", mbps(fsize, took2), took2.Round(time.Millisecond), res2.NewBytes)
-		}
-		if s != nil {
-			if err := s.Close(); err != nil {
-				return err
-			}
-			os.RemoveAll(filepath.Join(work, fmt.Sprintf("store-%d", i)))
+		if r.ref < bestRef.ref {
+			bestRef = r
 		}
 	}
 	slices.Sort(ratios)
 	slices.Sort(passes)
 	med := func(xs []float64) float64 { return xs[len(xs)/2] }
-	fmt.Printf("sha256 pass     %8.0f MB/s  (best of %d, crypto/sha256, page cache warm)\n", mbps(fsize, bestRef), *runs)
-	fmt.Printf("import          %8.0f MB/s  (best of %d, store=%s)\n", mbps(fsize, best), *runs, storeName)
-	fmt.Printf("ratio           %8.2f       (best import / best sha256; median of the per-run ratios %.2f; target >= 0.60; load %s)\n", bestRef.Seconds()/best.Seconds(), med(ratios), loadAvg())
-	fmt.Printf("CPU time        %8.2fs      import, %.2fs sha256: %.2f sha256 passes in the best run, median %.2f (%d cores)\n", bestCPU.Seconds(), bestRefCPU.Seconds(), bestCPU.Seconds()/bestRefCPU.Seconds(), med(passes), runtime.NumCPU())
+	fmt.Printf("sha256 pass     %8.0f MB/s  (best of %d, crypto/sha256, page cache warm)\n", mbps(b.fsize, bestRef.ref), b.runs)
+	fmt.Printf("import          %8.0f MB/s  (best of %d, store=%s)\n", mbps(b.fsize, best.took), b.runs, b.storeName)
+	fmt.Printf("ratio           %8.2f       (best import / best sha256; median of the per-run ratios %.2f; target >= 0.60; load %s)\n", bestRef.ref.Seconds()/best.took.Seconds(), med(ratios), loadAvg())
+	fmt.Printf("CPU time        %8.2fs      import, %.2fs sha256: %.2f sha256 passes in the best run, median %.2f (%d cores)\n", best.cpu.Seconds(), bestRef.refCPU.Seconds(), best.cpu.Seconds()/bestRef.refCPU.Seconds(), med(passes), runtime.NumCPU())
 	fmt.Printf("  idle bound    %8.2f       (ratio an idle machine allows at the median CPU: cores / passes, capped at 1 by the serial whole-file hash)\n", min(1, float64(runtime.NumCPU())/med(passes)))
-	anon, file := sampler()
-	fmt.Printf("peak RSS        %8.0f MiB   (VmHWM; %.0f MiB before the imports; target < 300)\n", float64(peakRSS())/(1<<20), float64(rssBefore)/(1<<20))
-	fmt.Printf("  of which      %8.0f MiB anonymous (heap, stacks), %.0f MiB file-backed (mmapped badger files), peaks sampled every 20ms\n", float64(anon)/(1<<20), float64(file)/(1<<20))
-	return nil
 }
 
 func runDedup(ctx context.Context, args []string) error {

@@ -5,11 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cairnhub/cairn/inference/gguf"
+	"github.com/cairnhub/cairn/internal/fixture"
 )
 
 type ggufTensorSpec struct {
@@ -161,10 +161,10 @@ func TestGGUFDedupAcrossHeaderChange(t *testing.T) {
 }
 
 func TestGGUFFixture(t *testing.T) {
-	p := filepath.Join("..", "..", "shared", "fixtures", "stories260K.gguf")
+	p := fixture.Path(t, fixture.Model)
 	data, err := os.ReadFile(p)
 	if err != nil {
-		t.Skipf("fixture %s absent: %v", p, err)
+		t.Fatal(err)
 	}
 	info, err := parseGGUF(bytes.NewReader(data), int64(len(data)))
 	if err != nil {

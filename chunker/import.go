@@ -270,7 +270,6 @@ func ImportFile(ctx context.Context, put Putter, r io.ReaderAt, size int64, name
 }
 
 func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp splitter, o Options) (FileResult, error) {
-	res := FileResult{Size: size}
 	var blob hash.Hash
 	if size < manifest.LFSThreshold {
 		blob = manifest.NewBlobHash(size)
@@ -283,154 +282,189 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 		bufLen: int(min(size, bufSize)),
 	}
 	if size == 0 {
-		c := rawCID(nil)
-		blk, _ := blocks.NewBlockWithCid([]byte{}, c)
-		if err := im.store(ctx, []blocks.Block{blk}); err != nil {
-			return res, err
-		}
-		res.CID, res.Blocks, res.NewBytes = c, []cid.Cid{c}, im.newBytes.Load()
-		res.SHA256 = sha256.Sum256(nil)
-		res.BlobID = hex.EncodeToString(blob.Sum(nil))
-		return res, nil
+		return im.empty(ctx, blob)
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	fail := func(err error) { cancel(err) }
 
 	fileCh := make(chan *batch, cap(im.sem))
 	workCh := make(chan *batch, cap(im.sem))
-	var wg sync.WaitGroup
-
-	// The whole-file hasher: batches in file order.
-	fileHash := sha256.New()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for b := range fileCh {
-			if ctx.Err() == nil {
-				fileHash.Write(b.data)
-				if blob != nil {
-					blob.Write(b.data)
-				}
-			}
-			im.release(b)
-		}
-	}()
 	// Leaf hashers hand hashed batches to the putter, so that hashing goes
 	// on while the store writes (its writes wait on the disk now and then).
 	putCh := make(chan *batch, cap(im.sem))
+	var wg sync.WaitGroup
+	fileHash := sha256.New()
+	wg.Go(func() { im.hashFile(ctx, fileCh, fileHash, blob) })
 	var hashers sync.WaitGroup
 	for range o.Workers {
-		hashers.Add(1)
-		go func() {
-			defer hashers.Done()
-			for b := range workCh {
-				if ctx.Err() == nil {
-					im.hashBatch(b)
-				}
-				putCh <- b
-			}
-		}()
+		hashers.Go(func() { im.hashLeaves(ctx, workCh, putCh) })
 	}
 	go func() {
 		hashers.Wait()
 		close(putCh)
 	}()
-	// One putter: concurrent PutMany calls only queue behind each other in
-	// the store's single writer. When the store falls behind, the batches
-	// waiting for it go in one PutMany (fewer, larger commits).
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var group []*batch
-		for b := range putCh {
-			group = append(group[:0], b)
-		drain:
-			for len(group) < maxPutGroup {
-				select {
-				case b, ok := <-putCh:
-					if !ok {
-						break drain
-					}
-					group = append(group, b)
-				default:
-					break drain
-				}
-			}
-			if ctx.Err() == nil {
-				if err := im.putBatches(ctx, group); err != nil {
-					fail(err)
-				}
-			}
-			for _, b := range group {
-				im.release(b)
-			}
-		}
-	}()
-
-	// The reader: large sequential reads, cut into whole chunks. The
-	// unfinished chunk at the end of a batch goes to the next one through
-	// carry, so that the reader never holds two buffers while it waits for
-	// one (imports share the global buffer budget).
-	readErr := func() error {
-		defer close(fileCh)
-		defer close(workCh)
-		var carry []byte
-		var base int64 // file offset of the next batch's first byte
-		for seq := 0; ; seq++ {
-			buf, err := im.acquire(ctx)
-			if err != nil {
-				return err
-			}
-			giveBack := func() { putBuf(buf); im.unacquire() }
-			n := copy(buf, carry)
-			want := min(int64(len(buf)-n), size-base-int64(n))
-			if want > 0 {
-				got, err := r.ReadAt(buf[n:n+int(want)], base+int64(n))
-				if int64(got) < want {
-					if err == nil || errors.Is(err, io.EOF) {
-						err = fmt.Errorf("file shorter than %d bytes: %w", size, io.ErrUnexpectedEOF)
-					}
-					giveBack()
-					return fmt.Errorf("read at %d: %w", base+int64(n), err)
-				}
-				n += int(want)
-			}
-			final := base+int64(n) == size
-			var sizes []int
-			pos := 0
-			for pos < n {
-				c := sp.cut(base+int64(pos), buf[pos:n], final)
-				if c <= 0 {
-					break
-				}
-				sizes = append(sizes, c)
-				pos += c
-			}
-			if (final && pos != n) || (!final && pos == 0) {
-				giveBack()
-				return fmt.Errorf("chunker: splitter stalled at offset %d", base+int64(pos))
-			}
-			carry = append(carry[:0], buf[pos:n]...)
-			b := &batch{seq: seq, buf: buf, data: buf[:pos], sizes: sizes}
-			b.refs.Store(2)
-			fileCh <- b // channels hold cap(sem) batches: never blocks for long
-			workCh <- b
-			if final {
-				return nil
-			}
-			base += int64(pos)
-		}
-	}()
+	wg.Go(func() { im.putLoop(ctx, putCh, cancel) })
+	readErr := im.read(ctx, r, size, sp, fileCh, workCh)
 	wg.Wait()
 	if readErr != nil {
-		fail(readErr)
+		cancel(readErr)
 	}
 	if err := context.Cause(ctx); err != nil {
+		return FileResult{Size: size}, err
+	}
+	res, err := im.finish(ctx, size)
+	if err != nil {
 		return res, err
 	}
+	copy(res.SHA256[:], fileHash.Sum(nil))
+	if blob != nil {
+		res.BlobID = hex.EncodeToString(blob.Sum(nil))
+	}
+	return res, nil
+}
 
+// empty imports a file of no bytes: one empty raw block.
+func (im *importer) empty(ctx context.Context, blob hash.Hash) (FileResult, error) {
+	res := FileResult{}
+	c := rawCID(nil)
+	blk, _ := blocks.NewBlockWithCid([]byte{}, c)
+	if err := im.store(ctx, []blocks.Block{blk}); err != nil {
+		return res, err
+	}
+	res.CID, res.Blocks, res.NewBytes = c, []cid.Cid{c}, im.newBytes.Load()
+	res.SHA256 = sha256.Sum256(nil)
+	res.BlobID = hex.EncodeToString(blob.Sum(nil))
+	return res, nil
+}
+
+// hashFile is the whole-file hasher: batches in file order.
+func (im *importer) hashFile(ctx context.Context, in <-chan *batch, fileHash, blob hash.Hash) {
+	for b := range in {
+		if ctx.Err() == nil {
+			fileHash.Write(b.data)
+			if blob != nil {
+				blob.Write(b.data)
+			}
+		}
+		im.release(b)
+	}
+}
+
+// hashLeaves hashes the chunks of each batch and passes it to the putter.
+func (im *importer) hashLeaves(ctx context.Context, in <-chan *batch, out chan<- *batch) {
+	for b := range in {
+		if ctx.Err() == nil {
+			im.hashBatch(b)
+		}
+		out <- b
+	}
+}
+
+// putLoop is the one putter: concurrent PutMany calls only queue behind
+// each other in the store's single writer. When the store falls behind,
+// the batches waiting for it go in one PutMany (fewer, larger commits).
+func (im *importer) putLoop(ctx context.Context, in <-chan *batch, fail context.CancelCauseFunc) {
+	var group []*batch
+	for b := range in {
+		group = append(group[:0], b)
+	drain:
+		for len(group) < maxPutGroup {
+			select {
+			case b, ok := <-in:
+				if !ok {
+					break drain
+				}
+				group = append(group, b)
+			default:
+				break drain
+			}
+		}
+		if ctx.Err() == nil {
+			if err := im.putBatches(ctx, group); err != nil {
+				fail(err)
+			}
+		}
+		for _, b := range group {
+			im.release(b)
+		}
+	}
+}
+
+// read is the reader: large sequential reads, cut into whole chunks. The
+// unfinished chunk at the end of a batch goes to the next one through
+// carry, so that the reader never holds two buffers while it waits for
+// one (imports share the global buffer budget).
+func (im *importer) read(ctx context.Context, r io.ReaderAt, size int64, sp splitter, fileCh, workCh chan<- *batch) error {
+	defer close(fileCh)
+	defer close(workCh)
+	var carry []byte
+	var base int64 // file offset of the next batch's first byte
+	for seq := 0; ; seq++ {
+		buf, err := im.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		n := copy(buf, carry)
+		if n, err = readBatch(r, buf, n, base, size); err != nil {
+			putBuf(buf)
+			im.unacquire()
+			return err
+		}
+		final := base+int64(n) == size
+		sizes, pos := cutBatch(sp, buf[:n], base, final)
+		if (final && pos != n) || (!final && pos == 0) {
+			putBuf(buf)
+			im.unacquire()
+			return fmt.Errorf("chunker: splitter stalled at offset %d", base+int64(pos))
+		}
+		carry = append(carry[:0], buf[pos:n]...)
+		b := &batch{seq: seq, buf: buf, data: buf[:pos], sizes: sizes}
+		b.refs.Store(2)
+		fileCh <- b // channels hold cap(sem) batches: never blocks for long
+		workCh <- b
+		if final {
+			return nil
+		}
+		base += int64(pos)
+	}
+}
+
+// readBatch fills buf after its first n bytes (carried over) with the file
+// from base+n, as far as the file goes, and returns the bytes it holds.
+func readBatch(r io.ReaderAt, buf []byte, n int, base, size int64) (int, error) {
+	want := min(int64(len(buf)-n), size-base-int64(n))
+	if want <= 0 {
+		return n, nil
+	}
+	got, err := r.ReadAt(buf[n:n+int(want)], base+int64(n))
+	if int64(got) < want {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("file shorter than %d bytes: %w", size, io.ErrUnexpectedEOF)
+		}
+		return n, fmt.Errorf("read at %d: %w", base+int64(n), err)
+	}
+	return n + int(want), nil
+}
+
+// cutBatch cuts data, which starts at file offset base, into whole chunks
+// and returns their sizes and the bytes they cover.
+func cutBatch(sp splitter, data []byte, base int64, final bool) (sizes []int, pos int) {
+	for pos < len(data) {
+		c := sp.cut(base+int64(pos), data[pos:], final)
+		if c <= 0 {
+			break
+		}
+		sizes = append(sizes, c)
+		pos += c
+	}
+	return sizes, pos
+}
+
+// finish builds and stores the file's DAG over the leaves and lists its
+// blocks.
+func (im *importer) finish(ctx context.Context, size int64) (FileResult, error) {
+	res := FileResult{Size: size}
 	var leaves []leaf
 	for _, ls := range im.leaves {
 		leaves = append(leaves, ls...)
@@ -457,10 +491,6 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 		}
 	}
 	res.CID = root.c
-	copy(res.SHA256[:], fileHash.Sum(nil))
-	if blob != nil {
-		res.BlobID = hex.EncodeToString(blob.Sum(nil))
-	}
 	res.NewBytes = im.newBytes.Load()
 	return res, nil
 }

@@ -277,8 +277,7 @@ func TestInfo(t *testing.T) {
 			if _, ok := raw["xetHash"]; ok {
 				t.Errorf("xetHash present")
 			}
-			var in info
-			in = decode[info](t, r.body)
+			in := decode[info](t, r.body)
 			in.MongoID, _ = raw["_id"].(string)
 			if in.ID != tc.m.Repo || in.SHA != tc.m.Commit || in.ModelID != tc.modelID || in.Author != "acme" {
 				t.Errorf("id, sha, modelId, author = %s %s %q %s, want %s %s %q acme", in.ID, in.SHA, in.ModelID, in.Author, tc.m.Repo, tc.m.Commit, tc.modelID)

@@ -129,6 +129,8 @@ func splitRev(segs []string, keep int) (string, []string) {
 	return segs[0], segs[1:]
 }
 
+// parseAPI routes the segments after /api/: whoami, then
+// {models,datasets}[/org/name[/what…]].
 func parseAPI(segs []string) (Route, error) {
 	if len(segs) == 0 {
 		return Route{}, nil
@@ -156,8 +158,11 @@ func parseAPI(segs []string) (Route, error) {
 		// A one-part legacy id: a repo this node cannot hold.
 		return Route{Op: OpInfo, Kind: kind, Repo: segs[0]}, nil
 	}
-	r := Route{Kind: kind, Repo: segs[0] + "/" + segs[1]}
-	segs = segs[2:]
+	return parseRepoAPI(Route{Kind: kind, Repo: segs[0] + "/" + segs[1]}, segs[2:])
+}
+
+// parseRepoAPI routes the segments after /api/{models,datasets}/org/name.
+func parseRepoAPI(r Route, segs []string) (Route, error) {
 	switch {
 	case len(segs) == 0 || len(segs) == 1 && segs[0] == "":
 		r.Op = OpInfo
@@ -170,23 +175,33 @@ func parseAPI(segs []string) (Route, error) {
 		r.Op = OpRefs
 		return r, nil
 	case segs[0] == "tree" && len(segs) >= 2:
-		var rest []string
-		r.Op = OpTree
-		r.Rev, rest = splitRev(segs[1:], 0)
-		for len(rest) > 0 && rest[len(rest)-1] == "" {
-			rest = rest[:len(rest)-1]
-		}
-		if p := strings.Join(rest, "/"); p != "" {
-			if err := manifest.ValidatePath(p); err != nil {
-				return Route{}, fmt.Errorf("%w: path %q: %v", errBadPath, p, err)
-			}
-			r.Path = p
+		var err error
+		if r, err = parseTree(r, segs[1:]); err != nil {
+			return Route{}, err
 		}
 	default:
 		return Route{}, nil
 	}
 	if err := checkRev(r.Rev); err != nil {
 		return Route{}, err
+	}
+	return r, nil
+}
+
+// parseTree routes tree/rev[/path]: the revision, then an optional path
+// (trailing slashes dropped).
+func parseTree(r Route, segs []string) (Route, error) {
+	var rest []string
+	r.Op = OpTree
+	r.Rev, rest = splitRev(segs, 0)
+	for len(rest) > 0 && rest[len(rest)-1] == "" {
+		rest = rest[:len(rest)-1]
+	}
+	if p := strings.Join(rest, "/"); p != "" {
+		if err := manifest.ValidatePath(p); err != nil {
+			return Route{}, fmt.Errorf("%w: path %q: %v", errBadPath, p, err)
+		}
+		r.Path = p
 	}
 	return r, nil
 }

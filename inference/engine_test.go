@@ -17,9 +17,8 @@ import (
 	"github.com/cairnhub/cairn/inference/llama"
 	"github.com/cairnhub/cairn/inference/sample"
 	"github.com/cairnhub/cairn/inference/tensor"
+	"github.com/cairnhub/cairn/internal/fixture"
 )
-
-const fixtureDir = "../../shared/fixtures/"
 
 type oracle struct {
 	prompt, gen []int32
@@ -28,9 +27,9 @@ type oracle struct {
 
 func readOracle(t *testing.T) oracle {
 	t.Helper()
-	b, err := os.ReadFile(fixtureDir + "stories260K.expected.txt")
+	b, err := os.ReadFile(fixture.Path(t, fixture.Expected))
 	if err != nil {
-		t.Skipf("fixture %sstories260K.expected.txt absent: %v", fixtureDir, err)
+		t.Fatal(err)
 	}
 	ids := func(label string) []int32 {
 		mm := regexp.MustCompile(`(?m)^# ` + regexp.QuoteMeta(label) + `.*\n?(?:# )?\[([0-9, ]+)\]`).FindSubmatch(b)
@@ -57,10 +56,7 @@ func readOracle(t *testing.T) oracle {
 
 func openFixture(t *testing.T) *Model {
 	t.Helper()
-	path := fixtureDir + "stories260K.gguf"
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("fixture %s absent: %v", path, err)
-	}
+	path := fixture.Path(t, fixture.Model)
 	m, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -310,10 +306,7 @@ func TestRandomModels(t *testing.T) {
 }
 
 func TestCloseWaitsForGeneration(t *testing.T) {
-	path := fixtureDir + "stories260K.gguf"
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("fixture %s absent: %v", path, err)
-	}
+	path := fixture.Path(t, fixture.Model)
 	m, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -411,10 +404,7 @@ func TestChatQwen2BPE(t *testing.T) {
 // TestIdleSessionPrefix: with two idle sessions, a request continuing either
 // conversation reuses that conversation's cache.
 func TestIdleSessionPrefix(t *testing.T) {
-	path := fixtureDir + "stories260K.gguf"
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("fixture %s absent: %v", path, err)
-	}
+	path := fixture.Path(t, fixture.Model)
 	m, err := OpenConfig(path, Config{IdleSessions: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -12,11 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
@@ -97,8 +93,51 @@ func Export(ctx context.Context, st *store.Store, w io.Writer, revs []Rev, o Exp
 	}
 	defer release()
 
+	ex := &exporter{st: st, o: o, res: &ExportResult{}, seen: map[string]struct{}{}}
+	if ex.skip, err = sinceBlocks(ctx, st, o.Since); err != nil {
+		return nil, err
+	}
+	if err := ex.plan(ctx, revs); err != nil {
+		return nil, err
+	}
+	if err := ex.index(ctx); err != nil {
+		return nil, err
+	}
+	if err := ex.layout(); err != nil {
+		return nil, err
+	}
+	if err := ex.write(ctx, w); err != nil {
+		return nil, err
+	}
+	return ex.res, nil
+}
+
+// exporter is the state of one Export: the blocks planned, then the
+// bundle's layout, then its bytes.
+type exporter struct {
+	st  *store.Store
+	o   ExportOptions
+	res *ExportResult
+
+	skip      map[string]struct{} // multihashes the receiving site holds
+	seen      map[string]struct{} // multihashes planned
+	ents      []indexRev
+	mblocks   []blocks.Block // manifests, distinct
+	blocks    []planned      // data blocks, in DAG order
+	dataBytes int64
+	ib        blocks.Block // the index block
+
+	v1hdr []byte
+	ixbuf bytes.Buffer // the CARv2 index
+	h     car.Header
+	total int64 // the bundle's size
+}
+
+// sinceBlocks returns the multihashes of every block of the since
+// revisions.
+func sinceBlocks(ctx context.Context, st *store.Store, since []Rev) (map[string]struct{}, error) {
 	skip := map[string]struct{}{}
-	for _, s := range o.Since {
+	for _, s := range since {
 		m, err := st.Resolve(ctx, s.Kind, s.Repo, s.Revision)
 		if err != nil {
 			return nil, fmt.Errorf("export --since %s: %w", s, err)
@@ -114,108 +153,118 @@ func Export(ctx context.Context, st *store.Store, w io.Writer, revs []Rev, o Exp
 			}
 		}
 	}
+	return skip, nil
+}
 
-	res := &ExportResult{}
-	var ents []indexRev
-	var mblocks []blocks.Block
-	var plan []planned
-	seen := map[string]struct{}{}
+// plan lists the manifests and the data blocks of revs, each once, leaving
+// out what the receiving site holds.
+func (ex *exporter) plan(ctx context.Context, revs []Rev) error {
 	manSeen := map[cid.Cid]bool{}
-	var dataBytes int64
 	add := func(c cid.Cid, n int) error {
-		plan = append(plan, planned{c, n})
-		dataBytes += int64(n)
+		ex.blocks = append(ex.blocks, planned{c, n})
+		ex.dataBytes += int64(n)
 		return nil
 	}
 	for _, r := range revs {
-		m, err := st.Resolve(ctx, r.Kind, r.Repo, r.Revision)
+		m, err := ex.st.Resolve(ctx, r.Kind, r.Repo, r.Revision)
 		if err != nil {
-			return nil, fmt.Errorf("export %s: %w", r, err)
+			return fmt.Errorf("export %s: %w", r, err)
 		}
 		enc, err := m.Encode()
 		if err != nil {
-			return nil, fmt.Errorf("export %s: %w", r, err)
+			return fmt.Errorf("export %s: %w", r, err)
 		}
 		mb := rawBlock(enc)
 		if !manSeen[mb.Cid()] {
 			manSeen[mb.Cid()] = true
-			mblocks = append(mblocks, mb)
-			res.Manifests = append(res.Manifests, m)
+			ex.mblocks = append(ex.mblocks, mb)
+			ex.res.Manifests = append(ex.res.Manifests, m)
 		}
-		ents = append(ents, indexRev{Type: string(m.Type), Repo: m.Repo, Revision: r.Revision, Commit: m.Commit, Root: m.Root, Manifest: mb.Cid()})
-		if !slices.Contains(res.Roots, m.Root) {
-			res.Roots = append(res.Roots, m.Root)
+		ex.ents = append(ex.ents, indexRev{Type: string(m.Type), Repo: m.Repo, Revision: r.Revision, Commit: m.Commit, Root: m.Root, Manifest: mb.Cid()})
+		if !slices.Contains(ex.res.Roots, m.Root) {
+			ex.res.Roots = append(ex.res.Roots, m.Root)
 		}
-		if err := walkDAG(ctx, st, m.Root, seen, skip, add); err != nil {
-			return nil, fmt.Errorf("export %s: %w", r, err)
+		if err := walkDAG(ctx, ex.st, m.Root, ex.seen, ex.skip, add); err != nil {
+			return fmt.Errorf("export %s: %w", r, err)
 		}
 		for _, f := range m.Files {
-			if err := walkDAG(ctx, st, f.CID, seen, skip, add); err != nil {
-				return nil, fmt.Errorf("export %s: %s: %w", r, f.Path, err)
+			if err := walkDAG(ctx, ex.st, f.CID, ex.seen, ex.skip, add); err != nil {
+				return fmt.Errorf("export %s: %s: %w", r, f.Path, err)
 			}
 		}
 	}
-	for k := range skip {
-		if _, ok := seen[k]; ok {
-			res.Skipped++
+	for k := range ex.skip {
+		if _, ok := ex.seen[k]; ok {
+			ex.res.Skipped++
 		}
 	}
-	idx := bundleIndex{Format: BundleFormat, Blocks: int64(len(plan)), Bytes: dataBytes, Revisions: ents}
-	for _, s := range o.Since {
-		m, _ := st.Resolve(ctx, s.Kind, s.Repo, s.Revision)
+	return nil
+}
+
+// index builds the index block, the last root.
+func (ex *exporter) index(ctx context.Context) error {
+	idx := bundleIndex{Format: BundleFormat, Blocks: int64(len(ex.blocks)), Bytes: ex.dataBytes, Revisions: ex.ents}
+	for _, s := range ex.o.Since {
+		m, _ := ex.st.Resolve(ctx, s.Kind, s.Repo, s.Revision)
 		idx.Since = append(idx.Since, indexSince{Type: string(m.Type), Repo: m.Repo, Commit: m.Commit, Root: m.Root})
 	}
 	ib, err := encodeIndex(idx)
 	if err != nil {
-		return nil, fmt.Errorf("export: index: %w", err)
+		return fmt.Errorf("export: index: %w", err)
 	}
-	res.Index = ib.Cid()
-	res.Roots = append(res.Roots, ib.Cid())
-	res.Blocks = len(plan)
+	ex.ib = ib
+	ex.res.Index = ib.Cid()
+	ex.res.Roots = append(ex.res.Roots, ib.Cid())
+	ex.res.Blocks = len(ex.blocks)
+	return nil
+}
 
-	// Sizes first: the CARv2 header names the data size and index offset.
-	v1hdr := carV1Header(res.Roots)
-	dataSize := int64(len(v1hdr))
-	sec := func(c cid.Cid, n int) int64 {
-		l := int64(c.ByteLen() + n)
-		return int64(uvarintLen(uint64(l))) + l
-	}
-	records := make([]carindex.Record, 0, len(plan)+len(mblocks)+1)
+// layout sizes every section first: the CARv2 header names the data size
+// and the index offset.
+func (ex *exporter) layout() error {
+	ex.v1hdr = carV1Header(ex.res.Roots)
+	dataSize := int64(len(ex.v1hdr))
+	records := make([]carindex.Record, 0, len(ex.blocks)+len(ex.mblocks)+1)
 	record := func(c cid.Cid, n int) {
 		records = append(records, carindex.Record{Cid: c, Offset: uint64(dataSize)})
-		dataSize += sec(c, n)
+		l := int64(c.ByteLen() + n)
+		dataSize += int64(uvarintLen(uint64(l))) + l
 	}
-	record(ib.Cid(), len(ib.RawData()))
-	for _, b := range mblocks {
+	record(ex.ib.Cid(), len(ex.ib.RawData()))
+	for _, b := range ex.mblocks {
 		record(b.Cid(), len(b.RawData()))
 	}
-	for _, p := range plan {
+	for _, p := range ex.blocks {
 		record(p.c, p.size)
 	}
 	ci, err := carindex.New(multicodec.CarMultihashIndexSorted)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := ci.Load(records); err != nil {
-		return nil, fmt.Errorf("export: car index: %w", err)
+		return fmt.Errorf("export: car index: %w", err)
 	}
-	var ixbuf bytes.Buffer
-	if _, err := carindex.WriteTo(ci, &ixbuf); err != nil {
-		return nil, fmt.Errorf("export: car index: %w", err)
+	if _, err := carindex.WriteTo(ci, &ex.ixbuf); err != nil {
+		return fmt.Errorf("export: car index: %w", err)
 	}
-	h := car.Header{DataOffset: car.PragmaSize + car.HeaderSize, DataSize: uint64(dataSize)}
-	h.IndexOffset = h.DataOffset + h.DataSize
-	total := int64(h.IndexOffset) + int64(ixbuf.Len())
+	ex.h = car.Header{DataOffset: car.PragmaSize + car.HeaderSize, DataSize: uint64(dataSize)}
+	ex.h.IndexOffset = ex.h.DataOffset + ex.h.DataSize
+	ex.total = int64(ex.h.IndexOffset) + int64(ex.ixbuf.Len())
+	return nil
+}
 
+// write streams the bundle as laid out: headers, index block, manifests,
+// data blocks read from the store, CARv2 index.
+func (ex *exporter) write(ctx context.Context, w io.Writer) error {
 	cw := &countWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	if _, err := bw.Write(car.Pragma); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return fmt.Errorf("export: %w", err)
 	}
-	if _, err := h.WriteTo(bw); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+	if _, err := ex.h.WriteTo(bw); err != nil {
+		return fmt.Errorf("export: %w", err)
 	}
-	bw.Write(v1hdr)
+	bw.Write(ex.v1hdr)
 	var vb [binary.MaxVarintLen64]byte
 	writeSec := func(c cid.Cid, data []byte) error {
 		n := binary.PutUvarint(vb[:], uint64(c.ByteLen()+len(data)))
@@ -224,440 +273,39 @@ func Export(ctx context.Context, st *store.Store, w io.Writer, revs []Rev, o Exp
 		_, err := bw.Write(data)
 		return err
 	}
-	if err := writeSec(ib.Cid(), ib.RawData()); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
-	}
-	for _, b := range mblocks {
+	for _, b := range append([]blocks.Block{ex.ib}, ex.mblocks...) {
 		if err := writeSec(b.Cid(), b.RawData()); err != nil {
-			return nil, fmt.Errorf("export: %w", err)
+			return fmt.Errorf("export: %w", err)
 		}
 	}
-	for i, p := range plan {
-		err := st.ViewOnce(ctx, p.c, func(data []byte) error {
+	for i, p := range ex.blocks {
+		err := ex.st.ViewOnce(ctx, p.c, func(data []byte) error {
 			if len(data) != p.size {
 				return fmt.Errorf("block %s changed size while exporting", p.c)
 			}
 			return writeSec(p.c, data)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("export: %w", err)
+			return fmt.Errorf("export: %w", err)
 		}
-		if o.Progress != nil && i%64 == 0 {
-			o.Progress(cw.n+int64(bw.Buffered()), total)
+		if ex.o.Progress != nil && i%64 == 0 {
+			ex.o.Progress(cw.n+int64(bw.Buffered()), ex.total)
 		}
 	}
-	if _, err := bw.Write(ixbuf.Bytes()); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+	if _, err := bw.Write(ex.ixbuf.Bytes()); err != nil {
+		return fmt.Errorf("export: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return fmt.Errorf("export: %w", err)
 	}
-	if cw.n != total {
-		return nil, fmt.Errorf("export: wrote %d bytes, planned %d", cw.n, total)
+	if cw.n != ex.total {
+		return fmt.Errorf("export: wrote %d bytes, planned %d", cw.n, ex.total)
 	}
-	if o.Progress != nil {
-		o.Progress(total, total)
+	if ex.o.Progress != nil {
+		ex.o.Progress(ex.total, ex.total)
 	}
-	res.Bytes = total
-	return res, nil
-}
-
-// ImportOptions tune Import.
-type ImportOptions struct {
-	// Workers hash blocks in parallel. Default GOMAXPROCS.
-	Workers int
-	// Progress, when set, is called with the bundle bytes read so far.
-	Progress func(done int64)
-}
-
-// ImportResult describes an imported bundle.
-type ImportResult struct {
-	Revisions []ImportedRev
-	Blocks    int   // data blocks read
-	Bytes     int64 // bundle bytes read
-	NewBytes  int64 // bytes of blocks the store did not hold
-	// StoreTime is the time spent in the store's writes, summed over the
-	// putters: the import's floor on this disk.
-	StoreTime time.Duration
-	// Reread counts files whose sha256 was checked by reading them back
-	// from the store (their leaves did not all arrive in file order).
-	Reread int
-}
-
-// ImportedRev is one revision made visible by Import.
-type ImportedRev struct {
-	Kind     manifest.Kind `json:"type"`
-	Repo     string        `json:"repo"`
-	Revision string        `json:"revision"`
-	Commit   string        `json:"commit"`
-	Root     cid.Cid       `json:"root"`
-}
-
-// pooled is a data block whose buffer goes back to bufPool once the
-// putter and the sequencer are done with it: an import allocates a few
-// buffers, not one per block.
-type pooled struct {
-	blocks.Block
-	buf  *[]byte
-	refs atomic.Int32
-}
-
-func (p *pooled) release() {
-	if p.refs.Add(-1) == 0 {
-		bufPool.Put(p.buf)
-	}
-}
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, chunker.MaxBlockSize); return &b }}
-
-// putters is how many goroutines write blocks to the store at once.
-var putters = 2
-
-// Import's queues hold up to queue blocks each (1 MiB at most), so that
-// the store's pauses do not stall the hashing; a putter writes putBatch
-// bytes per call. Memory: about 3*queue + putters*putBatch bytes.
-var (
-	queue    = 16
-	putBatch = 16 << 20
-)
-
-// maxSection bounds one CAR section: a manifest may reach manifest.MaxSize.
-const maxSection = manifest.MaxSize + 1024
-
-// Import reads a bundle from r and makes its revisions visible, after
-// every check passed: each block's hash against its CID, the bundle's
-// block count and length against its headers, each manifest against the
-// index, each revision's DAG complete (from the bundle or the store), and
-// the whole-file sha256 of every file. Blocks are stored as they stream
-// in, under store.Hold, and stay invisible until the refs are committed at
-// the very end; a refused bundle leaves every ref as it was.
-func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) (*ImportResult, error) {
-	workers := o.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	release, err := st.Hold(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("import: %w", err)
-	}
-	defer release()
-
-	cr := &countReader{r: r, progress: o.Progress}
-	br := bufio.NewReaderSize(cr, 64<<10)
-	var v2 *car.Header
-	if p, err := br.Peek(car.PragmaSize + car.HeaderSize); err == nil && bytes.Equal(p[:car.PragmaSize], car.Pragma) {
-		var h car.Header
-		if _, err := h.ReadFrom(bytes.NewReader(p[car.PragmaSize:])); err != nil {
-			return nil, fmt.Errorf("%w: CARv2 header: %v", ErrBundle, err)
-		}
-		v2 = &h
-	}
-	rd, err := car.NewBlockReader(br, car.WithTrustedCAR(true), car.MaxAllowedSectionSize(maxSection))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBundle, err)
-	}
-	if len(rd.Roots) == 0 {
-		return nil, fmt.Errorf("%w: no roots", ErrBundle)
-	}
-	// The CARv2 index a Cairn bundle carries is rebuilt from the sections
-	// read and compared byte for byte with the one in the file, rather than
-	// parsed: it is untrusted input too.
-	dataSize := int64(len(carV1Header(rd.Roots)))
-	var records []carindex.Record
-	record := func(c cid.Cid, n int) {
-		records = append(records, carindex.Record{Cid: c, Offset: uint64(dataSize)})
-		l := int64(c.ByteLen() + n)
-		dataSize += int64(uvarintLen(uint64(l))) + l
-	}
-	next := func() (blocks.Block, error) {
-		c, r, n, err := rd.NextReader()
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: truncated or damaged after %d bytes: %v", ErrBundle, cr.n, err)
-		}
-		if n > maxSection {
-			return nil, fmt.Errorf("%w: block %s: %d bytes, more than %d", ErrBundle, c, n, maxSection)
-		}
-		// ReadAll grows with the bytes that arrive, not with what the
-		// (untrusted) length says.
-		data, err := io.ReadAll(r)
-		if err == nil && uint64(len(data)) != n {
-			err = io.ErrUnexpectedEOF
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: truncated in block %s after %d bytes: %v", ErrBundle, c, cr.n, err)
-		}
-		record(c, len(data))
-		return blocks.NewBlockWithCid(data, c)
-	}
-
-	// The index block comes first and is the last root.
-	ib, err := next()
-	if err == io.EOF {
-		return nil, fmt.Errorf("%w: no blocks", ErrBundle)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !ib.Cid().Equals(rd.Roots[len(rd.Roots)-1]) || ib.Cid().Type() != cid.DagJSON {
-		return nil, fmt.Errorf("%w: first block %s is not the Cairn index (not a Cairn bundle?)", ErrBundle, ib.Cid())
-	}
-	if err := checkBlock(ib.Cid(), ib.RawData()); err != nil {
-		return nil, err
-	}
-	idx, err := decodeIndex(ib.RawData())
-	if err != nil {
-		return nil, fmt.Errorf("%w: index %s: %v", ErrBundle, ib.Cid(), err)
-	}
-	for _, rv := range idx.Revisions {
-		if !slices.ContainsFunc(rd.Roots, rv.Root.Equals) {
-			return nil, fmt.Errorf("%w: revision %s@%s: root %s is not a root of the CAR", ErrBundle, rv.Repo, rv.Revision, rv.Root)
-		}
-	}
-
-	// Manifests follow, one block each.
-	mans := map[cid.Cid]*manifest.Manifest{}
-	want := map[cid.Cid]bool{}
-	for _, rv := range idx.Revisions {
-		want[rv.Manifest] = true
-	}
-	for len(mans) < len(want) {
-		b, err := next()
-		if err == io.EOF {
-			return nil, fmt.Errorf("%w: truncated: %d of %d manifests", ErrBundle, len(mans), len(want))
-		}
-		if err != nil {
-			return nil, err
-		}
-		if !want[b.Cid()] || mans[b.Cid()] != nil {
-			return nil, fmt.Errorf("%w: block %s where a manifest was expected", ErrBundle, b.Cid())
-		}
-		if err := checkBlock(b.Cid(), b.RawData()); err != nil {
-			return nil, err
-		}
-		m, err := manifest.Decode(b.RawData())
-		if err != nil {
-			return nil, fmt.Errorf("%w: manifest %s: %v", ErrBundle, b.Cid(), err)
-		}
-		mans[b.Cid()] = m
-	}
-	files := map[string]*fileCheck{} // by file CID multihash
-	var order []*fileCheck
-	for _, rv := range idx.Revisions {
-		m := mans[rv.Manifest]
-		if string(m.Type) != rv.Type || m.Repo != rv.Repo || m.Commit != rv.Commit || !m.Root.Equals(rv.Root) {
-			return nil, fmt.Errorf("%w: manifest %s is %s %s@%s root %s, index says %s %s@%s root %s",
-				ErrBundle, rv.Manifest, m.Type, m.Repo, m.Commit, m.Root, rv.Type, rv.Repo, rv.Commit, rv.Root)
-		}
-		for _, f := range m.Files {
-			k := string(f.CID.Hash())
-			fc := files[k]
-			if fc == nil {
-				fc = &fileCheck{c: f.CID, h: sha256.New()}
-				files[k] = fc
-				order = append(order, fc)
-			}
-			fc.want = append(fc.want, fileWant{rev: rv.Repo + "@" + rv.Revision, f: f})
-		}
-	}
-
-	// Data blocks: hashed by workers, stored by one putter, and followed in
-	// stream order by the sequencer, which hashes each file whose leaves
-	// arrive in file order (the order Export writes).
-	g, gctx := errgroup.WithContext(ctx)
-	toHash := make(chan *pooled, queue)
-	toPut := make(chan *pooled, queue)
-	toSeq := make(chan *pooled, queue)
-	var nblocks atomic.Int64
-	var dataBytes atomic.Int64
-	g.Go(func() error {
-		defer close(toHash)
-		defer close(toSeq)
-		for {
-			c, r, n, err := rd.NextReader()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("%w: truncated or damaged after %d bytes: %v", ErrBundle, cr.n, err)
-			}
-			if n > chunker.MaxBlockSize {
-				return fmt.Errorf("%w: block %s: %d bytes, more than %d", ErrBundle, c, n, chunker.MaxBlockSize)
-			}
-			buf := bufPool.Get().(*[]byte)
-			if _, err := io.ReadFull(r, (*buf)[:n]); err != nil {
-				return fmt.Errorf("%w: truncated in block %s after %d bytes: %v", ErrBundle, c, cr.n, err)
-			}
-			blk, err := blocks.NewBlockWithCid((*buf)[:n], c)
-			if err != nil {
-				return fmt.Errorf("%w: block %s: %v", ErrBundle, c, err)
-			}
-			record(c, int(n))
-			p := &pooled{Block: blk, buf: buf}
-			p.refs.Store(2) // the putter and the sequencer
-			nblocks.Add(1)
-			dataBytes.Add(int64(n))
-			for _, ch := range []chan *pooled{toHash, toSeq} {
-				select {
-				case ch <- p:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-			}
-		}
-	})
-	var hw sync.WaitGroup
-	for range workers {
-		hw.Add(1)
-		g.Go(func() error {
-			defer hw.Done()
-			for b := range toHash {
-				if err := checkBlock(b.Cid(), b.RawData()); err != nil {
-					return err
-				}
-				select {
-				case toPut <- b:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-			}
-			return nil
-		})
-	}
-	go func() { hw.Wait(); close(toPut) }()
-	// Several putters: the store's write path (copies into badger's value
-	// log, page faults on fresh pages) is the slowest stage of an import.
-	var putNanos atomic.Int64
-	var newBytesA atomic.Int64
-	for range putters {
-		g.Go(func() error {
-			var batch []blocks.Block
-			var held []*pooled
-			var size int
-			flush := func() error {
-				if len(batch) == 0 {
-					return nil
-				}
-				t0 := time.Now()
-				n, err := st.PutManyNew(gctx, batch)
-				putNanos.Add(int64(time.Since(t0)))
-				if err != nil {
-					return fmt.Errorf("import: store: %w", err)
-				}
-				newBytesA.Add(n)
-				// The store keeps no reference to the data once PutMany
-				// returned (it is committed in a badger write batch).
-				for _, p := range held {
-					p.release()
-				}
-				batch, held, size = batch[:0], held[:0], 0
-				return nil
-			}
-			for b := range toPut {
-				batch = append(batch, b.Block)
-				held = append(held, b)
-				size += len(b.RawData())
-				if size >= putBatch || len(batch) >= 256 {
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-			}
-			return flush()
-		})
-	}
-	g.Go(func() error {
-		sq := newSequencer(order)
-		for b := range toSeq {
-			err := sq.block(b.Block)
-			b.release()
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if nb := nblocks.Load(); nb != idx.Blocks || dataBytes.Load() != idx.Bytes {
-		return nil, fmt.Errorf("%w: truncated or incomplete: %d blocks (%d bytes), index says %d (%d bytes)", ErrBundle, nb, dataBytes.Load(), idx.Blocks, idx.Bytes)
-	}
-	// A Cairn bundle is a CARv2 whose index follows the data: both must be
-	// there whole, the index exactly as the sections read make it.
-	if v2 == nil {
-		return nil, fmt.Errorf("%w: a CARv1 file, not a Cairn bundle (CARv2)", ErrBundle)
-	}
-	if v2.DataSize != uint64(dataSize) || v2.IndexOffset == 0 {
-		return nil, fmt.Errorf("%w: truncated or damaged: %d bytes of data read, the CARv2 header says %d", ErrBundle, dataSize, v2.DataSize)
-	}
-	ci, err := carindex.New(multicodec.CarMultihashIndexSorted)
-	if err != nil {
-		return nil, err
-	}
-	if err := ci.Load(records); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBundle, err)
-	}
-	var wantIx bytes.Buffer
-	if _, err := carindex.WriteTo(ci, &wantIx); err != nil {
-		return nil, err
-	}
-	read := uint64(cr.n) - uint64(br.Buffered())
-	if v2.IndexOffset < read || v2.IndexOffset-read > 1<<20 {
-		return nil, fmt.Errorf("%w: CARv2 index offset %d does not follow the data (%d)", ErrBundle, v2.IndexOffset, read)
-	}
-	if _, err := io.CopyN(io.Discard, br, int64(v2.IndexOffset-read)); err != nil {
-		return nil, fmt.Errorf("%w: truncated before the CARv2 index: %v", ErrBundle, err)
-	}
-	got, err := io.ReadAll(io.LimitReader(br, int64(wantIx.Len())+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: CARv2 index: %v", ErrBundle, err)
-	}
-	switch {
-	case len(got) < wantIx.Len():
-		return nil, fmt.Errorf("%w: truncated in the CARv2 index (%d of %d bytes)", ErrBundle, len(got), wantIx.Len())
-	case len(got) > wantIx.Len():
-		return nil, fmt.Errorf("%w: data after the CARv2 index", ErrBundle)
-	case !bytes.Equal(got, wantIx.Bytes()):
-		return nil, fmt.Errorf("%w: tampered: the CARv2 index does not match the blocks", ErrBundle)
-	}
-
-	// Every revision complete, every file's sha256 right.
-	for _, rv := range idx.Revisions {
-		m := mans[rv.Manifest]
-		miss, err := missingBlock(ctx, st, m.Root)
-		if err != nil {
-			return nil, fmt.Errorf("import %s@%s: %w", rv.Repo, rv.Revision, err)
-		}
-		if miss.Defined() {
-			return nil, fmt.Errorf("%w: incomplete: block %s of %s@%s is neither in the bundle nor in the store", ErrBundle, miss, rv.Repo, rv.Revision)
-		}
-	}
-	var reread []*fileCheck
-	for _, fc := range order {
-		if !fc.done {
-			reread = append(reread, fc)
-			continue
-		}
-		if err := fc.verify(fc.n, hex.EncodeToString(fc.h.Sum(nil))); err != nil {
-			return nil, err
-		}
-	}
-	if err := rereadFiles(ctx, st, reread, workers); err != nil {
-		return nil, err
-	}
-	res := &ImportResult{Blocks: int(nblocks.Load()), NewBytes: newBytesA.Load(), Reread: len(reread), StoreTime: time.Duration(putNanos.Load())}
-	for _, rv := range idx.Revisions {
-		m := mans[rv.Manifest]
-		if err := st.Commit(ctx, m, rv.Revision, nil); err != nil {
-			return nil, fmt.Errorf("import %s@%s: %w", rv.Repo, rv.Revision, err)
-		}
-		res.Revisions = append(res.Revisions, ImportedRev{Kind: m.Type, Repo: m.Repo, Revision: rv.Revision, Commit: m.Commit, Root: m.Root})
-	}
-	res.Bytes = cr.n
-	return res, nil
+	ex.res.Bytes = ex.total
+	return nil
 }
 
 type fileWant struct {

@@ -106,7 +106,10 @@
 // store and hashed. Each revision's DAG must be complete in the store.
 // Only then are the refs committed. Every refusal is ErrBundle and names the
 // block, file or count at fault; a refused bundle leaves every ref as it
-// was (its stored blocks go at the next GC).
+// was (its stored blocks go at the next GC). In the code each check is a
+// step of the importer (open, readIndex, readManifests, streamBlocks,
+// checkCounts, checkCARIndex, checkComplete, checkFiles, then commit), and
+// Export's are the exporter's (plan, index, layout, write).
 //
 // # Figures
 //

@@ -26,6 +26,15 @@
 //   - Pack: an append-only file (packs/NNNNNNNN.pack) holding the bodies of
 //     blocks of at least 16 KiB back to back; badger keeps where each is.
 //
+// # Lock order
+//
+// Every operation takes the store's locks in one order: the guard against
+// Close, then the GC gate (a hold, or GC's exclusive turn), then the
+// value-log mapping lock shared. Operations that write, iterate or collect
+// take them through readOp, writeOp or gcOp (store.go); plain block reads
+// need only the first; Hold, the mapping release after writes and the
+// block listing take those they need, in the same order.
+//
 // # Key layout
 //
 // One prefix byte per record type; kinds, repos and commits never hold NUL

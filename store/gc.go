@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cairnhub/cairn/internal/disk"
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
+
+	"github.com/cairnhub/cairn/internal/disk"
 )
 
 // Pin is a named hold on a DAG root: GC keeps every block reachable from it.

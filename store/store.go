@@ -10,12 +10,13 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cairnhub/cairn/internal/disk"
 	badger "github.com/dgraph-io/badger/v4"
 	blockstore "github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
+
+	"github.com/cairnhub/cairn/internal/disk"
 )
 
 // Errors a caller may test for with errors.Is.

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/cairnhub/cairn/internal/fixture"
 )
 
 func sampleMeta() []KV {
@@ -333,10 +335,7 @@ func TestCustomAlignment(t *testing.T) {
 }
 
 func TestFixture(t *testing.T) {
-	path := "../../../shared/fixtures/stories260K.gguf"
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("fixture %s absent: %v", path, err)
-	}
+	path := fixture.Path(t, fixture.Model)
 	f, err := Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -8,17 +8,16 @@ import (
 	"testing"
 
 	"github.com/cairnhub/cairn/inference/gguf"
+	"github.com/cairnhub/cairn/internal/fixture"
 )
-
-const fixtureDir = "../../../shared/fixtures/"
 
 // expectedIDs parses the prompt and generated token ids from the llama.cpp
 // oracle file.
 func expectedIDs(t *testing.T) (prompt, gen []int32) {
 	t.Helper()
-	b, err := os.ReadFile(fixtureDir + "stories260K.expected.txt")
+	b, err := os.ReadFile(fixture.Path(t, fixture.Expected))
 	if err != nil {
-		t.Skipf("fixture %sstories260K.expected.txt absent: %v", fixtureDir, err)
+		t.Fatal(err)
 	}
 	parse := func(label string) []int32 {
 		re := regexp.MustCompile(`(?m)^# ` + regexp.QuoteMeta(label) + `.*\n?(?:# )?\[([0-9, ]+)\]`)
@@ -52,9 +51,9 @@ func argmax(x []float32) int32 {
 // TestFixtureGreedy checks token-level greedy generation against llama.cpp's.
 func TestFixtureGreedy(t *testing.T) {
 	prompt, want := expectedIDs(t)
-	f, err := gguf.Open(fixtureDir + "stories260K.gguf")
+	f, err := gguf.Open(fixture.Path(t, fixture.Model))
 	if err != nil {
-		t.Skipf("fixture stories260K.gguf absent: %v", err)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	m, err := Load(f)

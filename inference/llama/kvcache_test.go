@@ -8,14 +8,15 @@ import (
 
 	"github.com/cairnhub/cairn/inference/gguf"
 	"github.com/cairnhub/cairn/inference/tensor"
+	"github.com/cairnhub/cairn/internal/fixture"
 )
 
-// loadFixture loads stories260K.gguf or skips.
+// loadFixture loads stories260K.gguf.
 func loadFixture(t *testing.T) *Model {
 	t.Helper()
-	f, err := gguf.Open(fixtureDir + "stories260K.gguf")
+	f, err := gguf.Open(fixture.Path(t, fixture.Model))
 	if err != nil {
-		t.Skipf("fixture stories260K.gguf absent: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
 	m, err := Load(f)

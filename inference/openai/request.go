@@ -2,6 +2,7 @@ package openai
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,19 +105,13 @@ func isNull(raw json.RawMessage) bool {
 }
 
 // parseRequest validates a request body for the chat or the completions
-// endpoint.
+// endpoint. The checks run in a fixed order, so the error a request gets
+// is the first of: body, stream options, model, messages or prompt,
+// max_tokens, unsupported parameters, sampling, stop, keep_alive.
 func parseRequest(body []byte, isChat bool) (*parsed, *Error) {
-	var r apiRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&r); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return nil, invalid(te.Field, "invalid_type", "invalid type for %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
-		}
-		return nil, invalid("", "invalid_json", "could not parse the JSON body of the request: %v", err)
-	}
-	if dec.More() {
-		return nil, invalid("", "invalid_json", "could not parse the JSON body of the request: data after the object")
+	r, e := decodeRequest(body)
+	if e != nil {
+		return nil, e
 	}
 	p := &parsed{stream: r.Stream, echo: r.Echo}
 	if r.StreamOptions != nil {
@@ -130,54 +125,90 @@ func parseRequest(body []byte, isChat bool) (*parsed, *Error) {
 		return nil, invalid("model", "missing_required_parameter", "you must provide a model parameter")
 	}
 	g.Model = r.Model
-
+	input := completionInput
 	if isChat {
-		if r.Messages == nil {
-			return nil, invalid("messages", "missing_required_parameter", "missing required parameter: 'messages'")
-		}
-		if len(r.Messages) == 0 {
-			return nil, invalid("messages", "invalid_value", "'messages' must hold at least one message")
-		}
-		if len(r.Messages) > MaxMessages {
-			return nil, invalid("messages", "invalid_value", "'messages' holds %d messages, at most %d", len(r.Messages), MaxMessages)
-		}
-		g.Messages = make([]chat.Message, len(r.Messages))
-		for i, m := range r.Messages {
-			param := fmt.Sprintf("messages[%d]", i)
-			if m.Role == "" {
-				return nil, invalid(param+".role", "missing_required_parameter", "%s has no role", param)
-			}
-			text, err := messageText(m.Content)
-			if err != nil {
-				return nil, invalid(param+".content", "invalid_value", "%s.content: %v", param, err)
-			}
-			role := m.Role
-			if role == "developer" { // OpenAI's newer name for system
-				role = "system"
-			}
-			g.Messages[i] = chat.Message{Role: role, Content: text}
-		}
-		if !isNull(r.Prompt) {
-			return nil, invalid("prompt", "invalid_value", "'prompt' is for /v1/completions; chat takes 'messages'")
-		}
-		if r.Echo {
-			return nil, invalid("echo", "unsupported_parameter", "'echo' is for /v1/completions")
-		}
-	} else {
-		if isNull(r.Prompt) {
-			return nil, invalid("prompt", "missing_required_parameter", "missing required parameter: 'prompt'")
-		}
-		if err := parsePrompt(r.Prompt, &g.Request); err != nil {
-			return nil, invalid("prompt", "invalid_value", "prompt: %v", err)
-		}
-		if r.Messages != nil {
-			return nil, invalid("messages", "invalid_value", "'messages' is for /v1/chat/completions; completions take 'prompt'")
-		}
-		if r.Suffix != nil && *r.Suffix != "" {
-			return nil, invalid("suffix", "unsupported_parameter", "'suffix' (fill in the middle) is not supported")
+		input = chatInput
+	}
+	for _, step := range []func(*apiRequest, *Generation) *Error{input, maxTokens, unsupported, sampling, stopAndKeepAlive} {
+		if e := step(r, g); e != nil {
+			return nil, e
 		}
 	}
+	return p, nil
+}
 
+// decodeRequest decodes one JSON object and nothing after it.
+func decodeRequest(body []byte) (*apiRequest, *Error) {
+	var r apiRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&r); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, invalid(te.Field, "invalid_type", "invalid type for %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
+		}
+		return nil, invalid("", "invalid_json", "could not parse the JSON body of the request: %v", err)
+	}
+	if dec.More() {
+		return nil, invalid("", "invalid_json", "could not parse the JSON body of the request: data after the object")
+	}
+	return &r, nil
+}
+
+// chatInput reads the messages of a chat request.
+func chatInput(r *apiRequest, g *Generation) *Error {
+	if r.Messages == nil {
+		return invalid("messages", "missing_required_parameter", "missing required parameter: 'messages'")
+	}
+	if len(r.Messages) == 0 {
+		return invalid("messages", "invalid_value", "'messages' must hold at least one message")
+	}
+	if len(r.Messages) > MaxMessages {
+		return invalid("messages", "invalid_value", "'messages' holds %d messages, at most %d", len(r.Messages), MaxMessages)
+	}
+	g.Messages = make([]chat.Message, len(r.Messages))
+	for i, m := range r.Messages {
+		param := fmt.Sprintf("messages[%d]", i)
+		if m.Role == "" {
+			return invalid(param+".role", "missing_required_parameter", "%s has no role", param)
+		}
+		text, err := messageText(m.Content)
+		if err != nil {
+			return invalid(param+".content", "invalid_value", "%s.content: %v", param, err)
+		}
+		role := m.Role
+		if role == "developer" { // OpenAI's newer name for system
+			role = "system"
+		}
+		g.Messages[i] = chat.Message{Role: role, Content: text}
+	}
+	if !isNull(r.Prompt) {
+		return invalid("prompt", "invalid_value", "'prompt' is for /v1/completions; chat takes 'messages'")
+	}
+	if r.Echo {
+		return invalid("echo", "unsupported_parameter", "'echo' is for /v1/completions")
+	}
+	return nil
+}
+
+// completionInput reads the prompt of a completions request.
+func completionInput(r *apiRequest, g *Generation) *Error {
+	if isNull(r.Prompt) {
+		return invalid("prompt", "missing_required_parameter", "missing required parameter: 'prompt'")
+	}
+	if err := parsePrompt(r.Prompt, &g.Request); err != nil {
+		return invalid("prompt", "invalid_value", "prompt: %v", err)
+	}
+	if r.Messages != nil {
+		return invalid("messages", "invalid_value", "'messages' is for /v1/chat/completions; completions take 'prompt'")
+	}
+	if r.Suffix != nil && *r.Suffix != "" {
+		return invalid("suffix", "unsupported_parameter", "'suffix' (fill in the middle) is not supported")
+	}
+	return nil
+}
+
+// maxTokens reads max_completion_tokens, or else max_tokens.
+func maxTokens(r *apiRequest, g *Generation) *Error {
 	maxTokens := r.MaxTokens
 	param := "max_tokens"
 	if r.MaxCompletionTokens != nil {
@@ -185,73 +216,50 @@ func parseRequest(body []byte, isChat bool) (*parsed, *Error) {
 	}
 	if maxTokens != nil {
 		if *maxTokens < 1 {
-			return nil, invalid(param, "invalid_value", "%s is %d; it must be at least 1", param, *maxTokens)
+			return invalid(param, "invalid_value", "%s is %d; it must be at least 1", param, *maxTokens)
 		}
 		g.Request.MaxTokens = *maxTokens
 	}
-	if r.N != nil && *r.N != 1 {
-		return nil, invalid("n", "invalid_value", "n is %d; only 1 choice per request is supported", *r.N)
-	}
-	if r.BestOf != nil && *r.BestOf != 1 {
-		return nil, invalid("best_of", "invalid_value", "best_of is %d; only 1 is supported", *r.BestOf)
-	}
-	if !isNull(r.Logprobs) && string(bytes.TrimSpace(r.Logprobs)) != "false" && string(bytes.TrimSpace(r.Logprobs)) != "0" {
-		return nil, invalid("logprobs", "unsupported_parameter", "logprobs are not supported")
-	}
-	if r.TopLogprobs != nil && *r.TopLogprobs != 0 {
-		return nil, invalid("top_logprobs", "unsupported_parameter", "top_logprobs are not supported")
-	}
-	if !isNull(r.Tools) && string(bytes.TrimSpace(r.Tools)) != "[]" {
-		return nil, invalid("tools", "unsupported_parameter", "tool calls are not supported")
-	}
-	if !isNull(r.Functions) {
-		return nil, invalid("functions", "unsupported_parameter", "function calls are not supported")
-	}
-	if r.ResponseFormat != nil && r.ResponseFormat.Type != "" && r.ResponseFormat.Type != "text" {
-		return nil, invalid("response_format", "unsupported_parameter", "response_format %q is not supported (only \"text\")", r.ResponseFormat.Type)
-	}
+	return nil
+}
 
+// unsupported refuses the parameters the server does not implement, unless
+// they ask for what it does anyway.
+func unsupported(r *apiRequest, _ *Generation) *Error {
+	logprobs := string(bytes.TrimSpace(r.Logprobs))
+	switch {
+	case r.N != nil && *r.N != 1:
+		return invalid("n", "invalid_value", "n is %d; only 1 choice per request is supported", *r.N)
+	case r.BestOf != nil && *r.BestOf != 1:
+		return invalid("best_of", "invalid_value", "best_of is %d; only 1 is supported", *r.BestOf)
+	case !isNull(r.Logprobs) && logprobs != "false" && logprobs != "0":
+		return invalid("logprobs", "unsupported_parameter", "logprobs are not supported")
+	case r.TopLogprobs != nil && *r.TopLogprobs != 0:
+		return invalid("top_logprobs", "unsupported_parameter", "top_logprobs are not supported")
+	case !isNull(r.Tools) && string(bytes.TrimSpace(r.Tools)) != "[]":
+		return invalid("tools", "unsupported_parameter", "tool calls are not supported")
+	case !isNull(r.Functions):
+		return invalid("functions", "unsupported_parameter", "function calls are not supported")
+	case r.ResponseFormat != nil && r.ResponseFormat.Type != "" && r.ResponseFormat.Type != "text":
+		return invalid("response_format", "unsupported_parameter", "response_format %q is not supported (only \"text\")", r.ResponseFormat.Type)
+	}
+	return nil
+}
+
+// sampling reads the sampling parameters over llama.cpp's defaults.
+func sampling(r *apiRequest, g *Generation) *Error {
 	sp := sample.Params{Temperature: DefaultTemperature, TopK: DefaultTopK, TopP: DefaultTopP, MinP: DefaultMinP}
-	if r.Temperature != nil {
-		if !inRange(*r.Temperature, 0, 2) {
-			return nil, invalid("temperature", "invalid_value", "temperature is %v; it must be between 0 and 2", *r.Temperature)
-		}
-		sp.Temperature = float32(*r.Temperature)
-	}
-	if r.TopP != nil {
-		if !inRange(*r.TopP, 0, 1) {
-			return nil, invalid("top_p", "invalid_value", "top_p is %v; it must be between 0 and 1", *r.TopP)
-		}
-		sp.TopP = float32(*r.TopP)
-	}
-	if r.TopK != nil {
-		if *r.TopK < 0 {
-			return nil, invalid("top_k", "invalid_value", "top_k is %d; it must be 0 (off) or more", *r.TopK)
-		}
-		sp.TopK = *r.TopK
-	}
-	if r.MinP != nil {
-		if !inRange(*r.MinP, 0, 1) {
-			return nil, invalid("min_p", "invalid_value", "min_p is %v; it must be between 0 and 1", *r.MinP)
-		}
-		sp.MinP = float32(*r.MinP)
-	}
-	if r.RepeatPenalty != nil {
-		if !inRange(*r.RepeatPenalty, 0, 10) {
-			return nil, invalid("repeat_penalty", "invalid_value", "repeat_penalty is %v; it must be between 0 and 10", *r.RepeatPenalty)
-		}
-		sp.RepeatPenalty = float32(*r.RepeatPenalty)
-	}
-	for name, v := range map[string]*float64{"frequency_penalty": r.FrequencyPenalty, "presence_penalty": r.PresencePenalty} {
-		if v != nil && !inRange(*v, -2, 2) {
-			return nil, invalid(name, "invalid_value", "%s is %v; it must be between -2 and 2", name, *v)
-		}
-	}
-	if r.FrequencyPenalty != nil {
-		sp.FrequencyPenalty = float32(*r.FrequencyPenalty)
-	}
-	if r.PresencePenalty != nil {
-		sp.PresencePenalty = float32(*r.PresencePenalty)
+	// Each parameter is read in turn; the first out of range is the error.
+	if e := cmp.Or(
+		floatParam("temperature", r.Temperature, 0, 2, &sp.Temperature),
+		floatParam("top_p", r.TopP, 0, 1, &sp.TopP),
+		topK(r.TopK, &sp.TopK),
+		floatParam("min_p", r.MinP, 0, 1, &sp.MinP),
+		floatParam("repeat_penalty", r.RepeatPenalty, 0, 10, &sp.RepeatPenalty),
+		floatParam("frequency_penalty", r.FrequencyPenalty, -2, 2, &sp.FrequencyPenalty),
+		floatParam("presence_penalty", r.PresencePenalty, -2, 2, &sp.PresencePenalty),
+	); e != nil {
+		return e
 	}
 	if r.Seed != nil {
 		sp.Seed = uint64(*r.Seed)
@@ -259,25 +267,52 @@ func parseRequest(body []byte, isChat bool) (*parsed, *Error) {
 		sp.Seed = rand.Uint64()
 	}
 	if err := sp.Validate(); err != nil {
-		return nil, invalid("", "invalid_value", "sampling parameters: %v", err)
+		return invalid("", "invalid_value", "sampling parameters: %v", err)
 	}
 	g.Request.Params = sp
 	g.Request.IgnoreEOS = r.IgnoreEOS
+	return nil
+}
 
+// floatParam sets *dst to *v when v is given and in [lo, hi].
+func floatParam(name string, v *float64, lo, hi float64, dst *float32) *Error {
+	if v == nil {
+		return nil
+	}
+	if !inRange(*v, lo, hi) {
+		return invalid(name, "invalid_value", "%s is %v; it must be between %v and %v", name, *v, lo, hi)
+	}
+	*dst = float32(*v)
+	return nil
+}
+
+// topK sets *dst to *v when v is given and not negative.
+func topK(v *int, dst *int) *Error {
+	if v == nil {
+		return nil
+	}
+	if *v < 0 {
+		return invalid("top_k", "invalid_value", "top_k is %d; it must be 0 (off) or more", *v)
+	}
+	*dst = *v
+	return nil
+}
+
+// stopAndKeepAlive reads the stop strings and keep_alive.
+func stopAndKeepAlive(r *apiRequest, g *Generation) *Error {
 	stops, err := parseStop(r.Stop)
 	if err != nil {
-		return nil, invalid("stop", "invalid_value", "stop: %v", err)
+		return invalid("stop", "invalid_value", "stop: %v", err)
 	}
 	g.Request.Stop = stops
-
 	if !isNull(r.KeepAlive) {
 		d, err := ParseKeepAlive(r.KeepAlive)
 		if err != nil {
-			return nil, invalid("keep_alive", "invalid_value", "keep_alive: %v", err)
+			return invalid("keep_alive", "invalid_value", "keep_alive: %v", err)
 		}
 		g.KeepAlive = &d
 	}
-	return p, nil
+	return nil
 }
 
 func inRange(v, lo, hi float64) bool { return !math.IsNaN(v) && v >= lo && v <= hi }

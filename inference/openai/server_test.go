@@ -17,9 +17,8 @@ import (
 	"time"
 
 	"github.com/cairnhub/cairn/inference"
+	testdata "github.com/cairnhub/cairn/internal/fixture"
 )
-
-const fixtureDir = "../../../shared/fixtures/"
 
 const testPrompt = "Once upon a time"
 
@@ -27,13 +26,10 @@ const testPrompt = "Once upon a time"
 // testPrompt (64 tokens, prompt excluded).
 func fixture(t testing.TB) (path, want string) {
 	t.Helper()
-	path = fixtureDir + "stories260K.gguf"
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("fixture %s absent (the shared fixtures folder sits beside the repo): %v", path, err)
-	}
-	b, err := os.ReadFile(fixtureDir + "stories260K.expected.txt")
+	path = testdata.Path(t, testdata.Model)
+	b, err := os.ReadFile(testdata.Path(t, testdata.Expected))
 	if err != nil {
-		t.Skipf("fixture %sstories260K.expected.txt absent: %v", fixtureDir, err)
+		t.Fatal(err)
 	}
 	const marker = "=== OUTPUT ===\n"
 	i := bytes.Index(b, []byte(marker))

@@ -83,12 +83,11 @@ type cand struct {
 
 // Sampler draws ids according to Params. Not safe for concurrent use.
 type Sampler struct {
-	p       Params
-	rng     *rand.Rand
-	logits  []float32 // copy of the caller's logits, penalised
-	cands   []cand
-	penalty []int32 // ids to penalise, deduplicated
-	seen    map[int32]struct{}
+	p      Params
+	rng    *rand.Rand
+	logits []float32 // copy of the caller's logits, penalised
+	cands  []cand
+	seen   map[int32]struct{}
 
 	// Generated ids for the frequency and presence penalties, kept only
 	// when one of them is on and updated incrementally: each call adds the

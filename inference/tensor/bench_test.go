@@ -92,7 +92,7 @@ func BenchmarkMatVec(b *testing.B) {
 			x := randVec(rand.New(rand.NewPCG(2, 2)), cols, 1)
 			out := make([]float32, rows)
 			bytes := len(ms[0].Data)
-			bw := readBandwidth()
+			var bw float64 // the read bandwidth, measured right after the loop
 			b.SetBytes(int64(bytes))
 			b.ResetTimer()
 			i := 0

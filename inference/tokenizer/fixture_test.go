@@ -7,9 +7,8 @@ import (
 	"testing"
 
 	"github.com/cairnhub/cairn/inference/gguf"
+	"github.com/cairnhub/cairn/internal/fixture"
 )
-
-const fixtureDir = "../../../shared/fixtures/"
 
 // configFromGGUF converts tokenizer.ggml.* as the model loader is expected to.
 func configFromGGUF(t testing.TB, f *gguf.File) Config {
@@ -49,10 +48,7 @@ func configFromGGUF(t testing.TB, f *gguf.File) Config {
 
 func stories(t testing.TB) *Tokenizer {
 	t.Helper()
-	path := fixtureDir + "stories260K.gguf"
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("fixture %s absent (tests expect /work/shared/fixtures beside the repository): %v", path, err)
-	}
+	path := fixture.Path(t, fixture.Model)
 	f, err := gguf.Open(path)
 	if err != nil {
 		t.Fatalf("gguf.Open(%s): %v", path, err)
@@ -68,9 +64,9 @@ func stories(t testing.TB) *Tokenizer {
 // expected parses stories260K.expected.txt: prompt ids, generated ids, text.
 func expected(t *testing.T) (prompt string, promptIDs, genIDs []int32, text string) {
 	t.Helper()
-	b, err := os.ReadFile(fixtureDir + "stories260K.expected.txt")
+	b, err := os.ReadFile(fixture.Path(t, fixture.Expected))
 	if err != nil {
-		t.Skipf("fixture stories260K.expected.txt absent: %v", err)
+		t.Fatal(err)
 	}
 	head, body, ok := strings.Cut(string(b), "=== OUTPUT ===\n")
 	if !ok {

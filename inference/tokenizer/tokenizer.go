@@ -175,6 +175,20 @@ func New(c Config) (*Tokenizer, error) {
 	if t.scores == nil {
 		t.scores = make([]float32, n)
 	}
+	t.index(c)
+	t.markEndOfGeneration(c)
+	switch c.Model {
+	case "llama":
+		t.initSPM()
+	case "gpt2":
+		t.initBPE(c)
+	}
+	t.initPieces()
+	return t, nil
+}
+
+// index sets each token's type and builds the text → id map.
+func (t *Tokenizer) index(c Config) {
 	for i := range t.types {
 		t.types[i] = TypeNormal
 		if c.Types != nil {
@@ -196,9 +210,12 @@ func New(c Config) (*Tokenizer, error) {
 			t.toID[s] = int32(i)
 		}
 	}
+}
 
-	// End of generation, and the control type of well-known end markers
-	// (llama.cpp overrides the type of these texts the same way).
+// markEndOfGeneration marks the end-of-generation tokens, and gives
+// well-known end markers the control type (llama.cpp overrides the type of
+// these texts the same way).
+func (t *Tokenizer) markEndOfGeneration(c Config) {
 	for _, s := range []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"} {
 		if id, ok := t.toID[s]; ok {
 			t.eog[id] = true
@@ -210,34 +227,41 @@ func New(c Config) (*Tokenizer, error) {
 			t.eog[id] = true
 		}
 	}
+}
 
-	switch c.Model {
-	case "llama":
-		t.model = modelSPM
-		t.spmWords = spmWordsIndependent(t.tokens)
-		for b := range 256 {
-			t.byteTok[b] = -1
-			if id, ok := t.toID[fmt.Sprintf("<0x%02X>", b)]; ok {
-				t.byteTok[b] = id
-			} else if id, ok := t.toID[string([]byte{byte(b)})]; ok {
-				t.byteTok[b] = id
-			}
-		}
-	case "gpt2":
-		t.model = modelBPE
-		t.byteRune = byteToRune()
-		t.pre = preTokenizers[c.preName()]
-		t.ignoreMerge = ignoreMerges[c.preName()]
-		t.ranks = make(map[[2]string]int32, len(c.Merges))
-		for i, m := range c.Merges {
-			l, r, _ := splitMerge(m)
-			k := [2]string{l, r}
-			if _, dup := t.ranks[k]; !dup {
-				t.ranks[k] = int32(i)
-			}
+// initSPM sets up SentencePiece: word independence and byte fallback.
+func (t *Tokenizer) initSPM() {
+	t.model = modelSPM
+	t.spmWords = spmWordsIndependent(t.tokens)
+	for b := range 256 {
+		t.byteTok[b] = -1
+		if id, ok := t.toID[fmt.Sprintf("<0x%02X>", b)]; ok {
+			t.byteTok[b] = id
+		} else if id, ok := t.toID[string([]byte{byte(b)})]; ok {
+			t.byteTok[b] = id
 		}
 	}
+}
 
+// initBPE sets up byte-level BPE: pre-tokenizer and merge ranks.
+func (t *Tokenizer) initBPE(c Config) {
+	t.model = modelBPE
+	t.byteRune = byteToRune()
+	t.pre = preTokenizers[c.preName()]
+	t.ignoreMerge = ignoreMerges[c.preName()]
+	t.ranks = make(map[[2]string]int32, len(c.Merges))
+	for i, m := range c.Merges {
+		l, r, _ := splitMerge(m)
+		k := [2]string{l, r}
+		if _, dup := t.ranks[k]; !dup {
+			t.ranks[k] = int32(i)
+		}
+	}
+}
+
+// initPieces sets the text each token decodes to, and lists the special
+// tokens, longest first (matched before the text is split).
+func (t *Tokenizer) initPieces() {
 	runeByte := runeToByte()
 	for i, s := range t.tokens {
 		switch typ := t.types[i]; {
@@ -259,7 +283,6 @@ func New(c Config) (*Tokenizer, error) {
 	slices.SortStableFunc(t.special, func(a, b int32) int {
 		return cmp.Compare(len(t.tokens[b]), len(t.tokens[a]))
 	})
-	return t, nil
 }
 
 // parseByteToken reads "<0xXX>".
