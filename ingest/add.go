@@ -48,6 +48,16 @@ type AddOptions struct {
 	// to /etc/passwd or to a key file is never imported and served; links
 	// that stay inside the folder are followed either way.
 	FollowSymlinks bool
+	// Policy is asked whether this node may hold Repo before anything is
+	// read; a refusal ends the import with its error. Nil asks nothing
+	// (the caller has no residency policy to apply).
+	Policy Policy
+}
+
+// Policy decides whether this node may take a repo in, and records its
+// answer; *sovereignty.ImportGate implements it.
+type Policy interface {
+	MayImport(repo string) error
 }
 
 func (o *AddOptions) validate() error {
@@ -115,6 +125,11 @@ func Add(ctx context.Context, st Store, path string, opts AddOptions) (*AddResul
 	start := time.Now()
 	if err := opts.validate(); err != nil {
 		return nil, err
+	}
+	if opts.Policy != nil {
+		if err := opts.Policy.MayImport(opts.Repo); err != nil {
+			return nil, fmt.Errorf("add %s: %w", opts.Repo, err)
+		}
 	}
 	srcs, err := collect(path, opts.FollowSymlinks)
 	if err != nil {
