@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -109,8 +110,14 @@ type AuditOptions struct {
 
 // Validate checks the options.
 func (o AuditOptions) Validate() error {
-	if o.Signer != nil && !validPeerID(o.Node) {
+	if o.Signer == nil {
+		return nil
+	}
+	if !validPeerID(o.Node) {
 		return fmt.Errorf("audit options: Node %q: want the node's peer ID with a Signer", trunc(o.Node))
+	}
+	if len(o.Signer.Public()) != ed25519.PublicKeySize {
+		return fmt.Errorf("audit options: Signer: want an ed25519 key: %w", ErrBadKey)
 	}
 	return nil
 }

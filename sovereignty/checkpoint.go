@@ -18,12 +18,17 @@ type Signer interface {
 	Sign(msg []byte) ([]byte, error)
 }
 
-// KeySigner signs with an ed25519 private key.
+// KeySigner signs with an ed25519 private key (64 bytes: what a libp2p
+// Ed25519 identity key's Raw method returns). A key of another length
+// makes OpenAuditWith fail.
 func KeySigner(k ed25519.PrivateKey) Signer { return keySigner(k) }
 
 type keySigner ed25519.PrivateKey
 
 func (k keySigner) Public() ed25519.PublicKey {
+	if len(k) != ed25519.PrivateKeySize {
+		return nil
+	}
 	return ed25519.PrivateKey(k).Public().(ed25519.PublicKey)
 }
 

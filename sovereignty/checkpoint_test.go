@@ -358,3 +358,17 @@ func TestRevocationAndCertEntries(t *testing.T) {
 		t.Errorf("CertRefusedEntry = %+v", c)
 	}
 }
+
+func TestAuditOptionsValidate(t *testing.T) {
+	k := newKey(t)
+	p := filepath.Join(t.TempDir(), "audit.log")
+	for _, o := range []AuditOptions{
+		{Signer: KeySigner(k)},                   // no node
+		{Signer: KeySigner(k[:32]), Node: peerA}, // a seed, not a private key
+		{Signer: KeySigner(k), Node: "not a peer id!"},
+	} {
+		if _, err := OpenAuditWith(p, o); err == nil {
+			t.Errorf("OpenAuditWith(%+v) accepted", o)
+		}
+	}
+}
