@@ -68,6 +68,16 @@ func RevocationEntry(r *Revocations, replaced uint64) Entry {
 	return Entry{Kind: KindRevocation, Subject: fmt.Sprintf("revocations %s v%d", r.Org, r.Version), Reason: reason}
 }
 
+// RevocationInstalledEntry is RevocationEntry for a signed list as
+// installed by (*Trust).AddRevocations (the version it replaced unknown).
+func RevocationInstalledEntry(signed []byte) (Entry, error) {
+	r, err := ParseRevocations(signed)
+	if err != nil {
+		return Entry{}, err
+	}
+	return RevocationEntry(r, 0), nil
+}
+
 // CertRefusedEntry builds the audit entry of a certificate refused at the
 // handshake (untrusted, expired, revoked, bad signature, wrong peer). A
 // stranger may retry without end: record through a DedupAuditor.

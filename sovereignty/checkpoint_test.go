@@ -353,6 +353,13 @@ func TestRevocationAndCertEntries(t *testing.T) {
 	if e.Kind != KindRevocation || e.Subject != "revocations acme v4" || !strings.Contains(e.Reason, "2 serials revoked") || !strings.Contains(e.Reason, "replacing version 3") {
 		t.Errorf("RevocationEntry = %+v", e)
 	}
+	signed, err := SignRevocations(k, Revocations{Org: "acme", Version: 5, Serials: []string{"x"}, Issued: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := RevocationInstalledEntry(signed); err != nil || e.Subject != "revocations acme v5" || !strings.HasPrefix(e.Reason, "1 serials revoked") {
+		t.Errorf("RevocationInstalledEntry = %+v, %v", e, err)
+	}
 	c := CertRefusedEntry(peerB, ErrRevoked)
 	if c.Kind != KindCertRefused || c.Peer != peerB || c.Reason != ErrRevoked.Error() {
 		t.Errorf("CertRefusedEntry = %+v", c)
