@@ -178,11 +178,11 @@ func OpenAuditWith(path string, o AuditOptions) (*Audit, error) {
 }
 
 func (a *Audit) open() error {
-	torn, err := a.recover()
+	size, torn, err := a.recover()
 	if err != nil {
 		return err
 	}
-	unclean, err := a.inspectTail()
+	unclean, err := a.inspectTail(size)
 	if err != nil {
 		return err
 	}
@@ -192,6 +192,13 @@ func (a *Audit) open() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if torn != nil {
+		// Cut only now that the log is to be continued, and record it.
+		if err := a.f.Truncate(torn.off); err != nil {
+			return fmt.Errorf("audit log %s: cut torn line: %w", a.path, err)
+		}
+		if err := syncFile(a.f); err != nil {
+			return fmt.Errorf("audit log %s: %w", a.path, err)
+		}
 		q := torn.line[:min(len(torn.line), tornQuote)]
 		reason := fmt.Sprintf("cut a torn last line of %d bytes at offset %d (a write cut short, or an edit); it began %q", len(torn.line), torn.off, q)
 		if err := a.appendLocked(Entry{Kind: KindTorn, Subject: "audit log", Reason: reason}); err != nil {
@@ -211,63 +218,54 @@ type tornLine struct {
 	line []byte
 }
 
-// recover cuts a torn last line and reads the head of the chain.
-func (a *Audit) recover() (*tornLine, error) {
+// recover finds a torn last line (cut by open) and reads the head of the
+// chain. size is the length of the log without the torn line.
+func (a *Audit) recover() (size int64, torn *tornLine, err error) {
 	st, err := a.f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("audit log %s: %w", a.path, err)
+		return 0, nil, fmt.Errorf("audit log %s: %w", a.path, err)
 	}
-	size := st.Size()
+	size = st.Size()
 	if size == 0 {
-		return nil, nil
+		return 0, nil, nil
 	}
 	n := min(size, int64(2*maxAuditLine))
 	buf := make([]byte, n)
 	if _, err := a.f.ReadAt(buf, size-n); err != nil {
-		return nil, fmt.Errorf("audit log %s: %w", a.path, err)
+		return 0, nil, fmt.Errorf("audit log %s: %w", a.path, err)
 	}
-	var torn *tornLine
 	if buf[len(buf)-1] != '\n' {
 		cut := bytes.LastIndexByte(buf, '\n') + 1 // 0 when no newline in the tail
 		if cut == 0 && n < size {
-			return nil, fmt.Errorf("audit log %s: last line longer than %d bytes: %w", a.path, maxAuditLine, ErrAuditBroken)
+			return 0, nil, fmt.Errorf("audit log %s: last line longer than %d bytes: %w", a.path, maxAuditLine, ErrAuditBroken)
 		}
 		torn = &tornLine{off: size - n + int64(cut), line: bytes.Clone(buf[cut:])}
-		if err := a.f.Truncate(torn.off); err != nil {
-			return nil, fmt.Errorf("audit log %s: cut torn line: %w", a.path, err)
-		}
-		if err := syncFile(a.f); err != nil {
-			return nil, fmt.Errorf("audit log %s: %w", a.path, err)
-		}
+		size = torn.off
 		buf = buf[:cut]
 		if len(buf) == 0 {
-			return torn, nil
+			return size, torn, nil
 		}
 	}
 	line := buf[:len(buf)-1]
 	line = line[bytes.LastIndexByte(line, '\n')+1:]
 	var e Entry
 	if err := json.Unmarshal(line, &e); err != nil || e.Seq == 0 {
-		return nil, fmt.Errorf("audit log %s: last line does not decode: %w", a.path, ErrAuditBroken)
+		return 0, nil, fmt.Errorf("audit log %s: last line does not decode: %w", a.path, ErrAuditBroken)
 	}
 	a.seq, a.prev = e.Seq, lineHash(line)
-	return torn, nil
+	return size, torn, nil
 }
 
-// inspectTail finds the last checkpoint, scanning back from the end (in a
+// inspectTail finds the last checkpoint, scanning back from size (in a
 // running log it is at most a minute of entries away), and checks what
 // follows it and the checkpoint kept beside the log. It returns why the
 // last writer's stop was unclean, "" when it was clean or never
 // checkpointed.
-func (a *Audit) inspectTail() (unclean string, err error) {
-	st, err := a.f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("audit log %s: %w", a.path, err)
-	}
+func (a *Audit) inspectTail(size int64) (unclean string, err error) {
 	var after uint64 // entries after the last checkpoint
 	var cpEntry *Entry
 	before := genesisPrev // hash of the line before the last checkpoint
-	err = scanBack(a.f, st.Size(), func(line []byte) bool {
+	err = scanBack(a.f, size, func(line []byte) bool {
 		if cpEntry != nil {
 			before = lineHash(line)
 			return false

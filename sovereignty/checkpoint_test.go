@@ -236,6 +236,15 @@ func TestAuditTamperingCaught(t *testing.T) {
 		wantBroken(t, VerifyAudit(q), 8, "after the final checkpoint")
 		err := reopen(q)
 		wantBroken(t, err, 8, "after the final checkpoint")
+		// A refused open leaves the evidence as it was, torn tail included.
+		f, _ := os.OpenFile(q, os.O_WRONLY|os.O_APPEND, 0)
+		f.Write([]byte(`{"seq":9,"kind":"rel`))
+		f.Close()
+		before, _ := os.ReadFile(q)
+		wantBroken(t, reopen(q), 8, "after the final checkpoint")
+		if after, _ := os.ReadFile(q); !bytes.Equal(before, after) {
+			t.Errorf("refused open changed the log: %d bytes, was %d", len(after), len(before))
+		}
 	})
 	t.Run("forged append then a signed session", func(t *testing.T) {
 		// The node starts again on top of the forged line without noticing
