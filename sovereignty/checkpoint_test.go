@@ -237,9 +237,9 @@ func TestAuditTamperingCaught(t *testing.T) {
 		err := reopen(q)
 		wantBroken(t, err, 8, "after the final checkpoint")
 		// A refused open leaves the evidence as it was, torn tail included.
-		f, _ := os.OpenFile(q, os.O_WRONLY|os.O_APPEND, 0)
-		f.Write([]byte(`{"seq":9,"kind":"rel`))
-		f.Close()
+		fd, _ := os.OpenFile(q, os.O_WRONLY|os.O_APPEND, 0)
+		fd.Write([]byte(`{"seq":9,"kind":"rel`))
+		fd.Close()
 		before, _ := os.ReadFile(q)
 		wantBroken(t, reopen(q), 8, "after the final checkpoint")
 		if after, _ := os.ReadFile(q); !bytes.Equal(before, after) {
