@@ -48,6 +48,7 @@ func repoCommands() []*cli.Command {
 				typeFlag,
 				&cli.StringFlag{Name: "revision", Value: "main", Usage: "ref name to point at the new commit"},
 				&cli.StringFlag{Name: "chunking", Value: "auto", Usage: "auto (by format), cdc or fixed"},
+				&cli.BoolFlag{Name: "follow-symlinks", Usage: "import symlink targets outside PATH too (refused by default)"},
 				jsonFlag,
 			},
 			Action: cmdAdd,
@@ -168,6 +169,7 @@ func cmdAdd(c *cli.Context) error {
 	}
 	res, err := ingest.Add(c.Context, n.Store, pathArg(c, c.Args().First()), ingest.AddOptions{
 		Repo: c.String("repo"), Kind: kind, Revision: c.String("revision"), Chunking: opts, Progress: bar.Update,
+		FollowSymlinks: c.Bool("follow-symlinks"),
 	})
 	bar.Done()
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -44,6 +42,22 @@ type AddOptions struct {
 	Workers int
 	// Progress, when set, is called with bytes done so far and the total.
 	Progress func(done, total int64)
+	// FollowSymlinks imports what symlinks point at wherever it is. By
+	// default a symlink whose target lies outside the imported folder is
+	// refused (and a linked directory outside it is not walked), so a link
+	// to /etc/passwd or to a key file is never imported and served; links
+	// that stay inside the folder are followed either way.
+	FollowSymlinks bool
+	// Policy is asked whether this node may hold Repo before anything is
+	// read; a refusal ends the import with its error. Nil asks nothing
+	// (the caller has no residency policy to apply).
+	Policy Policy
+}
+
+// Policy decides whether this node may take a repo in, and records its
+// answer; *sovereignty.ImportGate implements it.
+type Policy interface {
+	MayImport(repo string) error
 }
 
 func (o *AddOptions) validate() error {
@@ -98,9 +112,10 @@ type AddResult struct {
 }
 
 type source struct {
-	abs  string // path on disk
-	rel  string // path in the repo
-	size int64
+	abs  string      // path on disk
+	rel  string      // path in the repo
+	size int64       //
+	fi   fs.FileInfo // of the file as collected; the opened file must be the same one
 }
 
 // Add imports the folder or file at path as a new revision of opts.Repo.
@@ -111,7 +126,12 @@ func Add(ctx context.Context, st Store, path string, opts AddOptions) (*AddResul
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	srcs, err := collect(path)
+	if opts.Policy != nil {
+		if err := opts.Policy.MayImport(opts.Repo); err != nil {
+			return nil, fmt.Errorf("add %s: %w", opts.Repo, err)
+		}
+	}
+	srcs, err := collect(path, opts.FollowSymlinks)
 	if err != nil {
 		return nil, err
 	}
@@ -203,9 +223,9 @@ feed:
 }
 
 func importOne(ctx context.Context, st chunker.Putter, s source, opts chunker.Options) (manifest.File, []cid.Cid, int64, error) {
-	f, err := os.Open(s.abs)
+	f, err := openSource(s)
 	if err != nil {
-		return manifest.File{}, nil, 0, fmt.Errorf("open %s: %w", s.abs, err)
+		return manifest.File{}, nil, 0, err
 	}
 	defer f.Close()
 	r, err := chunker.ImportFile(ctx, st, f, s.size, s.rel, opts)
@@ -225,77 +245,4 @@ func importOne(ctx context.Context, st chunker.Putter, s source, opts chunker.Op
 		Path: s.rel, Size: s.size, SHA256: sum, LFS: lfs, CID: r.CID,
 		BlobID: manifest.BlobIDOf(lfs, sum, s.size, blob),
 	}, r.Blocks, r.NewBytes, nil
-}
-
-// collect lists the regular files under root (or root itself), following
-// symlinks, refusing loops, skipping VCS and cache folders.
-func collect(root string) ([]source, error) {
-	fi, err := os.Stat(root)
-	if err != nil {
-		return nil, fmt.Errorf("add: %w", err)
-	}
-	if fi.Mode().IsRegular() {
-		name := filepath.Base(root)
-		if err := manifest.ValidatePath(name); err != nil {
-			return nil, fmt.Errorf("add %s: %w", root, err)
-		}
-		return []source{{abs: root, rel: name, size: fi.Size()}}, nil
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("add %s: not a regular file or directory", root)
-	}
-	var out []source
-	visiting := map[string]bool{}
-	var walk func(dir, rel string) error
-	walk = func(dir, rel string) error {
-		real, err := filepath.EvalSymlinks(dir)
-		if err != nil {
-			return fmt.Errorf("add %s: %w", dir, err)
-		}
-		if visiting[real] {
-			return fmt.Errorf("add %s: symlink loop (%s is already being walked)", dir, real)
-		}
-		visiting[real] = true
-		defer delete(visiting, real)
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return fmt.Errorf("add: %w", err)
-		}
-		for _, e := range ents {
-			name := e.Name()
-			if name == ".git" || name == ".cache" || name == ".huggingface" {
-				continue
-			}
-			abs := filepath.Join(dir, name)
-			r := name
-			if rel != "" {
-				r = rel + "/" + name
-			}
-			fi, err := os.Stat(abs) // follows symlinks: HF local dirs link into a blob cache
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) && e.Type()&fs.ModeSymlink != 0 {
-					return fmt.Errorf("add %s: dangling symlink", abs)
-				}
-				return fmt.Errorf("add: %w", err)
-			}
-			switch {
-			case fi.IsDir():
-				if err := walk(abs, r); err != nil {
-					return err
-				}
-			case fi.Mode().IsRegular():
-				if err := manifest.ValidatePath(r); err != nil {
-					return fmt.Errorf("add %s: %w", abs, err)
-				}
-				out = append(out, source{abs: abs, rel: r, size: fi.Size()})
-			default:
-				return fmt.Errorf("add %s: not a regular file", abs)
-			}
-		}
-		return nil
-	}
-	if err := walk(root, ""); err != nil {
-		return nil, err
-	}
-	return out, nil
 }

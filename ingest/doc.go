@@ -9,4 +9,17 @@
 //   - Verified: a file whose whole-file sha256 equals the manifest's, and a
 //     block whose bytes hash to its CID. Nothing is reported written or
 //     complete before it is verified.
+//   - Imported tree: the folder given to Add, symlinks resolved. A symlink
+//     inside it that stays inside is followed (a linked file is imported as
+//     its target's bytes, a linked folder is walked), as Hugging Face and
+//     git-annex layouts need. One that leaves it is refused and a linked
+//     folder outside is not walked, unless FollowSymlinks: a link to
+//     /etc/passwd or to a key file must not be imported, served and
+//     replicated by accident. Every refused path is named in one error
+//     (ErrLeavesTree). A file is opened only if it is still the one
+//     collected, so a path swapped for a link meanwhile is refused.
+//   - Special file: a device, socket or named pipe; always refused
+//     (ErrSpecialFile): a pipe would block the import, a device never end.
+//   - Policy: AddOptions.Policy is asked whether this node may hold the
+//     repo before any file is read; its refusal ends the import.
 package ingest

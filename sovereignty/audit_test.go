@@ -114,6 +114,8 @@ func rehash(t *testing.T, line []byte, seq uint64) []byte {
 	return append(b, '\n')
 }
 
+// TestAuditTornWriteAndTail: a torn last line is cut at open and recorded
+// as an entry quoting it, not dropped silently.
 func TestAuditTornWriteAndTail(t *testing.T) {
 	p, lines := writeAudit(t, 3)
 	f, _ := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
@@ -130,17 +132,20 @@ func TestAuditTornWriteAndTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Close()
-	if n, _, err := CheckAudit(p); err != nil || n != 4 {
-		t.Errorf("CheckAudit after torn recovery = %d, %v, want 4", n, err)
+	if n, _, err := CheckAudit(p); err != nil || n != 5 {
+		t.Errorf("CheckAudit after torn recovery = %d, %v, want 5 (3, the torn record, the repair)", n, err)
 	}
 	all, err := Tail(p, 100)
-	if err != nil || len(all) != 4 || all[3].Kind != KindRepair || !strings.Contains(string(lines[0]), all[0].Hash) {
-		t.Errorf("Tail(100) = %+v, %v", all, err)
+	if err != nil || len(all) != 5 || all[4].Kind != KindRepair || !strings.Contains(string(lines[0]), all[0].Hash) {
+		t.Fatalf("Tail(100) = %+v, %v", all, err)
 	}
-	for _, n := range []int{1, 3, 4, 5} {
+	if torn := all[3]; torn.Kind != KindTorn || !strings.Contains(torn.Reason, `12 bytes`) || !strings.Contains(torn.Reason, `{\"seq\":4,\"ti`) {
+		t.Errorf("entry 4 = %+v, want a torn record quoting the cut bytes", torn)
+	}
+	for _, n := range []int{1, 3, 5, 6} {
 		got, err := Tail(p, n)
-		want := min(n, 4)
-		if err != nil || len(got) != want || got[len(got)-1].Seq != 4 || got[0].Seq != uint64(4-want+1) {
+		want := min(n, 5)
+		if err != nil || len(got) != want || got[len(got)-1].Seq != 5 || got[0].Seq != uint64(5-want+1) {
 			t.Errorf("Tail(%d) = %d entries, %v", n, len(got), err)
 		}
 	}

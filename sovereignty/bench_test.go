@@ -3,6 +3,8 @@ package sovereignty
 import (
 	"crypto/sha256"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,4 +55,48 @@ func benchDecide(b *testing.B, doc string) {
 	perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	b.ReportMetric(shaNs, "sha256-1MiB-ns")
 	b.ReportMetric(100*perOp/shaNs, "%-of-block-hash")
+}
+
+// BenchmarkAuditVerify measures verifying a log of 10 000 entries with a
+// checkpoint every 100 (a busy node's minute), beside the same log with no
+// checkpoints verified in the same run: the cost checkpoints add to
+// `cairn audit verify`.
+func BenchmarkAuditVerify(b *testing.B) {
+	k := newKey(b)
+	write := func(every int) string {
+		p := filepath.Join(b.TempDir(), "audit.log")
+		syncFile = func(*os.File) error { return nil }
+		defer func() { syncFile = (*os.File).Sync }()
+		a, err := OpenAuditWith(p, AuditOptions{Signer: KeySigner(k), Node: peerA})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range 10000 {
+			a.Append(Entry{Kind: KindDeny, Subject: "receive", Peer: peerB, Repo: fmt.Sprintf("acme/m%d", i), Reason: "jurisdiction FR not in receive [DE]"})
+			if every > 0 && i%every == every-1 {
+				a.Checkpoint()
+			}
+		}
+		a.f.Close() // no final checkpoint: both logs end alike
+		return p
+	}
+	plain, signed := write(0), write(100)
+	const refRuns = 5
+	start := time.Now()
+	for range refRuns {
+		if _, err := VerifyAuditLog(plain, VerifyOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	plainNs := float64(time.Since(start).Nanoseconds()) / refRuns
+	b.ResetTimer()
+	for b.Loop() {
+		r, err := VerifyAuditLog(signed, VerifyOptions{Key: OrgPublicKey(k)})
+		if err != nil || r.Checkpoints != 100 {
+			b.Fatal(r, err)
+		}
+	}
+	perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(plainNs/1e6, "no-checkpoints-ms")
+	b.ReportMetric(perOp/plainNs, "x-no-checkpoints")
 }

@@ -1,7 +1,10 @@
 // Package sovereignty decides who belongs to a Cairn network and where a
 // repository's bytes may go, and keeps the proof. It is pure: no network I/O,
-// no libp2p import (peer IDs are plain strings); the p2p, replicate, hfapi
-// and mirror packages call it.
+// no libp2p import (peer IDs are plain strings, keys plain ed25519). The p2p
+// package (certificates at the handshake, revocation lists), node
+// (replication, pulls, forwarding, the audit log), hfapi and cli call it;
+// ingest takes its import decision through a one-method interface that
+// ImportGate implements.
 //
 // Words:
 //
@@ -41,6 +44,29 @@
 //   - Audit log: an append-only JSON-lines file in which each entry carries
 //     the sha256 of the previous entry, so editing, deleting or reordering
 //     entries breaks the chain (VerifyAudit names the first broken line).
-//     Refusals, replications, repairs, exports and policy changes are
-//     recorded there.
+//     Refusals, overrides, replications, repairs, exports, policy changes,
+//     revocation lists and refused certificates are recorded there. A torn
+//     last line is cut at open and recorded (KindTorn), never dropped
+//     silently.
+//   - Checkpoint: the node's signed statement (ed25519, its identity key
+//     through a Signer) of its log's sequence number and head hash. Audit
+//     appends one when asked (Checkpoint, RunCheckpoints every minute while
+//     entries arrive) and keeps the latest beside the log
+//     ("<log>.checkpoint"); members keep everyone's latest in a
+//     CheckpointBook. The chain alone cannot show a cut tail or a chain
+//     recomputed from an edit; checkpoints can: a signature no longer
+//     matches the recomputed head, or a checkpoint held elsewhere names a
+//     seq the log no longer reaches (VerifyAuditLog, VerifyAgainst).
+//   - Final checkpoint: the one Close writes at a clean shutdown. Only a
+//     signed checkpoint may follow it, so an entry appended while the node
+//     was stopped is caught at the next open and by every verify; a writer
+//     without the key gets ErrAuditSealed instead of appending.
+//   - Unclean stop: a log whose last checkpoint is not final (crash, kill,
+//     or a tail cut back to an older checkpoint); a signing writer records
+//     it (KindUnclean) when it opens the log.
+//   - Refusal, override: MayHold is the Hold decision for this node before
+//     it takes a repo in (add, bundle import, mirror, pulls), a
+//     *RefusedError naming the rule; ImportGate records the refusal, or an
+//     operator's forced import as KindOverride (refused when it cannot be
+//     recorded).
 package sovereignty

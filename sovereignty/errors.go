@@ -48,6 +48,10 @@ var (
 	// the rule index and field.
 	ErrInvalidPolicy = errors.New("invalid policy")
 
+	// ErrPolicyRefused: the policy in force does not let this node take a
+	// repo in (see *RefusedError).
+	ErrPolicyRefused = errors.New("refused by the residency policy")
+
 	// Audit.
 
 	// ErrAuditBroken: the audit chain is broken; the message names the first

@@ -127,26 +127,62 @@ func policyErr(format string, a ...any) error {
 // hold) are rejected with an error naming the rule index and field and
 // wrapping ErrInvalidPolicy.
 func ParsePolicy(doc []byte) (*Policy, error) {
-	if len(doc) > MaxPolicySize {
-		return nil, fmt.Errorf("policy: %d bytes, limit %d: %w", len(doc), MaxPolicySize, ErrTooLarge)
+	y, err := decodePolicy(doc)
+	if err != nil {
+		return nil, err
 	}
+	p := &Policy{Jurisdictions: map[string][]string{}, Source: bytes.Clone(doc)}
+	groups, err := parseGroups(y.Jurisdictions, p.Jurisdictions)
+	if err != nil {
+		return nil, err
+	}
+	if len(y.Repos) == 0 {
+		return nil, policyErr("repos: at least one rule is needed")
+	}
+	if len(y.Repos) > maxRules {
+		return nil, policyErr("repos: %d rules, limit %d", len(y.Repos), maxRules)
+	}
+	reach := reachability{seen: map[string]int{}, catchAll: -1}
+	for i, ry := range y.Repos {
+		r, cr, err := compileRule(i, ry, groups, &reach)
+		if err != nil {
+			return nil, err
+		}
+		p.Rules = append(p.Rules, r)
+		p.rules = append(p.rules, cr)
+	}
+	p.index()
+	return p, nil
+}
+
+// decodePolicy decodes exactly one YAML document strictly (unknown keys are
+// errors) within the size limit.
+func decodePolicy(doc []byte) (policyYAML, error) {
 	var y policyYAML
+	if len(doc) > MaxPolicySize {
+		return y, fmt.Errorf("policy: %d bytes, limit %d: %w", len(doc), MaxPolicySize, ErrTooLarge)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(doc))
 	dec.KnownFields(true)
 	if err := dec.Decode(&y); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, policyErr("empty document")
+			return y, policyErr("empty document")
 		}
-		return nil, policyErr("%s%v", locate(doc, err), err)
+		return y, policyErr("%s%v", locate(doc, err), err)
 	}
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, policyErr("more than one YAML document")
+		return y, policyErr("more than one YAML document")
 	}
-	p := &Policy{Jurisdictions: map[string][]string{}, Source: bytes.Clone(doc)}
+	return y, nil
+}
+
+// parseGroups validates the jurisdictions section, copies it into out and
+// returns each group as a bit set.
+func parseGroups(in map[string][]string, out map[string][]string) (map[string]jset, error) {
 	groups := map[string]jset{}
-	for _, name := range slices.Sorted(maps.Keys(y.Jurisdictions)) {
-		codes := y.Jurisdictions[name]
+	for _, name := range slices.Sorted(maps.Keys(in)) {
+		codes := in[name]
 		if !groupName(name) {
 			return nil, policyErr("jurisdictions.%s: group name must be a letter then up to 31 of [A-Za-z0-9_-]", trunc(name))
 		}
@@ -164,96 +200,120 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 			s.add(codeIndex(c))
 		}
 		groups[name] = s
-		p.Jurisdictions[name] = slices.Clone(codes)
+		out[name] = slices.Clone(codes)
 	}
-	if len(y.Repos) == 0 {
-		return nil, policyErr("repos: at least one rule is needed")
+	return groups, nil
+}
+
+// reachability refuses rules that an earlier rule always shadows: one after
+// a catch-all, or one repeating an earlier pattern.
+type reachability struct {
+	seen     map[string]int // pattern -> first rule index
+	catchAll int            // index of the first "*" rule; -1 when none
+}
+
+func (r *reachability) check(i int, match string, g glob) error {
+	at := fmt.Sprintf("repos[%d]", i)
+	if r.catchAll >= 0 {
+		return policyErr("%s.match %q: unreachable, repos[%d] matches every repo", at, match, r.catchAll)
 	}
-	if len(y.Repos) > maxRules {
-		return nil, policyErr("repos: %d rules, limit %d", len(y.Repos), maxRules)
+	if j, ok := r.seen[match]; ok {
+		return policyErr("%s.match %q: unreachable, repos[%d] has the same pattern", at, match, j)
 	}
-	seen := map[string]int{}
-	catchAll := -1
-	for i, ry := range y.Repos {
-		at := fmt.Sprintf("repos[%d]", i)
-		g, err := compileGlob(ry.Match)
+	r.seen[match] = i
+	if g.kind == globAll {
+		r.catchAll = i
+	}
+	return nil
+}
+
+// compileRule validates rule i and compiles it for Decide.
+func compileRule(i int, ry ruleYAML, groups map[string]jset, reach *reachability) (Rule, *crule, error) {
+	at := fmt.Sprintf("repos[%d]", i)
+	r := Rule{Match: ry.Match, Hold: ry.Hold, Receive: ry.Receive, Prompts: ry.Prompts, ExportBundles: ry.ExportBundles}
+	g, err := compileGlob(ry.Match)
+	if err != nil {
+		return r, nil, policyErr("%s.match %q: %v", at, trunc(ry.Match), err)
+	}
+	if err := reach.check(i, ry.Match, g); err != nil {
+		return r, nil, err
+	}
+	cr := &crule{name: at + " " + ry.Match, g: g, export: ry.ExportBundles}
+	for a, list := range [3][]string{ry.Hold, ry.Receive, ry.Prompts} {
+		if err := cr.compileList(at, Action(a), list, groups); err != nil {
+			return r, nil, err
+		}
+	}
+	if err := cr.holdWithinReceive(at); err != nil {
+		return r, nil, err
+	}
+	if ry.Replicas != nil {
+		rep, err := replicas(at, ry.Replicas, groups, &cr.sets[Hold], len(cr.regions[Hold]) > 0)
 		if err != nil {
-			return nil, policyErr("%s.match %q: %v", at, trunc(ry.Match), err)
+			return r, nil, err
 		}
-		if catchAll >= 0 {
-			return nil, policyErr("%s.match %q: unreachable, repos[%d] matches every repo", at, ry.Match, catchAll)
-		}
-		if j, ok := seen[ry.Match]; ok {
-			return nil, policyErr("%s.match %q: unreachable, repos[%d] has the same pattern", at, ry.Match, j)
-		}
-		seen[ry.Match] = i
-		if g.kind == globAll {
-			catchAll = i
-		}
-		r := Rule{Match: ry.Match, Hold: ry.Hold, Receive: ry.Receive, Prompts: ry.Prompts, ExportBundles: ry.ExportBundles}
-		cr := &crule{name: at + " " + ry.Match, g: g, export: ry.ExportBundles}
-		for a, list := range [3][]string{ry.Hold, ry.Receive, ry.Prompts} {
-			for j, e := range list {
-				switch {
-				case e == "*":
-					cr.all[a] = true
-				case strings.HasPrefix(e, regionPrefix):
-					name := e[len(regionPrefix):]
-					if !token(name, 64) {
-						return nil, policyErr("%s.%s[%d]: region name %q: want 1-64 of [A-Za-z0-9._-]", at, Action(a), j, trunc(name))
-					}
-					if cr.regions[a] == nil {
-						cr.regions[a] = map[string]string{}
-					}
-					cr.regions[a][name] = ""
-				case ValidJurisdiction(e):
-					cr.sets[a].add(codeIndex(e))
-				default:
-					gs, ok := groups[e]
-					if !ok {
-						hint := ""
-						if ValidJurisdiction(strings.ToUpper(e)) {
-							hint = " (codes are upper case)"
-						}
-						return nil, policyErr("%s.%s[%d]: %q is neither an ISO 3166-1 alpha-2 code nor a group in jurisdictions%s", at, Action(a), j, trunc(e), hint)
-					}
-					cr.sets[a].union(&gs)
-				}
-			}
-			if cr.all[a] {
-				cr.sets[a] = validCodes
-			}
-			cr.lists[a] = "[" + strings.Join(list, ", ") + "]"
-			for name := range cr.regions[a] {
-				cr.regions[a][name] = "region " + name + " in " + Action(a).String() + " " + cr.lists[a]
-			}
-		}
-		for name := range cr.regions[Hold] {
-			if _, ok := cr.regions[Receive][name]; !ok && !cr.all[Receive] {
-				return nil, policyErr("%s.hold: region %s may hold but not receive (hold must be within receive)", at, name)
-			}
-		}
-		if !cr.sets[Hold].subsetOf(&cr.sets[Receive]) {
-			return nil, policyErr("%s.hold: %s may hold but not receive (hold must be within receive)", at, firstMissing(&cr.sets[Hold], &cr.sets[Receive]))
-		}
-		if ry.Replicas != nil {
-			rep, err := replicas(at, ry.Replicas, groups, &cr.sets[Hold], len(cr.regions[Hold]) > 0)
-			if err != nil {
-				return nil, err
-			}
-			r.Replicas = rep
-		}
-		cr.replicas = r.Replicas
-		if ry.ExportBundles {
-			cr.exportReason = "export_bundles: true"
-		} else {
-			cr.exportReason = "export_bundles: false"
-		}
-		p.Rules = append(p.Rules, r)
-		p.rules = append(p.rules, cr)
+		r.Replicas = rep
 	}
-	p.index()
-	return p, nil
+	cr.replicas = r.Replicas
+	cr.exportReason = "export_bundles: false"
+	if ry.ExportBundles {
+		cr.exportReason = "export_bundles: true"
+	}
+	return r, cr, nil
+}
+
+// compileList turns one of a rule's lists (hold, receive, prompts) into its
+// bit set, "*" flag and regions, with the reason strings for regions.
+func (cr *crule) compileList(at string, a Action, list []string, groups map[string]jset) error {
+	for j, e := range list {
+		switch {
+		case e == "*":
+			cr.all[a] = true
+		case strings.HasPrefix(e, regionPrefix):
+			name := e[len(regionPrefix):]
+			if !token(name, 64) {
+				return policyErr("%s.%s[%d]: region name %q: want 1-64 of [A-Za-z0-9._-]", at, a, j, trunc(name))
+			}
+			if cr.regions[a] == nil {
+				cr.regions[a] = map[string]string{}
+			}
+			cr.regions[a][name] = ""
+		case ValidJurisdiction(e):
+			cr.sets[a].add(codeIndex(e))
+		default:
+			gs, ok := groups[e]
+			if !ok {
+				hint := ""
+				if ValidJurisdiction(strings.ToUpper(e)) {
+					hint = " (codes are upper case)"
+				}
+				return policyErr("%s.%s[%d]: %q is neither an ISO 3166-1 alpha-2 code nor a group in jurisdictions%s", at, a, j, trunc(e), hint)
+			}
+			cr.sets[a].union(&gs)
+		}
+	}
+	if cr.all[a] {
+		cr.sets[a] = validCodes
+	}
+	cr.lists[a] = "[" + strings.Join(list, ", ") + "]"
+	for name := range cr.regions[a] {
+		cr.regions[a][name] = "region " + name + " in " + a.String() + " " + cr.lists[a]
+	}
+	return nil
+}
+
+// holdWithinReceive refuses a rule that lets a jurisdiction or region hold
+// a repo it may not receive.
+func (cr *crule) holdWithinReceive(at string) error {
+	for name := range cr.regions[Hold] {
+		if _, ok := cr.regions[Receive][name]; !ok && !cr.all[Receive] {
+			return policyErr("%s.hold: region %s may hold but not receive (hold must be within receive)", at, name)
+		}
+	}
+	if !cr.sets[Hold].subsetOf(&cr.sets[Receive]) {
+		return policyErr("%s.hold: %s may hold but not receive (hold must be within receive)", at, firstMissing(&cr.sets[Hold], &cr.sets[Receive]))
+	}
+	return nil
 }
 
 // locate names the rule around the line a YAML error reports ("repos[1]: "),
