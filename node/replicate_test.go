@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,11 +38,14 @@ type testCluster struct {
 }
 
 type testNode struct {
-	name   string
-	home   string
-	n      *Node
-	d      *Daemon
-	r      *Replicator
+	name string
+	home string
+	n    *Node
+	d    *Daemon
+	r    *replicate.Service
+	// own: the home's config.yaml has the replication section to use
+	// (addWith); otherwise the cluster's is used.
+	own    bool
 	juris  string
 	peer   string
 	cancel context.CancelFunc
@@ -101,6 +103,9 @@ func (c *testCluster) start(tn *testNode) {
 			boot = append(boot, o.d.Host.Addrs()[0].String())
 		}
 	}
+	if !tn.own {
+		n.Config.Replication = c.cfg
+	}
 	logger := quietLog
 	if os.Getenv("CAIRN_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", tn.name)
@@ -110,18 +115,9 @@ func (c *testCluster) start(tn *testNode) {
 		n.Close()
 		c.t.Fatal(err)
 	}
-	r, err := d.StartReplication(c.cfg)
-	if err != nil {
-		d.Close()
-		n.Close()
-		c.t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(c.ctx)
-	tn.n, tn.d, tn.r, tn.cancel, tn.done, tn.peer = n, d, r, cancel, make(chan struct{}), n.ID.String()
-	var wg sync.WaitGroup
-	wg.Go(func() { d.Run(ctx) })
-	wg.Go(func() { r.Run(ctx) })
-	go func() { wg.Wait(); close(tn.done) }()
+	tn.n, tn.d, tn.r, tn.cancel, tn.done, tn.peer = n, d, d.Replicator, cancel, make(chan struct{}), n.ID.String()
+	go func() { d.Run(ctx); close(tn.done) }()
 }
 
 // stop closes the node's daemon and store (a crash, as far as peers see).
@@ -238,7 +234,7 @@ func auditEntries(t *testing.T, tn *testNode, kind string) []sovereignty.Entry {
 	return slices.DeleteFunc(es, func(e sovereignty.Entry) bool { return e.Kind != kind })
 }
 
-var fastReplication = ReplicationConfig{Grace: Duration(time.Second), Interval: Duration(200 * time.Millisecond), Capacity: 1 << 40, FetchTimeout: Duration(5 * time.Second)}
+var fastReplication = ReplicationConfig{Grace: time.Second, Interval: 200 * time.Millisecond, Capacity: 1 << 40, FetchTimeout: 5 * time.Second}
 
 // A repo restricted to DE is replicated onto DE nodes only, never served to
 // an FR node (catalog, bulk fetch, bitswap), each refusal audited; then a
@@ -410,7 +406,7 @@ func TestReplicateRepair(t *testing.T) {
 		return len(holders()) == 3, fmt.Sprintf("%d holders", len(holders()))
 	})
 	// Stable: no fourth copy appears.
-	time.Sleep(5 * time.Duration(fastReplication.Interval))
+	time.Sleep(5 * fastReplication.Interval)
 	hs := holders()
 	if len(hs) != 3 {
 		t.Fatalf("%d mirror holders after settling, want 3", len(hs))
@@ -424,7 +420,7 @@ func TestReplicateRepair(t *testing.T) {
 	lost := time.Now()
 	victim.stop()
 	var taker *testNode
-	c.eventually(time.Duration(fastReplication.Grace)+20*time.Second, "repair", func() (bool, string) {
+	c.eventually(fastReplication.Grace+20*time.Second, "repair", func() (bool, string) {
 		now := holders()
 		for _, n := range now {
 			if !slices.Contains(hs, n) {
@@ -434,7 +430,7 @@ func TestReplicateRepair(t *testing.T) {
 		return len(now) == 3 && taker != nil, fmt.Sprintf("holders %d", len(now))
 	})
 	took := time.Since(lost)
-	t.Logf("repair: %s took over %s's replica %s after its loss (grace %s)", taker.name, victim.name, took.Round(time.Millisecond), time.Duration(fastReplication.Grace))
+	t.Logf("repair: %s took over %s's replica %s after its loss (grace %s)", taker.name, victim.name, took.Round(time.Millisecond), fastReplication.Grace)
 	// The ref is committed just before the audit entry is written.
 	c.eventually(5*time.Second, "repair audited", func() (bool, string) {
 		rep := auditEntries(t, taker, sovereignty.KindRepair)
@@ -463,7 +459,7 @@ func TestReplicateRepair(t *testing.T) {
 		}
 		return released == 1, fmt.Sprintf("%d releases, want 1", released)
 	})
-	time.Sleep(5 * time.Duration(fastReplication.Interval))
+	time.Sleep(5 * fastReplication.Interval)
 	if n := len(holders()); n != 3 {
 		t.Errorf("%d holders after the release settled, want 3", n)
 	}
@@ -573,7 +569,7 @@ func (c *testCluster) addWith(name, juris string, cfg ClusterConfig, roles ...st
 	if _, err := n.Join(cert, c.pub); err != nil {
 		c.t.Fatal(err)
 	}
-	tn := &testNode{name: name, home: home, juris: juris}
+	tn := &testNode{name: name, home: home, juris: juris, own: true}
 	c.t.Cleanup(tn.stop)
 	c.start(tn)
 	c.nodes = append(c.nodes, tn)
@@ -677,7 +673,7 @@ func TestClusterConfig(t *testing.T) {
 		})
 	}
 	c := ReplicationConfig{}.WithDefaults()
-	if time.Duration(c.Grace) != DefaultGrace || c.Replicas != DefaultReplicas || c.Balance != DefaultBalance {
+	if c.Grace != replicate.DefaultGrace || c.Replicas != replicate.DefaultReplicas || c.Balance != replicate.DefaultBalance {
 		t.Errorf("defaults = %+v", c)
 	}
 }
