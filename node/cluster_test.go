@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/internal/testnet"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/replicate"
@@ -180,18 +179,7 @@ func (c *testCluster) setPolicy(on *testNode, doc string, version uint64) {
 // addRepo imports a small repo into the node's store.
 func addRepo(t *testing.T, n *Node, repo string, size int) *manifest.Manifest {
 	t.Helper()
-	dir := t.TempDir()
-	b := make([]byte, size)
-	for i := range b {
-		b[i] = byte(i*7 + len(repo))
-	}
-	os.WriteFile(filepath.Join(dir, "weights.bin"), b, 0o644)
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"repo":"`+repo+`"}`), 0o644)
-	res, err := ingest.Add(t.Context(), n.Store, dir, ingest.AddOptions{Repo: repo})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Manifest
+	return testnet.AddRepo(t, n.Store, repo, size)
 }
 
 // holds reports whether the node has repo@main at commit.

@@ -90,6 +90,30 @@ func (c *cluster) settle(passes uint64) {
 	})
 }
 
+// converged waits until every running node sees key met, held by n
+// live nodes: every node heard every holder's holdings.
+func (c *cluster) converged(kind manifest.Kind, repo, rev string, n int) {
+	c.t.Helper()
+	testnet.Eventually(c.t, 20*time.Second, "every node sees the same holders", func() (bool, string) {
+		for _, nd := range c.net.Nodes() {
+			if !nd.Running() {
+				continue
+			}
+			st, err := c.svc[nd].Status(c.ctx, kind, repo, rev)
+			live := 0
+			for _, h := range st.Holders {
+				if !h.Gone {
+					live++
+				}
+			}
+			if err != nil || !st.Met || live != n {
+				return false, fmt.Sprintf("%s sees %d live holders, met %v, problems %v, err %v", nd.Name(), live, st.Met, st.Problems, err)
+			}
+		}
+		return true, ""
+	})
+}
+
 func auditEntries(t *testing.T, nd *testnet.Node, kind string) []sovereignty.Entry {
 	t.Helper()
 	es, err := sovereignty.Tail(filepath.Join(nd.Dir, "audit.log"), 10000)
@@ -135,7 +159,9 @@ func TestReplicateRepair(t *testing.T) {
 	testnet.Eventually(t, 20*time.Second, "3 replicas", func() (bool, string) {
 		return len(holders()) == 3, fmt.Sprintf("%d holders", len(holders()))
 	})
-	// Stable: no fourth copy appears.
+	// Stable: once every node sees the 3 replicas and the publisher's
+	// copy, no fourth copy appears.
+	c.converged(manifest.Model, "acme/model", "main", 4)
 	c.settle(5)
 	hs := holders()
 	if len(hs) != 3 {
@@ -189,6 +215,7 @@ func TestReplicateRepair(t *testing.T) {
 		}
 		return released == 1, fmt.Sprintf("%d releases, want 1", released)
 	})
+	c.converged(manifest.Model, "acme/model", "main", 4)
 	c.settle(5)
 	if n := len(holders()); n != 3 {
 		t.Errorf("%d holders after the release settled, want 3", n)

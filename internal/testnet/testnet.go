@@ -360,6 +360,14 @@ func (nd *Node) Pull(ctx context.Context, kind manifest.Kind, repo, rev string, 
 // and a config) into the node's store as repo@main.
 func (nd *Node) AddRepo(t testing.TB, repo string, size int) *manifest.Manifest {
 	t.Helper()
+	return AddRepo(t, nd.Store, repo, size)
+}
+
+// AddRepo imports a small generated repo into st as repo@main: a
+// weights file of size bytes, its content a function of the repo name,
+// and a config.
+func AddRepo(t testing.TB, st ingest.Store, repo string, size int) *manifest.Manifest {
+	t.Helper()
 	dir := t.TempDir()
 	b := make([]byte, size)
 	for i := range b {
@@ -371,7 +379,7 @@ func (nd *Node) AddRepo(t testing.TB, repo string, size int) *manifest.Manifest 
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"repo":"`+repo+`"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := ingest.Add(t.Context(), nd.Store, dir, ingest.AddOptions{Repo: repo})
+	res, err := ingest.Add(t.Context(), st, dir, ingest.AddOptions{Repo: repo})
 	if err != nil {
 		t.Fatal(err)
 	}
