@@ -80,7 +80,7 @@ func (c *cluster) settle(passes uint64) {
 			want[nd] = c.svc[nd].Passes() + passes
 		}
 	}
-	testnet.Eventually(c.t, 20*time.Second, "replicators settled", func() (bool, string) {
+	testnet.Eventually(c.t, testnet.WaitTimeout, "replicators settled", func() (bool, string) {
 		for nd, w := range want {
 			if got := c.svc[nd].Passes(); got < w {
 				return false, fmt.Sprintf("%s made %d passes, want %d", nd.Name(), got, w)
@@ -94,7 +94,7 @@ func (c *cluster) settle(passes uint64) {
 // live nodes: every node heard every holder's holdings.
 func (c *cluster) converged(kind manifest.Kind, repo, rev string, n int) {
 	c.t.Helper()
-	testnet.Eventually(c.t, 20*time.Second, "every node sees the same holders", func() (bool, string) {
+	testnet.Eventually(c.t, testnet.WaitTimeout, "every node sees the same holders", func() (bool, string) {
 		for _, nd := range c.net.Nodes() {
 			if !nd.Running() {
 				continue
@@ -156,7 +156,7 @@ func TestReplicateRepair(t *testing.T) {
 		}
 		return hs
 	}
-	testnet.Eventually(t, 20*time.Second, "3 replicas", func() (bool, string) {
+	testnet.Eventually(t, testnet.WaitTimeout, "3 replicas", func() (bool, string) {
 		return len(holders()) == 3, fmt.Sprintf("%d holders", len(holders()))
 	})
 	// Stable: once every node sees the 3 replicas and the publisher's
@@ -176,7 +176,7 @@ func TestReplicateRepair(t *testing.T) {
 	lost := time.Now()
 	victim.Stop()
 	var taker *testnet.Node
-	testnet.Eventually(t, fastReplication.Grace+20*time.Second, "repair", func() (bool, string) {
+	testnet.Eventually(t, fastReplication.Grace+testnet.WaitTimeout, "repair", func() (bool, string) {
 		now := holders()
 		for _, n := range now {
 			if !slices.Contains(hs, n) {
@@ -188,7 +188,7 @@ func TestReplicateRepair(t *testing.T) {
 	took := time.Since(lost)
 	t.Logf("repair: %s took over %s's replica %s after its loss (grace %s)", taker.Name(), victim.Name(), took.Round(time.Millisecond), fastReplication.Grace)
 	// The ref is committed just before the audit entry is written.
-	testnet.Eventually(t, 5*time.Second, "repair audited", func() (bool, string) {
+	testnet.Eventually(t, testnet.WaitTimeout, "repair audited", func() (bool, string) {
 		rep := auditEntries(t, taker, sovereignty.KindRepair)
 		return len(rep) == 1 && strings.Contains(rep[0].Reason, victim.ID.String()), fmt.Sprintf("%s repair entries = %+v, want one naming %s", taker.Name(), rep, victim.ID)
 	})
@@ -204,11 +204,11 @@ func TestReplicateRepair(t *testing.T) {
 	if !victim.Holds(manifest.Model, "acme/model", "main", m.Commit) {
 		t.Fatalf("%s lost its replica over a restart", victim.Name())
 	}
-	testnet.Eventually(t, 20*time.Second, "surplus released", func() (bool, string) {
+	testnet.Eventually(t, testnet.WaitTimeout, "surplus released", func() (bool, string) {
 		now := holders()
 		return len(now) == 3, fmt.Sprintf("%d holders", len(now))
 	})
-	testnet.Eventually(t, 5*time.Second, "one release audited", func() (bool, string) {
+	testnet.Eventually(t, testnet.WaitTimeout, "one release audited", func() (bool, string) {
 		released := 0
 		for _, n := range mirrors {
 			released += len(auditEntries(t, n, sovereignty.KindRelease))
@@ -221,7 +221,7 @@ func TestReplicateRepair(t *testing.T) {
 		t.Errorf("%d holders after the release settled, want 3", n)
 	}
 	// The returned node hears every holder's holdings.
-	testnet.Eventually(t, 10*time.Second, "status after return", func() (bool, string) {
+	testnet.Eventually(t, testnet.WaitTimeout, "status after return", func() (bool, string) {
 		st, err = c.svc[victim].Status(c.ctx, manifest.Model, "acme/model", "main")
 		return err == nil && len(st.Holders) >= 3, fmt.Sprintf("%+v, %v", st, err)
 	})
@@ -231,7 +231,7 @@ func TestReplicateRepair(t *testing.T) {
 	if err := c.svc[pub].Unpin(c.ctx, manifest.Model, "acme/model", "main"); err != nil {
 		t.Fatal(err)
 	}
-	testnet.Eventually(t, 20*time.Second, "replicas released after unpin", func() (bool, string) {
+	testnet.Eventually(t, testnet.WaitTimeout, "replicas released after unpin", func() (bool, string) {
 		return len(holders()) == 0, fmt.Sprintf("%d holders", len(holders()))
 	})
 	if !pub.Holds(manifest.Model, "acme/model", "main", m.Commit) {

@@ -33,6 +33,10 @@ import (
 const (
 	// MeshTimeout bounds WaitMesh.
 	MeshTimeout = 20 * time.Second
+	// WaitTimeout is the usual bound of an Eventually: time for the
+	// network to converge on a loaded machine (or under -race), far above
+	// what it takes.
+	WaitTimeout = 20 * time.Second
 	// PollInterval is how often Eventually checks its condition.
 	PollInterval = 50 * time.Millisecond
 	// QueryTimeout bounds the catalog query of Pull.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cairnhub/cairn/internal/testnet"
 	"github.com/cairnhub/cairn/p2p/policysync"
@@ -75,7 +74,7 @@ func add(t *testing.T, net *testnet.Net, name string) *node {
 
 func waitVersion(t *testing.T, v uint64, nodes ...*node) {
 	t.Helper()
-	testnet.Eventually(t, 10*time.Second, fmt.Sprintf("policy v%d everywhere", v), func() (bool, string) {
+	testnet.Eventually(t, testnet.WaitTimeout, fmt.Sprintf("policy v%d everywhere", v), func() (bool, string) {
 		for _, n := range nodes {
 			if got := n.pol.version(); got != v {
 				return false, fmt.Sprintf("%s has v%d", n.nd.Name(), got)
@@ -119,7 +118,7 @@ func TestPolicyFloods(t *testing.T) {
 	if err := rpc.Send(t.Context(), a.nd.Host.Libp2p(), b.nd.ID, policysync.ProtocolID, v1); err != nil {
 		t.Fatal(err)
 	}
-	testnet.Eventually(t, 10*time.Second, "stale policy refused", func() (bool, string) {
+	testnet.Eventually(t, testnet.WaitTimeout, "stale policy refused", func() (bool, string) {
 		return b.pol.refused(sovereignty.ErrStale), "b has not refused v1"
 	})
 	// A policy of another organisation, and a forged one.
@@ -138,7 +137,7 @@ func TestPolicyFloods(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testnet.Eventually(t, 10*time.Second, "foreign and forged policies refused", func() (bool, string) {
+	testnet.Eventually(t, testnet.WaitTimeout, "foreign and forged policies refused", func() (bool, string) {
 		b.pol.mu.Lock()
 		defer b.pol.mu.Unlock()
 		failed := 0
