@@ -61,8 +61,3 @@ func NewIntent(ctx context.Context, st *store.Store, by string, kind manifest.Ki
 func RecordIntent(home string, i replicate.Intent) error {
 	return replicate.RecordIntent(filepath.Join(home, PinsFile), i)
 }
-
-// LoadIntents reads the intents recorded in a home.
-func LoadIntents(home string) ([]replicate.Intent, error) {
-	return replicate.LoadIntents(filepath.Join(home, PinsFile))
-}

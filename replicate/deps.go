@@ -59,8 +59,8 @@ type Pulled struct {
 	Bytes int64
 }
 
-// Deps are the replicator's collaborators. Every field but DiskFree and
-// Logger is required.
+// Deps are the replicator's collaborators. Store, Members, Policy,
+// Puller, Audit and StateFile are required.
 type Deps struct {
 	// Self is this node's own membership (its certificate); nil when it
 	// does not verify, and then the node takes no replicas.
