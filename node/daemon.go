@@ -17,6 +17,8 @@ import (
 
 	"github.com/cairnhub/cairn/p2p"
 	"github.com/cairnhub/cairn/p2p/fetch"
+	"github.com/cairnhub/cairn/p2p/policysync"
+	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -55,8 +57,10 @@ type Daemon struct {
 	provOnce sync.Once
 	prov     *provenance
 	provErr  error
-	replMu   sync.Mutex
-	repl     *Replicator
+	// Replicator keeps pinned revisions on their nodes; PolicySync floods
+	// the signed policy. Both nil when peer-to-peer is off.
+	Replicator *replicate.Service
+	PolicySync *policysync.Service
 
 	// denials records refusals, one line per (peer, repo, reason) a
 	// minute: a refused peer asks for many blocks.
@@ -202,13 +206,15 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	d.Fetch.Register()
 	d.Client = fetch.NewClient(h.Libp2p(), st)
 	d.registerCatalog()
-	h.Handle(ProtocolPolicy, d.handlePolicy)
 	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
 		d.self = m
 	} else {
 		d.log.Warn("own certificate does not verify", "err", err)
 	}
-	return nil
+	if err := d.startPolicySync(); err != nil {
+		return err
+	}
+	return d.startReplication()
 }
 
 // allowBlocks is the one residency check on every path that sends blocks:
@@ -277,7 +283,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.Host != nil {
 		run("p2p", d.Host.Run)
 		run("fetch", d.Fetch.Run)
-		run("policy", d.policySync)
+		run("policy", d.PolicySync.Run)
+		run("replicate", d.Replicator.Run)
 	}
 	run("http", func(ctx context.Context) error { return serveHTTP(ctx, d.httpLn, d.mux) })
 	if d.apiLn != nil {

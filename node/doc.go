@@ -5,13 +5,16 @@
 // Words:
 //   - Home: the folder of one node (default ~/.cairn): config.yaml, the
 //     libp2p identity key, the badger store, the membership certificate,
-//     trusted organisation keys, the residency policy and the audit log.
+//     trusted organisation keys, the residency policy, the audit log and
+//     pins.json (the replicator's intents and replicas).
 //   - Config: the plain struct read from config.yaml; a zero field means
 //     the default stated on it.
 //   - Service: anything with Run(ctx) error; the node runs them together
 //     and stops all when one fails or the context ends.
 //   - Daemon: a running node: p2p host, bulk fetch server, manifest
-//     (catalog) and policy protocols, the HTTP API, the CLI socket.
+//     (catalog) protocol, policy sync (p2p/policysync), the replicator
+//     (replicate.Service, fed by adapters over the store, host, policy
+//     engine, Pull and audit log), the HTTP API, the CLI socket.
 //   - Pull: making a revision present locally from the nearest members
 //     that hold it and may send it; verified before its ref is set.
 //   - Materialised model: a GGUF file written out of the store into

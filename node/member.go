@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cairnhub/cairn/internal/atomicfile"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -120,26 +121,7 @@ func (n *Node) TrustOrg(orgKey string) error {
 
 // replaceFile writes path atomically (temp file, fsync, rename).
 func replaceFile(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, b, mode)
 }
 
 // SaveRevocations keeps a signed revocation list in the home, so it holds

@@ -4,25 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
-
+	"github.com/cairnhub/cairn/p2p/policysync"
 	"github.com/cairnhub/cairn/sovereignty"
 )
-
-// ProtocolPolicy carries a signed residency policy to a member. A node
-// pushes its policy to every member that joins and to all members when it
-// changes; receivers keep it only when it verifies and is newer, so the
-// newest policy floods the network without consensus.
-const ProtocolPolicy protocol.ID = "/cairn/policy/1.0.0"
-
-const maxPolicy = 1 << 20
 
 // SetPolicy verifies a signed policy, puts it in force, saves it in the
 // home and sends it to every connected member. On error nothing changes.
@@ -31,10 +18,8 @@ func (d *Daemon) SetPolicy(ctx context.Context, signed []byte) (*sovereignty.Pol
 	if err != nil {
 		return nil, err
 	}
-	if d.Host != nil {
-		for _, pi := range d.Host.Peers() {
-			go d.pushPolicy(context.WithoutCancel(ctx), pi.ID)
-		}
+	if d.PolicySync != nil {
+		d.PolicySync.Broadcast(ctx)
 	}
 	return p, nil
 }
@@ -51,43 +36,21 @@ func (d *Daemon) applyPolicy(signed []byte) (*sovereignty.Policy, error) {
 	return p, nil
 }
 
-func (d *Daemon) pushPolicy(ctx context.Context, p peer.ID) {
-	signed := d.Engine.Signed()
-	if signed == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	s, err := d.Host.Libp2p().NewStream(ctx, p, ProtocolPolicy)
-	if err != nil {
-		d.log.Debug("push policy", "peer", p, "err", err)
-		return
-	}
-	defer s.Close()
-	s.SetDeadline(time.Now().Add(10 * time.Second))
-	s.Write(signed)
+// policyInForce is the daemon's policy as policysync sees it: received
+// policies are applied (and saved) like SetPolicy's, without the push.
+type policyInForce struct{ d *Daemon }
+
+func (p policyInForce) Set(signed []byte) error {
+	_, err := p.d.applyPolicy(signed)
+	return err
 }
 
-func (d *Daemon) handlePolicy(s network.Stream) {
-	defer s.Close()
-	s.SetDeadline(time.Now().Add(10 * time.Second))
-	b, err := io.ReadAll(io.LimitReader(s, maxPolicy+1))
-	if err != nil || len(b) > maxPolicy {
-		return
-	}
-	if _, err := d.applyPolicy(b); err != nil && !errors.Is(err, sovereignty.ErrStale) {
-		d.log.Warn("policy from peer refused", "peer", s.Conn().RemotePeer(), "err", err)
-	}
-}
+func (p policyInForce) Signed() []byte { return p.d.Engine.Signed() }
 
-// policySync pushes the policy to members as they join.
-func (d *Daemon) policySync(ctx context.Context) error {
-	for ev := range d.Host.Subscribe(ctx) {
-		if ev.Joined {
-			go d.pushPolicy(ctx, ev.Peer)
-		}
-	}
-	return nil
+// startPolicySync registers the policy protocol on the host.
+func (d *Daemon) startPolicySync() (err error) {
+	d.PolicySync, err = policysync.New(d.Host.Libp2p(), policysync.Deps{Members: d.Host, Policy: policyInForce{d}, Logger: d.log})
+	return err
 }
 
 // SignedPolicy returns the signed policy saved in a home, or nil.

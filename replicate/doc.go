@@ -1,9 +1,14 @@
-// Package replicate decides which nodes should hold which repo revisions,
-// without consensus: every node runs the same pure computation over the
-// membership it sees and the intents it knows, and the chosen nodes fetch.
-// It also defines the wire form of the two documents nodes exchange for
-// that (intents and holdings). It does no I/O beyond the bytes it is handed
-// (and DiskFree, one statfs call).
+// Package replicate keeps pinned revisions on the nodes that should hold
+// them, without consensus: every node runs the same pure placement over
+// the membership it sees and the intents it knows, and the chosen nodes
+// fetch. Placement (Placer, Weight, Score) is pure computation; Service is
+// the replicator around it: it floods intents over ProtocolPins, advertises
+// holdings over ProtocolHoldings, and fetches, repairs and releases
+// replicas. It reaches the node only through the small interfaces of Deps
+// (Store, Members, Policy, Puller, sovereignty.Auditor); package node
+// builds it in StartDaemon with the node's store, p2p host, policy engine,
+// Pull and audit log. The wire form of the two documents (Message) lives
+// here too, decoded strictly.
 //
 // Words:
 //
@@ -38,5 +43,17 @@
 //   - Holdings: what one node advertises: its free capacity and the
 //     revisions it holds, each marked whether the replicator made it (only
 //     those are released when surplus).
+//   - Replica: a revision the replicator fetched (kept in the state file);
+//     what the operator added or pulled is never a replica and never
+//     released.
+//   - Pass: one placement round of Service.Run (each interval, and when
+//     holdings or intents change): snapshot, plan every intent, fetch what
+//     this node is chosen for, release what it no longer should hold.
+//   - Grace: how long a holder may be gone before its replicas count as
+//     lost and another node fetches them (repair).
+//   - Repair: a fetch because a holder was lost; Release: dropping a replica
+//     that is surplus, unpinned or no longer allowed. Both are audited.
 //   - Surplus: a holder of a key that is not among the key's chosen nodes.
+//   - State file: PinsFile in the node's home, the intents known and the
+//     replicas made, rewritten whole on each change.
 package replicate
