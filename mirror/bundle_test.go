@@ -369,3 +369,37 @@ func bs2Get(path string, c cid.Cid) ([]byte, error) {
 	}
 	return b.RawData(), nil
 }
+
+// refuseRepo is a policy that refuses one repo.
+type refuseRepo string
+
+func (r refuseRepo) MayImport(repo string) error {
+	if repo == string(r) {
+		return errors.New("policy: this node (FR) may not hold " + repo)
+	}
+	return nil
+}
+
+func TestBundleImportAsksThePolicy(t *testing.T) {
+	a := openStore(t)
+	testRepo(t, a)
+	b, _ := exportBytes(t, a, []Rev{{manifest.Model, "acme/m", "main"}, {manifest.Dataset, "acme/d", "v1"}}, ExportOptions{})
+	dst := openStore(t)
+	_, err := Import(t.Context(), dst, bytes.NewReader(b), ImportOptions{Policy: refuseRepo("acme/d")})
+	if err == nil || !strings.Contains(err.Error(), "may not hold acme/d") {
+		t.Fatalf("Import under a refusing policy = %v", err)
+	}
+	st, err := dst.Stat(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks != 0 {
+		t.Fatalf("a refused bundle stored %d blocks", st.Blocks)
+	}
+	if _, err := dst.Resolve(t.Context(), manifest.Model, "acme/m", "main"); err == nil {
+		t.Fatal("a refused bundle committed a revision")
+	}
+	if _, err := Import(t.Context(), dst, bytes.NewReader(b), ImportOptions{Policy: refuseRepo("acme/other")}); err != nil {
+		t.Fatalf("Import under an allowing policy: %v", err)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/store"
 )
@@ -33,6 +34,10 @@ type ImportOptions struct {
 	Workers int
 	// Progress, when set, is called with the bundle bytes read so far.
 	Progress func(done int64)
+	// Policy, when set, is asked whether this node may hold each repo of
+	// the bundle, once its manifests are read and before any data block is
+	// stored: one refusal refuses the whole bundle.
+	Policy ingest.Policy
 }
 
 // ImportResult describes an imported bundle.
@@ -107,11 +112,12 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 	}
 	defer release()
 
-	im := &importer{st: st, workers: workers, cr: &countReader{r: r, progress: o.Progress}}
+	im := &importer{st: st, workers: workers, cr: &countReader{r: r, progress: o.Progress}, policy: o.Policy}
 	for _, step := range []func(context.Context) error{
 		im.open,
 		im.readIndex,
 		im.readManifests,
+		im.checkPolicy,
 		im.streamBlocks,
 		im.checkCounts,
 		im.checkCARIndex,
@@ -131,6 +137,7 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 type importer struct {
 	st      *store.Store
 	workers int
+	policy  ingest.Policy
 	cr      *countReader
 	br      *bufio.Reader
 	rd      *car.BlockReader
@@ -260,6 +267,24 @@ func (im *importer) readManifests(context.Context) error {
 		im.mans[b.Cid()] = m
 	}
 	return im.listFiles()
+}
+
+// checkPolicy asks the policy about every repo of the bundle.
+func (im *importer) checkPolicy(context.Context) error {
+	if im.policy == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, m := range im.mans {
+		if seen[m.Repo] {
+			continue
+		}
+		seen[m.Repo] = true
+		if err := im.policy.MayImport(m.Repo); err != nil {
+			return fmt.Errorf("bundle import of %s: %w", m.Repo, err)
+		}
+	}
+	return nil
 }
 
 // listFiles checks each manifest against its index entry and gathers the

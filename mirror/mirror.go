@@ -87,6 +87,9 @@ type Options struct {
 	// Progress, when set, is called with bytes done (downloaded or found
 	// already stored) and the total.
 	Progress func(done, total int64)
+	// Policy, when set, is asked whether this node may hold the repo
+	// before anything is requested from the upstream.
+	Policy ingest.Policy
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -174,6 +177,11 @@ func Mirror(ctx context.Context, st *store.Store, repo string, o Options) (*Resu
 	o = o.withDefaults()
 	if err := manifest.ValidateRepo(repo); err != nil {
 		return nil, err
+	}
+	if o.Policy != nil {
+		if err := o.Policy.MayImport(repo); err != nil {
+			return nil, fmt.Errorf("mirror %s: %w", repo, err)
+		}
 	}
 	if o.Offline {
 		return nil, fmt.Errorf("mirror %s: %w; it holds only what is stored", repo, ErrOffline)

@@ -418,3 +418,21 @@ func rangesOf(reqs []seen, path string) []string {
 	}
 	return out
 }
+
+func TestMirrorAsksThePolicyFirst(t *testing.T) {
+	u := newUpstream(t)
+	add(t, u.st, manifest.Model, "acme/m", "main", modelFiles())
+	o := opts(t, u)
+	o.Policy = refuseRepo("acme/m")
+	dst := openStore(t)
+	if _, err := Mirror(t.Context(), dst, "acme/m", o); err == nil || !strings.Contains(err.Error(), "may not hold acme/m") {
+		t.Fatalf("Mirror under a refusing policy = %v", err)
+	}
+	if n := len(u.requests()); n != 0 {
+		t.Fatalf("a refused mirror made %d requests upstream", n)
+	}
+	o.Policy = refuseRepo("acme/other")
+	if _, err := Mirror(t.Context(), dst, "acme/m", o); err != nil {
+		t.Fatalf("Mirror under an allowing policy: %v", err)
+	}
+}
