@@ -1,4 +1,4 @@
-// Command bench measures Cairn's import figures (issue 2) against references
+// Command bench measures Cairn's figures against references
 // measured in the same run.
 //
 //	go run ./bench import -size 1GiB           # throughput vs one crypto/sha256 pass, peak RSS
@@ -6,6 +6,8 @@
 //	go run ./bench import -discard             # the chunker alone (blocks dropped)
 //	go run ./bench dedup                       # new bytes of a fine-tuned safetensors file
 //	go run ./bench storeput                    # the store's PutMany alone
+//	go run ./bench swarm -nodes 20             # roll-out to N daemons: origin copies, p50/p99
+//	go run ./bench gguf -arch llama -type F16 -shape tiny -o m.gguf   # random-weight model
 //
 // import writes a synthetic safetensors file (random F16 tensors shaped like
 // a llama layer stack) into a temporary directory, reads it once so the page

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cairnhub/cairn/inference/llama"
+	"github.com/cairnhub/cairn/inference/tensor"
+)
+
+// ggufShapes are the shapes `bench gguf -shape` knows. tiny has widths
+// that are not multiples of 256, as most small models (Qwen2.5-0.5B: 896),
+// so llama-quantize gives its K-quant files fallback tensors.
+var ggufShapes = map[string]llama.Shape{
+	"tiny":      {Dim: 320, Layers: 4, Heads: 10, KVHeads: 2, FFNDim: 864, Vocab: 1024, ContextLength: 512, RopeBase: 10000},
+	"tinyllama": llama.TinyLlama,
+}
+
+// runGGUF writes a random-weight GGUF of an architecture the engine runs,
+// for checks against llama.cpp (quantise it with llama-quantize, run it
+// with llama-perplexity) and for benchmarks.
+func runGGUF(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("gguf", flag.ContinueOnError)
+	arch := fs.String("arch", "llama", "architecture: llama or qwen2")
+	typ := fs.String("type", "F32", "weight type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, …")
+	shape := fs.String("shape", "tiny", "tiny or tinyllama")
+	seed := fs.Uint64("seed", 1, "weights seed")
+	out := fs.String("o", "", "output file (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return fmt.Errorf("gguf: -o FILE is required")
+	}
+	sh, ok := ggufShapes[*shape]
+	if !ok {
+		return fmt.Errorf("gguf: shape %q: want tiny or tinyllama", *shape)
+	}
+	sh.Arch = *arch
+	if sh.Arch == "qwen2" {
+		sh.Tokenizer = "gpt2"
+	}
+	t, err := typeByName(*typ)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 4<<20)
+	if err := llama.WriteRandomModel(w, sh, t, *seed); err != nil {
+		f.Close()
+		os.Remove(*out)
+		return fmt.Errorf("gguf: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Printf("%s: %s %s, %d layers, dim %d, %s weights\n", *out, sh.Arch, *shape, sh.Layers, sh.Dim, t)
+	return nil
+}
+
+func typeByName(name string) (tensor.Type, error) {
+	for t := tensor.Type(0); t < 64; t++ {
+		if strings.EqualFold(t.String(), name) {
+			if !t.Supported() {
+				return 0, fmt.Errorf("gguf: type %s is not one the engine runs", name)
+			}
+			return t, nil
+		}
+	}
+	return 0, fmt.Errorf("gguf: unknown type %q", name)
+}
