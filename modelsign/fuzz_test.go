@@ -5,7 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"testing"
+	"time"
 )
 
 // FuzzVerify feeds arbitrary bundles to the parsers behind Verify; whatever
@@ -21,6 +23,12 @@ func FuzzVerify(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(good)
+	p := newPKI(f, time.Now().Add(time.Hour))
+	cert, err := Sign(revision(), Signer{Key: p.leafKey, Chain: []*x509.Certificate{p.leaf, p.inter}}, SignOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(cert)
 	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{"hint":"00"}},"dsseEnvelope":{"payload":"e30=","payloadType":"application/vnd.in-toto+json","signatures":[{"sig":"AA=="}]}}`))
 	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"x509CertificateChain":{"certificates":[{"rawBytes":"MIIB"}]}},"dsseEnvelope":{"payload":"e30","payloadType":"application/vnd.in-toto+json","signatures":[{"sig":"_-8"}]}}`))
 	f.Add([]byte(`null`))
@@ -30,6 +38,7 @@ func FuzzVerify(f *testing.F) {
 	}
 	opts := VerifyOptions{PublicKeys: []crypto.PublicKey{other.Public()}}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = Describe(data) // must not panic
 		if _, err := Verify(data, revision(), opts); err == nil {
 			t.Fatalf("bundle verified under a key that signed nothing: %s", data)
 		}

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"math/big"
 	"net/url"
@@ -34,7 +35,7 @@ func revision() []File {
 	}
 }
 
-func ecKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
+func ecKey(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(c, rand.Reader)
 	if err != nil {
@@ -223,7 +224,7 @@ type pki struct {
 	leafKey           *ecdsa.PrivateKey
 }
 
-func newCert(t *testing.T, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
+func newCert(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
 	t.Helper()
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
 	if err != nil {
@@ -236,7 +237,7 @@ func newCert(t *testing.T, tmpl, parent *x509.Certificate, pub crypto.PublicKey,
 	return c
 }
 
-func newPKI(t *testing.T, notAfter time.Time) pki {
+func newPKI(t testing.TB, notAfter time.Time) pki {
 	t.Helper()
 	now := time.Now()
 	ca := func(cn string, serial int64) *x509.Certificate {
@@ -349,5 +350,52 @@ func TestSingleFileModel(t *testing.T) {
 	}
 	if _, err := Verify(b, []File{{Path: "m.gguf", SHA256: digest("h")}}, opts); err == nil {
 		t.Fatal("changed single file verified")
+	}
+}
+
+func TestPEMAndDescribe(t *testing.T) {
+	p := newPKI(t, time.Now().Add(time.Hour))
+	der, err := x509.MarshalPKCS8PrivateKey(p.leafKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ParsePrivateKeyPEM(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, _ := x509.MarshalPKIXPublicKey(p.leafKey.Public())
+	pub, err := ParsePublicKeyPEM(append([]byte("Public Key Info:\n"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})...))
+	if err != nil || !publicKeysEqual(pub, p.leafKey.Public()) {
+		t.Fatalf("public key %v", err)
+	}
+	chainPEM := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.leaf.Raw}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.inter.Raw})...)
+	chain, err := ParseCertificatesPEM(chainPEM)
+	if err != nil || len(chain) != 2 {
+		t.Fatalf("chain %d %v", len(chain), err)
+	}
+	b, err := Sign(revision(), Signer{Key: key, Chain: chain}, SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := Describe(b)
+	if err != nil || info.Method != MethodCertificate || info.Subject != "CN=signer" || info.PredicateType != PredicateType {
+		t.Fatalf("describe %+v %v", info, err)
+	}
+	kb := mustSign(t, key)
+	hint, _ := KeyHint(pub)
+	if info, err := Describe(kb); err != nil || info.Method != MethodKey || info.KeyHint != hint {
+		t.Fatalf("describe %+v %v", info, err)
+	}
+	for _, bad := range []string{"", "-----BEGIN FOO-----\nAA==\n-----END FOO-----\n"} {
+		if _, err := ParsePublicKeyPEM([]byte(bad)); err == nil {
+			t.Error("parsed a public key from nothing")
+		}
+		if _, err := ParsePrivateKeyPEM([]byte(bad)); err == nil {
+			t.Error("parsed a private key from nothing")
+		}
+		if _, err := ParseCertificatesPEM([]byte(bad)); err == nil {
+			t.Error("parsed certificates from nothing")
+		}
 	}
 }
