@@ -399,3 +399,32 @@ func TestPEMAndDescribe(t *testing.T) {
 		}
 	}
 }
+
+// TestCompatV02 verifies a bundle laid out as model_signing v0.2 wrote it:
+// one subject per file, predicate Digests/v0.1, the mis-encoded PAE hashed
+// with SHA-256 on a P-384 key.
+func TestCompatV02(t *testing.T) {
+	key := ecKey(t, elliptic.P384())
+	st := statement{Type: StatementType, PredicateType: PredicateTypeCompat}
+	for _, f := range revision()[:3] {
+		st.Subject = append(st.Subject, subject{Name: f.Path, Digest: map[string]string{"sha256": f.SHA256}})
+	}
+	payload, _ := json.MarshalIndent(st, "", "  ")
+	sig, err := ecdsa.SignASN1(rand.Reader, key, hashSum(crypto.SHA256, paeCompat(PayloadType, payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hint, _ := KeyHint(key.Public())
+	b, _ := json.Marshal(bundle{MediaType: BundleMediaType,
+		VerificationMaterial: verificationMaterial{PublicKey: &publicKeyID{Hint: hint}},
+		DSSEEnvelope: &envelope{PayloadType: PayloadType, Payload: base64.StdEncoding.EncodeToString(payload),
+			Signatures: []signature{{Sig: base64.StdEncoding.EncodeToString(sig)}}}})
+	res, err := Verify(b, revision(), VerifyOptions{PublicKeys: []crypto.PublicKey{key.Public()}})
+	if err != nil || res.PredicateType != PredicateTypeCompat || len(res.Files) != 3 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if _, err := Verify(b, replace(revision(), File{Path: "config.json", SHA256: digest("[]")}),
+		VerifyOptions{PublicKeys: []crypto.PublicKey{key.Public()}}); err == nil {
+		t.Fatal("changed file verified under the v0.2 layout")
+	}
+}

@@ -38,7 +38,8 @@ type VerifyOptions struct {
 	Ignore []string
 }
 
-// Result is what a verified bundle says.
+// Result is what a verified bundle says; it is meaningful only when Verify
+// returns no error.
 type Result struct {
 	Method string
 	// Signer names who signed: "sha256:<KeyID>" for the key method, the
