@@ -1,0 +1,105 @@
+package scan
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fuzzLimits are small enough that hostile inputs hit them quickly.
+var fuzzLimits = Limits{MaxStack: 4096, MaxMemo: 4096, MaxString: 4096, MaxRetained: 1 << 20,
+	MaxPickleBytes: 1 << 22, MaxMembers: 256, MaxNested: 1 << 20, MaxHeader: 1 << 20, Timeout: 10 * time.Second}
+
+// seedCorpus adds every corpus file whose name satisfies keep.
+func seedCorpus(f *testing.F, keep func(name string) bool) {
+	for _, name := range corpusFiles(f) {
+		if !keep(name) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(corpusDir(f), name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// checkReport fails t when a report contradicts itself.
+func checkReport(t *testing.T, rep Report, size int) {
+	t.Helper()
+	worst := Safe
+	for _, fd := range rep.Findings {
+		worst = max(worst, fd.Verdict)
+		if fd.Reason == "" || fd.Kind == "" {
+			t.Fatalf("finding without kind or reason: %+v", fd)
+		}
+	}
+	if rep.Verdict != worst {
+		t.Fatalf("verdict %s, worst finding %s: %+v", rep.Verdict, worst, rep.Findings)
+	}
+	if len(rep.Findings) > fuzzLimits.withDefaults().MaxFindings+1 {
+		t.Fatalf("%d findings", len(rep.Findings))
+	}
+	_ = size
+}
+
+func scanFuzz(t *testing.T, name string, b []byte) Report {
+	t.Helper()
+	s := &Scanner{Limits: fuzzLimits}
+	rep, err := s.File(context.Background(), name, bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, len(b))
+	return rep
+}
+
+func FuzzPickle(f *testing.F) {
+	seedCorpus(f, func(n string) bool {
+		return strings.HasSuffix(n, ".pkl") || strings.HasSuffix(n, ".bin") || strings.HasSuffix(n, ".npy")
+	})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep := scanFuzz(t, "x.pkl", b)
+		s := &Scanner{Limits: fuzzLimits}
+		srep, err := s.Pickle(context.Background(), bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkReport(t, srep, len(b))
+		// The streaming form walks the same opcodes when File sees a pickle.
+		if rep.Format == FormatPickle && looksPickle(b) && srep.Verdict != rep.Verdict {
+			t.Fatalf("File says %s, Pickle says %s", rep.Verdict, srep.Verdict)
+		}
+	})
+}
+
+func FuzzZip(f *testing.F) {
+	seedCorpus(f, func(n string) bool {
+		return strings.HasSuffix(n, ".pt") || strings.HasSuffix(n, ".zip") || strings.HasSuffix(n, ".ckpt") ||
+			strings.HasPrefix(n, "benign_torch_other")
+	})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		scanFuzz(t, "x.pt", b)
+	})
+}
+
+func FuzzSafetensors(f *testing.F) {
+	seedCorpus(f, func(n string) bool {
+		return strings.HasSuffix(n, ".safetensors") || strings.HasSuffix(n, ".gguf")
+	})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep := scanFuzz(t, "x.safetensors", b)
+		if rep.Format == FormatSafetensors && rep.Verdict == Safe {
+			// A header the scanner accepts leaves no byte after the header
+			// outside some tensor, so its tensors account for the file.
+			if len(b) < 8 {
+				t.Fatal("safe safetensors shorter than 8 bytes")
+			}
+		}
+		scanFuzz(t, "x.gguf", b)
+	})
+}
