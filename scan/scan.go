@@ -174,31 +174,41 @@ func (st *state) file(name string, r io.ReaderAt, size int64, member string, dep
 	var head [512]byte
 	n, _ := r.ReadAt(head[:], 0)
 	h := head[:n]
+	lower := strings.ToLower(name)
+	var f Format
 	switch {
 	case bytes.HasPrefix(h, []byte("PK\x03\x04")) || bytes.HasPrefix(h, []byte("PK\x05\x06")):
+		// torch.load reads a file that starts like a zip as a zip.
 		return st.zip(r, size, member, depth)
-	case bytes.HasPrefix(h, []byte("GGUF")) || strings.HasSuffix(strings.ToLower(name), ".gguf"):
+	case bytes.HasPrefix(h, []byte("GGUF")) || strings.HasSuffix(lower, ".gguf"):
 		st.gguf(r, size, member)
-		return FormatGGUF
-	case looksSafetensors(h, size) || strings.HasSuffix(strings.ToLower(name), ".safetensors"):
+		f = FormatGGUF
+	case looksSafetensors(h, size) || strings.HasSuffix(lower, ".safetensors"):
 		st.safetensors(r, size, member)
-		return FormatSafetensors
+		f = FormatSafetensors
 	case bytes.HasPrefix(h, []byte("\x93NUMPY")):
 		st.npy(io.NewSectionReader(r, 0, size), member, depth)
-		return FormatNumpy
+		f = FormatNumpy
 	case len(h) >= 262 && string(h[257:262]) == "ustar":
 		if pickleName(name) {
 			st.find(Finding{Kind: KindUnscanned, Verdict: Unknown, Member: member,
 				Reason: "tar archive (legacy torch.save format) is not scanned"})
 		}
-		return FormatTar
+		f = FormatTar
 	case looksPickle(h) || pickleName(name):
 		if _, ok := st.pickles(io.NewSectionReader(r, 0, size), member, depth, false); !ok {
 			return FormatOther
 		}
 		return FormatPickle
+	default:
+		return FormatOther
 	}
-	return FormatOther
+	// pickle.load on a file with a pickle's name would unpickle it whatever
+	// else it is: walk it too, as a stream that may not be a pickle.
+	if pickleName(name) || looksPickle(h) {
+		st.pickles(io.NewSectionReader(r, 0, size), member, depth, true)
+	}
+	return f
 }
 
 // looksPickle reports whether b starts with a PROTO opcode of a known protocol.
