@@ -45,11 +45,13 @@ var corpus = map[string]want{
 	"benign_torch_other_prefix.bin": {Safe, FormatTorchZip, ""},
 	"benign_legacy.bin":             {Safe, FormatPickle, ""},
 	"good.safetensors":              {Safe, FormatSafetensors, ""},
+	"benign_gzip.pkl.gz":            {Safe, FormatPickle, ""},
 	"good.gguf":                     {Safe, FormatGGUF, ""},
 
 	"unknown_namespace.pkl": {Unknown, FormatPickle, "unknown import at 16: argparse.Namespace"},
 	"unknown_ext.pkl":       {Unknown, FormatPickle, "extension code 1"},
 	"trunc_benign.pkl":      {Unknown, FormatPickle, "unknown truncated"},
+	"unknown_xz.joblib":     {Unknown, FormatPickle, "compressed with xz is not scanned"},
 
 	"mal_os_system_p0.pkl":         {Unsafe, FormatPickle, "posix.system"},
 	"mal_os_system_p2.pkl":         {Unsafe, FormatPickle, "posix.system"},
@@ -73,6 +75,8 @@ var corpus = map[string]want{
 	"mal_torch_proto0_member.ckpt": {Unsafe, FormatTorchZip, "in archive/notes at 0: posix.system"},
 	"mal_nested_zip.zip":           {Unsafe, FormatZip, "in inner/model.pt!archive/data.pkl at 257: posix.system"},
 	"mal_object.npy":               {Unsafe, FormatNumpy, "posix.system"},
+	"mal_gzip.pkl.gz":              {Unsafe, FormatPickle, "in [gzip] at 2: posix.system"},
+	"mal_zlib.joblib":              {Unsafe, FormatPickle, "builtins.exec"},
 
 	"bad_overlap.safetensors":    {Unsafe, FormatSafetensors, `overlaps tensor "a"`},
 	"bad_shape.safetensors":      {Unsafe, FormatSafetensors, "F32 [3 3] needs 36 bytes, data_offsets span 24"},

@@ -17,7 +17,9 @@
 //     the extensions .pkl .pickle .joblib .bin .pt .pth .ckpt .dat .data),
 //     every zip member ending in .pkl whatever its directory, every other
 //     zip member that parses as a pickle, the pickle of a .npy file of an
-//     object dtype, and pickles or zips held in a string inside a pickle
+//     object dtype, gzip, zlib and bzip2 streams of pickle-named files
+//     (pickle.load(gzip.open(...)), joblib's compress=), and pickles or
+//     zips held in a string inside a pickle
 //     (what pickle.loads or torch.load would read if the pickle calls them).
 //     Every opcode is followed with a model of the stack, MARKs and memo
 //     sufficient to resolve the module and name of each GLOBAL, INST and
@@ -65,7 +67,9 @@
 //   - TorchScript code in a zip (reported Unknown), pre-2017 tar checkpoints
 //     (Unknown), joblib files with numpy arrays written inline between
 //     opcodes (the walk stops at the array bytes: Unknown), Keras, ONNX and
-//     TensorFlow formats, GGUF chat templates, tokenizer files.
+//     TensorFlow formats, GGUF chat templates, tokenizer files, Python
+//     source shipped for trust_remote_code, pickles compressed with xz, lzma
+//     or lz4 (Unknown).
 //   - Protocol 0 and 1 pickles inside strings (only strings starting with a
 //     PROTO opcode or a zip header are followed), out-of-band buffers of
 //     protocol 5, and copyreg extensions a loader may have registered.

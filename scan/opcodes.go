@@ -393,7 +393,7 @@ func extN(n int) func(*walker) error {
 // --- memo ---
 
 func opGet(w *walker) error {
-	b, _, err := w.line()
+	b, err := w.indexLine()
 	if err != nil {
 		return err
 	}
@@ -402,6 +402,17 @@ func opGet(w *walker) error {
 		return err
 	}
 	return w.memoGet(k)
+}
+
+// indexLine reads the decimal argument of GET or PUT. Python accepts any
+// length (leading zeros, spaces): one too long to keep stops the walk as a
+// limit, never as a malformed pickle the unpickler would still follow.
+func (w *walker) indexLine() ([]byte, error) {
+	b, long, err := w.line()
+	if err == nil && long {
+		err = limitErr("memo index longer than %d bytes", w.st.lim.MaxString)
+	}
+	return b, err
 }
 
 func getN(n int) func(*walker) error {
@@ -415,7 +426,7 @@ func getN(n int) func(*walker) error {
 }
 
 func opPut(w *walker) error {
-	b, _, err := w.line()
+	b, err := w.indexLine()
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,9 @@ package scan
 
 import (
 	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -195,6 +198,9 @@ func (st *state) file(name string, r io.ReaderAt, size int64, member string, dep
 				Reason: "tar archive (legacy torch.save format) is not scanned"})
 		}
 		f = FormatTar
+	case compression(h) != "" && (pickleName(name) || pickleName(strings.TrimSuffix(lower, path.Ext(lower)))):
+		st.compressed(r, size, compression(h), member, depth)
+		return FormatPickle
 	case looksPickle(h) || pickleName(name):
 		if _, ok := st.pickles(io.NewSectionReader(r, 0, size), member, depth, false); !ok {
 			return FormatOther
@@ -247,4 +253,50 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// compression names the compressor whose magic h starts with: those that
+// pickle.load(gzip.open(...)) and joblib.dump(compress=...) users write.
+func compression(h []byte) string {
+	switch {
+	case bytes.HasPrefix(h, []byte{0x1f, 0x8b}):
+		return "gzip"
+	case len(h) >= 2 && h[0] == 0x78 && (uint16(h[0])<<8|uint16(h[1]))%31 == 0:
+		return "zlib"
+	case bytes.HasPrefix(h, []byte("BZh")):
+		return "bzip2"
+	case bytes.HasPrefix(h, []byte("\xfd7zXZ\x00")):
+		return "xz"
+	case bytes.HasPrefix(h, []byte{0x5d, 0x00, 0x00}):
+		return "lzma"
+	case bytes.HasPrefix(h, []byte{0x04, 0x22, 0x4d, 0x18}):
+		return "lz4"
+	}
+	return ""
+}
+
+// compressed walks the pickle inside a compressed file; Member names the
+// compressor, offsets are in the decompressed stream.
+func (st *state) compressed(r io.ReaderAt, size int64, kind, member string, depth int) {
+	src := io.NewSectionReader(r, 0, size)
+	where := join(member, "["+kind+"]")
+	var rd io.Reader
+	var err error
+	switch kind {
+	case "gzip":
+		rd, err = gzip.NewReader(src)
+	case "zlib":
+		rd, err = zlib.NewReader(src)
+	case "bzip2":
+		rd = bzip2.NewReader(src)
+	default:
+		st.find(Finding{Kind: KindUnscanned, Verdict: Unknown, Member: member,
+			Reason: "pickle compressed with " + kind + " is not scanned"})
+		return
+	}
+	if err != nil {
+		st.find(Finding{Kind: KindContainer, Verdict: Unknown, Member: where, Reason: "cannot decompress: " + err.Error()})
+		return
+	}
+	st.pickles(rd, where, depth, false)
 }

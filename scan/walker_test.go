@@ -102,6 +102,14 @@ func TestStringLimits(t *testing.T) {
 	if !hasFinding(rep, KindLimit, Unsafe, "import name longer than 50") {
 		t.Fatalf("long GLOBAL: %+v", rep.Findings)
 	}
+	put := "\x80\x02Np" + strings.Repeat("0", 100) + "\n."
+	if rep := scanWith(t, Limits{}, "x.pkl", []byte(put)); rep.Verdict != Safe {
+		t.Fatalf("PUT with leading zeros: %+v", rep.Findings)
+	}
+	rep = scanWith(t, Limits{MaxString: 50}, "x.pkl", []byte(put))
+	if !hasFinding(rep, KindLimit, Unsafe, "memo index longer than 50") {
+		t.Fatalf("long PUT: %+v", rep.Findings)
+	}
 	big := "\x80\x04\x8e" + "\x00\x00\x00\x00\x01\x00\x00\x00" + "."
 	rep = scanWith(t, Limits{MaxPickleBytes: 1 << 20}, "x.pkl", []byte(big))
 	if !hasFinding(rep, KindLimit, Unsafe, "string of 4294967296 bytes") {

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -89,7 +90,12 @@ func (st *state) zipPickle(r io.ReaderAt, f *zip.File, member string, depth int)
 		return nil
 	}
 	defer rd.Close()
-	w, _ := st.pickles(rd, join(member, f.Name), depth, false)
+	br := bufio.NewReader(rd)
+	if head, _ := br.Peek(4); string(head) == "PK\x03\x04" {
+		st.nestedZip(r, f, join(member, f.Name), depth)
+		return nil
+	}
+	w, _ := st.pickles(br, join(member, f.Name), depth, false)
 	return w.storages
 }
 

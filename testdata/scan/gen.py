@@ -261,6 +261,15 @@ def build_corpus():
     write("mal_object.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr +
           pickle.dumps([Reduce(os.system, "id")], protocol=3))
 
+    # Compressed pickles: pickle.load(gzip.open(...)) and joblib.dump(compress=...).
+    import gzip
+    import lzma
+    import zlib
+    write("benign_gzip.pkl.gz", gzip.compress(torch_pickle(state_dict()), mtime=0))
+    write("mal_gzip.pkl.gz", gzip.compress(bad, mtime=0))
+    write("mal_zlib.joblib", zlib.compress(pickle.dumps(sd_with(Reduce(exec, "1")), protocol=4)))
+    write("unknown_xz.joblib", lzma.compress(good))
+
     build_safetensors()
     build_gguf()
 
