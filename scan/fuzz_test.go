@@ -3,11 +3,14 @@ package scan
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnhub/cairn/inference/gguf"
 )
 
 // fuzzLimits are small enough that hostile inputs hit them quickly.
@@ -92,14 +95,35 @@ func FuzzSafetensors(f *testing.F) {
 		return strings.HasSuffix(n, ".safetensors") || strings.HasSuffix(n, ".gguf")
 	})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rep := scanFuzz(t, "x.safetensors", b)
-		if rep.Format == FormatSafetensors && rep.Verdict == Safe {
-			// A header the scanner accepts leaves no byte after the header
-			// outside some tensor, so its tensors account for the file.
-			if len(b) < 8 {
-				t.Fatal("safe safetensors shorter than 8 bytes")
-			}
+		if rep := scanFuzz(t, "x.safetensors", b); rep.Verdict == Safe && rep.Format == FormatSafetensors {
+			checkSafetensorsTiling(t, b)
 		}
-		scanFuzz(t, "x.gguf", b)
+		if rep := scanFuzz(t, "x.gguf", b); rep.Verdict == Safe && rep.Format == FormatGGUF {
+			// The inference reader, a separate parser, must accept what
+			// the scanner passes.
+			g, err := gguf.ReadBytes(b)
+			if err != nil {
+				t.Fatalf("scanner passes a GGUF the reader rejects: %v", err)
+			}
+			g.Close()
+		}
 	})
+}
+
+// checkSafetensorsTiling checks that a passed safetensors file's tensors
+// cover its data area exactly once.
+func checkSafetensorsTiling(t *testing.T, b []byte) {
+	t.Helper()
+	n := binary.LittleEndian.Uint64(b)
+	tensors, err := parseSafetensorsHeader(b[8 : 8+n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum uint64
+	for _, ts := range tensors {
+		sum += ts.DataOffsets[1] - ts.DataOffsets[0]
+	}
+	if sum != uint64(len(b))-8-n {
+		t.Fatalf("tensors cover %d bytes of a %d-byte data area", sum, uint64(len(b))-8-n)
+	}
 }
