@@ -105,7 +105,7 @@ func opLong1(w *walker) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.data(n); err != nil {
+	if _, err := w.data(n, false); err != nil {
 		return err
 	}
 	return w.push(value{})
@@ -119,7 +119,7 @@ func opLong4(w *walker) error {
 	if int32(n) < 0 {
 		return malformed("LONG4 with negative length")
 	}
-	if _, err := w.data(n); err != nil {
+	if _, err := w.data(n, false); err != nil {
 		return err
 	}
 	return w.push(value{})
@@ -136,7 +136,7 @@ func sized(n int, signed, text bool) func(*walker) error {
 		if signed && int32(l) < 0 || l > 1<<63-1 {
 			return malformed("negative string length")
 		}
-		v, err := w.data(l)
+		v, err := w.data(l, text)
 		if err != nil {
 			return err
 		}

@@ -199,39 +199,65 @@ func (w *walker) uint(n int) (uint64, error) {
 	return v, nil
 }
 
-// keep reports whether a string of n bytes may be kept, and reserves it.
+// keep reports whether a name-sized string of n bytes may be kept within
+// MaxRetained, and reserves it.
 func (w *walker) keep(n uint64) bool {
-	if n > uint64(w.st.lim.MaxString) || w.st.retained+int64(n) > w.st.lim.MaxRetained {
+	if n > maxNameLen || w.st.retained+int64(n) > w.st.lim.MaxRetained {
 		return false
 	}
 	w.st.retained += int64(n)
 	return true
 }
 
-// data reads a length-prefixed string of n bytes, keeping it if allowed.
-func (w *walker) data(n uint64) (value, error) {
+// str makes the value of a string literal. Only strings short enough to be
+// a name are kept; a longer one carries its content just until pushString
+// has looked in it for a nested pickle or zip.
+func (w *walker) str(s string) value {
+	if w.keep(uint64(len(s))) {
+		return value{k: vStr, s: s}
+	}
+	return value{k: vLong, s: s}
+}
+
+// nestedAhead reports whether the string about to be read starts like a
+// pickle or a zip (in UTF-8 for text, as protocols 0–2 write bytes).
+func (w *walker) nestedAhead(text bool) bool {
+	head, _ := w.in.Peek(4)
+	return looksPickle(head) || bytes.HasPrefix(head, []byte("PK\x03\x04")) ||
+		(text && bytes.HasPrefix(head, []byte("\xc2\x80")))
+}
+
+// data reads a length-prefixed string of n bytes. It is read into memory
+// only when it may be a name, or may hold a nested pickle or zip of at most
+// MaxString bytes; otherwise it is skipped.
+func (w *walker) data(n uint64, text bool) (value, error) {
 	if n > uint64(w.st.lim.MaxPickleBytes) {
 		return value{}, limitErr("string of %d bytes", n)
 	}
-	if !w.keep(n) {
-		m, err := io.CopyN(io.Discard, w.in, int64(n))
-		if err := w.advance(m); err != nil {
+	nested := n > maxNameLen && w.nestedAhead(text)
+	if n <= maxNameLen || (nested && n <= uint64(w.st.lim.MaxString)) {
+		b := make([]byte, n)
+		m, err := io.ReadFull(w.in, b)
+		if err := w.advance(int64(m)); err != nil {
 			return value{}, err
 		}
 		if err != nil {
 			return value{}, w.ioErr(err)
 		}
-		return value{k: vLong}, nil
+		return w.str(string(b)), nil
 	}
-	b := make([]byte, n)
-	m, err := io.ReadFull(w.in, b)
-	if err := w.advance(int64(m)); err != nil {
+	if nested {
+		w.st.find(Finding{Kind: KindLimit, Verdict: Unknown, Member: w.member, Offset: w.op,
+			Reason: fmt.Sprintf("string of %d bytes looks like a pickle or zip but is longer than %d; not scanned", n, w.st.lim.MaxString)})
+	}
+	m, err := io.CopyN(io.Discard, w.in, int64(n))
+	if err := w.advance(m); err != nil {
 		return value{}, err
 	}
 	if err != nil {
 		return value{}, w.ioErr(err)
 	}
-	return value{k: vStr, s: string(b)}, nil
+	return value{k: vLong}, nil
 }
 
 // line reads up to and excluding '\n'. A line longer than MaxString is
@@ -267,14 +293,14 @@ func (w *walker) lineValue(decode func([]byte) (string, error)) (value, error) {
 	if err != nil {
 		return value{}, err
 	}
-	if long || !w.keep(uint64(len(b))) {
+	if long {
 		return value{k: vLong}, nil
 	}
 	s, err := decode(b)
 	if err != nil {
 		return value{}, malformed("%v", err)
 	}
-	return value{k: vStr, s: s}, nil
+	return w.str(s), nil
 }
 
 // --- stack ---
@@ -290,8 +316,9 @@ func (w *walker) push(v value) error {
 // pushString pushes a new string literal and scans it when it holds a
 // pickle or a zip of its own.
 func (w *walker) pushString(v value, text bool) error {
-	if v.k == vStr {
-		w.st.nested(v.s, text, w.member, w.op, w.depth)
+	w.st.nested(v.s, text, w.member, w.op, w.depth)
+	if v.k == vLong {
+		v.s = ""
 	}
 	return w.push(v)
 }
@@ -420,7 +447,7 @@ func (w *walker) unresolved(module, name value) error {
 		case vStr:
 			return strconv.Quote(truncate(v.s))
 		case vLong:
-			return "a string too long to keep"
+			return "a string not kept (longer than a name, or past MaxRetained)"
 		case vLost:
 			return "a memo entry past the memo limit"
 		default:

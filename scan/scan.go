@@ -24,10 +24,12 @@ type Limits struct {
 	// past it, later entries are not followed and names read from them are
 	// unresolved.
 	MaxMemo int
-	// MaxString is the longest string kept for resolving names and nested
-	// pickles (default 1 MiB); longer strings are skipped, not kept.
+	// MaxString is the longest string literal or protocol-0 line read into
+	// memory, to look in it for a nested pickle or zip (default 1 MiB);
+	// longer ones are skipped.
 	MaxString int
-	// MaxRetained is the total string bytes kept per scan (default 64 MiB).
+	// MaxRetained is the total bytes of name-sized strings (up to 4 KiB)
+	// kept per scan to resolve STACK_GLOBAL names (default 64 MiB).
 	MaxRetained int64
 	// MaxPickleBytes is the most bytes walked per pickle stream (default 4 GiB).
 	MaxPickleBytes int64

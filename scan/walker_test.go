@@ -94,8 +94,27 @@ func TestMemoLimit(t *testing.T) {
 func TestStringLimits(t *testing.T) {
 	// A kept-string budget too small for "system" makes the name unresolved.
 	rep := scanWith(t, Limits{MaxRetained: 3}, "x.pkl", []byte(stackGlobalOS))
-	if !hasFinding(rep, KindUnresolved, Unsafe, "too long to keep") {
+	if !hasFinding(rep, KindUnresolved, Unsafe, "past MaxRetained") {
 		t.Fatalf("MaxRetained 3: %+v", rep.Findings)
+	}
+	// Large byte strings (array data) are skipped, not kept: they use none
+	// of the budget names need.
+	var arrays strings.Builder
+	arrays.WriteString("\x80\x04")
+	for range 100 {
+		arrays.WriteString("B\x00\x00\x10\x00") // BINBYTES of 1 MiB, then POP
+		arrays.WriteString(strings.Repeat("\x00", 1<<20) + "0")
+	}
+	arrays.WriteString("\x8c\x0bcollections\x8c\x0bOrderedDict\x93)R.")
+	rep = scanWith(t, Limits{MaxRetained: 1 << 10}, "x.pkl", []byte(arrays.String()))
+	if rep.Verdict != Safe {
+		t.Fatalf("100 MiB of arrays: %+v", rep.Findings)
+	}
+	// A string too long to read that starts like a pickle is reported.
+	nested := "\x80\x04B\x00\x00\x01\x00\x80\x04" + strings.Repeat("N", 1<<16-2) + "0N."
+	rep = scanWith(t, Limits{MaxString: 1 << 10}, "x.pkl", []byte(nested))
+	if rep.Verdict != Unknown || !hasFinding(rep, KindLimit, Unknown, "looks like a pickle or zip but is longer than 1024") {
+		t.Fatalf("long nested: %+v", rep.Findings)
 	}
 	long := "\x80\x02c" + strings.Repeat("a", 100) + "\nb\n)R."
 	rep = scanWith(t, Limits{MaxString: 50}, "x.pkl", []byte(long))
