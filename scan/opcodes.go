@@ -218,8 +218,11 @@ func tupleN(n int) func(*walker) error {
 
 func (w *walker) pushTuple(items []value) error {
 	t := value{k: vTuple}
-	if len(items) <= maxTupleItems {
+	if len(items) <= maxTupleItems && w.charge(valueCost*len(items)) {
 		t.items = append([]value(nil), items...)
+		for i := range t.items {
+			t.items[i].items = nil // persistent ids need one level only
+		}
 	}
 	return w.push(t)
 }
@@ -339,10 +342,14 @@ func opBuild(w *walker) error {
 	if err != nil {
 		return err
 	}
-	if t.k == vGlobal {
+	switch t.k {
+	case vGlobal:
 		mod, name, _ := cutNUL(t.s)
 		w.st.find(Finding{Kind: KindCall, Verdict: Unsafe, Member: w.member, Module: mod, Name: name,
 			Offset: w.op, Reason: "BUILD sets attributes on an imported name"})
+	case vLost:
+		w.st.find(Finding{Kind: KindCall, Verdict: Unknown, Member: w.member, Offset: w.op,
+			Reason: "BUILD sets attributes on a memo entry past the memo limit"})
 	}
 	return nil
 }
@@ -459,11 +466,11 @@ func (w *walker) put(k uint64) error {
 // opMemoize stores the top under the next key, len(memo); once entries
 // were dropped that key is unknown, so later GETs resolve to vLost.
 func opMemoize(w *walker) error {
-	if w.memoLost {
+	if w.memo.lost {
 		_, err := w.top()
 		return err
 	}
-	return w.put(uint64(len(w.memo)))
+	return w.put(uint64(w.memo.n))
 }
 
 // --- framing and buffers ---

@@ -70,12 +70,11 @@ type walker struct {
 	imports  int
 	stack    []value
 	marks    []int
-	memo     map[uint64]int32 // key -> index in vals, or -1 for a vOther value
-	vals     []value
-	memoLost bool
+	memo     memo
 	storages []string // storage keys of persistent ids
 	nops     int
 	buf      [8]byte
+	scratch  []byte
 }
 
 // legacyMagic is the first pickle of torch.save's pre-1.6 format: the
@@ -89,7 +88,7 @@ var legacyMagic = []byte("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x
 // keys the pickles referred to) and whether r held a pickle at all.
 func (st *state) pickles(r io.Reader, member string, depth int, sniff bool) (*walker, bool) {
 	w := &walker{st: st, in: bufio.NewReaderSize(r, 64<<10), member: member, depth: depth,
-		sniff: sniff, memo: map[uint64]int32{}}
+		sniff: sniff}
 	legacy := false
 	if b, _ := w.in.Peek(len(legacyMagic)); bytes.Equal(b, legacyMagic) {
 		legacy = true
@@ -202,7 +201,12 @@ func (w *walker) uint(n int) (uint64, error) {
 // keep reports whether a name-sized string of n bytes may be kept within
 // MaxRetained, and reserves it.
 func (w *walker) keep(n uint64) bool {
-	if n > maxNameLen || w.st.retained+int64(n) > w.st.lim.MaxRetained {
+	return n <= maxNameLen && w.charge(int(n))
+}
+
+// charge reserves n bytes of MaxRetained, reporting whether they were left.
+func (w *walker) charge(n int) bool {
+	if w.st.retained+int64(n) > w.st.lim.MaxRetained {
 		return false
 	}
 	w.st.retained += int64(n)
@@ -236,7 +240,10 @@ func (w *walker) data(n uint64, text bool) (value, error) {
 	}
 	nested := n > maxNameLen && w.nestedAhead(text)
 	if n <= maxNameLen || (nested && n <= uint64(w.st.lim.MaxString)) {
-		b := make([]byte, n)
+		if uint64(cap(w.scratch)) < n {
+			w.scratch = make([]byte, n)
+		}
+		b := w.scratch[:n]
 		m, err := io.ReadFull(w.in, b)
 		if err := w.advance(int64(m)); err != nil {
 			return value{}, err
@@ -356,49 +363,6 @@ func (w *walker) popMark() ([]value, error) {
 	items := w.stack[m:]
 	w.stack = w.stack[:m]
 	return items, nil
-}
-
-// --- memo ---
-
-func (w *walker) memoPut(key uint64, v value) {
-	if idx, ok := w.memo[key]; ok {
-		if idx >= 0 {
-			w.vals[idx] = v
-		} else if v.k != vOther {
-			w.memo[key] = w.storeVal(v)
-		}
-		return
-	}
-	if len(w.memo) >= w.st.lim.MaxMemo {
-		if !w.memoLost {
-			w.st.find(Finding{Kind: KindLimit, Verdict: Unknown, Member: w.member, Offset: w.op,
-				Reason: fmt.Sprintf("memo holds more than %d entries; later entries are not followed", w.st.lim.MaxMemo)})
-		}
-		w.memoLost = true
-		return
-	}
-	w.memo[key] = -1
-	if v.k != vOther {
-		w.memo[key] = w.storeVal(v)
-	}
-}
-
-func (w *walker) storeVal(v value) int32 {
-	w.vals = append(w.vals, v)
-	return int32(len(w.vals) - 1)
-}
-
-func (w *walker) memoGet(key uint64) error {
-	idx, ok := w.memo[key]
-	switch {
-	case !ok && w.memoLost:
-		return w.push(value{k: vLost})
-	case !ok:
-		return malformed("memo key %d was never stored", key)
-	case idx < 0:
-		return w.push(value{k: vOther})
-	}
-	return w.push(w.vals[idx])
 }
 
 // parseIndex parses a decimal memo index the way the unpickler does.

@@ -20,9 +20,9 @@ import (
 type Limits struct {
 	// MaxStack is the most values the pickle stack may hold (default 1<<18).
 	MaxStack int
-	// MaxMemo is the most memo entries followed per pickle (default 1<<20);
-	// past it, later entries are not followed and names read from them are
-	// unresolved.
+	// MaxMemo is the most memo entries followed per pickle (default 1<<23,
+	// 4 bytes each); past it, later entries are not followed, and names read
+	// from them are unresolved (Unsafe).
 	MaxMemo int
 	// MaxString is the longest string literal or protocol-0 line read into
 	// memory, to look in it for a nested pickle or zip (default 1 MiB);
@@ -71,7 +71,7 @@ func orDefault[T int | int64 | time.Duration](v, d T) T {
 
 func (l Limits) withDefaults() Limits {
 	l.MaxStack = orDefault(l.MaxStack, 1<<18)
-	l.MaxMemo = orDefault(l.MaxMemo, 1<<20)
+	l.MaxMemo = orDefault(l.MaxMemo, 1<<23)
 	l.MaxString = orDefault(l.MaxString, 1<<20)
 	l.MaxRetained = orDefault(l.MaxRetained, 64<<20)
 	l.MaxPickleBytes = orDefault(l.MaxPickleBytes, 4<<30)
