@@ -335,8 +335,101 @@ def build_gguf():
     write("bad_type.gguf", gguf([("a", [8, 2], 99, 0, 64)]))
 
 
+# --- differential set ---------------------------------------------------------
+#
+# Random object graphs (every protocol, shared references, escapes in
+# strings, nested class names, reducers with state), half of them passed
+# through pickletools.optimize. The expected imports are what CPython's own
+# unpickler asks find_class for: a recording subclass that returns a harmless
+# stand-in class, so loading runs no code but the stand-in's.
+
+class Recorder(pickle.Unpickler):
+    class Dummy:
+        def __init__(self, *a, **k):
+            pass
+
+        def __call__(self, *a, **k):
+            return Recorder.Dummy()
+
+        def __setstate__(self, state):
+            pass
+
+    def __init__(self, f):
+        super().__init__(f)
+        self.seen = []
+
+    def find_class(self, module, name):
+        self.seen.append([module, name])
+        return Recorder.Dummy
+
+
+def build_differential(n=200):
+    import random
+    rng = random.Random(15)
+    mods = []
+    for i in range(4):
+        setattr(module(f"pkg{i}"), "sub", None)
+        m = module(f"pkg{i}.sub")
+        fns = [function(m, f"fn{j}") for j in range(3)]
+        outer = klass(m, "Outer")
+        inner = type("Inner", (), {})
+        inner.__module__, inner.__qualname__ = m.__name__, "Outer.Inner"
+        outer.Inner = inner
+        mods.append((fns, inner))
+
+    def rstr():
+        alphabet = "ab\\'\"\n\x00\xe9\u20ac\U0001F600 u\\u0041"
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+
+    pool = []
+
+    def obj(d):
+        if pool and rng.random() < 0.15:
+            return rng.choice(pool)
+        k = rng.randint(0, 14 if d < 4 else 6)
+        fns, inner = rng.choice(mods)
+        v = [lambda: rng.randint(-2**70, 2**70), rng.random, rstr,
+             lambda: bytes(rng.randint(0, 255) for _ in range(rng.randint(0, 10))),
+             lambda: None, lambda: rng.random() < 0.5, lambda: rng.randint(0, 300),
+             lambda: [obj(d + 1) for _ in range(rng.randint(0, 5))],
+             lambda: {rstr(): obj(d + 1) for _ in range(rng.randint(0, 4))},
+             lambda: tuple(obj(d + 1) for _ in range(rng.randint(0, 5))),
+             lambda: frozenset(rng.randint(0, 9) for _ in range(rng.randint(0, 3))),
+             lambda: bytearray(b"xy"),
+             lambda: Reduce(rng.choice(fns), *(obj(d + 1) for _ in range(rng.randint(0, 2)))),
+             lambda: Stateful(rng.choice(fns), {"a": obj(d + 1)}),
+             lambda: Reduce(inner, obj(d + 1))][k]()
+        pool.append(v)
+        return v
+
+    os.makedirs(os.path.join(OUT, "diff"), exist_ok=True)
+    cases = []
+    for i in range(n):
+        pool.clear()
+        data = pickle.dumps(obj(0), protocol=i % 6)
+        if rng.random() < 0.5:
+            data = pickletools.optimize(data)
+        rec = Recorder(io.BytesIO(data))
+        rec.load()
+        name = f"r{i:03d}.pkl"
+        with open(os.path.join(OUT, "diff", name), "wb") as f:
+            f.write(data)
+        cases.append({"file": name, "imports": rec.seen})
+    with open(os.path.join(OUT, "diff", "expected.json"), "w") as f:
+        json.dump(cases, f, indent=0)
+
+
+class Stateful:
+    def __init__(self, fn, state):
+        self.fn, self.state = fn, state
+
+    def __reduce__(self):
+        return (self.fn, (), self.state)
+
+
 def main():
     build_corpus()
+    build_differential()
     with open(os.path.join(OUT, "MANIFEST"), "w") as f:
         for name in sorted(written):
             f.write(name + "\n")
