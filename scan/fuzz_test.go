@@ -65,6 +65,17 @@ func FuzzPickle(f *testing.F) {
 	seedCorpus(f, func(n string) bool {
 		return strings.HasSuffix(n, ".pkl") || strings.HasSuffix(n, ".bin") || strings.HasSuffix(n, ".npy")
 	})
+	diff, err := filepath.Glob(filepath.Join(corpusDir(f), "diff", "*.pkl"))
+	if err != nil || len(diff) == 0 {
+		f.Fatalf("differential set: %v", err)
+	}
+	for _, p := range diff[:40] {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep := scanFuzz(t, "x.pkl", b)
 		s := &Scanner{Limits: fuzzLimits}
