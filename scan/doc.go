@@ -55,9 +55,11 @@
 //     aligned, sizes from type and shape inside the file, no overlaps. Any
 //     failure is Unsafe.
 //   - Bounds on hostile input (Limits): stack, memo, kept strings, bytes per
-//     pickle, zip members, nesting, header size, findings, time. A bound
-//     that stops the walk is Unsafe (what follows was not seen); a memo
-//     bound only makes later names unresolved.
+//     pickle, zip members, header size, findings, time. A bound that stops
+//     the walk is Unsafe (what follows was not seen); a memo bound only
+//     makes later names unresolved. Zips and pickles nested deeper than
+//     MaxDepth, or compressed nested zips over MaxNested, are Unknown: no
+//     loader opens them by itself.
 //
 // # What is not checked
 //
@@ -65,8 +67,9 @@
 //     and storage sizes inside a pickle are not validated).
 //   - Unknown imports are not judged; the policy decides what Unknown means.
 //   - TorchScript code in a zip (reported Unknown), pre-2017 tar checkpoints
-//     (Unknown), joblib files with numpy arrays written inline between
-//     opcodes (the walk stops at the array bytes: Unknown), Keras, ONNX and
+//     (Unknown), and what follows a numpy array that joblib wrote inline
+//     between opcodes: the walk stops at the array bytes, and as joblib.load
+//     would go on unpickling, that is Unsafe. Keras, ONNX and
 //     TensorFlow formats, GGUF chat templates, tokenizer files, Python
 //     source shipped for trust_remote_code, pickles compressed with xz, lzma
 //     or lz4 (Unknown).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 
 	"github.com/cairnhub/cairn/inference/gguf"
 )
@@ -118,6 +119,10 @@ func (h *ggufHeader) value(t uint32, what string, depth int) {
 	}
 }
 
+// maxGGUFDim bounds each dimension as the inference reader does; llama.cpp
+// bounds the element count to int64, checked as well.
+const maxGGUFDim = math.MaxInt32 * 8
+
 // ggufMaxName is llama.cpp's GGML_MAX_NAME: tensor names are shorter.
 const ggufMaxName = 64
 
@@ -217,6 +222,14 @@ func ggufCheckTensors(tensors []ggufTensor, data, size, align uint64) ([]span, e
 			return nil, fmt.Errorf("duplicate tensor name %q", t.name)
 		}
 		names[t.name] = true
+		elems := uint64(1)
+		for _, d := range t.dims {
+			hi, lo := bits.Mul64(elems, d)
+			if d > maxGGUFDim || hi != 0 || lo > math.MaxInt64 {
+				return nil, fmt.Errorf("tensor %q dimensions %v are too large", t.name, t.dims)
+			}
+			elems = lo
+		}
 		n, err := gguf.TensorSize(gguf.TensorType(t.typ), t.dims)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %v", t.name, err)

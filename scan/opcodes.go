@@ -281,7 +281,7 @@ func opInst(w *walker) error {
 	if err := w.global(mod, name); err != nil {
 		return err
 	}
-	w.stack[len(w.stack)-1] = value{k: vComputed}
+	w.stack[len(w.stack)-1] = value{k: vComputed, s: mod + "\x00" + name}
 	return nil
 }
 
@@ -297,14 +297,24 @@ func opObj(w *walker) error {
 }
 
 func opReduce(w *walker) error {
-	if _, err := w.pop(); err != nil {
+	args, err := w.pop()
+	if err != nil {
 		return err
 	}
 	fn, err := w.pop()
 	if err != nil {
 		return err
 	}
-	return w.call(fn, "REDUCE")
+	if err := w.call(fn, "REDUCE"); err != nil {
+		return err
+	}
+	// Protocols 0 and 1 build objects as copyreg._reconstructor(cls, base, state).
+	if fn.s == "copyreg\x00_reconstructor" || fn.s == "copy_reg\x00_reconstructor" {
+		if args.k == vTuple && len(args.items) > 0 && args.items[0].k == vGlobal {
+			w.stack[len(w.stack)-1].s = args.items[0].s
+		}
+	}
+	return nil
 }
 
 func opNewObj(w *walker) error {
@@ -343,6 +353,10 @@ func opBuild(w *walker) error {
 		return err
 	}
 	switch t.k {
+	case vComputed:
+		if joblibWrappers[t.s] && !w.joblib {
+			w.joblib, w.joblibAt = true, w.op
+		}
 	case vGlobal:
 		mod, name, _ := cutNUL(t.s)
 		w.st.find(Finding{Kind: KindCall, Verdict: Unsafe, Member: w.member, Module: mod, Name: name,

@@ -73,6 +73,8 @@ type walker struct {
 	memo     memo
 	storages []string // storage keys of persistent ids
 	nops     int
+	joblib   bool  // a joblib array wrapper was built: raw bytes follow it
+	joblibAt int64 // offset of that BUILD
 	buf      [8]byte
 	scratch  []byte
 }
@@ -120,7 +122,9 @@ func (w *walker) fail(err error, start int64) bool {
 	if !errors.As(err, &we) {
 		we = &walkError{KindContainer, Unknown, "reading stream: " + err.Error()}
 	}
-	if w.sniff && w.imports == 0 {
+	if w.joblib {
+		we = w.joblibError().(*walkError)
+	} else if w.sniff && w.imports == 0 {
 		return false
 	}
 	if we.kind == KindMalformed && w.op == 0 && start == 0 {
@@ -425,6 +429,8 @@ func (w *walker) unresolved(module, name value) error {
 
 // call handles REDUCE, OBJ, NEWOBJ and NEWOBJ_EX: the callable must be an
 // imported name, whose import was classified already.
+// The result remembers the name called (in s), so that BUILD can tell a
+// joblib array wrapper.
 func (w *walker) call(fn value, op string) error {
 	switch fn.k {
 	case vGlobal:
@@ -433,8 +439,22 @@ func (w *walker) call(fn value, op string) error {
 	default:
 		w.st.find(Finding{Kind: KindCall, Verdict: Unknown, Member: w.member, Offset: w.op,
 			Reason: op + " calls a value that is not an imported name"})
+		fn.s = ""
 	}
-	return w.push(value{k: vComputed})
+	return w.push(value{k: vComputed, s: fn.s})
+}
+
+// joblibWrappers are the classes joblib pickles in place of a numpy array,
+// writing the array's raw bytes into the stream right after them.
+var joblibWrappers = setOf("joblib.numpy_pickle\x00NumpyArrayWrapper", "joblib.numpy_pickle\x00NDArrayWrapper",
+	"joblib.numpy_pickle\x00ZNDArrayWrapper", "sklearn.externals.joblib.numpy_pickle\x00NumpyArrayWrapper")
+
+// joblibError replaces the error that ends a walk after a joblib array:
+// joblib.load reads the array bytes and goes on unpickling what follows,
+// which the scanner has not seen.
+func (w *walker) joblibError() error {
+	return &walkError{KindUnscanned, Unsafe, fmt.Sprintf("joblib writes a numpy array's bytes inline after the wrapper built at offset %d; "+
+		"the scanner stops there, joblib.load goes on unpickling what follows", w.joblibAt)}
 }
 
 // validDotted reports whether s is a dotted Python identifier (ASCII only).

@@ -167,7 +167,7 @@ def u(s):
 def build_corpus():
     # Benign state dicts in every protocol family.
     for proto in (0, 2, 4, 5):
-        obj = collections.OrderedDict([("weights", Array()), ("step", 1000), ("names", {"a", "b"}),
+        obj = collections.OrderedDict([("weights", Array()), ("step", 1000), ("ids", {1, 2}),
                                        ("raw", bytearray(b"xyz")), ("lr", 0.5)])
         write(f"benign_numpy_p{proto}.pkl", check(pickle.dumps(obj, protocol=proto)))
     for proto in (2, 4, 5):
@@ -260,6 +260,32 @@ def build_corpus():
     hdr += b" " * (63 - (10 + len(hdr)) % 64) + b"\n"
     write("mal_object.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr +
           pickle.dumps([Reduce(os.system, "id")], protocol=3))
+
+    # joblib.dump of a numpy array writes a NumpyArrayWrapper, then the
+    # array's raw bytes into the stream; joblib.load then goes on unpickling,
+    # here a reducer to os.system the scanner cannot reach.
+    jl = module("joblib")
+    jnp = module("joblib.numpy_pickle")
+    jl.numpy_pickle = jnp
+    Wrapper = klass(jnp, "NumpyArrayWrapper")
+
+    class RawArray:
+        pass
+
+    class JoblibPickler(pickle._Pickler):
+        def save(self, obj, save_persistent_id=True):
+            if isinstance(obj, RawArray):
+                w = Wrapper()
+                w.__dict__.update(subclass=ndarray, shape=(4,), order="C", dtype=Dtype(),
+                                  allow_mmap=False, numpy_array_alignment_bytes=16)
+                super().save(w)
+                self.write(b"\x0f" + b"\xff" * 15 + struct.pack("<4f", 1, 2, 3, 4))
+                return
+            super().save(obj, save_persistent_id)
+
+    buf = io.BytesIO()
+    JoblibPickler(buf, protocol=2).dump([RawArray(), Reduce(os.system, "id")])
+    write("mal_joblib_after_array.joblib", buf.getvalue())
 
     # Compressed pickles: pickle.load(gzip.open(...)) and joblib.dump(compress=...).
     import gzip
