@@ -59,7 +59,7 @@ var deniedModules = setOf("os", "posix", "nt", "_posixsubprocess", "_winapi", "s
 	"httplib", "http", "aiohttp", "ftplib", "smtplib", "telnetlib", "poplib", "imaplib",
 	"nntplib", "xmlrpc", "websocket", "websockets", "timeit", "bdb", "pdb", "pydoc", "profile",
 	"cProfile", "trace", "doctest", "idlelib", "distutils", "setuptools", "pip", "ensurepip",
-	"venv", "_osx_support", "_aix_support", "logging.config", "numpy.f2py", "numpy.distutils",
+	"venv", "socketserver", "_osx_support", "_aix_support", "logging.config", "numpy.f2py", "numpy.distutils",
 	"numpy.testing", "torch.hub", "torch.utils.cpp_extension", "torch.testing",
 	"torch._dynamo", "torch._inductor", "torch.jit", "torch.package", "IPython")
 
@@ -70,7 +70,8 @@ var deniedNames = setOf(
 	"builtins.open", "builtins.breakpoint", "builtins.input", "builtins.globals",
 	"builtins.locals", "builtins.vars", "builtins.apply", "builtins.file", "builtins.reload",
 	"builtins.help", "builtins.exit", "builtins.quit",
-	"operator.attrgetter", "operator.methodcaller",
+	"operator.attrgetter", "operator.methodcaller", "_operator.attrgetter", "_operator.methodcaller",
+	"numpy.lib.format.read_array", "copyreg.add_extension",
 	"types.CodeType", "types.FunctionType", "types.LambdaType", "types.MethodType",
 	"types.ModuleType", "io.open", "io.open_code", "io.FileIO", "_io.open", "_io.FileIO",
 	"codecs.open", "numpy.load", "numpy.lib.npyio.load", "yaml.load", "yaml.unsafe_load",
@@ -81,6 +82,9 @@ var deniedNames = setOf(
 // lead from an allowed object to arbitrary code.
 var dangerousAttrs = setOf("eval", "exec", "compile", "getattr", "setattr", "__import__",
 	"system", "popen", "spawn", "execv", "execve", "open", "load", "loads")
+
+// dunderOK are dunder names Python itself pickles.
+var dunderOK = setOf("copyreg.__newobj__", "copyreg.__newobj_ex__", "copy_reg.__newobj__")
 
 // py2Modules is the Python 2 to 3 module renaming the unpickler applies to
 // protocols 0–2 (a subset of _compat_pickle.IMPORT_MAPPING).
@@ -136,8 +140,10 @@ func classifyOne(module, name string) (Verdict, string) {
 	}
 	segs := strings.Split(name, ".")
 	for i, s := range segs {
-		if strings.HasPrefix(s, "__") && strings.HasSuffix(s, "__") && (len(segs) > 1 || s == "__import__") {
-			return Unsafe, "attribute path goes through " + s
+		// A dunder name reaches interpreter internals: builtins.__getattribute__
+		// fetches eval, X.__globals__ a module's namespace.
+		if len(s) > 4 && strings.HasPrefix(s, "__") && strings.HasSuffix(s, "__") && !dunderOK[full] {
+			return Unsafe, "name goes through " + s
 		}
 		if len(segs) > 1 && (deniedModules[s] || (i > 0 && dangerousAttrs[s])) {
 			return Unsafe, "attribute path reaches " + s

@@ -65,6 +65,10 @@ func TestClassify(t *testing.T) {
 		{"numpy.testing._private.utils", "runstring", Unsafe},
 		{"asyncio.subprocess", "create_subprocess_shell", Unsafe},
 		{"types", "CodeType", Unsafe},
+		{"builtins", "__getattribute__", Unsafe},
+		{"torch", "__builtins__", Unsafe},
+		{"_operator", "attrgetter", Unsafe},
+		{"copyreg", "__newobj__", Unknown},
 	}
 	for _, c := range cases {
 		if got, why := classify(c.module, c.name); got != c.want {
