@@ -109,8 +109,11 @@ func (st *state) pickles(r io.Reader, member string, depth int, sniff bool) (*wa
 			return w, true
 		}
 		// Bytes after STOP: another pickle.load on the same file reads
-		// them. Walk them as a sniffed stream: garbage is not a finding.
-		w.sniff, w.imports = true, 0
+		// them. Walk them as a sniffed stream (garbage is not a finding),
+		// except the pickles torch's legacy loader reads one after another.
+		if !legacy {
+			w.sniff, w.imports = true, 0
+		}
 		w.stack, w.marks = w.stack[:0], w.marks[:0]
 	}
 }

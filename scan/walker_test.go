@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -331,5 +333,21 @@ func TestZipContainer(t *testing.T) {
 	rep = scanWith(t, Limits{}, "m.pt", bad[:len(bad)-30])
 	if !hasFinding(rep, KindContainer, Unsafe, "zip cannot be read") {
 		t.Fatalf("cut zip: %+v", rep.Findings)
+	}
+}
+
+func TestLegacyTorch(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(corpusDir(t), "benign_legacy.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The five pickles of the legacy format are walked strictly: one cut
+	// short is a finding even though it follows another pickle's STOP.
+	rep := scanWith(t, Limits{}, "pytorch_model.bin", b[:len(b)-100])
+	if rep.Verdict != Unknown || !hasFinding(rep, KindTruncated, Unknown, "") {
+		t.Fatalf("cut legacy checkpoint: %+v", rep.Findings)
+	}
+	if rep := scanWith(t, Limits{}, "pytorch_model.bin", b); rep.Verdict != Safe || rep.Pickles != 5 {
+		t.Fatalf("legacy checkpoint: %+v", rep)
 	}
 }
