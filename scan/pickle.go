@@ -89,8 +89,12 @@ var legacyMagic = []byte("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x
 // recording findings under member. It returns the walker (for the storage
 // keys the pickles referred to) and whether r held a pickle at all.
 func (st *state) pickles(r io.Reader, member string, depth int, sniff bool) (*walker, bool) {
-	w := &walker{st: st, in: bufio.NewReaderSize(r, 64<<10), member: member, depth: depth,
-		sniff: sniff}
+	// A sniffed stream is usually no pickle: do not read ahead much of it.
+	bufSize := 64 << 10
+	if sniff {
+		bufSize = 4 << 10
+	}
+	w := &walker{st: st, in: bufio.NewReaderSize(r, bufSize), member: member, depth: depth, sniff: sniff}
 	legacy := false
 	if b, _ := w.in.Peek(len(legacyMagic)); bytes.Equal(b, legacyMagic) {
 		legacy = true

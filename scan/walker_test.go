@@ -324,6 +324,19 @@ func TestZipContainer(t *testing.T) {
 	if rep := scanWith(t, Limits{}, "m.zip", z); !hasFinding(rep, KindImport, Unsafe, "inner.zip!inner.zip!inner.zip!a/data.pkl") {
 		t.Fatalf("nesting within limits: %+v", rep.Findings)
 	}
+	// Members that are no pickle are read only as far as it takes to tell.
+	blobs := [][2]string{{"archive/data.pkl", benign}}
+	for i := range 100 {
+		lead := "\x00"
+		if i%2 == 1 {
+			lead = "N" // a valid opcode, then bytes that are not
+		}
+		blobs = append(blobs, [2]string{"blob/" + strings.Repeat("b", i+1), lead + strings.Repeat("\x00", 256<<10)})
+	}
+	rep = scanWith(t, Limits{}, "m.pt", zipOf(t, blobs...))
+	if rep.Verdict != Safe || rep.BytesRead > 1<<20 {
+		t.Fatalf("100 blobs of 256 KiB: read %d bytes, %+v", rep.BytesRead, rep.Findings)
+	}
 	// TorchScript archives carry code the scanner does not check.
 	rep = scanWith(t, Limits{}, "m.pt", zipOf(t, [2]string{"m/data.pkl", benign}, [2]string{"m/code/__torch__/m.py", "def forward(self): pass\n"}))
 	if rep.Verdict != Unknown || !hasFinding(rep, KindUnscanned, Unknown, "TorchScript") {

@@ -114,6 +114,9 @@ func (st *state) zipOther(r io.ReaderAt, f *zip.File, member string, depth int) 
 		st.nestedZip(r, f, where, depth)
 		return
 	}
+	if n == 0 || (opTable[head[0]] == nil && string(head[:]) != "\x93NUM") {
+		return // neither a pickle nor a .npy: its first byte is no opcode
+	}
 	if rd, err = st.open(r, f, member); err != nil {
 		return
 	}
