@@ -55,9 +55,9 @@
 //     aligned, sizes from type and shape inside the file, no overlaps. Any
 //     failure is Unsafe.
 //   - Bounds on hostile input (Limits): stack, memo, kept strings, bytes per
-//     pickle, zip members, header size, findings, time. A bound that stops
-//     the walk is Unsafe (what follows was not seen); a memo bound only
-//     makes later names unresolved. Zips and pickles nested deeper than
+//     pickle, zip members, header size, tensors, findings, time. A bound
+//     that stops a walk or a header check is Unsafe (what follows was not
+//     seen); a memo bound only makes later names unresolved. Zips and pickles nested deeper than
 //     MaxDepth, or compressed nested zips over MaxNested, are Unknown: no
 //     loader opens them by itself.
 //

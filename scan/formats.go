@@ -91,6 +91,10 @@ func (st *state) safetensors(r io.ReaderAt, size int64, member string) {
 		bad(8, "%v", err)
 		return
 	}
+	if len(tensors) > st.lim.MaxTensors {
+		bad(8, "%d tensors, more than the limit of %d", len(tensors), st.lim.MaxTensors)
+		return
+	}
 	dataLen := uint64(size) - 8 - n
 	spans := make([]span, 0, len(tensors))
 	for _, t := range tensors {

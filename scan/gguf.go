@@ -161,6 +161,9 @@ func ggufSpans(r io.ReaderAt, size int64, st *state) ([]span, error) {
 	if h.err == nil && (nt > uint64(size)/32 || nkv > uint64(size)/13) {
 		return nil, fmt.Errorf("%d tensors and %d metadata entries cannot fit in %d bytes", nt, nkv, size)
 	}
+	if lim := uint64(st.lim.MaxTensors); h.err == nil && (nt > lim || nkv > lim) {
+		return nil, fmt.Errorf("%d tensors and %d metadata entries: more than the limit of %d", nt, nkv, lim)
+	}
 	align := uint64(gguf.DefaultAlignment)
 	keys := map[string]bool{}
 	for i := uint64(0); i < nkv && h.err == nil; i++ {

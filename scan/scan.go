@@ -42,6 +42,9 @@ type Limits struct {
 	// MaxHeader is the largest safetensors JSON header (default 100 MB, the
 	// safetensors library's own limit).
 	MaxHeader int64
+	// MaxTensors is the most tensors, and GGUF metadata entries, a header
+	// may declare (default 1<<20).
+	MaxTensors int
 	// MaxFindings is the most findings listed per report (default 256).
 	MaxFindings int
 	// Timeout bounds one scan (default 5 minutes).
@@ -53,7 +56,7 @@ func (l Limits) Validate() error {
 	ints := map[string]int64{"MaxStack": int64(l.MaxStack), "MaxMemo": int64(l.MaxMemo),
 		"MaxString": int64(l.MaxString), "MaxRetained": l.MaxRetained, "MaxPickleBytes": l.MaxPickleBytes,
 		"MaxMembers": int64(l.MaxMembers), "MaxDepth": int64(l.MaxDepth), "MaxNested": l.MaxNested,
-		"MaxHeader": l.MaxHeader, "MaxFindings": int64(l.MaxFindings), "Timeout": int64(l.Timeout)}
+		"MaxHeader": l.MaxHeader, "MaxTensors": int64(l.MaxTensors), "MaxFindings": int64(l.MaxFindings), "Timeout": int64(l.Timeout)}
 	for k, v := range ints {
 		if v < 0 {
 			return fmt.Errorf("scan: limit %s is negative (%d)", k, v)
@@ -79,6 +82,7 @@ func (l Limits) withDefaults() Limits {
 	l.MaxDepth = orDefault(l.MaxDepth, 4)
 	l.MaxNested = orDefault(l.MaxNested, 64<<20)
 	l.MaxHeader = orDefault(l.MaxHeader, 100_000_000)
+	l.MaxTensors = orDefault(l.MaxTensors, 1<<20)
 	l.MaxFindings = orDefault(l.MaxFindings, 256)
 	l.Timeout = orDefault(l.Timeout, 5*time.Minute)
 	return l

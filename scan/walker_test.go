@@ -349,6 +349,21 @@ func TestZipContainer(t *testing.T) {
 	}
 }
 
+func TestHeaderLimits(t *testing.T) {
+	for _, name := range []string{"good.gguf", "good.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(corpusDir(t), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep := scanWith(t, Limits{MaxTensors: 1}, name, b); rep.Verdict != Unsafe || !strings.Contains(rep.Summary(), "limit of 1") {
+			t.Errorf("%s with MaxTensors 1: %s", name, rep.Summary())
+		}
+		if rep := scanWith(t, Limits{MaxTensors: 2}, name, b); rep.Verdict != Safe {
+			t.Errorf("%s with MaxTensors 2: %s", name, rep.Summary())
+		}
+	}
+}
+
 func TestLegacyTorch(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(corpusDir(t), "benign_legacy.bin"))
 	if err != nil {
