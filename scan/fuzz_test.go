@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -88,6 +89,11 @@ func FuzzPickle(f *testing.F) {
 		if rep.Format == FormatPickle && looksPickle(b) && srep.Verdict != rep.Verdict {
 			t.Fatalf("File says %s, Pickle says %s", rep.Verdict, srep.Verdict)
 		}
+		// Nothing after a denied import can hide it.
+		evil := append([]byte("\x80\x02cos\nsystem\n0"), b...)
+		if rep := scanFuzz(t, "x.pkl", evil); rep.Verdict != Unsafe {
+			t.Fatalf("os.system followed by %q: %s", b, rep.Summary())
+		}
 	})
 }
 
@@ -98,6 +104,24 @@ func FuzzZip(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		scanFuzz(t, "x.pt", b)
+		// Whatever else a zip holds, a malicious member is found.
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, m := range [][2]string{{"archive/data.pkl", string(b)}, {"archive/x", stackGlobalOS}} {
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: m[0], Method: zip.Store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte(m[1])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if rep := scanFuzz(t, "x.pt", buf.Bytes()); rep.Verdict != Unsafe || !hasFinding(rep, KindImport, Unsafe, "archive/x") {
+			t.Fatalf("zip with %q beside a malicious member: %s", b, rep.Summary())
+		}
 	})
 }
 
