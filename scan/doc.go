@@ -33,7 +33,9 @@
 //     otherwise Unknown. A STACK_GLOBAL whose names are not string literals
 //     (computed by a call, too long, lost past a limit) is Unsafe. REDUCE,
 //     OBJ and NEWOBJ calling something that is not an imported name is
-//     Unknown; BUILD on an imported name itself is Unsafe. EXT1/EXT2/EXT4
+//     Unknown; BUILD on an imported name itself is Unsafe, and so is a
+//     functools.partial of a denied function (also found as an import).
+//     EXT1/EXT2/EXT4
 //     are Unknown. PERSID/BINPERSID are allowed (PyTorch storages).
 //   - Bytes after STOP: another pickle there is walked too, except in
 //     torch.save's pre-1.6 format, whose five pickles are followed by raw

@@ -308,6 +308,9 @@ func opReduce(w *walker) error {
 	if err := w.call(fn, "REDUCE"); err != nil {
 		return err
 	}
+	if fn.s == "functools\x00partial" {
+		w.partial(args)
+	}
 	// Protocols 0 and 1 build objects as copyreg._reconstructor(cls, base, state).
 	if fn.s == "copyreg\x00_reconstructor" || fn.s == "copy_reg\x00_reconstructor" {
 		if args.k == vTuple && len(args.items) > 0 && args.items[0].k == vGlobal {
@@ -315,6 +318,19 @@ func opReduce(w *walker) error {
 		}
 	}
 	return nil
+}
+
+// partial names the denied function a functools.partial wraps: the call
+// runs when the partial is called, perhaps long after loading.
+func (w *walker) partial(args value) {
+	if args.k != vTuple || len(args.items) == 0 || args.items[0].k != vGlobal {
+		return
+	}
+	mod, name, _ := cutNUL(args.items[0].s)
+	if v, _ := classify(mod, name); v == Unsafe {
+		w.st.find(Finding{Kind: KindCall, Verdict: Unsafe, Member: w.member, Module: mod, Name: name, Offset: w.op,
+			Reason: "functools.partial wraps a denied function"})
+	}
 }
 
 func opNewObj(w *walker) error {
