@@ -18,9 +18,10 @@
 //     every zip member ending in .pkl whatever its directory, every other
 //     zip member that parses as a pickle, the pickle of a .npy file of an
 //     object dtype, gzip, zlib and bzip2 streams of pickle-named files
-//     (pickle.load(gzip.open(...)), joblib's compress=), and pickles or
-//     zips held in a string inside a pickle
-//     (what pickle.loads or torch.load would read if the pickle calls them).
+//     (pickle.load(gzip.open(...)), joblib's compress=), pickles or zips
+//     held in a string inside a pickle (what pickle.loads or torch.load
+//     would read if the pickle calls them), and pickle-named files that are
+//     valid in another format too (as a sniffed stream).
 //     Every opcode is followed with a model of the stack, MARKs and memo
 //     sufficient to resolve the module and name of each GLOBAL, INST and
 //     STACK_GLOBAL, including names built from memoised strings (PUT, BINPUT,
@@ -35,8 +36,8 @@
 //     OBJ and NEWOBJ calling something that is not an imported name is
 //     Unknown; BUILD on an imported name itself is Unsafe, and so is a
 //     functools.partial of a denied function (also found as an import).
-//     EXT1/EXT2/EXT4
-//     are Unknown. PERSID/BINPERSID are allowed (PyTorch storages).
+//     EXT1/EXT2/EXT4 are Unknown. PERSID/BINPERSID are allowed (PyTorch
+//     storages).
 //   - Bytes after STOP: another pickle there is walked too, except in
 //     torch.save's pre-1.6 format, whose five pickles are followed by raw
 //     storage bytes torch never unpickles.
@@ -59,9 +60,9 @@
 //   - Bounds on hostile input (Limits): stack, memo, kept strings, bytes per
 //     pickle, zip members, header size, tensors, findings, time. A bound
 //     that stops a walk or a header check is Unsafe (what follows was not
-//     seen); a memo bound only makes later names unresolved. Zips and pickles nested deeper than
-//     MaxDepth, or compressed nested zips over MaxNested, are Unknown: no
-//     loader opens them by itself.
+//     seen); a memo bound only makes later names unresolved. Zips and
+//     pickles nested deeper than MaxDepth, or compressed nested zips over
+//     MaxNested, are Unknown: no loader opens them by itself.
 //
 // # What is not checked
 //
@@ -71,10 +72,10 @@
 //   - TorchScript code in a zip (reported Unknown), pre-2017 tar checkpoints
 //     (Unknown), and what follows a numpy array that joblib wrote inline
 //     between opcodes: the walk stops at the array bytes, and as joblib.load
-//     would go on unpickling, that is Unsafe. Keras, ONNX and
-//     TensorFlow formats, GGUF chat templates, tokenizer files, Python
-//     source shipped for trust_remote_code, pickles compressed with xz, lzma
-//     or lz4 (Unknown).
+//     would go on unpickling, that is Unsafe.
+//   - Keras, ONNX and TensorFlow formats, GGUF chat templates, tokenizer
+//     files, Python source shipped for trust_remote_code; pickles
+//     compressed with xz, lzma or lz4 (reported Unknown).
 //   - Protocol 0 and 1 pickles inside strings (only strings starting with a
 //     PROTO opcode or a zip header are followed), out-of-band buffers of
 //     protocol 5, and copyreg extensions a loader may have registered.
