@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bufio"
 	"bytes"
 	"compress/bzip2"
 	"compress/gzip"
@@ -127,8 +128,10 @@ func (s *Scanner) File(ctx context.Context, name string, r io.ReaderAt, size int
 }
 
 // Pickle walks a raw pickle stream read once from r (for example while it is
-// being stored) with the limits of s. Use File for anything that may be a zip,
-// safetensors or GGUF file: those need random access.
+// being stored) with the limits of s. Use File for anything that may be a
+// zip, safetensors or GGUF file: those need random access, and a zip or GGUF
+// stream is reported Unknown here. File on the stored bytes reads only the
+// pickles and headers, so it costs little even after a streaming import.
 func (s *Scanner) Pickle(ctx context.Context, r io.Reader) (Report, error) {
 	if err := s.Limits.Validate(); err != nil {
 		return Report{}, err
@@ -139,11 +142,24 @@ func (s *Scanner) Pickle(ctx context.Context, r io.Reader) (Report, error) {
 	defer cancel()
 	cr := &countingReader{r: r}
 	st := &state{ctx: ctx, lim: &lim, sink: newSink(&lim)}
-	st.pickles(cr, "", 0, false)
+	br := bufio.NewReader(cr)
+	format := FormatPickle
+	if head, _ := br.Peek(4); string(head) == "PK\x03\x04" || string(head) == "GGUF" {
+		// A zip's directory is at its end and a GGUF header needs the size:
+		// neither can be checked from a stream.
+		format = FormatZip
+		if string(head) == "GGUF" {
+			format = FormatGGUF
+		}
+		st.find(Finding{Kind: KindUnscanned, Verdict: Unknown,
+			Reason: string(format) + " file needs random access; scan it with File"})
+	} else {
+		st.pickles(br, "", 0, false)
+	}
 	if err := parent.Err(); err != nil {
 		return Report{}, fmt.Errorf("scan pickle: %w", err)
 	}
-	return st.sink.report(FormatPickle, cr.n), nil
+	return st.sink.report(format, cr.n), nil
 }
 
 // state is one scan in progress.

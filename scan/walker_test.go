@@ -262,6 +262,10 @@ func TestStreamForm(t *testing.T) {
 	if len(rep.Imports) != 1 || rep.Imports[0].Module != "os" || rep.Imports[0].Verdict != Unsafe {
 		t.Fatalf("imports %+v", rep.Imports)
 	}
+	zrep, err := (&Scanner{}).Pickle(context.Background(), bytes.NewReader(zipOf(t, [2]string{"a/data.pkl", stackGlobalOS})))
+	if err != nil || zrep.Verdict != Unknown || zrep.Format != FormatZip {
+		t.Fatalf("zip as a stream: %+v, %v", zrep, err)
+	}
 	j, err := json.Marshal(rep)
 	if err != nil || !strings.Contains(string(j), `"verdict":"unsafe"`) {
 		t.Fatalf("json %s, %v", j, err)
