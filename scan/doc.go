@@ -71,8 +71,9 @@
 //   - Unknown imports are not judged; the policy decides what Unknown means.
 //   - TorchScript code in a zip (reported Unknown), pre-2017 tar checkpoints
 //     (Unknown), and what follows a numpy array that joblib wrote inline
-//     between opcodes: the walk stops at the array bytes, and as joblib.load
-//     would go on unpickling, that is Unsafe.
+//     between opcodes: a walk that stops anywhere after an import of
+//     joblib's array wrapper is Unsafe, as joblib.load would read the array
+//     bytes and go on unpickling.
 //   - Keras, ONNX and TensorFlow formats, GGUF chat templates, tokenizer
 //     files, Python source shipped for trust_remote_code; pickles
 //     compressed with xz, lzma or lz4 (reported Unknown).

@@ -369,10 +369,6 @@ func opBuild(w *walker) error {
 		return err
 	}
 	switch t.k {
-	case vComputed:
-		if joblibWrappers[t.s] && !w.joblib {
-			w.joblib, w.joblibAt = true, w.op
-		}
 	case vGlobal:
 		mod, name, _ := cutNUL(t.s)
 		w.st.find(Finding{Kind: KindCall, Verdict: Unsafe, Member: w.member, Module: mod, Name: name,

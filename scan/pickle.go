@@ -73,8 +73,8 @@ type walker struct {
 	memo     memo
 	storages []string // storage keys of persistent ids
 	nops     int
-	joblib   bool  // a joblib array wrapper was built: raw bytes follow it
-	joblibAt int64 // offset of that BUILD
+	joblib   bool  // joblib's array wrapper was imported: raw bytes may follow
+	joblibAt int64 // offset of that import
 	buf      [8]byte
 	scratch  []byte
 }
@@ -405,6 +405,9 @@ func (w *walker) global(module, name string) error {
 		return malformed("import name is not an identifier")
 	}
 	w.imports++
+	if joblibWrappers[module+"\x00"+name] && !w.joblib {
+		w.joblib, w.joblibAt = true, w.op
+	}
 	v, why := classify(module, name)
 	w.st.sink.addImport(module, name, v)
 	if v != Safe {
@@ -452,7 +455,10 @@ func (w *walker) call(fn value, op string) error {
 }
 
 // joblibWrappers are the classes joblib pickles in place of a numpy array,
-// writing the array's raw bytes into the stream right after them.
+// writing the array's raw bytes into the stream right after building one.
+// However a wrapper object is then made (NEWOBJ, REDUCE through copyreg or
+// functools.partial, a memo entry), its class was imported first: a walk
+// that stops after that import may have stopped at array bytes.
 var joblibWrappers = setOf("joblib.numpy_pickle\x00NumpyArrayWrapper", "joblib.numpy_pickle\x00NDArrayWrapper",
 	"joblib.numpy_pickle\x00ZNDArrayWrapper", "sklearn.externals.joblib.numpy_pickle\x00NumpyArrayWrapper")
 
@@ -460,8 +466,8 @@ var joblibWrappers = setOf("joblib.numpy_pickle\x00NumpyArrayWrapper", "joblib.n
 // joblib.load reads the array bytes and goes on unpickling what follows,
 // which the scanner has not seen.
 func (w *walker) joblibError() error {
-	return &walkError{KindUnscanned, Unsafe, fmt.Sprintf("joblib writes a numpy array's bytes inline after the wrapper built at offset %d; "+
-		"the scanner stops there, joblib.load goes on unpickling what follows", w.joblibAt)}
+	return &walkError{KindUnscanned, Unsafe, fmt.Sprintf("the pickle imports joblib's array wrapper at offset %d, and joblib writes "+
+		"array bytes inline after it; the scanner stops there, joblib.load goes on unpickling what follows", w.joblibAt)}
 }
 
 // validDotted reports whether s is a dotted Python identifier (ASCII only).
