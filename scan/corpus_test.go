@@ -76,7 +76,7 @@ var corpus = map[string]want{
 	"mal_torch_proto0_member.ckpt":  {Unsafe, FormatTorchZip, "in archive/notes at 0: posix.system"},
 	"mal_nested_zip.zip":            {Unsafe, FormatZip, "in inner/model.pt!archive/data.pkl at 257: posix.system"},
 	"mal_object.npy":                {Unsafe, FormatNumpy, "posix.system"},
-	"mal_joblib_after_array.joblib": {Unsafe, FormatPickle, "unsafe unscanned at 254: the pickle imports joblib's array wrapper at offset 6"},
+	"mal_joblib_after_array.joblib": {Unsafe, FormatPickle, "unsafe unscanned at 6: joblib.numpy_pickle.NumpyArrayWrapper: joblib writes numpy array bytes inline"},
 	"mal_gzip.pkl.gz":               {Unsafe, FormatPickle, "in [gzip] at 2: posix.system"},
 	"mal_zlib.joblib":               {Unsafe, FormatPickle, "builtins.exec"},
 

@@ -71,9 +71,8 @@
 //   - Unknown imports are not judged; the policy decides what Unknown means.
 //   - TorchScript code in a zip (reported Unknown), pre-2017 tar checkpoints
 //     (Unknown), and what follows a numpy array that joblib wrote inline
-//     between opcodes: a walk that stops anywhere after an import of
-//     joblib's array wrapper is Unsafe, as joblib.load would read the array
-//     bytes and go on unpickling.
+//     between opcodes: an import of joblib's array wrapper is Unsafe, as
+//     joblib.load reads the array bytes and goes on unpickling past them.
 //   - Keras, ONNX and TensorFlow formats, GGUF chat templates, tokenizer
 //     files, Python source shipped for trust_remote_code; pickles
 //     compressed with xz, lzma or lz4 (reported Unknown).

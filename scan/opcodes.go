@@ -281,7 +281,7 @@ func opInst(w *walker) error {
 	if err := w.global(mod, name); err != nil {
 		return err
 	}
-	w.stack[len(w.stack)-1] = value{k: vComputed, s: mod + "\x00" + name}
+	w.stack[len(w.stack)-1] = value{k: vComputed}
 	return nil
 }
 
@@ -308,14 +308,8 @@ func opReduce(w *walker) error {
 	if err := w.call(fn, "REDUCE"); err != nil {
 		return err
 	}
-	if fn.s == "functools\x00partial" {
+	if fn.k == vGlobal && fn.s == "functools\x00partial" {
 		w.partial(args)
-	}
-	// Protocols 0 and 1 build objects as copyreg._reconstructor(cls, base, state).
-	if fn.s == "copyreg\x00_reconstructor" || fn.s == "copy_reg\x00_reconstructor" {
-		if args.k == vTuple && len(args.items) > 0 && args.items[0].k == vGlobal {
-			w.stack[len(w.stack)-1].s = args.items[0].s
-		}
 	}
 	return nil
 }

@@ -73,8 +73,6 @@ type walker struct {
 	memo     memo
 	storages []string // storage keys of persistent ids
 	nops     int
-	joblib   bool  // joblib's array wrapper was imported: raw bytes may follow
-	joblibAt int64 // offset of that import
 	buf      [8]byte
 	scratch  []byte
 }
@@ -129,9 +127,7 @@ func (w *walker) fail(err error, start int64) bool {
 	if !errors.As(err, &we) {
 		we = &walkError{KindContainer, Unknown, "reading stream: " + err.Error()}
 	}
-	if w.joblib {
-		we = w.joblibError().(*walkError)
-	} else if w.sniff && w.imports == 0 {
+	if w.sniff && w.imports == 0 {
 		return false
 	}
 	if we.kind == KindMalformed && w.op == 0 && start == 0 {
@@ -405,8 +401,10 @@ func (w *walker) global(module, name string) error {
 		return malformed("import name is not an identifier")
 	}
 	w.imports++
-	if joblibWrappers[module+"\x00"+name] && !w.joblib {
-		w.joblib, w.joblibAt = true, w.op
+	if joblibWrappers[module+"\x00"+name] {
+		w.st.find(Finding{Kind: KindUnscanned, Verdict: Unsafe, Member: w.member, Module: module, Name: name, Offset: w.op,
+			Reason: "joblib writes numpy array bytes inline after this wrapper, and joblib.load goes on unpickling " +
+				"after them: the scanner cannot follow the stream past them"})
 	}
 	v, why := classify(module, name)
 	w.st.sink.addImport(module, name, v)
@@ -439,8 +437,6 @@ func (w *walker) unresolved(module, name value) error {
 
 // call handles REDUCE, OBJ, NEWOBJ and NEWOBJ_EX: the callable must be an
 // imported name, whose import was classified already.
-// The result remembers the name called (in s), so that BUILD can tell a
-// joblib array wrapper.
 func (w *walker) call(fn value, op string) error {
 	switch fn.k {
 	case vGlobal:
@@ -449,26 +445,18 @@ func (w *walker) call(fn value, op string) error {
 	default:
 		w.st.find(Finding{Kind: KindCall, Verdict: Unknown, Member: w.member, Offset: w.op,
 			Reason: op + " calls a value that is not an imported name"})
-		fn.s = ""
 	}
-	return w.push(value{k: vComputed, s: fn.s})
+	return w.push(value{k: vComputed})
 }
 
 // joblibWrappers are the classes joblib pickles in place of a numpy array,
 // writing the array's raw bytes into the stream right after building one.
-// However a wrapper object is then made (NEWOBJ, REDUCE through copyreg or
-// functools.partial, a memo entry), its class was imported first: a walk
-// that stops after that import may have stopped at array bytes.
+// Where joblib.load resumes depends on the wrapper's state, which a
+// crafted stream can make the walker misread (the walker does not model
+// object identity), so the import itself is the finding: however a wrapper
+// object is made, its class is imported first.
 var joblibWrappers = setOf("joblib.numpy_pickle\x00NumpyArrayWrapper", "joblib.numpy_pickle\x00NDArrayWrapper",
 	"joblib.numpy_pickle\x00ZNDArrayWrapper", "sklearn.externals.joblib.numpy_pickle\x00NumpyArrayWrapper")
-
-// joblibError replaces the error that ends a walk after a joblib array:
-// joblib.load reads the array bytes and goes on unpickling what follows,
-// which the scanner has not seen.
-func (w *walker) joblibError() error {
-	return &walkError{KindUnscanned, Unsafe, fmt.Sprintf("the pickle imports joblib's array wrapper at offset %d, and joblib writes "+
-		"array bytes inline after it; the scanner stops there, joblib.load goes on unpickling what follows", w.joblibAt)}
-}
 
 // validDotted reports whether s is a dotted Python identifier (ASCII only).
 func validDotted(s string) bool {
