@@ -264,7 +264,9 @@ func opStackGlobal(w *walker) error {
 	if mod.k == vStr && name.k == vStr {
 		return w.global(mod.s, name.s)
 	}
-	if mod.k == vOther || name.k == vOther || mod.k == vGlobal || name.k == vGlobal || mod.k == vTuple || name.k == vTuple {
+	// Numbers, containers and tuples are never str; an imported name may be
+	// a module's string constant, so it is unresolved like a call's result.
+	if mod.k == vOther || name.k == vOther || mod.k == vTuple || name.k == vTuple {
 		return malformed("STACK_GLOBAL requires str")
 	}
 	return w.unresolved(mod, name)

@@ -426,6 +426,8 @@ func (w *walker) unresolved(module, name value) error {
 			return "a string not kept (longer than a name, or past MaxRetained)"
 		case vLost:
 			return "a memo entry past the memo limit"
+		case vGlobal:
+			return "an imported name (a module's string constant?)"
 		default:
 			return "a value computed by a call"
 		}

@@ -112,6 +112,16 @@ func TestMemoKeys(t *testing.T) {
 	}
 }
 
+func TestStackGlobalOfImports(t *testing.T) {
+	// Module constants that are strings: STACK_GLOBAL(string.x, string.y)
+	// imports whatever they hold.
+	p := "\x80\x04cstring\nx\ncstring\ny\n\x93)R."
+	rep := scanWith(t, Limits{}, "x.pkl", []byte(p))
+	if rep.Verdict != Unsafe || !hasFinding(rep, KindUnresolved, Unsafe, "module's string constant") {
+		t.Fatalf("%+v", rep.Findings)
+	}
+}
+
 func TestStringLimits(t *testing.T) {
 	// A kept-string budget too small for "system" makes the name unresolved.
 	rep := scanWith(t, Limits{MaxRetained: 3}, "x.pkl", []byte(stackGlobalOS))
