@@ -176,6 +176,9 @@ func ggufSpans(r io.ReaderAt, size int64, st *state) ([]span, error) {
 		}
 		keys[key] = true
 		t := h.u32("metadata type")
+		if key == "general.alignment" && t != 4 && h.err == nil {
+			h.fail("general.alignment has type %d, want uint32 (4)", t)
+		}
 		if key == "general.alignment" && t == 4 {
 			align = uint64(h.u32("general.alignment"))
 			if h.err == nil && (align == 0 || align&(align-1) != 0) {
