@@ -164,27 +164,7 @@ func ggufSpans(r io.ReaderAt, size int64, st *state) ([]span, error) {
 	if lim := uint64(st.lim.MaxTensors); h.err == nil && (nt > lim || nkv > lim) {
 		return nil, fmt.Errorf("%d tensors and %d metadata entries: more than the limit of %d", nt, nkv, lim)
 	}
-	align := uint64(gguf.DefaultAlignment)
-	keys := map[string]bool{}
-	for i := uint64(0); i < nkv && h.err == nil; i++ {
-		if i&1023 == 0 && st.timeUp("", h.pos) {
-			return nil, fmt.Errorf("metadata not read in time")
-		}
-		key := h.str(fmt.Sprintf("metadata key #%d", i), 1<<16)
-		if keys[key] {
-			h.fail("duplicate metadata key %q", key)
-		}
-		keys[key] = true
-		t := h.u32("metadata type")
-		if key == "general.alignment" && t == 4 {
-			align = uint64(h.u32("general.alignment"))
-			if h.err == nil && (align == 0 || align&(align-1) != 0) {
-				h.fail("general.alignment %d is not a power of two", align)
-			}
-			continue
-		}
-		h.value(t, fmt.Sprintf("metadata %q", key), 0)
-	}
+	align := h.metadata(nkv, st)
 	tensors := make([]ggufTensor, 0, min(nt, 1<<16))
 	for i := uint64(0); i < nt && h.err == nil; i++ {
 		tensors = append(tensors, h.tensor(i))
@@ -194,6 +174,39 @@ func ggufSpans(r io.ReaderAt, size int64, st *state) ([]span, error) {
 	}
 	data := (uint64(h.pos) + align - 1) / align * align
 	return ggufCheckTensors(tensors, data, uint64(size), align)
+}
+
+// metadata skips nkv metadata entries, checking that keys are unique and
+// that general.alignment is a uint32 power of two, which it returns.
+func (h *ggufHeader) metadata(nkv uint64, st *state) uint64 {
+	align := uint64(gguf.DefaultAlignment)
+	keys := map[string]bool{}
+	for i := uint64(0); i < nkv && h.err == nil; i++ {
+		if i&1023 == 0 && st.timeUp("", h.pos) {
+			h.fail("metadata not read in time")
+		}
+		key := h.str(fmt.Sprintf("metadata key #%d", i), 1<<16)
+		switch {
+		case h.err == nil && key == "":
+			h.fail("metadata key #%d is empty or longer than 64 KiB", i)
+		case keys[key]:
+			h.fail("duplicate metadata key %q", key)
+		}
+		keys[key] = true
+		t := h.u32("metadata type")
+		if key != "general.alignment" {
+			h.value(t, fmt.Sprintf("metadata %q", key), 0)
+			continue
+		}
+		if t != 4 {
+			h.fail("general.alignment has type %d, want uint32 (4)", t)
+		}
+		align = uint64(h.u32("general.alignment"))
+		if h.err == nil && (align == 0 || align&(align-1) != 0) {
+			h.fail("general.alignment %d is not a power of two", align)
+		}
+	}
+	return align
 }
 
 func (h *ggufHeader) tensor(i uint64) ggufTensor {
