@@ -247,7 +247,12 @@ func (s *sched) checkStalled() {
 // the fetch from what each holds (takeSwarm), else from the queue by
 // weighted share, and at the end by stealing.
 func (s *sched) takeLocked(p *peerState) *assignment {
-	if s.swarm || p.partial {
+	// A node that records a have-set may be one of many fetching at once:
+	// until every probe answered, it takes as if partial holders took
+	// part, so it does not ask the origin for a deep pipeline of blocks
+	// that its peers are about to ask for too.
+	cautious := s.nleaves > 0 && s.f.hs != nil && s.f.pending > 0
+	if s.swarm || p.partial || cautious {
 		return s.takeSwarm(p)
 	}
 	a, idle := s.takeQueued(p)
