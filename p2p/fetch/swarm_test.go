@@ -3,6 +3,7 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -122,5 +123,138 @@ func TestSwarm(t *testing.T) {
 	t.Logf("origin sent %.2f copies; receivers sent each other %.2f copies", copies, float64(fromPeers)/size)
 	if copies > 2 {
 		t.Errorf("origin sent %.2f copies, want at most 2", copies)
+	}
+}
+
+// TestSwarmHolderKilled: a partial holder dies mid-swarm after serving
+// some blocks; the others drop it, re-queue its share and complete.
+func TestSwarmHolderKilled(t *testing.T) {
+	const size = 8 << 20
+	data := randomBytes(size, 22)
+	origin := newSwarmNode(t, 4<<20, nil)
+	res := importFile(t, origin.st, data, 128<<10)
+	st := newStore(t)
+	victimSrc := &hook{st: st, n: 4}
+	victim := newSwarmNode(t, 0, victimSrc)
+	victim.st = st
+	victim.cl, _ = NewClientConfig(victim.h, st, ClientConfig{Haves: victim.haves})
+	victimSrc.fn = func() { go victim.h.Close() }
+	recv := []*swarmNode{victim}
+	for range 4 {
+		recv = append(recv, newSwarmNode(t, 0, nil))
+	}
+	meshed(t, append([]*swarmNode{origin}, recv...))
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	errs, _ := fetchAll(ctx, res.CID, origin, recv)
+	if victimSrc.count.Load() < 4 {
+		t.Fatalf("the victim served %d leaves: it never took part", victimSrc.count.Load())
+	}
+	for i, r := range recv[1:] {
+		if errs[i+1] != nil {
+			t.Fatalf("receiver %d: %v", i, errs[i+1])
+		}
+		if got := readFile(t, r.st, res.CID); !bytes.Equal(got, data) {
+			t.Fatalf("receiver %d: file differs", i)
+		}
+	}
+}
+
+// TestSwarmCorruptHolder: a partial holder serves corrupt copies of what
+// it holds. Every receiver that asks it drops it at the first bad block,
+// gets that block elsewhere, and stores no wrong byte.
+func TestSwarmCorruptHolder(t *testing.T) {
+	const size = 8 << 20
+	data := randomBytes(size, 23)
+	origin := newSwarmNode(t, 4<<20, nil)
+	res := importFile(t, origin.st, data, 128<<10)
+	st := newStore(t)
+	bad := newSwarmNode(t, 0, corrupt{st})
+	bad.st = st
+	bad.cl, _ = NewClientConfig(bad.h, st, ClientConfig{Haves: bad.haves})
+	recv := []*swarmNode{bad}
+	for range 4 {
+		recv = append(recv, newSwarmNode(t, 0, nil))
+	}
+	meshed(t, append([]*swarmNode{origin}, recv...))
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	for _, r := range recv {
+		r.haves.Track(res.CID)
+	}
+	type result struct {
+		st  Stats
+		err error
+	}
+	out := make([]result, len(recv))
+	var wg sync.WaitGroup
+	for i, r := range recv {
+		peers := []peer.ID{origin.h.ID()}
+		for _, o := range recv {
+			if o != r {
+				peers = append(peers, o.h.ID())
+			}
+		}
+		wg.Go(func() {
+			st, err := r.cl.Fetch(ctx, res.CID, peers, Options{})
+			out[i] = result{st, err}
+		})
+	}
+	wg.Wait()
+	dropped := 0
+	for i, r := range recv {
+		if out[i].err != nil {
+			t.Fatalf("receiver %d: %v", i, out[i].err)
+		}
+		if got := readFile(t, r.st, res.CID); !bytes.Equal(got, data) {
+			t.Fatalf("receiver %d: file differs", i)
+		}
+		for _, p := range out[i].st.Peers {
+			if p.ID == bad.h.ID() && strings.Contains(p.Err, "bad block") {
+				dropped++
+			}
+		}
+	}
+	if dropped == 0 {
+		t.Fatal("no receiver dropped the corrupt holder: it was never asked")
+	}
+	t.Logf("%d of %d receivers dropped the corrupt holder", dropped, len(recv)-1)
+}
+
+// TestRateLimits: a 2 MiB/s upload limit on the server, then a 2 MiB/s
+// download limit on the client, each alone on the path of a 10 MiB
+// fetch: over the 5 s it takes, the rate is within 15% of the limit. The
+// server counts what it sent to the client.
+func TestRateLimits(t *testing.T) {
+	const size, rate = 10 << 20, 2 << 20
+	data := randomBytes(size, 24)
+	for _, tc := range []struct {
+		name     string
+		up, down int64
+	}{{"upload", rate, 0}, {"download", 0, rate}} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newSwarmNode(t, tc.up, nil)
+			res := importFile(t, src.st, data, 256<<10)
+			h := newHost(t, "tcp")
+			connect(t, h, src.h)
+			cl, err := NewClientConfig(h, newStore(t), ClientConfig{DownloadRate: tc.down})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Now()
+			st, err := cl.Fetch(t.Context(), res.CID, []peer.ID{src.h.ID()}, Options{})
+			el := time.Since(t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := float64(st.Bytes) / el.Seconds()
+			t.Logf("%d bytes in %v: %.2f MiB/s (limit %.2f)", st.Bytes, el, got/(1<<20), float64(rate)/(1<<20))
+			if got < 0.85*rate || got > 1.15*rate {
+				t.Errorf("rate %.0f B/s, want %d ±15%%", got, rate)
+			}
+			if n := src.srv.Served()[h.ID()]; n < size {
+				t.Errorf("server counted %d bytes served to the client, want at least %d", n, size)
+			}
+		})
 	}
 }
