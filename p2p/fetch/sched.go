@@ -544,8 +544,8 @@ func (s *sched) join(p *peerState, start func(*session), poll func(*peerState)) 
 	s.notify()
 }
 
-// fetchWants fetches the wants from the live peers and stores them.
-func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
+// newSched queues the wants in pieces for this round.
+func (f *fetcher) newSched(ws []want) *sched {
 	s := &sched{
 		f: f, wants: ws, got: make([]bool, len(ws)), left: len(ws),
 		changed: make(chan struct{}), done: make(chan struct{}),
@@ -582,7 +582,12 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 	for _, p := range f.peers {
 		p.assigned, p.inflight = 0, nil
 	}
+	return s
+}
 
+// fetchWants fetches the wants from the live peers and stores them.
+func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
+	s := f.newSched(ws)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wr := newWriter(wctx, f.c.bs, f.opts.WriteBatch, f.hs)
@@ -652,6 +657,11 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 	case <-wr.failed:
 	}
 	cancel()
+	return f.endRound(ctx, s, wr, &wg)
+}
+
+// endRound stops the round's workers and reports how it ended.
+func (f *fetcher) endRound(ctx context.Context, s *sched, wr *writer, wg *sync.WaitGroup) error {
 	s.mu.Lock()
 	for _, p := range f.peers {
 		// Unblock workers reading duplicates or waiting on a stream.
