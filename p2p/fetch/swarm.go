@@ -15,8 +15,10 @@ import (
 // Swarm scheduling: with partial holders among the peers, pieces are
 // drawn per peer from what that peer holds (see takeSwarm).
 const (
-	// swarmDepthPartial is the pieces a partial holder may owe at once.
-	swarmDepthPartial = 4
+	// swarmDepthPartial is the pieces a partial holder may owe at once:
+	// few, so a want is bound to a holder late, when it has room (a
+	// holder's upload is shared by everyone asking it).
+	swarmDepthPartial = 2
 	// swarmDepthFull is the pieces a full holder may owe at once while
 	// partial holders take part: its upload is the swarm's scarce
 	// resource, and a deep pipeline only makes receivers ask it for the
@@ -210,7 +212,8 @@ func (s *sched) mayOriginate(p *peerState, w int) bool {
 // part: rarest first (ties in a random order of this fetch, so fetchers
 // starting together ask for different blocks), the nearest holder first
 // among equals; a full holder only sends what mayOriginate allows. An
-// idle partial holder steals at the end like any peer.
+// idle partial holder steals at the very end like any peer; a full
+// holder does not (its upload is for blocks nobody has).
 func (s *sched) takeSwarm(p *peerState) *assignment {
 	if p.partial && s.nleaves == 0 {
 		return nil // its have-set cannot be mapped to this round's wants
@@ -225,7 +228,10 @@ func (s *sched) takeSwarm(p *peerState) *assignment {
 	if pc := s.pickSwarm(p); pc != nil {
 		return s.assign(p, pc)
 	}
-	if p.partial && len(p.inflight) == 0 {
+	// Stealing is for the true end, when nothing is queued: before that a
+	// holder with nothing for us is no reason to double another's piece
+	// (each copy costs a capped upload).
+	if p.partial && len(p.inflight) == 0 && len(s.queue) == 0 {
 		return s.steal(p)
 	}
 	return nil
