@@ -251,8 +251,10 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 	// until every probe answered, it takes as if partial holders took
 	// part, so it does not ask the origin for a deep pipeline of blocks
 	// that its peers are about to ask for too.
+	// Once every partial holder is complete or gone, the full holders
+	// share the rest as usual.
 	cautious := s.nleaves > 0 && s.f.hs != nil && s.f.pending > 0
-	if s.swarm || p.partial || cautious {
+	if s.swarm && s.growing() || p.partial || cautious {
 		return s.takeSwarm(p)
 	}
 	a, idle := s.takeQueued(p)
