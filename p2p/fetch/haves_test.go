@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestHaveSetSnapshots: a peer that applies every snapshot it is sent
@@ -74,5 +75,42 @@ func TestLimiterNil(t *testing.T) {
 	}
 	if NewLimiter(0) != nil {
 		t.Fatal("NewLimiter(0) is not unlimited")
+	}
+}
+
+// TestAskHave: over real hosts, a full holder answers "all", a node that
+// tracks a root answers its bitfield, and a request naming its current
+// generation is answered as soon as a leaf is added.
+func TestAskHave(t *testing.T) {
+	data := randomBytes(1<<20, 25)
+	full := newSwarmNode(t, 0, nil)
+	res := importFile(t, full.st, data, 256<<10)
+	part := newSwarmNode(t, 0, nil)
+	h := newHost(t, "tcp")
+	connect(t, h, full.h)
+	connect(t, h, part.h)
+	ctx := t.Context()
+	if hv, err := AskHave(ctx, h, full.h.ID(), res.CID, 0); err != nil || hv.Mode != HaveAll {
+		t.Fatalf("full holder: %+v, %v; want all", hv, err)
+	}
+	if _, err := AskHave(ctx, h, part.h.ID(), res.CID, 0); err == nil {
+		t.Fatal("a node that neither holds nor tracks the root answered")
+	}
+	hs := part.haves.Track(res.CID)
+	if err := hs.SetLeaves(4); err != nil {
+		t.Fatal(err)
+	}
+	hs.Add(2)
+	hv, err := AskHave(ctx, h, part.h.ID(), res.CID, 0)
+	if err != nil || hv.Mode != HaveBits || hv.Leaves != 4 || !hv.Holds(2) || hv.Holds(1) {
+		t.Fatalf("partial holder: %+v, %v; want leaf 2 of 4", hv, err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		hs.Add(0)
+	}()
+	next, err := AskHave(ctx, h, part.h.ID(), res.CID, hv.Gen)
+	if err != nil || next.Gen <= hv.Gen || !next.Holds(0) {
+		t.Fatalf("after a change: %+v, %v; want leaf 0 past generation %d", next, err, hv.Gen)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -347,4 +348,36 @@ func (s *sched) owing() bool {
 		}
 	}
 	return false
+}
+
+// AskHave asks peer p for its have-set of root past generation since (0:
+// the whole set): "all" from a full holder, a bitfield or the leaves
+// added since from a node fetching root. Naming the generation p last
+// sent makes p answer when its set next changes (or after its HaveWait):
+// call it in a loop to follow a holder.
+func AskHave(ctx context.Context, h host.Host, p peer.ID, root cid.Cid, since uint64) (Have, error) {
+	s, err := openSession(ctx, h, p, "")
+	if err != nil {
+		return Have{}, err
+	}
+	defer s.close()
+	stop := context.AfterFunc(ctx, s.close)
+	defer stop()
+	hv, err := askHave(s, root, since, 30*time.Second)
+	if err != nil && ctx.Err() != nil {
+		return Have{}, ctx.Err()
+	}
+	return hv, err
+}
+
+// Holds says whether leaf i is in the set this Have describes (a delta
+// names only what was added).
+func (h Have) Holds(i int) bool {
+	switch h.Mode {
+	case HaveAll:
+		return true
+	case HaveBits:
+		return i >= 0 && i < h.Leaves && h.Bits[i/8]&(1<<(i%8)) != 0
+	}
+	return slices.Contains(h.Added, uint32(i))
 }
