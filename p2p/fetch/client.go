@@ -154,7 +154,9 @@ type ClientConfig struct {
 	// shared with its Server: a fetch tracks its root there from the
 	// start, records every block once it is verified and stored (so the
 	// server serves it to others at once), marks the root complete when
-	// done and forgets it. Nil: nothing is recorded.
+	// done and forgets it. A failed fetch leaves the root tracked (what
+	// arrived is still served, and a retry resumes): the node calls
+	// Haves.Forget when it gives up. Nil: nothing is recorded.
 	Haves *Haves
 	// DownloadRate bounds the block bytes per second received over all
 	// streams of all fetches together. 0: unlimited.

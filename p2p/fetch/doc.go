@@ -132,7 +132,8 @@
 // idle one is noticed by its have stream). Stealing waits until nothing
 // is queued, and full holders do not steal. Parked workers are no stall
 // while a partial holder may still grow; the fetch fails when no block
-// came for StallTimeout with nothing owed.
+// came for StallTimeout with nothing owed. AskHave follows a holder's
+// have-set from outside a fetch (progress views).
 //
 // # Rate limits
 //
