@@ -125,8 +125,9 @@
 // the live partial holders, ties in a random order of this fetch, and a
 // clearly nearer holder with room first among equals. A full holder then
 // owes one piece at a time and sends only wants no partial holder has,
-// and of those the ones this node owns — any, once the node got no block
-// for a second — so the origin sends about one copy in all (measured by
+// and of those the ones this node owns — any, once nobody owes the node
+// a block and none came for a second (or three pieces' time from that
+// holder) — so the origin sends about one copy in all (measured by
 // BenchmarkSwarm). A partial holder that sends a bad block is dropped for
 // the fetch like any peer; one that dies has its pieces re-queued (a dead
 // idle one is noticed by its have stream). Stealing waits until nothing

@@ -191,12 +191,13 @@ func ownerScore(id peer.ID, leaf int) uint64 {
 // mayOriginate says whether full holder p may send w: only blocks no
 // partial holder has (so the full holder's upload goes to new blocks),
 // and of those the ones this node is to fetch first (ownerScore) — or
-// any, once the node has had no block for swarmPatience and p is idle.
+// any, once nobody owes this node a block and none came for its
+// patience.
 func (s *sched) mayOriginate(p *peerState, w int) bool {
 	if s.rarity(w) > 0 {
 		return false
 	}
-	if len(p.inflight) == 0 && time.Since(s.lastGot) > swarmPatience {
+	if len(p.inflight) == 0 && !s.owing() && time.Since(s.lastGot) > s.patience(p) {
 		return true
 	}
 	leaf := s.wants[w].leaf
@@ -207,6 +208,18 @@ func (s *sched) mayOriginate(p *peerState, w int) bool {
 		}
 	}
 	return true
+}
+
+// patience is how long a node that got nothing waits for the owners of
+// the blocks it lacks before it asks full holder p itself: swarmPatience,
+// or three pieces' time at p's delivery rate to this node when that is
+// longer (an owner's piece from a busy origin takes as long).
+func (s *sched) patience(p *peerState) time.Duration {
+	d := swarmPatience
+	if p.rate > 0 {
+		d = max(d, time.Duration(3*float64(s.swarmPiece)/p.rate*float64(time.Second)))
+	}
+	return d
 }
 
 // takeSwarm hands p a piece of wants it holds while partial holders take
