@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -284,10 +285,7 @@ func (s *sched) pickSwarm(p *peerState) *piece {
 		if a.rarity != b.rarity {
 			return a.rarity - b.rarity
 		}
-		if a.tie < b.tie {
-			return -1
-		}
-		return 1
+		return cmp.Compare(a.tie, b.tie)
 	})
 	out := &piece{exclude: cands[0].pc.exclude}
 	for _, c := range cands {
