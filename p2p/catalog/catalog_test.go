@@ -82,6 +82,57 @@ func TestAsk(t *testing.T) {
 	}
 }
 
+// TestPartialHolder: a node fetching a revision answers with its
+// manifest, marked partial, by commit and by the name it was asked for;
+// once the store holds it the answer is full, and once the fetch is
+// forgotten without it, not found.
+func TestPartialHolder(t *testing.T) {
+	m := testManifest(t)
+	store := mapResolver{}
+	fetching := NewFetching()
+	srv, cl := newHost(t), newHost(t)
+	h, err := NewHandler(HandlerConfig{
+		Resolver: store, Partials: fetching,
+		Gate:     func(peer.ID, string) error { return nil },
+		NotFound: func(err error) bool { return errors.Is(err, errNotHere) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetStreamHandler(ProtocolID, h)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := cl.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: srv.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	main := Query{Kind: manifest.Model, Repo: "acme/m", Revision: "main"}
+	byCommit := Query{Kind: manifest.Model, Repo: "acme/m", Revision: m.Commit}
+	if _, err := AskFull(ctx, cl, srv.ID(), main); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("before the fetch: %v, want ErrNotFound", err)
+	}
+	fetching.Add(m, "main")
+	for _, q := range []Query{main, byCommit} {
+		a, err := AskFull(ctx, cl, srv.ID(), q)
+		if err != nil || !a.Partial || a.Manifest.Commit != m.Commit {
+			t.Fatalf("while fetching, %s: %+v, %v; want a partial answer with commit %s", q.Revision, a, err, m.Commit)
+		}
+	}
+	if got, err := Ask(ctx, cl, srv.ID(), main); err != nil || got.Commit != m.Commit {
+		t.Fatalf("Ask of a partial holder = %v, %v; want its manifest", got, err)
+	}
+	store["model acme/m@main"] = m
+	if a, err := AskFull(ctx, cl, srv.ID(), main); err != nil || a.Partial {
+		t.Fatalf("once stored: %+v, %v; want a full answer", a, err)
+	}
+	fetching.Remove(m)
+	if _, err := AskFull(ctx, cl, srv.ID(), byCommit); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after Remove, by commit: %v, want ErrNotFound", err)
+	}
+	if _, err := NewHandler(HandlerConfig{Resolver: store}); err == nil {
+		t.Fatal("NewHandler without a gate succeeded")
+	}
+}
+
 func TestReadAnswerRejectsOtherRepo(t *testing.T) {
 	m := testManifest(t)
 	b, _ := m.Encode()
@@ -111,6 +162,9 @@ func FuzzReadAnswer(f *testing.F) {
 	b, _ := m.Encode()
 	var buf bytes.Buffer
 	writeAnswer(&buf, StatusOK, b)
+	f.Add(buf.Bytes())
+	buf.Reset()
+	writeAnswer(&buf, StatusPartial, b)
 	f.Add(buf.Bytes())
 	f.Add([]byte{1, 3, 'n', 'o', 'p'})
 	f.Add([]byte{0, 0xff, 0xff, 0xff, 0xff, 0x7f})

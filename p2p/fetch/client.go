@@ -59,12 +59,16 @@ type Options struct {
 	// MaxRounds bounds the plan/fetch rounds (each round discovers one
 	// more level of nodes a peer did not send as structure). Default 16.
 	MaxRounds int
+	// HaveInterval is the least time between two have requests to one
+	// partial holder (each waits at the server for news, so an idle
+	// holder costs one request per server HaveWait). Default 250ms.
+	HaveInterval time.Duration
 }
 
 // Validate reports settings out of range.
 func (o Options) Validate() error {
 	if o.PieceSize < 0 || o.InFlight < 0 || o.ProbeTimeout < 0 || o.StallTimeout < 0 ||
-		o.WriteBatch < 0 || o.ProgressInterval < 0 || o.MaxRounds < 0 {
+		o.WriteBatch < 0 || o.ProgressInterval < 0 || o.MaxRounds < 0 || o.HaveInterval < 0 {
 		return errors.New("fetch options: negative value")
 	}
 	switch o.Transport {
@@ -99,6 +103,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxRounds == 0 {
 		o.MaxRounds = 16
+	}
+	if o.HaveInterval == 0 {
+		o.HaveInterval = 250 * time.Millisecond
 	}
 	return o
 }
@@ -141,17 +148,61 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string { return fmt.Sprintf("peer %s refused: %s", e.Peer, e.Msg) }
 
-// Client fetches DAGs from peers into a local store.
-type Client struct {
-	h   host.Host
-	bs  Blocks
-	log *slog.Logger
+// ClientConfig tunes a Client. The zero value is the default.
+type ClientConfig struct {
+	// Haves, if set, is the node's record of the DAGs it is fetching,
+	// shared with its Server: a fetch tracks its root there from the
+	// start, records every block once it is verified and stored (so the
+	// server serves it to others at once), marks the root complete when
+	// done and forgets it. A failed fetch leaves the root tracked (what
+	// arrived is still served, and a retry resumes): the node calls
+	// Haves.Forget when it gives up. Nil: nothing is recorded.
+	Haves *Haves
+	// DownloadRate bounds the block bytes per second received over all
+	// streams of all fetches together. 0: unlimited.
+	DownloadRate int64
+	// Logger receives dropped peers. Default slog.Default().
+	Logger *slog.Logger
 }
 
-// NewClient returns a client that fetches over h into bs.
-func NewClient(h host.Host, bs Blocks) *Client {
-	return &Client{h: h, bs: bs, log: slog.Default()}
+// Validate reports a negative setting.
+func (c ClientConfig) Validate() error {
+	if c.DownloadRate < 0 {
+		return errors.New("fetch client config: negative download rate")
+	}
+	return nil
 }
+
+// Client fetches DAGs from peers into a local store.
+type Client struct {
+	h     host.Host
+	bs    Blocks
+	log   *slog.Logger
+	haves *Haves
+	down  *Limiter
+}
+
+// NewClient returns a client that fetches over h into bs, with the
+// default ClientConfig.
+func NewClient(h host.Host, bs Blocks) *Client {
+	c, _ := NewClientConfig(h, bs, ClientConfig{})
+	return c
+}
+
+// NewClientConfig returns a client that fetches over h into bs.
+func NewClientConfig(h host.Host, bs Blocks, cfg ClientConfig) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Client{h: h, bs: bs, log: cfg.Logger, haves: cfg.Haves, down: NewLimiter(cfg.DownloadRate)}, nil
+}
+
+// DownloadRate returns the download limit in bytes per second; 0:
+// unlimited.
+func (c *Client) DownloadRate() int64 { return c.down.Rate() }
 
 // peerState is one peer during a fetch.
 type peerState struct {
@@ -172,10 +223,18 @@ type peerState struct {
 	errors   int
 	// probed: the probe's result was folded in (admit). Until then only
 	// the probe's goroutine touches p.sess and the probe fields.
-	probed   bool
-	probeRTT time.Duration
-	probeErr error
-	probeCut bool // the probe was cut short because the fetch ended
+	probed    bool
+	probeRTT  time.Duration
+	probeErr  error
+	probeCut  bool // the probe was cut short because the fetch ended
+	probeHave Have
+	// Have-set, guarded by sched.mu once probed: partial for a peer that
+	// is itself fetching the DAG, with the leaves it holds (hleaves 0:
+	// not known yet); a full holder is not partial.
+	partial bool
+	hbits   []uint64
+	hleaves int
+	hgen    uint64
 	// Updated by the peer's worker.
 	bytes  atomic.Int64
 	blocks atomic.Int64
@@ -193,7 +252,7 @@ func (c *Client) Fetch(ctx context.Context, root cid.Cid, peers []peer.ID, opts 
 	if !root.Defined() {
 		return Stats{}, errors.New("fetch: root CID undefined")
 	}
-	f := &fetcher{c: c, root: root, opts: opts.withDefaults(), start: start}
+	f := &fetcher{c: c, root: root, opts: opts.withDefaults(), start: start, hs: c.haves.Track(root)}
 	seen := map[peer.ID]bool{c.h.ID(): true}
 	for _, p := range peers {
 		if seen[p] {
@@ -220,6 +279,12 @@ func (c *Client) Fetch(ctx context.Context, root cid.Cid, peers []peer.ID, opts 
 	if err != nil {
 		return st, fmt.Errorf("fetch %s: %w", root, err)
 	}
+	if f.hs != nil {
+		// Peers waiting on the set hear "all"; from now on the store
+		// answers for the root.
+		f.hs.Complete()
+		c.haves.Forget(root)
+	}
 	return st, nil
 }
 
@@ -234,6 +299,10 @@ type fetcher struct {
 	bytes   atomic.Int64 // stored bytes (no duplicates)
 	blocks  atomic.Int64
 	skipped int
+	// hs records what the node holds of root for its server (nil: no
+	// record); nleaves is the DAG's leaf count once the plan knows it.
+	hs      *HaveSet
+	nleaves int
 
 	// Probes run beside the fetch; see startProbes. pending counts the
 	// probes not yet admitted (guarded by the sched's lock while one runs).
@@ -308,6 +377,7 @@ func (f *fetcher) run(ctx context.Context) error {
 		if round == 0 {
 			f.skipped = p.present
 		}
+		f.record(p)
 		if len(p.missing) == 0 {
 			return nil
 		}
@@ -333,16 +403,41 @@ func (f *fetcher) run(ctx context.Context) error {
 }
 
 // want is a block to fetch; size is the link's Tsize (exact for raw
-// leaves, an estimate otherwise, 0 when unknown).
+// leaves, an estimate otherwise, 0 when unknown); leaf is its index among
+// the DAG's leaves (depth-first, as the server numbers them), -1 when
+// not known.
 type want struct {
 	c    cid.Cid
 	size int64
+	leaf int
 }
 
 type plan struct {
 	missing       []want
 	present       int
-	needStructure bool // a dag-pb node is missing
+	needStructure bool  // a dag-pb node is missing
+	leaves        int   // leaves of the DAG, when no dag-pb node is missing
+	presentLeaves []int // leaves already stored
+}
+
+// record notes the plan in the node's have-set: the leaf count, once no
+// dag-pb node is missing, and the leaves already stored.
+func (f *fetcher) record(p plan) {
+	f.nleaves = 0
+	if p.needStructure {
+		return
+	}
+	f.nleaves = p.leaves
+	if f.hs == nil {
+		return
+	}
+	if err := f.hs.SetLeaves(p.leaves); err != nil {
+		f.c.log.Warn("fetch: have-set", "root", f.root, "err", err)
+		return
+	}
+	for _, i := range p.presentLeaves {
+		f.hs.Add(i)
+	}
 }
 
 // plan walks the local part of the DAG in depth-first order and lists the
@@ -368,9 +463,11 @@ func (f *fetcher) plan(ctx context.Context) (plan, error) {
 			}
 			if ok {
 				p.present++
+				p.presentLeaves = append(p.presentLeaves, p.leaves)
 			} else {
-				p.missing = append(p.missing, want{c: it.c, size: int64(it.size)})
+				p.missing = append(p.missing, want{c: it.c, size: int64(it.size), leaf: p.leaves})
 			}
+			p.leaves++
 			continue
 		}
 		var ls []link
@@ -387,10 +484,15 @@ func (f *fetcher) plan(ctx context.Context) (plan, error) {
 			p.needStructure = true
 			// The Tsize of a node covers its subtree; a block is at most
 			// MaxBlockSize.
-			p.missing = append(p.missing, want{c: it.c, size: int64(min(it.size, MaxBlockSize))})
+			p.missing = append(p.missing, want{c: it.c, size: int64(min(it.size, MaxBlockSize)), leaf: -1})
 			continue
 		}
 		p.present++
+		if len(ls) == 0 {
+			// A dag-pb node without links is a leaf to the server too.
+			p.presentLeaves = append(p.presentLeaves, p.leaves)
+			p.leaves++
+		}
 		for i := len(ls) - 1; i >= 0; i-- {
 			stack = append(stack, item{c: ls[i].c, size: ls[i].size})
 		}
@@ -496,6 +598,11 @@ func (f *fetcher) probeOne(ctx context.Context, p *peerState) {
 	case fr.Type != FrameEnd:
 		p.probeErr = fmt.Errorf("peer %s: probe answered with frame type %d", p.id, fr.Type)
 	default:
+		// What the peer holds of the root: all, or a have-set.
+		if p.probeHave, err = askHave(s, f.root, 0, f.opts.ProbeTimeout); err != nil {
+			p.probeErr = fmt.Errorf("peer %s: %w", p.id, err)
+			break
+		}
 		p.probeRTT = probe
 		p.sess = s
 		return
@@ -525,6 +632,7 @@ func (f *fetcher) admit(p *peerState) {
 	if p.rtt <= 0 {
 		p.rtt = p.probeRTT
 	}
+	p.applyHave(p.probeHave)
 	p.live = true
 }
 
@@ -614,7 +722,12 @@ func (f *fetcher) drop(p *peerState, why string) {
 // that delivers them. Every node must be linked from one received before
 // it (the root first), so a peer cannot slip in blocks of another DAG.
 func (f *fetcher) fetchStructure(ctx context.Context) error {
-	for _, p := range f.ranked() {
+	// Full holders first: a peer still fetching may lack the structure.
+	peers := f.ranked()
+	slices.SortStableFunc(peers, func(a, b *peerState) int {
+		return structureRank(a) - structureRank(b)
+	})
+	for _, p := range peers {
 		err := f.structureFrom(ctx, p)
 		if err == nil {
 			return nil
@@ -633,6 +746,19 @@ func (f *fetcher) fetchStructure(ctx context.Context) error {
 	// What is missing now goes to the leaf phase; the next plan finds
 	// the rest.
 	return nil
+}
+
+// structureRank orders peers for the structure: full holders, then
+// partial ones that know the leaves (they hold the structure), then the
+// rest.
+func structureRank(p *peerState) int {
+	switch {
+	case !p.partial:
+		return 0
+	case p.hleaves > 0:
+		return 1
+	}
+	return 2
 }
 
 // badPeerError marks a peer that broke the protocol or sent a bad block.

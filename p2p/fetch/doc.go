@@ -1,8 +1,9 @@
 // Package fetch is Cairn's bulk block transfer: the /cairn/fetch/1.0.0
 // protocol (a server that streams blocks of a DAG straight from the store)
-// and a client that fetches one DAG from several peers at once.
+// and a client that fetches one DAG from several peers at once, full
+// holders and nodes still fetching it alike (a swarm).
 //
-// Words used in this package:
+// Words:
 //
 //   - root: the CID of the DAG a request is about (a UnixFS file or
 //     directory). Every request names one, and the server's Gate decides
@@ -16,20 +17,47 @@
 //   - piece: a run of consecutive wants, about PieceSize bytes, requested
 //     from one peer in one request (like a BitTorrent piece).
 //   - frame: one message of the server's response stream: a block
-//     (cid, length, bytes), a "missing" notice, an end-of-request marker or
-//     an error.
+//     (cid, length, bytes), a "missing" notice, a have-set, an
+//     end-of-request marker or an error.
+//   - full holder: a peer whose store holds the whole DAG; it answers a
+//     have request with "all".
+//   - partial holder: a peer that is fetching the DAG itself. It serves
+//     every block it has verified and stored, at once.
+//   - have-set: which leaves of a DAG a node holds, as a bitfield over the
+//     DAG's leaves in depth-first order (the numbering of KindLeaves), not
+//     a list of CIDs. Haves is a node's record of the have-sets of the
+//     DAGs it is fetching, shared by its Client and its Server.
+//   - generation: a have-set's count of changes; a client names the one
+//     it has and is sent what came after it.
+//   - origin: a full holder while partial holders fetch from it too.
+//   - owner: of a leaf no partial holder has yet, the fetcher that asks
+//     an origin for it (rendezvous hashing over the fetchers' peer IDs);
+//     the others wait to get it from the owner.
 //
 // # Wire format
 //
 // A request is a uvarint length (at most MaxRequestSize) followed by:
 // version byte (1), kind byte, root CID (uvarint length + bytes), then for
 // KindLeaves uvarint start and end (at most MaxRequestCIDs leaves), for
-// KindCIDs a uvarint count (1..MaxRequestCIDs) and that many CIDs. A
+// KindCIDs a uvarint count (1..MaxRequestCIDs) and that many CIDs, for
+// KindHave the uvarint generation the client has (0: none). A
 // response frame is a type byte, then for a block the CID, a uvarint
 // length (at most MaxBlockSize) and the bytes; for "missing" the CID; for
 // an error a uvarint length (at most MaxErrorLen) and UTF-8 text; nothing
-// for end. Every answer ends with an end frame, or an error frame after
-// which the server closes the stream.
+// for end; for a have-set the uvarint generation and a mode byte: 0 all
+// (nothing follows), 1 bitfield (uvarint leaf count, at most
+// MaxHaveLeaves, then ceil(count/8) bytes, leaf i in bit i%8 of byte i/8,
+// unused bits clear; count 0 while the holder does not know the leaves
+// yet), 2 delta (uvarint leaf count, uvarint n at most MaxHaveDelta, n
+// uvarint leaf indexes added since the client's generation; sent when
+// smaller than the bitfield). Every answer ends with an end frame, or an
+// error frame after which the server closes the stream.
+//
+// A have request naming the server's current generation waits at the
+// server (ServerConfig.HaveWait, default 2s) until the set changes: a
+// long poll, so an idle partial holder costs one small request per wait
+// and a busy one is heard of as blocks arrive. Streams that only probe or
+// ask have-sets do not count against MaxStreams.
 //
 // # Policy
 //
@@ -80,4 +108,40 @@
 // block and every later one of its pieces going to others.
 // Blocks already in the local store are never requested, so a fetch that
 // was interrupted resumes where it stopped.
+//
+// # Swarm
+//
+// With a Haves (ClientConfig and ServerConfig share one), a fetch tracks
+// its root from the start (a probe of a tracked root is answered, so
+// nodes starting together find each other), sets the leaf count once it
+// knows the structure, and records every leaf once it is stored; the
+// server serves what is recorded at once. The probe ends with a have
+// request; a partial holder then has a have stream of its own, long
+// polled at most every Options.HaveInterval (default 250ms). While a
+// partial holder takes part (or, with a Haves, until every probe
+// answered) pieces are drawn per peer from what it holds, a MiB or a
+// block at a time and at most two owed per partial holder, so a want is
+// bound to a holder late, when it has room: the rarest wants first among
+// the live partial holders, ties in a random order of this fetch, and a
+// clearly nearer holder with room first among equals. A full holder then
+// owes one piece at a time and sends only wants no partial holder has,
+// and of those the ones this node owns — any, once nobody owes the node
+// a block and none came for a second (or three pieces' time from that
+// holder) — so the origin sends about one copy in all (measured by
+// BenchmarkSwarm). A partial holder that sends a bad block is dropped for
+// the fetch like any peer; one that dies has its pieces re-queued (a dead
+// idle one is noticed by its have stream). Stealing waits until nothing
+// is queued, and full holders do not steal. Parked workers are no stall
+// while a partial holder may still grow; the fetch fails when no block
+// came for StallTimeout with nothing owed. AskHave follows a holder's
+// have-set from outside a fetch (progress views).
+//
+// # Rate limits
+//
+// ServerConfig.UploadRate and ClientConfig.DownloadRate (bytes per
+// second, 0 unlimited) are token buckets (Limiter) shared by every stream
+// of the server or the client: block frames wait for them before they
+// are written or after they are read (the transport's flow control then
+// holds the sender). Server.Served counts the block bytes sent to each
+// peer. progress.ParseRate reads "16MiB", "100MB", "0".
 package fetch

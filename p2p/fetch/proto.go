@@ -28,6 +28,11 @@ const (
 	MaxRequestSize = 1 + 1 + 10 + MaxCIDLen + 10 + MaxRequestCIDs*(1+MaxCIDLen)
 	// MaxErrorLen bounds the message of an error frame.
 	MaxErrorLen = 1024
+	// MaxHaveLeaves bounds the leaves a have frame describes (the leaves
+	// of one DAG index); its bitfield is at most 1 MiB.
+	MaxHaveLeaves = maxIndexBlocks
+	// MaxHaveDelta bounds the leaf indexes of one delta have frame.
+	MaxHaveDelta = 64 << 10
 
 	wireVersion = 1
 )
@@ -51,6 +56,12 @@ const (
 	// KindProbe asks nothing but whether the server would serve Root: the
 	// answer is an end frame or an error frame. It measures round trips.
 	KindProbe Kind = 5
+	// KindHave asks which leaves of the DAG under Root the server holds:
+	// the answer is one have frame and an end frame. Since is the
+	// generation of the last have frame the client applied (0: none);
+	// when the server's set is still at that generation it waits up to
+	// its HaveWait for a change before answering.
+	KindHave Kind = 6
 )
 
 func (k Kind) String() string {
@@ -65,6 +76,8 @@ func (k Kind) String() string {
 		return "cids"
 	case KindProbe:
 		return "probe"
+	case KindHave:
+		return "have"
 	}
 	return fmt.Sprintf("kind(%d)", byte(k))
 }
@@ -77,6 +90,7 @@ type Request struct {
 	Root       cid.Cid
 	Start, End uint64    // KindLeaves only
 	CIDs       []cid.Cid // KindCIDs only
+	Since      uint64    // KindHave only
 }
 
 // FrameType says what a response frame carries.
@@ -92,6 +106,8 @@ const (
 	// FrameError refuses the request (or reports a failure); the server
 	// closes the stream after it.
 	FrameError FrameType = 4
+	// FrameHave answers KindHave: the server's have-set of the root.
+	FrameHave FrameType = 5
 )
 
 // Frame is one decoded response frame.
@@ -100,6 +116,7 @@ type Frame struct {
 	CID  cid.Cid // FrameBlock, FrameMissing
 	Data []byte  // FrameBlock
 	Msg  string  // FrameError
+	Have Have    // FrameHave
 }
 
 var (
@@ -116,6 +133,8 @@ func AppendRequest(b []byte, r Request) ([]byte, error) {
 	b = appendCID(b, r.Root)
 	switch r.Kind {
 	case KindDAG, KindStructure, KindProbe:
+	case KindHave:
+		b = binary.AppendUvarint(b, r.Since)
 	case KindLeaves:
 		if r.End <= r.Start || r.End-r.Start > MaxRequestCIDs {
 			return nil, fmt.Errorf("request: leaf range [%d,%d): empty or over %d leaves", r.Start, r.End, MaxRequestCIDs)
@@ -163,6 +182,8 @@ func DecodeRequest(b []byte) (Request, error) {
 	r.Root = d.cid()
 	switch r.Kind {
 	case KindDAG, KindStructure, KindProbe:
+	case KindHave:
+		r.Since = d.uvarint()
 	case KindLeaves:
 		r.Start = d.uvarint()
 		r.End = d.uvarint()
@@ -295,6 +316,8 @@ func AppendFrame(b []byte, f Frame) ([]byte, error) {
 		return append(b, f.Data...), nil
 	case FrameMissing, FrameEnd:
 		return appendFrameHeader(b, f.Type, f.CID, 0), nil
+	case FrameHave:
+		return appendHave(append(b, byte(FrameHave)), f.Have)
 	case FrameError:
 		msg := f.Msg
 		if len(msg) > MaxErrorLen {
@@ -337,6 +360,10 @@ func ReadFrame(r *bufio.Reader) (Frame, error) {
 			return Frame{}, fmt.Errorf("frame: block data: %w", noEOF(err))
 		}
 	case FrameEnd:
+	case FrameHave:
+		if f.Have, err = readHave(r); err != nil {
+			return Frame{}, fmt.Errorf("frame: %w", err)
+		}
 	case FrameError:
 		n, err := binary.ReadUvarint(r)
 		if err != nil {

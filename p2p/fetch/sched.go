@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,16 @@ type sched struct {
 	// shares (assign, complete) or the live peers.
 	changed chan struct{}
 	done    chan struct{}
+	// Swarm mode (see swarm.go): swarm is set once a partial holder takes
+	// part and the leaves are known (nleaves > 0); tie orders equally
+	// rare wants, self is this node (for ownerScore), lastGot when the
+	// last block arrived.
+	swarm      bool
+	nleaves    int
+	swarmPiece int64
+	tie        []uint64
+	self       peer.ID
+	lastGot    time.Time
 }
 
 // rttFloor is added to every round trip before comparing them: peers
@@ -217,6 +228,9 @@ func (s *sched) checkStalled() {
 	if s.left == 0 || s.err != nil || s.waiting < s.workers || s.f.pending > 0 {
 		return // a peer still probing may yet join and take the rest
 	}
+	if s.swarm && s.growing() {
+		return // a partial holder may yet get what is left (see watch)
+	}
 	for _, q := range s.f.peers {
 		if q.live && len(q.inflight) > 0 {
 			return
@@ -229,7 +243,31 @@ func (s *sched) checkStalled() {
 	s.finish(fmt.Errorf("%d blocks left (first %s) but no peer takes or owes any", s.left, first))
 }
 
+// takeLocked returns p's next assignment, or nil: with partial holders in
+// the fetch from what each holds (takeSwarm), else from the queue by
+// weighted share, and at the end by stealing.
 func (s *sched) takeLocked(p *peerState) *assignment {
+	// A node that records a have-set may be one of many fetching at once:
+	// until every probe answered, it takes as if partial holders took
+	// part, so it does not ask the origin for a deep pipeline of blocks
+	// that its peers are about to ask for too.
+	// Once every partial holder is complete or gone, the full holders
+	// share the rest as usual.
+	cautious := s.nleaves > 0 && s.f.hs != nil && s.f.pending > 0
+	if s.swarm && s.growing() || p.partial || cautious {
+		return s.takeSwarm(p)
+	}
+	a, idle := s.takeQueued(p)
+	if a != nil || !idle {
+		return a
+	}
+	return s.steal(p)
+}
+
+// takeQueued hands p the first queued piece its share allows. idle says
+// that p owes nothing and the queue holds nothing p could serve: only
+// then may it steal.
+func (s *sched) takeQueued(p *peerState) (a *assignment, idle bool) {
 	capped := false   // over share for pieces every peer can serve
 	servable := false // the queue holds a piece p could serve
 	for i, pc := range s.queue {
@@ -245,16 +283,17 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 			continue
 		}
 		s.queue = append(s.queue[:i], s.queue[i+1:]...)
-		return s.assign(p, pc)
+		return s.assign(p, pc), false
 	}
-	if len(p.inflight) > 0 || servable {
-		return nil // stealing is for the end, when the queue is dry
-	}
-	// Endgame: an idle peer doubles a piece another peer still owes,
-	// whichever copy arrives first wins. It picks the piece whose owner
-	// would deliver it last (the tail of the owner's pipeline), and only
-	// when it would itself deliver it sooner, so equal peers do not race
-	// each other for nothing.
+	return nil, len(p.inflight) == 0 && !servable
+}
+
+// steal is the endgame: an idle peer doubles a piece another peer still
+// owes, whichever copy arrives first wins. It picks the piece whose owner
+// would deliver it last (the tail of the owner's pipeline), and only
+// when it would itself deliver it sooner, so equal peers do not race
+// each other for nothing.
+func (s *sched) steal(p *peerState) *assignment {
 	var victim *assignment
 	var gain float64
 	now := time.Now()
@@ -262,50 +301,8 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 		if q == p || !q.live || len(q.inflight) == 0 {
 			continue
 		}
-		// A peer clearly farther than p is raced whenever p is idle,
-		// measured or not (it may not have delivered a byte yet): the end
-		// never waits on a far link while a near peer has nothing to do,
-		// and a duplicate costs less than that wait. Between peers about
-		// as near, only measured rates justify a race.
-		farther := rttWeight(q.rtt, p.rtt) < 0.5
-		if q.rate == 0 && !farther {
-			continue // nothing measured yet: no basis to race
-		}
-		// A far peer that has delivered nothing is expected one round
-		// trip after its first request, then at p's rate.
-		var wait time.Duration
-		qrate := q.rate
-		if q.samples == 0 {
-			if head := q.inflight[0]; head.pos == 0 && !head.sent.IsZero() {
-				wait = max(0, head.sent.Add(q.rtt).Sub(now))
-			}
-			qrate = p.rate
-		}
-		var ahead int64 // bytes q delivers before and with this piece
-		for _, a := range q.inflight {
-			owed := s.owed(a)
-			ahead += owed
-			if a.stolen || owed == 0 || a.piece.exclude[p.id] {
-				continue
-			}
-			rate := p.rate
-			if rate == 0 {
-				rate = q.rate
-			}
-			var g float64
-			if qrate > 0 && rate > 0 {
-				theirs := wait.Seconds() + float64(ahead)/qrate
-				ours := 2*p.rtt.Seconds() + float64(owed)/rate
-				g = theirs - ours
-			}
-			if farther && g <= 0 {
-				g = 1e-9 // the estimates favour q, but p is idle and near
-			} else if !farther && (qrate == 0 || rate == 0) {
-				continue
-			}
-			if g > gain {
-				victim, gain = a, g
-			}
+		if a, g := s.stealFrom(p, q, now); a != nil && g > gain {
+			victim, gain = a, g
 		}
 	}
 	if victim == nil {
@@ -322,6 +319,72 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 	a := s.assign(p, dup)
 	a.stolen = true
 	return a
+}
+
+// stealFrom returns the piece of q's pipeline p would gain most by
+// doubling, and the gain in seconds; nil when none is worth it.
+func (s *sched) stealFrom(p, q *peerState, now time.Time) (*assignment, float64) {
+	// A peer clearly farther than p is raced whenever p is idle,
+	// measured or not (it may not have delivered a byte yet): the end
+	// never waits on a far link while a near peer has nothing to do,
+	// and a duplicate costs less than that wait. Between peers about
+	// as near, only measured rates justify a race.
+	farther := rttWeight(q.rtt, p.rtt) < 0.5
+	if q.rate == 0 && !farther {
+		return nil, 0 // nothing measured yet: no basis to race
+	}
+	// A far peer that has delivered nothing is expected one round
+	// trip after its first request, then at p's rate.
+	var wait time.Duration
+	qrate := q.rate
+	if q.samples == 0 {
+		if head := q.inflight[0]; head.pos == 0 && !head.sent.IsZero() {
+			wait = max(0, head.sent.Add(q.rtt).Sub(now))
+		}
+		qrate = p.rate
+	}
+	rate := p.rate
+	if rate == 0 {
+		rate = q.rate
+	}
+	var victim *assignment
+	var gain float64
+	var ahead int64 // bytes q delivers before and with this piece
+	for _, a := range q.inflight {
+		owed := s.owed(a)
+		ahead += owed
+		if a.stolen || owed == 0 || a.piece.exclude[p.id] || !s.holdsRest(p, a) {
+			continue
+		}
+		var g float64
+		if qrate > 0 && rate > 0 {
+			theirs := wait.Seconds() + float64(ahead)/qrate
+			ours := 2*p.rtt.Seconds() + float64(owed)/rate
+			g = theirs - ours
+		}
+		if farther && g <= 0 {
+			g = 1e-9 // the estimates favour q, but p is idle and near
+		} else if !farther && (qrate == 0 || rate == 0) {
+			continue
+		}
+		if g > gain {
+			victim, gain = a, g
+		}
+	}
+	return victim, gain
+}
+
+// holdsRest says whether p holds every want a still owes.
+func (s *sched) holdsRest(p *peerState, a *assignment) bool {
+	if !p.partial {
+		return true
+	}
+	for _, w := range a.piece.idx[min(a.pos, len(a.piece.idx)):] {
+		if !s.got[w] && !s.holds(p, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // owed is what a still has to deliver (unknown sizes count 1).
@@ -357,6 +420,7 @@ func (s *sched) received(w int) bool {
 	}
 	s.got[w] = true
 	s.left--
+	s.lastGot = time.Now()
 	if s.left == 0 {
 		s.finish(nil)
 	}
@@ -464,7 +528,7 @@ func (s *sched) dropPeer(p *peerState, why string) {
 // join admits p, whose probe just answered, into the running fetch: a
 // live peer gets a worker (start runs it, counted before it runs), a
 // failed one may leave a block nobody can serve.
-func (s *sched) join(p *peerState, start func(*session)) {
+func (s *sched) join(p *peerState, start func(*session), poll func(*peerState)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.f.admit(p)
@@ -472,17 +536,25 @@ func (s *sched) join(p *peerState, start func(*session)) {
 		p.assigned, p.inflight = 0, nil
 		s.workers++
 		start(p.sess)
+		if p.partial && s.nleaves > 0 {
+			s.swarm = true
+			poll(p)
+		}
 	}
 	s.checkServable()
 	s.checkStalled()
 	s.notify()
 }
 
-// fetchWants fetches the wants from the live peers and stores them.
-func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
+// newSched queues the wants in pieces for this round.
+func (f *fetcher) newSched(ws []want) *sched {
 	s := &sched{
 		f: f, wants: ws, got: make([]bool, len(ws)), left: len(ws),
 		changed: make(chan struct{}), done: make(chan struct{}),
+		nleaves: f.nleaves, tie: make([]uint64, len(ws)), self: f.c.h.ID(), lastGot: time.Now(),
+	}
+	for i := range s.tie {
+		s.tie[i] = rand.Uint64()
 	}
 	var total int64
 	for _, w := range ws {
@@ -493,6 +565,9 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 	live := len(f.ranked()) + f.pending
 	// Pieces small enough that every peer gets a dozen or more.
 	s.piece = min(int64(f.opts.PieceSize), max(total/int64(16*live), 256<<10))
+	// Swarm pieces are a block or about a MiB: small enough that a
+	// fetcher passes a block on soon after it arrived.
+	s.swarmPiece = min(s.piece, 1<<20)
 	var pc *piece
 	for i := range ws {
 		if ws[i].size <= 0 {
@@ -509,11 +584,18 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 	for _, p := range f.peers {
 		p.assigned, p.inflight = 0, nil
 	}
+	return s
+}
 
+// fetchWants fetches the wants from the live peers and stores them.
+func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
+	s := f.newSched(ws)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wr := newWriter(wctx, f.c.bs, f.opts.WriteBatch)
+	wr := newWriter(wctx, f.c.bs, f.opts.WriteBatch, f.hs)
 	var wg sync.WaitGroup
+	poll := func(p *peerState) { wg.Go(func() { f.pollHaves(wctx, s, p) }) }
+	wg.Go(func() { s.watch(wctx, f.opts.StallTimeout) })
 	type start struct {
 		p    *peerState
 		sess *session
@@ -531,6 +613,12 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 	// mistake the first one parked for all of them.
 	s.mu.Lock()
 	s.workers = len(starts)
+	for _, w := range starts {
+		if w.p.partial && s.nleaves > 0 {
+			s.swarm = true
+			poll(w.p)
+		}
+	}
 	s.checkStalled()
 	s.mu.Unlock()
 	for _, w := range starts {
@@ -550,7 +638,7 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 							defer s.exited()
 							f.worker(wctx, s, wr, p, sess)
 						})
-					})
+					}, poll)
 				case <-s.done:
 					return
 				case <-wctx.Done():
@@ -571,6 +659,11 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 	case <-wr.failed:
 	}
 	cancel()
+	return f.endRound(ctx, s, wr, &wg)
+}
+
+// endRound stops the round's workers and reports how it ended.
+func (f *fetcher) endRound(ctx context.Context, s *sched, wr *writer, wg *sync.WaitGroup) error {
 	s.mu.Lock()
 	for _, p := range f.peers {
 		// Unblock workers reading duplicates or waiting on a stream.
@@ -643,6 +736,13 @@ func (f *fetcher) worker(ctx context.Context, s *sched, wr *writer, p *peerState
 				s.dropPeer(p, fmt.Sprintf("stream: %v", err))
 			}
 			return
+		}
+		if fr.Type == FrameBlock {
+			// The node's download limit paces the reads; the
+			// transport's flow control passes it on to the sender.
+			if err := f.c.down.Wait(ctx, len(fr.Data)); err != nil {
+				return
+			}
 		}
 		switch fr.Type {
 		case FrameBlock, FrameMissing:
@@ -746,7 +846,7 @@ func (ck *checker) one(j checkJob) {
 	}
 	if s.received(j.w) {
 		b, _ := blocks.NewBlockWithCid(fr.Data, fr.CID)
-		if !ck.wr.put(b) {
+		if !ck.wr.put(b, s.wants[j.w].leaf) {
 			ck.failed.Store(true)
 			return
 		}
@@ -762,39 +862,54 @@ func (ck *checker) one(j checkJob) {
 	s.mu.Unlock()
 }
 
-// writer stores verified blocks in batches, off the network path.
+// writer stores verified blocks in batches, off the network path, and
+// records each stored leaf in the node's have-set (hs, may be nil), so
+// the node serves a block once it is stored.
 type writer struct {
-	ch     chan blocks.Block
+	ch     chan leafBlock
 	failed chan struct{}
 	done   chan struct{}
 	err    error
 }
 
-func newWriter(ctx context.Context, bs Blocks, batch int) *writer {
-	w := &writer{ch: make(chan blocks.Block, 32), failed: make(chan struct{}), done: make(chan struct{})}
+type leafBlock struct {
+	b    blocks.Block
+	leaf int
+}
+
+func newWriter(ctx context.Context, bs Blocks, batch int, hs *HaveSet) *writer {
+	w := &writer{ch: make(chan leafBlock, 32), failed: make(chan struct{}), done: make(chan struct{})}
 	// Blocks that arrived verified are stored even when the fetch is
 	// cancelled: that is what a later fetch resumes from.
 	sctx := context.WithoutCancel(ctx)
 	go func() {
 		defer close(w.done)
 		var buf []blocks.Block
+		var leaves []int
 		n := 0
 		flush := func() {
 			if len(buf) == 0 || w.err != nil {
-				buf, n = buf[:0], 0
+				buf, leaves, n = buf[:0], leaves[:0], 0
 				return
 			}
 			if err := bs.PutMany(sctx, buf); err != nil {
 				w.err = fmt.Errorf("local store: %w", err)
 				close(w.failed)
+			} else if hs != nil {
+				for _, l := range leaves {
+					hs.Add(l)
+				}
 			}
 			clear(buf)
-			buf, n = buf[:0], 0
+			buf, leaves, n = buf[:0], leaves[:0], 0
 		}
-		for b := range w.ch {
-			buf = append(buf, b)
-			n += len(b.RawData())
-			if n >= batch {
+		for lb := range w.ch {
+			buf = append(buf, lb.b)
+			leaves = append(leaves, lb.leaf)
+			n += len(lb.b.RawData())
+			// With a have-set, a batch ends when no block waits (or
+			// at 4 MiB): others wait for what this node stores.
+			if n >= batch || hs != nil && (len(w.ch) == 0 || n >= 4<<20) {
 				flush()
 			}
 		}
@@ -805,9 +920,9 @@ func newWriter(ctx context.Context, bs Blocks, batch int) *writer {
 
 // put queues b; false when the store failed. It does not give up when
 // the fetch is cancelled: a block received is a block kept.
-func (w *writer) put(b blocks.Block) bool {
+func (w *writer) put(b blocks.Block, leaf int) bool {
 	select {
-	case w.ch <- b:
+	case w.ch <- leafBlock{b, leaf}:
 		return true
 	case <-w.failed:
 		return false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +254,92 @@ func TestFarPeerBehindDelay(t *testing.T) {
 	}
 	if p := stats.Peers[0]; p.Err != "" || p.RTT != 70*time.Millisecond {
 		t.Errorf("far peer stats = %+v, want no error and the RTT Options.RTT gave", p)
+	}
+}
+
+// swarmSched is testSched with one want per leaf, in swarm mode: peer0
+// is a full holder (the origin), the others partial holders of the
+// given leaves.
+func swarmSched(t *testing.T, leaves int, holds ...[]int) *sched {
+	t.Helper()
+	sizes := make([]int64, leaves)
+	rtts := []time.Duration{time.Millisecond}
+	for range holds {
+		rtts = append(rtts, time.Millisecond)
+	}
+	for i := range sizes {
+		sizes[i] = 1 << 20
+	}
+	s := testSched(t, sizes, 1<<20, rtts)
+	s.swarm, s.nleaves, s.swarmPiece = true, leaves, 1<<20
+	s.tie = make([]uint64, leaves)
+	s.self = peer.ID("self")
+	s.lastGot = time.Now()
+	for i := range s.wants {
+		s.wants[i].leaf = i
+	}
+	for i, hs := range holds {
+		p := s.f.peers[i+1]
+		p.partial, p.hleaves, p.hbits = true, leaves, make([]uint64, (leaves+63)/64)
+		for _, l := range hs {
+			p.hbits[l/64] |= 1 << (l % 64)
+		}
+	}
+	return s
+}
+
+func takenLeaves(s *sched, p *peerState) []int {
+	a := s.takeLocked(p)
+	if a == nil {
+		return nil
+	}
+	var out []int
+	for _, w := range a.piece.idx {
+		out = append(out, s.wants[w].leaf)
+	}
+	return out
+}
+
+// TestSwarmRarestFirst: a partial holder is asked for the rarest leaf it
+// holds; the origin only for leaves no partial holder has, and of those
+// only the ones this node owns — until nobody owes it a block and its
+// patience ran out; a clearly nearer holder with room serves first.
+func TestSwarmRarestFirst(t *testing.T) {
+	// Leaf 0: A only. Leaves 1, 2: A and B. Leaf 3: nobody.
+	s := swarmSched(t, 4, []int{0, 1, 2}, []int{1, 2})
+	origin, a, b := s.f.peers[0], s.f.peers[1], s.f.peers[2]
+	if got := takenLeaves(s, a); !slices.Equal(got, []int{0}) {
+		t.Fatalf("A took %v, want the rarest leaf it holds, [0]", got)
+	}
+	if got := takenLeaves(s, b); len(got) != 1 || got[0] != 1 && got[0] != 2 {
+		t.Fatalf("B took %v, want leaf 1 or 2", got)
+	}
+	mine := ownerScore(s.self, 3) > max(ownerScore(a.id, 3), ownerScore(b.id, 3))
+	got := takenLeaves(s, origin)
+	if mine && !slices.Equal(got, []int{3}) || !mine && got != nil {
+		t.Fatalf("origin took %v; this node owns leaf 3: %v", got, mine)
+	}
+	if !mine {
+		// Owed blocks keep the node patient; once none are owed and
+		// none came for a while, it asks the origin itself.
+		s.lastGot = time.Now().Add(-time.Minute)
+		if got := takenLeaves(s, origin); got != nil {
+			t.Fatalf("origin took %v while A and B owe blocks", got)
+		}
+		a.inflight, b.inflight = nil, nil
+		if got := takenLeaves(s, origin); !slices.Equal(got, []int{3}) {
+			t.Fatalf("idle and out of patience, origin took %v, want [3]", got)
+		}
+	}
+
+	// Nearest first among equals: A is far, B near and free.
+	s = swarmSched(t, 2, []int{0, 1}, []int{0, 1})
+	a, b = s.f.peers[1], s.f.peers[2]
+	a.rtt, b.rtt = 40*time.Millisecond, time.Millisecond
+	if got := takenLeaves(s, a); got != nil {
+		t.Fatalf("far A took %v while near B has room", got)
+	}
+	if got := takenLeaves(s, b); len(got) != 1 {
+		t.Fatalf("near B took %v, want one leaf", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -45,11 +46,23 @@ type ServerConfig struct {
 	IndexCache int
 	// Logger receives refusals and failures. Default slog.Default().
 	Logger *slog.Logger
+	// Haves, if set, is the node's record of the DAGs it is fetching
+	// (shared with its Client): a tracked root is probed as served, and
+	// have requests about it are answered from the record; an untracked
+	// root the store holds is answered "all". Nil: every root held is
+	// answered "all".
+	Haves *Haves
+	// HaveWait is how long a have request naming the current generation
+	// waits for a change before it is answered. Default 2s.
+	HaveWait time.Duration
+	// UploadRate bounds the block bytes per second sent over all streams
+	// together. 0: unlimited.
+	UploadRate int64
 }
 
 // Validate reports a negative setting.
 func (c ServerConfig) Validate() error {
-	if c.MaxStreams < 0 || c.IdleTimeout < 0 || c.WriteTimeout < 0 || c.IndexCache < 0 {
+	if c.MaxStreams < 0 || c.IdleTimeout < 0 || c.WriteTimeout < 0 || c.IndexCache < 0 || c.HaveWait < 0 || c.UploadRate < 0 {
 		return errors.New("fetch server config: negative value")
 	}
 	return nil
@@ -71,6 +84,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.HaveWait == 0 {
+		c.HaveWait = 2 * time.Second
+	}
 	return c
 }
 
@@ -81,10 +97,12 @@ type Server struct {
 	gate Gate
 	cfg  ServerConfig
 	sem  chan struct{}
+	up   *Limiter
 
-	mu    sync.Mutex
-	index map[string]*dagIndex // by root key; complete indexes only
-	order []string             // insertion order, for eviction
+	mu     sync.Mutex
+	index  map[string]*dagIndex // by root key; complete indexes only
+	order  []string             // insertion order, for eviction
+	served map[peer.ID]*atomic.Int64
 }
 
 // NewServer returns a server of src's blocks on h. Every request passes
@@ -96,9 +114,37 @@ func NewServer(h host.Host, src Source, gate Gate, cfg ServerConfig) (*Server, e
 	cfg = cfg.withDefaults()
 	return &Server{
 		h: h, src: src, gate: gate, cfg: cfg,
-		sem:   make(chan struct{}, cfg.MaxStreams),
-		index: make(map[string]*dagIndex),
+		sem:    make(chan struct{}, cfg.MaxStreams),
+		up:     NewLimiter(cfg.UploadRate),
+		index:  make(map[string]*dagIndex),
+		served: make(map[peer.ID]*atomic.Int64),
 	}, nil
+}
+
+// Served returns the block bytes sent to each peer since the server
+// started (for a served-bytes metric per peer).
+func (s *Server) Served() map[peer.ID]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[peer.ID]int64, len(s.served))
+	for p, n := range s.served {
+		out[p] = n.Load()
+	}
+	return out
+}
+
+// UploadRate returns the upload limit in bytes per second; 0: unlimited.
+func (s *Server) UploadRate() int64 { return s.up.Rate() }
+
+func (s *Server) servedTo(p peer.ID) *atomic.Int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.served[p]
+	if n == nil {
+		n = new(atomic.Int64)
+		s.served[p] = n
+	}
+	return n
 }
 
 // Register installs the stream handler on the host.
@@ -123,27 +169,26 @@ type serverStream struct {
 	w      *bufio.Writer
 	hdr    []byte
 	closed bool // closed cleanly (after an error frame or the client's EOF)
+	slot   bool // holds one of the server's MaxStreams slots
+	ctx    context.Context
+	served *atomic.Int64
 }
 
 func (s *Server) handle(st network.Stream) {
 	remote := st.Conn().RemotePeer()
-	ss := &serverStream{s: s, st: st, w: bufio.NewWriterSize(st, 256<<10)}
-	defer func() {
-		if !ss.closed {
-			_ = st.Reset() // a failed write or store read: abort the stream
-		}
-	}()
-	select {
-	case s.sem <- struct{}{}:
-		defer func() { <-s.sem }()
-	default:
-		_ = ss.fail("busy: too many fetch streams")
-		return
-	}
 	// The stream lives as long as the peer keeps asking; ctx ends the
 	// store reads when the handler returns.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	ss := &serverStream{s: s, st: st, w: bufio.NewWriterSize(st, 256<<10), ctx: ctx, served: s.servedTo(remote)}
+	defer func() {
+		if ss.slot {
+			<-s.sem
+		}
+		if !ss.closed {
+			_ = st.Reset() // a failed write or store read: abort the stream
+		}
+	}()
 	r := bufio.NewReaderSize(st, 16<<10)
 	for {
 		_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
@@ -166,6 +211,18 @@ func (s *Server) handle(st network.Stream) {
 			s.cfg.Logger.Info("fetch: refused", "peer", remote, "root", req.Root, "err", err)
 			_ = ss.fail(err.Error())
 			return
+		}
+		// Streams that only probe or ask for have-sets are cheap and do
+		// not count against MaxStreams; a stream takes a slot with its
+		// first request for blocks and keeps it.
+		if !ss.slot && req.Kind != KindProbe && req.Kind != KindHave {
+			select {
+			case s.sem <- struct{}{}:
+				ss.slot = true
+			default:
+				_ = ss.fail("busy: too many fetch streams")
+				return
+			}
 		}
 		if err := ss.serve(ctx, req); err != nil {
 			s.cfg.Logger.Debug("fetch: serve", "peer", remote, "root", req.Root, "kind", req.Kind, "err", err)
@@ -194,11 +251,16 @@ func (ss *serverStream) serve(ctx context.Context, req Request) error {
 	var err error
 	switch req.Kind {
 	case KindProbe:
-		var ok bool
-		ok, err = ss.s.src.Has(ctx, req.Root)
+		// A root being fetched is served as far as it has arrived.
+		ok := ss.s.cfg.Haves.Lookup(req.Root) != nil
+		if !ok {
+			ok, err = ss.s.src.Has(ctx, req.Root)
+		}
 		if err == nil && !ok {
 			return ss.fail("not found: root " + req.Root.String())
 		}
+	case KindHave:
+		err = ss.have(ctx, req)
 	case KindDAG, KindStructure:
 		err = ss.walk(ctx, req.Root, req.Kind == KindStructure)
 	case KindLeaves, KindCIDs:
@@ -217,9 +279,48 @@ func (ss *serverStream) serve(ctx context.Context, req Request) error {
 	return ss.w.Flush()
 }
 
+// have answers a have request: from the node's record when it is
+// fetching the root (after waiting up to HaveWait for news past the
+// client's generation), "all" when the store holds the root otherwise.
+func (ss *serverStream) have(ctx context.Context, req Request) error {
+	var h Have
+	if hs := ss.s.cfg.Haves.Lookup(req.Root); hs != nil {
+		wctx, cancel := context.WithTimeout(ctx, ss.s.cfg.HaveWait)
+		hs.Wait(wctx, req.Since)
+		cancel()
+		h = hs.Snapshot(req.Since)
+	} else {
+		ok, err := ss.s.src.Has(ctx, req.Root)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			_ = ss.fail("not found: root " + req.Root.String())
+			return errStop
+		}
+		h = Have{Mode: HaveAll}
+	}
+	b, err := AppendFrame(ss.hdr[:0], Frame{Type: FrameHave, Have: h})
+	if err != nil {
+		return err
+	}
+	ss.hdr = b
+	_ = ss.st.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
+	if _, err := ss.w.Write(b); err != nil {
+		return fmt.Errorf("write have frame: %w", err)
+	}
+	return nil
+}
+
 // frame writes one frame; data, if any, is written without a copy when it
-// is larger than the buffer.
+// is larger than the buffer. Block bytes wait for the upload limit.
 func (ss *serverStream) frame(t FrameType, c cid.Cid, data []byte) error {
+	if len(data) > 0 {
+		if err := ss.s.up.Wait(ss.ctx, len(data)); err != nil {
+			return err
+		}
+		ss.served.Add(int64(len(data)))
+	}
 	_ = ss.st.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
 	ss.hdr = appendFrameHeader(ss.hdr[:0], t, c, len(data))
 	if _, err := ss.w.Write(ss.hdr); err != nil {
