@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ipfs/boxo/blockstore"
 	"io"
 	"log/slog"
 	"sync"
@@ -529,7 +530,10 @@ func (ss *serverStream) load(ctx context.Context, c cid.Cid) loaded {
 	if err != nil {
 		l.free()
 		l.buf, l.data = nil, nil
-		if ok, herr := ss.s.src.Has(ctx, c); herr != nil || ok {
+		// A block the store holds but refuses as corrupt (a verifying
+		// store never hands its bytes out) is reported missing, so the
+		// client asks another peer and this stream goes on.
+		if ok, herr := ss.s.src.Has(ctx, c); (herr != nil || ok) && !errors.Is(err, blockstore.ErrHashMismatch) {
 			l.err = err
 		}
 	}
