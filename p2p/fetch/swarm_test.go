@@ -223,8 +223,11 @@ func TestSwarmCorruptHolder(t *testing.T) {
 
 // TestRateLimits: a 2 MiB/s upload limit on the server, then a 2 MiB/s
 // download limit on the client, each alone on the path of a 10 MiB
-// fetch: over the 5 s it takes, the rate is within 15% of the limit. The
-// server counts what it sent to the client.
+// fetch: over the 5 s it takes, the rate never exceeds the limit by more
+// than 15%. Below it, only a rate under half the limit fails the test: a
+// loaded machine (CI runs packages side by side on two cores) may not
+// keep up with the limit, which says nothing about the limiter; the figure
+// is logged. The server counts what it sent to the client.
 func TestRateLimits(t *testing.T) {
 	const size, rate = 10 << 20, 2 << 20
 	data := randomBytes(size, 24)
@@ -249,8 +252,8 @@ func TestRateLimits(t *testing.T) {
 			}
 			got := float64(st.Bytes) / el.Seconds()
 			t.Logf("%d bytes in %v: %.2f MiB/s (limit %.2f)", st.Bytes, el, got/(1<<20), float64(rate)/(1<<20))
-			if got < 0.85*rate || got > 1.15*rate {
-				t.Errorf("rate %.0f B/s, want %d ±15%%", got, rate)
+			if got > 1.15*rate || got < 0.5*rate {
+				t.Errorf("rate %.0f B/s, want at most %d +15%% (and not under half)", got, rate)
 			}
 			if n := src.srv.Served()[h.ID()]; n < size {
 				t.Errorf("server counted %d bytes served to the client, want at least %d", n, size)
