@@ -114,7 +114,7 @@ func (run *Run) Scan(ctx context.Context, path string, r io.ReaderAt, size int64
 	for _, f := range rep.Findings[:min(len(rep.Findings), maxFindings)] {
 		fs.Findings = append(fs.Findings, f.String())
 	}
-	ff := sovereignty.FileFacts{Path: path, Verdict: sovereignty.FileVerdict(rep.Verdict)}
+	ff := sovereignty.FileFacts{Path: path, Verdict: fileVerdict(rep.Verdict)}
 	if rep.Verdict != scan.Safe {
 		ff.Summary = rep.Summary()
 	}
@@ -132,6 +132,16 @@ func (run *Run) Scan(ctx context.Context, path string, r io.ReaderAt, size int64
 		run.texts[path] = text
 	}
 	return nil
+}
+
+func fileVerdict(v scan.Verdict) sovereignty.FileVerdict {
+	switch v {
+	case scan.Safe:
+		return sovereignty.FileSafe
+	case scan.Unknown:
+		return sovereignty.FileUnknown
+	}
+	return sovereignty.FileUnsafe
 }
 
 // Finish scans the files of paths not scanned yet, through open, detects

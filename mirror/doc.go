@@ -13,6 +13,12 @@
 //     manifests, with an index block naming them.
 //   - Incremental bundle: a bundle made --since revisions the receiving site
 //     holds; their blocks are left out.
+//   - Gate: Options.Gate and ImportOptions.Gate check each revision once its
+//     blocks are stored and verified, before its refs are committed: the
+//     files are scanned back through the store (pickle members and
+//     headers only), the licences detected, the verdict recorded, and a
+//     revision breaking the policy's scan or licenses rule is committed
+//     quarantined (Result.Check, ImportedRev.Quarantined).
 //
 // # Mirroring
 //
