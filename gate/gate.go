@@ -247,7 +247,9 @@ func (g *Gate) Record(ctx context.Context, res *Result, commit string) error {
 		return err
 	}
 	if res.Release != nil {
-		if _, err := g.Release(ctx, res.Release); err != nil {
+		// A release that came with the revision and does not verify here
+		// leaves it quarantined (the refusal is audited); the import goes on.
+		if _, err := g.Release(ctx, res.Release); err != nil && !errors.Is(err, ErrReleaseRefused) {
 			return err
 		}
 	}

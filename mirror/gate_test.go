@@ -2,12 +2,15 @@ package mirror
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/internal/fixture"
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store"
 )
 
@@ -77,4 +80,35 @@ func TestBundleImportGate(t *testing.T) {
 	}
 	checkQuarantine(t, dst, bad, true)
 	checkQuarantine(t, dst, good, false)
+
+	// A quarantined revision is not exported; once released it is, with
+	// its release, which the next site verifies and applies.
+	var buf bytes.Buffer
+	badRev := []Rev{{manifest.Model, "acme/bad", "main"}}
+	if _, err := Export(t.Context(), dst, &buf, badRev, ExportOptions{}); !errors.Is(err, ErrQuarantined) || !strings.Contains(err.Error(), "pytorch_model.bin unsafe") {
+		t.Fatalf("Export(quarantined) = %v", err)
+	}
+	org, _ := sovereignty.GenerateOrgKey()
+	trust, _ := sovereignty.NewTrust(sovereignty.OrgPublicKey(org))
+	signed, err := sovereignty.SignRelease(org, sovereignty.Release{Kind: "model", Repo: "acme/bad", Commit: bad.Commit, Reason: "research sandbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&gate.Gate{Records: dst, Trust: trust}).Release(t.Context(), signed); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = exportBytes(t, dst, badRev, ExportOptions{})
+	otherOrg, _ := sovereignty.GenerateOrgKey()
+	otherTrust, _ := sovereignty.NewTrust(sovereignty.OrgPublicKey(otherOrg))
+	for name, tr := range map[string]*sovereignty.Trust{"trusting": trust, "other org": otherTrust} {
+		next := openStore(t)
+		g := &gate.Gate{Records: next, Trust: tr, Via: "bundle import"}
+		if _, err := Import(t.Context(), next, bytes.NewReader(b), ImportOptions{Gate: g}); err != nil {
+			t.Fatalf("%s: import of a released revision: %v", name, err)
+		}
+		q, _, _ := next.QuarantineOf(t.Context(), manifest.Model, "acme/bad", bad.Commit)
+		if q.InForce() != (tr == otherTrust) {
+			t.Errorf("%s: quarantine in force = %v", name, q.InForce())
+		}
+	}
 }

@@ -553,7 +553,7 @@ func (im *importer) checkGate(ctx context.Context) error {
 		if _, done := im.checked[key]; done {
 			continue
 		}
-		res, err := checkRevision(ctx, im.gate, im.st, m)
+		res, err := checkRevision(ctx, im.gate, im.st, m, []byte(rv.Release))
 		if err != nil {
 			return fmt.Errorf("import %s@%s: %w", rv.Repo, rv.Revision, err)
 		}

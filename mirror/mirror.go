@@ -304,7 +304,7 @@ func Mirror(ctx context.Context, st *store.Store, repo string, o Options) (*Resu
 	if err := m.Validate(); err != nil {
 		return res, fmt.Errorf("mirror %s@%s: %w", repo, info.SHA, err)
 	}
-	if res.Check, err = checkRevision(ctx, o.Gate, st, m); err != nil {
+	if res.Check, err = checkRevision(ctx, o.Gate, st, m, nil); err != nil {
 		return res, fmt.Errorf("mirror %s@%s: %w", repo, info.SHA, err)
 	}
 	if err := commitRefs(ctx, st, m, o.Revision); err != nil {
@@ -317,13 +317,18 @@ func Mirror(ctx context.Context, st *store.Store, repo string, o Options) (*Resu
 
 // checkRevision runs g (when set) on a stored, not yet committed revision
 // and records its verdict.
-func checkRevision(ctx context.Context, g *gate.Gate, st *store.Store, m *manifest.Manifest) (*gate.Result, error) {
+// A signed release that came with it (from a bundle) is applied if the
+// revision is quarantined here.
+func checkRevision(ctx context.Context, g *gate.Gate, st *store.Store, m *manifest.Manifest, release []byte) (*gate.Result, error) {
 	if g == nil {
 		return nil, nil
 	}
 	res, err := g.Check(ctx, m.Type, m.Repo, gate.Paths(m), gate.StoreOpener(ctx, st, m))
 	if err != nil {
 		return nil, err
+	}
+	if len(release) > 0 {
+		res.Release = release
 	}
 	return res, g.Record(ctx, res, m.Commit)
 }
