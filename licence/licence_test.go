@@ -97,3 +97,16 @@ func FuzzFromCard(f *testing.F) {
 		}
 	})
 }
+
+func FuzzFromText(f *testing.F) {
+	for _, text := range texts {
+		f.Add([]byte(text))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if id, ok := FromText(b); ok {
+			if _, known := Normalize(id); !known {
+				t.Fatalf("FromText gave %q, not a known id", id)
+			}
+		}
+	})
+}
