@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/manifest"
 )
 
@@ -52,6 +53,12 @@ type AddOptions struct {
 	// read; a refusal ends the import with its error. Nil asks nothing
 	// (the caller has no residency policy to apply).
 	Policy Policy
+	// Gate, when set, scans every file as it is imported (from the same
+	// open file: pickle streams and headers only), detects the licences
+	// and records its verdict before the commit: a revision that breaks
+	// the policy's scan or licenses rule is committed quarantined. Nil
+	// checks nothing.
+	Gate *gate.Gate
 }
 
 // Policy decides whether this node may take a repo in, and records its
@@ -109,6 +116,9 @@ type AddResult struct {
 	// that were not in the store before.
 	Bytes, NewBytes int64
 	Duration        time.Duration
+	// Check is the gate's verdict (nil without AddOptions.Gate); its
+	// Quarantined tells whether the revision was committed quarantined.
+	Check *gate.Result
 }
 
 type source struct {
@@ -150,6 +160,10 @@ func Add(ctx context.Context, st Store, path string, opts AddOptions) (*AddResul
 
 	files := make([]manifest.File, len(srcs))
 	dagBlocks := make([][]cid.Cid, len(srcs))
+	var run *gate.Run
+	if opts.Gate != nil {
+		run = opts.Gate.Start(opts.Kind, opts.Repo)
+	}
 	var done, newBytes atomic.Int64
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -167,7 +181,7 @@ func Add(ctx context.Context, st Store, path string, opts AddOptions) (*AddResul
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				f, blocks, nb, err := importOne(ctx, st, srcs[i], opts.Chunking)
+				f, blocks, nb, err := importOne(ctx, st, srcs[i], opts.Chunking, run)
 				if err != nil {
 					cancel(err)
 					continue
@@ -216,13 +230,32 @@ feed:
 	if m.Commit, err = m.DeriveCommit(); err != nil {
 		return nil, fmt.Errorf("add %s: %w", path, err)
 	}
+	var check *gate.Result
+	if run != nil {
+		if check, err = gateRevision(ctx, opts.Gate, run, m); err != nil {
+			return nil, fmt.Errorf("add %s: %w", path, err)
+		}
+	}
 	if err := st.Commit(ctx, m, opts.Revision, all); err != nil {
 		return nil, fmt.Errorf("add %s: commit %s@%s: %w", path, opts.Repo, opts.Revision, err)
 	}
-	return &AddResult{Manifest: m, Revision: opts.Revision, Bytes: total, NewBytes: newBytes.Load(), Duration: time.Since(start)}, nil
+	return &AddResult{Manifest: m, Revision: opts.Revision, Bytes: total, NewBytes: newBytes.Load(), Duration: time.Since(start), Check: check}, nil
 }
 
-func importOne(ctx context.Context, st chunker.Putter, s source, opts chunker.Options) (manifest.File, []cid.Cid, int64, error) {
+// gateRevision decides on a revision whose files run has scanned and
+// records the verdict, before the commit.
+func gateRevision(ctx context.Context, g *gate.Gate, run *gate.Run, m *manifest.Manifest) (*gate.Result, error) {
+	res, err := run.Finish(ctx, gate.Paths(m), nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Record(ctx, res, m.Commit); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func importOne(ctx context.Context, st chunker.Putter, s source, opts chunker.Options, run *gate.Run) (manifest.File, []cid.Cid, int64, error) {
 	f, err := openSource(s)
 	if err != nil {
 		return manifest.File{}, nil, 0, err
@@ -234,6 +267,13 @@ func importOne(ctx context.Context, st chunker.Putter, s source, opts chunker.Op
 	}
 	if r.Size != s.size {
 		return manifest.File{}, nil, 0, fmt.Errorf("import %s: file changed while reading (%d bytes, was %d)", s.abs, r.Size, s.size)
+	}
+	if run != nil {
+		// The file just read: the scanner reads its pickles and headers,
+		// mostly from the page cache, never its tensor data again.
+		if err := run.Scan(ctx, s.rel, f, s.size); err != nil {
+			return manifest.File{}, nil, 0, fmt.Errorf("scan %s: %w", s.abs, err)
+		}
 	}
 	sum := hex.EncodeToString(r.SHA256[:])
 	lfs := manifest.IsLFS(s.rel, s.size)

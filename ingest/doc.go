@@ -22,4 +22,8 @@
 //     (ErrSpecialFile): a pipe would block the import, a device never end.
 //   - Policy: AddOptions.Policy is asked whether this node may hold the
 //     repo before any file is read; its refusal ends the import.
+//   - Gate: AddOptions.Gate scans each file right after importing it, from
+//     the same open file (pickle streams and headers only), then records
+//     the verdict before the commit; a revision breaking the policy's scan
+//     or licenses rule is committed quarantined (AddResult.Check).
 package ingest

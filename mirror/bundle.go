@@ -13,6 +13,7 @@ import (
 	"hash"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
@@ -31,6 +32,7 @@ import (
 	"github.com/cairnhub/cairn/chunker"
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store"
 )
 
@@ -42,6 +44,9 @@ var (
 	// ErrBundle: the bundle is truncated, tampered with, incomplete or not
 	// a Cairn bundle. Nothing of it became visible.
 	ErrBundle = errors.New("bad bundle")
+	// ErrQuarantined: Export refuses a revision that is quarantined and
+	// not released.
+	ErrQuarantined = errors.New("revision quarantined")
 )
 
 // Rev names one revision of a repo.
@@ -156,6 +161,23 @@ func sinceBlocks(ctx context.Context, st *store.Store, since []Rev) (map[string]
 	return skip, nil
 }
 
+// exportRelease refuses a revision whose quarantine holds (a bundle
+// replicates it) and returns the signed release of one whose quarantine
+// was lifted, which travels in the index so that the receiving site can
+// verify and apply it.
+func exportRelease(ctx context.Context, st *store.Store, m *manifest.Manifest) (string, error) {
+	q, ok, err := st.QuarantineOf(ctx, m.Type, m.Repo, m.Commit)
+	switch {
+	case err != nil:
+		return "", err
+	case !ok:
+		return "", nil
+	case q.InForce():
+		return "", fmt.Errorf("%w: %s", ErrQuarantined, strings.Join(q.Reasons, "; "))
+	}
+	return string(q.Release), nil
+}
+
 // plan lists the manifests and the data blocks of revs, each once, leaving
 // out what the receiving site holds.
 func (ex *exporter) plan(ctx context.Context, revs []Rev) error {
@@ -180,7 +202,11 @@ func (ex *exporter) plan(ctx context.Context, revs []Rev) error {
 			ex.mblocks = append(ex.mblocks, mb)
 			ex.res.Manifests = append(ex.res.Manifests, m)
 		}
-		ex.ents = append(ex.ents, indexRev{Type: string(m.Type), Repo: m.Repo, Revision: r.Revision, Commit: m.Commit, Root: m.Root, Manifest: mb.Cid()})
+		rel, err := exportRelease(ctx, ex.st, m)
+		if err != nil {
+			return fmt.Errorf("export %s: %w", r, err)
+		}
+		ex.ents = append(ex.ents, indexRev{Type: string(m.Type), Repo: m.Repo, Revision: r.Revision, Commit: m.Commit, Root: m.Root, Manifest: mb.Cid(), Release: rel})
 		if !slices.Contains(ex.res.Roots, m.Root) {
 			ex.res.Roots = append(ex.res.Roots, m.Root)
 		}
@@ -434,6 +460,7 @@ func rawBlock(data []byte) blocks.Block {
 type indexRev struct {
 	Type, Repo, Revision, Commit string
 	Root, Manifest               cid.Cid
+	Release                      string // signed release of the revision's quarantine; "" when none
 }
 
 type indexSince struct {
@@ -464,6 +491,9 @@ func encodeIndex(x bundleIndex) (blocks.Block, error) {
 					qp.MapEntry(ma, "commit", qp.String(r.Commit))
 					qp.MapEntry(ma, "root", qp.Link(cidlink.Link{Cid: r.Root}))
 					qp.MapEntry(ma, "manifest", qp.Link(cidlink.Link{Cid: r.Manifest}))
+					if r.Release != "" {
+						qp.MapEntry(ma, "release", qp.String(r.Release))
+					}
 				}))
 			}
 		}))
@@ -517,6 +547,7 @@ func decodeIndex(b []byte) (bundleIndex, error) {
 			Commit   string   `json:"commit"`
 			Root     jsonLink `json:"root"`
 			Manifest jsonLink `json:"manifest"`
+			Release  string   `json:"release"`
 		} `json:"revisions"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
@@ -563,7 +594,10 @@ func decodeIndex(b []byte) (bundleIndex, error) {
 		if mc.Type() != cid.Raw {
 			return bundleIndex{}, fmt.Errorf("revisions[%d]: manifest %s is not a raw block", i, mc)
 		}
-		x.Revisions = append(x.Revisions, indexRev{Type: string(k), Repo: r.Repo, Revision: r.Revision, Commit: r.Commit, Root: root, Manifest: mc})
+		if len(r.Release) > sovereignty.MaxReleaseSize {
+			return bundleIndex{}, fmt.Errorf("revisions[%d]: release of %d bytes, at most %d", i, len(r.Release), sovereignty.MaxReleaseSize)
+		}
+		x.Revisions = append(x.Revisions, indexRev{Type: string(k), Repo: r.Repo, Revision: r.Revision, Commit: r.Commit, Root: root, Manifest: mc, Release: r.Release})
 	}
 	return x, nil
 }

@@ -13,6 +13,12 @@
 //     manifests, with an index block naming them.
 //   - Incremental bundle: a bundle made --since revisions the receiving site
 //     holds; their blocks are left out.
+//   - Gate: Options.Gate and ImportOptions.Gate check each revision once its
+//     blocks are stored and verified, before its refs are committed: the
+//     files are scanned back through the store (pickle members and
+//     headers only), the licences detected, the verdict recorded, and a
+//     revision breaking the policy's scan or licenses rule is committed
+//     quarantined (Result.Check, ImportedRev.Quarantined).
 //
 // # Mirroring
 //
@@ -68,9 +74,12 @@
 //  1. the index block: dag-json (codec 0x0129),
 //     {"format": "cairn-bundle/1", "blocks": N, "bytes": B,
 //     "revisions": [{"type", "repo", "revision", "commit",
-//     "root": {"/": CID}, "manifest": {"/": CID}}],
+//     "root": {"/": CID}, "manifest": {"/": CID}, "release"?}],
 //     "since": [{"type", "repo", "commit", "root": "CID as a string"}]},
-//     where N and B count the data blocks and their bytes;
+//     where N and B count the data blocks and their bytes, and "release"
+//     (only when there is one) is the signed release document
+//     (sovereignty.Release) of a revision whose quarantine was lifted; a
+//     revision still quarantined is not exported (ErrQuarantined);
 //  2. each manifest, once, as a raw block of its canonical encoding
 //     (package manifest), linked from the index;
 //  3. the data blocks: each revision's DAG depth first, every parent

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/store"
@@ -38,6 +39,12 @@ type ImportOptions struct {
 	// the bundle, once its manifests are read and before any data block is
 	// stored: one refusal refuses the whole bundle.
 	Policy ingest.Policy
+	// Gate, when set, checks each revision once every other check passed
+	// and before its refs are committed: it scans the files through the
+	// store (pickle members and headers only), detects the licences and
+	// records its verdict; a revision breaking the policy's scan or
+	// licenses rule is committed quarantined.
+	Gate *gate.Gate
 }
 
 // ImportResult describes an imported bundle.
@@ -61,6 +68,8 @@ type ImportedRev struct {
 	Revision string        `json:"revision"`
 	Commit   string        `json:"commit"`
 	Root     cid.Cid       `json:"root"`
+	// Quarantined is set when the gate committed the revision quarantined.
+	Quarantined bool `json:"quarantined,omitempty"`
 }
 
 // pooled is a data block whose buffer goes back to bufPool once the
@@ -112,7 +121,7 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 	}
 	defer release()
 
-	im := &importer{st: st, workers: workers, cr: &countReader{r: r, progress: o.Progress}, policy: o.Policy}
+	im := &importer{st: st, workers: workers, cr: &countReader{r: r, progress: o.Progress}, policy: o.Policy, gate: o.Gate}
 	for _, step := range []func(context.Context) error{
 		im.open,
 		im.readIndex,
@@ -123,6 +132,7 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, o ImportOptions) 
 		im.checkCARIndex,
 		im.checkComplete,
 		im.checkFiles,
+		im.checkGate,
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -138,6 +148,8 @@ type importer struct {
 	st      *store.Store
 	workers int
 	policy  ingest.Policy
+	gate    *gate.Gate
+	checked map[string]bool // kind:repo@commit the gate quarantined
 	cr      *countReader
 	br      *bufio.Reader
 	rd      *car.BlockReader
@@ -528,6 +540,28 @@ func (im *importer) checkFiles(ctx context.Context) error {
 	return rereadFiles(ctx, im.st, reread, im.workers)
 }
 
+// checkGate runs the gate on each revision (once per manifest) and records
+// its verdicts, before any ref is committed.
+func (im *importer) checkGate(ctx context.Context) error {
+	if im.gate == nil {
+		return nil
+	}
+	im.checked = map[string]bool{}
+	for _, rv := range im.idx.Revisions {
+		m := im.mans[rv.Manifest]
+		key := string(m.Type) + ":" + m.Repo + "@" + m.Commit
+		if _, done := im.checked[key]; done {
+			continue
+		}
+		res, err := checkRevision(ctx, im.gate, im.st, m, []byte(rv.Release))
+		if err != nil {
+			return fmt.Errorf("import %s@%s: %w", rv.Repo, rv.Revision, err)
+		}
+		im.checked[key] = res.Quarantined()
+	}
+	return nil
+}
+
 // commit makes the revisions visible, once every check passed.
 func (im *importer) commit(ctx context.Context) (*ImportResult, error) {
 	res := &ImportResult{Blocks: int(im.nblocks.Load()), NewBytes: im.newBytes.Load(), Reread: im.reread, StoreTime: time.Duration(im.putNanos.Load())}
@@ -536,7 +570,8 @@ func (im *importer) commit(ctx context.Context) (*ImportResult, error) {
 		if err := im.st.Commit(ctx, m, rv.Revision, nil); err != nil {
 			return nil, fmt.Errorf("import %s@%s: %w", rv.Repo, rv.Revision, err)
 		}
-		res.Revisions = append(res.Revisions, ImportedRev{Kind: m.Type, Repo: m.Repo, Revision: rv.Revision, Commit: m.Commit, Root: m.Root})
+		res.Revisions = append(res.Revisions, ImportedRev{Kind: m.Type, Repo: m.Repo, Revision: rv.Revision, Commit: m.Commit, Root: m.Root,
+			Quarantined: im.checked[string(m.Type)+":"+m.Repo+"@"+m.Commit]})
 	}
 	res.Bytes = im.cr.n
 	return res, nil

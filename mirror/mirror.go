@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/store"
@@ -90,6 +91,11 @@ type Options struct {
 	// Policy, when set, is asked whether this node may hold the repo
 	// before anything is requested from the upstream.
 	Policy ingest.Policy
+	// Gate, when set, checks the revision once its files are stored and
+	// before it is committed (scan through the store, licences, the
+	// policy's scan and licenses rule) and records its verdict; a
+	// revision breaking the rule is committed quarantined.
+	Gate *gate.Gate
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -154,6 +160,9 @@ type Result struct {
 	Files, Skipped int
 	// Requests counts HTTP requests made, retries included.
 	Requests int64
+	// Check is the gate's verdict; nil without Options.Gate or when the
+	// revision was already stored (checked when it came in).
+	Check *gate.Result
 }
 
 // upstreamFile is one file as the upstream lists it.
@@ -295,12 +304,33 @@ func Mirror(ctx context.Context, st *store.Store, repo string, o Options) (*Resu
 	if err := m.Validate(); err != nil {
 		return res, fmt.Errorf("mirror %s@%s: %w", repo, info.SHA, err)
 	}
+	if res.Check, err = checkRevision(ctx, o.Gate, st, m, nil); err != nil {
+		return res, fmt.Errorf("mirror %s@%s: %w", repo, info.SHA, err)
+	}
 	if err := commitRefs(ctx, st, m, o.Revision); err != nil {
 		return res, err
 	}
 	res.Manifest = m
 	os.RemoveAll(spool)
 	return res, nil
+}
+
+// checkRevision runs g (when set) on a stored, not yet committed revision
+// and records its verdict.
+// A signed release that came with it (from a bundle) is applied if the
+// revision is quarantined here.
+func checkRevision(ctx context.Context, g *gate.Gate, st *store.Store, m *manifest.Manifest, release []byte) (*gate.Result, error) {
+	if g == nil {
+		return nil, nil
+	}
+	res, err := g.Check(ctx, m.Type, m.Repo, gate.Paths(m), gate.StoreOpener(ctx, st, m))
+	if err != nil {
+		return nil, err
+	}
+	if len(release) > 0 {
+		res.Release = release
+	}
+	return res, g.Record(ctx, res, m.Commit)
 }
 
 func commitRefs(ctx context.Context, st *store.Store, m *manifest.Manifest, revision string) error {

@@ -20,18 +20,21 @@ import (
 
 // Audit entry kinds.
 const (
-	KindDeny        = "deny"         // a policy decision refused something
-	KindReplicate   = "replicate"    // this node fetched a revision to hold it
-	KindRepair      = "repair"       // this node took over a lost holder's replica
-	KindRelease     = "release"      // this node released a surplus replica
-	KindExport      = "export"       // a bundle was exported
-	KindPolicy      = "policy"       // a policy came into force
-	KindRevocation  = "revocation"   // a revocation list came into force
-	KindCertRefused = "cert-refused" // a peer's certificate was refused
-	KindOverride    = "override"     // an operator overrode a policy refusal
-	KindCheckpoint  = "checkpoint"   // a signed checkpoint of the log (written by Checkpoint and Close only)
-	KindTorn        = "torn"         // a torn last line was cut at open
-	KindUnclean     = "unclean"      // the previous writer stopped without a final checkpoint
+	KindDeny         = "deny"         // a policy decision refused something
+	KindReplicate    = "replicate"    // this node fetched a revision to hold it
+	KindRepair       = "repair"       // this node took over a lost holder's replica
+	KindRelease      = "release"      // this node released a surplus replica
+	KindExport       = "export"       // a bundle was exported
+	KindPolicy       = "policy"       // a policy came into force
+	KindRevocation   = "revocation"   // a revocation list came into force
+	KindCertRefused  = "cert-refused" // a peer's certificate was refused
+	KindOverride     = "override"     // an operator overrode a policy refusal
+	KindCheckpoint   = "checkpoint"   // a signed checkpoint of the log (written by Checkpoint and Close only)
+	KindTorn         = "torn"         // a torn last line was cut at open
+	KindUnclean      = "unclean"      // the previous writer stopped without a final checkpoint
+	KindQuarantine   = "quarantine"   // a revision was committed quarantined (scan or licence)
+	KindUnquarantine = "unquarantine" // a signed release lifted a quarantine
+	KindScanWarning  = "scan-warning" // scan findings a rule let through
 )
 
 // Entry is one line of the audit log. Seq, Prev and Hash are set by Append;

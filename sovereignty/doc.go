@@ -69,4 +69,20 @@
 //     *RefusedError naming the rule; ImportGate records the refusal, or an
 //     operator's forced import as KindOverride (refused when it cannot be
 //     recorded).
+//   - Scan mode, licenses: a rule's gate on what comes in. scan: block (the
+//     default) quarantines a revision with an unsafe file, block-unknown
+//     also one with an unknown file, warn quarantines nothing and records
+//     the findings. licenses lists the licences allowed (SPDX ids or the
+//     Hub's names, compared as package licence's canonical ids); a
+//     revision with another licence, or with none detected, is
+//     quarantined. Left out: any licence. Admit decides from the
+//     RevisionFacts (each file's scan verdict, the licences detected); a
+//     repo no rule matches, or no policy, gets the defaults.
+//   - Quarantine: a revision stored but never served, replicated or loaded,
+//     with the reasons; recorded as KindQuarantine. Findings let through are
+//     KindScanWarning.
+//   - Release: an organisation-signed document (SignRelease, VerifyRelease)
+//     naming one revision (kind, repo, commit), why and when, that lifts
+//     its quarantine on every node trusting the organisation; recorded as
+//     KindUnquarantine, a refused one as KindDeny.
 package sovereignty

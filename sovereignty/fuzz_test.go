@@ -57,6 +57,8 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(issue5Policy))
 	f.Add([]byte("repos:\n  - match: '*a?b*'\n    hold: ['*']\n    receive: ['*']\n    replicas: {min: 1, in: {EU: 1}}\njurisdictions:\n  EU: [DE]\n"))
 	f.Add([]byte("repos:\n  - match: a/*\n    hold: [DE, FR]\n    receive: [DE]\n"))
+	f.Add([]byte("repos:\n  - match: a/*\n    scan: block-unknown\n    licenses: [apache-2.0, MIT, llama3.2, GPL-3.0-only]\n  - match: '*'\n    scan: warn\n"))
+	f.Add([]byte("repos:\n  - match: a/*\n    scan: ''\n    licenses: []\n"))
 	f.Add([]byte("a: &a [*a, *a]\nb: &b [*a, *a]\n"))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		p, err := ParsePolicy(doc)
@@ -72,6 +74,10 @@ func FuzzParsePolicy(f *testing.F) {
 			for _, j := range []string{"DE", "FR", "US", "", "zz"} {
 				e.Decide(a, "acme/llama", member(j))
 			}
+		}
+		v := p.Admit("acme/llama", RevisionFacts{Files: []FileFacts{{Path: "a.bin", Verdict: FileUnknown}}, Licences: []string{"mit"}})
+		if v.Quarantine != (len(v.Reasons) > 0) {
+			t.Fatalf("Admit = %+v", v)
 		}
 		for _, r := range p.Rules {
 			if r.Replicas.Min > r.Replicas.Max {

@@ -87,6 +87,8 @@ type Rule struct {
 	Prompts       []string
 	ExportBundles bool     // default false
 	Replicas      Replicas // zero when the rule does not say
+	Scan          ScanMode // what a scan finding does; default ScanBlock
+	Licenses      []string // canonical licence ids allowed; empty allows any
 }
 
 // Replicas is the replication a rule wants. Zero Min means the rule does not
@@ -109,6 +111,8 @@ type ruleYAML struct {
 	Prompts       []string      `yaml:"prompts"`
 	ExportBundles bool          `yaml:"export_bundles"`
 	Replicas      *replicasYAML `yaml:"replicas"`
+	Scan          string        `yaml:"scan"`
+	Licenses      []string      `yaml:"licenses"`
 }
 
 type replicasYAML struct {
@@ -255,6 +259,9 @@ func compileRule(i int, ry ruleYAML, groups map[string]jset, reach *reachability
 		r.Replicas = rep
 	}
 	cr.replicas = r.Replicas
+	if err := compileGate(at, ry, &r, cr); err != nil {
+		return r, nil, err
+	}
 	cr.exportReason = "export_bundles: false"
 	if ry.ExportBundles {
 		cr.exportReason = "export_bundles: true"
@@ -424,6 +431,8 @@ type crule struct {
 	export       bool
 	exportReason string
 	replicas     Replicas
+	scan         ScanMode
+	licenses     []string // canonical ids; nil allows any
 	reasons      [3]atomic.Pointer[[26 * 26]atomic.Pointer[string]]
 }
 

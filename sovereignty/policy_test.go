@@ -184,6 +184,10 @@ func TestInvalidPolicies(t *testing.T) {
 		{"scalar list", "repos:\n  - match: a/*\n    hold: DE\n", []string{"repos[0]", "line 3"}},
 		{"two documents", rule + "---\n" + rule, []string{"more than one"}},
 		{"duplicate key", "repos:\n  - match: a/*\n    match: b/*\n", []string{"match"}},
+		{"bad scan mode", "repos:\n  - match: a/*\n  - match: b/*\n    scan: strict\n", []string{"repos[1].scan", `"strict"`, "block-unknown"}},
+		{"unknown licence", "repos:\n  - match: a/*\n    licenses: [apache-2.0, apache2.0]\n", []string{"repos[0].licenses[1]", `"apache2.0"`}},
+		{"repeated licence", "repos:\n  - match: a/*\n    licenses: [Apache-2.0, apache-2.0]\n", []string{"repos[0].licenses[1]", "repeats"}},
+		{"licenses scalar", "repos:\n  - match: a/*\n    licenses: mit\n", []string{"repos[0]"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,10 @@
 //     index entries, then has badger give the space back to the disk.
 //   - Hold: an import's claim that keeps GC from running between its first
 //     Put and its Commit.
+//   - Check, quarantine: the compliance records of a revision, kept by
+//     (kind, repo, commit) apart from its manifest and outliving it (a
+//     commit re-imported finds its quarantine and release again). A
+//     quarantine is in force until a release document is stored with it.
 //   - Pack: an append-only file (packs/NNNNNNNN.pack) holding the bodies of
 //     blocks of at least 16 KiB back to back; badger keeps where each is.
 //
@@ -51,6 +55,8 @@
 //	'r' kind 0x00 repo 0x00 revision       → JSON {commit, root, size, updated_ms}
 //	'p' cidv1 name                         → empty (pin; CIDv0 normalised to v1 dag-pb)
 //	'i' mh kind 0x00 repo 0x00 commit      → empty (index: block → kind:repo@commit)
+//	'c' kind 0x00 repo 0x00 commit         → JSON Check (scan results, licences)
+//	'q' kind 0x00 repo 0x00 commit         → JSON Quarantine (reasons, signed release)
 //
 // # Revisions
 //
