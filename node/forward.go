@@ -25,7 +25,7 @@ import (
 
 	"github.com/cairnhub/cairn/chunker"
 	"github.com/cairnhub/cairn/inference"
-	"github.com/cairnhub/cairn/inference/forward"
+	forward "github.com/cairnhub/cairn/p2p/infer"
 	"github.com/cairnhub/cairn/inference/gguf"
 	"github.com/cairnhub/cairn/inference/openai"
 	"github.com/cairnhub/cairn/manifest"

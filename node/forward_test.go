@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnhub/cairn/inference/forward"
+	forward "github.com/cairnhub/cairn/p2p/infer"
 	"github.com/cairnhub/cairn/inference/openai"
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
