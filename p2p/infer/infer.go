@@ -46,6 +46,9 @@ type Service struct {
 	h   host.Host
 	hd  Handler
 	log *slog.Logger
+	// ctx ends at Close, and with it every forwarded request being served.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // New registers hd's handler for ID on h. h should admit members only (the
@@ -55,14 +58,16 @@ func New(h host.Host, hd Handler, log *slog.Logger) *Service {
 		log = slog.Default()
 	}
 	s := &Service{h: h, hd: hd, log: log}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if hd != nil {
 		h.SetStreamHandler(ID, s.handle)
 	}
 	return s
 }
 
-// Close removes the handler.
+// Close removes the handler and ends the forwarded requests being served.
 func (s *Service) Close() error {
+	s.cancel()
 	if s.hd != nil {
 		s.h.RemoveStreamHandler(ID)
 	}
@@ -168,7 +173,7 @@ func (s *Service) handle(st network.Stream) {
 	_ = st.SetReadDeadline(time.Time{})
 	switch k {
 	case KindQuery:
-		b, err := jsonFrame(KindAdvert, s.hd.Advert(context.Background()))
+		b, err := jsonFrame(KindAdvert, s.hd.Advert(s.ctx))
 		if err != nil {
 			st.Reset()
 			return
@@ -186,7 +191,7 @@ func (s *Service) handle(st network.Stream) {
 		st.Reset()
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	go func() { // the sender has closed its side: anything more is a reset
 		if _, err := io.Copy(io.Discard, br); err != nil {
@@ -194,8 +199,14 @@ func (s *Service) handle(st network.Stream) {
 		}
 	}()
 	fw := &frameWriter{bw: bufio.NewWriterSize(st, bufSize), hdr: http.Header{}}
-	defer fw.finish()
 	s.hd.ServeForwarded(ctx, from, req, fw)
+	if ctx.Err() != nil {
+		// Cut short (the sender went, or this node is closing): no end
+		// frame, so that the sender sees a cut, not a complete answer.
+		st.Reset()
+		return
+	}
+	fw.finish()
 }
 
 // frame is one frame's bytes.

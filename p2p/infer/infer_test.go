@@ -136,3 +136,33 @@ func TestForwardRefusesBadRequest(t *testing.T) {
 		t.Error("the handler ran")
 	}
 }
+
+// blocker sends one event and then waits for the end of its context.
+type blocker struct{}
+
+func (blocker) Advert(context.Context) Advert { return Advert{} }
+
+func (blocker) ServeForwarded(ctx context.Context, _ peer.ID, _ Request, w http.ResponseWriter) {
+	w.Write([]byte("data: 1\n\n"))
+	w.(http.Flusher).Flush()
+	<-ctx.Done()
+}
+
+// Closing the serving side ends the requests it serves, and their senders
+// see a cut stream, never a complete answer.
+func TestCloseCutsServedRequests(t *testing.T) {
+	a, b := pair(t)
+	srv := New(b, blocker{}, nil)
+	resp, err := New(a, nil, nil).Forward(t.Context(), b.ID(), Request{Path: PathCompletions, Model: "acme/m", Body: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Close()
+	if data, end, err := resp.Next(); err != nil || end || string(data) != "data: 1\n\n" {
+		t.Fatalf("first piece: %q end=%v err=%v", data, end, err)
+	}
+	srv.Close()
+	if _, end, err := resp.Next(); end || err == nil {
+		t.Fatalf("after Close: end=%v err=%v, want a cut", end, err)
+	}
+}
