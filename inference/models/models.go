@@ -22,6 +22,9 @@ import (
 	"github.com/cairnhub/cairn/store"
 )
 
+// progressEvery is how often a long pull or write logs its progress.
+const progressEvery = 2 * time.Second
+
 // Store is what Finder reads: model revisions and their blocks.
 // *store.Store satisfies it.
 type Store interface {
@@ -145,7 +148,7 @@ func (ms *Finder) fetch(ctx context.Context, mid ID) error {
 	ms.log.Info("model pull", "repo", mid.Repo, "rev", mid.Rev)
 	var last time.Time
 	res, err := ms.pull.PullModel(ctx, mid.Repo, mid.Rev, func(p fetch.Progress) {
-		if time.Since(last) < 2*time.Second {
+		if time.Since(last) < progressEvery {
 			return
 		}
 		last = time.Now()
@@ -223,7 +226,7 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	p.done += int64(n)
 	if p.last.IsZero() {
 		p.last = time.Now()
-	} else if time.Since(p.last) > 2*time.Second {
+	} else if time.Since(p.last) > progressEvery {
 		p.last = time.Now()
 		p.log.Info("model materialise progress", "model", p.id, "bytes", p.done, "total", p.total)
 	}
