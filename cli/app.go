@@ -61,14 +61,28 @@ func New(stdout, stderr io.Writer) *cli.App {
 		},
 		Before: setupLogging,
 	}
-	app.Commands = append(app.Commands, repoCommands()...)
-	app.Commands = append(app.Commands, extraCommands...)
+	app.Commands = commands()
 	return app
 }
 
-// extraCommands are registered by other files of this package (daemon,
-// org, policy, ...), so each stays beside its own code.
-var extraCommands []*cli.Command
+// commands is every command of the app, each group defined beside its
+// code.
+func commands() []*cli.Command {
+	var cmds []*cli.Command
+	for _, group := range [][]*cli.Command{
+		repoCommands(),      // init, add, ls, get, verify, rm, gc, stat
+		daemonCommands(),    // daemon, id, peers
+		interopCommands(),   // block
+		mirrorCommands(),    // mirror, export, import
+		orgCommands(),       // org
+		policyCommands(),    // policy, audit
+		replicateCommands(), // pin, unpin, status, sign
+		runCommands(),       // run
+	} {
+		cmds = append(cmds, group...)
+	}
+	return cmds
+}
 
 func homeDir(c *cli.Context) (string, error) {
 	if h := c.String("home"); h != "" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -12,9 +13,9 @@ import (
 	"github.com/cairnhub/cairn/node"
 )
 
-func init() {
-	extraCommands = append(extraCommands,
-		&cli.Command{
+func daemonCommands() []*cli.Command {
+	return []*cli.Command{
+		{
 			Name:  "daemon",
 			Usage: "run the node: peer-to-peer exchange, Hugging Face and OpenAI-compatible HTTP API",
 			Flags: []cli.Flag{
@@ -25,24 +26,24 @@ func init() {
 			},
 			Action: cmdDaemon,
 		},
-		&cli.Command{
+		{
 			Name:   "id",
 			Usage:  "print the node's peer ID and listen addresses",
 			Flags:  []cli.Flag{jsonFlag},
 			Action: cmdID,
 		},
-		&cli.Command{
+		{
 			Name:   "peers",
 			Usage:  "list connected members with certificate attributes and round-trip time (--models: which serves which model, and its load)",
 			Flags:  []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "models", Usage: "ask each member what it serves: models held and loaded, load, whether the policy allows it prompts"}},
 			Action: cmdPeers,
 		},
-	)
+	}
 }
 
-// daemonHooks lets other files add HTTP routes and services to the daemon
-// (HF API, OpenAI API, metrics) without this file knowing them.
-var daemonHooks []func(c *cli.Context, d *node.Daemon) error
+// EnvInferenceMemory overrides the memory a model may take on this node
+// (bytes, file plus KV cache); larger ones are forwarded.
+const EnvInferenceMemory = "CAIRN_INFERENCE_MEMORY"
 
 func cmdDaemon(c *cli.Context) error {
 	dir, err := homeDir(c)
@@ -58,24 +59,37 @@ func cmdDaemon(c *cli.Context) error {
 			fmt.Fprintf(c.App.ErrWriter, "initialised %s (peer id %s)\n", dir, id)
 		}
 	}
+	o := node.DaemonOptions{Listen: c.StringSlice("listen"), Bootstrap: c.StringSlice("bootstrap"), HTTPAddr: c.String("http")}
+	if v := os.Getenv(EnvInferenceMemory); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%s=%q: want a number of bytes", EnvInferenceMemory, v)
+		}
+		o.Router.MemoryLimit = n
+	}
 	n, err := node.Open(c.Context, dir)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
 	var d *node.Daemon
-	d, err = n.StartDaemon(c.Context, node.DaemonOptions{
-		Listen: c.StringSlice("listen"), Bootstrap: c.StringSlice("bootstrap"), HTTPAddr: c.String("http"),
-		CLI: lazyHandler(func() *node.Daemon { return d }),
-	})
-	if err != nil {
+	o.CLI = lazyHandler(func() *node.Daemon { return d })
+	if d, err = n.StartDaemon(c.Context, o); err != nil {
 		return err
 	}
 	defer d.Close()
-	for _, hook := range daemonHooks {
-		if err := hook(c, d); err != nil {
+	// The replicator runs beside the daemon; node.Daemon.Replication
+	// finds it again for forwarded commands.
+	if d.Host != nil {
+		r, err := d.Replication()
+		if err != nil {
 			return err
 		}
+		go func() {
+			if err := r.Run(c.Context); err != nil {
+				fmt.Fprintln(c.App.ErrWriter, "cairn: replication:", err)
+			}
+		}()
 	}
 	fmt.Fprintf(c.App.ErrWriter, "cairn daemon: peer %s, http://%s\n", n.ID, d.HTTPAddr())
 	if d.Host != nil {

@@ -24,11 +24,11 @@ import (
 // and `cairn pull` speak Cairn's own protocols to members only and cannot
 // fetch from Kubo; these commands can.
 
-func init() {
+func interopCommands() []*cli.Command {
 	fromFlag := &cli.StringSliceFlag{Name: "from", Usage: "dial the interop peer at `MULTIADDR` (…/p2p/ID; its ID must be in p2p.interop_peers) first; repeatable"}
 	outFlag := &cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write to `FILE` instead of stdout"}
 	timeoutFlag := &cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "give up after `D`"}
-	extraCommands = append(extraCommands, &cli.Command{
+	return []*cli.Command{{
 		Name:  "block",
 		Usage: "fetch raw CIDs from IPFS nodes (Kubo) in p2p.interop_peers over standard bitswap",
 		Subcommands: []*cli.Command{{
@@ -44,7 +44,7 @@ func init() {
 			Flags:     []cli.Flag{fromFlag, outFlag, timeoutFlag},
 			Action:    func(c *cli.Context) error { return cmdBlock(c, true) },
 		}},
-	})
+	}}
 }
 
 func cmdBlock(c *cli.Context, file bool) (err error) {

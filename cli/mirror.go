@@ -17,9 +17,9 @@ import (
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
-func init() {
-	extraCommands = append(extraCommands,
-		&cli.Command{
+func mirrorCommands() []*cli.Command {
+	return []*cli.Command{
+		{
 			Name:      "mirror",
 			Usage:     "pull a repo revision from the upstream Hub (upstream.endpoint, upstream.token)",
 			ArgsUsage: "ORG/NAME",
@@ -32,7 +32,7 @@ func init() {
 			},
 			Action: cmdMirror,
 		},
-		&cli.Command{
+		{
 			Name:  "bundle",
 			Usage: "carry repos across an air gap in CAR files",
 			Subcommands: []*cli.Command{
@@ -61,7 +61,7 @@ func init() {
 				},
 			},
 		},
-	)
+	}
 }
 
 func bar(c *cli.Context, label string) *progress.Bar {

@@ -13,8 +13,8 @@ import (
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
-func init() {
-	extraCommands = append(extraCommands, &cli.Command{
+func orgCommands() []*cli.Command {
+	return []*cli.Command{{
 		Name:  "org",
 		Usage: "organisation keys and node membership certificates",
 		Subcommands: []*cli.Command{
@@ -127,7 +127,7 @@ func init() {
 				Action:    cmdOrgRevocations,
 			},
 		},
-	})
+	}}
 }
 
 func loadHome(c *cli.Context) (*node.Node, error) {

@@ -13,8 +13,9 @@ import (
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
-func init() {
-	extraCommands = append(extraCommands, &cli.Command{
+func policyCommands() []*cli.Command {
+	var cmds []*cli.Command
+	cmds = append(cmds, &cli.Command{
 		Name:  "policy",
 		Usage: "residency policies: sign, set, show, check",
 		Subcommands: []*cli.Command{
@@ -104,7 +105,7 @@ func init() {
 			},
 		},
 	})
-	extraCommands = append(extraCommands, &cli.Command{
+	cmds = append(cmds, &cli.Command{
 		Name:  "audit",
 		Usage: "the hash-chained audit log",
 		Subcommands: []*cli.Command{
@@ -151,6 +152,7 @@ func init() {
 			},
 		},
 	})
+	return cmds
 }
 
 func cmdPolicySet(c *cli.Context) error {

@@ -15,6 +15,9 @@ import (
 	"github.com/cairnhub/cairn/store"
 )
 
+// peerWait is how long a short-lived host waits for its first peer.
+const peerWait = 15 * time.Second
+
 // resolveOrPull returns the manifest of a revision, pulling it from peers
 // when the store lacks it: through the running daemon when the command
 // runs in one, else through a short-lived host of this process.
@@ -44,7 +47,7 @@ func resolveOrPull(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, qu
 		ctx, cancel := context.WithCancel(c.Context)
 		defer cancel()
 		go d.Run(ctx)
-		wctx, wcancel := context.WithTimeout(c.Context, 15*time.Second)
+		wctx, wcancel := context.WithTimeout(c.Context, peerWait)
 		err := d.WaitForPeers(wctx, 1)
 		wcancel()
 		if err != nil {

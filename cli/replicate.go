@@ -14,26 +14,9 @@ import (
 )
 
 // Replication and provenance commands: pin, unpin, status, sign.
-func init() {
-	// The replicator runs beside the daemon; node.Daemon.Replication
-	// finds it again for forwarded commands.
-	daemonHooks = append(daemonHooks, func(c *cli.Context, d *node.Daemon) error {
-		if d.Host == nil {
-			return nil
-		}
-		r, err := d.Replication()
-		if err != nil {
-			return err
-		}
-		go func() {
-			if err := r.Run(c.Context); err != nil {
-				fmt.Fprintln(c.App.ErrWriter, "cairn: replication:", err)
-			}
-		}()
-		return nil
-	})
-	extraCommands = append(extraCommands,
-		&cli.Command{
+func replicateCommands() []*cli.Command {
+	return []*cli.Command{
+		{
 			Name:      "pin",
 			Usage:     "keep a revision on N nodes of the cluster (default: the policy's min, else 2)",
 			ArgsUsage: "ORG/NAME[@REV]",
@@ -43,21 +26,21 @@ func init() {
 			},
 			Action: cmdPin,
 		},
-		&cli.Command{
+		{
 			Name:      "unpin",
 			Usage:     "drop a pin; nodes release the replicas they fetched for it",
 			ArgsUsage: "ORG/NAME[@REV]",
 			Flags:     []cli.Flag{typeFlag},
 			Action:    cmdUnpin,
 		},
-		&cli.Command{
+		{
 			Name:      "status",
 			Usage:     "where a revision's replicas are, the placement target, and whether the policy is met",
 			ArgsUsage: "ORG/NAME[@REV]",
 			Flags:     []cli.Flag{typeFlag, jsonFlag},
 			Action:    cmdStatus,
 		},
-		&cli.Command{
+		{
 			Name:      "sign",
 			Usage:     "sign a stored revision's manifest with a publisher key and store it again",
 			ArgsUsage: "ORG/NAME[@REV]",
@@ -67,7 +50,7 @@ func init() {
 			},
 			Action: cmdSign,
 		},
-	)
+	}
 }
 
 func cmdPin(c *cli.Context) error {

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/inference/models"
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/node"
@@ -96,7 +98,11 @@ func repoCommands() []*cli.Command {
 					return err
 				}
 				// Materialised model files of removed revisions go too.
-				pruned, err := node.NewModels(n.Node, runningDaemon(c), slog.Default()).Prune(c.Context)
+				ms := models.New(n.Store, filepath.Join(n.Home, node.ModelsDir), nil, slog.Default())
+				if d := runningDaemon(c); d != nil {
+					ms = d.Models() // knows the files it is writing
+				}
+				pruned, err := ms.Prune(c.Context)
 				if err != nil {
 					return err
 				}

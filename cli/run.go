@@ -11,15 +11,15 @@ import (
 
 	"github.com/cairnhub/cairn/inference"
 	"github.com/cairnhub/cairn/inference/chat"
+	"github.com/cairnhub/cairn/inference/models"
 	"github.com/cairnhub/cairn/inference/openai"
 	"github.com/cairnhub/cairn/inference/sample"
 	"github.com/cairnhub/cairn/manifest"
-	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/store"
 )
 
-func init() {
-	extraCommands = append(extraCommands, &cli.Command{
+func runCommands() []*cli.Command {
+	return []*cli.Command{{
 		Name:      "run",
 		Usage:     "generate text with a GGUF model of the store (pulled from peers when missing), streaming it as it comes",
 		ArgsUsage: "ORG/NAME[@REV][/FILE.gguf] PROMPT",
@@ -39,7 +39,7 @@ func init() {
 			jsonFlag,
 		},
 		Action: cmdRun,
-	})
+	}}
 }
 
 func cmdRun(c *cli.Context) error {
@@ -47,7 +47,7 @@ func cmdRun(c *cli.Context) error {
 		return usageError("run: want ORG/NAME and PROMPT, got %d arguments (quote the prompt)", c.NArg())
 	}
 	id, prompt := c.Args().Get(0), c.Args().Get(1)
-	mid, err := node.ParseModelID(id)
+	mid, err := models.ParseID(id)
 	if err != nil {
 		return usageError("run: %v", err)
 	}
@@ -78,7 +78,10 @@ func cmdRun(c *cli.Context) error {
 	}
 	defer n.Close()
 	d := runningDaemon(c)
-	srv := daemonInference(d)
+	var srv *openai.Server
+	if d != nil {
+		srv = d.OpenAI
+	}
 	if srv == nil {
 		if d != nil {
 			return errors.New("run: local inference is disabled on this node's daemon (inference.disabled)")
@@ -96,7 +99,7 @@ func cmdRun(c *cli.Context) error {
 		if c.Bool("verbose") {
 			log = slog.Default()
 		}
-		if srv, err = newInferenceServer(n.Node, nil, n.Config.Inference, log); err != nil {
+		if srv, err = n.NewOpenAI(log); err != nil {
 			return err
 		}
 		defer srv.Close()

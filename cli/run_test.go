@@ -13,22 +13,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnhub/cairn/inference/openai"
+	"github.com/cairnhub/cairn/internal/fixture"
 )
-
-const fixtureDir = "../../shared/fixtures/"
 
 // runFixture returns a home holding the fixture model as acme/stories and
 // llama.cpp's greedy 64-token continuation of "Once upon a time".
 func runFixture(t *testing.T) (home, want string) {
 	t.Helper()
-	model := fixtureDir + "stories260K.gguf"
-	if _, err := os.Stat(model); err != nil {
-		t.Skipf("fixture %s absent (the shared fixtures folder sits beside the repo): %v", model, err)
-	}
-	b, err := os.ReadFile(fixtureDir + "stories260K.expected.txt")
+	model := fixture.Path(t, fixture.Model)
+	b, err := os.ReadFile(fixture.Path(t, fixture.Expected))
 	if err != nil {
-		t.Skipf("fixture %sstories260K.expected.txt absent: %v", fixtureDir, err)
+		t.Fatal(err)
 	}
 	_, out, ok := strings.Cut(string(b), "=== OUTPUT ===\n")
 	if !ok {
@@ -187,12 +182,17 @@ func TestRunThroughDaemon(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != 200 || len(r.Choices) != 1 || r.Choices[0].Text != want {
 		t.Errorf("POST /v1/completions: status %d, %+v, %v; want %q", resp.StatusCode, r, err, want)
 	}
-	var srvLoaded int
-	inferenceServers.Range(func(_, v any) bool {
-		srvLoaded = len(v.(*openai.Server).Loaded())
-		return true
-	})
-	if srvLoaded != 1 {
-		t.Errorf("daemon server has %d models loaded, want 1", srvLoaded)
+	// Each loaded model has one queue line per state in the metrics.
+	mresp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mresp.Body.Close()
+	mb, _ := io.ReadAll(mresp.Body)
+	if n := strings.Count(string(mb), `cairn_inference_queue_length{model="acme/stories",state="waiting"}`); n != 1 {
+		t.Errorf("daemon metrics name acme/stories loaded %d times, want 1", n)
+	}
+	if n := strings.Count(string(mb), `cairn_inference_queue_length{model=`); n != 2 {
+		t.Errorf("daemon metrics have %d queue lines, want 2 (one model loaded)", n)
 	}
 }

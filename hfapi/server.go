@@ -3,7 +3,6 @@ package hfapi
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 
+	"github.com/cairnhub/cairn/internal/httpauth"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store"
@@ -47,6 +47,7 @@ type Server struct {
 	log      *slog.Logger
 	pageSize int
 	stats    counters
+	keys     httpauth.Keys // o.Tokens
 }
 
 // New builds a Server on st.
@@ -65,6 +66,9 @@ func New(st Store, o Options) (*Server, error) {
 		s.pageSize = defaultPageSize
 	}
 	s.o.BaseURL = strings.TrimSuffix(o.BaseURL, "/")
+	for _, t := range o.Tokens {
+		s.keys = append(s.keys, httpauth.Key{Token: t.Token, Jurisdiction: t.Jurisdiction})
+	}
 	return s, nil
 }
 
@@ -188,36 +192,22 @@ type tokenMember = *sovereignty.Member
 // authenticate checks the bearer token when tokens are configured. ok is
 // false when it answered the request.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (tokenMember, bool) {
-	if len(s.o.Tokens) == 0 {
-		return nil, true
-	}
-	auth := r.Header.Get("Authorization")
-	tok, found := strings.CutPrefix(auth, "Bearer ")
-	if !found {
-		tok, found = strings.CutPrefix(auth, "bearer ")
-	}
-	if !found || tok == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cairn"`)
+	key, err := s.keys.Check(r)
+	switch {
+	case errors.Is(err, httpauth.ErrMissing):
+		w.Header().Set("WWW-Authenticate", httpauth.Challenge)
 		writeError(w, r, http.StatusUnauthorized, "", "Authentication required: this node needs a bearer token")
 		return nil, false
-	}
-	var match *Token
-	for i := range s.o.Tokens {
-		// Every token is compared, so timing tells nothing about which.
-		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.o.Tokens[i].Token)) == 1 {
-			match = &s.o.Tokens[i]
-		}
-	}
-	if match == nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cairn", error="invalid_token"`)
+	case err != nil:
+		w.Header().Set("WWW-Authenticate", httpauth.Challenge+`, error="invalid_token"`)
 		// The Hub's words, which huggingface_hub recognises.
 		writeError(w, r, http.StatusUnauthorized, "", "Invalid credentials in Authorization header")
 		return nil, false
 	}
-	if match.Jurisdiction == "" {
+	if key.Jurisdiction == "" {
 		return nil, true
 	}
-	return &sovereignty.Member{PeerID: "http-token", Jurisdiction: match.Jurisdiction}, true
+	return &sovereignty.Member{PeerID: "http-token", Jurisdiction: key.Jurisdiction}, true
 }
 
 // allowed applies the residency policy to a token bound to a jurisdiction.

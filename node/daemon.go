@@ -15,6 +15,11 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/cairnhub/cairn/hfapi"
+	"github.com/cairnhub/cairn/inference/models"
+	"github.com/cairnhub/cairn/inference/openai"
+	"github.com/cairnhub/cairn/inference/router"
+	"github.com/cairnhub/cairn/metrics"
 	"github.com/cairnhub/cairn/p2p"
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/p2p/policysync"
@@ -37,15 +42,23 @@ type DaemonOptions struct {
 	// CLI serves commands forwarded by the CLI on the API socket. Nil: no
 	// socket.
 	CLI http.Handler
-	// Routes are mounted on the HTTP API (pattern → handler), after the
-	// node's own.
-	Routes map[string]http.Handler
+	// Router tunes the inference router (its Logger defaults to Logger).
+	Router router.Config
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+
+	// wrapLocal, in tests, wraps the local OpenAI server as the router
+	// sees it.
+	wrapLocal func(router.Local) router.Local
 }
 
 // Daemon is a running node: p2p host, bulk fetch server, HTTP API.
 type Daemon struct {
+	// The HTTP side, laid out by routes.
+	HF     *hfapi.Server  // Hugging Face-compatible API
+	OpenAI *openai.Server // nil when inference.disabled
+	Router *router.Router // OpenAI generation and model requests, local or forwarded
+
 	n        *Node
 	log      *slog.Logger
 	Engine   *sovereignty.Engine
@@ -66,9 +79,12 @@ type Daemon struct {
 	// minute: a refused peer asks for many blocks.
 	denials sovereignty.Auditor
 
+	metrics *metrics.Metrics
+	models  *models.Finder
+
 	httpLn net.Listener
 	apiLn  net.Listener
-	mux    *http.ServeMux
+	http   http.Handler // routes()
 	cli    http.Handler
 }
 
@@ -79,7 +95,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if log == nil {
 		log = slog.Default()
 	}
-	d = &Daemon{n: n, log: log, mux: http.NewServeMux(), cli: o.CLI}
+	d = &Daemon{n: n, log: log, cli: o.CLI}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -122,15 +138,15 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 		}
 	}
 
+	if err := d.startHTTP(ctx, o); err != nil {
+		return nil, err
+	}
 	addr := n.Config.HTTP.Addr
 	if o.HTTPAddr != "" {
 		addr = o.HTTPAddr
 	}
 	if d.httpLn, err = net.Listen("tcp", addr); err != nil {
 		return nil, fmt.Errorf("http api: %w", err)
-	}
-	for pattern, h := range o.Routes {
-		d.mux.Handle(pattern, h)
 	}
 	if o.CLI != nil {
 		sock := filepath.Join(n.Home, APISocket)
@@ -260,8 +276,8 @@ func (d *Daemon) roots(ctx context.Context) ([]cid.Cid, error) {
 // HTTPAddr is the bound address of the HTTP API.
 func (d *Daemon) HTTPAddr() string { return d.httpLn.Addr().String() }
 
-// Mux is the HTTP API's router, for services added after start.
-func (d *Daemon) Mux() *http.ServeMux { return d.mux }
+// Metrics are the daemon's Prometheus metrics.
+func (d *Daemon) Metrics() *metrics.Metrics { return d.metrics }
 
 // Node is the opened home the daemon runs.
 func (d *Daemon) Node() *Node { return d.n }
@@ -286,7 +302,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		run("policy", d.PolicySync.Run)
 		run("replicate", d.Replicator.Run)
 	}
-	run("http", func(ctx context.Context) error { return serveHTTP(ctx, d.httpLn, d.mux) })
+	run("router", d.Router.Run)
+	if d.OpenAI != nil {
+		run("openai", d.OpenAI.Run)
+	}
+	run("http", func(ctx context.Context) error { return serveHTTP(ctx, d.httpLn, d.http) })
 	if d.apiLn != nil {
 		run("api", func(ctx context.Context) error { return serveHTTP(ctx, d.apiLn, d.cli) })
 	}
@@ -302,6 +322,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 // Close releases what StartDaemon bound. The node itself stays open.
 func (d *Daemon) Close() error {
 	var errs []error
+	if d.Router != nil {
+		errs = append(errs, d.Router.Close())
+	}
+	if d.OpenAI != nil {
+		errs = append(errs, d.OpenAI.Close())
+	}
 	if d.Fetch != nil {
 		errs = append(errs, d.Fetch.Close())
 	}
@@ -321,15 +347,21 @@ func (d *Daemon) Close() error {
 	return errors.Join(errs...)
 }
 
+// Timeouts of the HTTP servers.
+const (
+	readHeaderTimeout = 10 * time.Second
+	shutdownTimeout   = 5 * time.Second
+)
+
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
 		srv.Shutdown(sctx)
 		return nil

@@ -18,79 +18,78 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnhub/cairn/inference/forward"
 	"github.com/cairnhub/cairn/inference/openai"
+	"github.com/cairnhub/cairn/inference/router"
 	"github.com/cairnhub/cairn/ingest"
+	"github.com/cairnhub/cairn/internal/fixture"
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/metrics"
+	"github.com/cairnhub/cairn/p2p/infer"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
-// inferNode is a test node with an OpenAI server (unless serving is off),
-// a forwarder and metrics, mounted on the daemon's HTTP API.
+// inferNode is a test node whose daemon serves inference (unless serving
+// is off) and routes requests, on its HTTP API.
 type inferNode struct {
 	*testNode
-	srv *openai.Server
-	fw  *Forwarder
-	met *Metrics
 	url string
 }
 
+func (in *inferNode) srv() *openai.Server   { return in.d.OpenAI }
+func (in *inferNode) fw() *router.Router    { return in.d.Router }
+func (in *inferNode) met() *metrics.Metrics { return in.d.Metrics() }
+
 // localWrap lets a test intercept what a node's OpenAI server receives.
 type localWrap struct {
-	LocalInference
+	router.Local
 	serve func(w http.ResponseWriter, r *http.Request, next http.Handler)
 }
 
-func (l *localWrap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if l.serve == nil {
-		l.LocalInference.ServeHTTP(w, r)
-		return
-	}
-	l.serve(w, r, l.LocalInference)
-}
+func (l *localWrap) ServeHTTP(w http.ResponseWriter, r *http.Request) { l.serve(w, r, l.Local) }
 
-func startInfer(t testing.TB, tn *testNode, serving bool, cfg ForwardConfig, wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)) *inferNode {
-	t.Helper()
-	in := &inferNode{testNode: tn, met: NewMetrics(MetricsSources{})}
-	var local func() LocalInference
-	if serving {
-		srv, err := openai.NewServer(NewModels(tn.n, tn.d, quietLog), openai.Config{Logger: quietLog})
-		if err != nil {
-			t.Fatal(err)
+// startInfer restarts tn's daemon as an inference node: serving models or
+// not (inference.disabled), with the router's config rc, and wrap, when
+// not nil, in front of its OpenAI server. It bootstraps to the other
+// running nodes.
+func startInfer(tb testing.TB, nodes []*testNode, tn *testNode, serving bool, rc router.Config, wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)) *inferNode {
+	tb.Helper()
+	tn.cancel()
+	<-tn.done
+	tn.d.Close()
+	tn.n.Config.Inference.Disabled = !serving
+	if rc.Logger == nil {
+		rc.Logger = quietLog
+	}
+	o := DaemonOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, HTTPAddr: "127.0.0.1:0", Logger: quietLog, Router: rc}
+	for _, x := range nodes {
+		if x != tn && x.d != nil {
+			o.Bootstrap = append(o.Bootstrap, x.d.Host.Addrs()[0].String())
 		}
-		in.srv = srv
-		t.Cleanup(func() { srv.Close() })
-		lw := &localWrap{LocalInference: srv, serve: wrap}
-		local = func() LocalInference { return lw }
-		tn.d.Mux().Handle("/v1/", srv)
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = quietLog
+	if wrap != nil {
+		o.wrapLocal = func(l router.Local) router.Local { return &localWrap{Local: l, serve: wrap} }
 	}
-	fw, err := NewForwarder(tn.d, local, cfg, in.met)
+	d, err := tn.n.StartDaemon(context.Background(), o)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	fw.Register()
-	fw.Mount(tn.d.Mux())
-	tn.d.Mux().Handle("GET /metrics", in.met.Handler())
-	in.fw, in.url = fw, "http://"+tn.d.HTTPAddr()
-	return in
+	ctx, cancel := context.WithCancel(context.Background())
+	tn.d, tn.cancel, tn.done = d, cancel, make(chan struct{})
+	go func() { d.Run(ctx); close(tn.done) }()
+	return &inferNode{testNode: tn, url: "http://" + d.HTTPAddr()}
 }
 
-func needFixture(t *testing.T) {
+func needFixture(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("several daemons: not in -short")
 	}
-	if _, err := os.Stat(fixtureModel); err != nil {
-		t.Skipf("fixture %s absent (the shared fixtures folder sits beside the repo): %v", fixtureModel, err)
-	}
+	return fixture.Path(t, fixture.Model)
 }
 
 func addModel(t *testing.T, n *inferNode, repo string) {
 	t.Helper()
-	if _, err := ingest.Add(t.Context(), n.n.Store, fixtureModel, ingest.AddOptions{Repo: repo}); err != nil {
+	if _, err := ingest.Add(t.Context(), n.n.Store, fixture.Path(t, fixture.Model), ingest.AddOptions{Repo: repo}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -189,7 +188,7 @@ func completeWith(t *testing.T, ctx context.Context, url, model string, stream b
 func metricValue(t *testing.T, n *inferNode, prefix string) float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	n.met.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	n.met().Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
 		if rest, ok := strings.CutPrefix(line, prefix+" "); ok {
 			var v float64
@@ -206,9 +205,9 @@ func metricValue(t *testing.T, n *inferNode, prefix string) float64 {
 func TestForwardStreamsToAllowedPeer(t *testing.T) {
 	needFixture(t)
 	c := newTestCluster(t, ReplicationConfig{Disabled: true})
-	de := startInfer(t, c.add("de", "DE", "mirror"), true, ForwardConfig{}, nil)
-	fr := startInfer(t, c.add("fr", "FR", "mirror"), true, ForwardConfig{}, nil)
-	edge := startInfer(t, c.add("edge", "DE", "mirror"), false, ForwardConfig{}, nil)
+	de := startInfer(t, c.nodes, c.add("de", "DE", "mirror"), true, router.Config{}, nil)
+	fr := startInfer(t, c.nodes, c.add("fr", "FR", "mirror"), true, router.Config{}, nil)
+	edge := startInfer(t, c.nodes, c.add("edge", "DE", "mirror"), false, router.Config{}, nil)
 	c.waitMesh()
 	c.setPolicy(de.testNode, promptsDE, 1)
 	addModel(t, de, "acme/stories")
@@ -225,10 +224,10 @@ func TestForwardStreamsToAllowedPeer(t *testing.T) {
 			if got.status != 200 || got.text != want.text {
 				t.Fatalf("edge answer = %d %q %s, want 200 %q", got.status, got.text, got.body, want.text)
 			}
-			if by := got.header.Get(HeaderServedBy); by != de.id() {
+			if by := got.header.Get(router.HeaderServedBy); by != de.id() {
 				t.Errorf("served by %s, want de %s", by, de.id())
 			}
-			if r := got.header.Get(HeaderRoute); r != "forwarded" {
+			if r := got.header.Get(router.HeaderRoute); r != "forwarded" {
 				t.Errorf("route %q, want forwarded", r)
 			}
 			if stream && (!got.done || len(got.errors) > 0) {
@@ -258,12 +257,12 @@ func TestForwardStreamsToAllowedPeer(t *testing.T) {
 
 	// fr, which serves models itself, may not process these prompts: it
 	// forwards them to de rather than answering.
-	if got := complete(t, ctx, fr.url, "acme/stories", false, 48); got.status != 200 || got.text != want.text || got.header.Get(HeaderServedBy) != de.id() {
-		t.Errorf("asked of fr: %d served by %q %s; want de's answer", got.status, got.header.Get(HeaderServedBy), got.body)
+	if got := complete(t, ctx, fr.url, "acme/stories", false, 48); got.status != 200 || got.text != want.text || got.header.Get(router.HeaderServedBy) != de.id() {
+		t.Errorf("asked of fr: %d served by %q %s; want de's answer", got.status, got.header.Get(router.HeaderServedBy), got.body)
 	}
 
 	// The routing view: both mirrors serve it; only de is allowed.
-	routes := edge.fw.Routes(ctx)
+	routes := edge.fw().Routes(ctx)
 	allowed := map[string]bool{}
 	for _, r := range routes {
 		for _, m := range r.Models {
@@ -283,8 +282,8 @@ func TestForwardStreamsToAllowedPeer(t *testing.T) {
 func TestForwardRefusesDisallowedJurisdiction(t *testing.T) {
 	needFixture(t)
 	c := newTestCluster(t, ReplicationConfig{Disabled: true})
-	fr := startInfer(t, c.add("fr", "FR", "mirror"), true, ForwardConfig{}, nil)
-	edge := startInfer(t, c.add("edge", "DE", "mirror"), false, ForwardConfig{}, nil)
+	fr := startInfer(t, c.nodes, c.add("fr", "FR", "mirror"), true, router.Config{}, nil)
+	edge := startInfer(t, c.nodes, c.add("edge", "DE", "mirror"), false, router.Config{}, nil)
 	c.waitMesh()
 	c.setPolicy(fr.testNode, promptsDE, 1)
 	addModel(t, fr, "acme/stories")
@@ -316,11 +315,13 @@ func TestForwardRefusesDisallowedJurisdiction(t *testing.T) {
 
 	// The serving side checks too: a request sent straight to fr (as an
 	// edge with an older policy would) is refused there.
-	fr.fw.cfg.Logger = quietLog
-	rec := httptest.NewRecorder()
-	sent, err := edge.fw.forwardTo(t.Context(), rec, fr.n.ID, forwardReq("acme/stories"))
-	if sent || err == nil || !strings.Contains(err.Error(), "403") {
-		t.Errorf("direct forward to fr: sent=%v err=%v, want a 403 refusal", sent, err)
+	resp, err := infer.New(edge.d.Host.Libp2p(), nil, quietLog).Forward(t.Context(), fr.n.ID, forwardReq("acme/stories"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Close()
+	if resp.Head.Status != http.StatusForbidden {
+		t.Errorf("direct forward to fr: status %d, want 403", resp.Head.Status)
 	}
 }
 
@@ -356,9 +357,9 @@ func TestForwardFailover(t *testing.T) {
 			next.ServeHTTP(&cutAfter{ResponseWriter: w, n: 4, cut: func() { victim <- name }, release: release, ctx: r.Context()}, r)
 		}
 	}
-	a := startInfer(t, c.add("a", "DE", "mirror"), true, ForwardConfig{}, wrap("a"))
-	b := startInfer(t, c.add("b", "DE", "mirror"), true, ForwardConfig{}, wrap("b"))
-	edge := startInfer(t, c.add("edge", "DE", "mirror"), false, ForwardConfig{}, nil)
+	a := startInfer(t, c.nodes, c.add("a", "DE", "mirror"), true, router.Config{}, wrap("a"))
+	b := startInfer(t, c.nodes, c.add("b", "DE", "mirror"), true, router.Config{}, wrap("b"))
+	edge := startInfer(t, c.nodes, c.add("edge", "DE", "mirror"), false, router.Config{}, nil)
 	t.Cleanup(func() { close(release) }) // before the servers close: they wait for stalled generations
 	c.waitMesh()
 	addModel(t, a, "acme/stories")
@@ -382,7 +383,7 @@ func TestForwardFailover(t *testing.T) {
 		if got.status != 200 || got.text != want.text || !got.done || len(got.errors) != 0 {
 			t.Fatalf("answer after %s died = %d %q done=%v errors=%v %s; want the full text from %s", dead, got.status, got.text, got.done, got.errors, got.body, other)
 		}
-		if by := got.header.Get(HeaderServedBy); by != nodes[other].id() {
+		if by := got.header.Get(router.HeaderServedBy); by != nodes[other].id() {
 			t.Errorf("served by %s, want %s", by, other)
 		}
 	})
@@ -427,36 +428,36 @@ func (c *cutAfter) Flush() {
 	}
 }
 
-func forwardReq(model string) forward.Request {
-	return forward.Request{Path: "/v1/completions", Model: model, Body: json.RawMessage(`{"model":"` + model + `","prompt":"Once","max_tokens":4}`)}
+func forwardReq(model string) infer.Request {
+	return infer.Request{Path: "/v1/completions", Model: model, Body: json.RawMessage(`{"model":"` + model + `","prompt":"Once","max_tokens":4}`)}
 }
 
 // The memory estimate: file plus KV cache, forwarded when over the limit.
 func TestForwardWhenOutOfMemory(t *testing.T) {
 	needFixture(t)
 	c := newTestCluster(t, ReplicationConfig{Disabled: true})
-	de := startInfer(t, c.add("de", "DE", "mirror"), true, ForwardConfig{}, nil)
-	edge := startInfer(t, c.add("edge", "DE", "mirror"), true, ForwardConfig{MemoryLimit: 1024}, nil)
+	de := startInfer(t, c.nodes, c.add("de", "DE", "mirror"), true, router.Config{}, nil)
+	edge := startInfer(t, c.nodes, c.add("edge", "DE", "mirror"), true, router.Config{MemoryLimit: 1024}, nil)
 	c.waitMesh()
 	addModel(t, de, "acme/stories")
 	addModel(t, edge, "acme/stories")
 	got := complete(t, t.Context(), edge.url, "acme/stories", false, 8)
-	if got.status != 200 || got.header.Get(HeaderServedBy) != de.id() {
-		t.Fatalf("answer = %d served by %q %s; want 200 from de (the edge lacks memory)", got.status, got.header.Get(HeaderServedBy), got.body)
+	if got.status != 200 || got.header.Get(router.HeaderServedBy) != de.id() {
+		t.Fatalf("answer = %d served by %q %s; want 200 from de (the edge lacks memory)", got.status, got.header.Get(router.HeaderServedBy), got.body)
 	}
-	st, _ := os.Stat(fixtureModel)
-	m, err := edge.n.Store.Resolve(t.Context(), manifest.Model, "acme/stories", "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	need, err := edge.fw.need(t.Context(), m, ModelID{Repo: "acme/stories", Rev: "main"})
-	if err != nil || need <= st.Size() {
-		t.Errorf("need = %d, %v; want more than the file's %d bytes (KV cache)", need, err, st.Size())
+	// The estimate counts the KV cache beside the file: a limit of the
+	// file's size is not enough either.
+	st, _ := os.Stat(fixture.Path(t, fixture.Model))
+	edge = startInfer(t, c.nodes, edge.testNode, true, router.Config{MemoryLimit: st.Size()}, nil)
+	c.waitMesh()
+	if got := complete(t, t.Context(), edge.url, "acme/stories", false, 8); got.header.Get(router.HeaderServedBy) != de.id() {
+		t.Errorf("limit of the file's %d bytes: served by %q, want de (no room for the KV cache)", st.Size(), got.header.Get(router.HeaderServedBy))
 	}
 	// With enough memory the edge serves it itself.
-	edge.fw.cfg.MemoryLimit = 1 << 40
-	if got := complete(t, t.Context(), edge.url, "acme/stories", false, 8); got.header.Get(HeaderRoute) != "local" {
-		t.Errorf("route %q with memory enough, want local", got.header.Get(HeaderRoute))
+	edge = startInfer(t, c.nodes, edge.testNode, true, router.Config{MemoryLimit: 1 << 40}, nil)
+	c.waitMesh()
+	if got := complete(t, t.Context(), edge.url, "acme/stories", false, 8); got.header.Get(router.HeaderRoute) != "local" {
+		t.Errorf("route %q with memory enough, want local", got.header.Get(router.HeaderRoute))
 	}
 }
 
@@ -506,17 +507,15 @@ func streamFigures(b *testing.B, url string, n int) (ttft, decode time.Duration,
 //
 //	go test ./node -run '^$' -bench BenchmarkForwardOverhead -benchtime 20x
 func BenchmarkForwardOverhead(b *testing.B) {
-	if _, err := os.Stat(fixtureModel); err != nil {
-		b.Skipf("fixture %s absent: %v", fixtureModel, err)
-	}
+	fixtureModel := fixture.Path(b, fixture.Model)
 	for _, bc := range []struct {
 		name string
 		ttl  time.Duration
 	}{{"adverts-cached", 0}, {"advert-query-per-request", time.Nanosecond}} {
 		b.Run(bc.name, func(b *testing.B) {
 			c := newBenchCluster(b)
-			de := startInfer(b, c.add("de"), true, ForwardConfig{}, nil)
-			edge := startInfer(b, c.add("edge"), false, ForwardConfig{AdvertTTL: bc.ttl}, nil)
+			de := startInfer(b, c.nodes, c.add("de"), true, router.Config{}, nil)
+			edge := startInfer(b, c.nodes, c.add("edge"), false, router.Config{AdvertTTL: bc.ttl}, nil)
 			c.waitMesh()
 			if _, err := ingest.Add(b.Context(), de.n.Store, fixtureModel, ingest.AddOptions{Repo: "acme/stories"}); err != nil {
 				b.Fatal(err)
@@ -560,9 +559,7 @@ func BenchmarkForwardOverhead(b *testing.B) {
 //
 //	go test ./node -run '^$' -bench BenchmarkColdStart -benchtime 5x
 func BenchmarkColdStart(b *testing.B) {
-	if _, err := os.Stat(fixtureModel); err != nil {
-		b.Skipf("fixture %s absent: %v", fixtureModel, err)
-	}
+	fixtureModel := fixture.Path(b, fixture.Model)
 	var cold, fetchT, load, warm time.Duration
 	gen := openai.Generation{Model: "acme/stories"}
 	gen.Request.Prompt = "Once upon a time"
@@ -585,19 +582,19 @@ func BenchmarkColdStart(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		c := newBenchCluster(b)
-		de := startInfer(b, c.add("de"), true, ForwardConfig{}, nil)
-		edge := startInfer(b, c.add("edge"), true, ForwardConfig{}, nil)
+		de := startInfer(b, c.nodes, c.add("de"), true, router.Config{}, nil)
+		edge := startInfer(b, c.nodes, c.add("edge"), true, router.Config{}, nil)
 		c.waitMesh()
 		if _, err := ingest.Add(b.Context(), de.n.Store, fixtureModel, ingest.AddOptions{Repo: "acme/stories"}); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		t, res := ttft(edge.srv, "Once upon a time")
+		t, res := ttft(edge.srv(), "Once upon a time")
 		b.StopTimer()
 		if res.Locate < time.Millisecond || res.Load == 0 {
 			b.Fatalf("cold request: locate %v load %v: the edge had the model already", res.Locate, res.Load)
 		}
-		w, _ := ttft(edge.srv, "The little dog ran") // no prefix to reuse from the KV cache
+		w, _ := ttft(edge.srv(), "The little dog ran") // no prefix to reuse from the KV cache
 		cold, fetchT, load, warm = cold+t, fetchT+res.Locate, load+res.Load, warm+w
 		for _, n := range c.nodes {
 			n.stop()
@@ -720,9 +717,9 @@ func TestForwardChoosesLessLoadedPeer(t *testing.T) {
 			next.ServeHTTP(&cutAfter{ResponseWriter: w, n: 1, cut: func() { stalled <- name }, release: v.(chan struct{}), ctx: r.Context()}, r)
 		}
 	}
-	a := startInfer(t, c.add("a", "DE", "mirror"), true, ForwardConfig{}, wrap("a"))
-	b := startInfer(t, c.add("b", "DE", "mirror"), true, ForwardConfig{}, wrap("b"))
-	edge := startInfer(t, c.add("edge", "DE", "mirror"), false, ForwardConfig{AdvertTTL: time.Nanosecond}, nil)
+	a := startInfer(t, c.nodes, c.add("a", "DE", "mirror"), true, router.Config{}, wrap("a"))
+	b := startInfer(t, c.nodes, c.add("b", "DE", "mirror"), true, router.Config{}, wrap("b"))
+	edge := startInfer(t, c.nodes, c.add("edge", "DE", "mirror"), false, router.Config{AdvertTTL: time.Nanosecond}, nil)
 	c.waitMesh()
 	nodes := map[string]*inferNode{"a": a, "b": b}
 	for _, n := range nodes {
@@ -745,7 +742,7 @@ func TestForwardChoosesLessLoadedPeer(t *testing.T) {
 		}
 		for range 3 {
 			got := complete(t, t.Context(), edge.url, "acme/stories", false, 4)
-			if by := got.header.Get(HeaderServedBy); got.status != 200 || by != nodes[idle].id() {
+			if by := got.header.Get(router.HeaderServedBy); got.status != 200 || by != nodes[idle].id() {
 				t.Errorf("with %s busy: %d served by %s, want %s", busy, got.status, by, idle)
 			}
 		}
@@ -760,22 +757,22 @@ func TestForwardChoosesLessLoadedPeer(t *testing.T) {
 func TestForwardWhileFetching(t *testing.T) {
 	needFixture(t)
 	c := newTestCluster(t, ReplicationConfig{Disabled: true})
-	de := startInfer(t, c.add("de", "DE", "mirror"), true, ForwardConfig{}, nil)
-	edge := startInfer(t, c.add("edge", "DE", "edge"), true, ForwardConfig{}, nil)
+	de := startInfer(t, c.nodes, c.add("de", "DE", "mirror"), true, router.Config{}, nil)
+	edge := startInfer(t, c.nodes, c.add("edge", "DE", "edge"), true, router.Config{}, nil)
 	c.waitMesh()
 	addModel(t, de, "acme/stories")
 	want := complete(t, t.Context(), de.url, "acme/stories", false, 32) // de loads it
 	got := complete(t, t.Context(), edge.url, "acme/stories", true, 32)
-	if got.status != 200 || got.text != want.text || got.header.Get(HeaderServedBy) != de.id() {
-		t.Fatalf("first request: %d %q served by %q, want de's %q", got.status, got.text, got.header.Get(HeaderServedBy), want.text)
+	if got.status != 200 || got.text != want.text || got.header.Get(router.HeaderServedBy) != de.id() {
+		t.Fatalf("first request: %d %q served by %q, want de's %q", got.status, got.text, got.header.Get(router.HeaderServedBy), want.text)
 	}
 	c.eventually(20*time.Second, "the edge pulls the model", func() (bool, string) {
 		_, err := edge.n.Store.Resolve(t.Context(), manifest.Model, "acme/stories", "main")
 		return err == nil, fmt.Sprint(err)
 	})
 	got = complete(t, t.Context(), edge.url, "acme/stories", true, 32)
-	if got.status != 200 || got.text != want.text || got.header.Get(HeaderRoute) != "local" {
-		t.Fatalf("after the pull: %d %q route %q, want a local answer %q", got.status, got.text, got.header.Get(HeaderRoute), want.text)
+	if got.status != 200 || got.text != want.text || got.header.Get(router.HeaderRoute) != "local" {
+		t.Fatalf("after the pull: %d %q route %q, want a local answer %q", got.status, got.text, got.header.Get(router.HeaderRoute), want.text)
 	}
 }
 
@@ -802,10 +799,10 @@ repos:
 
 // startTokenInfer starts an inference node whose http.tokens bind keyDE
 // to DE and keyFR to FR, keyAny unbound, all three its API keys.
-func startTokenInfer(t *testing.T, tn *testNode, serving bool) *inferNode {
+func startTokenInfer(t *testing.T, nodes []*testNode, tn *testNode, serving bool) *inferNode {
 	t.Helper()
 	tn.n.Config.HTTP.Tokens = []HTTPToken{{Token: keyDE, Jurisdiction: "DE"}, {Token: keyFR, Jurisdiction: "FR"}, {Token: keyAny}}
-	return startInfer(t, tn, serving, ForwardConfig{APIKeys: []string{keyDE, keyFR, keyAny}}, nil)
+	return startInfer(t, nodes, tn, serving, router.Config{}, nil)
 }
 
 // postAs posts body to path with the bearer key ("" for none).
@@ -884,8 +881,8 @@ func tokenDenials(t *testing.T, tn *testNode, repo, juris string) int {
 func TestForwardTokenJurisdiction(t *testing.T) {
 	needFixture(t)
 	c := newTestCluster(t, ReplicationConfig{Disabled: true})
-	de := startTokenInfer(t, c.add("de", "DE", "mirror"), true)
-	edge := startTokenInfer(t, c.add("edge", "DE", "mirror"), false)
+	de := startTokenInfer(t, c.nodes, c.add("de", "DE", "mirror"), true)
+	edge := startTokenInfer(t, c.nodes, c.add("edge", "DE", "mirror"), false)
 	c.waitMesh()
 	c.setPolicy(de.testNode, receiveDEOnly, 1)
 	addModel(t, de, "acme/open")
@@ -895,7 +892,7 @@ func TestForwardTokenJurisdiction(t *testing.T) {
 		t.Run(n.name, func(t *testing.T) {
 			for _, stream := range []bool{false, true} {
 				before := tokenDenials(t, n.testNode, "acme/de-only", "FR")
-				status, body := postAs(t, n.url, forward.PathCompletions, keyFR, completionBody("acme/de-only", stream))
+				status, body := postAs(t, n.url, infer.PathCompletions, keyFR, completionBody("acme/de-only", stream))
 				if status != http.StatusForbidden || !strings.Contains(body, `"code":"jurisdiction_refused"`) ||
 					!strings.Contains(body, "acme/de-only") || !strings.Contains(body, "jurisdiction FR") {
 					t.Fatalf("FR key, acme/de-only, stream=%v: %d %s; want 403 jurisdiction_refused naming the repo and FR", stream, status, body)
@@ -904,22 +901,22 @@ func TestForwardTokenJurisdiction(t *testing.T) {
 					t.Errorf("no audit entry for the refusal of acme/de-only to the FR key")
 				}
 			}
-			if status, body := postAs(t, n.url, forward.PathChat, keyFR,
+			if status, body := postAs(t, n.url, infer.PathChat, keyFR,
 				`{"model":"acme/de-only","messages":[{"role":"user","content":"hi"}],"max_tokens":2}`); status != http.StatusForbidden {
 				t.Errorf("FR key, chat on acme/de-only: %d %s, want 403", status, body)
 			}
 			// The model the server would run is the one checked: a body
 			// the server accepts with a trailing "]" is read the same way.
-			if status, body := postAs(t, n.url, forward.PathCompletions, keyFR, completionBody("acme/de-only", false)+"]"); status != http.StatusForbidden {
+			if status, body := postAs(t, n.url, infer.PathCompletions, keyFR, completionBody("acme/de-only", false)+"]"); status != http.StatusForbidden {
 				t.Errorf("FR key, acme/de-only with a trailing ]: %d %s, want 403", status, body)
 			}
 			for _, tc := range []struct{ key, model string }{{keyFR, "acme/open"}, {keyDE, "acme/de-only"}, {keyAny, "acme/de-only"}} {
-				if status, body := postAs(t, n.url, forward.PathCompletions, tc.key, completionBody(tc.model, false)); status != 200 {
+				if status, body := postAs(t, n.url, infer.PathCompletions, tc.key, completionBody(tc.model, false)); status != 200 {
 					t.Errorf("key %s, %s: %d %s, want 200", tc.key, tc.model, status, body)
 				}
 			}
 			for _, key := range []string{"", "nope"} {
-				if status, body := postAs(t, n.url, forward.PathCompletions, key, completionBody("acme/open", false)); status != http.StatusUnauthorized || !strings.Contains(body, "invalid_api_key") {
+				if status, body := postAs(t, n.url, infer.PathCompletions, key, completionBody("acme/open", false)); status != http.StatusUnauthorized || !strings.Contains(body, "invalid_api_key") {
 					t.Errorf("key %q: %d %s, want 401 invalid_api_key", key, status, body)
 				}
 				if status, _ := getAs(t, n.url, "/v1/models", key); status != http.StatusUnauthorized {

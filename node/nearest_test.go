@@ -18,11 +18,10 @@ import (
 
 	"github.com/cairnhub/cairn/inference"
 	"github.com/cairnhub/cairn/ingest"
+	"github.com/cairnhub/cairn/internal/fixture"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/sovereignty"
 )
-
-const fixtureExpected = "../../shared/fixtures/stories260K.expected.txt"
 
 // farOneWay is the delay the proxy in front of the far replica adds in
 // each direction: a 70 ms round trip against loopback's fraction of one.
@@ -39,12 +38,11 @@ func TestEdgePullsFromNearestReplica(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three daemons and a delaying proxy: not in -short")
 	}
-	if _, err := os.Stat(fixtureModel); err != nil {
-		t.Skipf("fixture %s absent (the shared fixtures folder sits beside the repo): %v", fixtureModel, err)
-	}
+	fixtureModel := fixture.Path(t, fixture.Model)
+	fixtureExpected := fixture.Path(t, fixture.Expected)
 	expected, err := os.ReadFile(fixtureExpected)
 	if err != nil {
-		t.Skipf("fixture %s absent: %v", fixtureExpected, err)
+		t.Fatal(err)
 	}
 	const marker = "=== OUTPUT ===\n"
 	i := bytes.Index(expected, []byte(marker))
@@ -214,7 +212,7 @@ func TestEdgePullsFromNearestReplica(t *testing.T) {
 
 	// The edge answers from its pulled copy: the materialised file loads
 	// and generates llama.cpp's greedy text.
-	path, err := NewModels(edge, dEdge, quietLog).Locate(ctx, "acme/stories")
+	path, err := dEdge.Models().Locate(ctx, "acme/stories")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,5 +51,12 @@
 // decoding sees them too. "n" must be 1; logprobs, tools and
 // JSON response formats are refused with a 400 rather than ignored.
 //
-// Errors have OpenAI's shape: {"error":{"message","type","param","code"}}.
+// Errors have OpenAI's shape: {"error":{"message","type","param","code"}},
+// written by WriteError (Error marshals to it); a model is listed as a
+// ModelObject. Both are exported for the node's inference router
+// (inference/router), which sits in front of this server on a daemon,
+// answers for models other members serve, and applies the jurisdiction
+// binding of API keys; this server only checks that a key is one of
+// Config.APIKeys (internal/httpauth). node builds the server (StartDaemon,
+// Node.NewOpenAI for `cairn run` without a daemon).
 package openai

@@ -50,17 +50,20 @@ type errorFields struct {
 	Code    *string `json:"code"`
 }
 
-func (e *Error) body() errorBody {
-	return errorBody{errorFields{Message: e.Message, Type: e.Type, Param: nullable(e.Param), Code: nullable(e.Code)}}
+// MarshalJSON is e in OpenAI's shape: {"error": {message, type, param,
+// code}}, with null for an empty param or code.
+func (e *Error) MarshalJSON() ([]byte, error) {
+	return json.Marshal(errorBody{errorFields{Message: e.Message, Type: e.Type, Param: nullable(e.Param), Code: nullable(e.Code)}})
 }
 
-// writeError answers with e as JSON.
-func writeError(w http.ResponseWriter, e *Error) {
+// WriteError answers with e: its status, Retry-After when set, and its
+// JSON. Every OpenAI error of the node goes out through it.
+func WriteError(w http.ResponseWriter, e *Error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(max(1, int(e.RetryAfter.Round(time.Second)/time.Second))))
 	}
 	w.WriteHeader(e.Status)
-	json.NewEncoder(w).Encode(e.body())
+	json.NewEncoder(w).Encode(e)
 }

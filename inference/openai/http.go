@@ -3,7 +3,6 @@ package openai
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,9 +13,13 @@ import (
 	"time"
 
 	"github.com/cairnhub/cairn/inference"
+	"github.com/cairnhub/cairn/internal/httpauth"
 )
 
 func (s *Server) routes() {
+	for _, k := range s.cfg.APIKeys {
+		s.keys = append(s.keys, httpauth.Key{Token: k})
+	}
 	s.mux.HandleFunc("GET /v1/models", s.handleModels)
 	s.mux.HandleFunc("GET /v1/models/{id...}", s.handleModel)
 	s.mux.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) { s.handleGenerate(w, r, false) })
@@ -24,70 +27,66 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/v1/models", "/v1/completions", "/v1/chat/completions":
-			writeError(w, &Error{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error", Code: "method_not_allowed",
+			WriteError(w, &Error{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error", Code: "method_not_allowed",
 				Message: fmt.Sprintf("%s %s is not allowed", r.Method, r.URL.Path)})
 			return
 		}
-		writeError(w, &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
+		WriteError(w, &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
 			Message: fmt.Sprintf("unknown URL %s %s", r.Method, r.URL.Path)})
 	})
 }
 
 // ServeHTTP implements http.Handler.
+// A jurisdiction binding of a key is not this server's to apply: the
+// node's inference router, in front of it, does.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if len(s.cfg.APIKeys) > 0 && !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cairn"`)
-		writeError(w, &Error{Status: http.StatusUnauthorized, Type: "invalid_request_error", Code: "invalid_api_key",
-			Message: "missing or incorrect API key: send \"Authorization: Bearer KEY\" with a key of http.tokens"})
+	if _, err := s.keys.Check(r); err != nil {
+		Unauthorized(w)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
-func (s *Server) authorized(r *http.Request) bool {
-	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
-	}
-	match := 0
-	for _, k := range s.cfg.APIKeys {
-		match |= subtle.ConstantTimeCompare([]byte(key), []byte(k))
-	}
-	return match == 1
+// Unauthorized answers 401 invalid_api_key with the bearer challenge.
+func Unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", httpauth.Challenge)
+	WriteError(w, &Error{Status: http.StatusUnauthorized, Type: "invalid_request_error", Code: "invalid_api_key",
+		Message: "missing or incorrect API key: send \"Authorization: Bearer KEY\" with a key of http.tokens"})
 }
 
-type modelObject struct {
+// ModelObject is a model as GET /v1/models lists it.
+type ModelObject struct {
 	ID      string `json:"id"`
-	Object  string `json:"object"`
+	Object  string `json:"object"` // always "model"
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
 }
 
-func ownerOf(id string) string {
-	org, _, _ := strings.Cut(id, "/")
-	return org
+// NewModelObject describes model id; an empty owner is the id's
+// organisation (what precedes its first "/").
+func NewModelObject(id string, created time.Time, owner string) ModelObject {
+	if owner == "" {
+		owner, _, _ = strings.Cut(id, "/")
+	}
+	return ModelObject{ID: id, Object: "model", Created: created.Unix(), OwnedBy: owner}
 }
 
 // modelList is what Models lists plus the loaded models it does not name.
-func (s *Server) modelList(ctx context.Context) ([]modelObject, error) {
+func (s *Server) modelList(ctx context.Context) ([]ModelObject, error) {
 	entries, err := s.models.List(ctx)
 	if err != nil {
 		return nil, err
 	}
 	seen := map[string]bool{}
-	out := []modelObject{}
+	out := []ModelObject{}
 	for _, e := range entries {
 		seen[e.ID] = true
-		owner := e.OwnedBy
-		if owner == "" {
-			owner = ownerOf(e.ID)
-		}
-		out = append(out, modelObject{ID: e.ID, Object: "model", Created: e.Created.Unix(), OwnedBy: owner})
+		out = append(out, NewModelObject(e.ID, e.Created, e.OwnedBy))
 	}
 	for _, l := range s.Loaded() {
 		if !seen[l.ID] {
 			seen[l.ID] = true
-			out = append(out, modelObject{ID: l.ID, Object: "model", Created: l.Loaded.Unix(), OwnedBy: ownerOf(l.ID)})
+			out = append(out, NewModelObject(l.ID, l.Loaded, ""))
 		}
 	}
 	return out, nil
@@ -115,13 +114,13 @@ func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeError(w, &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Param: "model", Code: "model_not_found",
+	WriteError(w, &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Param: "model", Code: "model_not_found",
 		Message: fmt.Sprintf("the model %q does not exist", id)})
 }
 
 func (s *Server) serverError(w http.ResponseWriter, what string, err error) {
 	s.log.Error("openai: "+what, "err", err)
-	writeError(w, &Error{Status: http.StatusInternalServerError, Type: "server_error", Message: fmt.Sprintf("%s: %v", what, err)})
+	WriteError(w, &Error{Status: http.StatusInternalServerError, Type: "server_error", Message: fmt.Sprintf("%s: %v", what, err)})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -193,14 +192,14 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request, isChat b
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			writeError(w, &Error{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
+			WriteError(w, &Error{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
 				Message: fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes)})
 		}
 		return
 	}
 	p, apiErr := parseRequest(body, isChat)
 	if apiErr != nil {
-		writeError(w, apiErr)
+		WriteError(w, apiErr)
 		return
 	}
 	object, idPrefix := "text_completion", "cmpl-"
@@ -241,7 +240,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, model string, err 
 	}
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
-		writeError(w, apiErr)
+		WriteError(w, apiErr)
 		return
 	}
 	s.serverError(w, "generate with "+model, err)
@@ -337,7 +336,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, p *parsed, base 
 				s.log.Error("openai: generate", "model", p.gen.Model, "err", err)
 				apiErr = &Error{Status: http.StatusInternalServerError, Type: "server_error", Message: err.Error()}
 			}
-			ev.send(apiErr.body())
+			ev.send(apiErr)
 		}
 		return
 	}

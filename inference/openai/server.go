@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnhub/cairn/inference"
 	"github.com/cairnhub/cairn/inference/gguf"
+	"github.com/cairnhub/cairn/internal/httpauth"
 )
 
 // Models finds the GGUF files the server may load. The node's
@@ -112,6 +113,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	mux    *http.ServeMux
+	keys   httpauth.Keys // cfg.APIKeys
 
 	mu      sync.Mutex
 	slots   map[string]*slot // by file path

@@ -498,7 +498,7 @@ func TestKeepAlive(t *testing.T) {
 
 func TestModels(t *testing.T) {
 	s, url, _ := newServer(t, Config{})
-	get := func() []modelObject {
+	get := func() []ModelObject {
 		resp, err := http.Get(url + "/v1/models")
 		if err != nil {
 			t.Fatal(err)
@@ -506,7 +506,7 @@ func TestModels(t *testing.T) {
 		defer resp.Body.Close()
 		var l struct {
 			Object string        `json:"object"`
-			Data   []modelObject `json:"data"`
+			Data   []ModelObject `json:"data"`
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&l); err != nil || l.Object != "list" {
 			t.Fatalf("models: %+v %v", l, err)

@@ -1,4 +1,4 @@
-package node
+package metrics
 
 import (
 	"bytes"
@@ -29,8 +29,8 @@ type Metrics struct {
 	refusedBlocks *prometheus.CounterVec
 }
 
-// MetricsSources are read at each scrape; nil ones are left out.
-type MetricsSources struct {
+// Sources are read at each scrape; nil ones are left out.
+type Sources struct {
 	// Loaded lists the loaded models with their queues.
 	Loaded func() []LoadedQueue
 	// HFBytesServed is the file bytes the Hugging Face API has served.
@@ -43,32 +43,9 @@ type LoadedQueue struct {
 	Running, Waiting int
 }
 
-// daemonMetrics holds each daemon's metrics (the Daemon struct is not
-// this file's).
-var daemonMetrics sync.Map // *Daemon → *Metrics
-
-// SetMetrics makes m the metrics the daemon's services record into; nil
-// forgets them.
-func (d *Daemon) SetMetrics(m *Metrics) {
-	if m == nil {
-		daemonMetrics.Delete(d)
-		return
-	}
-	daemonMetrics.Store(d, m)
-}
-
-// Metrics returns the daemon's metrics; nil (on which every method is a
-// no-op) until SetMetrics.
-func (d *Daemon) Metrics() *Metrics {
-	if m, ok := daemonMetrics.Load(d); ok {
-		return m.(*Metrics)
-	}
-	return nil
-}
-
-// NewMetrics builds the registry: Go runtime and process collectors and
+// New builds the registry: Go runtime and process collectors and
 // Cairn's own.
-func NewMetrics(src MetricsSources) *Metrics {
+func New(src Sources) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry: reg,
@@ -126,14 +103,17 @@ func (m *Metrics) RefusedBlock(via string) {
 	m.refusedBlocks.WithLabelValues(via).Inc()
 }
 
-func (m *Metrics) request(route, _ string) {
+// Request counts an OpenAI generation request by route: local,
+// forwarded, served_for_peer, refused or failed.
+func (m *Metrics) Request(route string) {
 	if m == nil {
 		return
 	}
 	m.requests.WithLabelValues(route).Inc()
 }
 
-func (m *Metrics) forwarded(p peer.ID, outcome string) {
+// Forwarded counts a request forwarded to p by outcome: ok, cut or failed.
+func (m *Metrics) Forwarded(p peer.ID, outcome string) {
 	if m == nil {
 		return
 	}
@@ -159,20 +139,29 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 // timing its first and last, for the metrics.
 type countingWriter struct {
 	http.ResponseWriter
-	m       *Metrics
-	start   time.Time
-	first   time.Time
-	last    time.Time
-	chunks  int
-	usage   int // completion_tokens the answer reported; -1: none
-	stream  bool
-	partial []byte // an event cut across writes
-	body    bytes.Buffer
-	mu      sync.Mutex
+	m           *Metrics
+	routeHeader string
+	start       time.Time
+	first       time.Time
+	last        time.Time
+	chunks      int
+	usage       int // completion_tokens the answer reported; -1: none
+	stream      bool
+	partial     []byte // an event cut across writes
+	body        bytes.Buffer
+	mu          sync.Mutex
 }
 
-func newCountingWriter(w http.ResponseWriter, m *Metrics) *countingWriter {
-	return &countingWriter{ResponseWriter: w, m: m, start: time.Now(), usage: -1}
+// CountAnswer wraps w to count the completion tokens of the OpenAI answer
+// written through it, and to time its first token; done records them,
+// under the route the answer's routeHeader names. On a nil *Metrics it
+// returns w itself.
+func (m *Metrics) CountAnswer(w http.ResponseWriter, routeHeader string) (_ http.ResponseWriter, done func()) {
+	if m == nil {
+		return w, func() {}
+	}
+	c := &countingWriter{ResponseWriter: w, m: m, routeHeader: routeHeader, start: time.Now(), usage: -1}
+	return c, c.done
 }
 
 func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
@@ -248,7 +237,7 @@ func (c *countingWriter) done() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	route := c.Header().Get(HeaderRoute)
+	route := c.Header().Get(c.routeHeader)
 	if !c.stream {
 		var e countedEvent
 		if json.Unmarshal(c.body.Bytes(), &e) == nil && e.Usage != nil {

@@ -1,4 +1,4 @@
-package forward
+package infer
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package node
+package metrics
 
 import (
 	"net/http"
@@ -22,7 +22,7 @@ func scrape(t *testing.T, m *Metrics) string {
 }
 
 func TestMetricsSources(t *testing.T) {
-	m := NewMetrics(MetricsSources{
+	m := New(Sources{
 		Loaded:        func() []LoadedQueue { return []LoadedQueue{{Model: "acme/m", Running: 1, Waiting: 3}} },
 		HFBytesServed: func() (int64, bool) { return 12345, true },
 	})
@@ -33,8 +33,8 @@ func TestMetricsSources(t *testing.T) {
 	m.ObserveFetch(fetch.Stats{Peers: []fetch.PeerStats{{ID: p, Bytes: 1000}}})
 	m.ObserveFetch(fetch.Stats{Peers: []fetch.PeerStats{{ID: p, Bytes: 24}}})
 	m.RefusedBlock("bitswap")
-	m.request("forwarded", "acme/m")
-	m.forwarded(p, "ok")
+	m.Request("forwarded")
+	m.Forwarded(p, "ok")
 	out := scrape(t, m)
 	for _, want := range []string{
 		`cairn_inference_queue_length{model="acme/m",state="running"} 1`,
@@ -53,8 +53,11 @@ func TestMetricsSources(t *testing.T) {
 	var nilM *Metrics // every method is a no-op on nil
 	nilM.ObserveFetch(fetch.Stats{})
 	nilM.RefusedBlock("x")
-	nilM.request("local", "")
-	nilM.forwarded(p, "ok")
+	nilM.Request("local")
+	nilM.Forwarded(p, "ok")
+	if w, done := nilM.CountAnswer(httptest.NewRecorder(), "X-Route"); w == nil || done == nil {
+		t.Error("CountAnswer on nil metrics")
+	}
 }
 
 // The counting writer counts streamed text chunks (or the usage an answer
@@ -78,13 +81,13 @@ func TestCountingWriter(t *testing.T) {
 		{"not streamed", plain, 10, "9"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			m := NewMetrics(MetricsSources{})
+			m := New(Sources{})
 			rec := httptest.NewRecorder()
-			cw := newCountingWriter(rec, m)
+			cw, done := m.CountAnswer(rec, "X-Route")
 			if strings.HasPrefix(tt.body, "data:") {
 				cw.Header().Set("Content-Type", "text/event-stream")
 			}
-			cw.Header().Set(HeaderRoute, "local")
+			cw.Header().Set("X-Route", "local")
 			b := tt.body
 			for len(b) > 0 {
 				n := len(b)
@@ -92,10 +95,10 @@ func TestCountingWriter(t *testing.T) {
 					n = min(n, tt.split)
 				}
 				cw.Write([]byte(b[:n]))
-				cw.Flush()
+				cw.(http.Flusher).Flush()
 				b = b[n:]
 			}
-			cw.done()
+			done()
 			if rec.Body.String() != tt.body {
 				t.Errorf("passed through %q, want %q", rec.Body.String(), tt.body)
 			}

@@ -1,4 +1,4 @@
-package node
+package models
 
 import (
 	"context"
@@ -22,91 +22,71 @@ import (
 	"github.com/cairnhub/cairn/store"
 )
 
-// ModelsDir is the folder of a home holding GGUF files materialised from
-// the store for the inference engine, named <sha256>.gguf.
-const ModelsDir = "models"
+// progressEvery is how often a long pull or write logs its progress.
+const progressEvery = 2 * time.Second
 
-// Models finds the GGUF files of the store for the OpenAI server: it lists
-// them, and locates one by id, pulling its revision from peers when the
-// node runs a daemon and the store lacks it, then writing the file out of
-// its blocks so that the engine can map it.
-type Models struct {
-	n   *Node
-	d   *Daemon // nil: no pulls
-	log *slog.Logger
+// Store is what Finder reads: model revisions and their blocks.
+// *store.Store satisfies it.
+type Store interface {
+	Refs(ctx context.Context, kind manifest.Kind, repo string) ([]store.Ref, error)
+	Manifest(ctx context.Context, kind manifest.Kind, repo, commit string) (*manifest.Manifest, error)
+	Resolve(ctx context.Context, kind manifest.Kind, repo, revision string) (*manifest.Manifest, error)
+	chunker.Getter
+}
+
+// Puller fetches a model revision from peers: the node's daemon. An error
+// about a revision no connected peer holds wraps openai.ErrModelNotFound.
+type Puller interface {
+	PullModel(ctx context.Context, repo, rev string, progress func(fetch.Progress)) (Pulled, error)
+}
+
+// Pulled is what a pull did.
+type Pulled struct {
+	Commit   string
+	Local    bool // the store held it already
+	Bytes    int64
+	Duration time.Duration
+}
+
+// Finder finds the GGUF files of the store for the OpenAI server
+// (openai.Models): it lists them, and locates one by id, pulling its
+// revision from peers when it has a Puller and the store lacks it, then
+// writing the file out of its blocks into its folder so that the engine
+// can map it.
+type Finder struct {
+	st   Store
+	dir  string
+	pull Puller // nil: no pulls
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	flights map[string]*flight
 }
 
-// NewModels returns the models of n; d, when not nil, pulls missing
-// revisions from peers.
-func NewModels(n *Node, d *Daemon, log *slog.Logger) *Models {
+// New returns the finder of st's models, materialised in dir (the home's
+// models folder); pull, when not nil, fetches missing revisions.
+func New(st Store, dir string, pull Puller, log *slog.Logger) *Finder {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Models{n: n, d: d, log: log, flights: map[string]*flight{}}
-}
-
-// ModelID is a parsed model id: ORG/NAME[@REV][/FILE.gguf].
-type ModelID struct {
-	Repo, Rev, File string
-}
-
-// ParseModelID splits a model id. Rev defaults to "main"; File is "" when
-// the id does not name one.
-func ParseModelID(id string) (ModelID, error) {
-	parts := strings.SplitN(id, "/", 3)
-	if len(parts) < 2 {
-		return ModelID{}, fmt.Errorf("model id %q: want ORG/NAME[@REV][/FILE.gguf]", id)
-	}
-	name, rev, hasRev := strings.Cut(parts[1], "@")
-	m := ModelID{Repo: parts[0] + "/" + name, Rev: "main"}
-	if hasRev {
-		m.Rev = rev
-	}
-	if err := manifest.ValidateRepo(m.Repo); err != nil {
-		return ModelID{}, fmt.Errorf("model id %q: %w", id, err)
-	}
-	if err := ingest.ValidateRevision(m.Rev); err != nil {
-		return ModelID{}, fmt.Errorf("model id %q: %w", id, err)
-	}
-	if len(parts) == 3 {
-		m.File = parts[2]
-		if err := manifest.ValidatePath(m.File); err != nil {
-			return ModelID{}, fmt.Errorf("model id %q: %w", id, err)
-		}
-	}
-	return m, nil
-}
-
-func isGGUF(p string) bool { return strings.HasSuffix(strings.ToLower(p), ".gguf") }
-
-func ggufFiles(m *manifest.Manifest) []manifest.File {
-	var out []manifest.File
-	for _, f := range m.Files {
-		if isGGUF(f.Path) {
-			out = append(out, f)
-		}
-	}
-	return out
+	return &Finder{st: st, dir: dir, pull: pull, log: log, flights: map[string]*flight{}}
 }
 
 // List returns every GGUF file of every model ref: "org/name" when the
 // revision holds one GGUF file, else "org/name/file.gguf" for each; refs
 // other than main add "@rev" to the name.
-func (ms *Models) List(ctx context.Context) ([]openai.ModelEntry, error) {
-	refs, err := ms.n.Store.Refs(ctx, manifest.Model, "")
+func (ms *Finder) List(ctx context.Context) ([]openai.ModelEntry, error) {
+	refs, err := ms.st.Refs(ctx, manifest.Model, "")
 	if err != nil {
 		return nil, fmt.Errorf("list models: %w", err)
 	}
 	var out []openai.ModelEntry
 	for _, r := range refs {
-		m, err := ms.n.Store.Manifest(ctx, manifest.Model, r.Repo, r.Commit)
+		m, err := ms.st.Manifest(ctx, manifest.Model, r.Repo, r.Commit)
 		if err != nil {
 			return nil, fmt.Errorf("list models: %s@%s: %w", r.Repo, r.Revision, err)
 		}
-		files := ggufFiles(m)
+		files := GGUFFiles(m)
 		base := r.Repo
 		if r.Revision != "main" {
 			base += "@" + r.Revision
@@ -125,39 +105,36 @@ func (ms *Models) List(ctx context.Context) ([]openai.ModelEntry, error) {
 
 // Locate returns the path of the GGUF file id names, materialised in the
 // home's models folder.
-func (ms *Models) Locate(ctx context.Context, id string) (string, error) {
-	mid, err := ParseModelID(id)
+func (ms *Finder) Locate(ctx context.Context, id string) (string, error) {
+	mid, err := ParseID(id)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", openai.ErrModelNotFound, err)
 	}
-	m, err := ms.n.Store.Resolve(ctx, manifest.Model, mid.Repo, mid.Rev)
+	m, err := ms.st.Resolve(ctx, manifest.Model, mid.Repo, mid.Rev)
 	if errors.Is(err, store.ErrRepoNotFound) || errors.Is(err, store.ErrRevisionNotFound) {
-		if ms.d == nil || ms.d.Host == nil {
+		if ms.pull == nil {
 			return "", fmt.Errorf("%w: %s@%s is not in the store (and this node has no peers to pull from): %v", openai.ErrModelNotFound, mid.Repo, mid.Rev, err)
 		}
 		key := "pull " + mid.Repo + "@" + mid.Rev
 		_, err = ms.share(ctx, key, func(ctx context.Context) (string, error) {
-			return "", ms.pull(ctx, mid)
+			return "", ms.fetch(ctx, mid)
 		})
 		if err != nil {
-			if errors.Is(err, ErrNoSource) {
-				return "", fmt.Errorf("%w: %s@%s is neither in the store nor on a connected peer: %v", openai.ErrModelNotFound, mid.Repo, mid.Rev, err)
-			}
 			return "", err
 		}
-		m, err = ms.n.Store.Resolve(ctx, manifest.Model, mid.Repo, mid.Rev)
+		m, err = ms.st.Resolve(ctx, manifest.Model, mid.Repo, mid.Rev)
 	}
 	if err != nil {
 		return "", fmt.Errorf("model %s: %w", id, err)
 	}
-	f, err := pickGGUF(m, mid)
+	f, err := Pick(m, mid)
 	if err != nil {
 		return "", err
 	}
 	if len(f.SHA256) != 64 {
 		return "", fmt.Errorf("model %s: %s has no sha256 in the manifest", id, f.Path)
 	}
-	dest := filepath.Join(ms.n.Home, ModelsDir, f.SHA256+".gguf")
+	dest := filepath.Join(ms.dir, f.SHA256+".gguf")
 	if st, err := os.Stat(dest); err == nil && st.Size() == f.Size {
 		return dest, nil
 	}
@@ -166,56 +143,30 @@ func (ms *Models) Locate(ctx context.Context, id string) (string, error) {
 	})
 }
 
-// pickGGUF is the file mid names, or the revision's only GGUF file.
-func pickGGUF(m *manifest.Manifest, mid ModelID) (manifest.File, error) {
-	if mid.File != "" {
-		f, ok := m.File(mid.File)
-		if !ok {
-			return f, fmt.Errorf("%w: %s@%s has no file %s", openai.ErrModelNotFound, mid.Repo, mid.Rev, mid.File)
-		}
-		if !isGGUF(f.Path) {
-			return f, fmt.Errorf("%w: %s in %s is not a GGUF file", openai.ErrModelNotFound, mid.File, mid.Repo)
-		}
-		return f, nil
-	}
-	files := ggufFiles(m)
-	switch len(files) {
-	case 1:
-		return files[0], nil
-	case 0:
-		return manifest.File{}, fmt.Errorf("%w: %s@%s holds no GGUF file", openai.ErrModelNotFound, mid.Repo, mid.Rev)
-	}
-	names := make([]string, len(files))
-	for i, f := range files {
-		names[i] = mid.Repo + "/" + f.Path
-	}
-	return manifest.File{}, fmt.Errorf("%w: %s@%s holds %d GGUF files; name one: %s", openai.ErrModelNotFound, mid.Repo, mid.Rev, len(files), strings.Join(names, ", "))
-}
-
 // pull fetches a revision from peers, logging progress every few seconds.
-func (ms *Models) pull(ctx context.Context, mid ModelID) error {
+func (ms *Finder) fetch(ctx context.Context, mid ID) error {
 	ms.log.Info("model pull", "repo", mid.Repo, "rev", mid.Rev)
 	var last time.Time
-	res, err := ms.d.Pull(ctx, manifest.Model, mid.Repo, mid.Rev, PullOptions{Progress: func(p fetch.Progress) {
-		if time.Since(last) < 2*time.Second {
+	res, err := ms.pull.PullModel(ctx, mid.Repo, mid.Rev, func(p fetch.Progress) {
+		if time.Since(last) < progressEvery {
 			return
 		}
 		last = time.Now()
 		ms.log.Info("model pull progress", "repo", mid.Repo, "rev", mid.Rev, "bytes", p.Bytes, "total", p.Total,
 			"peers", len(p.Peers), "mb_per_s", p.Rate/1e6)
-	}})
+	})
 	if err != nil {
 		ms.log.Warn("model pull failed", "repo", mid.Repo, "rev", mid.Rev, "err", err)
 		return err
 	}
-	ms.log.Info("model pulled", "repo", mid.Repo, "rev", mid.Rev, "commit", res.Manifest.Commit, "local", res.Local,
-		"bytes", res.Stats.Bytes, "seconds", res.Stats.Duration.Seconds())
+	ms.log.Info("model pulled", "repo", mid.Repo, "rev", mid.Rev, "commit", res.Commit, "local", res.Local,
+		"bytes", res.Bytes, "seconds", res.Duration.Seconds())
 	return nil
 }
 
 // materialise writes f out of the store to dest: to a temporary file, whose
 // sha256 must match the manifest's before it is renamed into place.
-func (ms *Models) materialise(ctx context.Context, id string, f manifest.File, dest string) (string, error) {
+func (ms *Finder) materialise(ctx context.Context, id string, f manifest.File, dest string) (string, error) {
 	if st, err := os.Stat(dest); err == nil && st.Size() == f.Size {
 		return dest, nil // written by a flight that just ended
 	}
@@ -224,7 +175,7 @@ func (ms *Models) materialise(ctx context.Context, id string, f manifest.File, d
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return "", fmt.Errorf("models folder: %w", err)
 	}
-	r, err := chunker.NewReader(ctx, ms.n.Store, f.CID)
+	r, err := chunker.NewReader(ctx, ms.st, f.CID)
 	if err != nil {
 		return "", fmt.Errorf("model %s: open %s: %w", id, f.Path, err)
 	}
@@ -275,7 +226,7 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	p.done += int64(n)
 	if p.last.IsZero() {
 		p.last = time.Now()
-	} else if time.Since(p.last) > 2*time.Second {
+	} else if time.Since(p.last) > progressEvery {
 		p.last = time.Now()
 		p.log.Info("model materialise progress", "model", p.id, "bytes", p.done, "total", p.total)
 	}
@@ -293,7 +244,7 @@ type flight struct {
 }
 
 // share runs fn once for concurrent callers of key.
-func (ms *Models) share(ctx context.Context, key string, fn func(context.Context) (string, error)) (string, error) {
+func (ms *Finder) share(ctx context.Context, key string, fn func(context.Context) (string, error)) (string, error) {
 	ms.mu.Lock()
 	f := ms.flights[key]
 	if f == nil || f.waiters == 0 { // none, or abandoned and being cancelled
@@ -332,22 +283,22 @@ func (ms *Models) share(ctx context.Context, key string, fn func(context.Context
 // of the store names any more (after `cairn rm`), and temporary files of
 // writes that died. The engine keeps a removed file that it has mapped
 // until it unloads the model. It returns the removed paths.
-func (ms *Models) Prune(ctx context.Context) ([]string, error) {
-	refs, err := ms.n.Store.Refs(ctx, manifest.Model, "")
+func (ms *Finder) Prune(ctx context.Context) ([]string, error) {
+	refs, err := ms.st.Refs(ctx, manifest.Model, "")
 	if err != nil {
 		return nil, fmt.Errorf("prune models: %w", err)
 	}
 	keep := map[string]bool{}
 	for _, r := range refs {
-		m, err := ms.n.Store.Manifest(ctx, manifest.Model, r.Repo, r.Commit)
+		m, err := ms.st.Manifest(ctx, manifest.Model, r.Repo, r.Commit)
 		if err != nil {
 			return nil, fmt.Errorf("prune models: %s@%s: %w", r.Repo, r.Revision, err)
 		}
-		for _, f := range ggufFiles(m) {
+		for _, f := range GGUFFiles(m) {
 			keep[f.SHA256+".gguf"] = true
 		}
 	}
-	dir := filepath.Join(ms.n.Home, ModelsDir)
+	dir := ms.dir
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

@@ -1,0 +1,158 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/inference"
+	"github.com/cairnhub/cairn/inference/gguf"
+	"github.com/cairnhub/cairn/inference/models"
+	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/sovereignty"
+)
+
+// decide says why the node should not serve mid itself ("" when it
+// should), whether serving it here remains possible when forwarding
+// fails, and what to wait for before serving it here (a background pull).
+func (f *Router) decide(ctx context.Context, local Local, mid models.ID, id string) (why string, canLocal bool, wait <-chan struct{}) {
+	if local == nil {
+		return "local inference is disabled on this node (inference.disabled)", false, nil
+	}
+	// Prompts are data too: this node processes them only where the
+	// policy lets its own jurisdiction do so.
+	if self := f.deps.Self; self != nil {
+		if dec := f.deps.Policy.Decide(sovereignty.Prompts, mid.Repo, self); !dec.Allow {
+			f.deps.Audit(sovereignty.DenyEntry(sovereignty.Prompts, mid.Repo, self, dec))
+			return "the policy does not let this node process prompts of " + mid.Repo + ": " + dec.Reason, false, nil
+		}
+	}
+	for _, l := range local.Loaded() {
+		if l.ID == id && !l.Pending { // a pending one still waits for room
+			return "", true, nil
+		}
+	}
+	m, err := f.deps.Store.Resolve(ctx, manifest.Model, mid.Repo, mid.Rev)
+	if err != nil {
+		// Not held: a peer that has it loaded answers at once, while this
+		// node pulls it for the next requests.
+		key := mid.Repo + "@" + mid.Rev
+		if f.deps.Members == nil {
+			return "", true, nil
+		}
+		if self := f.deps.Self; self != nil {
+			if dec := f.deps.Policy.Decide(sovereignty.Hold, mid.Repo, self); !dec.Allow {
+				return "the policy does not let this node hold " + mid.Repo + ": " + dec.Reason, false, nil
+			}
+		}
+		if c, _ := f.candidates(ctx, mid, true); len(c) > 0 {
+			if !f.cfg.NoPrefetch && f.deps.Pull != nil {
+				f.prefetch(mid)
+			}
+			return "the node is still fetching " + key + " and a member serves it", true, nil
+		}
+		f.mu.Lock()
+		ch := f.fetching[key]
+		f.mu.Unlock()
+		return "", true, ch
+	}
+	need, err := f.need(ctx, m, mid)
+	if err != nil {
+		return "", true, nil // the server reports the model's problem
+	}
+	limit := f.cfg.MemoryLimit
+	if limit == 0 {
+		limit = availableMemory()
+	}
+	if limit > 0 && need > limit {
+		return fmt.Sprintf("%s needs %d MB (file and KV cache), more than the %d MB this node has", id, need>>20, limit>>20), false, nil
+	}
+	return "", true, nil
+}
+
+// prefetch pulls mid's revision in the background, once.
+func (f *Router) prefetch(mid models.ID) {
+	key := mid.Repo + "@" + mid.Rev
+	f.mu.Lock()
+	if _, ok := f.fetching[key]; ok {
+		f.mu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	f.fetching[key] = done
+	f.mu.Unlock()
+	go func() {
+		defer func() {
+			f.mu.Lock()
+			delete(f.fetching, key)
+			f.mu.Unlock()
+			close(done)
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), prefetchTimeout)
+		defer cancel()
+		// The same message as a pull on demand (Models): one pull per model.
+		f.log.Info("model pull", "repo", mid.Repo, "rev", mid.Rev, "background", true)
+		res, err := f.deps.Pull.PullModel(ctx, mid.Repo, mid.Rev, nil)
+		if err != nil {
+			f.log.Warn("background model pull failed", "repo", mid.Repo, "rev", mid.Rev, "err", err)
+			return
+		}
+		f.log.Info("background model pull done", "repo", mid.Repo, "rev", mid.Rev, "bytes", res.Bytes)
+	}()
+}
+
+// need is the memory mid's GGUF file takes loaded: the file plus the KV
+// cache of the engine's default context.
+func (f *Router) need(ctx context.Context, m *manifest.Manifest, mid models.ID) (int64, error) {
+	file, err := models.Pick(m, mid)
+	if err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	n, ok := f.needs[file.SHA256]
+	f.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	r, err := chunker.NewReader(ctx, f.deps.Store, file.CID)
+	if err != nil {
+		return 0, err
+	}
+	g, err := gguf.Read(r, file.Size)
+	if err != nil {
+		return 0, fmt.Errorf("model %s: %w", file.Path, err)
+	}
+	defer g.Close()
+	n = file.Size + kvBytes(g)
+	f.mu.Lock()
+	f.needs[file.SHA256] = n
+	f.mu.Unlock()
+	return n, nil
+}
+
+// kvBytes is the KV cache of the context the engine opens by default,
+// 0 when the header does not say.
+func kvBytes(g *gguf.File) int64 {
+	n, _ := inference.KVCacheBytes(g, inference.Config{})
+	return n
+}
+
+// availableMemory is MemAvailable from /proc/meminfo, 0 when unknown.
+func availableMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			if fs := strings.Fields(rest); len(fs) > 0 {
+				kb, _ := strconv.ParseInt(fs[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}

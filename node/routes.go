@@ -1,0 +1,158 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/cairnhub/cairn/hfapi"
+	"github.com/cairnhub/cairn/inference/models"
+	"github.com/cairnhub/cairn/inference/openai"
+	"github.com/cairnhub/cairn/inference/router"
+	"github.com/cairnhub/cairn/internal/httpauth"
+	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/metrics"
+	"github.com/cairnhub/cairn/p2p/fetch"
+	"github.com/cairnhub/cairn/p2p/infer"
+)
+
+// ModelsDir is the folder of a home holding GGUF files materialised from
+// the store for the inference engine, named <sha256>.gguf.
+const ModelsDir = "models"
+
+// routes lays out the daemon's HTTP API. More precise patterns win, so
+// the router takes generation and model requests ahead of the OpenAI
+// server's "/v1/", and the Hugging Face API takes what nothing else does.
+func (d *Daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST "+infer.PathCompletions, d.Router)
+	mux.Handle("POST "+infer.PathChat, d.Router)
+	mux.HandleFunc("GET /v1/models", d.Router.ServeModels)
+	mux.HandleFunc("GET /v1/models/{id...}", d.Router.ServeModel)
+	if d.OpenAI != nil {
+		mux.Handle("/v1/", d.OpenAI)
+	} else {
+		mux.HandleFunc("/v1/", inferenceDisabled)
+	}
+	mux.Handle("GET /metrics", d.metrics.Handler())
+	mux.Handle("/", d.HF)
+	return mux
+}
+
+func inferenceDisabled(w http.ResponseWriter, _ *http.Request) {
+	openai.WriteError(w, &openai.Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "inference_disabled",
+		Message: "local inference is disabled on this node (inference.disabled)"})
+}
+
+// startHTTP builds the services of the HTTP API: the Hugging Face API,
+// the OpenAI server (unless inference.disabled), the inference router in
+// front of it, and the metrics.
+func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
+	n := d.n
+	var keys httpauth.Keys
+	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log}
+	for _, t := range n.Config.HTTP.Tokens {
+		keys = append(keys, httpauth.Key{Token: t.Token, Jurisdiction: t.Jurisdiction})
+		hfo.Tokens = append(hfo.Tokens, hfapi.Token{Token: t.Token, Jurisdiction: t.Jurisdiction})
+	}
+	var err error
+	if d.HF, err = hfapi.New(n.Store, hfo); err != nil {
+		return fmt.Errorf("http api: %w", err)
+	}
+	var pull models.Puller
+	if d.Host != nil {
+		pull = d
+	}
+	d.models = models.New(n.Store, filepath.Join(n.Home, ModelsDir), pull, d.log)
+	deps := router.Deps{ID: n.ID, Self: d.self, Policy: d.Engine, Audit: d.audit, Store: n.Store, Pull: pull, Keys: keys}
+	if d.Host != nil {
+		deps.Members = d.Host
+	}
+	if n.Config.Inference.Disabled {
+		d.log.Info("local inference disabled (inference.disabled)")
+	} else {
+		if d.OpenAI, err = newOpenAI(n.Config, d.models, d.log); err != nil {
+			return err
+		}
+		deps.Local = d.OpenAI
+		// Files of models removed since the last start go now; `cairn gc`
+		// is the other place that prunes.
+		if _, err := d.models.Prune(ctx); err != nil {
+			d.log.Warn("prune models folder", "err", err)
+		}
+	}
+	if o.wrapLocal != nil {
+		deps.Local = o.wrapLocal(deps.Local)
+	}
+	d.metrics = metrics.New(metrics.Sources{Loaded: d.loadedQueues,
+		HFBytesServed: func() (int64, bool) { return d.HF.Stats().BytesServed, true }})
+	deps.Metrics = d.metrics
+	cfg := o.Router
+	if cfg.Logger == nil {
+		cfg.Logger = d.log
+	}
+	if d.Router, err = router.New(cfg, deps); err != nil {
+		return err
+	}
+	d.http = d.routes()
+	return nil
+}
+
+// loadedQueues are the loaded models' turns, for the metrics.
+func (d *Daemon) loadedQueues() []metrics.LoadedQueue {
+	if d.OpenAI == nil {
+		return nil
+	}
+	var out []metrics.LoadedQueue
+	for _, l := range d.OpenAI.Loaded() {
+		q := metrics.LoadedQueue{Model: l.ID, Waiting: l.Waiting}
+		if l.Busy {
+			q.Running = 1
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+// NewOpenAI builds an OpenAI server over the node's own store, without
+// pulls from peers: `cairn run` without a daemon.
+func (n *Node) NewOpenAI(log *slog.Logger) (*openai.Server, error) {
+	return newOpenAI(n.Config, models.New(n.Store, filepath.Join(n.Home, ModelsDir), nil, log), log)
+}
+
+// Models finds the store's GGUF models, pulling missing ones from peers.
+func (d *Daemon) Models() *models.Finder { return d.models }
+
+func newOpenAI(cfg Config, ms openai.Models, log *slog.Logger) (*openai.Server, error) {
+	// The HTTP API's bearer tokens are the OpenAI API keys too. A token's
+	// jurisdiction binding is enforced by the router in front of this
+	// server, which every generation and model request passes.
+	var keys []string
+	for _, t := range cfg.HTTP.Tokens {
+		keys = append(keys, t.Token)
+	}
+	return openai.NewServer(ms, openai.Config{
+		KeepAlive: time.Duration(cfg.Inference.KeepAlive),
+		Queue:     cfg.Inference.Queue,
+		MaxLoaded: cfg.Inference.MaxLoadedModels,
+		APIKeys:   keys,
+		Logger:    log,
+	})
+}
+
+// PullModel pulls a model revision from peers (models.Puller). A revision
+// no connected member holds is openai.ErrModelNotFound.
+func (d *Daemon) PullModel(ctx context.Context, repo, rev string, progress func(fetch.Progress)) (models.Pulled, error) {
+	res, err := d.Pull(ctx, manifest.Model, repo, rev, PullOptions{Progress: progress})
+	if errors.Is(err, ErrNoSource) {
+		return models.Pulled{}, fmt.Errorf("%w: %s@%s is neither in the store nor on a connected peer: %v", openai.ErrModelNotFound, repo, rev, err)
+	}
+	if err != nil {
+		return models.Pulled{}, err
+	}
+	return models.Pulled{Commit: res.Manifest.Commit, Local: res.Local, Bytes: res.Stats.Bytes, Duration: res.Stats.Duration}, nil
+}
