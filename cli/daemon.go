@@ -78,19 +78,6 @@ func cmdDaemon(c *cli.Context) error {
 		return err
 	}
 	defer d.Close()
-	// The replicator runs beside the daemon; node.Daemon.Replication
-	// finds it again for forwarded commands.
-	if d.Host != nil {
-		r, err := d.Replication()
-		if err != nil {
-			return err
-		}
-		go func() {
-			if err := r.Run(c.Context); err != nil {
-				fmt.Fprintln(c.App.ErrWriter, "cairn: replication:", err)
-			}
-		}()
-	}
 	fmt.Fprintf(c.App.ErrWriter, "cairn daemon: peer %s, http://%s\n", n.ID, d.HTTPAddr())
 	if d.Host != nil {
 		for _, a := range d.Host.Addrs() {
