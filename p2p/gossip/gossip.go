@@ -77,6 +77,8 @@ type Deps struct {
 	CheckAudit func(author peer.ID, c Checkpoint) error
 	// Handlers receive accepted messages.
 	Handlers Handlers
+	// Tracer, when set, observes pubsub's events (metrics, benchmarks).
+	Tracer pubsub.RawTracer
 	// Logger receives the logs. Nil: slog.Default().
 	Logger *slog.Logger
 }
@@ -339,7 +341,13 @@ func (g *Gossip) WaitPeers(ctx context.Context, k Kind, n int) error {
 	}
 	defer eh.Cancel()
 	for len(g.topic[k].ListPeers()) < n {
-		if _, err := eh.NextPeerEvent(ctx); err != nil {
+		// ListPeers counts a subscribed peer only once pubsub has a send
+		// queue for it, which may come after its join event: look again
+		// at least every 100 ms.
+		ectx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		_, _ = eh.NextPeerEvent(ectx)
+		cancel()
+		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("gossip: waiting for %d %s peers: %w", n, k, err)
 		}
 	}

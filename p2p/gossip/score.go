@@ -12,10 +12,13 @@ import (
 func (g *Gossip) options(topics []string) []pubsub.Option {
 	params := pubsub.DefaultGossipSubParams()
 	params.HeartbeatInterval = g.cfg.Heartbeat
-	return []pubsub.Option{
+	opts := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithGossipSubProtocols([]protocol.ID{ProtocolMeshsub}, features),
 		pubsub.WithGossipSubParams(params),
+		// The author sends to every neighbour, not only its mesh: a change
+		// leaves at once even before the mesh forms.
+		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerScore(g.scoreParams(topics), g.thresholds()),
 		pubsub.WithPeerScoreInspect(func(m map[peer.ID]float64) { g.scores.Store(&m) }, g.cfg.ScoreInspect),
 		// Throttles validation for peers whose messages are mostly ignored
@@ -27,6 +30,10 @@ func (g *Gossip) options(topics []string) []pubsub.Option {
 		pubsub.WithSubscriptionFilter(pubsub.NewAllowlistSubscriptionFilter(topics...)),
 		pubsub.WithLogger(g.log),
 	}
+	if g.deps.Tracer != nil {
+		opts = append(opts, pubsub.WithRawTracer(g.deps.Tracer))
+	}
+	return opts
 }
 
 // features: ProtocolMeshsub is GossipSub v1.2 (mesh, peer exchange, IDONTWANT).
