@@ -26,6 +26,9 @@ func (g *Gossip) options(topics []string) []pubsub.Option {
 		pubsub.WithPeerGater(pubsub.NewPeerGaterParams(0.33,
 			pubsub.ScoreParameterDecay(2*time.Minute), pubsub.ScoreParameterDecay(10*time.Minute))),
 		pubsub.WithMaxMessageSize(maxPubsubMessage),
+		// A holdings round brings one message per member in a burst: the
+		// default queue of 32 would drop most of them before validation.
+		pubsub.WithValidateQueueSize(validateQueue),
 		// Peers cannot make this node track topics outside its family.
 		pubsub.WithSubscriptionFilter(pubsub.NewAllowlistSubscriptionFilter(topics...)),
 		pubsub.WithLogger(g.log),
@@ -35,6 +38,9 @@ func (g *Gossip) options(topics []string) []pubsub.Option {
 	}
 	return opts
 }
+
+// validateQueue bounds the messages waiting for validation.
+const validateQueue = 4096
 
 // features: ProtocolMeshsub is GossipSub v1.2 (mesh, peer exchange, IDONTWANT).
 func features(f pubsub.GossipSubFeature, p protocol.ID) bool {
