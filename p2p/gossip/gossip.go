@@ -94,6 +94,7 @@ type Gossip struct {
 	topic [kindEnd]*pubsub.Topic
 	kinds map[string]Kind // topic name → kind
 	state *state
+	certs certCache
 
 	deliverMu [kindEnd]sync.Mutex
 	cert      atomic.Pointer[[]byte]
@@ -130,7 +131,7 @@ func New(ctx context.Context, h host.Host, cfg Config, deps Deps) (*Gossip, erro
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	g := &Gossip{h: h, cfg: cfg, deps: deps, log: deps.Logger.With("component", "gossip"),
-		kinds: map[string]Kind{}, state: newState(cfg.MaxOrigins), cancel: cancel}
+		kinds: map[string]Kind{}, state: newState(cfg.MaxOrigins), certs: certCache{max: cfg.MaxOrigins}, cancel: cancel}
 	cert := append([]byte(nil), deps.Certificate...)
 	g.cert.Store(&cert)
 	if err := g.start(ctx); err != nil {
@@ -220,8 +221,13 @@ func (g *Gossip) deliver(k Kind, u *update) {
 		switch {
 		case k == KindPolicy && hs.Policy != nil:
 			hs.Policy(u.author, v)
-		case k == KindRevocations && hs.Revocations != nil:
-			hs.Revocations(u.author, v)
+		case k == KindRevocations:
+			if hs.Revocations != nil {
+				hs.Revocations(u.author, v)
+			}
+			// The handler installed the list: certificates verified before
+			// it may be revoked now.
+			g.certs.clear()
 		case k == KindCertificate && hs.Certificate != nil:
 			hs.Certificate(u.author, v)
 		}

@@ -289,3 +289,37 @@ func TestProtect(t *testing.T) {
 		t.Fatal("still protected after both transfers ended")
 	}
 }
+
+// Once an author's certificate is revoked, its messages are ignored (the
+// relay may not have had the list yet, so it is not penalised).
+func TestRevokedAuthorIgnored(t *testing.T) {
+	o := newOrg(t)
+	ns := honest(t, o, 2)
+	a, b := ns[0], ns[1]
+	chain(t, ns, KindHoldings)
+	ctx := context.Background()
+	publish(t, a.g.PublishHoldings(ctx, Holdings{}))
+	b.next(t, from(KindHoldings, a.h.ID()), nil)
+
+	c, err := sovereignty.ParseCertificate(a.cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := sovereignty.Revoke(o.key, "acme", nil, c.Serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.trust.AddRevocations(list); err != nil {
+		t.Fatal(err)
+	}
+	b.g.ForgetCertificates()
+	// a's own cache still vouches for it, so it publishes; b refuses.
+	publish(t, a.g.PublishHoldings(ctx, Holdings{}))
+	eventually(t, "b ignores the revoked author", func() bool {
+		_, ign, _ := b.g.Verdicts(KindHoldings)
+		return ign == 1
+	})
+	if acc, _, rej := b.g.Verdicts(KindHoldings); acc != 1 || rej != 0 {
+		t.Fatalf("b holdings verdicts: %d accepted, %d rejected", acc, rej)
+	}
+}

@@ -107,6 +107,7 @@ type node struct {
 	h      host.Host
 	g      *Gossip
 	mesh   *meshTracer
+	cert   []byte
 	events chan hevent
 }
 
@@ -148,6 +149,7 @@ func newNode(t testing.TB, o *org, opt nodeOpt) *node {
 		issuer = o
 	}
 	cert := issuer.issue(t, h.ID())
+	n.cert = cert
 	deps := Deps{Members: lax{}, Verifier: lax{}, Documents: lax{}, Certificate: cert, Handlers: hs,
 		Logger: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	n.mesh = newMeshTracer()

@@ -40,12 +40,14 @@ type SimConfig struct {
 	// once, the publications spread evenly over Spread. It costs Nodes²
 	// validations.
 	Holdings bool
-	// Spread of the holdings round. Default 5 s: the mock network writes
-	// each message of a stream after the link latency, one at a time, so a
-	// burst of Nodes messages at one instant would measure the mock, not
-	// gossip.
+	// Spread of the holdings round. Default Nodes × 100 ms (10 publications
+	// a second, the rate of a 3,000-node network whose nodes publish every 5
+	// minutes). The mock network delivers a stream's writes one at a time,
+	// each after the link latency (20 a second at 50 ms), so a burst would
+	// measure the mock's queues, not gossip.
 	Spread time.Duration
-	// Timeout bounds each phase (mesh forming, one round). Default 2 min.
+	// Timeout bounds each phase (mesh forming, one round past its spread).
+	// Default 2 min.
 	Timeout time.Duration
 	// Seed makes the topology reproducible.
 	Seed uint64
@@ -95,7 +97,7 @@ func (c SimConfig) withDefaults() SimConfig {
 		c.Timeout = 2 * time.Minute
 	}
 	if c.Spread == 0 {
-		c.Spread = 5 * time.Second
+		c.Spread = time.Duration(c.Nodes) * 100 * time.Millisecond
 	}
 	return c
 }
@@ -325,13 +327,17 @@ func (s *simNet) round(ctx context.Context, msgs int, publish func() error) (Rou
 			slog.Warn("simulation: publish", "err", err)
 		}
 	}()
-	timer := time.NewTimer(s.cfg.Timeout)
+	timeout := s.cfg.Timeout
+	if msgs > 1 {
+		timeout += s.cfg.Spread
+	}
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var err error
 	select {
 	case <-all:
 	case <-timer.C:
-		err = fmt.Errorf("simulation: round of %d messages not complete after %v", msgs, s.cfg.Timeout)
+		err = fmt.Errorf("simulation: round of %d messages not complete after %v", msgs, timeout)
 	case <-ctx.Done():
 		err = ctx.Err()
 	}

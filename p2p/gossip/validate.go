@@ -101,7 +101,7 @@ func (g *Gossip) examine(k Kind, from, author peer.ID, data []byte) (checked, er
 	if e.Kind != k {
 		return checked{}, fmt.Errorf("%w: a %s message on the %s topic", ErrMalformed, e.Kind, k)
 	}
-	if _, err := g.deps.Verifier.VerifyBytes(e.Cert, author.String(), time.Now()); err != nil {
+	if err := g.certs.verify(g.deps.Verifier, e.Cert, author); err != nil {
 		return checked{}, fmt.Errorf("%w: author %s: %w", ErrNotMember, author, err)
 	}
 	c, err := g.body(k, author, e)
@@ -248,3 +248,55 @@ func (s *state) raws(kinds []Kind, budget int64) [][]byte {
 	}
 	return out
 }
+
+// certTTL bounds how long a verified certificate is taken as verified
+// without checking it again; revocations arriving here clear the cache at
+// once, and the node clears it (ForgetCertificates) when its trust set
+// changes otherwise.
+const certTTL = time.Minute
+
+// certCache remembers certificates verified for their authors: every
+// message carries its author's certificate, and an ed25519 check per
+// message and hop is the largest cost of validation.
+type certCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]time.Time // author and certificate → valid until
+}
+
+func (c *certCache) verify(v Verifier, cert []byte, author peer.ID) error {
+	key := string(author) + "\x00" + string(cert)
+	now := time.Now()
+	c.mu.Lock()
+	until, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && now.Before(until) {
+		return nil
+	}
+	m, err := v.VerifyBytes(cert, author.String(), now)
+	if err != nil {
+		return err
+	}
+	until = now.Add(certTTL)
+	if m != nil && !m.Expires.IsZero() && m.Expires.Before(until) {
+		until = m.Expires
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= c.max {
+		c.m = map[string]time.Time{}
+	}
+	c.m[key] = until
+	return nil
+}
+
+func (c *certCache) clear() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
+// ForgetCertificates makes every author's certificate be verified again on
+// its next message: call it when the trust set changes (a revocation list
+// installed from elsewhere, an organisation added or removed).
+func (g *Gossip) ForgetCertificates() { g.certs.clear() }
