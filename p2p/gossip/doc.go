@@ -41,6 +41,14 @@
 //     that one neighbour for its state. Each message in the answer passes the
 //     same validator, plus the author's signature check pubsub would have
 //     done; accepted ones reach the handlers and are not relayed.
+//   - certificate cache: an author's certificate, once verified, is taken
+//     as verified for a minute (never past its expiry); an accepted
+//     revocation list clears the cache, and so does ForgetCertificates,
+//     which the node calls when its trust set changes otherwise.
+//   - simulation: Simulate runs the same code on go-libp2p's mock network
+//     (a ring plus random chords, fixed link latency) and measures how long
+//     a policy change, and a round of holdings summaries, take to reach
+//     every node and what each node sends (BenchmarkGossip prints it).
 //   - high and low water: the connection manager trims connections past
 //     ConnLimits.MaxPeers down to LowWater·MaxPeers, sparing mesh peers
 //     (pubsub tags them), new connections (GracePeriod) and connections

@@ -61,6 +61,9 @@ type SimResult struct {
 	Policy       Round         // one policy change published by one node
 	Holdings     *Round        // every node's holdings summary, times from each publication (nil: not run)
 	SameView     bool          // every node ended with the same holdings of every node
+	// MinScore is the lowest score any node gave a neighbour at the end
+	// (below GossipThreshold, congestion was mistaken for misbehaviour).
+	MinScore float64
 }
 
 // Round is the figures of one dissemination round. With one message the
@@ -188,11 +191,23 @@ func Simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
 		r, err := s.round(ctx, cfg.Nodes, func() error { return s.publishHoldings(ctx) })
 		res.Holdings = &r
 		if err != nil {
+			res.MinScore = s.minScore()
 			return res, err
 		}
 		res.SameView = s.sameView()
 	}
+	res.MinScore = s.minScore()
 	return res, nil
+}
+
+func (s *simNet) minScore() float64 {
+	low := 0.0
+	for _, n := range s.nodes {
+		for _, v := range n.g.Scores() {
+			low = min(low, v)
+		}
+	}
+	return low
 }
 
 func (s *simNet) build(ctx context.Context, mn mocknet.Mocknet, orgKey ed25519.PrivateKey) error {
@@ -221,7 +236,7 @@ func (s *simNet) build(ctx context.Context, mn mocknet.Mocknet, orgKey ed25519.P
 				Policy:   func(peer.ID, []byte) { s.received(n) },
 				Holdings: func(a peer.ID, _ Holdings) { s.receivedHoldings(n, a) },
 			}}
-		if n.g, err = New(ctx, h, Config{DisableCatchUp: true}, deps); err != nil {
+		if n.g, err = New(ctx, h, Config{DisableCatchUp: true, ScoreInspect: time.Second}, deps); err != nil {
 			return fmt.Errorf("simulation: node %d: %w", i, err)
 		}
 	}
