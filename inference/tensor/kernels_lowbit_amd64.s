@@ -1,0 +1,221 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2/FMA row kernels of the 32-element fallback types (legacy.go), one
+// block per step, in the order of ggml's AVX2 ggml_vec_dot_* kernels: per
+// block, eight int32 lanes of the integer products (VPMADDUBSW, VPMADDWD)
+// converted to float and accumulated with FMA under the block's combined
+// scale; one horizontal sum at the end (ggml's hsum_float_8); the min terms
+// of Q4_1/Q5_1 summed apart as scalars.
+
+#define PFD 1024
+
+// Byte i of the fifth-bit word goes to bytes 8i..8i+7 (ggml's
+// bytes_from_bits_32 shuffle).
+DATA bitshuf<>+0(SB)/8, $0x0000000000000000
+DATA bitshuf<>+8(SB)/8, $0x0101010101010101
+DATA bitshuf<>+16(SB)/8, $0x0202020202020202
+DATA bitshuf<>+24(SB)/8, $0x0303030303030303
+GLOBL bitshuf<>(SB), RODATA|NOPTR, $32
+
+// ggml's kvalues_iq4nl as int8.
+DATA iq4nl<>+0(SB)/8, $0xf6eaddcfbfad9881
+DATA iq4nl<>+8(SB)/8, $0x7159453526190d01
+GLOBL iq4nl<>(SB), RODATA|NOPTR, $16
+
+// Constants: Y15 int16 ones, Y14 0x0f bytes, Y13 bit shuffle, Y12 all
+// bits but one per byte, Y11 all ones.
+#define CONSTS \
+	VPCMPEQW Y11, Y11, Y11 \
+	VPSRLW $15, Y11, Y15 \
+	MOVL $0x0f0f0f0f, AX \
+	VMOVD AX, X14 \
+	VPBROADCASTD X14, Y14 \
+	VMOVDQU bitshuf<>(SB), Y13 \
+	MOVQ $0x7fbfdfeff7fbfdfe, AX \
+	VMOVQ AX, X12 \
+	VPBROADCASTQ X12, Y12
+
+// Y10 = f16 at off(SI) times the activation scale at (DX), broadcast.
+#define BSCALE(off) \
+	MOVWLZX off(SI), AX \
+	VMOVD AX, X10 \
+	VCVTPH2PS X10, X10 \
+	VMULSS (DX), X10, X10 \
+	VBROADCASTSS X10, Y10
+
+// Y3 = the 32 nibbles at off(SI): low nibbles of the 16 bytes, then high.
+#define NIBBLES(off) \
+	VMOVDQU off(SI), X3 \
+	VPSRLW $4, X3, X4 \
+	VINSERTI128 $1, X4, Y3, Y3 \
+	VPAND Y14, Y3, Y3
+
+// Y2 = 0xff in byte i where bit i of the 32-bit word at off(SI) is set.
+#define BITS(off) \
+	VPBROADCASTD off(SI), Y2 \
+	VPSHUFB Y13, Y2, Y2 \
+	VPOR Y12, Y2, Y2 \
+	VPCMPEQB Y11, Y2, Y2
+
+// Signed bytes Y3 times the activation block at (DI), into Y5 as float.
+#define SIGNED_DOT \
+	VMOVDQU (DI), Y4 \
+	VPSIGNB Y3, Y3, Y5 \
+	VPSIGNB Y3, Y4, Y4 \
+	VPMADDUBSW Y4, Y5, Y5 \
+	VPMADDWD Y15, Y5, Y5 \
+	VCVTDQ2PS Y5, Y5
+
+// Unsigned bytes Y3 times the activation block at (DI), into Y5 as float.
+#define UNSIGNED_DOT \
+	VPMADDUBSW (DI), Y3, Y5 \
+	VPMADDWD Y15, Y5, Y5 \
+	VCVTDQ2PS Y5, Y5
+
+// X1 = horizontal sum of Y0, as ggml's hsum_float_8.
+#define HSUM8 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS X0, X1, X1 \
+	VMOVHLPS X1, X1, X2 \
+	VADDPS X2, X1, X1 \
+	VMOVSHDUP X1, X2 \
+	VADDSS X2, X1, X1
+
+// func dotQ50AVX(w *byte, qs *int8, d *float32, nb int) float32
+TEXT ·dotQ50AVX(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), SI
+	MOVQ qs+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), CX
+	CONSTS
+	VPSLLW $4, Y14, Y9 // 0xf0 bytes
+	VXORPS Y0, Y0, Y0
+	TESTQ CX, CX
+	JEQ q50done
+q50loop:
+	PREFETCHT0 PFD(SI)
+	BSCALE(0)
+	BITS(2)
+	VPANDN Y9, Y2, Y2 // 0xf0 where the fifth bit is clear: nibble-16
+	NIBBLES(6)
+	VPOR Y2, Y3, Y3
+	SIGNED_DOT
+	VFMADD231PS Y10, Y5, Y0
+	ADDQ $22, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ q50loop
+q50done:
+	HSUM8
+	VZEROUPPER
+	MOVSS X1, ret+32(FP)
+	RET
+
+// func dotIQ4NLAVX(w *byte, qs *int8, d *float32, nb int) float32
+TEXT ·dotIQ4NLAVX(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), SI
+	MOVQ qs+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), CX
+	CONSTS
+	VBROADCASTI128 iq4nl<>(SB), Y9
+	VXORPS Y0, Y0, Y0
+	TESTQ CX, CX
+	JEQ iq4nldone
+iq4nlloop:
+	PREFETCHT0 PFD(SI)
+	BSCALE(0)
+	NIBBLES(2)
+	VPSHUFB Y3, Y9, Y3 // levels
+	SIGNED_DOT
+	VFMADD231PS Y10, Y5, Y0
+	ADDQ $18, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ iq4nlloop
+iq4nldone:
+	HSUM8
+	VZEROUPPER
+	MOVSS X1, ret+32(FP)
+	RET
+
+// MINTERM adds the f16 min at off(SI) times the activation's s at (R8) to X7.
+#define MINTERM(off) \
+	MOVWLZX off(SI), AX \
+	VMOVD AX, X6 \
+	VCVTPH2PS X6, X6 \
+	VFMADD231SS (R8), X6, X7
+
+// func dotQ41AVX(w *byte, qs *int8, d, s *float32, nb int) float32
+TEXT ·dotQ41AVX(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ qs+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ s+24(FP), R8
+	MOVQ nb+32(FP), CX
+	CONSTS
+	VXORPS Y0, Y0, Y0
+	VXORPS X7, X7, X7
+	TESTQ CX, CX
+	JEQ q41done
+q41loop:
+	PREFETCHT0 PFD(SI)
+	MINTERM(2)
+	BSCALE(0)
+	NIBBLES(4)
+	UNSIGNED_DOT
+	VFMADD231PS Y10, Y5, Y0
+	ADDQ $20, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	ADDQ $4, R8
+	DECQ CX
+	JNZ q41loop
+q41done:
+	HSUM8
+	VADDSS X7, X1, X1
+	VZEROUPPER
+	MOVSS X1, ret+40(FP)
+	RET
+
+// func dotQ51AVX(w *byte, qs *int8, d, s *float32, nb int) float32
+TEXT ·dotQ51AVX(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ qs+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ s+24(FP), R8
+	MOVQ nb+32(FP), CX
+	CONSTS
+	MOVL $0x10101010, AX
+	VMOVD AX, X9
+	VPBROADCASTD X9, Y9 // 0x10 bytes
+	VXORPS Y0, Y0, Y0
+	VXORPS X7, X7, X7
+	TESTQ CX, CX
+	JEQ q51done
+q51loop:
+	PREFETCHT0 PFD(SI)
+	MINTERM(2)
+	BSCALE(0)
+	BITS(4)
+	VPAND Y9, Y2, Y2
+	NIBBLES(8)
+	VPOR Y2, Y3, Y3
+	UNSIGNED_DOT
+	VFMADD231PS Y10, Y5, Y0
+	ADDQ $24, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	ADDQ $4, R8
+	DECQ CX
+	JNZ q51loop
+q51done:
+	HSUM8
+	VADDSS X7, X1, X1
+	VZEROUPPER
+	MOVSS X1, ret+40(FP)
+	RET
