@@ -130,10 +130,34 @@ func dotQ41AVX(w *byte, qs *int8, d, s *float32, nb int) float32
 //go:noescape
 func dotQ51AVX(w *byte, qs *int8, d, s *float32, nb int) float32
 
+//go:noescape
+func dotQ2KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ3KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotIQ4XSAVX(w *byte, qs *int8, d *float32, nb int) float32
+
 func dotRow(t Type, w []byte, a *act) float32 {
 	switch t {
 	case Q5_0, IQ4_NL, Q4_1, Q5_1:
 		return dotRowLegacy(t, w, a)
+	case Q2_K, Q3_K, IQ4_XS:
+		nb := len(a.d)
+		if nb == 0 {
+			return 0
+		}
+		_ = w[nb*t.BlockBytes()-1]
+		_ = a.qs[nb*qkK-1]
+		_ = a.bs[nb*16-1]
+		switch t {
+		case Q2_K:
+			return dotQ2KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], nb)
+		case Q3_K:
+			return dotQ3KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], nb)
+		}
+		return dotIQ4XSAVX(&w[0], &a.qs[0], &a.d[0], nb)
 	case F32:
 		n := len(a.f) &^ 7
 		if n == 0 {

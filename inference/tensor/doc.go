@@ -50,8 +50,9 @@
 // Q6_K, whose scales Go applies in the pure-Go kernels' order. Elsewhere, for
 // BF16 and Q5_K on arm64, or with the purego build tag, the pure-Go kernels
 // of dot_go.go run; they are also what the tests hold the assembly to. The
-// types added for llama-quantize's mixtures (legacy.go, kquant_low.go) have
-// pure-Go kernels only, except where kernels_amd64.s says otherwise.
+// types llama-quantize's mixtures add (legacy.go, kquant_low.go) have AVX2
+// row kernels (kernels_lowbit_amd64.s, kernels_kquant_low_amd64.s) that
+// MatVec uses and MatMul calls once per vector; elsewhere they run in Go.
 //
 // Benchmarks (go test -run '^$' -bench . ./inference/tensor) report weight
 // GB/s for decode-shaped MatVec beside the plain read bandwidth measured in
