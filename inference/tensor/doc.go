@@ -53,6 +53,10 @@
 // types llama-quantize's mixtures add (legacy.go, kquant_low.go) have AVX2
 // row kernels (kernels_lowbit_amd64.s, kernels_kquant_low_amd64.s) that
 // MatVec uses and MatMul calls once per vector; elsewhere they run in Go.
+// Their Go kernels follow the assembly's lane order and fused
+// multiply-adds, so both give the same bits (for the 32-element types, the
+// bits of ggml's AVX2 kernels): on a random-weight model one activation
+// rounding can turn a greedy token, so summation order matters there.
 //
 // Benchmarks (go test -run '^$' -bench . ./inference/tensor) report weight
 // GB/s for decode-shaped MatVec beside the plain read bandwidth measured in

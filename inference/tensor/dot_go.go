@@ -269,7 +269,7 @@ func dotRowGo(t Type, w []byte, a *act) float32 {
 	case Q2_K:
 		return dotQ2KRowGo(w, a.d, a.qs, a.bs)
 	case Q3_K:
-		return dotQ3KRowGo(w, a.d, a.qs)
+		return dotQ3KRowGo(w, a.d, a.qs, a.bs)
 	case IQ4_XS:
 		return dotIQ4XSRowGo(w, a.d, a.qs)
 	}

@@ -115,6 +115,9 @@ q50done:
 	RET
 
 // func dotIQ4NLAVX(w *byte, qs *int8, d *float32, nb int) float32
+// As ggml's AVX2 ggml_vec_dot_iq4_nl_q8_0: even blocks into Y0, odd ones
+// into Y8, summed before the horizontal sum; an odd last block is added
+// after it as d times its integer sum.
 TEXT ·dotIQ4NLAVX(SB), NOSPLIT, $0-36
 	MOVQ w+0(FP), SI
 	MOVQ qs+8(FP), DI
@@ -123,9 +126,10 @@ TEXT ·dotIQ4NLAVX(SB), NOSPLIT, $0-36
 	CONSTS
 	VBROADCASTI128 iq4nl<>(SB), Y9
 	VXORPS Y0, Y0, Y0
-	TESTQ CX, CX
-	JEQ iq4nldone
+	VXORPS Y8, Y8, Y8
 iq4nlloop:
+	CMPQ CX, $2
+	JLT iq4nltail
 	PREFETCHT0 PFD(SI)
 	BSCALE(0)
 	NIBBLES(2)
@@ -135,10 +139,33 @@ iq4nlloop:
 	ADDQ $18, SI
 	ADDQ $32, DI
 	ADDQ $4, DX
-	DECQ CX
-	JNZ iq4nlloop
-iq4nldone:
+	BSCALE(0)
+	NIBBLES(2)
+	VPSHUFB Y3, Y9, Y3
+	SIGNED_DOT
+	VFMADD231PS Y10, Y5, Y8
+	ADDQ $18, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	SUBQ $2, CX
+	JMP iq4nlloop
+iq4nltail:
+	VADDPS Y8, Y0, Y0
 	HSUM8
+	TESTQ CX, CX
+	JEQ iq4nldone
+	BSCALE(0)
+	NIBBLES(2)
+	VPSHUFB Y3, Y9, Y3
+	SIGNED_DOT // Y5: eight exact lane sums as float
+	VEXTRACTF128 $1, Y5, X6
+	VADDPS X5, X6, X6
+	VMOVHLPS X6, X6, X7
+	VADDPS X7, X6, X6
+	VMOVSHDUP X6, X7
+	VADDSS X7, X6, X6 // the block's integer sum, exact in float
+	VFMADD231SS X10, X6, X1
+iq4nldone:
 	VZEROUPPER
 	MOVSS X1, ret+32(FP)
 	RET

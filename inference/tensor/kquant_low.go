@@ -87,91 +87,115 @@ func dequantIQ4XSBlock(y []float32, blk []byte) {
 	}
 }
 
-// dotQ2KRowGo: as ggml's ggml_vec_dot_q2_K_q8_K, per super-block
-// xd*yd*Σ scale_i*Σq·y - dmin*yd*Σ min_i*bsum_i.
+// The products below follow the assembly (kernels_kquant_low_amd64.s)
+// operation for operation, so both give the same bits: per super-block,
+// eight int32 lanes, lane i holding elements 4i..4i+3 of every 32-element
+// chunk (VPMADDUBSW, VPMADDWD against the chunk's sub-block scales),
+// converted to float and added to its own float32 accumulator with one
+// fused multiply-add under the super-block's scale; one horizontal sum at
+// the end (hsum8).
+
+// chunkLanes adds to lane i the products of elements 4i..4i+3 of a
+// 32-element chunk (values v, activation y), times scaleLo for lanes 0-3
+// (elements 0..15) and scaleHi for lanes 4-7.
+func chunkLanes(lanes *[8]int32, v *[32]int32, y []int8, scaleLo, scaleHi int32) {
+	for i := 0; i < 8; i++ {
+		p := v[4*i]*int32(y[4*i]) + v[4*i+1]*int32(y[4*i+1]) + v[4*i+2]*int32(y[4*i+2]) + v[4*i+3]*int32(y[4*i+3])
+		if i < 4 {
+			lanes[i] += scaleLo * p
+		} else {
+			lanes[i] += scaleHi * p
+		}
+	}
+}
+
+// dotQ2KRowGo: per super-block xd*yd*Σ scale*Σq·y less dmin*yd*Σ min*bsum,
+// the min terms in lanes of two sub-blocks (lane i: sub-blocks 2i, 2i+1).
 func dotQ2KRowGo(w []byte, d []float32, qs []int8, bs []int16) float32 {
-	var sum float32
+	var acc [8]float32
 	qs = qs[:len(d)*qkK]
 	bs = bs[:len(d)*16]
+	var v [32]int32
 	for b := range d {
 		blk := (*[q2KB]byte)(w[b*q2KB:])
-		y := (*[qkK]int8)(qs[b*qkK:])
-		bsum := (*[16]int16)(bs[b*16:])
-		var summs, isum int32
-		for i := 0; i < 16; i++ {
-			summs += int32(bsum[i]) * int32(blk[i]>>4)
+		y := qs[b*qkK : (b+1)*qkK]
+		bsum := bs[b*16 : b*16+16]
+		var isum, summ [8]int32
+		for i := 0; i < 8; i++ {
+			summ[i] = int32(blk[2*i]>>4)*int32(bsum[2*i]) + int32(blk[2*i+1]>>4)*int32(bsum[2*i+1])
 		}
-		for n := 0; n < 2; n++ {
-			q := (*[32]byte)(blk[16+32*n:])
-			for j := 0; j < 4; j++ {
-				sh := uint(2 * j)
-				yy := (*[32]int8)(y[128*n+32*j:])
-				var s0, s1 int32
-				for l := 0; l < 16; l++ {
-					s0 += int32(q[l]>>sh&3) * int32(yy[l])
-					s1 += int32(q[l+16]>>sh&3) * int32(yy[l+16])
-				}
-				is := 8*n + 2*j
-				isum += int32(blk[is]&0xf)*s0 + int32(blk[is+1]&0xf)*s1
+		for c := 0; c < 8; c++ {
+			q := blk[16+32*(c/4) : 16+32*(c/4)+32]
+			sh := uint(2 * (c % 4))
+			for l := range v {
+				v[l] = int32(q[l] >> sh & 3)
 			}
+			chunkLanes(&isum, &v, y[32*c:], int32(blk[2*c]&0xf), int32(blk[2*c+1]&0xf))
 		}
-		dall := d[b] * half(blk[80:])
-		dmin := d[b] * half(blk[82:])
-		sum += dall*float32(isum) - dmin*float32(summs)
+		dall := float32(half(blk[80:]) * d[b])
+		dmin := float32(half(blk[82:]) * d[b])
+		for i := range acc {
+			acc[i] = fma32(dall, float32(isum[i]), acc[i])
+			acc[i] = fma32(-dmin, float32(summ[i]), acc[i])
+		}
 	}
-	return sum
+	return hsum8(&acc)
 }
 
-// dotQ3KRowGo: per super-block xd*yd*Σ (scale_i-32)*Σ value·y, the sums
-// exact in integers.
-func dotQ3KRowGo(w []byte, d []float32, qs []int8) float32 {
-	var sum float32
+// dotQ3KRowGo: per super-block xd*yd*Σ (scale-32)*Σ value·y. The values are
+// taken as value+4 in [0,7]; lane i takes the 4 back out through the sums
+// of sub-blocks 2i and 2i+1.
+func dotQ3KRowGo(w []byte, d []float32, qs []int8, bs []int16) float32 {
+	var acc [8]float32
 	qs = qs[:len(d)*qkK]
+	bs = bs[:len(d)*16]
+	var v [32]int32
 	for b := range d {
 		blk := (*[q3KB]byte)(w[b*q3KB:])
-		y := (*[qkK]int8)(qs[b*qkK:])
-		hmask := (*[32]byte)(blk[0:])
+		y := qs[b*qkK : (b+1)*qkK]
+		bsum := bs[b*16 : b*16+16]
 		sc := blk[96:108]
-		var isum int32
-		for n := 0; n < 2; n++ {
-			q := (*[32]byte)(blk[32+32*n:])
-			for j := 0; j < 4; j++ {
-				sh, hb := uint(2*j), uint(4*n+j)
-				yy := (*[32]int8)(y[128*n+32*j:])
-				var s0, s1 int32
-				for l := 0; l < 16; l++ {
-					v0 := int32(q[l]>>sh&3) - 4 + 4*int32(hmask[l]>>hb&1)
-					v1 := int32(q[l+16]>>sh&3) - 4 + 4*int32(hmask[l+16]>>hb&1)
-					s0 += v0 * int32(yy[l])
-					s1 += v1 * int32(yy[l+16])
-				}
-				is := 8*n + 2*j
-				isum += (q3Scale(sc, is)-32)*s0 + (q3Scale(sc, is+1)-32)*s1
-			}
+		var lanes [8]int32
+		for i := 0; i < 8; i++ {
+			lanes[i] = -4 * ((q3Scale(sc, 2*i)-32)*int32(bsum[2*i]) + (q3Scale(sc, 2*i+1)-32)*int32(bsum[2*i+1]))
 		}
-		sum += half(blk[108:]) * d[b] * float32(isum)
+		for c := 0; c < 8; c++ {
+			q := blk[32+32*(c/4) : 32+32*(c/4)+32]
+			sh := uint(2 * (c % 4))
+			for l := range v {
+				v[l] = int32(q[l]>>sh&3) + 4*int32(blk[l]>>c&1)
+			}
+			chunkLanes(&lanes, &v, y[32*c:], q3Scale(sc, 2*c)-32, q3Scale(sc, 2*c+1)-32)
+		}
+		dd := float32(half(blk[108:]) * d[b])
+		for i := range acc {
+			acc[i] = fma32(dd, float32(lanes[i]), acc[i])
+		}
 	}
-	return sum
+	return hsum8(&acc)
 }
 
-// dotIQ4XSRowGo: per super-block xd*yd*Σ (scale_i-32)*Σ level·y.
+// dotIQ4XSRowGo: per super-block xd*yd*Σ (scale-32)*Σ level·y.
 func dotIQ4XSRowGo(w []byte, d []float32, qs []int8) float32 {
-	var sum float32
+	var acc [8]float32
 	qs = qs[:len(d)*qkK]
+	var v [32]int32
 	for b := range d {
-		blk := (*[iq4xsB]byte)(w[b*iq4xsB:])
-		y := (*[qkK]int8)(qs[b*qkK:])
-		var isum int32
+		blk := w[b*iq4xsB : (b+1)*iq4xsB]
+		y := qs[b*qkK : (b+1)*qkK]
+		var lanes [8]int32
 		for i := 0; i < 8; i++ {
-			q := (*[16]byte)(blk[8+16*i:])
-			yy := (*[32]int8)(y[32*i:])
-			var s int32
+			q := blk[8+16*i : 8+16*i+16]
 			for j := 0; j < 16; j++ {
-				s += int32(iq4nlValues[q[j]&0xf])*int32(yy[j]) + int32(iq4nlValues[q[j]>>4])*int32(yy[j+16])
+				v[j], v[j+16] = int32(iq4nlValues[q[j]&0xf]), int32(iq4nlValues[q[j]>>4])
 			}
-			isum += (iq4xsScale(blk[:], i) - 32) * s
+			ls := iq4xsScale(blk, i) - 32
+			chunkLanes(&lanes, &v, y[32*i:], ls, ls)
 		}
-		sum += half(blk[0:]) * d[b] * float32(isum)
+		dd := float32(half(blk[0:]) * d[b])
+		for i := range acc {
+			acc[i] = fma32(dd, float32(lanes[i]), acc[i])
+		}
 	}
-	return sum
+	return hsum8(&acc)
 }

@@ -1,6 +1,9 @@
 package tensor
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // The 32-element types besides Q4_0 and Q8_0: Q4_1, Q5_0, Q5_1 and IQ4_NL.
 // llama-quantize writes them where a K-quant does not fit (a row length not
@@ -88,80 +91,124 @@ func prepareQ81(a *act, x []float32) {
 	}
 }
 
-// dotQ41RowGo: Σ_b xd*yd*Σ q·y + Σ_b xm*ys (ggml's ggml_vec_dot_q4_1_q8_1,
-// the min terms summed apart as its AVX2 kernel does).
+// The products below reproduce ggml's AVX2 kernels operation for
+// operation (and so the assembly, bit for bit): per block, eight int32
+// lanes of four consecutive products each (VPMADDUBSW, VPMADDWD), each
+// converted to float and added to its own float32 accumulator with one
+// fused multiply-add under the block's scale; a final horizontal sum in
+// hsum_float_8's order. Greedy output on a random-weight model can turn on
+// a single activation rounding, so any other order would diverge from
+// llama.cpp there.
+
+// fma32 is a float32 fused multiply-add: a*b is exact in float64, so only
+// the (rare) double rounding of the sum can tell it from the instruction.
+func fma32(a, b, c float32) float32 { return float32(math.FMA(float64(a), float64(b), float64(c))) }
+
+// hsum8 sums eight lanes as ggml's hsum_float_8: high half plus low half,
+// then lanes 0+2 and 1+3, then those two.
+func hsum8(acc *[8]float32) float32 {
+	var r [4]float32
+	for i := range r {
+		r[i] = acc[4+i] + acc[i]
+	}
+	return (r[0] + r[2]) + (r[1] + r[3])
+}
+
+// addLanes adds, for each of the eight lanes, scale times the lane's
+// integer sum of four products x[e]*y[e].
+func addLanes(acc *[8]float32, scale float32, x *[qk]int32, y *[qk]int8) {
+	for i := 0; i < 8; i++ {
+		l := x[4*i]*int32(y[4*i]) + x[4*i+1]*int32(y[4*i+1]) + x[4*i+2]*int32(y[4*i+2]) + x[4*i+3]*int32(y[4*i+3])
+		acc[i] = fma32(scale, float32(l), acc[i])
+	}
+}
+
+// blockValues decodes the 32 integer values of a 32-element block: the
+// nibbles at qs (element j low, j+16 high) plus the fifth bits of qh (bit
+// j; 0 for none), offset by off.
+func blockValues(v *[qk]int32, qs []byte, qh uint32, off int32) {
+	for j := 0; j < qk/2; j++ {
+		h0, h1 := q5High(qh, j)
+		v[j] = int32(qs[j]&0xf|h0) + off
+		v[j+qk/2] = int32(qs[j]>>4|h1) + off
+	}
+}
+
+// dotQ41RowGo: as ggml's ggml_vec_dot_q4_1_q8_1, the min terms xm*ys
+// summed apart (fused) and added after the horizontal sum.
 func dotQ41RowGo(w []byte, d, s []float32, qs []int8) float32 {
-	var sum, summ float32
+	var acc [8]float32
+	var summ float32
+	var v [qk]int32
 	qs = qs[:len(d)*qk]
 	s = s[:len(d)]
 	for b := range d {
 		blk := (*[q41B]byte)(w[b*q41B:])
-		y := (*[qk]int8)(qs[b*qk:])
-		var s0, s1 int32
-		for j := 0; j < qk/2; j++ {
-			v := blk[4+j]
-			s0 += int32(v&0xf) * int32(y[j])
-			s1 += int32(v>>4) * int32(y[j+qk/2])
-		}
-		sum += float32(s0+s1) * (half(blk[0:]) * d[b])
-		summ += half(blk[2:]) * s[b]
+		summ = fma32(half(blk[2:]), s[b], summ)
+		blockValues(&v, blk[4:], 0, 0)
+		addLanes(&acc, float32(half(blk[0:])*d[b]), &v, (*[qk]int8)(qs[b*qk:]))
 	}
-	return sum + summ
+	return hsum8(&acc) + summ
 }
 
 func dotQ50RowGo(w []byte, d []float32, qs []int8) float32 {
-	var sum float32
+	var acc [8]float32
+	var v [qk]int32
 	qs = qs[:len(d)*qk]
 	for b := range d {
 		blk := (*[q50B]byte)(w[b*q50B:])
-		y := (*[qk]int8)(qs[b*qk:])
-		qh := binary.LittleEndian.Uint32(blk[2:])
-		var s0, s1 int32
-		for j := 0; j < qk/2; j++ {
-			h0, h1 := q5High(qh, j)
-			v := blk[6+j]
-			s0 += (int32(v&0xf|h0) - 16) * int32(y[j])
-			s1 += (int32(v>>4|h1) - 16) * int32(y[j+qk/2])
-		}
-		sum += float32(s0+s1) * (half(blk[0:]) * d[b])
+		blockValues(&v, blk[6:], binary.LittleEndian.Uint32(blk[2:]), -16)
+		addLanes(&acc, float32(half(blk[0:])*d[b]), &v, (*[qk]int8)(qs[b*qk:]))
 	}
-	return sum
+	return hsum8(&acc)
 }
 
 func dotQ51RowGo(w []byte, d, s []float32, qs []int8) float32 {
-	var sum, summ float32
+	var acc [8]float32
+	var summ float32
+	var v [qk]int32
 	qs = qs[:len(d)*qk]
 	s = s[:len(d)]
 	for b := range d {
 		blk := (*[q51B]byte)(w[b*q51B:])
-		y := (*[qk]int8)(qs[b*qk:])
-		qh := binary.LittleEndian.Uint32(blk[4:])
-		var s0, s1 int32
-		for j := 0; j < qk/2; j++ {
-			h0, h1 := q5High(qh, j)
-			v := blk[8+j]
-			s0 += int32(v&0xf|h0) * int32(y[j])
-			s1 += int32(v>>4|h1) * int32(y[j+qk/2])
-		}
-		sum += float32(s0+s1) * (half(blk[0:]) * d[b])
-		summ += half(blk[2:]) * s[b]
+		summ = fma32(half(blk[2:]), s[b], summ)
+		blockValues(&v, blk[8:], binary.LittleEndian.Uint32(blk[4:]), 0)
+		addLanes(&acc, float32(half(blk[0:])*d[b]), &v, (*[qk]int8)(qs[b*qk:]))
 	}
-	return sum + summ
+	return hsum8(&acc) + summ
 }
 
+// dotIQ4NLRowGo: as ggml's AVX2 ggml_vec_dot_iq4_nl_q8_0, even and odd
+// blocks in two accumulators summed before the horizontal sum, an odd last
+// block added after it.
 func dotIQ4NLRowGo(w []byte, d []float32, qs []int8) float32 {
-	var sum float32
+	var acc [2][8]float32
+	var v [qk]int32
 	qs = qs[:len(d)*qk]
-	for b := range d {
-		blk := (*[iq4nlB]byte)(w[b*iq4nlB:])
-		y := (*[qk]int8)(qs[b*qk:])
-		var s0, s1 int32
+	levels := func(b int) {
+		q := w[b*iq4nlB+2 : b*iq4nlB+iq4nlB]
 		for j := 0; j < qk/2; j++ {
-			v := blk[2+j]
-			s0 += int32(iq4nlValues[v&0xf]) * int32(y[j])
-			s1 += int32(iq4nlValues[v>>4]) * int32(y[j+qk/2])
+			v[j], v[j+qk/2] = int32(iq4nlValues[q[j]&0xf]), int32(iq4nlValues[q[j]>>4])
 		}
-		sum += float32(s0+s1) * (d[b] * half(blk[0:]))
+	}
+	nb2 := len(d) &^ 1
+	for b := 0; b < nb2; b++ {
+		levels(b)
+		addLanes(&acc[b&1], float32(half(w[b*iq4nlB:])*d[b]), &v, (*[qk]int8)(qs[b*qk:]))
+	}
+	var sum8 [8]float32
+	for i := range sum8 {
+		sum8[i] = acc[0][i] + acc[1][i]
+	}
+	sum := hsum8(&sum8)
+	if nb2 < len(d) {
+		b := nb2
+		levels(b)
+		var sumi int32
+		for e := 0; e < qk; e++ {
+			sumi += v[e] * int32(qs[b*qk+e])
+		}
+		sum = fma32(float32(half(w[b*iq4nlB:])*d[b]), float32(sumi), sum)
 	}
 	return sum
 }

@@ -373,3 +373,31 @@ func TestQ81Activation(t *testing.T) {
 		t.Errorf("s = %g, want %g (Σq = %d)", a.s[0], want, sum)
 	}
 }
+
+// TestNewTypesKernelsBitExact holds the kernel in use (the assembly on
+// amd64 with AVX2) to the pure-Go kernel bit for bit: both follow the same
+// lane order (that of ggml's AVX2 kernels for the 32-element types), so
+// every platform computes what llama.cpp computes on x86.
+func TestNewTypesKernelsBitExact(t *testing.T) {
+	t.Logf("assembly kernels: %v", HasAsm())
+	r := rand.New(rand.NewPCG(35, 36))
+	for _, typ := range newTypes {
+		be := typ.BlockElems()
+		for _, nbk := range []int{1, 2, 3, 7, 8, 28} {
+			m := rawMatrixOf(r, typ, 9, nbk*be)
+			for rep := 0; rep < 3; rep++ {
+				var a act
+				a.prepare(typ, randVec(r, nbk*be, math.Pow(10, float64(rep-1))))
+				got := make([]float32, m.Rows)
+				want := make([]float32, m.Rows)
+				matVecRows(got, m, &a, 0, m.Rows)
+				matVecRowsGo(want, m, &a, 0, m.Rows)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%v, %d blocks, row %d: kernel %g (%#x), pure Go %g (%#x)", typ, nbk, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+					}
+				}
+			}
+		}
+	}
+}
