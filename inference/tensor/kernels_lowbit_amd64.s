@@ -83,31 +83,92 @@ GLOBL iq4nl<>(SB), RODATA|NOPTR, $16
 	VMOVSHDUP X1, X2 \
 	VADDSS X2, X1, X1
 
+// Y6..Y9 = lane indices 0..3 for VPERMPS (broadcast of one block scale).
+#define PERMIDX4 \
+	VPXOR Y6, Y6, Y6 \
+	MOVL $1, AX \
+	VMOVD AX, X7 \
+	VPBROADCASTD X7, Y7 \
+	MOVL $2, AX \
+	VMOVD AX, X8 \
+	VPBROADCASTD X8, Y8 \
+	MOVL $3, AX \
+	VMOVD AX, X9 \
+	VPBROADCASTD X9, Y9
+
+// X10 = four f16 weight scales, bs bytes apart from 0(SI), times the four
+// activation scales at (DX): the same products BSCALE forms one by one.
+#define SCALES4X(bs) \
+	MOVWLZX (SI), AX \
+	VMOVD AX, X10 \
+	VPINSRW $1, bs(SI), X10, X10 \
+	VPINSRW $2, 2*bs(SI), X10, X10 \
+	VPINSRW $3, 3*bs(SI), X10, X10 \
+	VCVTPH2PS X10, X10 \
+	VMULPS (DX), X10, X10
+
+// Q5_0 block k of a group of four, scale lane idx of Y10, into Y0.
+// Y1 = 0xf0 bytes.
+#define Q50BLK(k, idx) \
+	VPBROADCASTD 2+22*k(SI), Y2 \
+	VPSHUFB Y13, Y2, Y2 \
+	VPOR Y12, Y2, Y2 \
+	VPCMPEQB Y11, Y2, Y2 \
+	VPANDN Y1, Y2, Y2 \
+	VMOVDQU 6+22*k(SI), X3 \
+	VPSRLW $4, X3, X4 \
+	VINSERTI128 $1, X4, Y3, Y3 \
+	VPAND Y14, Y3, Y3 \
+	VPOR Y2, Y3, Y3 \
+	VMOVDQU 32*k(DI), Y4 \
+	VPSIGNB Y3, Y3, Y5 \
+	VPSIGNB Y3, Y4, Y4 \
+	VPMADDUBSW Y4, Y5, Y5 \
+	VPMADDWD Y15, Y5, Y5 \
+	VCVTDQ2PS Y5, Y5 \
+	VPERMPS Y10, idx, Y4 \
+	VFMADD231PS Y4, Y5, Y0
+
 // func dotQ50AVX(w *byte, qs *int8, d *float32, nb int) float32
+// Four blocks per step (scales converted together), added to the one
+// accumulator in block order, as the one-block loop does.
 TEXT ·dotQ50AVX(SB), NOSPLIT, $0-36
 	MOVQ w+0(FP), SI
 	MOVQ qs+8(FP), DI
 	MOVQ d+16(FP), DX
 	MOVQ nb+24(FP), CX
 	CONSTS
-	VPSLLW $4, Y14, Y9 // 0xf0 bytes
+	VPSLLW $4, Y14, Y1 // 0xf0 bytes
+	PERMIDX4
 	VXORPS Y0, Y0, Y0
+q50loop4:
+	CMPQ CX, $4
+	JLT q50tail
+	PREFETCHT0 PFD(SI)
+	PREFETCHT0 PFD+64(SI)
+	SCALES4X(22)
+	Q50BLK(0, Y6)
+	Q50BLK(1, Y7)
+	Q50BLK(2, Y8)
+	Q50BLK(3, Y9)
+	ADDQ $88, SI
+	ADDQ $128, DI
+	ADDQ $16, DX
+	SUBQ $4, CX
+	JMP q50loop4
+q50tail:
 	TESTQ CX, CX
 	JEQ q50done
-q50loop:
-	PREFETCHT0 PFD(SI)
-	BSCALE(0)
-	BITS(2)
-	VPANDN Y9, Y2, Y2 // 0xf0 where the fifth bit is clear: nibble-16
-	NIBBLES(6)
-	VPOR Y2, Y3, Y3
-	SIGNED_DOT
-	VFMADD231PS Y10, Y5, Y0
+	MOVWLZX (SI), AX
+	VMOVD AX, X10
+	VCVTPH2PS X10, X10
+	VMULSS (DX), X10, X10
+	Q50BLK(0, Y6)
 	ADDQ $22, SI
 	ADDQ $32, DI
 	ADDQ $4, DX
 	DECQ CX
-	JNZ q50loop
+	JMP q50tail
 q50done:
 	HSUM8
 	VZEROUPPER
