@@ -107,17 +107,18 @@ GLOBL iq4nl<>(SB), RODATA|NOPTR, $16
 	VCVTPH2PS X10, X10 \
 	VMULPS (DX), X10, X10
 
-// Q5_0 block k of a group of four, scale lane idx of Y10, into Y0.
-// Y1 = 0xf0 bytes.
+// Q5_0 block k of a group of four, its scale at tmp+4k (the four stored
+// from X10), into Y0. Y1 = 0xf0 bytes, Y6 = dword shifts 0 (low lane), 4
+// (high lane): the 16 nibble bytes, loaded into both lanes, give the low
+// nibbles in the low lane and the high ones in the high lane.
 #define Q50BLK(k, idx) \
 	VPBROADCASTD 2+22*k(SI), Y2 \
 	VPSHUFB Y13, Y2, Y2 \
 	VPOR Y12, Y2, Y2 \
 	VPCMPEQB Y11, Y2, Y2 \
 	VPANDN Y1, Y2, Y2 \
-	VMOVDQU 6+22*k(SI), X3 \
-	VPSRLW $4, X3, X4 \
-	VINSERTI128 $1, X4, Y3, Y3 \
+	VBROADCASTI128 6+22*k(SI), Y3 \
+	VPSRLVD Y6, Y3, Y3 \
 	VPAND Y14, Y3, Y3 \
 	VPOR Y2, Y3, Y3 \
 	VMOVDQU 32*k(DI), Y4 \
@@ -126,20 +127,24 @@ GLOBL iq4nl<>(SB), RODATA|NOPTR, $16
 	VPMADDUBSW Y4, Y5, Y5 \
 	VPMADDWD Y15, Y5, Y5 \
 	VCVTDQ2PS Y5, Y5 \
-	VPERMPS Y10, idx, Y4 \
+	VBROADCASTSS tmp-16+4*k(SP), Y4 \
 	VFMADD231PS Y4, Y5, Y0
 
 // func dotQ50AVX(w *byte, qs *int8, d *float32, nb int) float32
 // Four blocks per step (scales converted together), added to the one
 // accumulator in block order, as the one-block loop does.
-TEXT ·dotQ50AVX(SB), NOSPLIT, $0-36
+TEXT ·dotQ50AVX(SB), NOSPLIT, $16-36
 	MOVQ w+0(FP), SI
 	MOVQ qs+8(FP), DI
 	MOVQ d+16(FP), DX
 	MOVQ nb+24(FP), CX
 	CONSTS
 	VPSLLW $4, Y14, Y1 // 0xf0 bytes
-	PERMIDX4
+	MOVL $4, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	VPXOR X7, X7, X7
+	VPBLENDD $0x0f, Y7, Y6, Y6 // shifts 0,0,0,0,4,4,4,4
 	VXORPS Y0, Y0, Y0
 q50loop4:
 	CMPQ CX, $4
@@ -147,6 +152,7 @@ q50loop4:
 	PREFETCHT0 PFD(SI)
 	PREFETCHT0 PFD+64(SI)
 	SCALES4X(22)
+	VMOVUPS X10, tmp-16(SP)
 	Q50BLK(0, Y6)
 	Q50BLK(1, Y7)
 	Q50BLK(2, Y8)
@@ -163,6 +169,7 @@ q50tail:
 	VMOVD AX, X10
 	VCVTPH2PS X10, X10
 	VMULSS (DX), X10, X10
+	VMOVSS X10, tmp-16(SP)
 	Q50BLK(0, Y6)
 	ADDQ $22, SI
 	ADDQ $32, DI
