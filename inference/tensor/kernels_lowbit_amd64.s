@@ -182,49 +182,77 @@ q50done:
 	MOVSS X1, ret+32(FP)
 	RET
 
+// IQ4_NL block k of a group of four, its scale at tmp+4k, into acc. Y1 =
+// the levels, Y6 = dword shifts 0 (low lane), 4 (high lane).
+#define IQ4NLBLK(k, acc) \
+	VBROADCASTI128 2+18*k(SI), Y3 \
+	VPSRLVD Y6, Y3, Y3 \
+	VPAND Y14, Y3, Y3 \
+	VPSHUFB Y3, Y1, Y3 \
+	VMOVDQU 32*k(DI), Y4 \
+	VPSIGNB Y3, Y3, Y5 \
+	VPSIGNB Y3, Y4, Y4 \
+	VPMADDUBSW Y4, Y5, Y5 \
+	VPMADDWD Y15, Y5, Y5 \
+	VCVTDQ2PS Y5, Y5 \
+	VBROADCASTSS tmp-16+4*k(SP), Y4 \
+	VFMADD231PS Y4, Y5, acc
+
 // func dotIQ4NLAVX(w *byte, qs *int8, d *float32, nb int) float32
 // As ggml's AVX2 ggml_vec_dot_iq4_nl_q8_0: even blocks into Y0, odd ones
 // into Y8, summed before the horizontal sum; an odd last block is added
 // after it as d times its integer sum.
-TEXT ·dotIQ4NLAVX(SB), NOSPLIT, $0-36
+TEXT ·dotIQ4NLAVX(SB), NOSPLIT, $16-36
 	MOVQ w+0(FP), SI
 	MOVQ qs+8(FP), DI
 	MOVQ d+16(FP), DX
 	MOVQ nb+24(FP), CX
 	CONSTS
-	VBROADCASTI128 iq4nl<>(SB), Y9
+	VBROADCASTI128 iq4nl<>(SB), Y1
+	MOVL $4, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	VPXOR X7, X7, X7
+	VPBLENDD $0x0f, Y7, Y6, Y6 // shifts 0,0,0,0,4,4,4,4
 	VXORPS Y0, Y0, Y0
 	VXORPS Y8, Y8, Y8
-iq4nlloop:
+iq4nlloop4:
+	CMPQ CX, $4
+	JLT iq4nlpair
+	PREFETCHT0 PFD(SI)
+	SCALES4X(18)
+	VMOVUPS X10, tmp-16(SP)
+	IQ4NLBLK(0, Y0)
+	IQ4NLBLK(1, Y8)
+	IQ4NLBLK(2, Y0)
+	IQ4NLBLK(3, Y8)
+	ADDQ $72, SI
+	ADDQ $128, DI
+	ADDQ $16, DX
+	SUBQ $4, CX
+	JMP iq4nlloop4
+iq4nlpair:
 	CMPQ CX, $2
 	JLT iq4nltail
-	PREFETCHT0 PFD(SI)
-	BSCALE(0)
-	NIBBLES(2)
-	VPSHUFB Y3, Y9, Y3 // levels
-	SIGNED_DOT
-	VFMADD231PS Y10, Y5, Y0
-	ADDQ $18, SI
-	ADDQ $32, DI
-	ADDQ $4, DX
-	BSCALE(0)
-	NIBBLES(2)
-	VPSHUFB Y3, Y9, Y3
-	SIGNED_DOT
-	VFMADD231PS Y10, Y5, Y8
-	ADDQ $18, SI
-	ADDQ $32, DI
-	ADDQ $4, DX
+	MOVWLZX (SI), AX
+	VMOVD AX, X10
+	VPINSRW $1, 18(SI), X10, X10
+	VCVTPH2PS X10, X10
+	VMOVSD (DX), X11
+	VMULPS X11, X10, X10
+	VMOVUPS X10, tmp-16(SP)
+	IQ4NLBLK(0, Y0)
+	IQ4NLBLK(1, Y8)
+	ADDQ $36, SI
+	ADDQ $64, DI
+	ADDQ $8, DX
 	SUBQ $2, CX
-	JMP iq4nlloop
 iq4nltail:
-	VADDPS Y8, Y0, Y0
-	HSUM8
 	TESTQ CX, CX
-	JEQ iq4nldone
+	JEQ iq4nlsum
 	BSCALE(0)
 	NIBBLES(2)
-	VPSHUFB Y3, Y9, Y3
+	VPSHUFB Y3, Y1, Y3
 	SIGNED_DOT // Y5: eight exact lane sums as float
 	VEXTRACTF128 $1, Y5, X6
 	VADDPS X5, X6, X6
@@ -232,7 +260,13 @@ iq4nltail:
 	VADDPS X7, X6, X6
 	VMOVSHDUP X6, X7
 	VADDSS X7, X6, X6 // the block's integer sum, exact in float
+	VADDPS Y8, Y0, Y0
+	HSUM8
 	VFMADD231SS X10, X6, X1
+	JMP iq4nldone
+iq4nlsum:
+	VADDPS Y8, Y0, Y0
+	HSUM8
 iq4nldone:
 	VZEROUPPER
 	MOVSS X1, ret+32(FP)
