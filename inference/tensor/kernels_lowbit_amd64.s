@@ -272,38 +272,101 @@ iq4nldone:
 	MOVSS X1, ret+32(FP)
 	RET
 
-// MINTERM adds the f16 min at off(SI) times the activation's s at (R8) to X7.
-#define MINTERM(off) \
+// MINTERMK adds the f16 min at off(SI) times the activation's s at k*4(R8)
+// to X7.
+#define MINTERMK(off, k) \
 	MOVWLZX off(SI), AX \
+	VMOVD AX, X2 \
+	VCVTPH2PS X2, X2 \
+	VFMADD231SS 4*k(R8), X2, X7
+
+// Block k (bs bytes each) of a group of four with unsigned values in Y3,
+// its scale at tmp+4k, into Y0.
+#define UDOTK(k) \
+	VPMADDUBSW 32*k(DI), Y3, Y5 \
+	VPMADDWD Y15, Y5, Y5 \
+	VCVTDQ2PS Y5, Y5 \
+	VBROADCASTSS tmp-16+4*k(SP), Y4 \
+	VFMADD231PS Y4, Y5, Y0
+
+// Q4_1 block k: min term, nibbles at 4+20k, product.
+#define Q41BLK(k) \
+	MINTERMK(2+20*k, k) \
+	VBROADCASTI128 4+20*k(SI), Y3 \
+	VPSRLVD Y6, Y3, Y3 \
+	VPAND Y14, Y3, Y3 \
+	UDOTK(k)
+
+// Q5_1 block k: min term, fifth bits at 4+24k, nibbles at 8+24k, product.
+// Y1 = 0x10 bytes.
+#define Q51BLK(k) \
+	MINTERMK(2+24*k, k) \
+	VPBROADCASTD 4+24*k(SI), Y2 \
+	VPSHUFB Y13, Y2, Y2 \
+	VPOR Y12, Y2, Y2 \
+	VPCMPEQB Y11, Y2, Y2 \
+	VPAND Y1, Y2, Y2 \
+	VBROADCASTI128 8+24*k(SI), Y3 \
+	VPSRLVD Y6, Y3, Y3 \
+	VPAND Y14, Y3, Y3 \
+	VPOR Y2, Y3, Y3 \
+	UDOTK(k)
+
+// Y6 = dword shifts 0,0,0,0,4,4,4,4.
+#define SHIFTS04 \
+	MOVL $4, AX \
 	VMOVD AX, X6 \
-	VCVTPH2PS X6, X6 \
-	VFMADD231SS (R8), X6, X7
+	VPBROADCASTD X6, Y6 \
+	VPXOR X7, X7, X7 \
+	VPBLENDD $0x0f, Y7, Y6, Y6
+
+// One block's scale into tmp+0 (tails).
+#define SCALE1TMP \
+	MOVWLZX (SI), AX \
+	VMOVD AX, X10 \
+	VCVTPH2PS X10, X10 \
+	VMULSS (DX), X10, X10 \
+	VMOVSS X10, tmp-16(SP)
 
 // func dotQ41AVX(w *byte, qs *int8, d, s *float32, nb int) float32
-TEXT ·dotQ41AVX(SB), NOSPLIT, $0-44
+TEXT ·dotQ41AVX(SB), NOSPLIT, $16-44
 	MOVQ w+0(FP), SI
 	MOVQ qs+8(FP), DI
 	MOVQ d+16(FP), DX
 	MOVQ s+24(FP), R8
 	MOVQ nb+32(FP), CX
 	CONSTS
+	SHIFTS04
 	VXORPS Y0, Y0, Y0
 	VXORPS X7, X7, X7
+q41loop4:
+	CMPQ CX, $4
+	JLT q41tail
+	PREFETCHT0 PFD(SI)
+	PREFETCHT0 PFD+64(SI)
+	SCALES4X(20)
+	VMOVUPS X10, tmp-16(SP)
+	Q41BLK(0)
+	Q41BLK(1)
+	Q41BLK(2)
+	Q41BLK(3)
+	ADDQ $80, SI
+	ADDQ $128, DI
+	ADDQ $16, DX
+	ADDQ $16, R8
+	SUBQ $4, CX
+	JMP q41loop4
+q41tail:
 	TESTQ CX, CX
 	JEQ q41done
-q41loop:
-	PREFETCHT0 PFD(SI)
-	MINTERM(2)
-	BSCALE(0)
-	NIBBLES(4)
-	UNSIGNED_DOT
-	VFMADD231PS Y10, Y5, Y0
+	SCALE1TMP
+	Q41BLK(0)
 	ADDQ $20, SI
 	ADDQ $32, DI
 	ADDQ $4, DX
 	ADDQ $4, R8
 	DECQ CX
-	JNZ q41loop
+	JMP q41tail
 q41done:
 	HSUM8
 	VADDSS X7, X1, X1
@@ -312,36 +375,47 @@ q41done:
 	RET
 
 // func dotQ51AVX(w *byte, qs *int8, d, s *float32, nb int) float32
-TEXT ·dotQ51AVX(SB), NOSPLIT, $0-44
+TEXT ·dotQ51AVX(SB), NOSPLIT, $16-44
 	MOVQ w+0(FP), SI
 	MOVQ qs+8(FP), DI
 	MOVQ d+16(FP), DX
 	MOVQ s+24(FP), R8
 	MOVQ nb+32(FP), CX
 	CONSTS
+	SHIFTS04
 	MOVL $0x10101010, AX
-	VMOVD AX, X9
-	VPBROADCASTD X9, Y9 // 0x10 bytes
+	VMOVD AX, X1
+	VPBROADCASTD X1, Y1 // 0x10 bytes
 	VXORPS Y0, Y0, Y0
 	VXORPS X7, X7, X7
+q51loop4:
+	CMPQ CX, $4
+	JLT q51tail
+	PREFETCHT0 PFD(SI)
+	PREFETCHT0 PFD+64(SI)
+	SCALES4X(24)
+	VMOVUPS X10, tmp-16(SP)
+	Q51BLK(0)
+	Q51BLK(1)
+	Q51BLK(2)
+	Q51BLK(3)
+	ADDQ $96, SI
+	ADDQ $128, DI
+	ADDQ $16, DX
+	ADDQ $16, R8
+	SUBQ $4, CX
+	JMP q51loop4
+q51tail:
 	TESTQ CX, CX
 	JEQ q51done
-q51loop:
-	PREFETCHT0 PFD(SI)
-	MINTERM(2)
-	BSCALE(0)
-	BITS(4)
-	VPAND Y9, Y2, Y2
-	NIBBLES(8)
-	VPOR Y2, Y3, Y3
-	UNSIGNED_DOT
-	VFMADD231PS Y10, Y5, Y0
+	SCALE1TMP
+	Q51BLK(0)
 	ADDQ $24, SI
 	ADDQ $32, DI
 	ADDQ $4, DX
 	ADDQ $4, R8
 	DECQ CX
-	JNZ q51loop
+	JMP q51tail
 q51done:
 	HSUM8
 	VADDSS X7, X1, X1
