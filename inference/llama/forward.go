@@ -376,6 +376,9 @@ func (s *State) attendHeads(li, n, h0, h1 int, scores []float32) {
 				for p := range sc {
 					sc[p] *= inv
 				}
+				// ggml multiplies the F16 values with the weights rounded
+				// to F16 (its F16 vec-dot type).
+				tensor.RoundF16Slice(sc, sc)
 				tensor.AddScaledF16Rows(out, sc, vc16[kvOff:], kvDim)
 				continue
 			}

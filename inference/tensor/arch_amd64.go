@@ -118,8 +118,46 @@ func dotQ5KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
 //go:noescape
 func dotQ6KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
 
+//go:noescape
+func dotQ50AVX(w *byte, qs *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotIQ4NLAVX(w *byte, qs *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ41AVX(w *byte, qs *int8, d, s *float32, nb int) float32
+
+//go:noescape
+func dotQ51AVX(w *byte, qs *int8, d, s *float32, nb int) float32
+
+//go:noescape
+func dotQ2KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ3KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotIQ4XSAVX(w *byte, qs *int8, d *float32, nb int) float32
+
 func dotRow(t Type, w []byte, a *act) float32 {
 	switch t {
+	case Q5_0, IQ4_NL, Q4_1, Q5_1:
+		return dotRowLegacy(t, w, a)
+	case Q2_K, Q3_K, IQ4_XS:
+		nb := len(a.d)
+		if nb == 0 {
+			return 0
+		}
+		_ = w[nb*t.BlockBytes()-1]
+		_ = a.qs[nb*qkK-1]
+		_ = a.bs[nb*16-1]
+		switch t {
+		case Q2_K:
+			return dotQ2KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], nb)
+		case Q3_K:
+			return dotQ3KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], nb)
+		}
+		return dotIQ4XSAVX(&w[0], &a.qs[0], &a.d[0], nb)
 	case F32:
 		n := len(a.f) &^ 7
 		if n == 0 {
@@ -171,6 +209,28 @@ func dotRow(t Type, w []byte, a *act) float32 {
 		return dotQ6KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
 	}
 	return dotRowGo(t, w, a)
+}
+
+// dotRowLegacy runs the assembly kernels of legacy.go's types; the slice
+// expressions are the bounds the assembly relies on.
+func dotRowLegacy(t Type, w []byte, a *act) float32 {
+	nb := len(a.d)
+	if nb == 0 {
+		return 0
+	}
+	_ = w[nb*t.BlockBytes()-1]
+	_ = a.qs[nb*qk-1]
+	switch t {
+	case Q5_0:
+		return dotQ50AVX(&w[0], &a.qs[0], &a.d[0], nb)
+	case IQ4_NL:
+		return dotIQ4NLAVX(&w[0], &a.qs[0], &a.d[0], nb)
+	case Q4_1:
+		_ = a.s[nb-1]
+		return dotQ41AVX(&w[0], &a.qs[0], &a.d[0], &a.s[0], nb)
+	}
+	_ = a.s[nb-1]
+	return dotQ51AVX(&w[0], &a.qs[0], &a.d[0], &a.s[0], nb)
 }
 
 func matVecRows(out []float32, m *Matrix, a *act, lo, hi int) {

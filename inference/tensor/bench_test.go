@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -64,12 +65,20 @@ func BenchmarkMemRead(b *testing.B) {
 	b.ReportMetric(gbs, "GB/s")
 }
 
+// benchTypes are the types the benchmarks run: every supported one.
+var benchTypes = append(append([]Type(nil), allTypes...), newTypes...)
+
 func benchMatrices(b testing.TB, typ Type, rows, cols int) []*Matrix {
 	r := rand.New(rand.NewPCG(1, 1))
-	src := randVec(r, rows*cols, 0.5)
-	data, err := Quantize(typ, src)
-	if err != nil {
-		b.Fatal(err)
+	var data []byte
+	if typ.Supported() && slices.Contains(newTypes, typ) {
+		// No quantizer for these: random blocks under sane scales.
+		data = rawMatrixOf(r, typ, rows, cols).Data
+	} else {
+		var err error
+		if data, err = Quantize(typ, randVec(r, rows*cols, 0.5)); err != nil {
+			b.Fatal(err)
+		}
 	}
 	k := max(1, min(benchWorkingSet/len(data), 64))
 	ms := make([]*Matrix, k)
@@ -86,7 +95,7 @@ func benchMatrices(b testing.TB, typ Type, rows, cols int) []*Matrix {
 // its ratio to the plain read bandwidth measured in the same run.
 func BenchmarkMatVec(b *testing.B) {
 	const rows, cols = 5632, 2048
-	for _, typ := range allTypes {
+	for _, typ := range benchTypes {
 		b.Run(typ.String(), func(b *testing.B) {
 			ms := benchMatrices(b, typ, rows, cols)
 			x := randVec(rand.New(rand.NewPCG(2, 2)), cols, 1)
@@ -123,7 +132,7 @@ func BenchmarkMatVec(b *testing.B) {
 // caches, as a model's layers are.
 func BenchmarkMatMul(b *testing.B) {
 	const rows, cols, n = 2048, 2048, 64
-	for _, typ := range allTypes {
+	for _, typ := range benchTypes {
 		b.Run(typ.String(), func(b *testing.B) {
 			ms := benchMatrices(b, typ, rows, cols)
 			x := randVec(rand.New(rand.NewPCG(2, 2)), n*cols, 1)
@@ -160,7 +169,7 @@ func BenchmarkMatMul(b *testing.B) {
 // (64 rows of 2048): the compute ceiling, independent of DRAM.
 func BenchmarkKernel(b *testing.B) {
 	const rows, cols = 64, 2048
-	for _, typ := range allTypes {
+	for _, typ := range benchTypes {
 		b.Run(typ.String(), func(b *testing.B) {
 			m := benchMatrices(b, typ, rows, cols)[0]
 			x := randVec(rand.New(rand.NewPCG(2, 2)), cols, 1)

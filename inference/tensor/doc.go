@@ -5,22 +5,31 @@
 //
 // Words used here:
 //
-//   - Type: a GGML tensor type id (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K,
-//     Q6_K), numbered as in GGUF files.
+//   - Type: a GGML tensor type id (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
+//     Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS), numbered as in
+//     GGUF files.
 //   - Block: the unit a type is stored in. F32/F16/BF16 blocks hold one
-//     element; Q8_0 and Q4_0 blocks hold 32 elements behind an f16 scale;
-//     Q4_K, Q5_K and Q6_K super-blocks hold 256 elements with packed
-//     sub-block scales (Q5_K is Q4_K's layout plus 32 bytes of fifth bits).
-//     Layouts are byte-for-byte those of ggml (block_q4_0, block_q8_0,
-//     block_q4_K, block_q5_K, block_q6_K).
+//     element; Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL blocks hold 32
+//     elements behind an f16 scale (and an f16 min for Q4_1/Q5_1, 32 fifth
+//     bits for Q5_0/Q5_1); the K-quants and IQ4_XS hold 256 elements in
+//     super-blocks with packed sub-block scales (Q5_K is Q4_K's layout plus
+//     32 bytes of fifth bits). IQ4_NL and IQ4_XS nibbles index a fixed
+//     table of 16 non-uniform levels. Layouts are byte-for-byte those of
+//     ggml (block_q4_0, block_q8_0, block_q4_K, ... in ggml-common.h).
+//   - Fallback types: llama-quantize stores a tensor whose rows are not a
+//     multiple of 256 in a 32-element type instead of its K-quant (Q5_0 for
+//     Q4_K, Q5_1 for Q5_K, Q8_0 for Q6_K, IQ4_NL for Q2_K, Q3_K and
+//     IQ4_XS), so the files of small models carry these types.
 //   - Row: one matrix row, Cols elements, stored in Cols/BlockElems blocks.
 //     A Matrix is Rows rows back to back, as a GGUF tensor with ne[0]=Cols
 //     and ne[1]=Rows.
 //   - Activation: the float32 vector a matrix is multiplied with. As in ggml,
 //     it is first converted to the type's "vec dot type": rounded to f16 for
 //     F16 weights, to bf16 for BF16 weights, quantized to Q8_0 blocks (f16
-//     scale, 32 int8) for Q8_0/Q4_0 weights and to Q8_K blocks (f32 scale,
-//     256 int8, 16-element sums) for Q4_K/Q5_K/Q6_K weights. The products then
+//     scale, 32 int8) for Q8_0/Q4_0/Q5_0/IQ4_NL weights, to Q8_1 blocks
+//     (Q8_0 plus an f16 d*Σq that carries the min) for Q4_1/Q5_1 weights,
+//     and to Q8_K blocks (f32 scale, 256 int8, 16-element sums) for the
+//     K-quants and IQ4_XS. The products then
 //     run in integer arithmetic per block, which is what makes them fast and
 //     what makes their results match llama.cpp's.
 //
@@ -40,7 +49,14 @@
 // and F16 dot products and the integer block sums of Q8_0, Q4_0, Q4_K and
 // Q6_K, whose scales Go applies in the pure-Go kernels' order. Elsewhere, for
 // BF16 and Q5_K on arm64, or with the purego build tag, the pure-Go kernels
-// of dot_go.go run; they are also what the tests hold the assembly to.
+// of dot_go.go run; they are also what the tests hold the assembly to. The
+// types llama-quantize's mixtures add (legacy.go, kquant_low.go) have AVX2
+// row kernels (kernels_lowbit_amd64.s, kernels_kquant_low_amd64.s) that
+// MatVec uses and MatMul calls once per vector; elsewhere they run in Go.
+// Their Go kernels follow the assembly's lane order and fused
+// multiply-adds, so both give the same bits (for the 32-element types, the
+// bits of ggml's AVX2 kernels): on a random-weight model one activation
+// rounding can turn a greedy token, so summation order matters there.
 //
 // Benchmarks (go test -run '^$' -bench . ./inference/tensor) report weight
 // GB/s for decode-shaped MatVec beside the plain read bandwidth measured in

@@ -258,6 +258,20 @@ func dotRowGo(t Type, w []byte, a *act) float32 {
 		return dotQ5KRowGo(w, a.d, a.qs, a.bs)
 	case Q6_K:
 		return dotQ6KRowGo(w, a.d, a.qs)
+	case Q4_1:
+		return dotQ41RowGo(w, a.d, a.s, a.qs)
+	case Q5_0:
+		return dotQ50RowGo(w, a.d, a.qs)
+	case Q5_1:
+		return dotQ51RowGo(w, a.d, a.s, a.qs)
+	case IQ4_NL:
+		return dotIQ4NLRowGo(w, a.d, a.qs)
+	case Q2_K:
+		return dotQ2KRowGo(w, a.d, a.qs, a.bs)
+	case Q3_K:
+		return dotQ3KRowGo(w, a.d, a.qs, a.bs)
+	case IQ4_XS:
+		return dotIQ4XSRowGo(w, a.d, a.qs)
 	}
 	panic("tensor: unsupported type " + t.String())
 }

@@ -18,8 +18,12 @@ func FuzzKernels(f *testing.F) {
 	f.Add(seed, uint8(5), uint8(3))
 	f.Add(seed, uint8(6), uint8(1))
 	f.Add(seed, uint8(7), uint8(2)) // Q5_K
+	for i := range newTypes {
+		f.Add(seed, uint8(len(allTypes)+i), uint8(i))
+	}
 	f.Fuzz(func(t *testing.T, data []byte, ti, rows uint8) {
-		typ := allTypes[int(ti)%len(allTypes)]
+		types := append(append([]Type(nil), allTypes...), newTypes...)
+		typ := types[int(ti)%len(types)]
 		r := int(rows%4) + 1
 		be, bb := typ.BlockElems(), typ.BlockBytes()
 		blocks := len(data) / bb / r

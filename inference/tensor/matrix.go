@@ -102,6 +102,8 @@ func dequantizeRow(t Type, dst []float32, src []byte) {
 				y[j+qk/2] = float32(int(blk[2+j]>>4)-8) * d
 			}
 		}
+	case Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, IQ4_XS:
+		dequantizeBlocks(t, dst, src)
 	case Q4_K:
 		for b := 0; b < len(dst)/qkK; b++ {
 			dequantQ4KBlock(dst[b*qkK:(b+1)*qkK], src[b*q4KB:(b+1)*q4KB])
@@ -116,6 +118,32 @@ func dequantizeRow(t Type, dst []float32, src []byte) {
 		}
 	default:
 		panic("tensor: dequantize of unsupported type " + t.String())
+	}
+}
+
+// dequantizeBlocks converts the blocks of the types added beside the
+// original ones, one block function each.
+func dequantizeBlocks(t Type, dst []float32, src []byte) {
+	var f func(y []float32, blk []byte)
+	switch t {
+	case Q4_1:
+		f = dequantQ41Block
+	case Q5_0:
+		f = dequantQ50Block
+	case Q5_1:
+		f = dequantQ51Block
+	case IQ4_NL:
+		f = dequantIQ4NLBlock
+	case Q2_K:
+		f = dequantQ2KBlock
+	case Q3_K:
+		f = dequantQ3KBlock
+	case IQ4_XS:
+		f = dequantIQ4XSBlock
+	}
+	be, bb := t.BlockElems(), t.BlockBytes()
+	for b := 0; b < len(dst)/be; b++ {
+		f(dst[b*be:(b+1)*be], src[b*bb:(b+1)*bb])
 	}
 }
 

@@ -105,7 +105,7 @@ func (bt *actBatch) setup(t Type, n, cols int) []act {
 		for j := range acts {
 			acts[j].f = bt.f[j*cols : (j+1)*cols : (j+1)*cols]
 		}
-	case Q8_0, Q4_0:
+	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL:
 		nb := cols / qk
 		bt.d, bt.c, bt.qs = grow(bt.d, n*nb), grow(bt.c, n*nb), grow(bt.qs, n*cols)
 		for j := range acts {
@@ -113,7 +113,7 @@ func (bt *actBatch) setup(t Type, n, cols int) []act {
 			acts[j].c = bt.c[j*nb : (j+1)*nb : (j+1)*nb]
 			acts[j].qs = bt.qs[j*cols : (j+1)*cols : (j+1)*cols]
 		}
-	case Q4_K, Q5_K, Q6_K:
+	case Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS:
 		nb := cols / qkK
 		bt.d, bt.bs, bt.qs = grow(bt.d, n*nb), grow(bt.bs, 16*n*nb), grow(bt.qs, n*cols)
 		for j := range acts {

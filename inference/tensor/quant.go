@@ -242,6 +242,7 @@ type act struct {
 	qs []int8    // quantized values
 	bs []int16   // Q8_K: sums of each 16 quantized values
 	c  []float32 // Q4_0: 8*d*sum(qs) per block, for kernels that apply Q4_0's -8 offset per block
+	s  []float32 // Q8_1 (Q4_1, Q5_1 weights): d*sum(qs) per block, rounded to f16
 	qp []int8    // Q4_0 on amd64: qs of each group of four blocks in pair layout (see dotQ40PairAVX)
 }
 
@@ -266,11 +267,14 @@ func (a *act) prepare(t Type, x []float32) {
 		for i, v := range x {
 			a.f[i] = roundBF16(v)
 		}
-	case Q8_0, Q4_0:
+	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL:
 		nb := len(x) / qk
 		a.d = grow(a.d, nb)
 		a.qs = grow(a.qs, len(x))
 		quantizeQ8Act(a.d, a.qs, x)
+		if t == Q4_1 || t == Q5_1 {
+			prepareQ81(a, x)
+		}
 		if t == Q4_0 {
 			a.c = grow(a.c, nb)
 			for b := range a.c {
@@ -282,7 +286,7 @@ func (a *act) prepare(t Type, x []float32) {
 			}
 			prepareQ40(a)
 		}
-	case Q4_K, Q5_K, Q6_K:
+	case Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS:
 		nb := len(x) / qkK
 		a.d = grow(a.d, nb)
 		a.qs = grow(a.qs, len(x))

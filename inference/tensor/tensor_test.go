@@ -19,6 +19,8 @@ func TestTypeInfo(t *testing.T) {
 	}{
 		{F32, "F32", 1, 4}, {F16, "F16", 1, 2}, {BF16, "BF16", 1, 2},
 		{Q4_0, "Q4_0", 32, 18}, {Q8_0, "Q8_0", 32, 34}, {Q4_K, "Q4_K", 256, 144}, {Q5_K, "Q5_K", 256, 176}, {Q6_K, "Q6_K", 256, 210},
+		{Q4_1, "Q4_1", 32, 20}, {Q5_0, "Q5_0", 32, 22}, {Q5_1, "Q5_1", 32, 24}, {IQ4_NL, "IQ4_NL", 32, 18},
+		{Q2_K, "Q2_K", 256, 84}, {Q3_K, "Q3_K", 256, 110}, {IQ4_XS, "IQ4_XS", 256, 136},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,7 +46,7 @@ func TestTypeInfo(t *testing.T) {
 			}
 		})
 	}
-	for _, u := range []Type{3, 11, 15, 99} {
+	for _, u := range []Type{9, 15, 16, 99} {
 		if u.Supported() {
 			t.Errorf("%v.Supported() = true, want false", u)
 		}
@@ -73,7 +75,9 @@ func TestNewMatrix(t *testing.T) {
 		{"q4k exact", Q4_K, 3, 256, 3 * 144, true},
 		{"q6k short", Q6_K, 3, 256, 3*210 - 1, false},
 		{"negative rows", F16, -1, 4, 0, false},
-		{"unsupported", Type(3), 1, 32, 20, false},
+		{"unsupported", Type(16), 1, 256, 66, false},
+		{"q4_1 exact", Q4_1, 1, 32, 20, true},
+		{"iq4xs short", IQ4_XS, 2, 256, 2*136 - 1, false},
 		{"empty", Q4_0, 0, 32, 0, true},
 	}
 	for _, tt := range tests {
