@@ -2,8 +2,10 @@
 // package that reads flags and the environment; it turns them into calls
 // on package node (node.Open, Node.StartDaemon with DaemonOptions, the
 // Daemon's services) and prints the results. Every command is listed once,
-// in commands (app.go); each group is defined beside its code. cli holds no
-// registries and no package state.
+// in commands (app.go); each group is defined beside its code. cli keeps
+// no registries and no mutable package state: what a command needs of a
+// running daemon it asks the daemon's fields (Daemon.OpenAI, Router,
+// Models).
 //
 // Words:
 //   - Home: the node folder, from --home, then CAIRN_HOME, then ~/.cairn.

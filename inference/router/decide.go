@@ -18,15 +18,15 @@ import (
 // decide says why the node should not serve mid itself ("" when it
 // should), whether serving it here remains possible when forwarding
 // fails, and what to wait for before serving it here (a background pull).
-func (f *Router) decide(ctx context.Context, local Local, mid models.ID, id string) (why string, canLocal bool, wait <-chan struct{}) {
+func (rt *Router) decide(ctx context.Context, local Local, mid models.ID, id string) (why string, canLocal bool, wait <-chan struct{}) {
 	if local == nil {
 		return "local inference is disabled on this node (inference.disabled)", false, nil
 	}
 	// Prompts are data too: this node processes them only where the
 	// policy lets its own jurisdiction do so.
-	if self := f.deps.Self; self != nil {
-		if dec := f.deps.Policy.Decide(sovereignty.Prompts, mid.Repo, self); !dec.Allow {
-			f.deps.Audit(sovereignty.DenyEntry(sovereignty.Prompts, mid.Repo, self, dec))
+	if self := rt.deps.Self; self != nil {
+		if dec := rt.deps.Policy.Decide(sovereignty.Prompts, mid.Repo, self); !dec.Allow {
+			rt.deps.Audit(sovereignty.DenyEntry(sovereignty.Prompts, mid.Repo, self, dec))
 			return "the policy does not let this node process prompts of " + mid.Repo + ": " + dec.Reason, false, nil
 		}
 	}
@@ -35,35 +35,35 @@ func (f *Router) decide(ctx context.Context, local Local, mid models.ID, id stri
 			return "", true, nil
 		}
 	}
-	m, err := f.deps.Store.Resolve(ctx, manifest.Model, mid.Repo, mid.Rev)
+	m, err := rt.deps.Store.Resolve(ctx, manifest.Model, mid.Repo, mid.Rev)
 	if err != nil {
 		// Not held: a peer that has it loaded answers at once, while this
 		// node pulls it for the next requests.
 		key := mid.Repo + "@" + mid.Rev
-		if f.deps.Members == nil {
+		if rt.deps.Members == nil {
 			return "", true, nil
 		}
-		if self := f.deps.Self; self != nil {
-			if dec := f.deps.Policy.Decide(sovereignty.Hold, mid.Repo, self); !dec.Allow {
+		if self := rt.deps.Self; self != nil {
+			if dec := rt.deps.Policy.Decide(sovereignty.Hold, mid.Repo, self); !dec.Allow {
 				return "the policy does not let this node hold " + mid.Repo + ": " + dec.Reason, false, nil
 			}
 		}
-		if c, _ := f.candidates(ctx, mid, true); len(c) > 0 {
-			if !f.cfg.NoPrefetch && f.deps.Pull != nil {
-				f.prefetch(mid)
+		if c, _ := rt.candidates(ctx, mid, true); len(c) > 0 {
+			if !rt.cfg.NoPrefetch && rt.deps.Pull != nil {
+				rt.prefetch(mid)
 			}
 			return "the node is still fetching " + key + " and a member serves it", true, nil
 		}
-		f.mu.Lock()
-		ch := f.fetching[key]
-		f.mu.Unlock()
+		rt.mu.Lock()
+		ch := rt.fetching[key]
+		rt.mu.Unlock()
 		return "", true, ch
 	}
-	need, err := f.need(ctx, m, mid)
+	need, err := rt.need(ctx, m, mid)
 	if err != nil {
 		return "", true, nil // the server reports the model's problem
 	}
-	limit := f.cfg.MemoryLimit
+	limit := rt.cfg.MemoryLimit
 	if limit == 0 {
 		limit = availableMemory()
 	}
@@ -74,50 +74,50 @@ func (f *Router) decide(ctx context.Context, local Local, mid models.ID, id stri
 }
 
 // prefetch pulls mid's revision in the background, once.
-func (f *Router) prefetch(mid models.ID) {
+func (rt *Router) prefetch(mid models.ID) {
 	key := mid.Repo + "@" + mid.Rev
-	f.mu.Lock()
-	if _, ok := f.fetching[key]; ok {
-		f.mu.Unlock()
+	rt.mu.Lock()
+	if _, ok := rt.fetching[key]; ok {
+		rt.mu.Unlock()
 		return
 	}
 	done := make(chan struct{})
-	f.fetching[key] = done
-	f.mu.Unlock()
+	rt.fetching[key] = done
+	rt.mu.Unlock()
 	go func() {
 		defer func() {
-			f.mu.Lock()
-			delete(f.fetching, key)
-			f.mu.Unlock()
+			rt.mu.Lock()
+			delete(rt.fetching, key)
+			rt.mu.Unlock()
 			close(done)
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), prefetchTimeout)
 		defer cancel()
 		// The same message as a pull on demand (Models): one pull per model.
-		f.log.Info("model pull", "repo", mid.Repo, "rev", mid.Rev, "background", true)
-		res, err := f.deps.Pull.PullModel(ctx, mid.Repo, mid.Rev, nil)
+		rt.log.Info("model pull", "repo", mid.Repo, "rev", mid.Rev, "background", true)
+		res, err := rt.deps.Pull.PullModel(ctx, mid.Repo, mid.Rev, nil)
 		if err != nil {
-			f.log.Warn("background model pull failed", "repo", mid.Repo, "rev", mid.Rev, "err", err)
+			rt.log.Warn("background model pull failed", "repo", mid.Repo, "rev", mid.Rev, "err", err)
 			return
 		}
-		f.log.Info("background model pull done", "repo", mid.Repo, "rev", mid.Rev, "bytes", res.Bytes)
+		rt.log.Info("background model pull done", "repo", mid.Repo, "rev", mid.Rev, "bytes", res.Bytes)
 	}()
 }
 
 // need is the memory mid's GGUF file takes loaded: the file plus the KV
 // cache of the engine's default context.
-func (f *Router) need(ctx context.Context, m *manifest.Manifest, mid models.ID) (int64, error) {
+func (rt *Router) need(ctx context.Context, m *manifest.Manifest, mid models.ID) (int64, error) {
 	file, err := models.Pick(m, mid)
 	if err != nil {
 		return 0, err
 	}
-	f.mu.Lock()
-	n, ok := f.needs[file.SHA256]
-	f.mu.Unlock()
+	rt.mu.Lock()
+	n, ok := rt.needs[file.SHA256]
+	rt.mu.Unlock()
 	if ok {
 		return n, nil
 	}
-	r, err := chunker.NewReader(ctx, f.deps.Store, file.CID)
+	r, err := chunker.NewReader(ctx, rt.deps.Store, file.CID)
 	if err != nil {
 		return 0, err
 	}
@@ -127,9 +127,9 @@ func (f *Router) need(ctx context.Context, m *manifest.Manifest, mid models.ID) 
 	}
 	defer g.Close()
 	n = file.Size + kvBytes(g)
-	f.mu.Lock()
-	f.needs[file.SHA256] = n
-	f.mu.Unlock()
+	rt.mu.Lock()
+	rt.needs[file.SHA256] = n
+	rt.mu.Unlock()
 	return n, nil
 }
 

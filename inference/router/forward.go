@@ -38,12 +38,12 @@ type refusal struct {
 // candidates are the members that serve mid (with it loaded, if
 // wantLoaded) and that the policy allows to process its prompts, cheapest
 // first; and those it does not allow, each refusal audited.
-func (f *Router) candidates(ctx context.Context, mid models.ID, wantLoaded bool) ([]candidate, []refusal) {
-	if f.deps.Members == nil {
+func (rt *Router) candidates(ctx context.Context, mid models.ID, wantLoaded bool) ([]candidate, []refusal) {
+	if rt.deps.Members == nil {
 		return nil, nil
 	}
-	peers := f.deps.Members.Peers()
-	ads := f.advertsOf(ctx, peers)
+	peers := rt.deps.Members.Peers()
+	ads := rt.advertsOf(ctx, peers)
 	var out []candidate
 	var refused []refusal
 	for i, p := range peers {
@@ -55,19 +55,19 @@ func (f *Router) candidates(ctx context.Context, mid models.ID, wantLoaded bool)
 		if !ok || (wantLoaded && !ma.Loaded) {
 			continue
 		}
-		dec := f.deps.Policy.Decide(sovereignty.Prompts, mid.Repo, p.Member)
+		dec := rt.deps.Policy.Decide(sovereignty.Prompts, mid.Repo, p.Member)
 		if !dec.Allow {
 			refused = append(refused, refusal{p, fmt.Sprintf("%s (%s): %s", p.ID, p.Member.Jurisdiction, dec.Reason)})
-			f.deps.Audit(sovereignty.DenyEntry(sovereignty.Prompts, mid.Repo, p.Member, dec))
+			rt.deps.Audit(sovereignty.DenyEntry(sovereignty.Prompts, mid.Repo, p.Member, dec))
 			continue
 		}
 		rtt := p.RTT
 		if rtt == 0 {
 			rtt = unmeasuredRTT
 		}
-		c := candidate{peer: p, load: ad.Load, loaded: ma.Loaded, cost: rtt + time.Duration(ad.Load)*f.cfg.LoadCost}
+		c := candidate{peer: p, load: ad.Load, loaded: ma.Loaded, cost: rtt + time.Duration(ad.Load)*rt.cfg.LoadCost}
 		if !ma.Loaded {
-			c.cost += f.cfg.ColdCost
+			c.cost += rt.cfg.ColdCost
 		}
 		out = append(out, c)
 	}
@@ -95,29 +95,29 @@ func matchModel(ad *infer.Advert, mid models.ID) (infer.ModelAd, bool) {
 
 // advertsOf returns each peer's advert (nil when it did not answer),
 // asking those whose advert is older than AdvertTTL, all at once.
-func (f *Router) advertsOf(ctx context.Context, peers []p2p.PeerInfo) []*infer.Advert {
+func (rt *Router) advertsOf(ctx context.Context, peers []p2p.PeerInfo) []*infer.Advert {
 	out := make([]*infer.Advert, len(peers))
 	var wg sync.WaitGroup
 	now := time.Now()
 	for i, p := range peers {
-		f.mu.Lock()
-		e, ok := f.adverts[p.ID]
-		f.mu.Unlock()
-		if ok && now.Sub(e.at) < f.cfg.AdvertTTL {
+		rt.mu.Lock()
+		e, ok := rt.adverts[p.ID]
+		rt.mu.Unlock()
+		if ok && now.Sub(e.at) < rt.cfg.AdvertTTL {
 			if e.err == nil {
 				out[i] = &e.ad
 			}
 			continue
 		}
 		wg.Go(func() {
-			ad, err := f.query(ctx, p.ID)
-			f.mu.Lock()
-			f.adverts[p.ID] = advertEntry{ad: ad, err: err, at: time.Now()}
-			f.mu.Unlock()
+			ad, err := rt.query(ctx, p.ID)
+			rt.mu.Lock()
+			rt.adverts[p.ID] = advertEntry{ad: ad, err: err, at: time.Now()}
+			rt.mu.Unlock()
 			if err == nil {
 				out[i] = &ad
 			} else {
-				f.log.Debug("infer advert", "peer", p.ID, "err", err)
+				rt.log.Debug("infer advert", "peer", p.ID, "err", err)
 			}
 		})
 	}
@@ -146,33 +146,33 @@ type RouteModel struct {
 }
 
 // Routes asks every member what it serves (fresh adverts, all at once).
-func (f *Router) Routes(ctx context.Context) []Route {
-	if f.deps.Members == nil {
+func (rt *Router) Routes(ctx context.Context) []Route {
+	if rt.deps.Members == nil {
 		return nil
 	}
-	peers := f.deps.Members.Peers()
+	peers := rt.deps.Members.Peers()
 	out := make([]Route, len(peers))
 	var wg sync.WaitGroup
 	for i, p := range peers {
-		wg.Go(func() { out[i] = f.route(ctx, p) })
+		wg.Go(func() { out[i] = rt.route(ctx, p) })
 	}
 	wg.Wait()
 	return out
 }
 
-func (f *Router) route(ctx context.Context, p p2p.PeerInfo) Route {
+func (rt *Router) route(ctx context.Context, p p2p.PeerInfo) Route {
 	r := Route{Peer: p.ID, RTT: p.RTT}
 	if p.Member != nil {
 		r.Jurisdiction = p.Member.Jurisdiction
 	}
-	ad, err := f.query(ctx, p.ID)
+	ad, err := rt.query(ctx, p.ID)
 	if err != nil {
 		r.Err = err.Error()
 		return r
 	}
-	f.mu.Lock()
-	f.adverts[p.ID] = advertEntry{ad: ad, at: time.Now()}
-	f.mu.Unlock()
+	rt.mu.Lock()
+	rt.adverts[p.ID] = advertEntry{ad: ad, at: time.Now()}
+	rt.mu.Unlock()
 	r.Serving, r.Load = ad.Serving, ad.Load
 	for _, m := range ad.Models {
 		id := m.Repo
@@ -181,19 +181,19 @@ func (f *Router) route(ctx context.Context, p p2p.PeerInfo) Route {
 		}
 		if len(m.Files) > 1 {
 			for _, fl := range m.Files {
-				r.Models = append(r.Models, f.routeModel(id+"/"+fl, m, p))
+				r.Models = append(r.Models, rt.routeModel(id+"/"+fl, m, p))
 			}
 			continue
 		}
-		r.Models = append(r.Models, f.routeModel(id, m, p))
+		r.Models = append(r.Models, rt.routeModel(id, m, p))
 	}
 	return r
 }
 
-func (f *Router) routeModel(id string, m infer.ModelAd, p p2p.PeerInfo) RouteModel {
+func (rt *Router) routeModel(id string, m infer.ModelAd, p p2p.PeerInfo) RouteModel {
 	dec := sovereignty.Decision{Reason: "no certificate"}
 	if p.Member != nil {
-		dec = f.deps.Policy.Decide(sovereignty.Prompts, m.Repo, p.Member)
+		dec = rt.deps.Policy.Decide(sovereignty.Prompts, m.Repo, p.Member)
 	}
 	return RouteModel{ID: id, Loaded: m.Loaded, Allowed: dec.Allow, Reason: dec.Reason}
 }
@@ -202,25 +202,25 @@ func (f *Router) routeModel(id string, m infer.ModelAd, p p2p.PeerInfo) RouteMod
 // model, failing over to the next while none has sent anything. It
 // reports whether it answered the client (false: nothing was written and
 // the caller may serve the request itself).
-func (f *Router) forwardRequest(w http.ResponseWriter, r *http.Request, req infer.Request, mid models.ID, why string, canLocal bool) bool {
+func (rt *Router) forwardRequest(w http.ResponseWriter, r *http.Request, req infer.Request, mid models.ID, why string, canLocal bool) bool {
 	ctx := r.Context()
-	cands, refused := f.candidates(ctx, mid, false)
+	cands, refused := rt.candidates(ctx, mid, false)
 	if len(cands) == 0 {
 		if canLocal {
 			return false
 		}
-		f.metrics.Request("refused")
+		rt.metrics.Request("refused")
 		if len(refused) > 0 {
 			reasons := make([]string, len(refused))
 			for i, x := range refused {
 				reasons[i] = x.reason
 			}
-			f.log.Warn("forward refused by policy", "model", req.Model, "why", why, "refused", reasons)
+			rt.log.Warn("forward refused by policy", "model", req.Model, "why", why, "refused", reasons)
 			writeError(w, http.StatusForbidden, "invalid_request_error", "jurisdiction_not_allowed", "model", fmt.Sprintf("this node cannot serve %q (%s), and the policy lets none of the members that serve it process its prompts: %s",
 				req.Model, why, strings.Join(reasons, "; ")))
 			return true
 		}
-		if f.deps.Local == nil {
+		if rt.deps.Local == nil {
 			writeError(w, http.StatusServiceUnavailable, "server_error", "inference_disabled", "", fmt.Sprintf("%s, and no connected member serves %q", why, req.Model))
 			return true
 		}
@@ -230,12 +230,12 @@ func (f *Router) forwardRequest(w http.ResponseWriter, r *http.Request, req infe
 	var errs []string
 	var refusedBy *peerStatusError // the last member's own refusal, passed on when none answers
 	for _, c := range cands {
-		sent, err := f.forwardTo(ctx, w, c.peer.ID, req)
+		sent, err := rt.forwardTo(ctx, w, c.peer.ID, req)
 		if sent {
 			if err != nil {
-				f.metrics.Forwarded(c.peer.ID, "cut")
+				rt.metrics.Forwarded(c.peer.ID, "cut")
 			} else {
-				f.metrics.Forwarded(c.peer.ID, "ok")
+				rt.metrics.Forwarded(c.peer.ID, "ok")
 			}
 			return true
 		}
@@ -245,17 +245,17 @@ func (f *Router) forwardRequest(w http.ResponseWriter, r *http.Request, req infe
 		if pe, ok := err.(*peerStatusError); ok {
 			refusedBy = pe
 		}
-		f.metrics.Forwarded(c.peer.ID, "failed")
-		f.log.Warn("forward failed, trying the next member", "model", req.Model, "peer", c.peer.ID, "err", err)
+		rt.metrics.Forwarded(c.peer.ID, "failed")
+		rt.log.Warn("forward failed, trying the next member", "model", req.Model, "peer", c.peer.ID, "err", err)
 		errs = append(errs, fmt.Sprintf("%s: %v", c.peer.ID, err))
-		f.mu.Lock()
-		delete(f.adverts, c.peer.ID)
-		f.mu.Unlock()
+		rt.mu.Lock()
+		delete(rt.adverts, c.peer.ID)
+		rt.mu.Unlock()
 	}
 	if canLocal {
 		return false
 	}
-	f.metrics.Request("failed")
+	rt.metrics.Request("failed")
 	if refusedBy != nil && len(errs) == 1 {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(refusedBy.status)
@@ -279,8 +279,8 @@ func (e *peerStatusError) Error() string {
 
 // forwardTo runs req on p, streaming its answer to w. sent reports whether
 // anything was written to w; err, when sent, means the stream was cut.
-func (f *Router) forwardTo(ctx context.Context, w http.ResponseWriter, p peer.ID, req infer.Request) (sent bool, err error) {
-	resp, err := f.infer.Forward(ctx, p, req)
+func (rt *Router) forwardTo(ctx context.Context, w http.ResponseWriter, p peer.ID, req infer.Request) (sent bool, err error) {
+	resp, err := rt.infer.Forward(ctx, p, req)
 	if err != nil {
 		return false, err
 	}
@@ -321,7 +321,7 @@ func (f *Router) forwardTo(ctx context.Context, w http.ResponseWriter, p peer.ID
 	}
 	h.Set(HeaderRoute, "forwarded")
 	h.Set(HeaderServedBy, p.String())
-	f.metrics.Request("forwarded")
+	rt.metrics.Request("forwarded")
 	w.WriteHeader(head.Status)
 	rc := http.NewResponseController(w)
 	if _, err := w.Write(held); err != nil {
@@ -340,7 +340,7 @@ func (f *Router) forwardTo(ctx context.Context, w http.ResponseWriter, p peer.ID
 			if ctx.Err() != nil {
 				return true, err
 			}
-			f.log.Warn("forwarded stream cut", "model", req.Model, "peer", p, "err", err)
+			rt.log.Warn("forwarded stream cut", "model", req.Model, "peer", p, "err", err)
 			ev, _ := json.Marshal(&openai.Error{Type: "server_error", Code: "peer_gone",
 				Message: fmt.Sprintf("the member %s serving %q stopped mid-answer: %v", p, req.Model, err)})
 			w.Write(append(append([]byte("data: "), ev...), "\n\n"...))
@@ -356,8 +356,8 @@ func (f *Router) forwardTo(ctx context.Context, w http.ResponseWriter, p peer.ID
 }
 
 // query asks peer p what it serves, within QueryTimeout.
-func (f *Router) query(ctx context.Context, p peer.ID) (infer.Advert, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.QueryTimeout)
+func (rt *Router) query(ctx context.Context, p peer.ID) (infer.Advert, error) {
+	ctx, cancel := context.WithTimeout(ctx, rt.cfg.QueryTimeout)
 	defer cancel()
-	return f.infer.Query(ctx, p)
+	return rt.infer.Query(ctx, p)
 }

@@ -181,16 +181,16 @@ func New(cfg Config, deps Deps) (*Router, error) {
 
 // Run serves until ctx ends, then stops answering members: forwarded
 // requests being served end, so that the OpenAI server can close.
-func (r *Router) Run(ctx context.Context) error {
+func (rt *Router) Run(ctx context.Context) error {
 	<-ctx.Done()
-	return r.Close()
+	return rt.Close()
 }
 
 // Close removes the protocol handler and ends the forwarded requests
 // being served.
-func (r *Router) Close() error {
-	if r.infer != nil {
-		return r.infer.Close()
+func (rt *Router) Close() error {
+	if rt.infer != nil {
+		return rt.infer.Close()
 	}
 	return nil
 }
@@ -198,25 +198,25 @@ func (r *Router) Close() error {
 // ServeModels answers GET /v1/models: it lists the local models, or, while local inference is off,
 // those the members allowed to process their prompts serve; for a key
 // bound to a jurisdiction, only those it may use.
-func (f *Router) ServeModels(w http.ResponseWriter, r *http.Request) {
-	key, err := f.deps.Keys.Check(r)
+func (rt *Router) ServeModels(w http.ResponseWriter, r *http.Request) {
+	key, err := rt.deps.Keys.Check(r)
 	if err != nil {
 		openai.Unauthorized(w)
 		return
 	}
 	juris := key.Jurisdiction
-	local := f.deps.Local
+	local := rt.deps.Local
 	if local != nil && juris == "" {
 		local.ServeHTTP(w, r)
 		return
 	}
 	if local != nil {
-		f.serveFilteredModels(w, r, local, juris)
+		rt.serveFilteredModels(w, r, local, juris)
 		return
 	}
 	data := []openai.ModelObject{}
-	for _, m := range f.remoteModels(r.Context()) {
-		if f.mayUse(m.ID, juris) {
+	for _, m := range rt.remoteModels(r.Context()) {
+		if rt.mayUse(m.ID, juris) {
 			data = append(data, m)
 		}
 	}
@@ -226,7 +226,7 @@ func (f *Router) ServeModels(w http.ResponseWriter, r *http.Request) {
 
 // serveFilteredModels is the local server's list of models less those a
 // key bound to juris may not use.
-func (f *Router) serveFilteredModels(w http.ResponseWriter, r *http.Request, local Local, juris string) {
+func (rt *Router) serveFilteredModels(w http.ResponseWriter, r *http.Request, local Local, juris string) {
 	rec := &bufferedResponse{hdr: http.Header{}}
 	local.ServeHTTP(rec, r)
 	var list struct {
@@ -247,7 +247,7 @@ func (f *Router) serveFilteredModels(w http.ResponseWriter, r *http.Request, loc
 		var m struct {
 			ID string `json:"id"`
 		}
-		if json.Unmarshal(raw, &m) == nil && f.mayUse(m.ID, juris) {
+		if json.Unmarshal(raw, &m) == nil && rt.mayUse(m.ID, juris) {
 			data = append(data, raw)
 		}
 	}
@@ -258,8 +258,8 @@ func (f *Router) serveFilteredModels(w http.ResponseWriter, r *http.Request, loc
 // ServeModel answers GET /v1/models/{id}: the local server's answer, or,
 // while local inference is off, the model if an allowed member serves it;
 // 403 for a key bound to a jurisdiction that may not use it.
-func (f *Router) ServeModel(w http.ResponseWriter, r *http.Request) {
-	key, err := f.deps.Keys.Check(r)
+func (rt *Router) ServeModel(w http.ResponseWriter, r *http.Request) {
+	key, err := rt.deps.Keys.Check(r)
 	if err != nil {
 		openai.Unauthorized(w)
 		return
@@ -267,15 +267,15 @@ func (f *Router) ServeModel(w http.ResponseWriter, r *http.Request) {
 	juris := key.Jurisdiction
 	id := r.PathValue("id")
 	if juris != "" {
-		if mid, err := models.ParseID(id); err == nil && !f.permit(w, id, mid.Repo, juris) {
+		if mid, err := models.ParseID(id); err == nil && !rt.permit(w, id, mid.Repo, juris) {
 			return
 		} // an id that does not parse names no model: 404 below
 	}
-	if local := f.deps.Local; local != nil {
+	if local := rt.deps.Local; local != nil {
 		local.ServeHTTP(w, r)
 		return
 	}
-	for _, m := range f.remoteModels(r.Context()) {
+	for _, m := range rt.remoteModels(r.Context()) {
 		if m.ID == id {
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(m)
@@ -287,14 +287,14 @@ func (f *Router) ServeModel(w http.ResponseWriter, r *http.Request) {
 
 // remoteModels are the models the members allowed to process their
 // prompts serve, sorted by id.
-func (f *Router) remoteModels(ctx context.Context) []openai.ModelObject {
+func (rt *Router) remoteModels(ctx context.Context) []openai.ModelObject {
 	data := []openai.ModelObject{}
 	seen := map[string]bool{}
-	for _, rt := range f.Routes(ctx) {
-		if !rt.Serving {
+	for _, view := range rt.Routes(ctx) {
+		if !view.Serving {
 			continue
 		}
-		for _, m := range rt.Models {
+		for _, m := range view.Models {
 			if m.Allowed && !seen[m.ID] {
 				seen[m.ID] = true
 				data = append(data, openai.NewModelObject(m.ID, time.Now(), ""))
@@ -312,8 +312,8 @@ const (
 )
 
 // ServeHTTP serves POST /v1/completions and /v1/chat/completions.
-func (f *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key, err := f.deps.Keys.Check(r)
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key, err := rt.deps.Keys.Check(r)
 	if err != nil {
 		openai.Unauthorized(w)
 		return
@@ -324,17 +324,17 @@ func (f *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large", "", fmt.Sprintf("the request body could not be read (at most %d bytes): %v", infer.MaxBody, err))
 		return
 	}
-	w, done := f.metrics.CountAnswer(w, HeaderRoute)
+	w, done := rt.metrics.CountAnswer(w, HeaderRoute)
 	defer done()
 	var head struct {
 		Model string `json:"model"`
 	}
-	local := f.deps.Local
+	local := rt.deps.Local
 	// Read as the OpenAI server reads it (one JSON value, the last "model"
 	// key), so the model checked here is the model it runs.
 	if json.NewDecoder(bytes.NewReader(body)).Decode(&head) != nil || head.Model == "" {
 		if local != nil { // its own words for a bad request
-			f.serveLocal(w, r, local, body, "")
+			rt.serveLocal(w, r, local, body, "")
 			return
 		}
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_json", "model", "the body must be a JSON object naming a model")
@@ -344,7 +344,7 @@ func (f *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mid, err := models.ParseID(head.Model)
 	if err != nil {
 		if local != nil {
-			f.serveLocal(w, r, local, body, head.Model)
+			rt.serveLocal(w, r, local, body, head.Model)
 			return
 		}
 		writeError(w, http.StatusNotFound, "invalid_request_error", "model_not_found", "model", fmt.Sprintf("the model %q does not exist: %v", head.Model, err))
@@ -352,11 +352,11 @@ func (f *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Decided here, before serving or forwarding: the token does not
 	// travel to the member a request is forwarded to.
-	if juris != "" && !f.permit(w, head.Model, mid.Repo, juris) {
-		f.metrics.Request("refused")
+	if juris != "" && !rt.permit(w, head.Model, mid.Repo, juris) {
+		rt.metrics.Request("refused")
 		return
 	}
-	why, canLocal, wait := f.decide(r.Context(), local, mid, head.Model)
+	why, canLocal, wait := rt.decide(r.Context(), local, mid, head.Model)
 	if why == "" {
 		if wait != nil {
 			select {
@@ -365,14 +365,14 @@ func (f *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		f.serveLocal(w, r, local, body, head.Model)
+		rt.serveLocal(w, r, local, body, head.Model)
 		return
 	}
-	f.log.Debug("forwarding", "model", head.Model, "why", why)
-	if f.forwardRequest(w, r, req, mid, why, canLocal) || !canLocal {
+	rt.log.Debug("forwarding", "model", head.Model, "why", why)
+	if rt.forwardRequest(w, r, req, mid, why, canLocal) || !canLocal {
 		return
 	}
-	f.serveLocal(w, r, local, body, head.Model)
+	rt.serveLocal(w, r, local, body, head.Model)
 }
 
 // tokenMember is what a key bound to juris counts as in residency
@@ -384,30 +384,30 @@ func tokenMember(juris string) *sovereignty.Member {
 // tokenDecision is whether a key bound to juris may use repo's models:
 // whether the policy lets juris receive the repo, the decision hfapi
 // makes for the same token's reads. A refusal is audited.
-func (f *Router) tokenDecision(repo, juris string) sovereignty.Decision {
+func (rt *Router) tokenDecision(repo, juris string) sovereignty.Decision {
 	m := tokenMember(juris)
-	dec := f.deps.Policy.Decide(sovereignty.Receive, repo, m)
+	dec := rt.deps.Policy.Decide(sovereignty.Receive, repo, m)
 	if !dec.Allow {
-		f.deps.Audit(sovereignty.DenyEntry(sovereignty.Receive, repo, m, dec))
-		f.log.Info("inference refused by policy for the key's jurisdiction", "repo", repo, "jurisdiction", juris, "reason", dec.Reason)
+		rt.deps.Audit(sovereignty.DenyEntry(sovereignty.Receive, repo, m, dec))
+		rt.log.Info("inference refused by policy for the key's jurisdiction", "repo", repo, "jurisdiction", juris, "reason", dec.Reason)
 	}
 	return dec
 }
 
 // mayUse reports whether a key bound to juris ("" for none) may use the
 // model id; an id that does not parse is no model it may use.
-func (f *Router) mayUse(id, juris string) bool {
+func (rt *Router) mayUse(id, juris string) bool {
 	if juris == "" {
 		return true
 	}
 	mid, err := models.ParseID(id)
-	return err == nil && f.tokenDecision(mid.Repo, juris).Allow
+	return err == nil && rt.tokenDecision(mid.Repo, juris).Allow
 }
 
 // permit reports whether a key bound to juris may use model (of repo),
 // answering 403 jurisdiction_refused when it may not.
-func (f *Router) permit(w http.ResponseWriter, model, repo, juris string) bool {
-	dec := f.tokenDecision(repo, juris)
+func (rt *Router) permit(w http.ResponseWriter, model, repo, juris string) bool {
+	dec := rt.tokenDecision(repo, juris)
 	if dec.Allow {
 		return true
 	}
@@ -416,13 +416,13 @@ func (f *Router) permit(w http.ResponseWriter, model, repo, juris string) bool {
 	return false
 }
 
-func (f *Router) serveLocal(w http.ResponseWriter, r *http.Request, local Local, body []byte, model string) {
-	f.metrics.Request("local")
+func (rt *Router) serveLocal(w http.ResponseWriter, r *http.Request, local Local, body []byte, model string) {
+	rt.metrics.Request("local")
 	r2 := r.Clone(r.Context())
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
 	w.Header().Set(HeaderRoute, "local")
-	w.Header().Set(HeaderServedBy, f.deps.ID.String())
+	w.Header().Set(HeaderServedBy, rt.deps.ID.String())
 	local.ServeHTTP(w, r2)
 }
 

@@ -16,7 +16,7 @@ import (
 )
 
 // ServeForwarded runs a request a member forwarded (infer.Handler).
-func (f *Router) ServeForwarded(ctx context.Context, from peer.ID, req infer.Request, w http.ResponseWriter) {
+func (rt *Router) ServeForwarded(ctx context.Context, from peer.ID, req infer.Request, w http.ResponseWriter) {
 	repo := req.Model
 	if mid, err := models.ParseID(req.Model); err == nil {
 		repo = mid.Repo
@@ -28,26 +28,26 @@ func (f *Router) ServeForwarded(ctx context.Context, from peer.ID, req infer.Req
 	// and applied its jurisdiction binding before forwarding (ServeHTTP);
 	// it does not travel, so there is nothing to re-check here, and a
 	// member is trusted, as for everything else, to apply the policy.
-	self := f.deps.Self
+	self := rt.deps.Self
 	if self == nil {
 		writeError(w, http.StatusForbidden, "invalid_request_error", "jurisdiction_not_allowed", "model", "the serving node has no verified certificate")
 		return
 	}
-	if dec := f.deps.Policy.Decide(sovereignty.Prompts, repo, self); !dec.Allow {
-		f.deps.Audit(sovereignty.DenyEntry(sovereignty.Prompts, repo, self, dec))
+	if dec := rt.deps.Policy.Decide(sovereignty.Prompts, repo, self); !dec.Allow {
+		rt.deps.Audit(sovereignty.DenyEntry(sovereignty.Prompts, repo, self, dec))
 		var org string
-		if m, ok := f.deps.Members.Member(from); ok {
+		if m, ok := rt.deps.Members.Member(from); ok {
 			org = m.Org
 		}
-		f.log.Warn("forwarded request refused by policy", "peer", from, "org", org, "model", req.Model, "reason", dec.Reason)
+		rt.log.Warn("forwarded request refused by policy", "peer", from, "org", org, "model", req.Model, "reason", dec.Reason)
 		writeError(w, http.StatusForbidden, "invalid_request_error", "jurisdiction_not_allowed", "model",
-			fmt.Sprintf("the policy does not let node %s (%s) process prompts of %s: %s", f.deps.ID, self.Jurisdiction, repo, dec.Reason))
+			fmt.Sprintf("the policy does not let node %s (%s) process prompts of %s: %s", rt.deps.ID, self.Jurisdiction, repo, dec.Reason))
 		return
 	}
-	local := f.deps.Local
+	local := rt.deps.Local
 	if local == nil {
 		writeError(w, http.StatusServiceUnavailable, "server_error", "inference_disabled", "",
-			fmt.Sprintf("local inference is disabled on node %s", f.deps.ID))
+			fmt.Sprintf("local inference is disabled on node %s", rt.deps.ID))
 		return
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, req.Path, bytes.NewReader(req.Body))
@@ -57,27 +57,27 @@ func (f *Router) ServeForwarded(ctx context.Context, from peer.ID, req infer.Req
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	// The local server checks keys too: it gets one of the node's own.
-	if len(f.deps.Keys) > 0 {
-		hr.Header.Set("Authorization", "Bearer "+f.deps.Keys[0].Token)
+	if len(rt.deps.Keys) > 0 {
+		hr.Header.Set("Authorization", "Bearer "+rt.deps.Keys[0].Token)
 	}
-	f.metrics.Request("served_for_peer")
-	f.log.Debug("serving forwarded request", "peer", from, "model", req.Model)
+	rt.metrics.Request("served_for_peer")
+	rt.log.Debug("serving forwarded request", "peer", from, "model", req.Model)
 	local.ServeHTTP(w, hr)
 }
 
 // Advert is what this node serves now (infer.Handler).
-func (f *Router) Advert(ctx context.Context) infer.Advert {
-	local := f.deps.Local
+func (rt *Router) Advert(ctx context.Context) infer.Advert {
+	local := rt.deps.Local
 	ad := infer.Advert{Serving: local != nil, Models: []infer.ModelAd{}}
-	refs, err := f.deps.Store.Refs(ctx, manifest.Model, "")
+	refs, err := rt.deps.Store.Refs(ctx, manifest.Model, "")
 	if err != nil {
-		f.log.Warn("advert: list refs", "err", err)
+		rt.log.Warn("advert: list refs", "err", err)
 	}
 	for _, r := range refs {
 		if len(ad.Models) >= infer.MaxModels {
 			break
 		}
-		m, err := f.deps.Store.Manifest(ctx, manifest.Model, r.Repo, r.Commit)
+		m, err := rt.deps.Store.Manifest(ctx, manifest.Model, r.Repo, r.Commit)
 		if err != nil {
 			continue
 		}
