@@ -107,7 +107,7 @@ func TestForwardCut(t *testing.T) {
 	body := json.RawMessage(`{"model":"acme/m"}`)
 	resp, err := client.Forward(t.Context(), b.ID(), Request{Path: PathChat, Model: "acme/m", Body: body})
 	if err != nil {
-		t.Fatal(err)
+		return // cut before the head arrived: an error too, never a clean end
 	}
 	defer resp.Close()
 	for range 10 {
