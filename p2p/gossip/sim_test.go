@@ -32,10 +32,10 @@ func BenchmarkGossip(b *testing.B) {
 	for range b.N {
 		r, err := Simulate(context.Background(), SimConfig{Nodes: *simNodes, Holdings: *simNodes <= 300})
 		if err != nil {
-			b.Logf("partial: policy %v; holdings %v; lowest score %.0f", r.Policy, r.Holdings, r.MinScore)
+			b.Logf("partial: policy %v; holdings %v; lowest score %.0f, %d rejected", r.Policy, r.Holdings, r.MinScore, r.Rejected)
 			b.Fatal(err)
 		}
-		b.Logf("%d nodes, %d connections, setup %v, lowest score %.0f", r.Nodes, r.Edges, r.Setup.Round(1e6), r.MinScore)
+		b.Logf("%d nodes, %d connections, setup %v, lowest score %.0f, %d rejected", r.Nodes, r.Edges, r.Setup.Round(1e6), r.MinScore, r.Rejected)
 		b.Logf("policy change: %v", r.Policy)
 		if r.Holdings != nil {
 			b.Logf("holdings round: %v; same view on every node: %v", *r.Holdings, r.SameView)
