@@ -12,6 +12,9 @@ import (
 func (g *Gossip) options(topics []string) []pubsub.Option {
 	params := pubsub.DefaultGossipSubParams()
 	params.HeartbeatInterval = g.cfg.Heartbeat
+	// IDONTWANT costs one more RPC to every mesh peer per message; it pays
+	// for large messages only, and control messages are mostly small.
+	params.IDontWantMessageThreshold = 16 << 10
 	opts := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithGossipSubProtocols([]protocol.ID{ProtocolMeshsub}, features),
@@ -29,6 +32,7 @@ func (g *Gossip) options(topics []string) []pubsub.Option {
 		// A holdings round brings one message per member in a burst: the
 		// default queue of 32 would drop most of them before validation.
 		pubsub.WithValidateQueueSize(validateQueue),
+		pubsub.WithPeerOutboundQueueSize(outboundQueue),
 		// Peers cannot make this node track topics outside its family.
 		pubsub.WithSubscriptionFilter(pubsub.NewAllowlistSubscriptionFilter(topics...)),
 		pubsub.WithLogger(g.log),
@@ -39,8 +43,13 @@ func (g *Gossip) options(topics []string) []pubsub.Option {
 	return opts
 }
 
-// validateQueue bounds the messages waiting for validation.
-const validateQueue = 4096
+// validateQueue bounds the messages waiting for validation, outboundQueue
+// the RPCs waiting to be sent to one peer (pubsub's default of 32 drops
+// part of a holdings round on a slow link).
+const (
+	validateQueue = 4096
+	outboundQueue = 256
+)
 
 // features: ProtocolMeshsub is GossipSub v1.2 (mesh, peer exchange, IDONTWANT).
 func features(f pubsub.GossipSubFeature, p protocol.ID) bool {
@@ -66,7 +75,7 @@ func (g *Gossip) thresholds() *pubsub.PeerScoreThresholds {
 }
 
 // scoreParams: invalid messages weigh heavily and decay over an hour; first
-// deliveries and time in mesh earn a little; a broken gossip promise costs.
+// deliveries and time in mesh earn a little; many broken gossip promises cost.
 // IP colocation is off: membership comes from certificates, and several
 // members behind one NAT are normal.
 func (g *Gossip) scoreParams(topics []string) *pubsub.PeerScoreParams {
@@ -86,13 +95,17 @@ func (g *Gossip) scoreParams(topics []string) *pubsub.PeerScoreParams {
 		}
 	}
 	return &pubsub.PeerScoreParams{
-		Topics:                    ts,
-		TopicScoreCap:             50,
-		AppSpecificScore:          func(peer.ID) float64 { return 0 },
-		AppSpecificWeight:         1,
-		BehaviourPenaltyWeight:    -10,
-		BehaviourPenaltyThreshold: 6,
-		BehaviourPenaltyDecay:     hour,
+		Topics:            ts,
+		TopicScoreCap:     50,
+		AppSpecificScore:  func(peer.ID) float64 { return 0 },
+		AppSpecificWeight: 1,
+		// A broken gossip promise (an IWANT not answered in 3 s) is also
+		// what congestion looks like: only a peer that breaks many more
+		// than 20 within minutes drops below the gossip threshold (42),
+		// the graylist (70).
+		BehaviourPenaltyWeight:    -1,
+		BehaviourPenaltyThreshold: 20,
+		BehaviourPenaltyDecay:     pubsub.ScoreParameterDecay(10 * time.Minute),
 		DecayInterval:             time.Second,
 		DecayToZero:               0.01,
 		RetainScore:               time.Hour,

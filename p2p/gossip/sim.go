@@ -64,6 +64,8 @@ type SimResult struct {
 	// MinScore is the lowest score any node gave a neighbour at the end
 	// (below GossipThreshold, congestion was mistaken for misbehaviour).
 	MinScore float64
+	// Rejected counts the messages nodes rejected (none in an honest network).
+	Rejected uint64
 }
 
 // Round is the figures of one dissemination round. With one message the
@@ -137,6 +139,8 @@ type simNet struct {
 	pubAt   []atomic.Int64  // when each node published its holdings, unix ns
 	delayMu sync.Mutex
 	delays  []time.Duration // holdings: publication to receipt, every pair
+
+	rejected uint64
 }
 
 func (s *simNet) Member(p peer.ID) (*sovereignty.Member, bool) {
@@ -192,17 +196,23 @@ func Simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
 		res.Holdings = &r
 		if err != nil {
 			res.MinScore = s.minScore()
+			res.Rejected = s.rejected
 			return res, err
 		}
 		res.SameView = s.sameView()
 	}
 	res.MinScore = s.minScore()
+	res.Rejected = s.rejected
 	return res, nil
 }
 
 func (s *simNet) minScore() float64 {
 	low := 0.0
 	for _, n := range s.nodes {
+		for _, k := range Kinds() {
+			_, _, rej := n.g.Verdicts(k)
+			s.rejected += rej
+		}
 		for _, v := range n.g.Scores() {
 			low = min(low, v)
 		}
