@@ -18,6 +18,8 @@ import (
 var ggufShapes = map[string]llama.Shape{
 	"tiny":      {Dim: 320, Layers: 4, Heads: 10, KVHeads: 2, FFNDim: 864, Vocab: 1024, ContextLength: 512, RopeBase: 10000},
 	"tinyllama": llama.TinyLlama,
+	// mini is small enough to keep in testdata/arch (about 1 MB in F16).
+	"mini": {Dim: 128, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 352, Vocab: 512, ContextLength: 256, RopeBase: 10000},
 }
 
 // runGGUF writes a random-weight GGUF of an architecture the engine runs,
@@ -25,9 +27,9 @@ var ggufShapes = map[string]llama.Shape{
 // with llama-perplexity) and for benchmarks.
 func runGGUF(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("gguf", flag.ContinueOnError)
-	arch := fs.String("arch", "llama", "architecture: llama or qwen2")
+	arch := fs.String("arch", "llama", "architecture: llama, qwen2 or qwen3")
 	typ := fs.String("type", "F32", "weight type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, …")
-	shape := fs.String("shape", "tiny", "tiny or tinyllama")
+	shape := fs.String("shape", "tiny", "tiny, mini or tinyllama")
 	seed := fs.Uint64("seed", 1, "weights seed")
 	out := fs.String("o", "", "output file (required)")
 	if err := fs.Parse(args); err != nil {
@@ -38,11 +40,18 @@ func runGGUF(_ context.Context, args []string) error {
 	}
 	sh, ok := ggufShapes[*shape]
 	if !ok {
-		return fmt.Errorf("gguf: shape %q: want tiny or tinyllama", *shape)
+		return fmt.Errorf("gguf: shape %q: want tiny, mini or tinyllama", *shape)
 	}
 	sh.Arch = *arch
-	if sh.Arch == "qwen2" {
+	switch sh.Arch {
+	case "qwen2":
 		sh.Tokenizer = "gpt2"
+	case "qwen3":
+		// Qwen3 heads are wider than Dim/Heads and its embeddings tied.
+		sh.Tokenizer = "gpt2"
+		sh.HeadDim = 2 * sh.Dim / sh.Heads
+		// Real Qwen3 files tie embeddings; the generated one does not, as
+		// greedy output through a tied random model repeats one token.
 	}
 	t, err := typeByName(*typ)
 	if err != nil {

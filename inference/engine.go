@@ -71,7 +71,7 @@ func (c Config) Validate() error {
 
 // Info describes a loaded model.
 type Info struct {
-	// Arch is general.architecture: "llama", "mistral" or "qwen2".
+	// Arch is general.architecture: "llama", "mistral", "qwen2" or "qwen3".
 	Arch string
 	// Name is general.name ("" when absent).
 	Name string

@@ -8,7 +8,8 @@ import (
 
 // Config holds a model's hyper-parameters.
 type Config struct {
-	// Arch is the GGUF architecture name: "llama", "mistral" or "qwen2".
+	// Arch is the GGUF architecture name: "llama", "mistral", "qwen2" or
+	// "qwen3".
 	Arch string
 	// ContextLength is the context the model was trained for.
 	ContextLength int
@@ -32,6 +33,9 @@ type Config struct {
 	RopeNeox bool
 	// QKVBias is true when attention q/k/v projections carry biases (qwen2).
 	QKVBias bool
+	// QKNorm is true when every head of Q and K is RMS-normalised before
+	// RoPE (qwen3: attn_q_norm/attn_k_norm, HeadDim weights each).
+	QKNorm bool
 	// KVType is the element type of the KV cache States allocate: KVF16
 	// (the zero value, llama.cpp's default) or KVF32. It is not read from
 	// the file; set it on the Model before NewState.
@@ -81,7 +85,7 @@ func (c *Config) KVBytes(ctxLen int) int64 {
 // Supported reports whether arch is an architecture this package runs.
 func Supported(arch string) bool {
 	switch arch {
-	case "llama", "mistral", "qwen2":
+	case "llama", "mistral", "qwen2", "qwen3":
 		return true
 	}
 	return false
@@ -117,7 +121,7 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	}
 	c := Config{Arch: arch}
 	if !Supported(arch) {
-		return c, fmt.Errorf("llama: unsupported architecture %q (want llama, mistral or qwen2)", arch)
+		return c, fmt.Errorf("llama: unsupported architecture %q (want llama, mistral, qwen2 or qwen3)", arch)
 	}
 	req := func(key string, dst *int) error {
 		v, ok := f.Uint(arch + "." + key)
@@ -186,7 +190,18 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	if v, ok := f.Uint(arch + ".vocab_size"); ok && c.Vocab == 0 {
 		c.Vocab = int(min(v, 1<<31))
 	}
-	c.RopeNeox = arch == "qwen2"
+	c.RopeNeox = neoxRope(arch)
 	_, c.QKVBias = f.Tensor("blk.0.attn_q.bias")
+	_, c.QKNorm = f.Tensor("blk.0.attn_q_norm.weight")
 	return c, c.Validate()
+}
+
+// neoxRope reports whether arch rotates halves of each head (llama.cpp's
+// LLAMA_ROPE_TYPE_NEOX) rather than adjacent pairs.
+func neoxRope(arch string) bool {
+	switch arch {
+	case "qwen2", "qwen3":
+		return true
+	}
+	return false
 }

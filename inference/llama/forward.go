@@ -240,6 +240,10 @@ func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
 				addTo(k, l.bk)
 				addTo(v, l.bv)
 			}
+			if l.qNorm != nil {
+				headNorm(q, l.qNorm, c.RMSEps)
+				headNorm(k, l.kNorm, c.RMSEps)
+			}
 			cs, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
 			s.rope(q, c.Heads, cs, sn)
 			s.rope(k, c.KVHeads, cs, sn)
@@ -285,6 +289,14 @@ func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
 		last := s.x[(n-1)*dim : n*dim]
 		rmsNorm(s.xb[:dim], last, m.outNorm, c.RMSEps)
 		tensor.MatVec(s.logits, m.output, s.xb[:dim])
+	}
+}
+
+// headNorm RMS-normalises each len(w)-wide head of vec in place.
+func headNorm(vec, w []float32, eps float32) {
+	hd := len(w)
+	for h := 0; h+hd <= len(vec); h += hd {
+		rmsNorm(vec[h:h+hd], vec[h:h+hd], w, eps)
 	}
 }
 

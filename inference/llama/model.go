@@ -11,6 +11,7 @@ type layer struct {
 	attnNorm          []float32
 	wq, wk, wv, wo    *tensor.Matrix
 	bq, bk, bv        []float32
+	qNorm, kNorm      []float32 // per-head RMS norm weights (QKNorm)
 	ffnNorm           []float32
 	wGate, wUp, wDown *tensor.Matrix
 }
@@ -84,6 +85,14 @@ func Load(f *gguf.File) (*Model, error) {
 		}
 		if l.ffnNorm, err = m.vector(f, p+"ffn_norm.weight", cfg.Dim); err != nil {
 			return nil, err
+		}
+		if cfg.QKNorm {
+			if l.qNorm, err = m.vector(f, p+"attn_q_norm.weight", cfg.HeadDim); err != nil {
+				return nil, err
+			}
+			if l.kNorm, err = m.vector(f, p+"attn_k_norm.weight", cfg.HeadDim); err != nil {
+				return nil, err
+			}
 		}
 		if cfg.QKVBias {
 			if l.bq, err = m.vector(f, p+"attn_q.bias", qDim); err != nil {

@@ -12,10 +12,15 @@ import (
 
 // Shape is the shape of a generated random-weight model.
 type Shape struct {
-	// Arch is "llama" (default) or "qwen2" (adds q/k/v biases, NEOX RoPE).
+	// Arch is "llama" (default), "qwen2" (adds q/k/v biases, NEOX RoPE) or
+	// "qwen3" (per-head Q/K RMS norms, NEOX RoPE).
 	Arch                         string
 	Dim, Layers, Heads, KVHeads  int
 	FFNDim, Vocab, ContextLength int
+	// HeadDim, when non-zero, is written as {arch}.attention.key_length and
+	// value_length (qwen3 heads are wider than Dim/Heads); default
+	// Dim/Heads.
+	HeadDim int
 	// RopeBase is written as {arch}.rope.freq_base when non-zero.
 	RopeBase float32
 	// RopeLinearFactor, when non-zero, writes linear RoPE scaling with this
@@ -52,7 +57,10 @@ func WriteRandomModel(w io.Writer, shape Shape, typ tensor.Type, seed uint64) er
 	if shape.Vocab < 300 {
 		return fmt.Errorf("random model: vocabulary of %d is smaller than 300", shape.Vocab)
 	}
-	if shape.Heads <= 0 || shape.KVHeads <= 0 || shape.Dim%shape.Heads != 0 {
+	if !Supported(shape.Arch) {
+		return fmt.Errorf("random model: architecture %q unsupported", shape.Arch)
+	}
+	if shape.Heads <= 0 || shape.KVHeads <= 0 || (shape.HeadDim == 0 && shape.Dim%shape.Heads != 0) {
 		return fmt.Errorf("random model: dim %d not divisible into %d heads", shape.Dim, shape.Heads)
 	}
 	if shape.ContextLength == 0 {
@@ -60,6 +68,9 @@ func WriteRandomModel(w io.Writer, shape Shape, typ tensor.Type, seed uint64) er
 	}
 	a := shape.Arch
 	hd := shape.Dim / shape.Heads
+	if shape.HeadDim > 0 {
+		hd = shape.HeadDim
+	}
 	meta := []gguf.KV{
 		{Key: "general.architecture", Value: a},
 		{Key: "general.name", Value: "cairn-random-" + a},
@@ -72,6 +83,10 @@ func WriteRandomModel(w io.Writer, shape Shape, typ tensor.Type, seed uint64) er
 		{Key: a + ".attention.head_count_kv", Value: uint32(shape.KVHeads)},
 		{Key: a + ".attention.layer_norm_rms_epsilon", Value: float32(1e-5)},
 		{Key: a + ".rope.dimension_count", Value: uint32(hd)},
+	}
+	if shape.HeadDim > 0 {
+		meta = append(meta, gguf.KV{Key: a + ".attention.key_length", Value: uint32(hd)},
+			gguf.KV{Key: a + ".attention.value_length", Value: uint32(hd)})
 	}
 	if shape.RopeBase != 0 {
 		meta = append(meta, gguf.KV{Key: a + ".rope.freq_base", Value: shape.RopeBase})
@@ -126,6 +141,10 @@ func WriteRandomModel(w io.Writer, shape Shape, typ tensor.Type, seed uint64) er
 			vec(p+"attn_q.bias", qDim, 0, 0.5)
 			vec(p+"attn_k.bias", kvDim, 0, 0.5)
 			vec(p+"attn_v.bias", kvDim, 0, 0.5)
+		}
+		if a == "qwen3" {
+			vec(p+"attn_q_norm.weight", hd, 1, 0.5)
+			vec(p+"attn_k_norm.weight", hd, 1, 0.5)
 		}
 		vec(p+"ffn_norm.weight", shape.Dim, 1, 0.2)
 		for _, t := range []struct {

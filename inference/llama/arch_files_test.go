@@ -1,0 +1,53 @@
+package llama
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/cairnhub/cairn/inference/gguf"
+	"github.com/cairnhub/cairn/internal/fixture"
+)
+
+// TestArchFilesGreedy loads every generated model of testdata/arch (one
+// per architecture beyond llama and qwen2) and checks that greedy
+// generation gives llama.cpp's tokens, as its README.md records them.
+func TestArchFilesGreedy(t *testing.T) {
+	oracles := readmeOracles(t, "arch")
+	if len(oracles) == 0 {
+		t.Fatal("testdata/arch/README.md lists no files")
+	}
+	for _, o := range oracles {
+		t.Run(o.file, func(t *testing.T) {
+			f, err := gguf.Open(fixture.Path(t, filepath.Join("arch", o.file)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			m, err := Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.KVType = KVF16 // llama.cpp's default cache type
+			s := m.NewState(m.ContextLength, len(o.prompt))
+			logits, err := s.Forward(o.prompt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int32
+			for len(got) < len(o.gen) {
+				tok := argmax(logits)
+				got = append(got, tok)
+				if logits, err = s.Forward([]int32{tok}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n := 0
+			for n < len(got) && got[n] == o.gen[n] {
+				n++
+			}
+			if n < o.exact {
+				t.Errorf("generated %v\nllama.cpp %v\nfirst difference at token %d, want %d exact", got, o.gen, n, o.exact)
+			}
+		})
+	}
+}
