@@ -27,7 +27,7 @@ var ggufShapes = map[string]llama.Shape{
 // with llama-perplexity) and for benchmarks.
 func runGGUF(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("gguf", flag.ContinueOnError)
-	arch := fs.String("arch", "llama", "architecture: llama, qwen2 or qwen3")
+	arch := fs.String("arch", "llama", "architecture: llama, qwen2, qwen3 or phi3")
 	typ := fs.String("type", "F32", "weight type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, …")
 	shape := fs.String("shape", "tiny", "tiny, mini or tinyllama")
 	seed := fs.Uint64("seed", 1, "weights seed")
@@ -52,6 +52,11 @@ func runGGUF(_ context.Context, args []string) error {
 		sh.HeadDim = 2 * sh.Dim / sh.Heads
 		// Real Qwen3 files tie embeddings; the generated one does not, as
 		// greedy output through a tied random model repeats one token.
+	case "phi3":
+		// Phi-4-mini rotates 3/4 of each head and carries longrope factors.
+		sh.RopeDims = sh.Dim / sh.Heads * 3 / 4 &^ 1
+		sh.LongRope = true
+		sh.OrigContext = sh.ContextLength * 3 / 8
 	}
 	t, err := typeByName(*typ)
 	if err != nil {

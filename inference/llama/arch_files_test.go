@@ -28,7 +28,9 @@ func TestArchFilesGreedy(t *testing.T) {
 				t.Fatal(err)
 			}
 			m.KVType = KVF16 // llama.cpp's default cache type
-			s := m.NewState(m.ContextLength, len(o.prompt))
+			// As long as llama-simple's context: phi3 files then use the
+			// short RoPE factors, as llama.cpp does.
+			s := m.NewState(len(o.prompt)+len(o.gen), len(o.prompt))
 			logits, err := s.Forward(o.prompt)
 			if err != nil {
 				t.Fatal(err)

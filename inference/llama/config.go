@@ -2,14 +2,15 @@ package llama
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/cairnhub/cairn/inference/gguf"
 )
 
 // Config holds a model's hyper-parameters.
 type Config struct {
-	// Arch is the GGUF architecture name: "llama", "mistral", "qwen2" or
-	// "qwen3".
+	// Arch is the GGUF architecture name: "llama", "mistral", "qwen2",
+	// "qwen3" or "phi3".
 	Arch string
 	// ContextLength is the context the model was trained for.
 	ContextLength int
@@ -29,6 +30,22 @@ type Config struct {
 	// RopeFreqScale multiplies every rotation angle: 1/factor for linear
 	// RoPE scaling (default 1).
 	RopeFreqScale float32
+	// RopeAttnFactor multiplies RoPE's cos and sin, so the attention
+	// logits (rope.scaling.attn_factor, written for su/longrope; default 1).
+	RopeAttnFactor float32
+	// RopeOrigContext is the context the RoPE factors were trained for
+	// (rope.scaling.original_context_length; default ContextLength): a
+	// State longer than this uses rope_factors_long, others
+	// rope_factors_short, as llama.cpp does.
+	RopeOrigContext int
+	// FusedQKV: one attn_qkv matrix gives Q, K and V (phi3).
+	FusedQKV bool
+	// FusedGateUp: ffn_up holds the gate rows then the up rows (phi3).
+	FusedGateUp bool
+	// QPreScale, when non-zero, multiplies Q after RoPE and the attention
+	// scores are not scaled again (phi3 scales Q by 1/sqrt(HeadDim) itself,
+	// which rounds differently from scaling the scores).
+	QPreScale float32
 	// RopeNeox selects the NEOX rotation (halves) instead of adjacent pairs.
 	RopeNeox bool
 	// QKVBias is true when attention q/k/v projections carry biases (qwen2).
@@ -85,7 +102,7 @@ func (c *Config) KVBytes(ctxLen int) int64 {
 // Supported reports whether arch is an architecture this package runs.
 func Supported(arch string) bool {
 	switch arch {
-	case "llama", "mistral", "qwen2", "qwen3":
+	case "llama", "mistral", "qwen2", "qwen3", "phi3":
 		return true
 	}
 	return false
@@ -105,7 +122,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("llama: rope dimension count %d invalid for head size %d", c.RopeDims, c.HeadDim)
 	case c.Dim > 1<<20 || c.FFNDim > 1<<22 || c.Layers > 4096 || c.Heads > 4096 || c.Vocab > 1<<24:
 		return fmt.Errorf("llama: implausibly large model shape %+v", *c)
-	case c.RMSEps < 0 || c.RopeBase <= 0 || c.RopeFreqScale <= 0:
+	case c.FusedQKV && c.Heads*c.HeadDim != c.Dim:
+		return fmt.Errorf("llama: fused QKV needs %d heads × %d to equal dim %d", c.Heads, c.HeadDim, c.Dim)
+	case c.RMSEps < 0 || c.RopeBase <= 0 || c.RopeFreqScale <= 0 || c.RopeAttnFactor < 0:
 		return fmt.Errorf("llama: invalid rms epsilon %g or rope base %g", c.RMSEps, c.RopeBase)
 	case c.KVType != KVF16 && c.KVType != KVF32:
 		return fmt.Errorf("llama: KV cache type %v is not %v or %v", c.KVType, KVF16, KVF32)
@@ -121,7 +140,7 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	}
 	c := Config{Arch: arch}
 	if !Supported(arch) {
-		return c, fmt.Errorf("llama: unsupported architecture %q (want llama, mistral, qwen2 or qwen3)", arch)
+		return c, fmt.Errorf("llama: unsupported architecture %q (want llama, mistral, qwen2, qwen3 or phi3)", arch)
 	}
 	req := func(key string, dst *int) error {
 		v, ok := f.Uint(arch + "." + key)
@@ -190,6 +209,19 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	if v, ok := f.Uint(arch + ".vocab_size"); ok && c.Vocab == 0 {
 		c.Vocab = int(min(v, 1<<31))
 	}
+	c.RopeAttnFactor = 1
+	if v, ok := f.Float(arch + ".rope.scaling.attn_factor"); ok && v > 0 {
+		c.RopeAttnFactor = float32(v)
+	}
+	c.RopeOrigContext = c.ContextLength
+	if v, ok := f.Uint(arch + ".rope.scaling.original_context_length"); ok && v > 0 {
+		c.RopeOrigContext = int(min(v, 1<<31))
+	}
+	_, c.FusedQKV = f.Tensor("blk.0.attn_qkv.weight")
+	if arch == "phi3" {
+		c.FusedGateUp = true
+		c.QPreScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
+	}
 	c.RopeNeox = neoxRope(arch)
 	_, c.QKVBias = f.Tensor("blk.0.attn_q.bias")
 	_, c.QKNorm = f.Tensor("blk.0.attn_q_norm.weight")
@@ -200,7 +232,7 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 // LLAMA_ROPE_TYPE_NEOX) rather than adjacent pairs.
 func neoxRope(arch string) bool {
 	switch arch {
-	case "qwen2", "qwen3":
+	case "qwen2", "qwen3", "phi3":
 		return true
 	}
 	return false

@@ -25,7 +25,9 @@ type State struct {
 	kCache16, vCache16 [][]uint16  // KVF16: per layer, ctxLen × kvDim halves
 
 	x, xb, q, k, v, att, hb, hb2 []float32 // maxBatch rows each
+	qkv                          []float32 // FusedQKV: maxBatch × (qDim+2·kvDim)
 	cos, sin                     []float32 // maxBatch × RopeDims/2
+	freqs                        []float32 // RoPE frequency divisors, nil for none
 	scores                       []float32 // workers × ctxLen
 	logits                       []float32 // Vocab
 	workers                      int
@@ -69,6 +71,21 @@ func (m *Model) NewState(ctxLen, batch int) *State {
 	s.att = make([]float32, batch*qDim)
 	s.hb = make([]float32, batch*c.FFNDim)
 	s.hb2 = make([]float32, batch*c.FFNDim)
+	if c.FusedGateUp {
+		s.hb2 = make([]float32, batch*2*c.FFNDim)
+	}
+	if c.FusedQKV {
+		s.qkv = make([]float32, batch*(qDim+2*kvDim))
+	}
+	s.freqs = m.ropeFreqs
+	if s.freqs == nil {
+		// llama.cpp picks the long factors when a sequence may run past
+		// the context they were trained for.
+		s.freqs = m.ropeShort
+		if ctxLen > c.RopeOrigContext && m.ropeLong != nil {
+			s.freqs = m.ropeLong
+		}
+	}
 	s.cos = make([]float32, batch*c.RopeDims/2)
 	s.sin = make([]float32, batch*c.RopeDims/2)
 	s.scores = make([]float32, s.workers*ctxLen)
@@ -176,12 +193,16 @@ func (s *State) ropeTables(pos, n int) {
 		cs, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
 		for j := 0; j < half; j++ {
 			t := theta
-			if s.m.ropeFreqs != nil {
-				t /= s.m.ropeFreqs[j]
+			if s.freqs != nil {
+				t /= s.freqs[j]
 			}
 			t *= c.RopeFreqScale
 			cs[j] = float32(math.Cos(float64(t)))
 			sn[j] = float32(math.Sin(float64(t)))
+			if c.RopeAttnFactor != 1 {
+				cs[j] *= c.RopeAttnFactor
+				sn[j] *= c.RopeAttnFactor
+			}
 			theta *= thetaScale
 		}
 	}
@@ -219,7 +240,7 @@ func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
 	m := s.m
 	c := m.Config
 	n := len(tokens)
-	dim, qDim, kvDim, ffn := c.Dim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.FFNDim
+	dim, qDim, kvDim := c.Dim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	half := c.RopeDims / 2
 	for i, t := range tokens {
 		m.tokEmbd.Row(s.x[i*dim:(i+1)*dim], int(t))
@@ -230,9 +251,7 @@ func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
 		for i := 0; i < n; i++ {
 			rmsNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], l.attnNorm, c.RMSEps)
 		}
-		matmul(s.q, l.wq, s.xb, n)
-		matmul(s.k, l.wk, s.xb, n)
-		matmul(s.v, l.wv, s.xb, n)
+		s.projectQKV(l, n)
 		for i := 0; i < n; i++ {
 			q, k, v := s.q[i*qDim:(i+1)*qDim], s.k[i*kvDim:(i+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim]
 			if l.bq != nil {
@@ -247,6 +266,9 @@ func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
 			cs, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
 			s.rope(q, c.Heads, cs, sn)
 			s.rope(k, c.KVHeads, cs, sn)
+			if c.QPreScale != 0 {
+				scale(q, c.QPreScale)
+			}
 			p := s.pos + i
 			if s.kvType == KVF16 {
 				tensor.F32ToF16Slice(s.kCache16[li][p*kvDim:(p+1)*kvDim], k)
@@ -267,12 +289,7 @@ func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
 		for i := 0; i < n; i++ {
 			rmsNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], l.ffnNorm, c.RMSEps)
 		}
-		matmul(s.hb, l.wGate, s.xb, n)
-		matmul(s.hb2, l.wUp, s.xb, n)
-		h, u := s.hb[:n*ffn], s.hb2[:n*ffn]
-		for i := range h {
-			h[i] = silu(h[i]) * u[i]
-		}
+		s.gatedFFN(l, n)
 		matmul(s.xb, l.wDown, s.hb, n)
 		addTo(s.x[:n*dim], s.xb[:n*dim])
 	}
@@ -297,6 +314,55 @@ func headNorm(vec, w []float32, eps float32) {
 	hd := len(w)
 	for h := 0; h+hd <= len(vec); h += hd {
 		rmsNorm(vec[h:h+hd], vec[h:h+hd], w, eps)
+	}
+}
+
+// projectQKV computes s.q, s.k and s.v of n rows from s.xb.
+func (s *State) projectQKV(l *layer, n int) {
+	c := s.m.Config
+	if l.wqkv == nil {
+		matmul(s.q, l.wq, s.xb, n)
+		matmul(s.k, l.wk, s.xb, n)
+		matmul(s.v, l.wv, s.xb, n)
+		return
+	}
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	w := qDim + 2*kvDim
+	matmul(s.qkv, l.wqkv, s.xb, n)
+	for i := 0; i < n; i++ {
+		row := s.qkv[i*w : (i+1)*w]
+		copy(s.q[i*qDim:(i+1)*qDim], row[:qDim])
+		copy(s.k[i*kvDim:(i+1)*kvDim], row[qDim:qDim+kvDim])
+		copy(s.v[i*kvDim:(i+1)*kvDim], row[qDim+kvDim:])
+	}
+}
+
+// gatedFFN puts silu(gate)·up of n rows of s.xb into s.hb.
+func (s *State) gatedFFN(l *layer, n int) {
+	ffn := s.m.FFNDim
+	h := s.hb[:n*ffn]
+	if l.wGate == nil {
+		// Fused: each row of ffn_up's output is the gate, then the up half.
+		matmul(s.hb2, l.wUp, s.xb, n)
+		for i := 0; i < n; i++ {
+			row := s.hb2[i*2*ffn : (i+1)*2*ffn]
+			for j, g := range row[:ffn] {
+				h[i*ffn+j] = silu(g) * row[ffn+j]
+			}
+		}
+		return
+	}
+	matmul(s.hb, l.wGate, s.xb, n)
+	matmul(s.hb2, l.wUp, s.xb, n)
+	u := s.hb2[:n*ffn]
+	for i := range h {
+		h[i] = silu(h[i]) * u[i]
+	}
+}
+
+func scale(v []float32, f float32) {
+	for i := range v {
+		v[i] *= f
 	}
 }
 
@@ -346,6 +412,9 @@ func (s *State) attendHeads(li, n, h0, h1 int, scores []float32) {
 	qDim, kvDim := c.Heads*hd, c.KVHeads*hd
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
+	if c.QPreScale != 0 {
+		scale = 1
+	}
 	f16 := s.kvType == KVF16
 	var kc, vc []float32
 	var kc16, vc16 []uint16
