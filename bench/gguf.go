@@ -27,7 +27,7 @@ var ggufShapes = map[string]llama.Shape{
 // with llama-perplexity) and for benchmarks.
 func runGGUF(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("gguf", flag.ContinueOnError)
-	arch := fs.String("arch", "llama", "architecture: llama, qwen2, qwen3 or phi3")
+	arch := fs.String("arch", "llama", "architecture: llama, qwen2, qwen3, phi3, gemma2 or gemma3")
 	typ := fs.String("type", "F32", "weight type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, …")
 	shape := fs.String("shape", "tiny", "tiny, mini or tinyllama")
 	seed := fs.Uint64("seed", 1, "weights seed")
@@ -42,22 +42,7 @@ func runGGUF(_ context.Context, args []string) error {
 	if !ok {
 		return fmt.Errorf("gguf: shape %q: want tiny, mini or tinyllama", *shape)
 	}
-	sh.Arch = *arch
-	switch sh.Arch {
-	case "qwen2":
-		sh.Tokenizer = "gpt2"
-	case "qwen3":
-		// Qwen3 heads are wider than Dim/Heads and its embeddings tied.
-		sh.Tokenizer = "gpt2"
-		sh.HeadDim = 2 * sh.Dim / sh.Heads
-		// Real Qwen3 files tie embeddings; the generated one does not, as
-		// greedy output through a tied random model repeats one token.
-	case "phi3":
-		// Phi-4-mini rotates 3/4 of each head and carries longrope factors.
-		sh.RopeDims = sh.Dim / sh.Heads * 3 / 4 &^ 1
-		sh.LongRope = true
-		sh.OrigContext = sh.ContextLength * 3 / 8
-	}
+	sh = archShape(sh, *arch)
 	t, err := typeByName(*typ)
 	if err != nil {
 		return err
@@ -93,4 +78,41 @@ func typeByName(name string) (tensor.Type, error) {
 		}
 	}
 	return 0, fmt.Errorf("gguf: unknown type %q", name)
+}
+
+// archShape sets arch on sh with the settings that make a small random
+// model of it exercise what the architecture adds.
+func archShape(sh llama.Shape, arch string) llama.Shape {
+	sh.Arch = arch
+	switch sh.Arch {
+	case "qwen2":
+		sh.Tokenizer = "gpt2"
+	case "qwen3":
+		// Qwen3 heads are wider than Dim/Heads.
+		sh.Tokenizer = "gpt2"
+		sh.HeadDim = 2 * sh.Dim / sh.Heads
+		// Real Qwen3 files tie embeddings; the generated one does not, as
+		// greedy output through a tied random model repeats one token.
+	case "phi3":
+		// Phi-4-mini rotates 3/4 of each head and carries longrope factors.
+		sh.RopeDims = sh.Dim / sh.Heads * 3 / 4 &^ 1
+		sh.LongRope = true
+		sh.OrigContext = sh.ContextLength * 3 / 8
+	case "gemma2", "gemma3":
+		// Gemma heads are wider than Dim/Heads; the window is small so
+		// short sequences already slide. gemma2's caps are lower than
+		// the real 50 and 30 so that they bite on random weights.
+		sh.HeadDim = 2 * sh.Dim / sh.Heads
+		sh.SlidingWindow = 32
+		if sh.Arch == "gemma2" {
+			sh.AttnSoftCap, sh.FinalSoftCap = 5, 10
+		} else {
+			// gemma3: global layers use a large base and linear scaling,
+			// sliding ones llama.cpp's fixed 10000.
+			sh.RopeBase, sh.RopeLinearFactor = 1e6, 8
+			// Five of every six layers slide: six give one global layer.
+			sh.Layers = max(sh.Layers, 6)
+		}
+	}
+	return sh
 }

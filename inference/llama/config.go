@@ -10,7 +10,7 @@ import (
 // Config holds a model's hyper-parameters.
 type Config struct {
 	// Arch is the GGUF architecture name: "llama", "mistral", "qwen2",
-	// "qwen3" or "phi3".
+	// "qwen3", "phi3", "gemma2" or "gemma3".
 	Arch string
 	// ContextLength is the context the model was trained for.
 	ContextLength int
@@ -46,6 +46,9 @@ type Config struct {
 	// scores are not scaled again (phi3 scales Q by 1/sqrt(HeadDim) itself,
 	// which rounds differently from scaling the scores).
 	QPreScale float32
+	// Gemma holds the settings of the gemma2 and gemma3 architectures
+	// (zero for the others).
+	Gemma GemmaConfig
 	// RopeNeox selects the NEOX rotation (halves) instead of adjacent pairs.
 	RopeNeox bool
 	// QKVBias is true when attention q/k/v projections carry biases (qwen2).
@@ -57,6 +60,62 @@ type Config struct {
 	// (the zero value, llama.cpp's default) or KVF32. It is not read from
 	// the file; set it on the Model before NewState.
 	KVType KVType
+}
+
+// GemmaConfig holds what gemma2 and gemma3 add to a llama block. Their
+// GGUF norm weights already carry Gemma's +1 (the converter adds it).
+type GemmaConfig struct {
+	// On is set for gemma2 and gemma3: embeddings scaled by sqrt(Dim),
+	// RMS norms after attention and after the FFN (post_attention_norm,
+	// post_ffw_norm), and GeGLU (gelu-tanh gate) instead of SwiGLU.
+	On bool
+	// AttnSoftCap, when non-zero, caps attention scores at ±AttnSoftCap
+	// by cap·tanh(score/cap) (gemma2's attn_logit_softcapping, default 50).
+	AttnSoftCap float32
+	// FinalSoftCap caps the output logits the same way (gemma2's
+	// final_logit_softcapping, default 30).
+	FinalSoftCap float32
+	// SlidingWindow is how many positions (the query's own included) a
+	// sliding-window layer sees; layer i slides when i%SWAPattern <
+	// SWAPattern-1 (gemma2: every other layer from the first, window
+	// 4096 by default; gemma3: five of every six).
+	SlidingWindow, SWAPattern int
+	// RopeBaseSWA and RopeFreqScaleSWA are the RoPE base and scale of
+	// sliding-window layers (gemma3: 10000 and 1; the global layers use
+	// rope.freq_base and the file's scaling).
+	RopeBaseSWA, RopeFreqScaleSWA float32
+}
+
+// Sliding reports whether layer li attends through a sliding window.
+func (c *Config) Sliding(li int) bool {
+	g := c.Gemma
+	return g.SWAPattern > 0 && g.SlidingWindow > 0 && li%g.SWAPattern < g.SWAPattern-1
+}
+
+// gemmaConfig reads the gemma2/gemma3 settings, with llama.cpp's defaults.
+func gemmaConfig(f *gguf.File, c *Config) {
+	a := c.Arch
+	g := GemmaConfig{On: true, SWAPattern: 6, RopeBaseSWA: 10000, RopeFreqScaleSWA: 1}
+	if a == "gemma2" {
+		g = GemmaConfig{On: true, AttnSoftCap: 50, FinalSoftCap: 30, SlidingWindow: 4096, SWAPattern: 2,
+			RopeBaseSWA: c.RopeBase, RopeFreqScaleSWA: c.RopeFreqScale}
+		if v, ok := f.Float(a + ".attn_logit_softcapping"); ok {
+			g.AttnSoftCap = float32(v)
+		}
+		if v, ok := f.Float(a + ".final_logit_softcapping"); ok {
+			g.FinalSoftCap = float32(v)
+		}
+	}
+	if v, ok := f.Uint(a + ".attention.sliding_window"); ok {
+		g.SlidingWindow = int(min(v, 1<<31))
+	}
+	c.Gemma = g
+	// llama.cpp scales queries by 1/sqrt(HeadDim), except in the 27B
+	// models (46 gemma2 or 62 gemma3 layers): 1/sqrt(Dim/Heads).
+	c.QPreScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
+	if (a == "gemma2" && c.Layers == 46) || (a == "gemma3" && c.Layers == 62) {
+		c.QPreScale = float32(1 / math.Sqrt(float64(c.Dim/c.Heads)))
+	}
 }
 
 // KVType is the element type of the KV cache.
@@ -102,7 +161,7 @@ func (c *Config) KVBytes(ctxLen int) int64 {
 // Supported reports whether arch is an architecture this package runs.
 func Supported(arch string) bool {
 	switch arch {
-	case "llama", "mistral", "qwen2", "qwen3", "phi3":
+	case "llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3":
 		return true
 	}
 	return false
@@ -140,7 +199,7 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	}
 	c := Config{Arch: arch}
 	if !Supported(arch) {
-		return c, fmt.Errorf("llama: unsupported architecture %q (want llama, mistral, qwen2, qwen3 or phi3)", arch)
+		return c, fmt.Errorf("llama: unsupported architecture %q (want llama, mistral, qwen2, qwen3, phi3, gemma2 or gemma3)", arch)
 	}
 	req := func(key string, dst *int) error {
 		v, ok := f.Uint(arch + "." + key)
@@ -185,6 +244,33 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	if v, ok := f.Float(arch + ".rope.freq_base"); ok {
 		c.RopeBase = float32(v)
 	}
+	if err := ropeConfig(f, &c); err != nil {
+		return c, err
+	}
+	if ti, ok := f.Tensor("token_embd.weight"); ok && len(ti.Dims) == 2 {
+		c.Vocab = int(min(ti.Dims[1], 1<<31))
+	}
+	if v, ok := f.Uint(arch + ".vocab_size"); ok && c.Vocab == 0 {
+		c.Vocab = int(min(v, 1<<31))
+	}
+	_, c.FusedQKV = f.Tensor("blk.0.attn_qkv.weight")
+	if arch == "phi3" {
+		c.FusedGateUp = true
+		c.QPreScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
+	}
+	if arch == "gemma2" || arch == "gemma3" {
+		gemmaConfig(f, &c)
+	}
+	c.RopeNeox = neoxRope(arch)
+	_, c.QKVBias = f.Tensor("blk.0.attn_q.bias")
+	_, c.QKNorm = f.Tensor("blk.0.attn_q_norm.weight")
+	return c, c.Validate()
+}
+
+// ropeConfig reads the RoPE settings: rotated dimensions, linear scaling,
+// and longrope's attention factor and original context.
+func ropeConfig(f *gguf.File, c *Config) error {
+	arch := c.Arch
 	c.RopeDims = c.HeadDim
 	c.RopeFreqScale = 1
 	scaling, _ := f.String(arch + ".rope.scaling.type")
@@ -195,19 +281,13 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 			c.RopeFreqScale = float32(1 / v)
 		}
 	default:
-		return c, fmt.Errorf("llama: RoPE scaling %q is not supported", scaling)
+		return fmt.Errorf("llama: RoPE scaling %q is not supported", scaling)
 	}
 	if v, ok := f.Float(arch + ".rope.scale_linear"); ok && v > 0 {
 		c.RopeFreqScale = float32(1 / v)
 	}
 	if v, ok := f.Uint(arch + ".rope.dimension_count"); ok {
 		c.RopeDims = int(min(v, 1<<31))
-	}
-	if ti, ok := f.Tensor("token_embd.weight"); ok && len(ti.Dims) == 2 {
-		c.Vocab = int(min(ti.Dims[1], 1<<31))
-	}
-	if v, ok := f.Uint(arch + ".vocab_size"); ok && c.Vocab == 0 {
-		c.Vocab = int(min(v, 1<<31))
 	}
 	c.RopeAttnFactor = 1
 	if v, ok := f.Float(arch + ".rope.scaling.attn_factor"); ok && v > 0 {
@@ -217,22 +297,14 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	if v, ok := f.Uint(arch + ".rope.scaling.original_context_length"); ok && v > 0 {
 		c.RopeOrigContext = int(min(v, 1<<31))
 	}
-	_, c.FusedQKV = f.Tensor("blk.0.attn_qkv.weight")
-	if arch == "phi3" {
-		c.FusedGateUp = true
-		c.QPreScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
-	}
-	c.RopeNeox = neoxRope(arch)
-	_, c.QKVBias = f.Tensor("blk.0.attn_q.bias")
-	_, c.QKNorm = f.Tensor("blk.0.attn_q_norm.weight")
-	return c, c.Validate()
+	return nil
 }
 
 // neoxRope reports whether arch rotates halves of each head (llama.cpp's
 // LLAMA_ROPE_TYPE_NEOX) rather than adjacent pairs.
 func neoxRope(arch string) bool {
 	switch arch {
-	case "qwen2", "qwen3", "phi3":
+	case "qwen2", "qwen3", "phi3", "gemma2", "gemma3":
 		return true
 	}
 	return false

@@ -1,6 +1,6 @@
 // Package llama runs the forward pass of llama-family transformer models
-// (llama, mistral — stored as llama in GGUF — qwen2, qwen3 and phi3) from
-// GGUF weights.
+// (llama, mistral — stored as llama in GGUF — qwen2, qwen3, phi3, gemma2
+// and gemma3) from GGUF weights.
 //
 // Words used here:
 //
@@ -11,7 +11,7 @@
 //     rotated dimensions.
 //   - RoPE layout: llama rotates adjacent pairs (x[2i], x[2i+1]) — ggml's
 //     "normal" mode, which GGUF converters prepare the q/k weights for;
-//     qwen2, qwen3 and phi3 rotate the halves (x[i], x[i+d/2]) — ggml's
+//     qwen2, qwen3, phi3 and gemma rotate the halves (x[i], x[i+d/2]) — ggml's
 //     "NEOX" mode. Using
 //     the wrong one raises no error and produces garbage, so the layout is
 //     fixed per architecture in Config.RopeNeox.
@@ -25,6 +25,13 @@
 //   - longrope (su): per-pair frequency divisors, rope_factors_long for a
 //     State longer than RopeOrigContext, rope_factors_short otherwise, and
 //     cos/sin multiplied by RopeAttnFactor.
+//   - Gemma block (gemma2, gemma3): embeddings scaled by sqrt(Dim), RMS
+//     norms before and after attention and the FFN, GeGLU (ggml's GELU
+//     table: gelu-tanh of the gate rounded to a half), Q scaled before
+//     attention, soft-capping (gemma2: c·tanh(x/c) of the attention scores
+//     and of the output logits), and sliding-window layers that see only
+//     the last SlidingWindow positions (gemma3's with their own RoPE base).
+//     The files' norm weights already hold Gemma's +1.
 //   - KV cache: the rotated keys and the values of every position so far,
 //     per layer (ctxLen × KVHeads × HeadDim each), of Config.KVType: IEEE
 //     halves by default (KVF16, rounded to nearest even, as llama.cpp's

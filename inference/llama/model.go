@@ -13,6 +13,8 @@ type layer struct {
 	wqkv              *tensor.Matrix // FusedQKV: Q rows, K rows, V rows
 	bq, bk, bv        []float32
 	qNorm, kNorm      []float32 // per-head RMS norm weights (QKNorm)
+	postAttnNorm      []float32 // gemma: norm of the attention output
+	postFFNNorm       []float32 // gemma: norm of the FFN output
 	ffnNorm           []float32
 	wGate, wUp, wDown *tensor.Matrix
 }
@@ -135,6 +137,9 @@ func (m *Model) loadLayerVectors(f *gguf.File, l *layer, p string) error {
 	}
 	if cfg.QKNorm {
 		vecs = append(vecs, layerVector{"attn_q_norm.weight", &l.qNorm, cfg.HeadDim}, layerVector{"attn_k_norm.weight", &l.kNorm, cfg.HeadDim})
+	}
+	if cfg.Gemma.On {
+		vecs = append(vecs, layerVector{"post_attention_norm.weight", &l.postAttnNorm, cfg.Dim}, layerVector{"post_ffw_norm.weight", &l.postFFNNorm, cfg.Dim})
 	}
 	if cfg.QKVBias {
 		vecs = append(vecs, layerVector{"attn_q.bias", &l.bq, qDim}, layerVector{"attn_k.bias", &l.bk, kvDim}, layerVector{"attn_v.bias", &l.bv, kvDim})

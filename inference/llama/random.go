@@ -13,8 +13,9 @@ import (
 // Shape is the shape of a generated random-weight model.
 type Shape struct {
 	// Arch is "llama" (default), "qwen2" (adds q/k/v biases, NEOX RoPE),
-	// "qwen3" (per-head Q/K RMS norms, NEOX RoPE) or "phi3" (fused QKV and
-	// gate/up matrices, NEOX RoPE).
+	// "qwen3" (per-head Q/K RMS norms, NEOX RoPE), "phi3" (fused QKV and
+	// gate/up matrices, NEOX RoPE), "gemma2" (post-norms, GeGLU; embeddings
+	// always tied) or "gemma3" (gemma2's block with Q/K norms).
 	Arch                         string
 	Dim, Layers, Heads, KVHeads  int
 	FFNDim, Vocab, ContextLength int
@@ -37,6 +38,12 @@ type Shape struct {
 	// OrigContext is written as rope.scaling.original_context_length when
 	// LongRope is set (default ContextLength/2).
 	OrigContext int
+	// SlidingWindow is written as {arch}.attention.sliding_window when
+	// non-zero (gemma2, gemma3).
+	SlidingWindow int
+	// AttnSoftCap and FinalSoftCap are written as gemma2's
+	// attn_logit_softcapping and final_logit_softcapping when non-zero.
+	AttnSoftCap, FinalSoftCap float32
 	// TiedEmbeddings omits output.weight so token_embd.weight is reused.
 	TiedEmbeddings bool
 	// Tokenizer is "llama" (default: a SentencePiece vocabulary) or "gpt2"
@@ -99,17 +106,7 @@ func WriteRandomModel(w io.Writer, shape Shape, typ tensor.Type, seed uint64) er
 		{Key: a + ".attention.layer_norm_rms_epsilon", Value: float32(1e-5)},
 		{Key: a + ".rope.dimension_count", Value: uint32(ropeDims)},
 	}
-	if shape.LongRope {
-		orig := shape.OrigContext
-		if orig == 0 {
-			orig = shape.ContextLength / 2
-		}
-		scale := float64(shape.ContextLength) / float64(orig)
-		// The converter's su/longrope attention factor.
-		attn := math.Sqrt(1 + math.Log(scale)/math.Log(float64(orig)))
-		meta = append(meta, gguf.KV{Key: a + ".rope.scaling.attn_factor", Value: float32(attn)},
-			gguf.KV{Key: a + ".rope.scaling.original_context_length", Value: uint32(orig)})
-	}
+	meta = append(meta, extraMeta(shape)...)
 	if shape.HeadDim > 0 {
 		meta = append(meta, gguf.KV{Key: a + ".attention.key_length", Value: uint32(hd)},
 			gguf.KV{Key: a + ".attention.value_length", Value: uint32(hd)})
@@ -124,12 +121,16 @@ func WriteRandomModel(w io.Writer, shape Shape, typ tensor.Type, seed uint64) er
 	switch shape.Tokenizer {
 	case "", "llama":
 		var specials []string
-		if a == "phi3" {
-			specials = phi3Specials
+		template := ""
+		switch a {
+		case "phi3":
+			specials, template = phi3Specials, Phi3Template
+		case "gemma2", "gemma3":
+			specials, template = []string{"<start_of_turn>", "<end_of_turn>"}, GemmaTemplate
 		}
 		meta = append(meta, vocabMeta(shape.Vocab, specials)...)
-		if a == "phi3" {
-			meta = append(meta, gguf.KV{Key: "tokenizer.chat_template", Value: Phi3Template})
+		if template != "" {
+			meta = append(meta, gguf.KV{Key: "tokenizer.chat_template", Value: template})
 		}
 	case "gpt2":
 		meta = append(meta, bpeVocabMeta(shape.Vocab)...)
@@ -151,12 +152,40 @@ func WriteRandomModel(w io.Writer, shape Shape, typ tensor.Type, seed uint64) er
 		}
 	}
 	g.vec("output_norm.weight", shape.Dim, 1, 0.2)
-	if !shape.TiedEmbeddings {
+	if !shape.TiedEmbeddings && a != "gemma2" {
 		if err := g.mat("output.weight", shape.Vocab, shape.Dim); err != nil {
 			return err
 		}
 	}
 	return gguf.Write(w, meta, g.tensors)
+}
+
+// extraMeta gives the metadata of the shape's optional settings: sliding
+// window, soft-capping and longrope.
+func extraMeta(shape Shape) []gguf.KV {
+	a := shape.Arch
+	var meta []gguf.KV
+	if shape.SlidingWindow > 0 {
+		meta = append(meta, gguf.KV{Key: a + ".attention.sliding_window", Value: uint32(shape.SlidingWindow)})
+	}
+	if shape.AttnSoftCap > 0 {
+		meta = append(meta, gguf.KV{Key: a + ".attn_logit_softcapping", Value: shape.AttnSoftCap})
+	}
+	if shape.FinalSoftCap > 0 {
+		meta = append(meta, gguf.KV{Key: a + ".final_logit_softcapping", Value: shape.FinalSoftCap})
+	}
+	if shape.LongRope {
+		orig := shape.OrigContext
+		if orig == 0 {
+			orig = shape.ContextLength / 2
+		}
+		scale := float64(shape.ContextLength) / float64(orig)
+		// The converter's su/longrope attention factor.
+		attn := math.Sqrt(1 + math.Log(scale)/math.Log(float64(orig)))
+		meta = append(meta, gguf.KV{Key: a + ".rope.scaling.attn_factor", Value: float32(attn)},
+			gguf.KV{Key: a + ".rope.scaling.original_context_length", Value: uint32(orig)})
+	}
+	return meta
 }
 
 // randomGen draws a random model's tensors.
@@ -209,12 +238,22 @@ func (g *randomGen) layer(shape Shape, p string, hd int) error {
 		g.vec(p+"attn_q.bias", qDim, 0, 0.5)
 		g.vec(p+"attn_k.bias", kvDim, 0, 0.5)
 		g.vec(p+"attn_v.bias", kvDim, 0, 0.5)
-	case "qwen3":
+	case "qwen3", "gemma3":
 		g.vec(p+"attn_q_norm.weight", hd, 1, 0.5)
 		g.vec(p+"attn_k_norm.weight", hd, 1, 0.5)
 	}
+	gemma := a == "gemma2" || a == "gemma3"
+	if gemma {
+		g.vec(p+"post_attention_norm.weight", dim, 1, 0.2)
+	}
 	g.vec(p+"ffn_norm.weight", dim, 1, 0.2)
-	return g.mats(p, ffnMats)
+	if err := g.mats(p, ffnMats); err != nil {
+		return err
+	}
+	if gemma {
+		g.vec(p+"post_ffw_norm.weight", dim, 1, 0.2)
+	}
+	return nil
 }
 
 func (g *randomGen) mats(p string, list []shaped) error {
@@ -284,6 +323,10 @@ var phi3Specials = []string{"<|endoftext|>", "<|assistant|>", "<|system|>", "<|e
 // Phi3Template is the chat template written into "phi3" random models
 // (Phi-3-mini's, without the bos token).
 const Phi3Template = "{% for message in messages %}{{'<|' + message['role'] + '|>' + '\\n' + message['content'] + '<|end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
+
+// GemmaTemplate is the chat template written into "gemma2" and "gemma3"
+// random models (Gemma's turns, the assistant called "model").
+const GemmaTemplate = "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'assistant' %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
 
 // vocabMeta builds a synthetic SentencePiece vocabulary of n tokens, the
 // last of them specials (control tokens).
