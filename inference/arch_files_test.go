@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/cairnhub/cairn/inference/chat"
 	"github.com/cairnhub/cairn/internal/fixture"
 )
 
@@ -58,6 +59,55 @@ func TestArchFilesPerplexity(t *testing.T) {
 				if d := math.Abs(c.got-c.want) / c.want; d > 0.005 {
 					t.Errorf("%s perplexity %.4f, llama-perplexity %.4f (%.2f%% apart)", c.name, c.got, c.want, 100*d)
 				}
+			}
+		})
+	}
+}
+
+// TestArchFilesChat renders a conversation through each generated model's
+// own Jinja template and checks that the model's turn-end token ends
+// generation, as it does in llama.cpp's server.
+func TestArchFilesChat(t *testing.T) {
+	for _, c := range []struct {
+		file, stop, prompt string
+	}{
+		{"qwen3-mini-f16.gguf", "<|im_end|>", "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"},
+		{"phi3-mini-f16.gguf", "<|end|>", "<|user|>\nhi<|end|>\n<|assistant|>\n"},
+		{"gemma2-mini-f16.gguf", "<end_of_turn>", "<s><start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n"},
+		{"gemma3-mini-f16.gguf", "<end_of_turn>", "<s><start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			m, err := Open(fixture.Path(t, filepath.Join("arch", c.file)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			tmpl := m.ChatTemplate()
+			if why := tmpl.Fallback(); why != "" {
+				t.Fatalf("the file's template is not used: %s", why)
+			}
+			got, err := tmpl.Render([]chat.Message{{Role: "user", Content: "hi"}}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.prompt {
+				t.Errorf("rendered %q, want %q", got, c.prompt)
+			}
+			tok := m.Tokenizer()
+			id, ok := tok.ID(c.stop)
+			if !ok || !tok.IsEOG(id) {
+				t.Errorf("%s (id %d, found %v) does not end generation", c.stop, id, ok)
+			}
+			// The rendered prompt's markers are single special tokens.
+			ids := m.PromptTokens(Request{Prompt: got})
+			n := 0
+			for _, v := range ids {
+				if v == id {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("prompt %v holds %s %d times, want once", ids, c.stop, n)
 			}
 		})
 	}
