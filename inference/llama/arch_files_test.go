@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"math"
 	"path/filepath"
 	"testing"
 
@@ -50,6 +51,46 @@ func TestArchFilesGreedy(t *testing.T) {
 			if n < o.exact {
 				t.Errorf("generated %v\nllama.cpp %v\nfirst difference at token %d, want %d exact", got, o.gen, n, o.exact)
 			}
+		})
+	}
+}
+
+// TestArchFilesKVF32 runs the prompt of every generated model with the
+// float32 KV cache and checks that its logits stay close to the F16
+// cache's: the two attention paths (sliding windows, soft-capping, scaling)
+// compute the same thing up to the halves' rounding.
+func TestArchFilesKVF32(t *testing.T) {
+	for _, o := range readmeOracles(t, "arch") {
+		t.Run(o.file, func(t *testing.T) {
+			f, err := gguf.Open(fixture.Path(t, filepath.Join("arch", o.file)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			m, err := Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Prompt and generation: long enough that sliding layers slide.
+			toks := append(append([]int32{}, o.prompt...), o.gen...)
+			logits := map[KVType][]float32{}
+			for _, kv := range []KVType{KVF16, KVF32} {
+				m.KVType = kv
+				s := m.NewState(len(toks), 8)
+				all := make([]float32, len(toks)*m.Vocab)
+				if err := s.ForwardAll(toks, all); err != nil {
+					t.Fatal(err)
+				}
+				logits[kv] = all
+			}
+			var worst float64
+			for i, a := range logits[KVF16] {
+				worst = max(worst, math.Abs(float64(a-logits[KVF32][i])))
+			}
+			if worst > 0.05 {
+				t.Errorf("F16 and F32 KV caches' logits differ by up to %g", worst)
+			}
+			t.Logf("largest difference %g", worst)
 		})
 	}
 }

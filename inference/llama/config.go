@@ -185,6 +185,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("llama: fused QKV needs %d heads × %d to equal dim %d", c.Heads, c.HeadDim, c.Dim)
 	case c.RMSEps < 0 || c.RopeBase <= 0 || c.RopeFreqScale <= 0 || c.RopeAttnFactor < 0:
 		return fmt.Errorf("llama: invalid rms epsilon %g or rope base %g", c.RMSEps, c.RopeBase)
+	case c.Gemma.SlidingWindow < 0 || c.Gemma.SWAPattern < 0 || c.Gemma.AttnSoftCap < 0 || c.Gemma.FinalSoftCap < 0:
+		return fmt.Errorf("llama: negative sliding window or soft-cap in %+v", c.Gemma)
+	case c.Gemma.On && (c.Gemma.RopeBaseSWA <= 0 || c.Gemma.RopeFreqScaleSWA <= 0):
+		return fmt.Errorf("llama: invalid sliding-layer rope base %g or scale %g", c.Gemma.RopeBaseSWA, c.Gemma.RopeFreqScaleSWA)
 	case c.KVType != KVF16 && c.KVType != KVF32:
 		return fmt.Errorf("llama: KV cache type %v is not %v or %v", c.KVType, KVF16, KVF32)
 	}
