@@ -3,6 +3,7 @@ package llama
 import (
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cairnhub/cairn/inference/gguf"
@@ -61,6 +62,11 @@ func TestArchFilesGreedy(t *testing.T) {
 // compute the same thing up to the halves' rounding.
 func TestArchFilesKVF32(t *testing.T) {
 	for _, o := range readmeOracles(t, "arch") {
+		if !strings.HasSuffix(o.file, "-f16.gguf") {
+			// Quantised weights quantise the activations too, which
+			// turns the caches' small differences into larger ones.
+			continue
+		}
 		t.Run(o.file, func(t *testing.T) {
 			f, err := gguf.Open(fixture.Path(t, filepath.Join("arch", o.file)))
 			if err != nil {
