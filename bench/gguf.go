@@ -31,6 +31,7 @@ func runGGUF(_ context.Context, args []string) error {
 	typ := fs.String("type", "F32", "weight type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, …")
 	shape := fs.String("shape", "tiny", "tiny, mini or tinyllama")
 	seed := fs.Uint64("seed", 1, "weights seed")
+	yarn := fs.Float64("yarn", 0, "YaRN RoPE scaling factor (0: none); the original context is a quarter of the shape's")
 	out := fs.String("o", "", "output file (required)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -43,6 +44,7 @@ func runGGUF(_ context.Context, args []string) error {
 		return fmt.Errorf("gguf: shape %q: want tiny, mini or tinyllama", *shape)
 	}
 	sh = archShape(sh, *arch)
+	sh.RopeYarnFactor = float32(*yarn)
 	t, err := typeByName(*typ)
 	if err != nil {
 		return err

@@ -38,6 +38,11 @@ type Config struct {
 	// State longer than this uses rope_factors_long, others
 	// rope_factors_short, as llama.cpp does.
 	RopeOrigContext int
+	// RopeYarn selects YaRN scaling (rope.scaling.type "yarn"): each pair's
+	// angle mixes the scaled and unscaled ones by a ramp over the pairs
+	// between llama.cpp's correction dimensions (beta fast 32, slow 1, for
+	// RopeOrigContext), and cos/sin grow by 1 + 0.1·ln(1/RopeFreqScale).
+	RopeYarn bool
 	// FusedQKV: one attn_qkv matrix gives Q, K and V (phi3).
 	FusedQKV bool
 	// FusedGateUp: ffn_up holds the gate rows then the up rows (phi3).
@@ -280,10 +285,11 @@ func ropeConfig(f *gguf.File, c *Config) error {
 	scaling, _ := f.String(arch + ".rope.scaling.type")
 	switch scaling {
 	case "", "none":
-	case "linear":
+	case "linear", "yarn":
 		if v, ok := f.Float(arch + ".rope.scaling.factor"); ok && v > 0 {
 			c.RopeFreqScale = float32(1 / v)
 		}
+		c.RopeYarn = scaling == "yarn"
 	default:
 		return fmt.Errorf("llama: RoPE scaling %q is not supported", scaling)
 	}

@@ -25,6 +25,9 @@
 //   - longrope (su): per-pair frequency divisors, rope_factors_long for a
 //     State longer than RopeOrigContext, rope_factors_short otherwise, and
 //     cos/sin multiplied by RopeAttnFactor.
+//   - YaRN: RoPE scaling type "yarn" (Qwen's long-context files): each
+//     pair's angle mixes the scaled and unscaled ones by ggml's ramp between
+//     its correction dimensions, and cos/sin grow by 1 + 0.1·ln(factor).
 //   - Gemma block (gemma2, gemma3): embeddings scaled by sqrt(Dim), RMS
 //     norms before and after attention and the FFN, GeGLU (ggml's GELU
 //     table: gelu-tanh of the gate rounded to a half), Q scaled before

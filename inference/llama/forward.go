@@ -194,24 +194,52 @@ func (s *State) ropeTables(cos, sin []float32, base, freqScale float32, pos, n i
 	c := s.m.Config
 	half := c.RopeDims / 2
 	thetaScale := float32(math.Pow(float64(base), -2.0/float64(c.RopeDims)))
+	mscale := c.RopeAttnFactor
+	var low, high float32
+	if c.RopeYarn {
+		low, high = yarnCorrDims(c.RopeDims, c.RopeOrigContext, base)
+		mscale *= 1 + 0.1*float32(math.Log(float64(1/freqScale)))
+	}
 	for i := 0; i < n; i++ {
 		theta := float32(pos + i)
 		cs, sn := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
 		for j := 0; j < half; j++ {
-			t := theta
+			extrap := theta
 			if s.freqs != nil {
-				t /= s.freqs[j]
+				extrap /= s.freqs[j]
 			}
-			t *= freqScale
+			t := freqScale * extrap
+			if c.RopeYarn {
+				mix := yarnRamp(low, high, j)
+				t = t*(1-mix) + extrap*mix
+			}
 			cs[j] = float32(math.Cos(float64(t)))
 			sn[j] = float32(math.Sin(float64(t)))
-			if c.RopeAttnFactor != 1 {
-				cs[j] *= c.RopeAttnFactor
-				sn[j] *= c.RopeAttnFactor
+			if mscale != 1 {
+				cs[j] *= mscale
+				sn[j] *= mscale
 			}
 			theta *= thetaScale
 		}
 	}
+}
+
+// yarnCorrDims are ggml's YaRN correction dimensions: the pairs below low
+// keep their unscaled angle, those above high take the scaled one.
+func yarnCorrDims(dims, origCtx int, base float32) (low, high float32) {
+	const betaFast, betaSlow = 32, 1
+	corr := func(beta float32) float32 {
+		return float32(dims) * float32(math.Log(float64(float32(origCtx)/(beta*2*math.Pi)))) / (2 * float32(math.Log(float64(base))))
+	}
+	low = max(0, float32(math.Floor(float64(corr(betaFast)))))
+	high = min(float32(dims-1), float32(math.Ceil(float64(corr(betaSlow)))))
+	return low, high
+}
+
+// yarnRamp is the share of pair j's unscaled angle.
+func yarnRamp(low, high float32, j int) float32 {
+	y := (float32(j) - low) / max(0.001, high-low)
+	return 1 - min(1, max(0, y))
 }
 
 // rope rotates each head of vec (heads × HeadDim) for the position whose

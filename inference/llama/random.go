@@ -36,8 +36,12 @@ type Shape struct {
 	// rope.scaling.original_context_length.
 	LongRope bool
 	// OrigContext is written as rope.scaling.original_context_length when
-	// LongRope is set (default ContextLength/2).
+	// LongRope (default ContextLength/2) or RopeYarnFactor is set.
 	OrigContext int
+	// RopeYarnFactor, when non-zero, writes YaRN RoPE scaling with this
+	// factor and rope.scaling.original_context_length (OrigContext, default
+	// ContextLength/4), as Qwen files extended to long contexts have.
+	RopeYarnFactor float32
 	// SlidingWindow is written as {arch}.attention.sliding_window when
 	// non-zero (gemma2, gemma3).
 	SlidingWindow int
@@ -173,6 +177,15 @@ func extraMeta(shape Shape) []gguf.KV {
 	}
 	if shape.FinalSoftCap > 0 {
 		meta = append(meta, gguf.KV{Key: a + ".final_logit_softcapping", Value: shape.FinalSoftCap})
+	}
+	if shape.RopeYarnFactor != 0 {
+		orig := shape.OrigContext
+		if orig == 0 {
+			orig = shape.ContextLength / 4
+		}
+		meta = append(meta, gguf.KV{Key: a + ".rope.scaling.type", Value: "yarn"},
+			gguf.KV{Key: a + ".rope.scaling.factor", Value: shape.RopeYarnFactor},
+			gguf.KV{Key: a + ".rope.scaling.original_context_length", Value: uint32(orig)})
 	}
 	if shape.LongRope {
 		orig := shape.OrigContext
