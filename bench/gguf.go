@@ -18,6 +18,8 @@ import (
 var ggufShapes = map[string]llama.Shape{
 	"tiny":      {Dim: 320, Layers: 4, Heads: 10, KVHeads: 2, FFNDim: 864, Vocab: 1024, ContextLength: 512, RopeBase: 10000},
 	"tinyllama": llama.TinyLlama,
+	// mini is small enough to keep in testdata/arch (about 1 MB in F16).
+	"mini": {Dim: 128, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 352, Vocab: 512, ContextLength: 256, RopeBase: 10000},
 }
 
 // runGGUF writes a random-weight GGUF of an architecture the engine runs,
@@ -25,10 +27,11 @@ var ggufShapes = map[string]llama.Shape{
 // with llama-perplexity) and for benchmarks.
 func runGGUF(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("gguf", flag.ContinueOnError)
-	arch := fs.String("arch", "llama", "architecture: llama or qwen2")
+	arch := fs.String("arch", "llama", "architecture: llama, qwen2, qwen3, phi3, gemma2 or gemma3")
 	typ := fs.String("type", "F32", "weight type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, …")
-	shape := fs.String("shape", "tiny", "tiny or tinyllama")
+	shape := fs.String("shape", "tiny", "tiny, mini or tinyllama")
 	seed := fs.Uint64("seed", 1, "weights seed")
+	yarn := fs.Float64("yarn", 0, "YaRN RoPE scaling factor (0: none); the original context is a quarter of the shape's")
 	out := fs.String("o", "", "output file (required)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -38,12 +41,10 @@ func runGGUF(_ context.Context, args []string) error {
 	}
 	sh, ok := ggufShapes[*shape]
 	if !ok {
-		return fmt.Errorf("gguf: shape %q: want tiny or tinyllama", *shape)
+		return fmt.Errorf("gguf: shape %q: want tiny, mini or tinyllama", *shape)
 	}
-	sh.Arch = *arch
-	if sh.Arch == "qwen2" {
-		sh.Tokenizer = "gpt2"
-	}
+	sh = archShape(sh, *arch)
+	sh.RopeYarnFactor = float32(*yarn)
 	t, err := typeByName(*typ)
 	if err != nil {
 		return err
@@ -79,4 +80,41 @@ func typeByName(name string) (tensor.Type, error) {
 		}
 	}
 	return 0, fmt.Errorf("gguf: unknown type %q", name)
+}
+
+// archShape sets arch on sh with the settings that make a small random
+// model of it exercise what the architecture adds.
+func archShape(sh llama.Shape, arch string) llama.Shape {
+	sh.Arch = arch
+	switch sh.Arch {
+	case "qwen2":
+		sh.Tokenizer = "gpt2"
+	case "qwen3":
+		// Qwen3 heads are wider than Dim/Heads.
+		sh.Tokenizer = "gpt2"
+		sh.HeadDim = 2 * sh.Dim / sh.Heads
+		// Real Qwen3 files tie embeddings; the generated one does not, as
+		// greedy output through a tied random model repeats one token.
+	case "phi3":
+		// Phi-4-mini rotates 3/4 of each head and carries longrope factors.
+		sh.RopeDims = sh.Dim / sh.Heads * 3 / 4 &^ 1
+		sh.LongRope = true
+		sh.OrigContext = sh.ContextLength * 3 / 8
+	case "gemma2", "gemma3":
+		// Gemma heads are wider than Dim/Heads; the window is small so
+		// short sequences already slide. gemma2's caps are lower than
+		// the real 50 and 30 so that they bite on random weights.
+		sh.HeadDim = 2 * sh.Dim / sh.Heads
+		sh.SlidingWindow = 32
+		if sh.Arch == "gemma2" {
+			sh.AttnSoftCap, sh.FinalSoftCap = 5, 10
+		} else {
+			// gemma3: global layers use a large base and linear scaling,
+			// sliding ones llama.cpp's fixed 10000.
+			sh.RopeBase, sh.RopeLinearFactor = 1e6, 8
+			// Five of every six layers slide: six give one global layer.
+			sh.Layers = max(sh.Layers, 6)
+		}
+	}
+	return sh
 }

@@ -71,7 +71,8 @@ func (c Config) Validate() error {
 
 // Info describes a loaded model.
 type Info struct {
-	// Arch is general.architecture: "llama", "mistral" or "qwen2".
+	// Arch is general.architecture: "llama", "mistral", "qwen2", "qwen3",
+	// "phi3", "gemma2" or "gemma3".
 	Arch string
 	// Name is general.name ("" when absent).
 	Name string

@@ -14,6 +14,10 @@ func FuzzLoad(f *testing.F) {
 	for _, shape := range []llama.Shape{
 		{Arch: "llama", Dim: 32, Layers: 1, Heads: 2, KVHeads: 1, FFNDim: 32, Vocab: 300, ContextLength: 16},
 		{Arch: "qwen2", Dim: 32, Layers: 1, Heads: 2, KVHeads: 2, FFNDim: 32, Vocab: 300, ContextLength: 16, Tokenizer: "gpt2", TiedEmbeddings: true},
+		{Arch: "qwen3", Dim: 32, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32, FFNDim: 32, Vocab: 300, ContextLength: 16, Tokenizer: "gpt2", RopeYarnFactor: 4},
+		{Arch: "phi3", Dim: 32, Layers: 1, Heads: 2, KVHeads: 1, FFNDim: 32, Vocab: 300, ContextLength: 16, RopeDims: 12, LongRope: true},
+		{Arch: "gemma2", Dim: 32, Layers: 2, Heads: 2, KVHeads: 1, HeadDim: 32, FFNDim: 32, Vocab: 300, ContextLength: 16, SlidingWindow: 2, AttnSoftCap: 5, FinalSoftCap: 10},
+		{Arch: "gemma3", Dim: 32, Layers: 6, Heads: 2, KVHeads: 1, HeadDim: 32, FFNDim: 32, Vocab: 300, ContextLength: 16, SlidingWindow: 2, RopeBase: 1e6, RopeLinearFactor: 8},
 	} {
 		var buf bytes.Buffer
 		if err := llama.WriteRandomModel(&buf, shape, tensor.Q8_0, 1); err != nil {

@@ -1,5 +1,6 @@
 // Package llama runs the forward pass of llama-family transformer models
-// (llama, mistral — stored as llama in GGUF — and qwen2) from GGUF weights.
+// (llama, mistral — stored as llama in GGUF — qwen2, qwen3, phi3, gemma2
+// and gemma3) from GGUF weights.
 //
 // Words used here:
 //
@@ -10,9 +11,30 @@
 //     rotated dimensions.
 //   - RoPE layout: llama rotates adjacent pairs (x[2i], x[2i+1]) — ggml's
 //     "normal" mode, which GGUF converters prepare the q/k weights for;
-//     qwen2 rotates the halves (x[i], x[i+d/2]) — ggml's "NEOX" mode. Using
+//     qwen2, qwen3, phi3 and gemma rotate the halves (x[i], x[i+d/2]) — ggml's
+//     "NEOX" mode. Using
 //     the wrong one raises no error and produces garbage, so the layout is
 //     fixed per architecture in Config.RopeNeox.
+//   - Q/K norm: qwen3 RMS-normalises each head of Q and K (HeadDim weights,
+//     attn_q_norm/attn_k_norm) before RoPE.
+//   - Fused matrices: phi3 stores Q, K and V as one attn_qkv matrix and the
+//     gate and up projections as one ffn_up matrix of 2·FFNDim rows (gate
+//     first); it scales Q by 1/sqrt(HeadDim) before attention (QPreScale).
+//   - Partial RoPE: only the first RopeDims of each head rotate (phi3's
+//     rope.dimension_count); the rest pass through.
+//   - longrope (su): per-pair frequency divisors, rope_factors_long for a
+//     State longer than RopeOrigContext, rope_factors_short otherwise, and
+//     cos/sin multiplied by RopeAttnFactor.
+//   - YaRN: RoPE scaling type "yarn" (Qwen's long-context files): each
+//     pair's angle mixes the scaled and unscaled ones by ggml's ramp between
+//     its correction dimensions, and cos/sin grow by 1 + 0.1·ln(factor).
+//   - Gemma block (gemma2, gemma3): embeddings scaled by sqrt(Dim), RMS
+//     norms before and after attention and the FFN, GeGLU (ggml's GELU
+//     table: gelu-tanh of the gate rounded to a half), Q scaled before
+//     attention, soft-capping (gemma2: c·tanh(x/c) of the attention scores
+//     and of the output logits), and sliding-window layers that see only
+//     the last SlidingWindow positions (gemma3's with their own RoPE base).
+//     The files' norm weights already hold Gemma's +1.
 //   - KV cache: the rotated keys and the values of every position so far,
 //     per layer (ctxLen × KVHeads × HeadDim each), of Config.KVType: IEEE
 //     halves by default (KVF16, rounded to nearest even, as llama.cpp's

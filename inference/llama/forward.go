@@ -25,7 +25,10 @@ type State struct {
 	kCache16, vCache16 [][]uint16  // KVF16: per layer, ctxLen × kvDim halves
 
 	x, xb, q, k, v, att, hb, hb2 []float32 // maxBatch rows each
+	qkv                          []float32 // FusedQKV: maxBatch × (qDim+2·kvDim)
 	cos, sin                     []float32 // maxBatch × RopeDims/2
+	cosSWA, sinSWA               []float32 // gemma3's sliding-window layers' RoPE, nil when the same
+	freqs                        []float32 // RoPE frequency divisors, nil for none
 	scores                       []float32 // workers × ctxLen
 	logits                       []float32 // Vocab
 	workers                      int
@@ -69,8 +72,27 @@ func (m *Model) NewState(ctxLen, batch int) *State {
 	s.att = make([]float32, batch*qDim)
 	s.hb = make([]float32, batch*c.FFNDim)
 	s.hb2 = make([]float32, batch*c.FFNDim)
+	if c.FusedGateUp {
+		s.hb2 = make([]float32, batch*2*c.FFNDim)
+	}
+	if c.FusedQKV {
+		s.qkv = make([]float32, batch*(qDim+2*kvDim))
+	}
+	s.freqs = m.ropeFreqs
+	if s.freqs == nil {
+		// llama.cpp picks the long factors when a sequence may run past
+		// the context they were trained for.
+		s.freqs = m.ropeShort
+		if ctxLen > c.RopeOrigContext && m.ropeLong != nil {
+			s.freqs = m.ropeLong
+		}
+	}
 	s.cos = make([]float32, batch*c.RopeDims/2)
 	s.sin = make([]float32, batch*c.RopeDims/2)
+	if g := c.Gemma; g.SWAPattern > 0 && (g.RopeBaseSWA != c.RopeBase || g.RopeFreqScaleSWA != c.RopeFreqScale) {
+		s.cosSWA = make([]float32, batch*c.RopeDims/2)
+		s.sinSWA = make([]float32, batch*c.RopeDims/2)
+	}
 	s.scores = make([]float32, s.workers*ctxLen)
 	s.logits = make([]float32, c.Vocab)
 	return s
@@ -165,26 +187,59 @@ func matmul(out []float32, m *tensor.Matrix, x []float32, n int) {
 	tensor.MatMul(out[:n*m.Rows], m, x[:n*m.Cols], n)
 }
 
-// ropeTables fills cos/sin for positions pos..pos+n-1 the way ggml computes
-// them: theta advanced by repeated float32 multiplication.
-func (s *State) ropeTables(pos, n int) {
+// ropeTables fills cos/sin for positions pos..pos+n-1 with RoPE base and
+// frequency scale the way ggml computes them: theta advanced by repeated
+// float32 multiplication.
+func (s *State) ropeTables(cos, sin []float32, base, freqScale float32, pos, n int) {
 	c := s.m.Config
 	half := c.RopeDims / 2
-	thetaScale := float32(math.Pow(float64(c.RopeBase), -2.0/float64(c.RopeDims)))
+	thetaScale := float32(math.Pow(float64(base), -2.0/float64(c.RopeDims)))
+	mscale := c.RopeAttnFactor
+	var low, high float32
+	if c.RopeYarn {
+		low, high = yarnCorrDims(c.RopeDims, c.RopeOrigContext, base)
+		mscale *= 1 + 0.1*float32(math.Log(float64(1/freqScale)))
+	}
 	for i := 0; i < n; i++ {
 		theta := float32(pos + i)
-		cs, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
+		cs, sn := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
 		for j := 0; j < half; j++ {
-			t := theta
-			if s.m.ropeFreqs != nil {
-				t /= s.m.ropeFreqs[j]
+			extrap := theta
+			if s.freqs != nil {
+				extrap /= s.freqs[j]
 			}
-			t *= c.RopeFreqScale
+			t := freqScale * extrap
+			if c.RopeYarn {
+				mix := yarnRamp(low, high, j)
+				t = t*(1-mix) + extrap*mix
+			}
 			cs[j] = float32(math.Cos(float64(t)))
 			sn[j] = float32(math.Sin(float64(t)))
+			if mscale != 1 {
+				cs[j] *= mscale
+				sn[j] *= mscale
+			}
 			theta *= thetaScale
 		}
 	}
+}
+
+// yarnCorrDims are ggml's YaRN correction dimensions: the pairs below low
+// keep their unscaled angle, those above high take the scaled one.
+func yarnCorrDims(dims, origCtx int, base float32) (low, high float32) {
+	const betaFast, betaSlow = 32, 1
+	corr := func(beta float32) float32 {
+		return float32(dims) * float32(math.Log(float64(float32(origCtx)/(beta*2*math.Pi)))) / (2 * float32(math.Log(float64(base))))
+	}
+	low = max(0, float32(math.Floor(float64(corr(betaFast)))))
+	high = min(float32(dims-1), float32(math.Ceil(float64(corr(betaSlow)))))
+	return low, high
+}
+
+// yarnRamp is the share of pair j's unscaled angle.
+func yarnRamp(low, high float32, j int) float32 {
+	y := (float32(j) - low) / max(0.001, high-low)
+	return 1 - min(1, max(0, y))
 }
 
 // rope rotates each head of vec (heads × HeadDim) for the position whose
@@ -219,57 +274,31 @@ func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
 	m := s.m
 	c := m.Config
 	n := len(tokens)
-	dim, qDim, kvDim, ffn := c.Dim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.FFNDim
-	half := c.RopeDims / 2
+	dim := c.Dim
 	for i, t := range tokens {
 		m.tokEmbd.Row(s.x[i*dim:(i+1)*dim], int(t))
 	}
-	s.ropeTables(s.pos, n)
+	if c.Gemma.On {
+		// ggml_scale by sqrtf(n_embd), in float32.
+		scale(s.x[:n*dim], float32(math.Sqrt(float64(float32(dim)))))
+	}
+	s.ropeTables(s.cos, s.sin, c.RopeBase, c.RopeFreqScale, s.pos, n)
+	if s.cosSWA != nil {
+		s.ropeTables(s.cosSWA, s.sinSWA, c.Gemma.RopeBaseSWA, c.Gemma.RopeFreqScaleSWA, s.pos, n)
+	}
 	for li := range m.layers {
 		l := &m.layers[li]
-		for i := 0; i < n; i++ {
-			rmsNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], l.attnNorm, c.RMSEps)
-		}
-		matmul(s.q, l.wq, s.xb, n)
-		matmul(s.k, l.wk, s.xb, n)
-		matmul(s.v, l.wv, s.xb, n)
-		for i := 0; i < n; i++ {
-			q, k, v := s.q[i*qDim:(i+1)*qDim], s.k[i*kvDim:(i+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim]
-			if l.bq != nil {
-				addTo(q, l.bq)
-				addTo(k, l.bk)
-				addTo(v, l.bv)
-			}
-			cs, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
-			s.rope(q, c.Heads, cs, sn)
-			s.rope(k, c.KVHeads, cs, sn)
-			p := s.pos + i
-			if s.kvType == KVF16 {
-				tensor.F32ToF16Slice(s.kCache16[li][p*kvDim:(p+1)*kvDim], k)
-				tensor.F32ToF16Slice(s.vCache16[li][p*kvDim:(p+1)*kvDim], v)
-				// ggml multiplies F16 keys with the query converted to
-				// F16 (their vec-dot type), with and without flash
-				// attention; so does this engine.
-				tensor.RoundF16Slice(q, q)
-			} else {
-				copy(s.kCache[li][p*kvDim:(p+1)*kvDim], k)
-				copy(s.vCache[li][p*kvDim:(p+1)*kvDim], v)
-			}
-		}
-		s.attention(li, n)
+		s.attentionBlock(li, n)
 		matmul(s.xb, l.wo, s.att, n)
+		s.postNorm(l.postAttnNorm, n)
 		addTo(s.x[:n*dim], s.xb[:n*dim])
 
 		for i := 0; i < n; i++ {
 			rmsNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], l.ffnNorm, c.RMSEps)
 		}
-		matmul(s.hb, l.wGate, s.xb, n)
-		matmul(s.hb2, l.wUp, s.xb, n)
-		h, u := s.hb[:n*ffn], s.hb2[:n*ffn]
-		for i := range h {
-			h[i] = silu(h[i]) * u[i]
-		}
+		s.gatedFFN(l, n)
 		matmul(s.xb, l.wDown, s.hb, n)
+		s.postNorm(l.postFFNNorm, n)
 		addTo(s.x[:n*dim], s.xb[:n*dim])
 	}
 	s.pos += n
@@ -278,6 +307,7 @@ func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
 			rmsNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], m.outNorm, c.RMSEps)
 		}
 		matmul(all, m.output, s.xb, n)
+		softCap(all, c.Gemma.FinalSoftCap)
 		copy(s.logits, all[(n-1)*c.Vocab:])
 		return
 	}
@@ -285,6 +315,166 @@ func (s *State) batch(tokens []int32, wantLogits bool, all []float32) {
 		last := s.x[(n-1)*dim : n*dim]
 		rmsNorm(s.xb[:dim], last, m.outNorm, c.RMSEps)
 		tensor.MatVec(s.logits, m.output, s.xb[:dim])
+		softCap(s.logits, c.Gemma.FinalSoftCap)
+	}
+}
+
+// attentionBlock normalises the n rows of s.x, projects them to Q, K and V,
+// rotates and caches K and V, and leaves the attention output in s.att.
+func (s *State) attentionBlock(li, n int) {
+	c := s.m.Config
+	l := &s.m.layers[li]
+	dim, qDim, kvDim := c.Dim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	half := c.RopeDims / 2
+	for i := 0; i < n; i++ {
+		rmsNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], l.attnNorm, c.RMSEps)
+	}
+	s.projectQKV(l, n)
+	cos, sin := s.cos, s.sin
+	if s.cosSWA != nil && c.Sliding(li) {
+		cos, sin = s.cosSWA, s.sinSWA
+	}
+	for i := 0; i < n; i++ {
+		q, k, v := s.q[i*qDim:(i+1)*qDim], s.k[i*kvDim:(i+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim]
+		if l.bq != nil {
+			addTo(q, l.bq)
+			addTo(k, l.bk)
+			addTo(v, l.bv)
+		}
+		if l.qNorm != nil {
+			headNorm(q, l.qNorm, c.RMSEps)
+			headNorm(k, l.kNorm, c.RMSEps)
+		}
+		cs, sn := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
+		s.rope(q, c.Heads, cs, sn)
+		s.rope(k, c.KVHeads, cs, sn)
+		if c.QPreScale != 0 {
+			scale(q, c.QPreScale)
+		}
+		p := s.pos + i
+		if s.kvType == KVF16 {
+			tensor.F32ToF16Slice(s.kCache16[li][p*kvDim:(p+1)*kvDim], k)
+			tensor.F32ToF16Slice(s.vCache16[li][p*kvDim:(p+1)*kvDim], v)
+			// ggml multiplies F16 keys with the query converted to
+			// F16 (their vec-dot type), with and without flash
+			// attention; so does this engine.
+			tensor.RoundF16Slice(q, q)
+		} else {
+			copy(s.kCache[li][p*kvDim:(p+1)*kvDim], k)
+			copy(s.vCache[li][p*kvDim:(p+1)*kvDim], v)
+		}
+	}
+	s.attention(li, n)
+}
+
+// postNorm RMS-normalises the n rows of s.xb in place with w (gemma's
+// post-attention and post-FFN norms); nil w does nothing.
+func (s *State) postNorm(w []float32, n int) {
+	if w == nil {
+		return
+	}
+	dim := s.m.Dim
+	for i := 0; i < n; i++ {
+		rmsNorm(s.xb[i*dim:(i+1)*dim], s.xb[i*dim:(i+1)*dim], w, s.m.RMSEps)
+	}
+}
+
+// softCap maps each v to c·tanh(v/c) as ggml does (scale by 1/c, tanh,
+// scale by c); c == 0 leaves v alone.
+func softCap(v []float32, c float32) {
+	if c == 0 {
+		return
+	}
+	inv := 1 / c
+	for i, x := range v {
+		v[i] = float32(math.Tanh(float64(x*inv))) * c
+	}
+}
+
+// headNorm RMS-normalises each len(w)-wide head of vec in place.
+func headNorm(vec, w []float32, eps float32) {
+	hd := len(w)
+	for h := 0; h+hd <= len(vec); h += hd {
+		rmsNorm(vec[h:h+hd], vec[h:h+hd], w, eps)
+	}
+}
+
+// projectQKV computes s.q, s.k and s.v of n rows from s.xb.
+func (s *State) projectQKV(l *layer, n int) {
+	c := s.m.Config
+	if l.wqkv == nil {
+		matmul(s.q, l.wq, s.xb, n)
+		matmul(s.k, l.wk, s.xb, n)
+		matmul(s.v, l.wv, s.xb, n)
+		return
+	}
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	w := qDim + 2*kvDim
+	matmul(s.qkv, l.wqkv, s.xb, n)
+	for i := 0; i < n; i++ {
+		row := s.qkv[i*w : (i+1)*w]
+		copy(s.q[i*qDim:(i+1)*qDim], row[:qDim])
+		copy(s.k[i*kvDim:(i+1)*kvDim], row[qDim:qDim+kvDim])
+		copy(s.v[i*kvDim:(i+1)*kvDim], row[qDim+kvDim:])
+	}
+}
+
+// gatedFFN puts silu(gate)·up of n rows of s.xb into s.hb.
+func (s *State) gatedFFN(l *layer, n int) {
+	ffn := s.m.FFNDim
+	h := s.hb[:n*ffn]
+	if l.wGate == nil {
+		// Fused: each row of ffn_up's output is the gate, then the up half.
+		matmul(s.hb2, l.wUp, s.xb, n)
+		for i := 0; i < n; i++ {
+			row := s.hb2[i*2*ffn : (i+1)*2*ffn]
+			for j, g := range row[:ffn] {
+				h[i*ffn+j] = silu(g) * row[ffn+j]
+			}
+		}
+		return
+	}
+	matmul(s.hb, l.wGate, s.xb, n)
+	matmul(s.hb2, l.wUp, s.xb, n)
+	u := s.hb2[:n*ffn]
+	if s.m.Gemma.On {
+		for i := range h {
+			h[i] = geluGate(h[i], u[i])
+		}
+		return
+	}
+	for i := range h {
+		h[i] = silu(h[i]) * u[i]
+	}
+}
+
+// geluF16 is ggml's GELU table: gelu-tanh of every half, rounded to a half.
+var geluF16 = sync.OnceValue(func() []float32 {
+	const sqrt2OverPi, coefA = float32(0.79788456080286535587989211986876), float32(0.044715)
+	t := make([]float32, 1<<16)
+	for h := range t {
+		x := tensor.F16ToF32(uint16(h))
+		y := 0.5 * x * (1 + float32(math.Tanh(float64(sqrt2OverPi*x*(1+coefA*x*x)))))
+		t[h] = tensor.F16ToF32(tensor.F32ToF16(y))
+	}
+	return t
+})
+
+// geluGate is ggml's GeGLU of gate x and up g: the GELU of x looked up
+// for x rounded to a half, except far out where GELU is 0 or x.
+func geluGate(x, g float32) float32 {
+	switch {
+	case x <= -10:
+		return 0
+	case x >= 10:
+		return x * g
+	}
+	return geluF16()[tensor.F32ToF16(x)] * g
+}
+
+func scale(v []float32, f float32) {
+	for i := range v {
+		v[i] *= f
 	}
 }
 
@@ -333,58 +523,71 @@ func (s *State) attendHeads(li, n, h0, h1 int, scores []float32) {
 	hd := c.HeadDim
 	qDim, kvDim := c.Heads*hd, c.KVHeads*hd
 	group := c.Heads / c.KVHeads
-	scale := float32(1 / math.Sqrt(float64(hd)))
 	f16 := s.kvType == KVF16
-	var kc, vc []float32
-	var kc16, vc16 []uint16
-	if f16 {
-		kc16, vc16 = s.kCache16[li], s.vCache16[li]
-	} else {
-		kc, vc = s.kCache[li], s.vCache[li]
+	window := 0
+	if c.Sliding(li) {
+		window = c.Gemma.SlidingWindow
 	}
 	for i := 0; i < n; i++ {
 		npos := s.pos + i + 1 // causal: this token sees itself and all before it
+		first := 0            // and, in a sliding window, only the last window positions
+		if window > 0 {
+			first = max(0, npos-window)
+		}
 		for h := h0; h < h1; h++ {
 			q := s.q[i*qDim+h*hd : i*qDim+(h+1)*hd]
-			kvOff := (h / group) * hd
-			sc := scores[:npos]
-			maxv := float32(math.Inf(-1))
-			if f16 {
-				tensor.DotF16Rows(sc, q, kc16[kvOff:], kvDim)
-				for p, v := range sc {
-					v *= scale
-					sc[p] = v
-					maxv = max(maxv, v)
-				}
-			} else {
-				for p := 0; p < npos; p++ {
-					v := tensor.Dot(q, kc[p*kvDim+kvOff:p*kvDim+kvOff+hd]) * scale
-					sc[p] = v
-					maxv = max(maxv, v)
-				}
-			}
-			var sum float64
-			for p := range sc {
-				e := float32(math.Exp(float64(sc[p] - maxv)))
-				sc[p] = e
-				sum += float64(e)
-			}
-			inv := float32(1 / sum)
+			kvOff := first*kvDim + (h/group)*hd
+			sc := scores[:npos-first]
+			s.scoreKeys(sc, q, li, kvOff)
 			out := s.att[i*qDim+h*hd : i*qDim+(h+1)*hd]
 			clear(out)
 			if f16 {
-				for p := range sc {
-					sc[p] *= inv
-				}
 				// ggml multiplies the F16 values with the weights rounded
 				// to F16 (its F16 vec-dot type).
 				tensor.RoundF16Slice(sc, sc)
-				tensor.AddScaledF16Rows(out, sc, vc16[kvOff:], kvDim)
+				tensor.AddScaledF16Rows(out, sc, s.vCache16[li][kvOff:], kvDim)
 				continue
 			}
+			vc := s.vCache[li]
 			for p := range sc {
-				tensor.AddScaled(out, sc[p]*inv, vc[p*kvDim+kvOff:p*kvDim+kvOff+hd])
+				tensor.AddScaled(out, sc[p], vc[kvOff+p*kvDim:kvOff+p*kvDim+hd])
 			}
 		}
+	}
+}
+
+// scoreKeys puts into sc the softmax of q's scores against the len(sc)
+// cached keys of layer li from element offset kvOff on.
+func (s *State) scoreKeys(sc, q []float32, li, kvOff int) {
+	c := s.m.Config
+	hd, kvDim := c.HeadDim, c.KVHeads*c.HeadDim
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	if c.QPreScale != 0 {
+		scale = 1
+	}
+	if s.kvType == KVF16 {
+		tensor.DotF16Rows(sc, q, s.kCache16[li][kvOff:], kvDim)
+	} else {
+		kc := s.kCache[li]
+		for p := range sc {
+			sc[p] = tensor.Dot(q, kc[kvOff+p*kvDim:kvOff+p*kvDim+hd])
+		}
+	}
+	softCap(sc, c.Gemma.AttnSoftCap)
+	maxv := float32(math.Inf(-1))
+	for p, v := range sc {
+		v *= scale
+		sc[p] = v
+		maxv = max(maxv, v)
+	}
+	var sum float64
+	for p := range sc {
+		e := float32(math.Exp(float64(sc[p] - maxv)))
+		sc[p] = e
+		sum += float64(e)
+	}
+	inv := float32(1 / sum)
+	for p := range sc {
+		sc[p] *= inv
 	}
 }

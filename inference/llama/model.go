@@ -10,7 +10,11 @@ import (
 type layer struct {
 	attnNorm          []float32
 	wq, wk, wv, wo    *tensor.Matrix
+	wqkv              *tensor.Matrix // FusedQKV: Q rows, K rows, V rows
 	bq, bk, bv        []float32
+	qNorm, kNorm      []float32 // per-head RMS norm weights (QKNorm)
+	postAttnNorm      []float32 // gemma: norm of the attention output
+	postFFNNorm       []float32 // gemma: norm of the FFN output
 	ffnNorm           []float32
 	wGate, wUp, wDown *tensor.Matrix
 }
@@ -19,14 +23,17 @@ type layer struct {
 // memory-mapped) and is shared by any number of States.
 type Model struct {
 	Config
-	file       *gguf.File // keeps the weights' memory reachable
-	tokEmbd    *tensor.Matrix
-	layers     []layer
-	outNorm    []float32
-	output     *tensor.Matrix
-	ropeFreqs  []float32 // optional per-pair frequency divisors (rope_freqs.weight)
-	nParams    int64
-	weightSize int64
+	file      *gguf.File // keeps the weights' memory reachable
+	tokEmbd   *tensor.Matrix
+	layers    []layer
+	outNorm   []float32
+	output    *tensor.Matrix
+	ropeFreqs []float32 // optional per-pair frequency divisors (rope_freqs.weight)
+	// ropeLong and ropeShort are su/longrope's frequency divisors (phi3),
+	// chosen per State by its length.
+	ropeLong, ropeShort []float32
+	nParams             int64
+	weightSize          int64
 }
 
 // Load builds a Model from a parsed GGUF file. The file must stay open while
@@ -37,8 +44,6 @@ func Load(f *gguf.File) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{Config: cfg, file: f}
-	qDim := cfg.Heads * cfg.HeadDim
-	kvDim := cfg.KVHeads * cfg.HeadDim
 
 	if m.tokEmbd, err = m.matrix(f, "token_embd.weight", cfg.Vocab, cfg.Dim); err != nil {
 		return nil, err
@@ -58,46 +63,94 @@ func Load(f *gguf.File) (*Model, error) {
 			return nil, err
 		}
 	}
-	m.layers = make([]layer, cfg.Layers)
-	for i := range m.layers {
-		l := &m.layers[i]
-		p := fmt.Sprintf("blk.%d.", i)
-		for _, t := range []struct {
-			name       string
-			dst        **tensor.Matrix
-			rows, cols int
-		}{
-			{"attn_q.weight", &l.wq, qDim, cfg.Dim},
-			{"attn_k.weight", &l.wk, kvDim, cfg.Dim},
-			{"attn_v.weight", &l.wv, kvDim, cfg.Dim},
-			{"attn_output.weight", &l.wo, cfg.Dim, qDim},
-			{"ffn_gate.weight", &l.wGate, cfg.FFNDim, cfg.Dim},
-			{"ffn_up.weight", &l.wUp, cfg.FFNDim, cfg.Dim},
-			{"ffn_down.weight", &l.wDown, cfg.Dim, cfg.FFNDim},
-		} {
-			if *t.dst, err = m.matrix(f, p+t.name, t.rows, t.cols); err != nil {
-				return nil, err
-			}
-		}
-		if l.attnNorm, err = m.vector(f, p+"attn_norm.weight", cfg.Dim); err != nil {
-			return nil, err
-		}
-		if l.ffnNorm, err = m.vector(f, p+"ffn_norm.weight", cfg.Dim); err != nil {
-			return nil, err
-		}
-		if cfg.QKVBias {
-			if l.bq, err = m.vector(f, p+"attn_q.bias", qDim); err != nil {
-				return nil, err
-			}
-			if l.bk, err = m.vector(f, p+"attn_k.bias", kvDim); err != nil {
-				return nil, err
-			}
-			if l.bv, err = m.vector(f, p+"attn_v.bias", kvDim); err != nil {
+	for name, dst := range map[string]*[]float32{"rope_factors_long.weight": &m.ropeLong, "rope_factors_short.weight": &m.ropeShort} {
+		if _, ok := f.Tensor(name); ok {
+			if *dst, err = m.vector(f, name, cfg.RopeDims/2); err != nil {
 				return nil, err
 			}
 		}
 	}
+	m.layers = make([]layer, cfg.Layers)
+	for i := range m.layers {
+		if err := m.loadLayer(f, i); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
+}
+
+// layerMatrix names one weight matrix of a layer and its shape.
+type layerMatrix struct {
+	name       string
+	dst        **tensor.Matrix
+	rows, cols int
+}
+
+func (m *Model) loadLayer(f *gguf.File, i int) error {
+	cfg := m.Config
+	qDim := cfg.Heads * cfg.HeadDim
+	kvDim := cfg.KVHeads * cfg.HeadDim
+	l := &m.layers[i]
+	p := fmt.Sprintf("blk.%d.", i)
+	mats := []layerMatrix{
+		{"attn_output.weight", &l.wo, cfg.Dim, qDim},
+		{"ffn_down.weight", &l.wDown, cfg.Dim, cfg.FFNDim},
+	}
+	if cfg.FusedQKV {
+		mats = append(mats, layerMatrix{"attn_qkv.weight", &l.wqkv, qDim + 2*kvDim, cfg.Dim})
+	} else {
+		mats = append(mats, layerMatrix{"attn_q.weight", &l.wq, qDim, cfg.Dim},
+			layerMatrix{"attn_k.weight", &l.wk, kvDim, cfg.Dim},
+			layerMatrix{"attn_v.weight", &l.wv, kvDim, cfg.Dim})
+	}
+	if cfg.FusedGateUp {
+		mats = append(mats, layerMatrix{"ffn_up.weight", &l.wUp, 2 * cfg.FFNDim, cfg.Dim})
+	} else {
+		mats = append(mats, layerMatrix{"ffn_gate.weight", &l.wGate, cfg.FFNDim, cfg.Dim},
+			layerMatrix{"ffn_up.weight", &l.wUp, cfg.FFNDim, cfg.Dim})
+	}
+	var err error
+	for _, t := range mats {
+		if *t.dst, err = m.matrix(f, p+t.name, t.rows, t.cols); err != nil {
+			return err
+		}
+	}
+	return m.loadLayerVectors(f, l, p)
+}
+
+// layerVector names one norm weight or bias vector of a layer.
+type layerVector struct {
+	name string
+	dst  *[]float32
+	n    int
+}
+
+// loadLayerVectors loads a layer's norm weights and biases: those every
+// architecture has, and those its Config says it has.
+func (m *Model) loadLayerVectors(f *gguf.File, l *layer, p string) error {
+	cfg := m.Config
+	qDim := cfg.Heads * cfg.HeadDim
+	kvDim := cfg.KVHeads * cfg.HeadDim
+	vecs := []layerVector{
+		{"attn_norm.weight", &l.attnNorm, cfg.Dim},
+		{"ffn_norm.weight", &l.ffnNorm, cfg.Dim},
+	}
+	if cfg.QKNorm {
+		vecs = append(vecs, layerVector{"attn_q_norm.weight", &l.qNorm, cfg.HeadDim}, layerVector{"attn_k_norm.weight", &l.kNorm, cfg.HeadDim})
+	}
+	if cfg.Gemma.On {
+		vecs = append(vecs, layerVector{"post_attention_norm.weight", &l.postAttnNorm, cfg.Dim}, layerVector{"post_ffw_norm.weight", &l.postFFNNorm, cfg.Dim})
+	}
+	if cfg.QKVBias {
+		vecs = append(vecs, layerVector{"attn_q.bias", &l.bq, qDim}, layerVector{"attn_k.bias", &l.bk, kvDim}, layerVector{"attn_v.bias", &l.bv, kvDim})
+	}
+	var err error
+	for _, v := range vecs {
+		if *v.dst, err = m.vector(f, p+v.name, v.n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (m *Model) info(f *gguf.File, name string, dims ...int) (*gguf.TensorInfo, error) {

@@ -42,9 +42,12 @@ func parseIDs(t *testing.T, s string) []int32 {
 // quantOracles parses the "### file" sections of testdata/quant/README.md:
 // "prompt ids: [...]", "generated ids: [...]", and optionally "then: eos"
 // (llama.cpp stopped on the end-of-generation token) and "exact: N".
-func quantOracles(t *testing.T) []quantOracle {
+func quantOracles(t *testing.T) []quantOracle { return readmeOracles(t, "quant") }
+
+// readmeOracles parses the README.md of testdata directory dir.
+func readmeOracles(t *testing.T, dir string) []quantOracle {
 	t.Helper()
-	b, err := os.ReadFile(fixture.Path(t, filepath.Join("quant", "README.md")))
+	b, err := os.ReadFile(fixture.Path(t, filepath.Join(dir, "README.md")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -379,8 +379,8 @@ func TestLoadErrors(t *testing.T) {
 			}
 			return m, ts
 		},
-		"yarn scaling": func(m []gguf.KV, ts []gguf.Tensor) ([]gguf.KV, []gguf.Tensor) {
-			return append(m, gguf.KV{Key: "llama.rope.scaling.type", Value: "yarn"}), ts
+		"unknown scaling": func(m []gguf.KV, ts []gguf.Tensor) ([]gguf.KV, []gguf.Tensor) {
+			return append(m, gguf.KV{Key: "llama.rope.scaling.type", Value: "dynamic"}), ts
 		},
 		"bad head count": func(m []gguf.KV, ts []gguf.Tensor) ([]gguf.KV, []gguf.Tensor) {
 			for i := range m {
