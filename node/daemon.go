@@ -85,6 +85,7 @@ type Daemon struct {
 	httpLn net.Listener
 	apiLn  net.Listener
 	http   http.Handler // routes()
+	ollama http.Handler // Ollama's API (newOllama)
 	cli    http.Handler
 }
 

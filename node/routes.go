@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnhub/cairn/hfapi"
 	"github.com/cairnhub/cairn/inference/models"
+	"github.com/cairnhub/cairn/inference/ollama"
 	"github.com/cairnhub/cairn/inference/openai"
 	"github.com/cairnhub/cairn/inference/router"
 	"github.com/cairnhub/cairn/internal/httpauth"
@@ -39,6 +40,11 @@ func (d *Daemon) routes() http.Handler {
 		mux.HandleFunc("/v1/", inferenceDisabled)
 	}
 	mux.Handle("GET /metrics", d.metrics.Handler())
+	// Ollama's API; its patterns are named one by one, as the Hugging
+	// Face API serves /api/models/… and /api/datasets/… under "/".
+	for _, p := range ollama.Patterns {
+		mux.Handle(p, d.ollama)
+	}
 	mux.Handle("/", d.HF)
 	return mux
 }
@@ -96,6 +102,9 @@ func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 		cfg.Logger = d.log
 	}
 	if d.Router, err = router.New(cfg, deps); err != nil {
+		return err
+	}
+	if d.ollama, err = d.newOllama(keys); err != nil {
 		return err
 	}
 	d.http = d.routes()
