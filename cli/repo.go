@@ -173,20 +173,26 @@ func cmdAdd(c *cli.Context) error {
 	if c.Bool("json") {
 		bar = progress.New(nil, "")
 	}
+	g, gdone, err := importGate(c, n, "add")
+	if err != nil {
+		return err
+	}
+	defer gdone()
 	res, err := ingest.Add(c.Context, n.Store, pathArg(c, c.Args().First()), ingest.AddOptions{
 		Repo: c.String("repo"), Kind: kind, Revision: c.String("revision"), Chunking: opts, Progress: bar.Update,
-		FollowSymlinks: c.Bool("follow-symlinks"),
+		FollowSymlinks: c.Bool("follow-symlinks"), Gate: g,
 	})
 	bar.Done()
 	if err != nil {
 		return err
 	}
 	m := res.Manifest
+	reportGate(c.App.ErrWriter, res.Check, m.Repo, m.Commit)
 	if c.Bool("json") {
 		return printJSON(c, map[string]any{
 			"repo": m.Repo, "type": m.Type, "revision": res.Revision, "commit": m.Commit, "root": m.Root.String(),
 			"files": len(m.Files), "bytes": res.Bytes, "new_bytes": res.NewBytes,
-			"seconds": res.Duration.Seconds(),
+			"seconds": res.Duration.Seconds(), "quarantined": res.Check.Quarantined(),
 		})
 	}
 	fmt.Fprintf(c.App.Writer, "added %s@%s commit %s\nroot %s\n%d files, %s, %s new (%.1f MB/s)\n",

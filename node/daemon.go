@@ -86,7 +86,9 @@ type Daemon struct {
 	apiLn  net.Listener
 	http   http.Handler // routes()
 	ollama http.Handler // Ollama's API (newOllama)
-	cli    http.Handler
+	// bomHandler serves revisions' ML-BOMs (serveBOM).
+	bomHandler http.Handler
+	cli        http.Handler
 }
 
 // StartDaemon builds every service and binds every listener, so that
@@ -111,21 +113,10 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	}
 	// Only this node's own organisation sets its residency policy, even
 	// when it trusts other organisations' members (federation).
-	policyTrust := trust
-	if cert, _ := n.Certificate(); cert != nil {
-		if c, err := sovereignty.ParseCertificate(cert); err == nil {
-			if t, err := sovereignty.NewTrust(c.OrgKey); err == nil {
-				policyTrust = t
-			}
-		}
+	if d.Engine, err = n.policyEngine(trust, d.Audit); err != nil {
+		return nil, err
 	}
-	d.Engine = sovereignty.NewEngine(policyTrust, d.Audit)
 	d.denials = sovereignty.NewDedupAuditor(d.Audit, time.Minute)
-	if b, err := os.ReadFile(filepath.Join(n.Home, PolicyFile)); err == nil {
-		if _, err := d.Engine.Set(b); err != nil {
-			return nil, fmt.Errorf("policy %s: %w", filepath.Join(n.Home, PolicyFile), err)
-		}
-	}
 
 	cert, err := n.Certificate()
 	if err != nil {

@@ -45,6 +45,7 @@ func (d *Daemon) routes() http.Handler {
 	for _, p := range ollama.Patterns {
 		mux.Handle(p, d.ollama)
 	}
+	mux.Handle("GET /api/models/{org}/{name}/bom", d.bomHandler)
 	mux.Handle("/", d.HF)
 	return mux
 }
@@ -60,7 +61,7 @@ func inferenceDisabled(w http.ResponseWriter, _ *http.Request) {
 func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	n := d.n
 	var keys httpauth.Keys
-	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log}
+	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log, Quarantine: quarantineReason(n.Store)}
 	for _, t := range n.Config.HTTP.Tokens {
 		keys = append(keys, httpauth.Key{Token: t.Token, Jurisdiction: t.Jurisdiction})
 		hfo.Tokens = append(hfo.Tokens, hfapi.Token{Token: t.Token, Jurisdiction: t.Jurisdiction})
@@ -107,6 +108,7 @@ func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	if d.ollama, err = d.newOllama(keys); err != nil {
 		return err
 	}
+	d.bomHandler = d.serveBOM(keys)
 	d.http = d.routes()
 	return nil
 }
