@@ -79,6 +79,7 @@ func commands() []*cli.Command {
 		replicateCommands(),  // pin, unpin, status, sign
 		runCommands(),        // run
 		perplexityCommands(), // perplexity
+		complianceCommands(), // scan, release, bom
 	} {
 		cmds = append(cmds, group...)
 	}

@@ -4,10 +4,16 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairnhub/cairn/bom"
 	"github.com/cairnhub/cairn/gate"
+	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/node"
+	"github.com/cairnhub/cairn/sovereignty"
 )
 
 // importGate is the compliance gate of imports via `via`: the running
@@ -38,4 +44,189 @@ func reportGate(w io.Writer, res *gate.Result, repo, commit string) {
 	for _, warn := range res.Verdict.Warnings {
 		fmt.Fprintf(w, "warning %s@%s: %s\n", repo, commit, warn)
 	}
+}
+
+func complianceCommands() []*cli.Command {
+	return []*cli.Command{{
+		Name:      "scan",
+		Usage:     "rescan a stored revision with the compliance gate under the policy in force, and record the result",
+		ArgsUsage: "ORG/NAME[@REV]",
+		Flags:     []cli.Flag{typeFlag, jsonFlag},
+		Action:    cmdScan,
+	}, {
+		Name:      "release",
+		Usage:     "lift a revision's quarantine with a release signed by the organisation key (audited; it travels with the revision in bundles)",
+		ArgsUsage: "ORG/NAME[@REV]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "key", Required: true, Usage: "organisation key `FILE` (see `cairn org init`)"},
+			&cli.StringFlag{Name: "reason", Value: "reviewed and released by an operator", Usage: "why the quarantine is lifted, kept in the release and the audit log"},
+			typeFlag,
+		},
+		Action: cmdRelease,
+	}, {
+		Name:      "bom",
+		Usage:     "print a revision's CycloneDX 1.6 ML bill of materials (JSON)",
+		ArgsUsage: "ORG/NAME[@REV]",
+		Flags:     []cli.Flag{typeFlag},
+		Action:    cmdBOM,
+	}}
+}
+
+// storedRevision opens the node and resolves the one ORG/NAME[@REV]
+// argument of cmd.
+func storedRevision(c *cli.Context, cmd string) (nodeRef, *manifest.Manifest, error) {
+	if c.NArg() != 1 {
+		return nodeRef{}, nil, usageError("%s: want ORG/NAME[@REV]", cmd)
+	}
+	ref, err := parseRef(c.Args().First())
+	if err != nil {
+		return nodeRef{}, nil, usageError("%s: %v", cmd, err)
+	}
+	kind, err := kindOf(c)
+	if err != nil {
+		return nodeRef{}, nil, err
+	}
+	n, err := openNode(c)
+	if err != nil {
+		return nodeRef{}, nil, err
+	}
+	m, err := n.Store.Resolve(c.Context, kind, ref.Repo, ref.Rev)
+	if err != nil {
+		n.Close()
+		return nodeRef{}, nil, fmt.Errorf("%s %s: %w", cmd, ref, err)
+	}
+	return n, m, nil
+}
+
+func cmdScan(c *cli.Context) error {
+	n, m, err := storedRevision(c, "scan")
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	g, done, err := importGate(c, n, "rescan")
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := g.Check(c.Context, m.Type, m.Repo, gate.Paths(m), gate.StoreOpener(c.Context, n.Store, m))
+	if err != nil {
+		return fmt.Errorf("scan %s@%s: %w", m.Repo, m.Commit, err)
+	}
+	if err := g.Record(c.Context, res, m.Commit); err != nil {
+		return fmt.Errorf("scan %s@%s: %w", m.Repo, m.Commit, err)
+	}
+	if c.Bool("json") {
+		lic := make([]string, len(res.Licences))
+		for i, l := range res.Licences {
+			lic[i] = l.ID
+		}
+		return printJSON(c, map[string]any{"repo": m.Repo, "commit": m.Commit, "rule": res.Verdict.Rule, "files": res.Files,
+			"licences": lic, "quarantined": res.Quarantined(), "reasons": res.Verdict.Reasons, "warnings": res.Verdict.Warnings})
+	}
+	fmt.Fprintf(c.App.Writer, "%s %s@%s: %s, rule %s\n", m.Type, m.Repo, m.Commit, res.Summary(), res.Verdict.Rule)
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERDICT\tPATH\tFINDINGS")
+	for _, f := range res.Files {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Verdict, f.Path, strings.Join(f.Findings, "; "))
+	}
+	tw.Flush()
+	reportGate(c.App.Writer, res, m.Repo, m.Commit)
+	return printGate(c, n, m)
+}
+
+func cmdRelease(c *cli.Context) error {
+	key, err := sovereignty.ReadOrgKey(pathArg(c, c.String("key")))
+	if err != nil {
+		return fmt.Errorf("release: --key: %w", err)
+	}
+	n, m, err := storedRevision(c, "release")
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	signed, err := sovereignty.SignRelease(key, sovereignty.Release{Kind: string(m.Type), Repo: m.Repo, Commit: m.Commit, Reason: c.String("reason")})
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	g, done, err := importGate(c, n, "release")
+	if err != nil {
+		return err
+	}
+	defer done()
+	r, err := g.Release(c.Context, signed)
+	if err != nil {
+		return fmt.Errorf("release %s@%s: %w", m.Repo, m.Commit, err)
+	}
+	fmt.Fprintf(c.App.Writer, "released %s %s@%s, signed by %s: %s\n", r.Kind, r.Repo, r.Commit, sovereignty.FormatOrgPublicKey(r.OrgKey), r.Reason)
+	return nil
+}
+
+func cmdBOM(c *cli.Context) error {
+	n, m, err := storedRevision(c, "bom")
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	var holders []bom.Holder
+	if d := runningDaemon(c); d != nil {
+		holders = d.Holders(c.Context, m)
+	} else if cert, _ := n.Certificate(); cert != nil {
+		if cc, err := sovereignty.ParseCertificate(cert); err == nil {
+			holders = []bom.Holder{{Peer: n.ID.String(), Jurisdiction: cc.Jurisdiction}}
+		}
+	}
+	b, err := node.BOM(c.Context, n.Store, m, holders)
+	if err != nil {
+		return err
+	}
+	_, err = c.App.Writer.Write(append(b, '\n'))
+	return err
+}
+
+// printGate prints the gate's record of m: the check and the quarantine.
+func printGate(c *cli.Context, n nodeRef, m *manifest.Manifest) error {
+	for _, l := range gateLines(c, n, m) {
+		fmt.Fprintln(c.App.Writer, l)
+	}
+	return nil
+}
+
+// gateLines describe the gate's record of m, one line each: the check
+// (rule, counts, licences) and the quarantine or its release.
+func gateLines(c *cli.Context, n nodeRef, m *manifest.Manifest) []string {
+	var out []string
+	if ch, ok, err := n.Store.Check(c.Context, m.Type, m.Repo, m.Commit); err == nil && ok {
+		counts := map[string]int{}
+		for _, f := range ch.Files {
+			counts[f.Verdict]++
+		}
+		lic := "none detected"
+		if len(ch.Licences) > 0 {
+			lic = strings.Join(ch.Licences, ", ")
+		}
+		out = append(out, fmt.Sprintf("scan: %d unsafe, %d unknown, %d safe (rule %s, via %s, %s); licences: %s",
+			counts["unsafe"], counts["unknown"], counts["safe"], ch.Rule, ch.Via, ch.Time.UTC().Format(time.RFC3339), lic))
+	} else {
+		out = append(out, "scan: not checked (imported before the gate; `cairn scan` checks it)")
+	}
+	if q, ok, err := n.Store.QuarantineOf(c.Context, m.Type, m.Repo, m.Commit); err == nil && ok {
+		if q.InForce() {
+			out = append(out, "QUARANTINED: "+strings.Join(q.Reasons, "; "))
+		} else {
+			by := "?"
+			if r, err := sovereignty.ParseRelease(q.Release); err == nil {
+				by = sovereignty.FormatOrgPublicKey(r.OrgKey) + ": " + r.Reason
+			}
+			out = append(out, fmt.Sprintf("quarantine released %s by %s (was: %s)", q.Released.UTC().Format(time.RFC3339), by, strings.Join(q.Reasons, "; ")))
+		}
+	}
+	return out
+}
+
+// quarantinedRef reports whether a ref's revision is quarantined and not
+// released, for listings.
+func quarantinedRef(c *cli.Context, n nodeRef, kind manifest.Kind, repo, commit string) bool {
+	q, err := n.Store.Quarantined(c.Context, kind, repo, commit)
+	return err == nil && q
 }

@@ -187,6 +187,9 @@ func cmdStatus(c *cli.Context) error {
 		fmt.Fprintf(w, ", at least %d in %s", st.Quotas[k], k)
 	}
 	fmt.Fprintf(w, "; %d eligible mirror nodes\ntarget: %s\n", st.Eligible, strings.Join(st.Target, " "))
+	if m, err := d.Node().Store.Resolve(c.Context, kind, ref.Repo, ref.Rev); err == nil {
+		printGate(c, nodeRef{Node: d.Node()}, m)
+	}
 	if len(st.Lost) > 0 {
 		fmt.Fprintf(w, "lost holders (gone past the grace period): %s\n", strings.Join(st.Lost, " "))
 	}
