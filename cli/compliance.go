@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"bytes"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,8 +15,10 @@ import (
 	"github.com/cairnhub/cairn/bom"
 	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/modelsign"
 	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/sovereignty"
+	"github.com/cairnhub/cairn/store"
 )
 
 // importGate is the compliance gate of imports via `via`: the running
@@ -229,4 +234,105 @@ func gateLines(c *cli.Context, n nodeRef, m *manifest.Manifest) []string {
 func quarantinedRef(c *cli.Context, n nodeRef, kind manifest.Kind, repo, commit string) bool {
 	q, err := n.Store.Quarantined(c.Context, kind, repo, commit)
 	return err == nil && q
+}
+
+// pemKey returns the --key file's bytes when it is PEM (an OpenSSF
+// model-signing key) rather than an organisation key.
+func pemKey(c *cli.Context) ([]byte, bool) {
+	b, err := os.ReadFile(pathArg(c, c.String("key")))
+	if err != nil || !bytes.HasPrefix(bytes.TrimSpace(b), []byte("-----BEGIN")) {
+		return nil, false
+	}
+	return b, true
+}
+
+// cmdSignModel writes an OpenSSF model-signing bundle over the revision's
+// files and commits it as model.sig in a new revision of the same ref.
+func cmdSignModel(c *cli.Context, ref refArg, kind manifest.Kind, keyPEM []byte) error {
+	key, err := modelsign.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		return fmt.Errorf("sign: --key: %w", err)
+	}
+	var chain []*x509.Certificate
+	if p := c.String("cert"); p != "" {
+		b, err := os.ReadFile(pathArg(c, p))
+		if err != nil {
+			return fmt.Errorf("sign: --cert: %w", err)
+		}
+		if chain, err = modelsign.ParseCertificatesPEM(b); err != nil {
+			return fmt.Errorf("sign: --cert: %w", err)
+		}
+	}
+	n, err := openNode(c)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	m, err := n.Store.Resolve(c.Context, kind, ref.Repo, ref.Rev)
+	if err != nil {
+		return fmt.Errorf("sign %s: %w", ref, err)
+	}
+	if err := node.CheckQuarantine(c.Context, n.Store, m); err != nil {
+		return fmt.Errorf("sign %s: %w", ref, err)
+	}
+	bundle, err := node.SignRevision(m, key, chain)
+	if err != nil {
+		return fmt.Errorf("sign %s: %w", ref, err)
+	}
+	if out := c.String("out"); out != "" {
+		if err := os.WriteFile(pathArg(c, out), bundle, 0o644); err != nil {
+			return fmt.Errorf("sign: --out: %w", err)
+		}
+	}
+	g, done, err := importGate(c, n, "sign")
+	if err != nil {
+		return err
+	}
+	defer done()
+	signed, err := node.AddModelSig(c.Context, n.Store, m, ref.Rev, bundle, g)
+	if err != nil {
+		return fmt.Errorf("sign %s: %w", ref, err)
+	}
+	method := modelsign.MethodKey
+	if len(chain) > 0 {
+		method = modelsign.MethodCertificate
+	}
+	fmt.Fprintf(c.App.Writer, "signed %s@%s (commit %s, %d files) with an OpenSSF model-signing bundle (%s method); %s@%s is now commit %s with %s\n",
+		m.Repo, ref.Rev, m.Commit, len(m.Files), method, m.Repo, ref.Rev, signed.Commit, modelsign.SignatureFile)
+	return nil
+}
+
+// verifyMirroredSig verifies a model.sig that came with a mirrored
+// revision against provenance.signing_keys and signing_roots. A bundle
+// that does not verify quarantines the revision (audited) and fails the
+// command; without keys or roots configured it is reported unverified.
+func verifyMirroredSig(c *cli.Context, n nodeRef, g *gate.Gate, m *manifest.Manifest) error {
+	if _, ok := m.File(modelsign.SignatureFile); !ok {
+		return nil
+	}
+	cfg := n.Config.Provenance
+	if len(cfg.SigningKeys)+len(cfg.SigningRoots) == 0 {
+		fmt.Fprintf(c.App.ErrWriter, "%s@%s carries %s, not verified: no provenance.signing_keys or signing_roots configured\n", m.Repo, m.Commit, modelsign.SignatureFile)
+		return nil
+	}
+	o, err := cfg.ModelSigTrust()
+	if err != nil {
+		return err
+	}
+	res, _, err := node.VerifyModelSig(c.Context, n.Store, m, o)
+	if err == nil {
+		fmt.Fprintf(c.App.ErrWriter, "%s verified: %s method, signed by %s, %d files\n", modelsign.SignatureFile, res.Method, res.Signer, len(res.Files))
+		return nil
+	}
+	v := sovereignty.Verdict{Quarantine: true, Rule: "provenance", Reasons: []string{modelsign.SignatureFile + " does not verify: " + err.Error()}}
+	q := store.Quarantine{Kind: m.Type, Repo: m.Repo, Commit: m.Commit, Reasons: v.Reasons, Scan: "signature", Time: time.Now()}
+	if qerr := n.Store.Quarantine(c.Context, q); qerr != nil {
+		return qerr
+	}
+	if g.Audit != nil {
+		if aerr := g.Audit.Append(sovereignty.QuarantineEntry("mirror", string(m.Type), m.Repo, m.Commit, v)); aerr != nil {
+			return aerr
+		}
+	}
+	return fmt.Errorf("mirror %s@%s: quarantined: %s does not verify: %w", m.Repo, m.Commit, modelsign.SignatureFile, err)
 }

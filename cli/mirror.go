@@ -107,6 +107,9 @@ func cmdMirror(c *cli.Context) error {
 	}
 	m := res.Manifest
 	reportGate(c.App.ErrWriter, res.Check, m.Repo, m.Commit)
+	if err := verifyMirroredSig(c, n, g, m); err != nil {
+		return err
+	}
 	if c.Bool("json") {
 		return printJSON(c, map[string]any{
 			"repo": m.Repo, "type": m.Type, "revision": res.Revision, "commit": m.Commit, "root": m.Root.String(),

@@ -42,10 +42,12 @@ func replicateCommands() []*cli.Command {
 		},
 		{
 			Name:      "sign",
-			Usage:     "sign a stored revision's manifest with a publisher key and store it again",
+			Usage:     "sign a stored revision: with an organisation key, Cairn's manifest signature; with a PEM key, an OpenSSF model-signing bundle (model.sig) in a new revision",
 			ArgsUsage: "ORG/NAME[@REV]",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "key", Required: true, Usage: "publisher key `FILE` (an organisation key, see `cairn org init`)"},
+				&cli.StringFlag{Name: "key", Required: true, Usage: "publisher key `FILE`: an organisation key (see `cairn org init`), or a PEM private key (ECDSA P-256/384/521 or ed25519) for model.sig"},
+				&cli.StringFlag{Name: "cert", Usage: "with a PEM key: its certificate chain `FILE` (signing certificate first), for the certificate method"},
+				&cli.StringFlag{Name: "out", Usage: "with a PEM key: also write model.sig to `FILE`"},
 				typeFlag,
 			},
 			Action: cmdSign,
@@ -225,6 +227,9 @@ func cmdSign(c *cli.Context) error {
 	kind, err := kindOf(c)
 	if err != nil {
 		return err
+	}
+	if pem, ok := pemKey(c); ok {
+		return cmdSignModel(c, ref, kind, pem)
 	}
 	key, err := sovereignty.ReadOrgKey(pathArg(c, c.String("key")))
 	if err != nil {

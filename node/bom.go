@@ -18,10 +18,6 @@ import (
 	"github.com/cairnhub/cairn/store"
 )
 
-// ModelSigFile is where an OpenSSF model-signing bundle sits in a
-// revision, as model_signing writes it.
-const ModelSigFile = "model.sig"
-
 // maxSigBundle bounds a model.sig read from the store.
 const maxSigBundle = 1 << 20
 
@@ -130,14 +126,14 @@ func bomSignatures(ctx context.Context, st *store.Store, m *manifest.Manifest) [
 		}
 		out = append(out, bom.Signature{Format: "cairn", Method: "key", Signer: s.Key, Verified: ok})
 	}
-	if f, found := m.File(ModelSigFile); found {
+	if f, found := m.File(modelsign.SignatureFile); found {
 		if b, err := readStored(ctx, st, f, maxSigBundle); err == nil {
 			if info, err := modelsign.Describe(b); err == nil {
 				signer := info.KeyHint
 				if info.Method == modelsign.MethodCertificate {
 					signer = info.Subject
 				}
-				out = append(out, bom.Signature{Format: "openssf-model-signing", Method: info.Method, Signer: signer, File: ModelSigFile})
+				out = append(out, bom.Signature{Format: "openssf-model-signing", Method: info.Method, Signer: signer, File: modelsign.SignatureFile})
 			}
 		}
 	}

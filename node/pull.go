@@ -64,6 +64,9 @@ func (d *Daemon) registerCatalog() {
 		if err := CheckQuarantine(ctx, d.n.Store, m); err != nil {
 			return nil, err // never replicated
 		}
+		if err := d.checkModelSig(ctx, m, "serve manifest"); err != nil {
+			return nil, err
+		}
 		return m, nil
 	})
 	d.Host.Handle(catalog.ProtocolID, catalog.Handler(res, func(p peer.ID, repo string) error {
@@ -139,6 +142,9 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
+	}
+	if err := d.checkModelSig(ctx, m, "pull"); err != nil {
+		return nil, err
 	}
 	if err := d.gatePulled(ctx, m); err != nil {
 		return nil, err
