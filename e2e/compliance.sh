@@ -74,4 +74,33 @@ node "$ROOT/e2e/bom/validate.mjs" bom.json || fail "cairn bom output is not vali
 grep -q '"sha256\|SHA-256' bom.json && grep -q 'cc-by-nc-4.0\|CC-BY-NC-4.0' bom.json && grep -q 'DE' bom.json || fail "bom lacks hashes, licence or jurisdiction"
 curl -sf "http://$H/api/models/acme/nc/bom" >bom-http.json || fail "GET /api/models/acme/nc/bom"
 node "$ROOT/e2e/bom/validate.mjs" bom-http.json || fail "served BOM is not valid CycloneDX 1.6"
-echo "PASS e2e/compliance.sh: malicious pickle and cc-by-nc-4.0 quarantined, not served, not replicated, not loaded; release audited; BOM valid"
+# OpenSSF model signing: cairn sign with a PEM key commits model.sig; a
+# node mirroring the repo verifies it with the public key, and one holding
+# another key quarantines the revision.
+mkdir ok && cp "$FIX/stories260K.gguf" ok/model.gguf
+printf '%s\n' '---' 'license: apache-2.0' '---' >ok/README.md
+"$C" --home holder add ok --repo acme/ok >/dev/null 2>&1 || fail "add ok"
+node -e '
+const c = require("crypto"), fs = require("fs");
+for (const n of ["sign", "other"]) {
+  const { privateKey, publicKey } = c.generateKeyPairSync("ec", { namedCurve: "P-256" });
+  fs.writeFileSync(n + ".pem", privateKey.export({ type: "pkcs8", format: "pem" }));
+  fs.writeFileSync(n + ".pub.pem", publicKey.export({ type: "spki", format: "pem" }));
+}' || fail "generate signing keys"
+"$C" --home holder sign acme/ok --key sign.pem --out model.sig >sign.log 2>&1 || fail "sign: $(cat sign.log)"
+grep -q 'model.sig' sign.log || fail "sign: $(cat sign.log)"
+grep -q 'https://model_signing/signature/v1.0\|dsseEnvelope' model.sig || fail "model.sig is not a model-signing bundle"
+"$C" --home holder bom acme/ok >bom-ok.json || fail "bom acme/ok"
+node "$ROOT/e2e/bom/validate.mjs" bom-ok.json || fail "bom of a signed revision is not valid CycloneDX 1.6"
+grep -q 'openssf-model-signing' bom-ok.json || fail "bom lacks the model.sig signature"
+for m in good bad; do
+  "$C" --home $m init >/dev/null
+  key=sign.pub.pem; [ $m = bad ] && key=other.pub.pem
+  sed -i "s#endpoint: https://huggingface.co#endpoint: http://$H#; s#signing_keys: \[\]#signing_keys: [$WORK/$key]#" $m/config.yaml
+done
+"$C" --home good mirror acme/ok >mirror-good.log 2>&1 || fail "mirror of a signed repo: $(cat mirror-good.log)"
+grep -q 'model.sig verified' mirror-good.log || fail "mirror did not verify model.sig: $(cat mirror-good.log)"
+if "$C" --home bad mirror acme/ok >mirror-bad.log 2>&1; then fail "mirror accepted a model.sig by an untrusted key"; fi
+"$C" --home bad ls >ls-bad.txt && grep acme/ok ls-bad.txt | grep -q QUARANTINED || fail "bad signature not quarantined: $(cat mirror-bad.log ls-bad.txt)"
+
+echo "PASS e2e/compliance.sh: malicious pickle and cc-by-nc-4.0 quarantined, not served, not replicated, not loaded; release audited; BOM valid; model.sig signed and verified on mirror"
