@@ -114,7 +114,7 @@ func cmdMirror(c *cli.Context) error {
 		return printJSON(c, map[string]any{
 			"repo": m.Repo, "type": m.Type, "revision": res.Revision, "commit": m.Commit, "root": m.Root.String(),
 			"files": res.Files, "skipped": res.Skipped, "bytes": res.Bytes, "downloaded": res.Downloaded,
-			"last_modified": m.Created.UTC().Format(time.RFC3339Nano), "endpoint": up.Endpoint,
+			"last_modified": m.Created.UTC().Format(time.RFC3339Nano), "endpoint": up.Endpoint, "quarantined": res.Check.Quarantined(),
 		})
 	}
 	fmt.Fprintf(c.App.Writer, "%s@%s → commit %s: %d files, %s, %s downloaded (%d already stored)\n",

@@ -100,6 +100,9 @@ for m in good bad; do
 done
 "$C" --home good mirror acme/ok >mirror-good.log 2>&1 || fail "mirror of a signed repo: $(cat mirror-good.log)"
 grep -q 'model.sig verified' mirror-good.log || fail "mirror did not verify model.sig: $(cat mirror-good.log)"
+"$C" --home good bom acme/ok >bom-good.json || fail "bom of a mirrored revision"
+node "$ROOT/e2e/bom/validate.mjs" bom-good.json || fail "bom of a mirrored revision is not valid CycloneDX 1.6"
+grep -q "http://$H/acme/ok" bom-good.json || fail "bom lacks the upstream: $(head -c 2000 bom-good.json)"
 if "$C" --home bad mirror acme/ok >mirror-bad.log 2>&1; then fail "mirror accepted a model.sig by an untrusted key"; fi
 "$C" --home bad ls >ls-bad.txt && grep acme/ok ls-bad.txt | grep -q QUARANTINED || fail "bad signature not quarantined: $(cat mirror-bad.log ls-bad.txt)"
 

@@ -21,14 +21,30 @@ import (
 // maxSigBundle bounds a model.sig read from the store.
 const maxSigBundle = 1 << 20
 
+// BOMSources are what a BOM states beyond the store: who holds the
+// revision, and the upstream Hub a mirrored revision came from.
+type BOMSources struct {
+	Holders []bom.Holder
+	// Upstream is the Hub's base URL (upstream.endpoint); a revision the
+	// gate checked via "mirror" names it with the repo and check time.
+	Upstream string
+}
+
 // BOM returns the CycloneDX 1.6 ML-BOM of revision m: its files with
 // sha256, the gate's check and quarantine, the model card, GGUF or
-// config.json facts, the signatures and the holders given.
-func BOM(ctx context.Context, st *store.Store, m *manifest.Manifest, holders []bom.Holder) ([]byte, error) {
-	in := bom.Input{Repo: m.Repo, Revision: m.Commit, Kind: string(m.Type), Holders: holders}
+// config.json facts, the signatures, the holders and the upstream.
+func BOM(ctx context.Context, st *store.Store, m *manifest.Manifest, src BOMSources) ([]byte, error) {
+	in := bom.Input{Repo: m.Repo, Revision: m.Commit, Kind: string(m.Type), Holders: src.Holders}
 	check, checked, err := st.Check(ctx, m.Type, m.Repo, m.Commit)
 	if err != nil {
 		return nil, err
+	}
+	if checked && check.Via == "mirror" && src.Upstream != "" {
+		base := strings.TrimSuffix(src.Upstream, "/")
+		if m.Type == manifest.Dataset {
+			base += "/datasets"
+		}
+		in.Upstream = &bom.Upstream{URL: base + "/" + m.Repo, Revision: m.Commit, MirroredAt: check.Time}
 	}
 	scans := map[string]*bom.FileScan{}
 	if checked {
@@ -210,7 +226,7 @@ func (d *Daemon) serveBOM(keys httpauth.Keys) http.HandlerFunc {
 			http.Error(w, fmt.Sprintf(`{"error":%q}`, err.Error()), http.StatusNotFound)
 			return
 		}
-		b, err := BOM(r.Context(), d.n.Store, m, d.Holders(r.Context(), m))
+		b, err := BOM(r.Context(), d.n.Store, m, BOMSources{Holders: d.Holders(r.Context(), m), Upstream: d.n.Config.Upstream.Endpoint})
 		if err != nil {
 			http.Error(w, fmt.Sprintf(`{"error":%q}`, err.Error()), http.StatusInternalServerError)
 			return
