@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/sovereignty"
@@ -87,7 +89,7 @@ func (d *Daemon) Gate(via string) (*gate.Gate, error) {
 
 // gatePulled checks a pulled revision before it is committed; a revision
 // the policy quarantines is committed quarantined, as on every import.
-func (d *Daemon) gatePulled(ctx context.Context, m *manifest.Manifest) error {
+func (d *Daemon) gatePulled(ctx context.Context, m *manifest.Manifest, sources []peer.ID) error {
 	g, err := d.Gate("pull")
 	if err != nil {
 		return err
@@ -96,10 +98,14 @@ func (d *Daemon) gatePulled(ctx context.Context, m *manifest.Manifest) error {
 	if err != nil {
 		return fmt.Errorf("pull %s@%s: gate: %w", m.Repo, m.Commit, err)
 	}
+	if res.Quarantined() && d.Host != nil {
+		// Released at the source: the release travels with the revision.
+		res.Release = d.releaseFrom(ctx, m, sources)
+	}
 	if err := g.Record(ctx, res, m.Commit); err != nil {
 		return fmt.Errorf("pull %s@%s: %w", m.Repo, m.Commit, err)
 	}
-	if res.Quarantined() {
+	if q, _ := d.n.Store.Quarantined(ctx, m.Type, m.Repo, m.Commit); q {
 		d.log.Warn("pulled revision quarantined", "repo", m.Repo, "commit", m.Commit, "reasons", strings.Join(res.Verdict.Reasons, "; "))
 	}
 	return nil

@@ -150,6 +150,18 @@ func TestQuarantineThroughDaemons(t *testing.T) {
 		t.Fatalf("the other quarantine was lifted too: %d", code)
 	}
 
+	// The release travels: the peer's gate quarantines the pulled
+	// revision under the same policy, and the source's release lifts it.
+	if _, err := b.d.Pull(t.Context(), manifest.Model, "acme/nc", "main", PullOptions{}); err != nil {
+		t.Fatalf("peer pull of a released revision: %v", err)
+	}
+	if qd, err := b.n.Store.Quarantined(t.Context(), manifest.Model, "acme/nc", nc.Manifest.Commit); err != nil || qd {
+		t.Fatalf("released revision quarantined on the peer: %v %v", qd, err)
+	}
+	if len(auditEntries(t, b, sovereignty.KindUnquarantine)) != 1 {
+		t.Fatal("the peer did not audit the release it applied")
+	}
+
 	q := auditEntries(t, a, sovereignty.KindQuarantine)
 	un := auditEntries(t, a, sovereignty.KindUnquarantine)
 	has := func(es []sovereignty.Entry, repo string) bool {

@@ -146,7 +146,7 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 	if err := d.checkModelSig(ctx, m, "pull"); err != nil {
 		return nil, err
 	}
-	if err := d.gatePulled(ctx, m); err != nil {
+	if err := d.gatePulled(ctx, m, sources); err != nil {
 		return nil, err
 	}
 	if err := st.Commit(ctx, m, rev, all); err != nil {
