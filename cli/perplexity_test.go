@@ -2,7 +2,9 @@ package cli
 
 import (
 	"encoding/json"
+	"io"
 	"math"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -37,5 +39,42 @@ func TestPerplexity(t *testing.T) {
 	}
 	if code, _, errs = run(t, home, "perplexity", "acme/none", text); code == 0 {
 		t.Fatalf("perplexity of a missing model succeeded: %s", errs)
+	}
+}
+
+// TestPerplexityAndBOMThroughDaemon: with a daemon running, perplexity,
+// scan and bom are forwarded to it and give what they give without.
+func TestPerplexityAndBOMThroughDaemon(t *testing.T) {
+	home, _ := runFixture(t)
+	addr := startDaemon(t, home)
+	code, out, errs := run(t, home, "perplexity", "acme/stories", fixture.Path(t, "story.txt"), "--ctx", "128", "--json")
+	var r struct {
+		PPL float64 `json:"ppl"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || math.Abs(r.PPL-llamaStoryPPL)/llamaStoryPPL > 0.005 {
+		t.Fatalf("perplexity through the daemon: %d %q %s", code, out, errs)
+	}
+	if code, out, errs = run(t, home, "scan", "acme/stories"); code != 0 || !strings.Contains(out, "0 unsafe, 0 unknown, 1 safe") {
+		t.Fatalf("scan: %d %q %s", code, out, errs)
+	}
+	code, out, errs = run(t, home, "bom", "acme/stories")
+	var doc struct {
+		BomFormat   string `json:"bomFormat"`
+		SpecVersion string `json:"specVersion"`
+		Components  []struct {
+			Type string `json:"type"`
+		} `json:"components"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || doc.BomFormat != "CycloneDX" || doc.SpecVersion != "1.6" {
+		t.Fatalf("bom: %d %.300q %s", code, out, errs)
+	}
+	resp, err := http.Get("http://" + addr + "/api/models/acme/stories/bom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"machine-learning-model"`) {
+		t.Fatalf("GET bom: %d %.300s", resp.StatusCode, b)
 	}
 }
