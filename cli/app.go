@@ -70,14 +70,16 @@ func New(stdout, stderr io.Writer) *cli.App {
 func commands() []*cli.Command {
 	var cmds []*cli.Command
 	for _, group := range [][]*cli.Command{
-		repoCommands(),      // init, add, ls, get, verify, rm, gc, stat
-		daemonCommands(),    // daemon, id, peers
-		interopCommands(),   // block
-		mirrorCommands(),    // mirror, export, import
-		orgCommands(),       // org
-		policyCommands(),    // policy, audit
-		replicateCommands(), // pin, unpin, status, sign
-		runCommands(),       // run
+		repoCommands(),       // init, add, ls, get, verify, rm, gc, stat
+		daemonCommands(),     // daemon, id, peers
+		interopCommands(),    // block
+		mirrorCommands(),     // mirror, export, import
+		orgCommands(),        // org
+		policyCommands(),     // policy, audit
+		replicateCommands(),  // pin, unpin, status, sign
+		runCommands(),        // run
+		perplexityCommands(), // perplexity
+		complianceCommands(), // scan, release, bom
 	} {
 		cmds = append(cmds, group...)
 	}

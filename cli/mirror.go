@@ -89,23 +89,32 @@ func cmdMirror(c *cli.Context) error {
 	}
 	defer n.Close()
 	up := n.Config.Upstream
+	g, gdone, err := importGate(c, n, "mirror")
+	if err != nil {
+		return err
+	}
+	defer gdone()
 	b := bar(c, "mirror "+repo)
 	res, err := mirror.Mirror(c.Context, n.Store, repo, mirror.Options{
 		Endpoint: up.Endpoint, Token: up.Token, Offline: up.Offline, RedirectHosts: up.RedirectHosts,
 		Kind: kind, Revision: c.String("revision"), Workers: c.Int("workers"),
 		SpoolDir: filepath.Join(n.Home, "tmp", "mirror"),
-		Progress: b.Update,
+		Progress: b.Update, Gate: g,
 	})
 	b.Done()
 	if err != nil {
 		return err
 	}
 	m := res.Manifest
+	reportGate(c.App.ErrWriter, res.Check, m.Repo, m.Commit)
+	if err := verifyMirroredSig(c, n, g, m); err != nil {
+		return err
+	}
 	if c.Bool("json") {
 		return printJSON(c, map[string]any{
 			"repo": m.Repo, "type": m.Type, "revision": res.Revision, "commit": m.Commit, "root": m.Root.String(),
 			"files": res.Files, "skipped": res.Skipped, "bytes": res.Bytes, "downloaded": res.Downloaded,
-			"last_modified": m.Created.UTC().Format(time.RFC3339Nano), "endpoint": up.Endpoint,
+			"last_modified": m.Created.UTC().Format(time.RFC3339Nano), "endpoint": up.Endpoint, "quarantined": res.Check.Quarantined(),
 		})
 	}
 	fmt.Fprintf(c.App.Writer, "%s@%s → commit %s: %d files, %s, %s downloaded (%d already stored)\n",
@@ -240,8 +249,13 @@ func cmdBundleImport(c *cli.Context) error {
 		return err
 	}
 	defer n.Close()
+	g, gdone, err := importGate(c, n, "bundle import")
+	if err != nil {
+		return err
+	}
+	defer gdone()
 	b := bar(c, "import")
-	res, err := mirror.Import(c.Context, n.Store, f, mirror.ImportOptions{Progress: func(done int64) { b.Update(done, fi.Size()) }})
+	res, err := mirror.Import(c.Context, n.Store, f, mirror.ImportOptions{Progress: func(done int64) { b.Update(done, fi.Size()) }, Gate: g})
 	b.Done()
 	if err != nil {
 		if errors.Is(err, mirror.ErrBundle) {
@@ -254,6 +268,9 @@ func cmdBundleImport(c *cli.Context) error {
 	}
 	for _, r := range res.Revisions {
 		fmt.Fprintf(c.App.Writer, "imported %s %s@%s → commit %s\n", r.Kind, r.Repo, r.Revision, r.Commit)
+		if r.Quarantined {
+			fmt.Fprintf(c.App.ErrWriter, "QUARANTINED %s@%s: not served, replicated, exported or loaded until `cairn release`\n", r.Repo, r.Commit)
+		}
 	}
 	return nil
 }

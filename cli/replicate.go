@@ -42,10 +42,12 @@ func replicateCommands() []*cli.Command {
 		},
 		{
 			Name:      "sign",
-			Usage:     "sign a stored revision's manifest with a publisher key and store it again",
+			Usage:     "sign a stored revision: with an organisation key, Cairn's manifest signature; with a PEM key, an OpenSSF model-signing bundle (model.sig) in a new revision",
 			ArgsUsage: "ORG/NAME[@REV]",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "key", Required: true, Usage: "publisher key `FILE` (an organisation key, see `cairn org init`)"},
+				&cli.StringFlag{Name: "key", Required: true, Usage: "publisher key `FILE`: an organisation key (see `cairn org init`), or a PEM private key (ECDSA P-256/384/521 or ed25519) for model.sig"},
+				&cli.StringFlag{Name: "cert", Usage: "with a PEM key: its certificate chain `FILE` (signing certificate first), for the certificate method"},
+				&cli.StringFlag{Name: "out", Usage: "with a PEM key: also write model.sig to `FILE`"},
 				typeFlag,
 			},
 			Action: cmdSign,
@@ -187,6 +189,9 @@ func cmdStatus(c *cli.Context) error {
 		fmt.Fprintf(w, ", at least %d in %s", st.Quotas[k], k)
 	}
 	fmt.Fprintf(w, "; %d eligible mirror nodes\ntarget: %s\n", st.Eligible, strings.Join(st.Target, " "))
+	if m, err := d.Node().Store.Resolve(c.Context, kind, ref.Repo, ref.Rev); err == nil {
+		printGate(c, nodeRef{Node: d.Node()}, m)
+	}
 	if len(st.Lost) > 0 {
 		fmt.Fprintf(w, "lost holders (gone past the grace period): %s\n", strings.Join(st.Lost, " "))
 	}
@@ -222,6 +227,9 @@ func cmdSign(c *cli.Context) error {
 	kind, err := kindOf(c)
 	if err != nil {
 		return err
+	}
+	if pem, ok := pemKey(c); ok {
+		return cmdSignModel(c, ref, kind, pem)
 	}
 	key, err := sovereignty.ReadOrgKey(pathArg(c, c.String("key")))
 	if err != nil {

@@ -173,20 +173,26 @@ func cmdAdd(c *cli.Context) error {
 	if c.Bool("json") {
 		bar = progress.New(nil, "")
 	}
+	g, gdone, err := importGate(c, n, "add")
+	if err != nil {
+		return err
+	}
+	defer gdone()
 	res, err := ingest.Add(c.Context, n.Store, pathArg(c, c.Args().First()), ingest.AddOptions{
 		Repo: c.String("repo"), Kind: kind, Revision: c.String("revision"), Chunking: opts, Progress: bar.Update,
-		FollowSymlinks: c.Bool("follow-symlinks"),
+		FollowSymlinks: c.Bool("follow-symlinks"), Gate: g,
 	})
 	bar.Done()
 	if err != nil {
 		return err
 	}
 	m := res.Manifest
+	reportGate(c.App.ErrWriter, res.Check, m.Repo, m.Commit)
 	if c.Bool("json") {
 		return printJSON(c, map[string]any{
 			"repo": m.Repo, "type": m.Type, "revision": res.Revision, "commit": m.Commit, "root": m.Root.String(),
 			"files": len(m.Files), "bytes": res.Bytes, "new_bytes": res.NewBytes,
-			"seconds": res.Duration.Seconds(),
+			"seconds": res.Duration.Seconds(), "quarantined": res.Check.Quarantined(),
 		})
 	}
 	fmt.Fprintf(c.App.Writer, "added %s@%s commit %s\nroot %s\n%d files, %s, %s new (%.1f MB/s)\n",
@@ -218,17 +224,23 @@ func cmdLs(c *cli.Context) error {
 				Commit   string        `json:"commit"`
 				Root     string        `json:"root"`
 				Size     int64         `json:"size"`
+				// Quarantined: held by the compliance gate, not served.
+				Quarantined bool `json:"quarantined,omitempty"`
 			}
 			out := []row{}
 			for _, r := range refs {
-				out = append(out, row{r.Kind, r.Repo, r.Revision, r.Commit, r.Root.String(), r.Size})
+				out = append(out, row{r.Kind, r.Repo, r.Revision, r.Commit, r.Root.String(), r.Size, quarantinedRef(c, n, r.Kind, r.Repo, r.Commit)})
 			}
 			return printJSON(c, out)
 		}
 		tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TYPE\tREPO\tREVISION\tCOMMIT\tSIZE")
+		fmt.Fprintln(tw, "TYPE\tREPO\tREVISION\tCOMMIT\tSIZE\tGATE")
 		for _, r := range refs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Kind, r.Repo, r.Revision, r.Commit[:12], progress.Bytes(r.Size))
+			state := "ok"
+			if quarantinedRef(c, n, r.Kind, r.Repo, r.Commit) {
+				state = "QUARANTINED"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, r.Repo, r.Revision, r.Commit[:12], progress.Bytes(r.Size), state)
 		}
 		return tw.Flush()
 	}
@@ -244,6 +256,7 @@ func cmdLs(c *cli.Context) error {
 		return printJSON(c, m)
 	}
 	fmt.Fprintf(c.App.Writer, "%s %s@%s commit %s root %s\n", m.Type, m.Repo, ref.Rev, m.Commit, m.Root)
+	printGate(c, n, m)
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SIZE\tSHA256\tPATH")
 	for _, f := range m.Files {

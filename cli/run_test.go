@@ -136,20 +136,20 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestRunThroughDaemon: with a daemon running, `cairn run` is forwarded to
-// it and uses the daemon's OpenAI server, which /v1/ serves too.
-func TestRunThroughDaemon(t *testing.T) {
-	home, want := runFixture(t)
+// startDaemon runs `cairn daemon` on home until the test ends and returns
+// its HTTP address.
+func startDaemon(t *testing.T, home string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	var derr syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"cairn", "--home", home, "daemon", "--http", "127.0.0.1:0"}, io.Discard, &derr)
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		<-done
-	}()
+	})
 	var addr string
 	for i := 0; i < 200 && addr == ""; i++ {
 		if _, rest, ok := strings.Cut(derr.String(), ", http://"); ok {
@@ -160,6 +160,14 @@ func TestRunThroughDaemon(t *testing.T) {
 	if addr == "" {
 		t.Fatalf("daemon did not start: %s", derr.String())
 	}
+	return addr
+}
+
+// TestRunThroughDaemon: with a daemon running, `cairn run` is forwarded to
+// it and uses the daemon's OpenAI server, which /v1/ serves too.
+func TestRunThroughDaemon(t *testing.T) {
+	home, want := runFixture(t)
+	addr := startDaemon(t, home)
 	code, out, errs := run(t, home, "run", "acme/stories", "Once upon a time", "--max-tokens", "64", "--temperature", "0", "--json")
 	if code != 0 {
 		t.Fatalf("run through the daemon: exit %d: %s", code, errs)

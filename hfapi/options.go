@@ -1,8 +1,10 @@
 package hfapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"github.com/cairnhub/cairn/manifest"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -26,6 +28,10 @@ type Options struct {
 	PageSize int
 	// Logger receives a debug line per request. Default slog.Default().
 	Logger *slog.Logger
+	// Quarantine reports whether a revision is withheld by the compliance
+	// gate, and why; such a revision is answered 451 with X-Error-Code
+	// "Quarantined". Default nil: nothing is withheld.
+	Quarantine func(ctx context.Context, m *manifest.Manifest) (reason string, withheld bool)
 }
 
 // Token is one bearer token of the API.

@@ -300,6 +300,13 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, rt Route) (*man
 	}
 	m, err := s.st.Resolve(r.Context(), rt.Kind, rt.Repo, rt.Rev)
 	switch {
+	case err == nil && s.o.Quarantine != nil:
+		if why, ok := s.o.Quarantine(r.Context(), m); ok {
+			s.stats.refused.Add(1)
+			writeError(w, r, http.StatusUnavailableForLegalReasons, "Quarantined", why)
+			return nil, false
+		}
+		return m, true
 	case err == nil:
 		return m, true
 	case errors.Is(err, store.ErrRepoNotFound):

@@ -327,4 +327,8 @@ provenance:
   # Publisher keys (cairn-org:…) whose signatures count; empty: the
   # organisation keys this node trusts.
   publishers: []
+  # PEM public keys and root certificates trusted for OpenSSF model
+  # signing bundles (model.sig) that come with a repo.
+  signing_keys: []
+  signing_roots: []
 `

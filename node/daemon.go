@@ -85,7 +85,10 @@ type Daemon struct {
 	httpLn net.Listener
 	apiLn  net.Listener
 	http   http.Handler // routes()
-	cli    http.Handler
+	ollama http.Handler // Ollama's API (newOllama)
+	// bomHandler serves revisions' ML-BOMs (serveBOM).
+	bomHandler http.Handler
+	cli        http.Handler
 }
 
 // StartDaemon builds every service and binds every listener, so that
@@ -110,21 +113,10 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	}
 	// Only this node's own organisation sets its residency policy, even
 	// when it trusts other organisations' members (federation).
-	policyTrust := trust
-	if cert, _ := n.Certificate(); cert != nil {
-		if c, err := sovereignty.ParseCertificate(cert); err == nil {
-			if t, err := sovereignty.NewTrust(c.OrgKey); err == nil {
-				policyTrust = t
-			}
-		}
+	if d.Engine, err = n.policyEngine(trust, d.Audit); err != nil {
+		return nil, err
 	}
-	d.Engine = sovereignty.NewEngine(policyTrust, d.Audit)
 	d.denials = sovereignty.NewDedupAuditor(d.Audit, time.Minute)
-	if b, err := os.ReadFile(filepath.Join(n.Home, PolicyFile)); err == nil {
-		if _, err := d.Engine.Set(b); err != nil {
-			return nil, fmt.Errorf("policy %s: %w", filepath.Join(n.Home, PolicyFile), err)
-		}
-	}
 
 	cert, err := n.Certificate()
 	if err != nil {
@@ -222,6 +214,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	d.Fetch.Register()
 	d.Client = fetch.NewClient(h.Libp2p(), st)
 	d.registerCatalog()
+	d.registerReleases()
 	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
 		d.self = m
 	} else {

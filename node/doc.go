@@ -30,5 +30,17 @@
 //     <home>/models/<sha256>.gguf so the engine can map it.
 //   - API key: an http.tokens entry, the bearer token of both the Hugging
 //     Face and the OpenAI API, maybe bound to a jurisdiction
-//     (internal/httpauth).
+//     (internal/httpauth); the key of the Ollama API too.
+//   - Gate: the compliance check every import passes (add, mirror, bundle
+//     import, pull) before its commit (package gate); Daemon.Gate and
+//     Node.OpenCompliance give it the node's policy and audit log.
+//   - Quarantined revision: stored but not served over the HF API (451),
+//     not answered to members, not loaded for inference, until a signed
+//     release lifts it (QuarantineError, CheckQuarantine).
+//   - model.sig: an OpenSSF model-signing bundle in a revision, verified
+//     against provenance.signing_keys and signing_roots once its bytes
+//     are local; under require_signed it counts like a publisher
+//     signature.
+//   - ML-BOM: the CycloneDX document of a revision (BOM), also served at
+//     /api/models/{org}/{name}/bom.
 package node

@@ -46,6 +46,13 @@ type ProvenanceConfig struct {
 	// form of sovereignty.FormatOrgPublicKey) whose signatures count.
 	// Default: the organisation keys the node trusts.
 	Publishers []string `yaml:"publishers"`
+	// SigningKeys are PEM files of public keys (ECDSA P-256/384/521 or
+	// ed25519) trusted for OpenSSF model-signing bundles (model.sig) of
+	// the key method. Default none.
+	SigningKeys []string `yaml:"signing_keys"`
+	// SigningRoots are PEM files of root certificates trusted for
+	// model.sig bundles of the certificate method. Default none.
+	SigningRoots []string `yaml:"signing_roots"`
 }
 
 // Validate checks that every publisher key parses.
@@ -175,7 +182,9 @@ func (d *Daemon) checkProvenance(m *manifest.Manifest, peer, via string) error {
 	if err != nil {
 		return fmt.Errorf("provenance: %w", err)
 	}
-	if _, err := VerifyManifest(m, p.publishers, p.requireSigned); err != nil {
+	// A model.sig is verified once its bytes are here (checkModelSig);
+	// until then it stands for a signature under require_signed.
+	if _, err := VerifyManifest(m, p.publishers, p.requireSigned && !hasModelSig(m)); err != nil {
 		d.audit(sovereignty.Entry{Kind: "provenance", Subject: via, Peer: peer, Repo: m.Repo + "@" + m.Commit, Reason: err.Error()})
 		d.log.Warn("manifest refused", "via", via, "peer", peer, "repo", m.Repo, "commit", m.Commit, "err", err)
 		return err

@@ -61,6 +61,12 @@ func (d *Daemon) registerCatalog() {
 		if err := d.checkProvenance(m, "", "serve manifest"); err != nil {
 			return nil, err
 		}
+		if err := CheckQuarantine(ctx, d.n.Store, m); err != nil {
+			return nil, err // never replicated
+		}
+		if err := d.checkModelSig(ctx, m, "serve manifest"); err != nil {
+			return nil, err
+		}
 		return m, nil
 	})
 	d.Host.Handle(catalog.ProtocolID, catalog.Handler(res, func(p peer.ID, repo string) error {
@@ -136,6 +142,12 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
+	}
+	if err := d.checkModelSig(ctx, m, "pull"); err != nil {
+		return nil, err
+	}
+	if err := d.gatePulled(ctx, m, sources); err != nil {
+		return nil, err
 	}
 	if err := st.Commit(ctx, m, rev, all); err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnhub/cairn/hfapi"
 	"github.com/cairnhub/cairn/inference/models"
+	"github.com/cairnhub/cairn/inference/ollama"
 	"github.com/cairnhub/cairn/inference/openai"
 	"github.com/cairnhub/cairn/inference/router"
 	"github.com/cairnhub/cairn/internal/httpauth"
@@ -39,6 +40,12 @@ func (d *Daemon) routes() http.Handler {
 		mux.HandleFunc("/v1/", inferenceDisabled)
 	}
 	mux.Handle("GET /metrics", d.metrics.Handler())
+	// Ollama's API; its patterns are named one by one, as the Hugging
+	// Face API serves /api/models/… and /api/datasets/… under "/".
+	for _, p := range ollama.Patterns {
+		mux.Handle(p, d.ollama)
+	}
+	mux.Handle("GET /api/models/{org}/{name}/bom", d.bomHandler)
 	mux.Handle("/", d.HF)
 	return mux
 }
@@ -54,7 +61,7 @@ func inferenceDisabled(w http.ResponseWriter, _ *http.Request) {
 func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	n := d.n
 	var keys httpauth.Keys
-	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log}
+	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log, Quarantine: quarantineReason(n.Store)}
 	for _, t := range n.Config.HTTP.Tokens {
 		keys = append(keys, httpauth.Key{Token: t.Token, Jurisdiction: t.Jurisdiction})
 		hfo.Tokens = append(hfo.Tokens, hfapi.Token{Token: t.Token, Jurisdiction: t.Jurisdiction})
@@ -98,6 +105,10 @@ func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	if d.Router, err = router.New(cfg, deps); err != nil {
 		return err
 	}
+	if d.ollama, err = d.newOllama(keys); err != nil {
+		return err
+	}
+	d.bomHandler = d.serveBOM(keys)
 	d.http = d.routes()
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,6 +87,9 @@ func (ms *Finder) List(ctx context.Context) ([]openai.ModelEntry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list models: %s@%s: %w", r.Repo, r.Revision, err)
 		}
+		if ms.quarantined(ctx, m) != nil {
+			continue
+		}
 		files := GGUFFiles(m)
 		base := r.Repo
 		if r.Revision != "main" {
@@ -126,6 +130,9 @@ func (ms *Finder) Locate(ctx context.Context, id string) (string, error) {
 	}
 	if err != nil {
 		return "", fmt.Errorf("model %s: %w", id, err)
+	}
+	if err := ms.refuseQuarantined(ctx, id, m); err != nil {
+		return "", err
 	}
 	f, err := Pick(m, mid)
 	if err != nil {
@@ -328,4 +335,35 @@ func (ms *Finder) Prune(ctx context.Context) ([]string, error) {
 		ms.log.Info("models pruned", "files", len(removed))
 	}
 	return removed, nil
+}
+
+// quarantineRecords is a store that keeps the compliance gate's
+// quarantines (*store.Store); a store without them quarantines nothing.
+type quarantineRecords interface {
+	QuarantineOf(ctx context.Context, kind manifest.Kind, repo, commit string) (store.Quarantine, bool, error)
+}
+
+// quarantined returns the quarantine in force on m's revision, or nil.
+func (ms *Finder) quarantined(ctx context.Context, m *manifest.Manifest) *store.Quarantine {
+	qs, ok := ms.st.(quarantineRecords)
+	if !ok {
+		return nil
+	}
+	q, ok, err := qs.QuarantineOf(ctx, m.Type, m.Repo, m.Commit)
+	if err != nil || !ok || !q.InForce() {
+		return nil
+	}
+	return &q
+}
+
+// refuseQuarantined answers a model whose revision is quarantined: it is
+// never loaded (its files may execute code or break the licence policy).
+func (ms *Finder) refuseQuarantined(ctx context.Context, id string, m *manifest.Manifest) error {
+	q := ms.quarantined(ctx, m)
+	if q == nil {
+		return nil
+	}
+	return &openai.Error{Status: http.StatusUnavailableForLegalReasons, Type: "invalid_request_error", Param: "model", Code: "model_quarantined",
+		Message: fmt.Sprintf("the model %q is quarantined by this node's compliance gate and is not loaded (%s@%s: %s); an operator lifts it with `cairn release`",
+			id, m.Repo, m.Commit, strings.Join(q.Reasons, "; "))}
 }
