@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"sync"
 
@@ -70,10 +69,9 @@ func (p *pullThrough) Resolve(ctx context.Context, kind manifest.Kind, repo, rev
 	if sp.m != nil {
 		return sp.m, nil
 	}
-	if errors.Is(sp.err, ErrNoSource) || sp.err == nil {
-		return nil, err
-	}
-	return nil, fmt.Errorf("%s@%s: %w", repo, rev, sp.err)
+	// Nobody could send it, or this node may not hold it (the pull logged
+	// why): the store's "not found".
+	return nil, err
 }
 
 // Refs are the store's.

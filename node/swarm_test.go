@@ -1,0 +1,232 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cairnhub/cairn/ingest"
+	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/p2p/fetch"
+	"github.com/cairnhub/cairn/sovereignty"
+)
+
+// addRated is add with the node's upload limit set in its config.yaml.
+func (c *testCluster) addRated(name, juris, upload string) *testNode {
+	c.t.Helper()
+	home := filepath.Join(c.t.TempDir(), name)
+	if _, err := Init(home); err != nil {
+		c.t.Fatal(err)
+	}
+	cfgPath := filepath.Join(home, ConfigFile)
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), `max_upload_rate: "0"`, `max_upload_rate: "`+upload+`"`, 1))
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	n, err := LoadHome(home)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cert, err := sovereignty.Issue(c.org, sovereignty.Certificate{Org: "acme", PeerID: n.ID.String(), Region: "r", Jurisdiction: juris, Roles: []string{"mirror"}, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := n.Join(cert, c.pub); err != nil {
+		c.t.Fatal(err)
+	}
+	tn := &testNode{name: name, home: home, juris: juris}
+	c.t.Cleanup(tn.stop)
+	c.start(tn)
+	c.nodes = append(c.nodes, tn)
+	return tn
+}
+
+// addRandomRepo imports a repo with one file of size random bytes (no two
+// blocks alike, so every block must travel).
+func addRandomRepo(t *testing.T, n *Node, repo string, size int) *manifest.Manifest {
+	t.Helper()
+	dir := t.TempDir()
+	b := make([]byte, size)
+	r := rand.NewChaCha8([32]byte{byte(size >> 20), 1})
+	r.Read(b)
+	if err := os.WriteFile(filepath.Join(dir, "weights.bin"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ingest.Add(t.Context(), n.Store, dir, ingest.AddOptions{Repo: repo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Manifest
+}
+
+func servedTotal(d *Daemon) int64 {
+	var s int64
+	for _, n := range d.Fetch.Served() {
+		s += n
+	}
+	return s
+}
+
+// Receivers that pull one revision at once from an origin whose upload is
+// capped fetch most of it from each other: the origin sends fewer bytes
+// than one copy per receiver, and every receiver verified every file.
+func TestPullSwarmOfPartialHolders(t *testing.T) {
+	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	const size = 8 << 20
+	origin := c.addRated("origin", "DE", "4MiB")
+	m := addRandomRepo(t, origin.n, "acme/swarm", size)
+	var rx []*testNode
+	for i := range 4 {
+		rx = append(rx, c.add("rx"+string(rune('a'+i)), "DE", "mirror"))
+	}
+	c.waitMesh()
+	var wg sync.WaitGroup
+	errs := make([]error, len(rx))
+	for i, r := range rx {
+		wg.Go(func() {
+			_, errs[i] = r.d.Pull(t.Context(), manifest.Model, "acme/swarm", "main", PullOptions{})
+		})
+	}
+	wg.Wait()
+	var fromPeers int64
+	for i, r := range rx {
+		if errs[i] != nil {
+			t.Fatalf("%s: %v", r.name, errs[i])
+		}
+		if !r.holds("acme/swarm", m.Commit) {
+			t.Fatalf("%s does not hold the revision", r.name)
+		}
+		fromPeers += servedTotal(r.d)
+	}
+	sent := servedTotal(origin.d)
+	t.Logf("origin sent %.2f copies; receivers sent each other %.2f", float64(sent)/size, float64(fromPeers)/size)
+	if sent >= int64(len(rx)-1)*size {
+		t.Errorf("origin sent %d bytes for %d receivers of %d: no swarm", sent, len(rx), size)
+	}
+	if fromPeers == 0 {
+		t.Error("no receiver served another")
+	}
+}
+
+// The HF API of a node that lacks a revision pulls it from a member and
+// answers a range of a file before the whole revision has arrived.
+func TestPullThroughRangeBeforeWholeFile(t *testing.T) {
+	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	const size = 16 << 20
+	origin := c.addRated("origin", "DE", "2MiB")
+	m := addRandomRepo(t, origin.n, "acme/big", size)
+	edge := c.add("edge", "DE", "edge")
+	c.waitMesh()
+	want := make([]byte, size)
+	rand.NewChaCha8([32]byte{byte(size >> 20), 1}).Read(want)
+
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+edge.d.HTTPAddr()+"/acme/big/resolve/main/weights.bin", nil)
+	req.Header.Set("Range", "bytes=0-65535")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusPartialContent || string(got) != string(want[:65536]) {
+		t.Fatalf("range: status %d, %d bytes, match %v", resp.StatusCode, len(got), string(got) == string(want[:65536]))
+	}
+	if edge.holds("acme/big", m.Commit) {
+		t.Fatal("the revision had arrived whole before the range was answered")
+	}
+	// A second request for the whole file joins the same pull.
+	resp, err = http.Get("http://" + edge.d.HTTPAddr() + "/acme/big/resolve/main/weights.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != size || hex.EncodeToString(h.Sum(nil)) != m.Files[0].SHA256 {
+		t.Fatalf("whole file: %d bytes, err %v, sha256 match %v", n, err, hex.EncodeToString(h.Sum(nil)) == m.Files[0].SHA256)
+	}
+	c.eventually(30*time.Second, "the pulled revision committed", func() (bool, string) {
+		return edge.holds("acme/big", m.Commit), "edge lacks it"
+	})
+}
+
+// Pull with Out writes the files while they arrive, as 0644 & ~umask; a
+// pull that fails leaves no .part file behind.
+func TestPullOutModeAndPartCleanup(t *testing.T) {
+	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	const size = 8 << 20
+	origin := c.addRated("origin", "DE", "2MiB")
+	m := addRandomRepo(t, origin.n, "acme/out", size)
+	first := c.add("first", "DE", "edge")
+	second := c.add("second", "DE", "edge")
+	c.waitMesh()
+
+	// Cancelled once the first bytes are in: the fetch fails mid-file.
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	_, err := first.d.Pull(ctx, manifest.Model, "acme/out", "main", PullOptions{Out: out, Progress: func(p fetch.Progress) {
+		if p.Bytes > 0 {
+			cancel()
+		}
+	}})
+	cancel()
+	if err == nil {
+		t.Fatal("a cancelled pull succeeded")
+	}
+	if left := filesIn(t, out); len(left) > 0 {
+		t.Fatalf("failed pull left %v", left)
+	}
+
+	old := syscall.Umask(0o027)
+	defer syscall.Umask(old)
+	out = t.TempDir()
+	if _, err := second.d.Pull(t.Context(), manifest.Model, "acme/out", "main", PullOptions{Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(out, "weights.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o640 || fi.Size() != size {
+		t.Fatalf("output mode %v size %d, want -rw-r----- %d", fi.Mode().Perm(), fi.Size(), size)
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "weights.bin"))
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != m.Files[0].SHA256 {
+		t.Fatal("output sha256 differs from the manifest's")
+	}
+	if left := filesIn(t, out); len(left) != 1 {
+		t.Fatalf("output folder holds %v, want weights.bin only", left)
+	}
+}
+
+func filesIn(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
