@@ -93,10 +93,7 @@ func (d *Daemon) startFetch(h *p2p.Host, o DaemonOptions) error {
 		if !ok {
 			return errors.New("not a verified member")
 		}
-		if !d.allowFetch(m, root) {
-			return fmt.Errorf("policy refuses %s for jurisdiction %s", root, m.Jurisdiction)
-		}
-		return nil
+		return d.gateFetch(m, root)
 	}, fetch.ServerConfig{Logger: d.log, Haves: d.swarm.haves, UploadRate: up})
 	if err != nil {
 		return err
@@ -106,20 +103,28 @@ func (d *Daemon) startFetch(h *p2p.Host, o DaemonOptions) error {
 	return err
 }
 
-// allowFetch decides a fetch request for root from m: by the repo being
+// gateFetch decides a fetch request for root from m: by the repo being
 // fetched when the node is fetching root itself, else by the repos the
-// store holds it in.
-func (d *Daemon) allowFetch(m *sovereignty.Member, root cid.Cid) bool {
+// store holds it in. A root in neither is answered as not found (no
+// audit entry: there is nothing to refuse), so a peer probes again and
+// finds the node once it starts fetching the root too.
+func (d *Daemon) gateFetch(m *sovereignty.Member, root cid.Cid) error {
 	if repo, ok := d.swarm.repoOf(root); ok {
 		dec := d.Engine.Decide(sovereignty.Receive, repo, m)
 		if dec.Allow {
-			return true
+			return nil
 		}
 		d.audit(sovereignty.DenyEntry(sovereignty.Receive, repo, m, dec))
 		d.Metrics().RefusedBlock("fetch")
-		return false
+		return fmt.Errorf("policy refuses %s for jurisdiction %s", root, m.Jurisdiction)
 	}
-	return d.allowBlocks(context.Background(), m, root, "fetch")
+	if repos, err := d.n.Store.ReposOf(context.Background(), root); err == nil && len(repos) == 0 {
+		return fmt.Errorf("not found: root %s", root)
+	}
+	if !d.allowBlocks(context.Background(), m, root, "fetch") {
+		return fmt.Errorf("policy refuses %s for jurisdiction %s", root, m.Jurisdiction)
+	}
+	return nil
 }
 
 // candidates adds to the members that answered for a revision the other
