@@ -154,7 +154,9 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 	} else {
 		sources = d.candidates(repo, sources)
 	}
+	t0 := time.Now()
 	stats, err := d.fetchChecked(ctx, m, sources, o)
+	checked := time.Since(t0)
 	d.Metrics().ObserveFetch(stats)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
@@ -166,7 +168,10 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 	if err := st.Commit(ctx, m, rev, all); err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
 	}
-	d.log.Info("pulled", "repo", repo, "rev", rev, "commit", m.Commit, "bytes", stats.Bytes, "seconds", stats.Duration.Seconds(), "peers", len(sources))
+	// seconds: the fetch; checked: until every file's sha256 matched
+	// (and was written out); committed: until the ref was set.
+	d.log.Info("pulled", "repo", repo, "rev", rev, "commit", m.Commit, "bytes", stats.Bytes, "seconds", stats.Duration.Seconds(),
+		"checked", checked.Seconds(), "committed", time.Since(t0).Seconds(), "peers", len(sources))
 	return &PullResult{Manifest: m, Stats: stats}, nil
 }
 
@@ -250,7 +255,7 @@ func (d *Daemon) fetchChecked(ctx context.Context, m *manifest.Manifest, sources
 	}
 	var asms []*ingest.Assembler
 	if len(write) > 0 {
-		asms = append(asms, ingest.NewAssembler(d.n.Store, write, ingest.AssembleOptions{Out: o.Out}))
+		asms = append(asms, ingest.NewAssembler(d.n.Store, write, ingest.AssembleOptions{Out: o.Out, Window: assembleWindow}))
 	}
 	if len(check) > 0 {
 		asms = append(asms, ingest.NewAssembler(d.n.Store, check, ingest.AssembleOptions{}))
@@ -308,3 +313,9 @@ func splitFiles(m *manifest.Manifest, o PullOptions) (write, check []manifest.Fi
 	}
 	return write, check, nil
 }
+
+// assembleWindow is how far (in bytes) blocks may arrive ahead of the
+// file being written and still be kept in memory rather than read back
+// from the store: a fetch from a near peer runs ahead of hashing and
+// writing.
+const assembleWindow = 256 << 20

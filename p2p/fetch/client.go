@@ -550,7 +550,7 @@ func (f *fetcher) startProbes(ctx context.Context) {
 	}
 }
 
-// reprobe probes again, every HaveInterval, a peer that said it lacks the
+// reprobe probes again, after HaveInterval and then less often, a peer that said it lacks the
 // root while the node fetches as part of a swarm (with a Haves): a member
 // that starts fetching the same DAG a moment later becomes a source. It
 // gives up after StallTimeout.
@@ -559,8 +559,12 @@ func (f *fetcher) reprobe(ctx context.Context, p *peerState) {
 		return
 	}
 	deadline := time.Now().Add(f.opts.StallTimeout)
+	wait := f.opts.HaveInterval
 	for lacksRoot(p.probeErr) && time.Now().Before(deadline) {
-		t := time.NewTimer(f.opts.HaveInterval)
+		t := time.NewTimer(wait)
+		// Twice as long each time, up to 8 have intervals: a member that
+		// never fetches the root costs a few probes.
+		wait = min(2*wait, 8*f.opts.HaveInterval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
