@@ -120,6 +120,32 @@ func TestPullSwarmOfPartialHolders(t *testing.T) {
 	if fromPeers == 0 {
 		t.Error("no receiver served another")
 	}
+	resp, err := http.Get("http://" + origin.d.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`cairn_served_bytes_total{peer="` + rx[0].peer + `"}`, "cairn_max_upload_rate_bytes 4.194304e+06", "cairn_max_download_rate_bytes 0"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestRateConfig(t *testing.T) {
+	c, err := ParseConfig([]byte("p2p:\n  max_upload_rate: 16MiB\n  max_download_rate: 100MB/s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up, down, err := c.P2P.Rates(); err != nil || up != 16<<20 || down != 100e6 {
+		t.Fatalf("Rates = %d, %d, %v", up, down, err)
+	}
+	for _, bad := range []string{"fast", "-1MiB"} {
+		if _, err := ParseConfig([]byte("p2p:\n  max_upload_rate: " + bad + "\n")); err == nil || !strings.Contains(err.Error(), "p2p.max_upload_rate") {
+			t.Errorf("max_upload_rate %q: err %v, want one naming the field", bad, err)
+		}
+	}
 }
 
 // The HF API of a node that lacks a revision pulls it from a member and
