@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -33,7 +34,16 @@ type pullThrough struct {
 	mu      sync.Mutex
 	pulls   map[string]*sharedPull
 	arrived chan struct{} // closed and replaced when a block arrives or a pull ends
+	// recent keeps the blocks that arrived last (up to recentBytes, oldest
+	// dropped first) while pulls run: a client reading a file as it
+	// arrives gets them from memory, not read back from the disk.
+	recent      map[cid.Cid]blocks.Block
+	recentOrder []cid.Cid
+	recentN     int
 }
+
+// recentBytes bounds pullThrough.recent.
+const recentBytes = 128 << 20
 
 // sharedPull is one pull of a revision in flight.
 type sharedPull struct {
@@ -44,7 +54,7 @@ type sharedPull struct {
 }
 
 func newPullThrough(ctx context.Context, d *Daemon, st hfapi.Store) *pullThrough {
-	return &pullThrough{d: d, st: st, ctx: ctx, pulls: map[string]*sharedPull{}, arrived: make(chan struct{})}
+	return &pullThrough{d: d, st: st, ctx: ctx, pulls: map[string]*sharedPull{}, arrived: make(chan struct{}), recent: map[cid.Cid]blocks.Block{}}
 }
 
 // notFound says err means the store lacks a revision.
@@ -83,8 +93,11 @@ func (p *pullThrough) Refs(ctx context.Context, kind manifest.Kind, repo string)
 func (p *pullThrough) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	for {
 		p.mu.Lock()
-		arrived, running := p.arrived, len(p.pulls) > 0
+		arrived, running, b := p.arrived, len(p.pulls) > 0, p.recent[c]
 		p.mu.Unlock()
+		if b != nil {
+			return b, nil
+		}
 		b, err := p.st.Get(ctx, c)
 		if err == nil || !errors.Is(err, store.ErrNotFound) || !running {
 			return b, err
@@ -102,7 +115,33 @@ func (p *pullThrough) wake() {
 	p.mu.Lock()
 	close(p.arrived)
 	p.arrived = make(chan struct{})
+	if len(p.pulls) == 0 {
+		clear(p.recent)
+		p.recentOrder, p.recentN = nil, 0
+	}
 	p.mu.Unlock()
+}
+
+// arrive keeps a copy of a block that arrived and wakes waiting Gets.
+func (p *pullThrough) arrive(c cid.Cid, data []byte) {
+	b, err := blocks.NewBlockWithCid(bytes.Clone(data), c)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	if p.recent[c] == nil {
+		p.recent[c] = b
+		p.recentOrder = append(p.recentOrder, c)
+		p.recentN += len(data)
+	}
+	for p.recentN > recentBytes && len(p.recentOrder) > 0 {
+		old := p.recentOrder[0]
+		p.recentOrder = p.recentOrder[1:]
+		p.recentN -= len(p.recent[old].RawData())
+		delete(p.recent, old)
+	}
+	p.mu.Unlock()
+	p.wake()
 }
 
 // start returns the pull of kind repo@rev in flight, starting it first
@@ -144,7 +183,7 @@ func (p *pullThrough) run(key string, sp *sharedPull, kind manifest.Kind, repo, 
 			sp.m = m
 			known()
 		},
-		OnBlock: func(cid.Cid, []byte) { p.wake() },
+		OnBlock: p.arrive,
 	})
 	if err != nil && sp.m == nil && errors.Is(err, ErrNoSource) && p.mayMirror(repo) {
 		err = p.mirror(kind, repo, rev)
