@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,14 +16,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnhub/cairn/hfapi"
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/sovereignty"
+	"github.com/cairnhub/cairn/store/storetest"
 )
 
 // addRated is add with the node's upload limit set in its config.yaml.
 func (c *testCluster) addRated(name, juris, upload string) *testNode {
+	c.t.Helper()
+	return c.addEdited(name, juris, []string{"mirror"}, func(cfg string) string {
+		return strings.Replace(cfg, `max_upload_rate: "0"`, `max_upload_rate: "`+upload+`"`, 1)
+	})
+}
+
+// addEdited is add with the node's config.yaml edited before it starts.
+func (c *testCluster) addEdited(name, juris string, roles []string, edit func(string) string) *testNode {
 	c.t.Helper()
 	home := filepath.Join(c.t.TempDir(), name)
 	if _, err := Init(home); err != nil {
@@ -33,15 +44,14 @@ func (c *testCluster) addRated(name, juris, upload string) *testNode {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	b = []byte(strings.Replace(string(b), `max_upload_rate: "0"`, `max_upload_rate: "`+upload+`"`, 1))
-	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(edit(string(b))), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
 	n, err := LoadHome(home)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cert, err := sovereignty.Issue(c.org, sovereignty.Certificate{Org: "acme", PeerID: n.ID.String(), Region: "r", Jurisdiction: juris, Roles: []string{"mirror"}, Expires: time.Now().Add(time.Hour)})
+	cert, err := sovereignty.Issue(c.org, sovereignty.Certificate{Org: "acme", PeerID: n.ID.String(), Region: "r", Jurisdiction: juris, Roles: roles, Expires: time.Now().Add(time.Hour)})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -57,7 +67,7 @@ func (c *testCluster) addRated(name, juris, upload string) *testNode {
 
 // addRandomRepo imports a repo with one file of size random bytes (no two
 // blocks alike, so every block must travel).
-func addRandomRepo(t *testing.T, n *Node, repo string, size int) *manifest.Manifest {
+func addRandomRepo(t *testing.T, st ingest.Store, repo string, size int) *manifest.Manifest {
 	t.Helper()
 	dir := t.TempDir()
 	b := make([]byte, size)
@@ -66,7 +76,7 @@ func addRandomRepo(t *testing.T, n *Node, repo string, size int) *manifest.Manif
 	if err := os.WriteFile(filepath.Join(dir, "weights.bin"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := ingest.Add(t.Context(), n.Store, dir, ingest.AddOptions{Repo: repo})
+	res, err := ingest.Add(t.Context(), st, dir, ingest.AddOptions{Repo: repo})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +98,7 @@ func TestPullSwarmOfPartialHolders(t *testing.T) {
 	c := newTestCluster(t, ReplicationConfig{Disabled: true})
 	const size = 8 << 20
 	origin := c.addRated("origin", "DE", "4MiB")
-	m := addRandomRepo(t, origin.n, "acme/swarm", size)
+	m := addRandomRepo(t, origin.n.Store, "acme/swarm", size)
 	var rx []*testNode
 	for i := range 4 {
 		rx = append(rx, c.add("rx"+string(rune('a'+i)), "DE", "mirror"))
@@ -154,7 +164,7 @@ func TestPullThroughRangeBeforeWholeFile(t *testing.T) {
 	c := newTestCluster(t, ReplicationConfig{Disabled: true})
 	const size = 16 << 20
 	origin := c.addRated("origin", "DE", "2MiB")
-	m := addRandomRepo(t, origin.n, "acme/big", size)
+	m := addRandomRepo(t, origin.n.Store, "acme/big", size)
 	edge := c.add("edge", "DE", "edge")
 	c.waitMesh()
 	want := make([]byte, size)
@@ -199,7 +209,7 @@ func TestPullOutModeAndPartCleanup(t *testing.T) {
 	c := newTestCluster(t, ReplicationConfig{Disabled: true})
 	const size = 8 << 20
 	origin := c.addRated("origin", "DE", "2MiB")
-	m := addRandomRepo(t, origin.n, "acme/out", size)
+	m := addRandomRepo(t, origin.n.Store, "acme/out", size)
 	first := c.add("first", "DE", "edge")
 	second := c.add("second", "DE", "edge")
 	c.waitMesh()
@@ -255,4 +265,43 @@ func filesIn(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// A mirror node that no member can send a revision to mirrors it from the
+// upstream Hub on an HF API miss, and answers the request.
+func TestPullThroughMirrorsFromUpstream(t *testing.T) {
+	up := storetest.Open(t)
+	m := addRandomRepo(t, up, "acme/hub", 1<<20)
+	api, err := hfapi.New(up, hfapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := httptest.NewServer(api)
+	defer hub.Close()
+	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	mirrorNode := c.addEdited("mirror", "DE", []string{"mirror"}, func(cfg string) string {
+		return strings.Replace(cfg, "endpoint: https://huggingface.co", "endpoint: "+hub.URL, 1)
+	})
+	resp, err := http.Get("http://" + mirrorNode.d.HTTPAddr() + "/acme/hub/resolve/main/weights.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || hex.EncodeToString(h.Sum(nil)) != m.Files[0].SHA256 {
+		t.Fatalf("status %d, %d bytes, err %v", resp.StatusCode, n, err)
+	}
+	if !mirrorNode.holds("acme/hub", m.Commit) {
+		t.Fatal("the mirror does not hold the revision it served")
+	}
+	// A repo the upstream lacks too stays 404.
+	resp, err = http.Get("http://" + mirrorNode.d.HTTPAddr() + "/acme/none/resolve/main/weights.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("missing repo: status %d, want 404", resp.StatusCode)
+	}
 }
