@@ -34,7 +34,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench import [-size 1GiB] | dedup | storeput | swarm [-nodes 20] | gguf -arch llama -type F16 -o FILE")
+		fmt.Fprintln(os.Stderr, "usage: bench import [-size 1GiB] | dedup | storeput | swarm [-nodes 20] | get [-size 512MiB] | gguf -arch llama -type F16 -o FILE")
 		os.Exit(2)
 	}
 	var err error
@@ -45,6 +45,8 @@ func main() {
 		err = runStorePut(ctx, os.Args[2:])
 	case "dedup":
 		err = runDedup(ctx, os.Args[2:])
+	case "get":
+		err = runGet(ctx, os.Args[2:])
 	case "swarm":
 		err = runSwarm(ctx, os.Args[2:])
 	case "gguf":

@@ -203,18 +203,17 @@ func (sw *swarm) setup(ctx context.Context) error {
 	return err
 }
 
-// start runs every daemon with the upload limit, each bootstrapped to the
-// origin and to the daemon before it.
+// start runs every daemon with the upload limit, each bootstrapped to
+// every daemon before it.
 func (sw *swarm) start(ctx context.Context) error {
 	var addrs []string
-	for i, home := range sw.homes {
+	for _, home := range sw.homes {
 		args := []string{"--home", home, "daemon", "--http", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0",
 			"--max-upload-rate", strconv.FormatInt(sw.f.upload, 10)}
-		if i > 0 {
-			args = append(args, "--bootstrap", addrs[0])
-		}
-		if i > 1 {
-			args = append(args, "--bootstrap", addrs[i-1])
+		// Every daemon before it: a swarm draws from the members
+		// connected when the get starts.
+		for _, a := range addrs {
+			args = append(args, "--bootstrap", a)
 		}
 		logf, err := os.Create(home + ".log")
 		if err != nil {
@@ -269,7 +268,8 @@ func (sw *swarm) waitUp(ctx context.Context, home string) (string, string, error
 
 func (sw *swarm) waitPeer(ctx context.Context, home string) error {
 	for range 300 {
-		if out, err := sw.cairn(ctx, home, "peers", "--json"); err == nil && strings.Contains(out, `"peer"`) {
+		// Every other daemon: a get draws on the members connected.
+		if out, err := sw.cairn(ctx, home, "peers", "--json"); err == nil && strings.Count(out, `"peer":`) >= sw.f.nodes-1 {
 			return nil
 		}
 		select {

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairnhub/cairn/node"
+	"github.com/cairnhub/cairn/progress"
 )
 
 func daemonCommands() []*cli.Command {
@@ -22,6 +23,8 @@ func daemonCommands() []*cli.Command {
 				&cli.StringSliceFlag{Name: "listen", Usage: "libp2p listen `MULTIADDR` (repeatable; replaces p2p.listen)"},
 				&cli.StringSliceFlag{Name: "bootstrap", Usage: "peer `MULTIADDR` to dial at start (repeatable; adds to p2p.bootstrap)"},
 				&cli.StringFlag{Name: "http", Usage: "HTTP API listen `ADDR` (replaces http.addr)"},
+				&cli.StringFlag{Name: "max-upload-rate", Usage: "block bytes per second served to peers, all streams together: `RATE` such as 16MiB, 100MB; 0 unlimited (replaces p2p.max_upload_rate)"},
+				&cli.StringFlag{Name: "max-download-rate", Usage: "block bytes per second fetched from peers, all streams together: `RATE`; 0 unlimited (replaces p2p.max_download_rate)"},
 				&cli.BoolFlag{Name: "init", Usage: "create the home first if it does not exist"},
 			},
 			Action: cmdDaemon,
@@ -59,7 +62,8 @@ func cmdDaemon(c *cli.Context) error {
 			fmt.Fprintf(c.App.ErrWriter, "initialised %s (peer id %s)\n", dir, id)
 		}
 	}
-	o := node.DaemonOptions{Listen: c.StringSlice("listen"), Bootstrap: c.StringSlice("bootstrap"), HTTPAddr: c.String("http")}
+	o := node.DaemonOptions{Listen: c.StringSlice("listen"), Bootstrap: c.StringSlice("bootstrap"), HTTPAddr: c.String("http"),
+		MaxUploadRate: c.String("max-upload-rate"), MaxDownloadRate: c.String("max-download-rate")}
 	if v := os.Getenv(EnvInferenceMemory); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -128,10 +132,12 @@ func cmdPeers(c *cli.Context) error {
 		Roles        []string `json:"roles"`
 		RTTms        float64  `json:"rtt_ms"`
 		Addrs        []string `json:"addrs"`
+		Served       int64    `json:"served_bytes"` // block bytes this node sent it
 	}
 	rows := []row{}
+	served := d.Fetch.Served()
 	for _, p := range d.Host.Peers() {
-		r := row{Peer: p.ID.String(), RTTms: float64(p.RTT) / float64(time.Millisecond)}
+		r := row{Peer: p.ID.String(), RTTms: float64(p.RTT) / float64(time.Millisecond), Served: served[p.ID]}
 		if p.Member != nil {
 			r.Org, r.Region, r.Jurisdiction, r.Roles = p.Member.Org, p.Member.Region, p.Member.Jurisdiction, p.Member.Roles
 		}
@@ -140,13 +146,23 @@ func cmdPeers(c *cli.Context) error {
 		}
 		rows = append(rows, r)
 	}
+	up, down := d.Rates()
 	if c.Bool("json") {
-		return printJSON(c, rows)
+		return printJSON(c, map[string]any{"max_upload_rate": up, "max_download_rate": down, "peers": rows})
 	}
+	fmt.Fprintf(c.App.Writer, "upload limit %s, download limit %s\n", rateText(up), rateText(down))
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tORG\tREGION\tJURISDICTION\tROLES\tRTT")
+	fmt.Fprintln(tw, "PEER\tORG\tREGION\tJURISDICTION\tROLES\tRTT\tSERVED")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%.1fms\n", r.Peer, r.Org, r.Region, r.Jurisdiction, r.Roles, r.RTTms)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%.1fms\t%s\n", r.Peer, r.Org, r.Region, r.Jurisdiction, r.Roles, r.RTTms, progress.Bytes(r.Served))
 	}
 	return tw.Flush()
+}
+
+// rateText shows a limit in bytes per second; 0 is none.
+func rateText(n int64) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return progress.Bytes(n) + "/s"
 }

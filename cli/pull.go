@@ -23,6 +23,12 @@ const peerWait = 15 * time.Second
 // runs in one, else through a short-lived host of this process.
 // The result says what was fetched; nil when the store held it.
 func resolveOrPull(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, quiet bool) (*manifest.Manifest, *node.PullResult, error) {
+	return resolveOrPullOpts(c, n, kind, ref, quiet, node.PullOptions{})
+}
+
+// resolveOrPullOpts is resolveOrPull with pull options (Out: write the
+// files while they arrive).
+func resolveOrPullOpts(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, quiet bool, o node.PullOptions) (*manifest.Manifest, *node.PullResult, error) {
 	m, err := n.Store.Resolve(c.Context, kind, ref.Repo, ref.Rev)
 	if err == nil {
 		return m, nil, nil
@@ -58,10 +64,11 @@ func resolveOrPull(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, qu
 	if quiet {
 		bar = progress.New(nil, "")
 	}
-	res, err := d.Pull(c.Context, kind, ref.Repo, ref.Rev, node.PullOptions{Progress: func(p fetch.Progress) {
+	o.Progress = func(p fetch.Progress) {
 		bar.SetExtra(fmt.Sprintf("%d peers", len(p.Peers)))
 		bar.Update(p.Bytes, max(p.Total, p.Bytes))
-	}})
+	}
+	res, err := d.Pull(c.Context, kind, ref.Repo, ref.Rev, o)
 	bar.Done()
 	if err != nil {
 		return nil, nil, err

@@ -282,7 +282,10 @@ func cmdGet(c *cli.Context) error {
 		return err
 	}
 	defer n.Close()
-	m, pulled, err := resolveOrPull(c, n, kind, ref, c.Bool("json"))
+	start := time.Now()
+	out := pathArg(c, c.String("out"))
+	// A revision fetched now is written into out while it arrives.
+	m, pulled, err := resolveOrPullOpts(c, n, kind, ref, c.Bool("json"), node.PullOptions{Out: out, Paths: c.Args().Slice()[1:]})
 	if err != nil {
 		return fmt.Errorf("get %s: %w", ref, err)
 	}
@@ -290,15 +293,16 @@ func cmdGet(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("get: %w", err)
 	}
-	start := time.Now()
-	bar := progress.New(c.App.ErrWriter, "get")
-	if c.Bool("json") {
-		bar = progress.New(nil, "")
-	}
-	err = ingest.Get(c.Context, n.Store, m, files, pathArg(c, c.String("out")), ingest.GetOptions{Progress: bar.Update})
-	bar.Done()
-	if err != nil {
-		return err
+	if pulled == nil || pulled.Local {
+		bar := progress.New(c.App.ErrWriter, "get")
+		if c.Bool("json") {
+			bar = progress.New(nil, "")
+		}
+		err = ingest.Get(c.Context, n.Store, m, files, out, ingest.GetOptions{Progress: bar.Update})
+		bar.Done()
+		if err != nil {
+			return err
+		}
 	}
 	var total int64
 	for _, f := range files {

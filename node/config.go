@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"gopkg.in/yaml.v3"
 
+	"github.com/cairnhub/cairn/progress"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -94,6 +95,39 @@ type P2PConfig struct {
 	// InteropJurisdiction is the ISO 3166 code interop peers are treated as
 	// members of. No default: required when interop_peers is set.
 	InteropJurisdiction string `yaml:"interop_jurisdiction"`
+	// MaxUploadRate bounds the block bytes per second the node serves to
+	// peers over all streams together: a size per second ("16MiB",
+	// "100MB"). Default "0": unlimited.
+	MaxUploadRate string `yaml:"max_upload_rate"`
+	// MaxDownloadRate bounds the block bytes per second the node fetches
+	// from peers over all streams together. Default "0": unlimited.
+	MaxDownloadRate string `yaml:"max_download_rate"`
+}
+
+// Rates parses the upload and download limits (bytes per second, 0:
+// unlimited).
+func (c P2PConfig) Rates() (up, down int64, err error) {
+	if up, err = parseRate("p2p.max_upload_rate", c.MaxUploadRate); err != nil {
+		return 0, 0, err
+	}
+	if down, err = parseRate("p2p.max_download_rate", c.MaxDownloadRate); err != nil {
+		return 0, 0, err
+	}
+	return up, down, nil
+}
+
+func parseRate(name, s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := progress.ParseRate(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q: %w", name, s, err)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("%s %q: must not be negative", name, s)
+	}
+	return n, nil
 }
 
 // InferenceConfig is the local inference engine.
@@ -151,6 +185,12 @@ func (c Config) WithDefaults() Config {
 	if len(c.P2P.Listen) == 0 {
 		c.P2P.Listen = DefaultListen
 	}
+	if c.P2P.MaxUploadRate == "" {
+		c.P2P.MaxUploadRate = "0"
+	}
+	if c.P2P.MaxDownloadRate == "" {
+		c.P2P.MaxDownloadRate = "0"
+	}
 	if c.Inference.KeepAlive == 0 {
 		c.Inference.KeepAlive = Duration(DefaultKeepAlive)
 	}
@@ -174,6 +214,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("upstream.endpoint %q: want an http(s) URL", c.Upstream.Endpoint)
 	}
 	if _, err := c.P2P.interopPeers(); err != nil {
+		return err
+	}
+	if _, _, err := c.P2P.Rates(); err != nil {
 		return err
 	}
 	if len(c.P2P.InteropPeers) > 0 && !sovereignty.ValidJurisdiction(c.P2P.InteropJurisdiction) {
@@ -284,6 +327,12 @@ p2p:
   # ISO 3166 code interop peers are treated as members of (required with
   # interop_peers).
   interop_jurisdiction: ""
+  # Block bytes per second served to peers, over all streams together:
+  # a size per second (16MiB, 100MB). 0: unlimited.
+  max_upload_rate: "0"
+  # Block bytes per second fetched from peers, all streams together.
+  # 0: unlimited.
+  max_download_rate: "0"
 
 inference:
   # Do not serve models on this node (requests may still be forwarded).

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cairnhub/cairn/hfapi"
 	"github.com/cairnhub/cairn/inference/models"
@@ -42,6 +41,9 @@ type DaemonOptions struct {
 	// CLI serves commands forwarded by the CLI on the API socket. Nil: no
 	// socket.
 	CLI http.Handler
+	// MaxUploadRate and MaxDownloadRate replace p2p.max_upload_rate and
+	// p2p.max_download_rate when not empty.
+	MaxUploadRate, MaxDownloadRate string
 	// Router tunes the inference router (its Logger defaults to Logger).
 	Router router.Config
 	// Logger defaults to slog.Default().
@@ -59,17 +61,20 @@ type Daemon struct {
 	OpenAI *openai.Server // nil when inference.disabled
 	Router *router.Router // OpenAI generation and model requests, local or forwarded
 
-	n        *Node
-	log      *slog.Logger
-	Engine   *sovereignty.Engine
-	Audit    *sovereignty.Audit
-	Host     *p2p.Host // nil when the node has no certificate
-	Fetch    *fetch.Server
-	Client   *fetch.Client
-	self     *sovereignty.Member
-	provOnce sync.Once
-	prov     *provenance
-	provErr  error
+	n      *Node
+	log    *slog.Logger
+	Engine *sovereignty.Engine
+	Audit  *sovereignty.Audit
+	Host   *p2p.Host // nil when the node has no certificate
+	Fetch  *fetch.Server
+	Client *fetch.Client
+	swarm  *swarm
+	// stopPulls ends the pulls the HF API started (pull-through).
+	stopPulls context.CancelFunc
+	self      *sovereignty.Member
+	provOnce  sync.Once
+	prov      *provenance
+	provErr   error
 	// Replicator keeps pinned revisions on their nodes; PolicySync floods
 	// the signed policy. Both nil when peer-to-peer is off.
 	Replicator *replicate.Service
@@ -131,6 +136,9 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	}
 
 	if err := d.startHTTP(ctx, o); err != nil {
+		return nil, err
+	}
+	if err := d.registerSwarmMetrics(); err != nil {
 		return nil, err
 	}
 	addr := n.Config.HTTP.Addr
@@ -198,21 +206,9 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 		return err
 	}
 	d.Host = h
-	d.Fetch, err = fetch.NewServer(h.Libp2p(), st, func(p peer.ID, root cid.Cid) error {
-		m, ok := h.Member(p)
-		if !ok {
-			return errors.New("not a verified member")
-		}
-		if !d.allowBlocks(context.Background(), m, root, "fetch") {
-			return fmt.Errorf("policy refuses %s for jurisdiction %s", root, m.Jurisdiction)
-		}
-		return nil
-	}, fetch.ServerConfig{Logger: d.log})
-	if err != nil {
+	if err := d.startFetch(h, o); err != nil {
 		return err
 	}
-	d.Fetch.Register()
-	d.Client = fetch.NewClient(h.Libp2p(), st)
 	d.registerCatalog()
 	d.registerReleases()
 	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
@@ -315,6 +311,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 // Close releases what StartDaemon bound. The node itself stays open.
 func (d *Daemon) Close() error {
 	var errs []error
+	if d.stopPulls != nil {
+		d.stopPulls()
+	}
 	if d.Router != nil {
 		errs = append(errs, d.Router.Close())
 	}

@@ -25,7 +25,18 @@
 //     replicator (replicate.Service, fed by adapters over the store, host,
 //     policy engine, Pull and audit log), the HTTP API, the CLI socket.
 //   - Pull: making a revision present locally from the nearest members
-//     that hold it and may send it; verified before its ref is set.
+//     that hold it and may send it; every file's sha256 checked (and, with
+//     an output folder, the file written) while its blocks arrive, before
+//     its ref is set.
+//   - Swarm: the revisions a node is fetching, served to others while they
+//     arrive (one fetch.Haves shared by the fetch client and server, the
+//     catalog answering as a partial holder); a pull's sources are the
+//     members that answered plus every other connected one the policy
+//     lets hold the repo.
+//   - Pull-through: the Hugging Face API's store: on a miss, one pull of
+//     the revision shared by every request for it (or, on a mirror, a
+//     mirror from the upstream Hub), files streamed as their blocks
+//     arrive.
 //   - Materialised model: a GGUF file written out of the store into
 //     <home>/models/<sha256>.gguf so the engine can map it.
 //   - API key: an http.tokens entry, the bearer token of both the Hugging

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -31,8 +30,24 @@ type PullOptions struct {
 	// QueryTimeout bounds asking peers for the manifest. Default 10s.
 	QueryTimeout time.Duration
 	// MaxSources, when positive, fetches from at most that many of the
-	// members holding the revision, nearest first. Default 0: all.
+	// members holding the revision, nearest first. Default 0: all of
+	// them, and every other connected member that may hold the repo
+	// (it may start fetching the revision too).
 	MaxSources int
+	// Out, when set, is the folder the files are written into while they
+	// arrive (each verified against its sha256 before it is renamed into
+	// place; .part files of a failed pull are removed). Default: the
+	// files are only verified.
+	Out string
+	// OnManifest, if set, is called with the revision's manifest before
+	// its blocks are fetched (not when the store held it).
+	OnManifest func(*manifest.Manifest)
+	// OnBlock, if set, is called with every block once it is verified
+	// and stored.
+	OnBlock func(c cid.Cid, data []byte)
+	// Paths, with Out, names the files written (as ingest.Select takes
+	// them); empty: all. Every file is verified either way.
+	Paths []string
 }
 
 // PullResult reports a pull.
@@ -69,20 +84,29 @@ func (d *Daemon) registerCatalog() {
 		}
 		return m, nil
 	})
-	d.Host.Handle(catalog.ProtocolID, catalog.Handler(res, func(p peer.ID, repo string) error {
-		m, ok := d.Host.Member(p)
-		if !ok {
-			return errors.New("not a verified member")
-		}
-		dec := d.Engine.Decide(sovereignty.Receive, repo, m)
-		if !dec.Allow {
-			d.audit(sovereignty.DenyEntry(sovereignty.Receive, repo, m, dec))
-			return fmt.Errorf("policy: %s", dec.Reason)
-		}
-		return nil
-	}, func(err error) bool {
-		return errors.Is(err, store.ErrRepoNotFound) || errors.Is(err, store.ErrRevisionNotFound) || errors.Is(err, store.ErrNotFound)
-	}))
+	h, err := catalog.NewHandler(catalog.HandlerConfig{
+		Resolver: res,
+		Partials: d.swarm.fetching,
+		Gate: func(p peer.ID, repo string) error {
+			m, ok := d.Host.Member(p)
+			if !ok {
+				return errors.New("not a verified member")
+			}
+			dec := d.Engine.Decide(sovereignty.Receive, repo, m)
+			if !dec.Allow {
+				d.audit(sovereignty.DenyEntry(sovereignty.Receive, repo, m, dec))
+				return fmt.Errorf("policy: %s", dec.Reason)
+			}
+			return nil
+		},
+		NotFound: func(err error) bool {
+			return errors.Is(err, store.ErrRepoNotFound) || errors.Is(err, store.ErrRevisionNotFound) || errors.Is(err, store.ErrNotFound)
+		},
+	})
+	if err != nil {
+		panic(err) // every field is set above
+	}
+	d.Host.Handle(catalog.ProtocolID, h)
 }
 
 func (d *Daemon) audit(e sovereignty.Entry) {
@@ -125,22 +149,26 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 		return nil, err
 	}
 	defer release()
+	// Served to others while it arrives, from the first block on.
+	d.swarm.begin(m, rev)
+	defer d.swarm.end(m)
+	if o.OnManifest != nil {
+		o.OnManifest(m)
+	}
 	if o.MaxSources > 0 && len(sources) > o.MaxSources {
 		sources = sources[:o.MaxSources]
+	} else {
+		sources = d.candidates(repo, sources)
 	}
-	stats, err := d.Client.Fetch(ctx, m.Root, sources, fetch.Options{Progress: o.Progress, RTT: d.Host.RTT})
+	t0 := time.Now()
+	stats, err := d.fetchChecked(ctx, m, sources, o)
+	checked := time.Since(t0)
 	d.Metrics().ObserveFetch(stats)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
 	}
-	if probs, err := ingest.Verify(ctx, st, m); err != nil || len(probs) > 0 {
-		return nil, fmt.Errorf("pull %s@%s: verification failed: %v %v", repo, rev, probs, err)
-	}
-	var all []cid.Cid
-	if err := chunker.Walk(ctx, st, m.Root, func(c cid.Cid, _ blocks.Block) error {
-		all = append(all, c)
-		return nil
-	}); err != nil {
+	all, err := chunker.CIDs(ctx, st, m.Root)
+	if err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
 	}
 	if err := d.checkModelSig(ctx, m, "pull"); err != nil {
@@ -152,7 +180,10 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 	if err := st.Commit(ctx, m, rev, all); err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
 	}
-	d.log.Info("pulled", "repo", repo, "rev", rev, "commit", m.Commit, "bytes", stats.Bytes, "seconds", stats.Duration.Seconds(), "peers", len(sources))
+	// seconds: the fetch; checked: until every file's sha256 matched
+	// (and was written out); committed: until the ref was set.
+	d.log.Info("pulled", "repo", repo, "rev", rev, "commit", m.Commit, "bytes", stats.Bytes, "seconds", stats.Duration.Seconds(),
+		"checked", checked.Seconds(), "committed", time.Since(t0).Seconds(), "peers", len(sources))
 	return &PullResult{Manifest: m, Stats: stats}, nil
 }
 
@@ -225,3 +256,78 @@ func (d *Daemon) WaitForPeers(ctx context.Context, n int) error {
 	}
 	return nil
 }
+
+// fetchChecked fetches m's DAG from sources while assemblers check every
+// file's sha256 as its blocks arrive (and write the files asked for into
+// o.Out): no file is read back from the store to be verified.
+func (d *Daemon) fetchChecked(ctx context.Context, m *manifest.Manifest, sources []peer.ID, o PullOptions) (fetch.Stats, error) {
+	write, check, err := splitFiles(m, o)
+	if err != nil {
+		return fetch.Stats{}, err
+	}
+	var asms []*ingest.Assembler
+	if len(write) > 0 {
+		asms = append(asms, ingest.NewAssembler(d.n.Store, write, ingest.AssembleOptions{Out: o.Out, Window: assembleWindow}))
+	}
+	if len(check) > 0 {
+		asms = append(asms, ingest.NewAssembler(d.n.Store, check, ingest.AssembleOptions{}))
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(asms))
+	var wg sync.WaitGroup
+	for i, a := range asms {
+		wg.Go(func() {
+			if errs[i] = a.Run(fctx); errs[i] != nil {
+				cancel() // a file that does not match ends the fetch
+			}
+		})
+	}
+	stats, err := d.Client.Fetch(fctx, m.Root, sources, fetch.Options{
+		Progress: o.Progress, RTT: d.Host.RTT,
+		OnBlock: func(c cid.Cid, data []byte) {
+			for _, a := range asms {
+				a.Block(c, data)
+			}
+			if o.OnBlock != nil {
+				o.OnBlock(c, data)
+			}
+		},
+	})
+	for _, a := range asms {
+		a.FetchDone(err)
+	}
+	wg.Wait()
+	if aerr := errors.Join(errs...); aerr != nil && (err == nil || fctx.Err() != nil && ctx.Err() == nil) {
+		return stats, fmt.Errorf("verification failed: %w", aerr)
+	}
+	return stats, err
+}
+
+// splitFiles parts m's files into those written into o.Out and those
+// only checked.
+func splitFiles(m *manifest.Manifest, o PullOptions) (write, check []manifest.File, err error) {
+	if o.Out == "" {
+		return nil, m.Files, nil
+	}
+	write, err = ingest.Select(m, o.Paths)
+	if err != nil {
+		return nil, nil, err
+	}
+	written := make(map[string]bool, len(write))
+	for _, f := range write {
+		written[f.Path] = true
+	}
+	for _, f := range m.Files {
+		if !written[f.Path] {
+			check = append(check, f)
+		}
+	}
+	return write, check, nil
+}
+
+// assembleWindow is how far (in bytes) blocks may arrive ahead of the
+// file being written and still be kept in memory rather than read back
+// from the store: a fetch from a near peer runs ahead of hashing and
+// writing.
+const assembleWindow = 256 << 20

@@ -67,7 +67,10 @@ func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 		hfo.Tokens = append(hfo.Tokens, hfapi.Token{Token: t.Token, Jurisdiction: t.Jurisdiction})
 	}
 	var err error
-	if d.HF, err = hfapi.New(n.Store, hfo); err != nil {
+	// Files the node lacks are pulled through from members on request.
+	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	d.stopPulls = stop
+	if d.HF, err = hfapi.New(newPullThrough(pctx, d, n.Store), hfo); err != nil {
 		return fmt.Errorf("http api: %w", err)
 	}
 	var pull models.Puller

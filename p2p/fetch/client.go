@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,11 @@ type Options struct {
 	// partial holder (each waits at the server for news, so an idle
 	// holder costs one request per server HaveWait). Default 250ms.
 	HaveInterval time.Duration
+	// OnBlock, if set, is called with every block once it is verified
+	// and stored (structure nodes and leaves), from the goroutine that
+	// stores it; data is not kept after the call. A streaming consumer
+	// (hashing files as they arrive) hangs off it.
+	OnBlock func(c cid.Cid, data []byte)
 }
 
 // Validate reports settings out of range.
@@ -538,9 +544,44 @@ func (f *fetcher) startProbes(ctx context.Context) {
 	for _, p := range f.peers {
 		f.probeWG.Go(func() {
 			f.probeOne(pctx, p)
+			f.reprobe(pctx, p)
 			f.probes <- p
 		})
 	}
+}
+
+// reprobe probes again, after HaveInterval and then less often, a peer that said it lacks the
+// root while the node fetches as part of a swarm (with a Haves): a member
+// that starts fetching the same DAG a moment later becomes a source. It
+// gives up after StallTimeout.
+func (f *fetcher) reprobe(ctx context.Context, p *peerState) {
+	if f.hs == nil {
+		return
+	}
+	deadline := time.Now().Add(f.opts.StallTimeout)
+	wait := f.opts.HaveInterval
+	for lacksRoot(p.probeErr) && time.Now().Before(deadline) {
+		t := time.NewTimer(wait)
+		// Twice as long each time, up to 8 have intervals: a member that
+		// never fetches the root costs a few probes.
+		wait = min(2*wait, 8*f.opts.HaveInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			p.probeCut = true
+			return
+		case <-t.C:
+		}
+		p.probeErr = nil
+		f.probeOne(ctx, p)
+	}
+}
+
+// lacksRoot says a probe failed only because the peer does not hold the
+// root (yet), as opposed to refusing it or failing.
+func lacksRoot(err error) bool {
+	var re *RefusedError
+	return errors.As(err, &re) && strings.HasPrefix(re.Msg, "not found: root ")
 }
 
 // probeOne probes p. It writes only p's probe fields and p.sess, which
@@ -782,6 +823,11 @@ func (f *fetcher) structureFrom(ctx context.Context, p *peerState) error {
 			return nil
 		}
 		err := f.c.bs.PutMany(context.WithoutCancel(ctx), batch)
+		if err == nil && f.opts.OnBlock != nil {
+			for _, b := range batch {
+				f.opts.OnBlock(b.Cid(), b.RawData())
+			}
+		}
 		batch, batchBytes = batch[:0], 0
 		if err != nil {
 			return fmt.Errorf("local store: %w", err)

@@ -134,7 +134,12 @@
 // is queued, and full holders do not steal. Parked workers are no stall
 // while a partial holder may still grow; the fetch fails when no block
 // came for StallTimeout with nothing owed. AskHave follows a holder's
-// have-set from outside a fetch (progress views).
+// have-set from outside a fetch (progress views). With a Haves, a peer
+// whose probe says it lacks the root is probed again (after HaveInterval,
+// then twice as long up to 8×, for StallTimeout), so a member that starts
+// fetching the DAG a moment later becomes a source. Options.OnBlock sees
+// every block once it is verified and stored (a consumer hashing files as
+// they stream in).
 //
 // # Rate limits
 //

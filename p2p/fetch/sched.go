@@ -592,7 +592,7 @@ func (f *fetcher) fetchWants(ctx context.Context, ws []want) error {
 	s := f.newSched(ws)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wr := newWriter(wctx, f.c.bs, f.opts.WriteBatch, f.hs)
+	wr := newWriter(wctx, f.c.bs, f.opts.WriteBatch, f.hs, f.opts.OnBlock)
 	var wg sync.WaitGroup
 	poll := func(p *peerState) { wg.Go(func() { f.pollHaves(wctx, s, p) }) }
 	wg.Go(func() { s.watch(wctx, f.opts.StallTimeout) })
@@ -877,7 +877,7 @@ type leafBlock struct {
 	leaf int
 }
 
-func newWriter(ctx context.Context, bs Blocks, batch int, hs *HaveSet) *writer {
+func newWriter(ctx context.Context, bs Blocks, batch int, hs *HaveSet, onBlock func(cid.Cid, []byte)) *writer {
 	w := &writer{ch: make(chan leafBlock, 32), failed: make(chan struct{}), done: make(chan struct{})}
 	// Blocks that arrived verified are stored even when the fetch is
 	// cancelled: that is what a later fetch resumes from.
@@ -895,9 +895,14 @@ func newWriter(ctx context.Context, bs Blocks, batch int, hs *HaveSet) *writer {
 			if err := bs.PutMany(sctx, buf); err != nil {
 				w.err = fmt.Errorf("local store: %w", err)
 				close(w.failed)
-			} else if hs != nil {
-				for _, l := range leaves {
-					hs.Add(l)
+			} else {
+				for i, l := range leaves {
+					if hs != nil {
+						hs.Add(l)
+					}
+					if onBlock != nil {
+						onBlock(buf[i].Cid(), buf[i].RawData())
+					}
 				}
 			}
 			clear(buf)

@@ -8,6 +8,7 @@ import (
 	"github.com/ipfs/boxo/blockstore"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,7 +210,13 @@ func (s *Server) handle(st network.Stream) {
 			return
 		}
 		if err := s.gate(remote, req.Root); err != nil {
-			s.cfg.Logger.Info("fetch: refused", "peer", remote, "root", req.Root, "err", err)
+			// A root the node lacks is asked again by swarm fetchers
+			// (see reprobe): not worth a line each time.
+			lvl := slog.LevelInfo
+			if strings.HasPrefix(err.Error(), "not found: root ") {
+				lvl = slog.LevelDebug
+			}
+			s.cfg.Logger.Log(ctx, lvl, "fetch: refused", "peer", remote, "root", req.Root, "err", err)
 			_ = ss.fail(err.Error())
 			return
 		}
