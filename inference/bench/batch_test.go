@@ -1,0 +1,70 @@
+package bench
+
+import (
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnhub/cairn/inference"
+	"github.com/cairnhub/cairn/inference/llama"
+	"github.com/cairnhub/cairn/inference/tensor"
+)
+
+// batchStreams and batchTokens shape BenchmarkBatchDecode: that many
+// concurrent requests each generating that many tokens after a 4-token
+// prompt.
+const (
+	batchStreams = 8
+	batchTokens  = 32
+)
+
+// BenchmarkBatchDecode compares the engine's aggregate decode speed with
+// batchStreams requests at once (continuous batching: one pass over the
+// weights per step serves all of them) with one request alone, on the
+// Q4_0 TinyLlama-shaped model through inference.Model.Generate. Each
+// iteration times one request alone, then batchStreams together; tokens/s
+// count generated tokens over wall time (the 4-token prompts included).
+func BenchmarkBatchDecode(b *testing.B) {
+	path, err := ModelPath(os.TempDir(), llama.TinyLlama, tensor.Q4_0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := inference.OpenConfig(path, inference.Config{ContextLength: benchCtx, Parallel: batchStreams})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	req := func(i int) inference.Request {
+		return inference.Request{Tokens: []int32{1, int32(300 + 7*i), int32(900 + i), int32(4000 + 31*i)}, MaxTokens: batchTokens, IgnoreEOS: true}
+	}
+	gen := func(i int) {
+		res, err := m.Generate(b.Context(), req(i), nil)
+		if err != nil || res.CompletionTokens != batchTokens {
+			b.Fatalf("stream %d: %d tokens, %v", i, res.CompletionTokens, err)
+		}
+	}
+	gen(0) // warm-up: pages of the mapping come in
+	var one, many time.Duration
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t := time.Now()
+		gen(i)
+		one += time.Since(t)
+		t = time.Now()
+		var wg sync.WaitGroup
+		for s := range batchStreams {
+			wg.Go(func() { gen(i*batchStreams + s) })
+		}
+		wg.Wait()
+		many += time.Since(t)
+	}
+	b.StopTimer()
+	reportCPU(b, cpuTime()-cpu0)
+	oneTPS := float64(b.N*batchTokens) / one.Seconds()
+	manyTPS := float64(b.N*batchStreams*batchTokens) / many.Seconds()
+	b.ReportMetric(oneTPS, "one_tok/s")
+	b.ReportMetric(manyTPS, "batch8_tok/s")
+	b.ReportMetric(manyTPS/oneTPS, "batch/one")
+}
