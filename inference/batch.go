@@ -389,15 +389,16 @@ func (sq *seq) finish(err error) {
 	sq.mu.Unlock()
 }
 
-// parallel is cfg.Parallel with its default.
-func parallel(cfg Config) int {
-	if cfg.Parallel > 0 {
-		return cfg.Parallel
+// Sequences is Parallel with its default: how many generations a model
+// runs at once, each with its own KV cache.
+func (c Config) Sequences() int {
+	if c.Parallel > 0 {
+		return c.Parallel
 	}
 	return DefaultParallel
 }
 
-func (m *Model) parallel() int { return parallel(m.cfg) }
+func (m *Model) parallel() int { return m.cfg.Sequences() }
 
 // chunk is the prompt tokens per pass: Config.Batch with its default.
 func (m *Model) chunk() int {

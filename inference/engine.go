@@ -217,7 +217,7 @@ func newModel(f *gguf.File, cfg Config) (*Model, error) {
 		NumParams:            net.NumParams(),
 		WeightBytes:          net.WeightBytes(),
 		KVCacheBytes:         net.KVBytes(ctxLen),
-		Parallel:             parallel(cfg),
+		Parallel:             cfg.Sequences(),
 		FileType:             fileTypeName(f),
 	}
 	m.info.Name, _ = f.String("general.name")
