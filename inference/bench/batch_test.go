@@ -75,3 +75,61 @@ func BenchmarkBatchDecode(b *testing.B) {
 	b.ReportMetric(manyTPS, "batch8_tok/s")
 	b.ReportMetric(manyTPS/oneTPS, "batch/one")
 }
+
+// BenchmarkBatchForward is BenchmarkBatchDecode one level down, at the
+// forward pass, alternating step by step so that both see the same load on
+// a shared machine: each iteration decodes one token of a lone sequence
+// (State.Forward) and one token of each of batchStreams sequences in one
+// llama.Batch pass, and reports both tokens/s, their ratio and the CPU
+// milliseconds per token of each.
+func BenchmarkBatchForward(b *testing.B) {
+	l := load(b, tensor.Q4_0, false)
+	m := l.m
+	prompt := tokens(4)
+	lone := m.NewState(benchCtx, 0)
+	if _, err := lone.Forward(prompt); err != nil {
+		b.Fatal(err)
+	}
+	pass := m.NewBatch(batchStreams)
+	seqs := make([]llama.Seq, batchStreams)
+	for i := range seqs {
+		st := m.NewState(benchCtx, 0)
+		if _, err := st.Forward(prompt); err != nil {
+			b.Fatal(err)
+		}
+		seqs[i] = llama.Seq{State: st, Logits: make([]float32, m.Vocab)}
+	}
+	var one, many, oneCPU, manyCPU time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if lone.Pos() >= benchCtx {
+			lone.Truncate(len(prompt))
+			for _, sq := range seqs {
+				sq.State.Truncate(len(prompt))
+			}
+		}
+		t, c := time.Now(), cpuTime()
+		if _, err := lone.Forward([]int32{int32(500 + i%1000)}); err != nil {
+			b.Fatal(err)
+		}
+		one += time.Since(t)
+		oneCPU += cpuTime() - c
+		for j := range seqs {
+			seqs[j].Tokens = []int32{int32(500 + (i+j)%1000)}
+		}
+		t, c = time.Now(), cpuTime()
+		if err := pass.Forward(seqs); err != nil {
+			b.Fatal(err)
+		}
+		many += time.Since(t)
+		manyCPU += cpuTime() - c
+	}
+	b.StopTimer()
+	oneTPS := float64(b.N) / one.Seconds()
+	manyTPS := float64(b.N*batchStreams) / many.Seconds()
+	b.ReportMetric(oneTPS, "one_tok/s")
+	b.ReportMetric(manyTPS, "batch8_tok/s")
+	b.ReportMetric(manyTPS/oneTPS, "batch/one")
+	b.ReportMetric(oneCPU.Seconds()*1e3/float64(b.N), "one_cpu_ms/tok")
+	b.ReportMetric(manyCPU.Seconds()*1e3/float64(b.N*batchStreams), "batch8_cpu_ms/tok")
+}
