@@ -17,6 +17,21 @@
 //     positions. The weights are shared. A session runs one generation at a
 //     time and reuses the cached keys/values of the prompt prefix it shares
 //     with its previous request (Result.CachedTokens).
+//   - batch (continuous batching): Model.Generate runs up to
+//     Config.Parallel generations (default 4) together. Between decode
+//     steps requests join, first come first, and leave; each step is one
+//     pass over the weights (llama.Batch) that multiplies every matrix with
+//     one row per decoding sequence plus a chunk of at most Config.Batch
+//     prompt tokens, so decode, bound by memory bandwidth, serves all
+//     sequences for about the cost of one, and a long prompt delays the
+//     others' next token by one chunk at most. Each sequence has its own
+//     Session and KV cache; at most Parallel sessions exist, so the KV
+//     memory is at most Parallel × Info.KVCacheBytes. A request waits for
+//     a place; a client that goes away (ctx, or emit failing) leaves at the
+//     next step with the result cut back to what it was sent. Greedy output
+//     is the same as alone; sampled output can differ, because rows
+//     multiplied in a batch go through other kernels and logits differ in
+//     the last bits.
 //   - context length: positions a session holds, prompt plus generated
 //     tokens; by default the trained context, capped at DefaultMaxContext.
 //     A prompt that leaves no room fails with ErrContextLength; generation

@@ -37,8 +37,14 @@ type Config struct {
 	// Go heap.
 	Weights string
 	// IdleSessions is how many finished sessions (each with its KV cache)
-	// Model.Generate keeps for reuse. Default 0: 1.
+	// Model.Generate keeps for reuse when more than Parallel. Default 0:
+	// Parallel.
 	IdleSessions int
+	// Parallel is how many generations Model.Generate runs at once, in one
+	// batch: each pass over the weights serves all of them, each has its
+	// own KV cache (Info.KVCacheBytes), and further requests wait first
+	// come first. Default 0: DefaultParallel (4).
+	Parallel int
 }
 
 // Ways of holding the weights (Config.Weights).
@@ -58,7 +64,7 @@ const (
 
 // Validate reports a negative field or an unknown Weights mode.
 func (c Config) Validate() error {
-	if c.ContextLength < 0 || c.Batch < 0 || c.IdleSessions < 0 {
+	if c.ContextLength < 0 || c.Batch < 0 || c.IdleSessions < 0 || c.Parallel < 0 {
 		return fmt.Errorf("inference config: negative value in %+v", c)
 	}
 	switch c.Weights {
@@ -89,6 +95,9 @@ type Info struct {
 	WeightBytes int64
 	// KVCacheBytes is the size of one session's KV cache.
 	KVCacheBytes int64
+	// Parallel is how many generations run at once (Config.Parallel), each
+	// with a KV cache of KVCacheBytes.
+	Parallel int
 	// FileType is the quantisation of the file ("Q4_0", "Q8_0", "F16", ...).
 	FileType string
 	// ChatTemplate is tokenizer.chat_template ("" when absent).
@@ -108,8 +117,9 @@ type Model struct {
 	cfg  Config
 	chat *chat.Template
 
-	mu   sync.Mutex
-	idle []*Session
+	mu    sync.Mutex
+	idle  []*Session
+	batch batcher
 
 	// use is held shared by every running generation and exclusively by
 	// Close, so weights are never released under a generation.
@@ -195,6 +205,7 @@ func newModel(f *gguf.File, cfg Config) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{file: f, net: net, tok: tok, cfg: cfg}
+	m.batch.m = m
 	m.info = Info{
 		Arch:                 net.Arch,
 		ContextLength:        ctxLen,
@@ -207,6 +218,7 @@ func newModel(f *gguf.File, cfg Config) (*Model, error) {
 		NumParams:            net.NumParams(),
 		WeightBytes:          net.WeightBytes(),
 		KVCacheBytes:         net.KVBytes(ctxLen),
+		Parallel:             cfg.Sequences(),
 		FileType:             fileTypeName(f),
 	}
 	m.info.Name, _ = f.String("general.name")
@@ -237,6 +249,7 @@ func (m *Model) Close() error {
 	m.closed = true
 	m.mu.Lock()
 	m.idle = nil
+	m.batch.pass = nil
 	m.mu.Unlock()
 	return m.file.Close()
 }

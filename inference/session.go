@@ -76,43 +76,6 @@ func (m *Model) NewSession() *Session {
 	return &Session{m: m, st: m.net.NewState(m.info.ContextLength, m.cfg.Batch)}
 }
 
-// Generate runs req in a session taken from (and returned to) the model's
-// idle sessions, so concurrent calls do not share a KV cache.
-func (m *Model) Generate(ctx context.Context, req Request, emit func(piece string) error) (Result, error) {
-	if req.Tokens == nil {
-		req.Tokens = m.PromptTokens(req)
-	}
-	// Take the idle session sharing the longest prefix with this prompt, so
-	// a conversation's next turn reuses its cached keys and values.
-	m.mu.Lock()
-	var s *Session
-	best := -1
-	for _, c := range m.idle {
-		if n := commonPrefix(c.history, req.Tokens); n > best {
-			best, s = n, c
-		}
-	}
-	if s != nil {
-		for i, c := range m.idle {
-			if c == s {
-				m.idle = append(m.idle[:i], m.idle[i+1:]...)
-				break
-			}
-		}
-	}
-	m.mu.Unlock()
-	if s == nil {
-		s = m.NewSession()
-	}
-	res, err := s.Generate(ctx, req, emit)
-	m.mu.Lock()
-	if len(m.idle) < max(m.cfg.IdleSessions, 1) {
-		m.idle = append(m.idle, s)
-	}
-	m.mu.Unlock()
-	return res, err
-}
-
 // PromptTokens tokenizes req's prompt as Generate would.
 func (m *Model) PromptTokens(req Request) []int32 {
 	if req.Tokens != nil {
@@ -139,26 +102,11 @@ func (s *Session) Generate(ctx context.Context, req Request, emit func(piece str
 	if m.closed {
 		return Result{}, ErrClosed
 	}
-	if err := req.Params.Validate(); err != nil {
-		return Result{}, err
+	prompt, res, err := m.checkRequest(req)
+	if err != nil {
+		return res, err
 	}
-	if req.MaxTokens < 0 {
-		return Result{}, fmt.Errorf("max tokens %d is negative", req.MaxTokens)
-	}
-	prompt := m.PromptTokens(req)
-	res := Result{PromptTokens: len(prompt)}
 	ctxLen := s.st.ContextLength()
-	if len(prompt) == 0 {
-		return res, fmt.Errorf("empty prompt")
-	}
-	if len(prompt) >= ctxLen {
-		return res, fmt.Errorf("%w: prompt of %d tokens leaves no room in a context of %d", ErrContextLength, len(prompt), ctxLen)
-	}
-	for _, id := range prompt {
-		if id < 0 || int(id) >= m.info.VocabSize {
-			return res, fmt.Errorf("prompt token %d outside the vocabulary of %d", id, m.info.VocabSize)
-		}
-	}
 
 	// Reuse the cached prefix, keeping at least the last prompt token to
 	// run so that its logits are computed.
@@ -235,6 +183,37 @@ func (s *Session) Generate(ctx context.Context, req Request, emit func(piece str
 }
 
 func (s *Session) finish(res Result, out *stopWriter, decoded int, start time.Time, err error) (Result, error) {
+	return finishResult(res, out, decoded, start), err
+}
+
+// checkRequest validates req against the model and tokenizes its prompt.
+func (m *Model) checkRequest(req Request) ([]int32, Result, error) {
+	if err := req.Params.Validate(); err != nil {
+		return nil, Result{}, err
+	}
+	if req.MaxTokens < 0 {
+		return nil, Result{}, fmt.Errorf("max tokens %d is negative", req.MaxTokens)
+	}
+	prompt := m.PromptTokens(req)
+	res := Result{PromptTokens: len(prompt)}
+	ctxLen := m.info.ContextLength
+	if len(prompt) == 0 {
+		return nil, res, fmt.Errorf("empty prompt")
+	}
+	if len(prompt) >= ctxLen {
+		return nil, res, fmt.Errorf("%w: prompt of %d tokens leaves no room in a context of %d", ErrContextLength, len(prompt), ctxLen)
+	}
+	for _, id := range prompt {
+		if id < 0 || int(id) >= m.info.VocabSize {
+			return nil, res, fmt.Errorf("prompt token %d outside the vocabulary of %d", id, m.info.VocabSize)
+		}
+	}
+	return prompt, res, nil
+}
+
+// finishResult completes res once generation has ended: the text without a
+// stop string, counts and decode speed.
+func finishResult(res Result, out *stopWriter, decoded int, start time.Time) Result {
 	res.Text = out.text.String()
 	if out.stopped {
 		res.Text = res.Text[:out.cut]
@@ -244,7 +223,7 @@ func (s *Session) finish(res Result, out *stopWriter, decoded int, start time.Ti
 	if d := res.DecodeDuration.Seconds(); d > 0 && decoded > 0 {
 		res.DecodeTokensPerS = float64(decoded) / d
 	}
-	return res, err
+	return res
 }
 
 // resync makes history match the KV cache after an interrupted forward pass.

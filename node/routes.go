@@ -123,11 +123,7 @@ func (d *Daemon) loadedQueues() []metrics.LoadedQueue {
 	}
 	var out []metrics.LoadedQueue
 	for _, l := range d.OpenAI.Loaded() {
-		q := metrics.LoadedQueue{Model: l.ID, Waiting: l.Waiting}
-		if l.Busy {
-			q.Running = 1
-		}
-		out = append(out, q)
+		out = append(out, metrics.LoadedQueue{Model: l.ID, Running: l.Running, Waiting: l.Waiting})
 	}
 	return out
 }

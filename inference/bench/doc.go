@@ -11,6 +11,10 @@
 //     llama-bench binary, it is run on the same GGUF file with the same
 //     thread count and its tokens/s and the ratio are reported.
 //
+// BenchmarkBatchDecode measures continuous batching: eight concurrent
+// requests' aggregate tokens/s through inference.Model.Generate beside one
+// request alone, in the same run.
+//
 // Run:
 //
 //	go test ./inference/bench -run '^$' -bench . -benchtime 20x

@@ -9,31 +9,29 @@
 //     GGUF file by a Models implementation (the node's finds them in its
 //     store: "org/name", "org/name@rev", "org/name/file.gguf").
 //   - slot: one loaded model (one GGUF file, however many ids name it) with
-//     its turn: a model runs one generation at a time. On the 2-core
-//     machines Cairn targets every kernel already uses all cores, so two
-//     generations side by side only share the same cores and memory
-//     bandwidth and each gets slower (BenchmarkConcurrentSessions: two at
-//     once gave 0.48x, 0.78x and 1.01x the aggregate tokens/s of two in a
-//     row over three runs on a shared 2-core machine, never more); serialising
-//     also keeps the KV cache of the previous request for prompt-prefix
-//     reuse and bounds memory to one KV cache per model.
-//   - queue: requests waiting for a slot's turn. At most Config.Queue wait;
-//     the next gets 503 with Retry-After.
+//     its places: the model runs up to Engine.Parallel generations at once
+//     (default inference.DefaultParallel, 4) in one continuous batch
+//     (package inference: each pass over the weights serves every
+//     generation in it, prompts fed in chunks between decode steps), each
+//     with its own KV cache. A request takes a place to join the batch and
+//     gives it back when it ends or its client goes away.
+//   - queue: requests waiting for a place, first come first served. At
+//     most Config.Queue wait; the next gets 503 with Retry-After.
 //   - keep-alive: how long a slot stays loaded after its last request
 //     (Ollama's keep_alive: a duration such as "5m" or a number of seconds;
 //     0 unloads right after the request, a negative value keeps it loaded).
 //     A janitor goroutine (Server.Run) unloads expired slots.
 //   - room: at most Config.MaxLoaded models are loaded at once (default 3;
 //     Ollama's OLLAMA_MAX_LOADED_MODELS) and, with Config.MaxMemory, their
-//     weights plus one KV cache each stay under that many bytes (a model's
-//     size is estimated from its file and GGUF header until it has been
-//     loaded once). A request for a model that is not loaded unloads the
-//     least recently used model with no request running or queued; while
-//     every loaded model is busy it waits, first come first served, holding
-//     its model's turn (so further requests for that model queue behind it
-//     and past Config.Queue get 503), until one goes idle or the client
-//     goes away. A model is never unloaded under a generation. A model
-//     larger than MaxMemory alone is refused (503, model_too_large).
+//     weights plus a KV cache per place stay under that many bytes (a
+//     model's size is estimated from its file and GGUF header until it has
+//     been loaded once). A request for a model that is not loaded unloads
+//     the least recently used model with no request running or queued;
+//     while every loaded model is busy it waits, first come first served,
+//     holding a place of its model (so further requests for that model
+//     wait behind it and past Config.Queue get 503), until one goes idle or
+//     the client goes away. A model is never unloaded under a generation. A
+//     model larger than MaxMemory alone is refused (503, model_too_large).
 //     Server.Occupancy and LoadedModel.Pending report how full it is.
 //
 // Parameters follow OpenAI's API with llama.cpp's sampling defaults

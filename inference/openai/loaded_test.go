@@ -291,7 +291,7 @@ func TestMaxLoadedWaitCancelled(t *testing.T) {
 // TestMaxLoadedQueueFull: requests for a model waiting for room queue in
 // its queue; past Config.Queue they get the usual 503.
 func TestMaxLoadedQueueFull(t *testing.T) {
-	s, url, _ := newLoadedServer(t, Config{MaxLoaded: 1, Queue: 1})
+	s, url, _ := newLoadedServer(t, Config{MaxLoaded: 1, Queue: 1, Engine: inference.Config{Parallel: 1}})
 	release, doneA := hold(t, s, "acme/a")
 	results := make(chan int, 2)
 	for range 2 {
@@ -337,7 +337,8 @@ func TestMaxLoadedQueueFull(t *testing.T) {
 }
 
 // TestMaxMemory: the memory cap evicts like MaxLoaded, counting weights and
-// KV cache, and a model too large for it alone is refused.
+// a KV cache per place in the batch, and a model too large for it alone is
+// refused.
 func TestMaxMemory(t *testing.T) {
 	path, _ := fixture(t)
 	est := estimateBytes(path, inference.Config{})
@@ -347,8 +348,8 @@ func TestMaxMemory(t *testing.T) {
 	}
 	info := m.Info()
 	m.Close()
-	real := info.WeightBytes + info.KVCacheBytes
-	if est < real || est > real+real/4 {
+	real := info.WeightBytes + int64(info.Parallel)*info.KVCacheBytes
+	if info.Parallel != inference.DefaultParallel || est < real || est > real+real/4 {
 		t.Fatalf("estimate %d for a model of %d bytes (weights %d, KV cache %d)", est, real, info.WeightBytes, info.KVCacheBytes)
 	}
 

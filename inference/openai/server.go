@@ -45,8 +45,8 @@ type Config struct {
 	// KeepAlive is how long an idle model stays loaded when a request does
 	// not say. Default 0: 5m. Negative: until the server closes.
 	KeepAlive time.Duration
-	// Queue bounds the requests waiting for one model's turn; more get 503.
-	// Default 0: 16.
+	// Queue bounds the requests waiting for a place in one model's batch
+	// (all Engine.Parallel places taken); more get 503. Default 0: 16.
 	Queue int
 	// MaxLoaded caps the models loaded (or loading) at once. A request for
 	// another model unloads the least recently used model that has no
@@ -54,8 +54,9 @@ type Config struct {
 	// in its model's queue (a client that goes away stops waiting) until
 	// one is idle. Default 0: 3 (DefaultMaxLoaded). Negative is refused.
 	MaxLoaded int
-	// MaxMemory caps the bytes the loaded models take: the weights plus one
-	// KV cache each (inference.Info's WeightBytes + KVCacheBytes), evicting
+	// MaxMemory caps the bytes the loaded models take: the weights plus a
+	// KV cache per place in the batch (inference.Info's WeightBytes +
+	// Parallel × KVCacheBytes), evicting
 	// as MaxLoaded does. Before a model's first load its size is estimated
 	// from its file and GGUF header. A model larger than MaxMemory on its own
 	// is refused (503, model_too_large). Default 0: no memory cap. Negative
@@ -126,15 +127,18 @@ type Server struct {
 	wake    chan struct{} // tells the janitor an expiry changed
 }
 
-// slot is one model: loaded, loading, or waiting for room. Fields but turn are
-// guarded by Server.mu; model is written under it by the turn holder,
-// which alone uses it.
+// slot is one model: loaded, loading, or waiting for room. Fields but turn
+// and load are guarded by Server.mu; model is written under it by the
+// holder of load, and read by the holders of a place after they held load.
 type slot struct {
-	path    string
-	id      string // the id that loaded it
+	path string
+	id   string // the id that loaded it
+	// turn holds a token per request in the model's batch: at most
+	// places (Engine.Parallel) at once.
 	turn    chan struct{}
+	load    chan struct{} // held while admitting and loading the model
 	waiting int
-	busy    bool
+	running int // requests holding a place
 	// admitted: the slot counts against MaxLoaded and MaxMemory (its
 	// model is loading or loaded). A slot whose turn holder waits for room
 	// is not admitted.
@@ -201,39 +205,9 @@ func (s *Server) Generate(ctx context.Context, g Generation, emit func(string) e
 		keep = *g.KeepAlive
 	}
 	defer func() { s.leave(sl, keep) }()
-	if sl.model == nil {
-		err = s.admit(ctx, sl, g.Model)
-	}
-	res.Wait = time.Since(start)
-	if err != nil {
+	err = s.ensureLoaded(ctx, sl, g.Model, &res)
+	if res.Wait = time.Since(start) - res.Load; err != nil {
 		return res, err
-	}
-	if sl.model == nil {
-		t := time.Now()
-		m, err := inference.OpenConfig(path, s.cfg.Engine)
-		if err != nil {
-			return res, fmt.Errorf("load model %s: %w", g.Model, err)
-		}
-		res.Load = time.Since(t)
-		info := m.Info()
-		s.mu.Lock()
-		sl.model, sl.info, sl.loaded = m, info, time.Now()
-		sl.bytes = info.WeightBytes + info.KVCacheBytes
-		s.sizes[path] = sl.bytes
-		victims := s.shrinkLocked(sl)
-		n, total := s.residentLocked()
-		s.signalLocked() // the estimate may have been above the real size
-		s.mu.Unlock()
-		s.log.Info("model loaded", "model", g.Model, "path", path, "arch", info.Arch, "type", info.FileType,
-			"params", info.NumParams, "context", info.ContextLength, "bytes", sl.bytes, "seconds", res.Load.Seconds(),
-			"loaded", n, "loaded_bytes", total)
-		if s.cfg.MaxMemory > 0 && sl.bytes > s.cfg.MaxMemory {
-			s.log.Warn("model larger than max_memory", "model", g.Model, "bytes", sl.bytes, "max_memory", s.cfg.MaxMemory)
-		}
-		s.evict(victims, "max_memory", g.Model)
-		if fb := m.ChatTemplate().Fallback(); fb != "" {
-			s.log.Info("model chat template not used", "model", g.Model, "reason", fb, "family", m.ChatTemplate().Family())
-		}
 	}
 	req := g.Request
 	if g.Messages != nil {
@@ -266,7 +240,61 @@ func (s *Server) Generate(ctx context.Context, g Generation, emit func(string) e
 	return res, err
 }
 
-// enter queues for path's turn, creating its slot when needed.
+// ensureLoaded loads sl's model unless it is: one holder of a place
+// admits and loads it while the others wait for it.
+func (s *Server) ensureLoaded(ctx context.Context, sl *slot, id string, res *Result) error {
+	select {
+	case sl.load <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return errShuttingDown()
+	}
+	defer func() { <-sl.load }()
+	if sl.model != nil {
+		return nil
+	}
+	if err := s.admit(ctx, sl, id); err != nil {
+		return err
+	}
+	t := time.Now()
+	m, err := inference.OpenConfig(sl.path, s.cfg.Engine)
+	if err != nil {
+		return fmt.Errorf("load model %s: %w", id, err)
+	}
+	res.Load = time.Since(t)
+	info := m.Info()
+	s.mu.Lock()
+	sl.model, sl.info, sl.loaded = m, info, time.Now()
+	sl.bytes = modelBytes(info.WeightBytes, info.KVCacheBytes, info.Parallel)
+	s.sizes[sl.path] = sl.bytes
+	victims := s.shrinkLocked(sl)
+	n, total := s.residentLocked()
+	s.signalLocked() // the estimate may have been above the real size
+	s.mu.Unlock()
+	s.log.Info("model loaded", "model", id, "path", sl.path, "arch", info.Arch, "type", info.FileType,
+		"params", info.NumParams, "context", info.ContextLength, "parallel", info.Parallel, "bytes", sl.bytes,
+		"seconds", res.Load.Seconds(), "loaded", n, "loaded_bytes", total)
+	if s.cfg.MaxMemory > 0 && sl.bytes > s.cfg.MaxMemory {
+		s.log.Warn("model larger than max_memory", "model", id, "bytes", sl.bytes, "max_memory", s.cfg.MaxMemory)
+	}
+	s.evict(victims, "max_memory", id)
+	if fb := m.ChatTemplate().Fallback(); fb != "" {
+		s.log.Info("model chat template not used", "model", id, "reason", fb, "family", m.ChatTemplate().Family())
+	}
+	return nil
+}
+
+// modelBytes is the memory a model takes: its weights and a KV cache per
+// place in its batch.
+func modelBytes(weights, kv int64, parallel int) int64 {
+	return weights + int64(parallel)*kv
+}
+
+// places is how many requests share one model's batch (Engine.Parallel).
+func (s *Server) places() int { return s.cfg.Engine.Sequences() }
+
+// enter queues for a place in path's batch, creating its slot when needed.
 func (s *Server) enter(ctx context.Context, id, path string) (*slot, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -275,10 +303,10 @@ func (s *Server) enter(ctx context.Context, id, path string) (*slot, error) {
 	}
 	sl := s.slots[path]
 	if sl == nil {
-		sl = &slot{path: path, id: id, turn: make(chan struct{}, 1)}
+		sl = &slot{path: path, id: id, turn: make(chan struct{}, s.places()), load: make(chan struct{}, 1)}
 		s.slots[path] = sl
 	}
-	if sl.busy && sl.waiting >= s.cfg.Queue {
+	if sl.running >= s.places() && sl.waiting >= s.cfg.Queue {
 		n := sl.waiting
 		s.mu.Unlock()
 		return nil, &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "queue_full", RetryAfter: time.Second,
@@ -303,7 +331,7 @@ func (s *Server) enter(ctx context.Context, id, path string) (*slot, error) {
 	}
 	s.mu.Lock()
 	sl.waiting--
-	sl.busy = true
+	sl.running++
 	s.mu.Unlock()
 	return sl, nil
 }
@@ -383,7 +411,7 @@ func (s *Server) roomLocked(sl *slot) (victims []*slot, reason string, ok bool) 
 	n, total := s.residentLocked()
 	var idle []*slot
 	for _, o := range s.slots {
-		if o != sl && o.admitted && !o.busy && o.waiting == 0 {
+		if o != sl && o.admitted && o.running == 0 && o.waiting == 0 {
 			idle = append(idle, o)
 		}
 	}
@@ -421,7 +449,7 @@ func (s *Server) shrinkLocked(sl *slot) []*slot {
 	_, total := s.residentLocked()
 	var idle []*slot
 	for _, o := range s.slots {
-		if o != sl && o.admitted && !o.busy && o.waiting == 0 {
+		if o != sl && o.admitted && o.running == 0 && o.waiting == 0 {
 			idle = append(idle, o)
 		}
 	}
@@ -486,8 +514,9 @@ func (s *Server) estimate(path string) int64 {
 
 // estimateBytes is the memory the GGUF file at path will take loaded with
 // cfg, read from its header: the file (weights and a little metadata) plus
-// one KV cache, as inference.Info reports them once loaded. It is the
-// file's size alone when the header cannot be read (the load will fail).
+// a KV cache per place in the batch, as inference.Info reports them once
+// loaded. It is the file's size alone when the header cannot be read (the
+// load will fail).
 func estimateBytes(path string, cfg inference.Config) int64 {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -502,21 +531,21 @@ func estimateBytes(path string, cfg inference.Config) int64 {
 	if err != nil {
 		return st.Size()
 	}
-	return st.Size() + kv
+	return modelBytes(st.Size(), kv, cfg.Sequences())
 }
 
 func errShuttingDown() *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "shutting_down", Message: "the server is shutting down"}
 }
 
-// leave gives up the turn, setting the slot's expiry; a model nobody
-// waits for with keep-alive 0, or that failed to load, goes at once.
+// leave gives up the place, setting the slot's expiry; a model nobody
+// uses or waits for with keep-alive 0, or that failed to load, goes at once.
 func (s *Server) leave(sl *slot, keep time.Duration) {
 	s.mu.Lock()
-	sl.busy = false
+	sl.running--
 	s.tick++
 	sl.used = s.tick
-	if sl.model == nil { // not loaded: holds no room
+	if sl.model == nil && sl.running == 0 { // not loaded: holds no room
 		sl.admitted, sl.bytes = false, 0
 	}
 	switch {
@@ -525,7 +554,7 @@ func (s *Server) leave(sl *slot, keep time.Duration) {
 	default:
 		sl.expires = time.Now().Add(keep)
 	}
-	drop := sl.waiting == 0 && (keep == 0 || sl.model == nil) && s.slots[sl.path] == sl
+	drop := sl.running == 0 && sl.waiting == 0 && (keep == 0 || sl.model == nil) && s.slots[sl.path] == sl
 	if drop {
 		delete(s.slots, sl.path)
 	}
@@ -576,7 +605,7 @@ func (s *Server) expire(now time.Time) time.Time {
 	var next time.Time
 	s.mu.Lock()
 	for path, sl := range s.slots {
-		if sl.busy || sl.waiting > 0 || sl.expires.IsZero() {
+		if sl.running > 0 || sl.waiting > 0 || sl.expires.IsZero() {
 			continue
 		}
 		if !now.Before(sl.expires) {
@@ -616,7 +645,9 @@ func (s *Server) Close() error {
 	clear(s.slots)
 	s.mu.Unlock()
 	for _, sl := range slots {
-		sl.turn <- struct{}{} // the running generation, if any, ends first
+		for range cap(sl.turn) {
+			sl.turn <- struct{}{} // the running generations, if any, end first
+		}
 		if sl.model != nil {
 			sl.model.Close()
 		}
@@ -629,14 +660,16 @@ type LoadedModel struct {
 	ID   string
 	Path string
 	Info inference.Info
-	// Busy is true while a generation runs; Waiting counts queued requests.
-	Busy    bool
-	Waiting int
+	// Busy is true while a generation runs; Running counts them (at most
+	// Info.Parallel, the places in the model's batch) and Waiting counts
+	// the requests queued for a place.
+	Busy             bool
+	Running, Waiting int
 	// Pending is true while the model's first request waits for room to
 	// load it (Config.MaxLoaded, MaxMemory): it is not loaded yet.
 	Pending bool
-	// Bytes is the memory counted against Config.MaxMemory: weights plus
-	// one KV cache (inference.Info's WeightBytes + KVCacheBytes), estimated
+	// Bytes is the memory counted against Config.MaxMemory: weights plus a
+	// KV cache per place (WeightBytes + Parallel × KVCacheBytes), estimated
 	// until loaded (computed only with a MaxMemory while not loaded).
 	Bytes  int64
 	Loaded time.Time
@@ -668,7 +701,7 @@ func (s *Server) Loaded() []LoadedModel {
 	s.mu.Lock()
 	out := make([]LoadedModel, 0, len(s.slots))
 	for _, sl := range s.slots {
-		out = append(out, LoadedModel{ID: sl.id, Path: sl.path, Info: sl.info, Busy: sl.busy, Waiting: sl.waiting,
+		out = append(out, LoadedModel{ID: sl.id, Path: sl.path, Info: sl.info, Busy: sl.running > 0, Running: sl.running, Waiting: sl.waiting,
 			Pending: !sl.admitted, Bytes: sl.bytes, Loaded: sl.loaded, Expires: sl.expires})
 	}
 	s.mu.Unlock()

@@ -412,7 +412,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // waiting, the next request gets 503 with Retry-After; the waiting one is
 // served once the first ends.
 func TestQueueFull(t *testing.T) {
-	s, url, _ := newServer(t, Config{Queue: 1})
+	s, url, _ := newServer(t, Config{Queue: 1, Engine: inference.Config{Parallel: 1}})
 	started := make(chan struct{})
 	release := make(chan struct{})
 	var wg sync.WaitGroup

@@ -95,10 +95,7 @@ func (rt *Router) Advert(ctx context.Context) infer.Advert {
 		return ad
 	}
 	for _, l := range local.Loaded() {
-		if l.Busy {
-			ad.Load++
-		}
-		ad.Load += l.Waiting
+		ad.Load += l.Running + l.Waiting
 		mid, err := models.ParseID(l.ID)
 		if err != nil {
 			continue

@@ -1,0 +1,211 @@
+package llama
+
+import (
+	"fmt"
+
+	"github.com/cairnhub/cairn/inference/tensor"
+)
+
+// Seq is one sequence's share of a Batch.Forward pass.
+type Seq struct {
+	// State is the sequence: its position and KV cache. A State appears at
+	// most once per pass.
+	State *State
+	// Tokens are appended to the sequence, at most State's batch size
+	// (NewState's batch).
+	Tokens []int32
+	// Logits, when not nil (Vocab long), receives the logits predicting the
+	// token after the last of Tokens.
+	Logits []float32
+}
+
+// Batch runs several sequences through the model in one pass: every weight
+// matrix is multiplied once with the rows of all of them (the pass reads the
+// weights once, where separate Forward calls read them once per sequence),
+// while RoPE, the KV cache and attention stay per sequence. It holds the
+// shared scratch buffers; it is not safe for concurrent use.
+type Batch struct {
+	m                            *Model
+	rows                         int
+	x, xb, q, k, v, att, hb, hb2 []float32
+	logits                       []float32 // rows × Vocab at most
+}
+
+// NewBatch returns a Batch for passes of at most rows tokens in total.
+func (m *Model) NewBatch(rows int) *Batch {
+	c := m.Config
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	return &Batch{
+		m: m, rows: rows,
+		x: make([]float32, rows*c.Dim), xb: make([]float32, rows*c.Dim),
+		q: make([]float32, rows*qDim), k: make([]float32, rows*kvDim), v: make([]float32, rows*kvDim),
+		att: make([]float32, rows*qDim), hb: make([]float32, rows*c.FFNDim), hb2: make([]float32, rows*c.FFNDim),
+	}
+}
+
+// Rows is the most tokens a pass takes.
+func (b *Batch) Rows() int { return b.rows }
+
+// MultiSupported reports whether Batch.Forward runs m's architecture; for
+// others run each sequence with State.Forward.
+func (m *Model) MultiSupported() bool {
+	switch m.Arch {
+	case "llama", "mistral", "qwen2":
+		return true
+	}
+	return false
+}
+
+// check validates seqs before a pass changes anything.
+func (b *Batch) check(seqs []Seq) (int, error) {
+	if !b.m.MultiSupported() {
+		return 0, fmt.Errorf("llama: multi-sequence forward of architecture %q", b.m.Arch)
+	}
+	n := 0
+	for i, sq := range seqs {
+		st := sq.State
+		switch {
+		case st == nil || st.m != b.m:
+			return 0, fmt.Errorf("llama: sequence %d has no state of this model", i)
+		case len(sq.Tokens) == 0 || len(sq.Tokens) > st.maxBatch:
+			return 0, fmt.Errorf("llama: sequence %d has %d tokens (1 to %d allowed)", i, len(sq.Tokens), st.maxBatch)
+		case st.pos+len(sq.Tokens) > st.ctxLen:
+			return 0, fmt.Errorf("llama: sequence %d: %d positions exceed the context length %d", i, st.pos+len(sq.Tokens), st.ctxLen)
+		case sq.Logits != nil && len(sq.Logits) != b.m.Vocab:
+			return 0, fmt.Errorf("llama: sequence %d: logits of %d, want %d", i, len(sq.Logits), b.m.Vocab)
+		}
+		for j := range i {
+			if seqs[j].State == st {
+				return 0, fmt.Errorf("llama: sequence %d repeats the state of sequence %d", i, j)
+			}
+		}
+		for _, t := range sq.Tokens {
+			if t < 0 || int(t) >= b.m.Vocab {
+				return 0, fmt.Errorf("llama: token id %d outside vocabulary of %d", t, b.m.Vocab)
+			}
+		}
+		n += len(sq.Tokens)
+	}
+	if n > b.rows {
+		return 0, fmt.Errorf("llama: %d tokens in a batch of %d rows", n, b.rows)
+	}
+	return n, nil
+}
+
+// Forward appends each sequence's tokens to its State and fills the Logits
+// asked for. Rows are laid out sequence after sequence; each row's result
+// depends only on its own sequence.
+func (b *Batch) Forward(seqs []Seq) error {
+	n, err := b.check(seqs)
+	if err != nil || n == 0 {
+		return err
+	}
+	m := b.m
+	c := m.Config
+	dim, ffn := c.Dim, c.FFNDim
+	r := 0
+	for _, sq := range seqs {
+		for _, t := range sq.Tokens {
+			m.tokEmbd.Row(b.x[r*dim:(r+1)*dim], int(t))
+			r++
+		}
+		sq.State.ropeTables(sq.State.pos, len(sq.Tokens))
+	}
+	for li := range m.layers {
+		l := &m.layers[li]
+		for i := 0; i < n; i++ {
+			rmsNorm(b.xb[i*dim:(i+1)*dim], b.x[i*dim:(i+1)*dim], l.attnNorm, c.RMSEps)
+		}
+		matmul(b.q, l.wq, b.xb, n)
+		matmul(b.k, l.wk, b.xb, n)
+		matmul(b.v, l.wv, b.xb, n)
+		b.attend(li, seqs)
+		matmul(b.xb, l.wo, b.att, n)
+		addTo(b.x[:n*dim], b.xb[:n*dim])
+
+		for i := 0; i < n; i++ {
+			rmsNorm(b.xb[i*dim:(i+1)*dim], b.x[i*dim:(i+1)*dim], l.ffnNorm, c.RMSEps)
+		}
+		matmul(b.hb, l.wGate, b.xb, n)
+		matmul(b.hb2, l.wUp, b.xb, n)
+		h, u := b.hb[:n*ffn], b.hb2[:n*ffn]
+		for i := range h {
+			h[i] = silu(h[i]) * u[i]
+		}
+		matmul(b.xb, l.wDown, b.hb, n)
+		addTo(b.x[:n*dim], b.xb[:n*dim])
+	}
+	for _, sq := range seqs {
+		sq.State.pos += len(sq.Tokens)
+	}
+	b.outputs(seqs)
+	return nil
+}
+
+// attend stores each sequence's new keys and values in its cache and runs
+// its attention in its State's buffers, rows copied in and out.
+func (b *Batch) attend(li int, seqs []Seq) {
+	c := b.m.Config
+	l := &b.m.layers[li]
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	half := c.RopeDims / 2
+	r := 0
+	for _, sq := range seqs {
+		st := sq.State
+		ni := len(sq.Tokens)
+		for i := 0; i < ni; i++ {
+			q, k, v := b.q[(r+i)*qDim:(r+i+1)*qDim], b.k[(r+i)*kvDim:(r+i+1)*kvDim], b.v[(r+i)*kvDim:(r+i+1)*kvDim]
+			if l.bq != nil {
+				addTo(q, l.bq)
+				addTo(k, l.bk)
+				addTo(v, l.bv)
+			}
+			cs, sn := st.cos[i*half:(i+1)*half], st.sin[i*half:(i+1)*half]
+			st.rope(q, c.Heads, cs, sn)
+			st.rope(k, c.KVHeads, cs, sn)
+			p := st.pos + i
+			if st.kvType == KVF16 {
+				tensor.F32ToF16Slice(st.kCache16[li][p*kvDim:(p+1)*kvDim], k)
+				tensor.F32ToF16Slice(st.vCache16[li][p*kvDim:(p+1)*kvDim], v)
+				tensor.RoundF16Slice(q, q) // as State.batch: F16 keys meet an F16 query
+			} else {
+				copy(st.kCache[li][p*kvDim:(p+1)*kvDim], k)
+				copy(st.vCache[li][p*kvDim:(p+1)*kvDim], v)
+			}
+		}
+		copy(st.q[:ni*qDim], b.q[r*qDim:(r+ni)*qDim])
+		st.attention(li, ni)
+		copy(b.att[r*qDim:(r+ni)*qDim], st.att[:ni*qDim])
+		r += ni
+	}
+}
+
+// outputs computes the logits asked for: the last row of each such
+// sequence, all in one product with the output matrix.
+func (b *Batch) outputs(seqs []Seq) {
+	m := b.m
+	c := m.Config
+	dim := c.Dim
+	k, r := 0, 0
+	for _, sq := range seqs {
+		r += len(sq.Tokens)
+		if sq.Logits != nil {
+			rmsNorm(b.xb[k*dim:(k+1)*dim], b.x[(r-1)*dim:r*dim], m.outNorm, c.RMSEps)
+			k++
+		}
+	}
+	if k == 0 {
+		return
+	}
+	if len(b.logits) < k*c.Vocab {
+		b.logits = make([]float32, k*c.Vocab)
+	}
+	matmul(b.logits, m.output, b.xb, k)
+	k = 0
+	for _, sq := range seqs {
+		if sq.Logits != nil {
+			copy(sq.Logits, b.logits[k*c.Vocab:(k+1)*c.Vocab])
+			k++
+		}
+	}
+}

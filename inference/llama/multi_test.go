@@ -1,0 +1,127 @@
+package llama
+
+import (
+	"testing"
+
+	"github.com/cairnhub/cairn/inference/gguf"
+	"github.com/cairnhub/cairn/internal/fixture"
+)
+
+func openFixture(t *testing.T) *Model {
+	t.Helper()
+	f, err := gguf.Open(fixture.Path(t, fixture.Model))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestBatchForwardMatchesAlone runs three sequences of different prompt
+// lengths greedily, first each alone with State.Forward, then together in
+// Batch.Forward passes where one sequence decodes while another is still
+// in its prompt, and wants the same tokens and the same logits.
+func TestBatchForwardMatchesAlone(t *testing.T) {
+	m := openFixture(t)
+	prompts := [][]int32{{1, 400, 81, 27}, {1, 90, 12, 300, 7, 9, 200, 33, 41, 5, 16}, {1, 77}}
+	const gen = 24
+	alone := make([][]int32, len(prompts))
+	for i, p := range prompts {
+		st := m.NewState(64, 4)
+		logits, err := st.Forward(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range gen {
+			id := argmax(logits)
+			alone[i] = append(alone[i], id)
+			if logits, err = st.Forward([]int32{id}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	b := m.NewBatch(12)
+	states := make([]*State, len(prompts))
+	next := make([][]int32, len(prompts)) // tokens still to feed
+	got := make([][]int32, len(prompts))
+	logits := make([][]float32, len(prompts))
+	for i, p := range prompts {
+		states[i] = m.NewState(64, 4)
+		next[i] = p
+		logits[i] = make([]float32, m.Vocab)
+	}
+	for step := 0; step < 200; step++ {
+		var seqs []Seq
+		for i := range prompts {
+			if len(got[i]) == gen || (i == 2 && step < 5) { // the last joins late
+				continue
+			}
+			k := min(len(next[i]), 4)
+			sq := Seq{State: states[i], Tokens: next[i][:k]}
+			if k == len(next[i]) {
+				sq.Logits = logits[i]
+			}
+			next[i] = next[i][k:]
+			seqs = append(seqs, sq)
+		}
+		if len(seqs) == 0 {
+			break
+		}
+		if err := b.Forward(seqs); err != nil {
+			t.Fatal(err)
+		}
+		for _, sq := range seqs {
+			if sq.Logits == nil {
+				continue
+			}
+			i := indexOfState(states, sq.State)
+			id := argmax(sq.Logits)
+			got[i] = append(got[i], id)
+			next[i] = []int32{id}
+		}
+	}
+	for i := range prompts {
+		if len(got[i]) != gen {
+			t.Fatalf("sequence %d generated %d tokens, want %d", i, len(got[i]), gen)
+		}
+		for j := range gen {
+			if got[i][j] != alone[i][j] {
+				t.Fatalf("sequence %d token %d: batched %d, alone %d\nbatched %v\nalone   %v", i, j, got[i][j], alone[i][j], got[i], alone[i])
+			}
+		}
+	}
+}
+
+func indexOfState(states []*State, st *State) int {
+	for i, s := range states {
+		if s == st {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestBatchForwardRefusesBadInput(t *testing.T) {
+	m := openFixture(t)
+	b := m.NewBatch(4)
+	st := m.NewState(8, 2)
+	for name, seqs := range map[string][]Seq{
+		"too many tokens": {{State: st, Tokens: []int32{1, 2, 3}}},
+		"over the batch":  {{State: st, Tokens: []int32{1, 2}}, {State: m.NewState(8, 4), Tokens: []int32{1, 2, 3}}},
+		"repeated state":  {{State: st, Tokens: []int32{1}}, {State: st, Tokens: []int32{2}}},
+		"bad token":       {{State: st, Tokens: []int32{-1}}},
+		"short logits":    {{State: st, Tokens: []int32{1}, Logits: make([]float32, 3)}},
+	} {
+		if err := b.Forward(seqs); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if st.Pos() != 0 {
+			t.Fatalf("%s: refused pass moved the state to %d", name, st.Pos())
+		}
+	}
+}
