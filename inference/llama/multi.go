@@ -109,7 +109,7 @@ func (b *Batch) Forward(seqs []Seq) error {
 			m.tokEmbd.Row(b.x[r*dim:(r+1)*dim], int(t))
 			r++
 		}
-		sq.State.ropeTables(sq.State.pos, len(sq.Tokens))
+		sq.State.ropeTables(sq.State.cos, sq.State.sin, c.RopeBase, c.RopeFreqScale, sq.State.pos, len(sq.Tokens))
 	}
 	for li := range m.layers {
 		l := &m.layers[li]
