@@ -75,6 +75,9 @@ type Daemon struct {
 	Replicator *replicate.Service
 	PolicySync *policysync.Service
 
+	cps   checkpoints // audit checkpoints: members' book, publish hooks
+	integ integrity   // repair worker, scrub, counters
+
 	// denials records refusals, one line per (peer, repo, reason) a
 	// minute: a refused peer asks for many blocks.
 	denials sovereignty.Auditor
@@ -82,10 +85,11 @@ type Daemon struct {
 	metrics *metrics.Metrics
 	models  *models.Finder
 
-	httpLn net.Listener
-	apiLn  net.Listener
-	http   http.Handler // routes()
-	cli    http.Handler
+	httpLn    net.Listener
+	metricsLn net.Listener // http.metrics_addr; nil: /metrics on httpLn
+	apiLn     net.Listener
+	http      http.Handler // routes()
+	cli       http.Handler
 }
 
 // StartDaemon builds every service and binds every listener, so that
@@ -95,7 +99,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if log == nil {
 		log = slog.Default()
 	}
-	d = &Daemon{n: n, log: log, cli: o.CLI}
+	d = &Daemon{n: n, log: log, cli: o.CLI, cps: checkpoints{book: sovereignty.NewCheckpointBook(0)}}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -105,20 +109,10 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if err != nil {
 		return nil, err
 	}
-	if d.Audit, err = sovereignty.OpenAudit(filepath.Join(n.Home, AuditFile)); err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+	if d.Audit, err = n.OpenAudit(); err != nil {
+		return nil, err
 	}
-	// Only this node's own organisation sets its residency policy, even
-	// when it trusts other organisations' members (federation).
-	policyTrust := trust
-	if cert, _ := n.Certificate(); cert != nil {
-		if c, err := sovereignty.ParseCertificate(cert); err == nil {
-			if t, err := sovereignty.NewTrust(c.OrgKey); err == nil {
-				policyTrust = t
-			}
-		}
-	}
-	d.Engine = sovereignty.NewEngine(policyTrust, d.Audit)
+	d.Engine = sovereignty.NewEngine(n.policyTrust(trust), d.Audit)
 	d.denials = sovereignty.NewDedupAuditor(d.Audit, time.Minute)
 	if b, err := os.ReadFile(filepath.Join(n.Home, PolicyFile)); err == nil {
 		if _, err := d.Engine.Set(b); err != nil {
@@ -141,12 +135,19 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if err := d.startHTTP(ctx, o); err != nil {
 		return nil, err
 	}
+	d.startIntegrity()
 	addr := n.Config.HTTP.Addr
 	if o.HTTPAddr != "" {
 		addr = o.HTTPAddr
 	}
 	if d.httpLn, err = net.Listen("tcp", addr); err != nil {
 		return nil, fmt.Errorf("http api: %w", err)
+	}
+	d.warnOpenHTTP(addr)
+	if ma := n.Config.HTTP.MetricsAddr; ma != "" {
+		if d.metricsLn, err = net.Listen("tcp", ma); err != nil {
+			return nil, fmt.Errorf("http.metrics_addr: %w", err)
+		}
 	}
 	if o.CLI != nil {
 		sock := filepath.Join(n.Home, APISocket)
@@ -200,7 +201,9 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 			if err := d.n.SaveRevocations(signed); err != nil {
 				d.log.Error("save revocations", "err", err)
 			}
+			d.auditRevocations(signed)
 		},
+		OnRefused: d.auditRefused,
 	})
 	if err != nil {
 		return err
@@ -222,6 +225,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	d.Fetch.Register()
 	d.Client = fetch.NewClient(h.Libp2p(), st)
 	d.registerCatalog()
+	d.registerCheckpoints()
 	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
 		d.self = m
 	} else {
@@ -302,11 +306,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		run("policy", d.PolicySync.Run)
 		run("replicate", d.Replicator.Run)
 	}
+	run("audit checkpoints", d.runCheckpoints)
+	run("integrity", d.runIntegrity)
 	run("router", d.Router.Run)
 	if d.OpenAI != nil {
 		run("openai", d.OpenAI.Run)
 	}
 	run("http", func(ctx context.Context) error { return serveHTTP(ctx, d.httpLn, d.http) })
+	if d.metricsLn != nil {
+		run("metrics", func(ctx context.Context) error { return serveHTTP(ctx, d.metricsLn, d.metrics.Handler()) })
+	}
 	if d.apiLn != nil {
 		run("api", func(ctx context.Context) error { return serveHTTP(ctx, d.apiLn, d.cli) })
 	}
@@ -337,10 +346,14 @@ func (d *Daemon) Close() error {
 	if d.httpLn != nil {
 		d.httpLn.Close()
 	}
+	if d.metricsLn != nil {
+		d.metricsLn.Close()
+	}
 	if d.apiLn != nil {
 		d.apiLn.Close()
 		os.Remove(filepath.Join(d.n.Home, APISocket))
 	}
+	d.n.setOnCorrupt(nil)
 	if d.Audit != nil {
 		errs = append(errs, d.Audit.Close())
 	}
