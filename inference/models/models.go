@@ -170,7 +170,7 @@ func (ms *Finder) materialise(ctx context.Context, id string, f manifest.File, d
 	if verified(dest, f.Size) {
 		return dest, nil // written by a flight that just ended
 	}
-	if _, err := os.Stat(dest); err == nil {
+	if st, err := os.Stat(dest); err == nil && st.Size() == f.Size {
 		// Changed since it was hashed, or never stamped: hash it again.
 		ok, err := rehash(dest, f.SHA256)
 		if ok {
@@ -336,6 +336,9 @@ func (ms *Finder) Prune(ctx context.Context) ([]string, error) {
 		p := filepath.Join(dir, name)
 		if err := os.Remove(p); err != nil {
 			return removed, fmt.Errorf("prune models: %w", err)
+		}
+		if strings.HasSuffix(name, stampSuffix) {
+			continue // goes with its file, reported as such
 		}
 		removed = append(removed, p)
 	}
