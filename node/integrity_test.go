@@ -2,15 +2,18 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/sovereignty"
 )
 
 // flipPackByte flips one byte at off of the node's first pack file: a bit
@@ -103,5 +106,148 @@ func TestCorruptBlockNotServedAndRepaired(t *testing.T) {
 	}
 	if _, err := a.n.Store.Resolve(c.ctx, manifest.Model, "acme/rot", "main"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The HTTP API is closed to other web pages: no CORS header unless the
+// origin is listed, a foreign Host (DNS rebinding) is refused, a
+// text/plain body on a JSON endpoint is refused, /metrics wants a token
+// when tokens are set.
+func TestHTTPHardening(t *testing.T) {
+	c := newTestCluster(t, fastReplication)
+	home := filepath.Join(t.TempDir(), "h")
+	if _, err := Init(home); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "http:\n  tokens: [{token: s3cret}]\n  cors_origins: [\"https://app.example\"]\n  allowed_hosts: [cairn.internal]\n"
+	if err := os.WriteFile(filepath.Join(home, ConfigFile), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(c.ctx, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := n.StartDaemon(c.ctx, DaemonOptions{HTTPAddr: "127.0.0.1:0", Logger: quietLog})
+	if err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; d.Close(); n.Close() })
+	addRepo(t, n, "acme/web", 10<<10)
+	base := "http://" + d.HTTPAddr()
+	auth := []string{"Authorization", "Bearer s3cret"}
+
+	do := func(method, url, ctype, body string, hdr ...string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(c.ctx, method, url, strings.NewReader(body))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			if hdr[i] == "Host" {
+				req.Host = hdr[i+1]
+				continue
+			}
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	file := base + "/acme/web/resolve/main/config.json"
+	if r := do("GET", file, "", "", auth...); r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("plain GET = %d, allow-origin %q; want 200 and no CORS header", r.StatusCode, r.Header.Get("Access-Control-Allow-Origin"))
+	}
+	if r := do("GET", file, "", "", append(auth, "Origin", "https://evil.example")...); r.StatusCode != http.StatusForbidden || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("GET from another origin = %d, allow-origin %q; want 403 and none", r.StatusCode, r.Header.Get("Access-Control-Allow-Origin"))
+	}
+	if r := do("GET", file, "", "", append(auth, "Origin", "https://app.example")...); r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Errorf("GET from the listed origin = %d, allow-origin %q", r.StatusCode, r.Header.Get("Access-Control-Allow-Origin"))
+	}
+	if r := do("GET", file, "", "", append(auth, "Host", "attacker.example:8080")...); r.StatusCode < 400 {
+		t.Errorf("GET with a rebinding Host = %d, want refused", r.StatusCode)
+	}
+	if r := do("GET", file, "", "", append(auth, "Host", "cairn.internal")...); r.StatusCode != 200 {
+		t.Errorf("GET with an allowed host = %d", r.StatusCode)
+	}
+	for _, p := range []string{"/v1/completions", "/v1/chat/completions"} {
+		if r := do("POST", base+p, "text/plain", `{"model":"acme/web","prompt":"x"}`, auth...); r.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("POST %s text/plain = %d, want 415", p, r.StatusCode)
+		}
+	}
+	if r := do("GET", base+"/metrics", "", ""); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token = %d, want 401", r.StatusCode)
+	}
+	if r := do("GET", base+"/metrics", "", "", auth...); r.StatusCode != 200 {
+		t.Errorf("/metrics with the token = %d", r.StatusCode)
+	}
+}
+
+// Members keep each other's checkpoints; `audit verify --peers` (through
+// PeerCheckpoints) catches a log cut back behind what a member holds even
+// when the checkpoint kept beside it is cut too.
+func TestAuditCheckpointsHeldByMembers(t *testing.T) {
+	c := newTestCluster(t, fastReplication)
+	a := c.add("a", "DE", "mirror")
+	b := c.add("b", "DE", "mirror")
+	c.waitMesh()
+	for i := range 3 {
+		a.d.Audit.Append(sovereignty.Entry{Kind: sovereignty.KindExport, Subject: fmt.Sprint("bundle ", i)})
+	}
+	cp, err := a.d.Audit.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What gossip delivers: b keeps a's checkpoint; a forged one is refused.
+	if err := b.d.KeepCheckpoint(cp); err != nil {
+		t.Fatal(err)
+	}
+	forged := cp
+	forged.Node = b.id()
+	if err := b.d.KeepCheckpoint(forged); err == nil {
+		t.Error("b kept a checkpoint naming b signed by a's key")
+	}
+	held, err := a.d.PeerCheckpoints(c.ctx)
+	if err != nil || len(held) != 1 || held[0].Seq != cp.Seq || held[0].Head != cp.Head {
+		t.Fatalf("PeerCheckpoints = %+v, %v; want b's copy of seq %d", held, err, cp.Seq)
+	}
+	if _, err := a.n.VerifyAudit(held); err != nil {
+		t.Fatalf("intact log against b's checkpoint: %v", err)
+	}
+	// Stop a, cut its log back to before the checkpoint and drop the
+	// sidecar: the log alone still verifies, b's checkpoint does not.
+	a.stop()
+	log := filepath.Join(a.home, AuditFile)
+	es, err := sovereignty.Tail(log, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(log)
+	lines := bytes.SplitAfter(raw, []byte("\n"))
+	cut := 0
+	for i, e := range es {
+		if e.Seq >= cp.Seq {
+			cut = i
+			break
+		}
+	}
+	os.WriteFile(log, bytes.Join(lines[:cut], nil), 0o600)
+	os.Remove(log + ".checkpoint")
+	n, err := LoadHome(a.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.VerifyAudit(nil); err != nil {
+		t.Fatalf("the cut log alone = %v; want it to look intact (the point of peers' copies)", err)
+	}
+	if _, err := n.VerifyAudit(held); err == nil {
+		t.Error("a log cut behind a member's checkpoint verified against it")
 	}
 }
