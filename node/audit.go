@@ -23,9 +23,16 @@ import (
 // the encoded checkpoint, empty when none is held).
 const CheckpointProtocol = protocol.ID("/cairn/audit-checkpoint/1.0.0")
 
+// CheckpointPushProtocol carries one checkpoint a member signed of its own
+// log, for the receiver to keep (no answer).
+const CheckpointPushProtocol = protocol.ID("/cairn/audit-checkpoint-push/1.0.0")
+
 // Audit checkpoint timing and sizes.
 const (
 	checkpointInterval = time.Minute
+	// checkpointRepush: an unchanged checkpoint is pushed again every so
+	// many intervals, for members that joined since.
+	checkpointRepush = 10
 	checkpointAskWait  = 10 * time.Second
 )
 
@@ -120,7 +127,7 @@ func (d *Daemon) runCheckpoints(ctx context.Context) error {
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
 	var last sovereignty.Checkpoint
-	for {
+	for tick := 0; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return nil
@@ -131,7 +138,7 @@ func (d *Daemon) runCheckpoints(ctx context.Context) error {
 			d.log.Warn("audit checkpoint", "err", err)
 			continue
 		}
-		if cp.Seq == last.Seq && cp.Head == last.Head {
+		if cp.Seq == last.Seq && cp.Head == last.Head && tick%checkpointRepush != 0 {
 			continue
 		}
 		last = cp
@@ -144,8 +151,48 @@ func (d *Daemon) runCheckpoints(ctx context.Context) error {
 	}
 }
 
-// registerCheckpoints answers members asking for the checkpoints held.
-func (d *Daemon) registerCheckpoints() {
+// pushCheckpoint sends cp to every connected member (the publish hook
+// without gossip): each keeps the latest of every node.
+func (d *Daemon) pushCheckpoint(ctx context.Context, cp sovereignty.Checkpoint) {
+	msg := cp.Marshal()
+	for _, p := range d.Host.Peers() {
+		go func() {
+			if err := rpc.Send(ctx, d.Host.Libp2p(), p.ID, CheckpointPushProtocol, msg); err != nil {
+				d.log.Debug("push audit checkpoint", "peer", p.ID, "err", err)
+			}
+		}()
+	}
+}
+
+// registerCheckpoints answers members asking for the checkpoints held,
+// keeps those members push, and pushes this node's own.
+func (d *Daemon) registerCheckpoints(ctx context.Context) {
+	d.OnCheckpoint(func(cp sovereignty.Checkpoint) { d.pushCheckpoint(ctx, cp) })
+	d.Host.Handle(CheckpointPushProtocol, func(s network.Stream) {
+		defer s.Close()
+		from := s.Conn().RemotePeer()
+		if _, ok := d.Host.Member(from); !ok {
+			_ = s.Reset()
+			return
+		}
+		b, err := rpc.Read(s, sovereignty.MaxCheckpointSize)
+		if err != nil {
+			_ = s.Reset()
+			return
+		}
+		cp, err := sovereignty.ParseCheckpoint(b)
+		if err != nil || cp.Node != from.String() {
+			d.log.Debug("audit checkpoint refused", "peer", from, "err", err)
+			return
+		}
+		if err := d.KeepCheckpoint(*cp); err != nil && !errors.Is(err, sovereignty.ErrStale) {
+			// Evidence of a rewritten log is worth a line of our own.
+			d.log.Warn("audit checkpoint of a member", "peer", from, "err", err)
+			if errors.Is(err, sovereignty.ErrAuditBroken) {
+				d.record(sovereignty.Entry{Kind: "checkpoint-conflict", Subject: "audit checkpoint", Peer: from.String(), Reason: err.Error()})
+			}
+		}
+	})
 	d.Host.Handle(CheckpointProtocol, func(s network.Stream) {
 		defer s.Close()
 		if _, ok := d.Host.Member(s.Conn().RemotePeer()); !ok {

@@ -225,7 +225,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	d.Fetch.Register()
 	d.Client = fetch.NewClient(h.Libp2p(), st)
 	d.registerCatalog()
-	d.registerCheckpoints()
+	d.registerCheckpoints(ctx)
 	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
 		d.self = m
 	} else {

@@ -33,6 +33,12 @@ func (d *Daemon) ImportGate(via string, force bool) *sovereignty.ImportGate {
 	return &sovereignty.ImportGate{Engine: d.Engine, Self: d.self, Audit: d.Audit, Via: via, Force: force}
 }
 
+// pullGate is the gate of pulls (get, model loads, the replicator): a
+// refused peer-less pull is audited once a minute per repo and reason.
+func (d *Daemon) pullGate() *sovereignty.ImportGate {
+	return &sovereignty.ImportGate{Engine: d.Engine, Self: d.self, Audit: d.denials, Via: "pull"}
+}
+
 // ImportGate is Daemon.ImportGate for a command run without a daemon: the
 // policy saved in the home, this node's own certificate, and the audit log
 // opened with the node key (close it after; Close seals it).

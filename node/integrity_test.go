@@ -205,10 +205,13 @@ func TestAuditCheckpointsHeldByMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What gossip delivers: b keeps a's checkpoint; a forged one is refused.
-	if err := b.d.KeepCheckpoint(cp); err != nil {
-		t.Fatal(err)
-	}
+	// a pushes its checkpoint (every minute; here at once): b keeps it. A
+	// checkpoint naming another node than its key's is refused.
+	a.d.pushCheckpoint(c.ctx, cp)
+	c.eventually(10*time.Second, "b holds a's checkpoint", func() (bool, string) {
+		got, ok := b.d.HeldCheckpoint(a.id())
+		return ok && got.Seq == cp.Seq, fmt.Sprintf("%v %+v", ok, got)
+	})
 	forged := cp
 	forged.Node = b.id()
 	if err := b.d.KeepCheckpoint(forged); err == nil {
