@@ -32,8 +32,8 @@ const (
 	checkpointInterval = time.Minute
 	// checkpointRepush: an unchanged checkpoint is pushed again every so
 	// many intervals, for members that joined since.
-	checkpointRepush = 10
-	checkpointAskWait  = 10 * time.Second
+	checkpointRepush  = 10
+	checkpointAskWait = 10 * time.Second
 )
 
 // AuditKey is the node's identity key as an ed25519 key, which signs the
