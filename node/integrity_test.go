@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/sovereignty"
 )
@@ -253,4 +255,34 @@ func TestAuditCheckpointsHeldByMembers(t *testing.T) {
 	if _, err := n.VerifyAudit(held); err == nil {
 		t.Error("a log cut behind a member's checkpoint verified against it")
 	}
+}
+
+// A revocation list installed and a certificate refused at the handshake
+// are audited; a stranger retrying is recorded once per minute.
+func TestRevocationsAndRefusalsAudited(t *testing.T) {
+	c := newTestCluster(t, fastReplication)
+	a := c.add("a", "DE", "mirror")
+	other := newTestCluster(t, fastReplication)
+	x := other.add("x", "DE", "mirror")
+	ai := peer.AddrInfo{ID: a.d.Host.ID(), Addrs: a.d.Host.Addrs()}
+	for range 3 {
+		if err := x.d.Host.Connect(c.ctx, ai); err == nil {
+			t.Fatal("a stranger's node became a member")
+		}
+	}
+	c.eventually(10*time.Second, "refused certificate audited", func() (bool, string) {
+		es := auditEntries(t, a, sovereignty.KindCertRefused)
+		return len(es) == 1 && es[0].Peer == x.id(), fmt.Sprintf("%+v", es)
+	})
+	signed, err := sovereignty.SignRevocations(c.org, sovereignty.Revocations{Org: "acme", Version: 1, Serials: []string{"s-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.d.Host.AddRevocations(c.ctx, signed); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually(10*time.Second, "revocations audited", func() (bool, string) {
+		es := auditEntries(t, a, sovereignty.KindRevocation)
+		return len(es) == 1 && strings.Contains(es[0].Subject, "v1"), fmt.Sprintf("%+v", es)
+	})
 }
