@@ -31,8 +31,14 @@ const (
 	// DefaultScrubRate is store.scrub_rate: bytes re-hashed per second.
 	DefaultScrubRate = 64 << 20
 	// repairQueue bounds blocks waiting for repair; more are left to the
-	// next scrub or `cairn verify --repair` (they stay marked bad).
+	// next retry (they stay marked bad).
 	repairQueue = 256
+	// repairRetry is how often blocks still marked bad (no member held
+	// them, none was connected) are tried again.
+	repairRetry = 5 * time.Minute
+	// repairStartWait bounds the wait for a first member before repairing
+	// blocks found bad before this start.
+	repairStartWait = 30 * time.Second
 )
 
 // integrity is the daemon's repair worker and scrub, with their counters.
@@ -109,14 +115,25 @@ func (d *Daemon) runIntegrity(ctx context.Context) error {
 		tick = t.C
 		d.log.Info("store scrub on", "interval", iv, "rate_bytes_per_s", d.scrubRate())
 	}
-	// Blocks marked bad before this start (a crash, an offline verify).
-	if bad, err := d.n.Store.BadBlocks(ctx); err == nil && len(bad) > 0 {
-		d.RepairBlocks(ctx, bad)
-	}
+	retry := time.NewTicker(repairRetry)
+	defer retry.Stop()
+	// Blocks marked bad before this start (a crash, an offline verify),
+	// once a member is there to ask (or repairStartWait has passed).
+	const poll = 250 * time.Millisecond
+	start := time.NewTicker(poll)
+	defer start.Stop()
+	deadline := time.Now().Add(repairStartWait)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-start.C:
+			if d.Host == nil || len(d.Host.Peers()) > 0 || time.Now().After(deadline) {
+				start.Stop()
+				d.repairMarked(ctx)
+			}
+		case <-retry.C:
+			d.repairMarked(ctx)
 		case c := <-g.queue:
 			d.RepairBlocks(ctx, []cid.Cid{c})
 			g.mu.Lock()
@@ -127,6 +144,13 @@ func (d *Daemon) runIntegrity(ctx context.Context) error {
 				d.log.Warn("scrub", "err", err)
 			}
 		}
+	}
+}
+
+// repairMarked repairs every block marked bad, if any.
+func (d *Daemon) repairMarked(ctx context.Context) {
+	if bad, err := d.n.Store.BadBlocks(ctx); err == nil && len(bad) > 0 {
+		d.RepairBlocks(ctx, bad)
 	}
 }
 
