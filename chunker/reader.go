@@ -75,8 +75,20 @@ type Reader struct {
 
 	mu       sync.Mutex
 	nodes    map[cid.Cid]*inode
-	lastLeaf cid.Cid
-	lastData []byte
+	leaves   [recentLeaves]cachedLeaf // the last leaves read, newest at next-1
+	next     int
+	inflight map[cid.Cid]chan struct{} // leaves being read: later readers wait
+}
+
+// recentLeaves is how many leaves a Reader keeps: a read that straddles a
+// leaf boundary, and concurrent ReadAt calls on neighbouring ranges (a
+// server reading ahead of its writes), get a leaf another read has just
+// fetched (and the store has just verified) instead of reading it again.
+const recentLeaves = 4
+
+type cachedLeaf struct {
+	c    cid.Cid
+	data []byte
 }
 
 const maxCachedNodes = 4096
@@ -91,7 +103,7 @@ func NewReader(ctx context.Context, get Getter, root cid.Cid) (*Reader, error) {
 			return nil, fmt.Errorf("open %s: %w", root, err)
 		}
 		r.size = int64(len(b.RawData()))
-		r.lastLeaf, r.lastData = root, b.RawData()
+		r.remember(root, b.RawData())
 	case cid.DagProtobuf:
 		b, err := get.Get(ctx, root)
 		if err != nil {
@@ -136,21 +148,58 @@ func (r *Reader) node(c cid.Cid) (*inode, error) {
 }
 
 func (r *Reader) leaf(c cid.Cid) ([]byte, error) {
-	r.mu.Lock()
-	if r.lastLeaf == c {
-		d := r.lastData
+	for {
+		r.mu.Lock()
+		if d, ok := r.recent(c); ok {
+			r.mu.Unlock()
+			return d, nil
+		}
+		wait, busy := r.inflight[c]
+		if !busy {
+			if r.inflight == nil {
+				r.inflight = map[cid.Cid]chan struct{}{}
+			}
+			done := make(chan struct{})
+			r.inflight[c] = done
+			r.mu.Unlock()
+			b, err := r.get.Get(r.ctx, c)
+			r.mu.Lock()
+			delete(r.inflight, c)
+			if err == nil {
+				r.remember(c, b.RawData())
+			}
+			r.mu.Unlock()
+			close(done)
+			if err != nil {
+				return nil, fmt.Errorf("get %s: %w", c, err)
+			}
+			return b.RawData(), nil
+		}
 		r.mu.Unlock()
-		return d, nil
+		// Another read fetches c: take its result (or, if it failed or was
+		// pushed out already, fetch it ourselves on the next turn).
+		select {
+		case <-wait:
+		case <-r.ctx.Done():
+			return nil, fmt.Errorf("get %s: %w", c, r.ctx.Err())
+		}
 	}
-	r.mu.Unlock()
-	b, err := r.get.Get(r.ctx, c)
-	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", c, err)
+}
+
+// recent returns a kept leaf; r.mu held.
+func (r *Reader) recent(c cid.Cid) ([]byte, bool) {
+	for _, l := range r.leaves {
+		if l.data != nil && l.c == c {
+			return l.data, true
+		}
 	}
-	r.mu.Lock()
-	r.lastLeaf, r.lastData = c, b.RawData()
-	r.mu.Unlock()
-	return b.RawData(), nil
+	return nil, false
+}
+
+// remember keeps a leaf, pushing out the oldest; r.mu held (or r unshared).
+func (r *Reader) remember(c cid.Cid, d []byte) {
+	r.leaves[r.next] = cachedLeaf{c, d}
+	r.next = (r.next + 1) % recentLeaves
 }
 
 // readFrom copies the bytes at off of the DAG below c (of expected size

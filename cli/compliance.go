@@ -21,19 +21,33 @@ import (
 	"github.com/cairnhub/cairn/store"
 )
 
-// importGate is the compliance gate of imports via `via`: the running
-// daemon's (its policy and audit log), or the home's opened for this
-// command. done releases what it opened.
-func importGate(c *cli.Context, n nodeRef, via string) (g *gate.Gate, done func(), err error) {
+// imports is what an import via `via` asks: the residency policy (may this
+// node hold the repo; --force overrides, audited) and the compliance gate
+// (scan and licences), both the running daemon's, or the home's opened for
+// this command with one audit log. done releases what it opened, sealing
+// the log with a final checkpoint.
+func imports(c *cli.Context, n nodeRef, via string) (policy *sovereignty.ImportGate, g *gate.Gate, done func(), err error) {
 	if d := runningDaemon(c); d != nil {
 		g, err := d.Gate(via)
-		return g, func() {}, err
+		return d.ImportGate(via, c.Bool("force")), g, func() {}, err
 	}
 	comp, err := n.OpenCompliance()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return comp.Gate(via), func() { comp.Close() }, nil
+	done = func() {
+		if err := comp.Close(); err != nil {
+			fmt.Fprintln(c.App.ErrWriter, "cairn: audit log:", err)
+		}
+	}
+	return comp.Policy(via, c.Bool("force")), comp.Gate(via), done, nil
+}
+
+// importGate is the compliance gate alone, for commands that import
+// nothing new (scan, release, sign).
+func importGate(c *cli.Context, n nodeRef, via string) (*gate.Gate, func(), error) {
+	_, g, done, err := imports(c, n, via)
+	return g, done, err
 }
 
 // reportGate prints the gate's verdict on an imported revision: nothing

@@ -27,6 +27,7 @@ func mirrorCommands() []*cli.Command {
 				&cli.StringFlag{Name: "revision", Value: "main", Usage: "upstream `REV`ision (branch, tag or commit); also the local ref name"},
 				typeFlag,
 				&cli.IntFlag{Name: "workers", Value: 4, Usage: "files downloaded at once"},
+				forceFlag,
 				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 				jsonFlag,
 			},
@@ -54,6 +55,7 @@ func mirrorCommands() []*cli.Command {
 					Usage:     "verify a bundle whole, then make its revisions visible",
 					ArgsUsage: "FILE.car",
 					Flags: []cli.Flag{
+						forceFlag,
 						&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 						jsonFlag,
 					},
@@ -88,22 +90,22 @@ func cmdMirror(c *cli.Context) error {
 		return err
 	}
 	defer n.Close()
-	up := n.Config.Upstream
-	g, gdone, err := importGate(c, n, "mirror")
+	policy, g, done, err := imports(c, n, "mirror")
 	if err != nil {
 		return err
 	}
-	defer gdone()
+	defer done()
+	up := n.Config.Upstream
 	b := bar(c, "mirror "+repo)
 	res, err := mirror.Mirror(c.Context, n.Store, repo, mirror.Options{
 		Endpoint: up.Endpoint, Token: up.Token, Offline: up.Offline, RedirectHosts: up.RedirectHosts,
 		Kind: kind, Revision: c.String("revision"), Workers: c.Int("workers"),
 		SpoolDir: filepath.Join(n.Home, "tmp", "mirror"),
-		Progress: b.Update, Gate: g,
+		Progress: b.Update, Gate: g, Policy: policy,
 	})
 	b.Done()
 	if err != nil {
-		return err
+		return policyExit("mirror", err)
 	}
 	m := res.Manifest
 	reportGate(c.App.ErrWriter, res.Check, m.Repo, m.Commit)
@@ -133,9 +135,9 @@ func exportPolicy(c *cli.Context, n nodeRef) (*sovereignty.Engine, *sovereignty.
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	audit, err := sovereignty.OpenAudit(filepath.Join(n.Home, node.AuditFile))
+	audit, err := n.OpenAudit()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("audit log: %w", err)
+		return nil, nil, nil, err
 	}
 	e := sovereignty.NewEngine(trust, nil)
 	signed, err := node.SignedPolicy(n.Home)
@@ -249,15 +251,18 @@ func cmdBundleImport(c *cli.Context) error {
 		return err
 	}
 	defer n.Close()
-	g, gdone, err := importGate(c, n, "bundle import")
+	policy, g, done, err := imports(c, n, "bundle import")
 	if err != nil {
 		return err
 	}
-	defer gdone()
+	defer done()
 	b := bar(c, "import")
-	res, err := mirror.Import(c.Context, n.Store, f, mirror.ImportOptions{Progress: func(done int64) { b.Update(done, fi.Size()) }, Gate: g})
+	res, err := mirror.Import(c.Context, n.Store, f, mirror.ImportOptions{Progress: func(done int64) { b.Update(done, fi.Size()) }, Gate: g, Policy: policy})
 	b.Done()
 	if err != nil {
+		if errors.Is(err, sovereignty.ErrPolicyRefused) {
+			return policyExit("bundle import "+path+": nothing imported", err)
+		}
 		if errors.Is(err, mirror.ErrBundle) {
 			return fmt.Errorf("bundle import %s: refused, nothing imported: %w", path, err)
 		}

@@ -110,20 +110,10 @@ func policyCommands() []*cli.Command {
 		Usage: "the hash-chained audit log",
 		Subcommands: []*cli.Command{
 			{
-				Name:  "verify",
-				Usage: "check the chain; exit 1 naming the first broken entry",
-				Action: func(c *cli.Context) error {
-					n, err := loadHome(c)
-					if err != nil {
-						return err
-					}
-					count, head, err := sovereignty.CheckAudit(n.Home + "/" + node.AuditFile)
-					if err != nil {
-						return cli.Exit(fmt.Sprintf("audit verify: %v", err), 1)
-					}
-					fmt.Fprintf(c.App.Writer, "audit log intact: %d entries, head %s\n", count, head)
-					return nil
-				},
+				Name:   "verify",
+				Usage:  "check the chain and its signed checkpoints (node key); exit 1 naming the first broken entry",
+				Flags:  []cli.Flag{&cli.BoolFlag{Name: "peers", Usage: "also check against the checkpoints of this log the connected members hold"}},
+				Action: cmdAuditVerify,
 			},
 			{
 				Name:  "tail",

@@ -51,6 +51,7 @@ func repoCommands() []*cli.Command {
 				&cli.StringFlag{Name: "revision", Value: "main", Usage: "ref name to point at the new commit"},
 				&cli.StringFlag{Name: "chunking", Value: "auto", Usage: "auto (by format), cdc or fixed"},
 				&cli.BoolFlag{Name: "follow-symlinks", Usage: "import symlink targets outside PATH too (refused by default)"},
+				forceFlag,
 				jsonFlag,
 			},
 			Action: cmdAdd,
@@ -73,8 +74,9 @@ func repoCommands() []*cli.Command {
 			Name:      "verify",
 			Usage:     "re-hash every block and file of one revision or of every ref",
 			ArgsUsage: "[ORG/NAME[@REV]]",
-			Flags:     []cli.Flag{typeFlag, jsonFlag},
-			Action:    cmdVerify,
+			Flags: []cli.Flag{typeFlag, jsonFlag,
+				&cli.BoolFlag{Name: "repair", Usage: "fetch every bad block from members that hold it (through the running daemon) and rewrite it"}},
+			Action: cmdVerify,
 		},
 		{
 			Name:      "rm",
@@ -169,22 +171,22 @@ func cmdAdd(c *cli.Context) error {
 		return err
 	}
 	defer n.Close()
+	policy, g, done, err := imports(c, n, "add")
+	if err != nil {
+		return err
+	}
+	defer done()
 	bar := progress.New(c.App.ErrWriter, "add")
 	if c.Bool("json") {
 		bar = progress.New(nil, "")
 	}
-	g, gdone, err := importGate(c, n, "add")
-	if err != nil {
-		return err
-	}
-	defer gdone()
 	res, err := ingest.Add(c.Context, n.Store, pathArg(c, c.Args().First()), ingest.AddOptions{
 		Repo: c.String("repo"), Kind: kind, Revision: c.String("revision"), Chunking: opts, Progress: bar.Update,
-		FollowSymlinks: c.Bool("follow-symlinks"), Gate: g,
+		FollowSymlinks: c.Bool("follow-symlinks"), Policy: policy, Gate: g,
 	})
 	bar.Done()
 	if err != nil {
-		return err
+		return policyExit("add", err)
 	}
 	m := res.Manifest
 	reportGate(c.App.ErrWriter, res.Check, m.Repo, m.Commit)
@@ -362,25 +364,21 @@ func cmdVerify(c *cli.Context) error {
 			targets = append(targets, m)
 		}
 	}
-	type result struct {
-		Repo     string   `json:"repo"`
-		Commit   string   `json:"commit"`
-		Files    int      `json:"files"`
-		Problems []string `json:"problems"`
+	results, bad, err := verifyTargets(c, n, targets)
+	if err != nil {
+		return err
 	}
-	var results []result
-	bad := 0
-	for _, m := range targets {
-		probs, err := ingest.Verify(c.Context, n.Store, m)
+	if c.Bool("repair") {
+		left, err := repairBad(c, n)
 		if err != nil {
-			return fmt.Errorf("verify %s: %w", m.Repo, err)
+			return fmt.Errorf("verify --repair: %w", err)
 		}
-		r := result{Repo: m.Repo, Commit: m.Commit, Files: len(m.Files), Problems: []string{}}
-		for _, p := range probs {
-			r.Problems = append(r.Problems, p.String())
+		if left == 0 && bad > 0 {
+			// Report the state after the repair.
+			if results, bad, err = verifyTargets(c, n, targets); err != nil {
+				return err
+			}
 		}
-		bad += len(probs)
-		results = append(results, r)
 	}
 	if c.Bool("json") {
 		if err := printJSON(c, map[string]any{"ok": bad == 0, "revisions": results}); err != nil {
@@ -402,6 +400,31 @@ func cmdVerify(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("verify: %d problems found", bad), 1)
 	}
 	return nil
+}
+
+type verifyResult struct {
+	Repo     string   `json:"repo"`
+	Commit   string   `json:"commit"`
+	Files    int      `json:"files"`
+	Problems []string `json:"problems"`
+}
+
+// verifyTargets re-hashes each revision; bad counts the problems. Blocks
+// that do not match their CID are marked bad by the store as they are read.
+func verifyTargets(c *cli.Context, n nodeRef, targets []*manifest.Manifest) (results []verifyResult, bad int, err error) {
+	for _, m := range targets {
+		probs, err := ingest.Verify(c.Context, n.Store, m)
+		if err != nil {
+			return nil, 0, fmt.Errorf("verify %s: %w", m.Repo, err)
+		}
+		r := verifyResult{Repo: m.Repo, Commit: m.Commit, Files: len(m.Files), Problems: []string{}}
+		for _, p := range probs {
+			r.Problems = append(r.Problems, p.String())
+		}
+		bad += len(probs)
+		results = append(results, r)
+	}
+	return results, bad, nil
 }
 
 func cmdRm(c *cli.Context) error {

@@ -17,7 +17,9 @@ import (
 
 // BenchmarkResolve serves one cached file over GET /resolve on loopback and,
 // in the same loop, the same bytes from a plain file with http.ServeFile
-// (sendfile). It reports both throughputs and their ratio (x_servefile).
+// (sendfile), and /resolve again with the store's read verification off.
+// It reports the throughputs and the ratios to http.ServeFile
+// (x_servefile, verified reads; x_servefile_unverified).
 // CAIRN_BENCH_SIZE sets the file size in bytes (default 64 MiB; 1073741824
 // for the 1 GiB figure).
 func BenchmarkResolve(b *testing.B) {
@@ -65,17 +67,21 @@ func BenchmarkResolve(b *testing.B) {
 	url := cairn.URL + "/bench/model/resolve/main/model.safetensors"
 	get(url) // warm both: page cache, connections
 	get(ref.URL)
-	var tc, tr time.Duration
+	var tc, tr, tu time.Duration
 	b.SetBytes(m.Files[0].Size)
 	b.ResetTimer()
 	for range b.N {
 		tc += get(url)
 		b.StopTimer()
 		tr += get(ref.URL)
+		st.HashOnRead(false)
+		tu += get(url)
+		st.HashOnRead(true)
 		b.StartTimer()
 	}
 	mb := float64(m.Files[0].Size) * float64(b.N) / 1e6
 	b.ReportMetric(mb/tc.Seconds(), "MB/s_resolve")
 	b.ReportMetric(mb/tr.Seconds(), "MB/s_servefile")
 	b.ReportMetric(tr.Seconds()/tc.Seconds(), "x_servefile")
+	b.ReportMetric(tr.Seconds()/tu.Seconds(), "x_servefile_unverified")
 }

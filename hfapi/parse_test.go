@@ -112,8 +112,9 @@ func TestParseRange(t *testing.T) {
 func TestPreflightAndQuery(t *testing.T) {
 	f := newFixture(t, Options{Tokens: []Token{{Token: "t"}}})
 	r := do(t, "OPTIONS", f.url+"/acme/tiny/resolve/main/config.json", map[string]string{"Origin": "http://app.example", "Access-Control-Request-Headers": "authorization,range"}, nil)
-	if r.status != http.StatusNoContent || r.h.Get("Access-Control-Allow-Origin") != "*" {
-		t.Errorf("preflight = %d, allow-origin %q; want 204 and *", r.status, r.h.Get("Access-Control-Allow-Origin"))
+	// No origin is let in by the API itself (node's httpguard decides).
+	if r.status != http.StatusNoContent || r.h.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight = %d, allow-origin %q; want 204 and none", r.status, r.h.Get("Access-Control-Allow-Origin"))
 	}
 	// transformers.js and the Hub's web links add ?download=true.
 	r = do(t, "GET", f.url+"/acme/tiny/resolve/main/config.json?download=true", map[string]string{"Authorization": "Bearer t"}, nil)

@@ -134,13 +134,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("hfapi", "method", r.Method, "path", r.URL.EscapedPath(), "status", rec.status,
 			"bytes", served, "dur", time.Since(start))
 	}()
-	h := rec.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", exposed)
+	// CORS is the embedding server's decision (node wraps the API in
+	// httpguard, which answers allowed origins' preflights): no origin is
+	// let in here. A bare OPTIONS gets an empty answer.
 	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Range, Content-Type, If-None-Match, If-Range, Accept")
-		h.Set("Access-Control-Max-Age", "86400")
 		rec.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -183,8 +180,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveWhoami(rec, r, member)
 	}
 }
-
-const exposed = "ETag, X-Linked-Etag, X-Linked-Size, X-Repo-Commit, X-Error-Code, X-Error-Message, Content-Range, Accept-Ranges, Content-Length, Link"
 
 // tokenMember is the member a request acts as: nil for full read access.
 type tokenMember = *sovereignty.Member

@@ -47,7 +47,10 @@ type Compliance struct {
 	Engine *sovereignty.Engine
 	Trust  *sovereignty.Trust
 	Audit  *sovereignty.Audit
-	store  *store.Store
+	// Self is this node's membership from its own certificate; nil without
+	// a valid one (then a policy in force refuses every import).
+	Self  *sovereignty.Member
+	store *store.Store
 }
 
 // OpenCompliance opens the home's audit log, trust and policy for the
@@ -57,16 +60,28 @@ func (n *Node) OpenCompliance() (*Compliance, error) {
 	if err != nil {
 		return nil, err
 	}
-	audit, err := sovereignty.OpenAudit(filepath.Join(n.Home, AuditFile))
+	audit, err := n.OpenAudit()
 	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+		return nil, err
 	}
 	e, err := n.policyEngine(trust, audit)
 	if err != nil {
 		audit.Close()
 		return nil, err
 	}
-	return &Compliance{Engine: e, Trust: trust, Audit: audit, store: n.Store}, nil
+	c := &Compliance{Engine: e, Trust: trust, Audit: audit, store: n.Store}
+	if cert, err := n.Certificate(); err == nil && cert != nil {
+		// An expired or revoked certificate gives no membership: with a
+		// policy in force the import is refused, and says why.
+		c.Self, _ = trust.VerifyBytes(cert, n.ID.String(), now())
+	}
+	return c, nil
+}
+
+// Policy is the residency decision of imports via `via`, recorded in the
+// same audit log as the gate's; force overrides a refusal (audited).
+func (c *Compliance) Policy(via string, force bool) *sovereignty.ImportGate {
+	return &sovereignty.ImportGate{Engine: c.Engine, Self: c.Self, Audit: c.Audit, Via: via, Force: force}
 }
 
 // Gate is the gate of imports via `via` ("add", "mirror", …).

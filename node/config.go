@@ -33,6 +33,13 @@ type StoreConfig struct {
 	// SyncWrites fsyncs every commit so it survives power loss. Default
 	// false: commits are atomic either way and survive a process crash.
 	SyncWrites bool `yaml:"sync_writes"`
+	// ScrubInterval is how often the daemon re-hashes every stored block
+	// and repairs the bad ones from members. Default: 24h on a node whose
+	// certificate has the mirror role, never on others; "0s" turns it off.
+	ScrubInterval *Duration `yaml:"scrub_interval"`
+	// ScrubRate bounds the bytes a second the scrub re-hashes. Default
+	// 64 MiB/s.
+	ScrubRate int64 `yaml:"scrub_rate"`
 }
 
 // HTTPConfig is the node's HTTP API (Hugging Face and OpenAI compatible).
@@ -42,6 +49,18 @@ type HTTPConfig struct {
 	// Tokens, when not empty, are the bearer tokens allowed to read.
 	// Default: none, the API is open to whoever reaches Addr.
 	Tokens []HTTPToken `yaml:"tokens"`
+	// AllowedHosts are host names, besides IP literals and localhost, the
+	// API answers to: a Host header naming another is refused (DNS
+	// rebinding). Default none.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// CORSOrigins are the browser origins allowed to call the API. Default
+	// none: no CORS headers, and requests carrying another Origin are
+	// refused.
+	CORSOrigins []string `yaml:"cors_origins"`
+	// MetricsAddr, when set, serves /metrics on its own listener without
+	// tokens (and not on Addr). Default: /metrics on Addr, behind the
+	// tokens when Tokens are set.
+	MetricsAddr string `yaml:"metrics_addr"`
 }
 
 // HTTPToken is one bearer token of the HTTP API.
@@ -191,6 +210,9 @@ func (c Config) WithDefaults() Config {
 	if c.P2P.MaxDownloadRate == "" {
 		c.P2P.MaxDownloadRate = "0"
 	}
+	if c.Store.ScrubRate == 0 {
+		c.Store.ScrubRate = DefaultScrubRate
+	}
 	if c.Inference.KeepAlive == 0 {
 		c.Inference.KeepAlive = Duration(DefaultKeepAlive)
 	}
@@ -209,6 +231,11 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		return fmt.Errorf("http.addr %q: %w", c.HTTP.Addr, err)
 	}
+	if c.HTTP.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.MetricsAddr); err != nil {
+			return fmt.Errorf("http.metrics_addr %q: %w", c.HTTP.MetricsAddr, err)
+		}
+	}
 	u, err := url.Parse(c.Upstream.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("upstream.endpoint %q: want an http(s) URL", c.Upstream.Endpoint)
@@ -221,6 +248,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.P2P.InteropPeers) > 0 && !sovereignty.ValidJurisdiction(c.P2P.InteropJurisdiction) {
 		return fmt.Errorf("p2p.interop_jurisdiction %q: want the ISO 3166 code interop peers are treated as members of", c.P2P.InteropJurisdiction)
+	}
+	if c.Store.ScrubInterval != nil && *c.Store.ScrubInterval < 0 || c.Store.ScrubRate < 0 {
+		return errors.New("store.scrub_interval, store.scrub_rate: must not be negative")
 	}
 	if c.Inference.Queue < 0 {
 		return fmt.Errorf("inference.queue %d: must not be negative", c.Inference.Queue)
@@ -286,6 +316,12 @@ store:
   # fsync every commit so it survives power loss. Commits are atomic
   # and survive a crash of the process either way.
   sync_writes: false
+  # Re-hash every stored block this often and repair bad ones from
+  # members. Unset: 24h on a node with the mirror role, never on others;
+  # 0s: never.
+  # scrub_interval: 24h
+  # Bytes a second the scrub re-hashes, at most (64 MiB/s).
+  scrub_rate: 67108864
 
 http:
   # Hugging Face-compatible (HF_ENDPOINT) and OpenAI-compatible API.
@@ -295,6 +331,14 @@ http:
   # lets that jurisdiction receive:
   #   - {token: "s3cret", jurisdiction: "DE"}
   tokens: []
+  # Host names (besides IP literals and localhost) the API answers to;
+  # any other Host header is refused, which stops DNS rebinding.
+  allowed_hosts: []
+  # Browser origins allowed to call the API (CORS). Empty: none.
+  cors_origins: []
+  # Serve /metrics on this address instead, without tokens. Empty: on
+  # addr, behind the tokens when tokens are set.
+  metrics_addr: ""
 
 upstream:
   # The Hugging Face Hub that "cairn mirror" pulls from.

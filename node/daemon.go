@@ -80,6 +80,9 @@ type Daemon struct {
 	Replicator *replicate.Service
 	PolicySync *policysync.Service
 
+	cps   checkpoints // audit checkpoints: members' book, publish hooks
+	integ integrity   // repair worker, scrub, counters
+
 	// denials records refusals, one line per (peer, repo, reason) a
 	// minute: a refused peer asks for many blocks.
 	denials sovereignty.Auditor
@@ -87,10 +90,11 @@ type Daemon struct {
 	metrics *metrics.Metrics
 	models  *models.Finder
 
-	httpLn net.Listener
-	apiLn  net.Listener
-	http   http.Handler // routes()
-	ollama http.Handler // Ollama's API (newOllama)
+	httpLn    net.Listener
+	metricsLn net.Listener // http.metrics_addr; nil: /metrics on httpLn
+	apiLn     net.Listener
+	http      http.Handler // routes()
+	ollama    http.Handler // Ollama's API (newOllama)
 	// bomHandler serves revisions' ML-BOMs (serveBOM).
 	bomHandler http.Handler
 	cli        http.Handler
@@ -103,7 +107,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if log == nil {
 		log = slog.Default()
 	}
-	d = &Daemon{n: n, log: log, cli: o.CLI}
+	d = &Daemon{n: n, log: log, cli: o.CLI, cps: checkpoints{book: sovereignty.NewCheckpointBook(0)}}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -113,8 +117,8 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if err != nil {
 		return nil, err
 	}
-	if d.Audit, err = sovereignty.OpenAudit(filepath.Join(n.Home, AuditFile)); err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+	if d.Audit, err = n.OpenAudit(); err != nil {
+		return nil, err
 	}
 	// Only this node's own organisation sets its residency policy, even
 	// when it trusts other organisations' members (federation).
@@ -141,12 +145,19 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if err := d.registerSwarmMetrics(); err != nil {
 		return nil, err
 	}
+	d.startIntegrity()
 	addr := n.Config.HTTP.Addr
 	if o.HTTPAddr != "" {
 		addr = o.HTTPAddr
 	}
 	if d.httpLn, err = net.Listen("tcp", addr); err != nil {
 		return nil, fmt.Errorf("http api: %w", err)
+	}
+	d.warnOpenHTTP(addr)
+	if ma := n.Config.HTTP.MetricsAddr; ma != "" {
+		if d.metricsLn, err = net.Listen("tcp", ma); err != nil {
+			return nil, fmt.Errorf("http.metrics_addr: %w", err)
+		}
 	}
 	if o.CLI != nil {
 		sock := filepath.Join(n.Home, APISocket)
@@ -200,7 +211,9 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 			if err := d.n.SaveRevocations(signed); err != nil {
 				d.log.Error("save revocations", "err", err)
 			}
+			d.auditRevocations(signed)
 		},
+		OnRefused: d.auditRefused,
 	})
 	if err != nil {
 		return err
@@ -211,6 +224,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	}
 	d.registerCatalog()
 	d.registerReleases()
+	d.registerCheckpoints(ctx)
 	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
 		d.self = m
 	} else {
@@ -291,11 +305,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		run("policy", d.PolicySync.Run)
 		run("replicate", d.Replicator.Run)
 	}
+	run("audit checkpoints", d.runCheckpoints)
+	run("integrity", d.runIntegrity)
 	run("router", d.Router.Run)
 	if d.OpenAI != nil {
 		run("openai", d.OpenAI.Run)
 	}
 	run("http", func(ctx context.Context) error { return serveHTTP(ctx, d.httpLn, d.http) })
+	if d.metricsLn != nil {
+		run("metrics", func(ctx context.Context) error { return serveHTTP(ctx, d.metricsLn, d.metrics.Handler()) })
+	}
 	if d.apiLn != nil {
 		run("api", func(ctx context.Context) error { return serveHTTP(ctx, d.apiLn, d.cli) })
 	}
@@ -329,10 +348,14 @@ func (d *Daemon) Close() error {
 	if d.httpLn != nil {
 		d.httpLn.Close()
 	}
+	if d.metricsLn != nil {
+		d.metricsLn.Close()
+	}
 	if d.apiLn != nil {
 		d.apiLn.Close()
 		os.Remove(filepath.Join(d.n.Home, APISocket))
 	}
+	d.n.setOnCorrupt(nil)
 	if d.Audit != nil {
 		errs = append(errs, d.Audit.Close())
 	}

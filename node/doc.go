@@ -5,7 +5,9 @@
 // (hfapi), the OpenAI server (inference/openai) unless inference is
 // disabled, the inference router in front of it (inference/router), the
 // model finder (inference/models) and the metrics. routes lays out every
-// HTTP route in one place; Run runs the services together. cli turns
+// HTTP route in one place (behind internal/httpguard: Host check, CORS
+// only for listed origins, JSON-only bodies on JSON endpoints, /metrics
+// behind the tokens); Run runs the services together. cli turns
 // flags into DaemonOptions and calls; nothing registers itself.
 //
 // Words:
@@ -39,6 +41,20 @@
 //     arrive.
 //   - Materialised model: a GGUF file written out of the store into
 //     <home>/models/<sha256>.gguf so the engine can map it.
+//   - Repair worker: the daemon service that takes the blocks the store
+//     found bad (on read or scrub), finds the revisions holding them, and
+//     rewrites them with verified bytes fetched from members holding those
+//     revisions (RepairBlocks); audited and counted in /metrics.
+//   - Scrub: re-hashing every stored block at store.scrub_rate every
+//     store.scrub_interval (by default daily on mirrors), then repairing.
+//   - Import gate: the residency policy asked before any way in (add,
+//     bundle import, mirror, pull) takes a repo; refusals and --force
+//     overrides are audited (ImportGate).
+//   - Audit checkpoints: the node signs its audit log's head with its
+//     identity key every minute and at shutdown, pushes it to members
+//     (CheckpointPushProtocol), keeps theirs (KeepCheckpoint) and answers
+//     what it holds (CheckpointProtocol), so `cairn audit verify --peers`
+//     catches a log cut or rewritten behind those copies.
 //   - API key: an http.tokens entry, the bearer token of both the Hugging
 //     Face and the OpenAI API, maybe bound to a jurisdiction
 //     (internal/httpauth); the key of the Ollama API too.

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -21,6 +23,8 @@ type Node struct {
 	Identity crypto.PrivKey
 	ID       peer.ID
 	Store    *store.Store
+
+	onCorrupt atomic.Pointer[func(cid.Cid)] // the daemon's repair worker
 }
 
 // Open loads the home in dir and opens its store. Close releases it.
@@ -29,7 +33,7 @@ func Open(_ context.Context, dir string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(store.Options{Dir: filepath.Join(dir, StoreDir), SyncWrites: n.Config.Store.SyncWrites})
+	st, err := store.Open(store.Options{Dir: filepath.Join(dir, StoreDir), SyncWrites: n.Config.Store.SyncWrites, OnCorrupt: n.corrupted})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -67,6 +71,22 @@ func (n *Node) Close() error {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil
+}
+
+// corrupted passes the store's report of a bad block to the daemon.
+func (n *Node) corrupted(c cid.Cid) {
+	if f := n.onCorrupt.Load(); f != nil {
+		(*f)(c)
+	}
+}
+
+// setOnCorrupt sets (nil: clears) where bad blocks are reported.
+func (n *Node) setOnCorrupt(f func(cid.Cid)) {
+	if f == nil {
+		n.onCorrupt.Store(nil)
+		return
+	}
+	n.onCorrupt.Store(&f)
 }
 
 // now is the clock membership checks use.

@@ -134,11 +134,8 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 	if d.Host == nil {
 		return nil, fmt.Errorf("pull %s@%s: not in the store, and peer-to-peer is off (no certificate)", repo, rev)
 	}
-	if self := d.Self(); self != nil {
-		if dec := d.Engine.Decide(sovereignty.Hold, repo, self); !dec.Allow {
-			d.audit(sovereignty.DenyEntry(sovereignty.Hold, repo, self, dec))
-			return nil, fmt.Errorf("pull %s: this node may not hold it: %s", repo, dec.Reason)
-		}
+	if err := d.pullGate().MayImport(repo); err != nil {
+		return nil, fmt.Errorf("pull %s: this node may not hold it: %w", repo, err)
 	}
 	m, sources, err := d.findManifest(ctx, catalog.Query{Kind: kind, Repo: repo, Revision: rev}, o.QueryTimeout)
 	if err != nil {

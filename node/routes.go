@@ -15,6 +15,7 @@ import (
 	"github.com/cairnhub/cairn/inference/openai"
 	"github.com/cairnhub/cairn/inference/router"
 	"github.com/cairnhub/cairn/internal/httpauth"
+	"github.com/cairnhub/cairn/internal/httpguard"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/metrics"
 	"github.com/cairnhub/cairn/p2p/fetch"
@@ -30,16 +31,20 @@ const ModelsDir = "models"
 // server's "/v1/", and the Hugging Face API takes what nothing else does.
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST "+infer.PathCompletions, d.Router)
-	mux.Handle("POST "+infer.PathChat, d.Router)
+	// JSON bodies only: a browser sends text/plain and form bodies across
+	// origins without a preflight.
+	mux.Handle("POST "+infer.PathCompletions, httpguard.JSONOnly(d.Router))
+	mux.Handle("POST "+infer.PathChat, httpguard.JSONOnly(d.Router))
 	mux.HandleFunc("GET /v1/models", d.Router.ServeModels)
 	mux.HandleFunc("GET /v1/models/{id...}", d.Router.ServeModel)
 	if d.OpenAI != nil {
-		mux.Handle("/v1/", d.OpenAI)
+		mux.Handle("/v1/", httpguard.JSONOnly(d.OpenAI))
 	} else {
 		mux.HandleFunc("/v1/", inferenceDisabled)
 	}
-	mux.Handle("GET /metrics", d.metrics.Handler())
+	if d.n.Config.HTTP.MetricsAddr == "" {
+		mux.Handle("GET /metrics", d.metricsHandler())
+	}
 	// Ollama's API; its patterns are named one by one, as the Hugging
 	// Face API serves /api/models/… and /api/datasets/… under "/".
 	for _, p := range ollama.Patterns {
@@ -47,7 +52,43 @@ func (d *Daemon) routes() http.Handler {
 	}
 	mux.Handle("GET /api/models/{org}/{name}/bom", d.bomHandler)
 	mux.Handle("/", d.HF)
-	return mux
+	cfg := d.n.Config.HTTP
+	return httpguard.Guard(httpguard.Config{AllowedHosts: cfg.AllowedHosts, CORSOrigins: cfg.CORSOrigins}, mux)
+}
+
+// metricsHandler is /metrics behind the API's tokens when http.tokens are
+// set: the metrics name peers, models and repos.
+func (d *Daemon) metricsHandler() http.Handler {
+	h := d.metrics.Handler()
+	keys := d.keys()
+	if keys.Open() {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := keys.Check(r); err != nil {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, "metrics: "+err.Error(), http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// keys are the API's bearer tokens (http.tokens).
+func (d *Daemon) keys() httpauth.Keys {
+	var keys httpauth.Keys
+	for _, t := range d.n.Config.HTTP.Tokens {
+		keys = append(keys, httpauth.Key{Token: t.Token, Jurisdiction: t.Jurisdiction})
+	}
+	return keys
+}
+
+// warnOpenHTTP warns when the API listens beyond loopback without tokens:
+// whoever reaches the address reads every repo the node holds.
+func (d *Daemon) warnOpenHTTP(addr string) {
+	if !httpguard.Loopback(addr) && d.keys().Open() {
+		d.log.Warn("the HTTP API listens on a non-loopback address without tokens: anyone who reaches it reads every repo (set http.tokens)", "addr", addr)
+	}
 }
 
 func inferenceDisabled(w http.ResponseWriter, _ *http.Request) {
@@ -60,10 +101,9 @@ func inferenceDisabled(w http.ResponseWriter, _ *http.Request) {
 // front of it, and the metrics.
 func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	n := d.n
-	var keys httpauth.Keys
+	keys := d.keys()
 	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log, Quarantine: quarantineReason(n.Store)}
 	for _, t := range n.Config.HTTP.Tokens {
-		keys = append(keys, httpauth.Key{Token: t.Token, Jurisdiction: t.Jurisdiction})
 		hfo.Tokens = append(hfo.Tokens, hfapi.Token{Token: t.Token, Jurisdiction: t.Jurisdiction})
 	}
 	var err error

@@ -168,6 +168,8 @@ func open(opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open in-memory store: %w", err)
 		}
 		opts.Dir, scratch = dir, dir
+	} else if err := dropEmptyMemtables(opts.Dir); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
 	db, err := badger.Open(opts.badgerOptions())
 	if err != nil {

@@ -12,6 +12,10 @@
 //   - Materialised model: a GGUF file written out of the store into the
 //     models folder as <sha256>.gguf, verified against the manifest's
 //     sha256 before it is renamed into place.
+//   - Stamp: the size, modification time and inode of a materialised file
+//     recorded beside it (<sha256>.gguf.verified) after a full hash. A
+//     file whose stamp does not match is hashed again at load, and
+//     written anew when its sha256 no longer matches the manifest's.
 //   - Flight: one pull or write shared by concurrent callers of the same
 //     key, cancelled when every caller has gone.
 //   - Prune: removing materialised files no model ref names any more.

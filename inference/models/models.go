@@ -142,7 +142,7 @@ func (ms *Finder) Locate(ctx context.Context, id string) (string, error) {
 		return "", fmt.Errorf("model %s: %s has no sha256 in the manifest", id, f.Path)
 	}
 	dest := filepath.Join(ms.dir, f.SHA256+".gguf")
-	if st, err := os.Stat(dest); err == nil && st.Size() == f.Size {
+	if verified(dest, f.Size) {
 		return dest, nil
 	}
 	return ms.share(ctx, "write "+f.SHA256, func(ctx context.Context) (string, error) {
@@ -174,8 +174,17 @@ func (ms *Finder) fetch(ctx context.Context, mid ID) error {
 // materialise writes f out of the store to dest: to a temporary file, whose
 // sha256 must match the manifest's before it is renamed into place.
 func (ms *Finder) materialise(ctx context.Context, id string, f manifest.File, dest string) (string, error) {
-	if st, err := os.Stat(dest); err == nil && st.Size() == f.Size {
+	if verified(dest, f.Size) {
 		return dest, nil // written by a flight that just ended
+	}
+	if st, err := os.Stat(dest); err == nil && st.Size() == f.Size {
+		// Changed since it was hashed, or never stamped: hash it again.
+		ok, err := rehash(dest, f.SHA256)
+		if ok {
+			return dest, nil
+		}
+		ms.log.Warn("materialised model does not match its manifest sha256: writing it anew", "model", id, "dest", dest, "err", err)
+		os.Remove(dest + stampSuffix)
 	}
 	start := time.Now()
 	ms.log.Info("model materialise", "model", id, "file", f.Path, "bytes", f.Size, "dest", dest)
@@ -207,6 +216,9 @@ func (ms *Finder) materialise(ctx context.Context, id string, f manifest.File, d
 	}
 	if err := os.Rename(tmp.Name(), dest); err != nil {
 		return "", fmt.Errorf("model %s: %w", id, err)
+	}
+	if err := writeStamp(dest); err != nil {
+		ms.log.Warn("stamp materialised model: it is hashed again at the next load", "dest", dest, "err", err)
 	}
 	d := time.Since(start)
 	ms.log.Info("model materialised", "model", id, "dest", dest, "bytes", n, "seconds", d.Seconds(), "mb_per_s", float64(n)/1e6/max(d.Seconds(), 1e-9))
@@ -322,12 +334,18 @@ func (ms *Finder) Prune(ctx context.Context) ([]string, error) {
 		if keep[name] || (strings.Contains(name, ".tmp") && writing) {
 			continue
 		}
-		if !strings.HasSuffix(name, ".gguf") && !strings.Contains(name, ".gguf.tmp") {
+		if keep[strings.TrimSuffix(name, stampSuffix)] && !strings.Contains(name, ".tmp") {
+			continue
+		}
+		if !strings.HasSuffix(name, ".gguf") && !strings.Contains(name, ".gguf.tmp") && !strings.HasSuffix(name, ".gguf"+stampSuffix) {
 			continue // not ours
 		}
 		p := filepath.Join(dir, name)
 		if err := os.Remove(p); err != nil {
 			return removed, fmt.Errorf("prune models: %w", err)
+		}
+		if strings.HasSuffix(name, stampSuffix) {
+			continue // goes with its file, reported as such
 		}
 		removed = append(removed, p)
 	}

@@ -151,6 +151,28 @@ func TestModelsLocate(t *testing.T) {
 	if got := fileSHA256(t, path); got != f.SHA256 {
 		t.Errorf("after repair sha256 %s, want %s", got, f.SHA256)
 	}
+	// The same size with one byte changed (a bit rotted, an editor): the
+	// stamp no longer matches, the file is hashed again and written anew,
+	// never handed to the engine as it is.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := ms.Locate(ctx, "acme/stories"); err != nil || p != path || fileSHA256(t, path) != f.SHA256 {
+		t.Errorf("Locate after a same-size corruption = %s, %v, sha256 %s; want the verified file", p, err, fileSHA256(t, path))
+	}
+	// Untouched since: not hashed again (the file is not rewritten).
+	st3, _ := os.Stat(path)
+	if p, err := ms.Locate(ctx, "acme/stories"); err != nil || p != path {
+		t.Fatal(err)
+	}
+	if st4, _ := os.Stat(path); !os.SameFile(st3, st4) || !st4.ModTime().Equal(st3.ModTime()) {
+		t.Error("an unchanged verified file was written again")
+	}
 	leftovers, _ := filepath.Glob(filepath.Join(n.dir, "*.tmp*"))
 	if len(leftovers) != 0 {
 		t.Errorf("temporary files left: %v", leftovers)

@@ -56,7 +56,7 @@ func Guard(cfg Config, next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		h.Set("Access-Control-Expose-Headers", "ETag, X-Repo-Commit, X-Linked-Etag, X-Linked-Size, X-Error-Code, Content-Range")
+		h.Set("Access-Control-Expose-Headers", "ETag, X-Repo-Commit, X-Linked-Etag, X-Linked-Size, X-Error-Code, X-Error-Message, Content-Range, Accept-Ranges, Content-Length, Link")
 		next.ServeHTTP(w, r)
 	})
 }
