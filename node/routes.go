@@ -61,7 +61,7 @@ func inferenceDisabled(w http.ResponseWriter, _ *http.Request) {
 func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	n := d.n
 	var keys httpauth.Keys
-	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log, Quarantine: quarantineReason(n.Store)}
+	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log, Quarantine: quarantineReason(n.Store), FileScans: fileScans(n.Store)}
 	for _, t := range n.Config.HTTP.Tokens {
 		keys = append(keys, httpauth.Key{Token: t.Token, Jurisdiction: t.Jurisdiction})
 		hfo.Tokens = append(hfo.Tokens, hfapi.Token{Token: t.Token, Jurisdiction: t.Jurisdiction})
