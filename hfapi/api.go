@@ -142,6 +142,8 @@ type entry struct {
 	Path       string      `json:"path"`
 	LFS        *lfsEntry   `json:"lfs,omitempty"`
 	LastCommit *lastCommit `json:"lastCommit,omitempty"`
+	// Security is the gate's verdict, with expand (annotate).
+	Security *securityFileStatus `json:"securityFileStatus,omitempty"`
 }
 
 // dir is a directory of a revision, built from the file list.
@@ -291,6 +293,9 @@ func (s *Server) serveTree(w http.ResponseWriter, r *http.Request, rt Route) {
 		return
 	}
 	all := d.list(truthy(q.Get("recursive")), lc, nil)
+	if lc != nil {
+		s.annotate(r.Context(), m, all)
+	}
 	start, end, ok := s.page(w, r, len(all))
 	if !ok {
 		return
@@ -423,6 +428,9 @@ func (s *Server) servePathsInfo(w http.ResponseWriter, r *http.Request, rt Route
 			out = append(out, dirEntry(d, lc))
 		}
 		// Paths that are not in the revision are left out, as on the Hub.
+	}
+	if expand {
+		s.annotate(r.Context(), m, out)
 	}
 	writeJSON(w, r, out)
 }

@@ -32,6 +32,10 @@ type Options struct {
 	// gate, and why; such a revision is answered 451 with X-Error-Code
 	// "Quarantined". Default nil: nothing is withheld.
 	Quarantine func(ctx context.Context, m *manifest.Manifest) (reason string, withheld bool)
+	// FileScans gives the gate's verdict per file path of a revision, for
+	// tree and paths-info listings with expand (securityFileStatus).
+	// Default nil: none listed.
+	FileScans func(ctx context.Context, m *manifest.Manifest) map[string]FileScan
 }
 
 // Token is one bearer token of the API.

@@ -106,6 +106,11 @@ func TestQuarantineThroughDaemons(t *testing.T) {
 	if code, _, _ := hfGet(t, a, "/acme/clean/resolve/main/config.json"); code != http.StatusOK {
 		t.Errorf("clean repo: %d", code)
 	}
+	// The scan result is in the HF API's file info, as the Hub gives it.
+	if code, _, body := hfGet(t, a, "/api/models/acme/clean/tree/main?expand=true"); code != http.StatusOK ||
+		!strings.Contains(body, `"securityFileStatus":{"status":"safe","avScan":null,"pickleImportScan":{"highestSafetyLevel":"innocuous"}}`) {
+		t.Errorf("tree with expand: %d %s", code, body)
+	}
 
 	// Not replicated: the peer finds no source, and holds nothing.
 	if _, err := b.d.Pull(t.Context(), manifest.Model, "acme/evil", "main", PullOptions{}); !errors.Is(err, ErrNoSource) {

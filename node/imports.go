@@ -15,4 +15,3 @@ func (d *Daemon) ImportGate(via string, force bool) *sovereignty.ImportGate {
 func (d *Daemon) pullGate() *sovereignty.ImportGate {
 	return &sovereignty.ImportGate{Engine: d.Engine, Self: d.self, Audit: d.denials, Via: "pull"}
 }
-
