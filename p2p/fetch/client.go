@@ -235,6 +235,10 @@ type peerState struct {
 	hbits   []uint64
 	hleaves int
 	hgen    uint64
+	// seed: a partial holder that completed during this fetch. It holds
+	// every leaf and stays a partial holder for the scheduler (a fellow
+	// fetcher's upload, not an origin's to spare).
+	seed bool
 	// Updated by the peer's worker.
 	bytes  atomic.Int64
 	blocks atomic.Int64

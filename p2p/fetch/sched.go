@@ -251,10 +251,11 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 	// until every probe answered, it takes as if partial holders took
 	// part, so it does not ask the origin for a deep pipeline of blocks
 	// that its peers are about to ask for too.
-	// Once every partial holder is complete or gone, the full holders
-	// share the rest as usual.
+	// Once every partial holder is gone, the full holders share the rest
+	// as usual (one that completed during the fetch stays a partial
+	// holder: a seed).
 	cautious := s.nleaves > 0 && s.f.hs != nil && s.f.pending > 0
-	if s.swarm && s.growing() || p.partial || cautious {
+	if s.swarm && s.partials() || p.partial || cautious {
 		return s.takeSwarm(p)
 	}
 	a, idle := s.takeQueued(p)
@@ -896,8 +897,8 @@ func newWriter(ctx context.Context, bs Blocks, batch int, hs *HaveSet) *writer {
 				w.err = fmt.Errorf("local store: %w", err)
 				close(w.failed)
 			} else if hs != nil {
-				for _, l := range leaves {
-					hs.Add(l)
+				for i, l := range leaves {
+					hs.AddBlock(l, buf[i].Cid(), buf[i].RawData())
 				}
 			}
 			clear(buf)

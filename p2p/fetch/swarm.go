@@ -103,7 +103,7 @@ func (f *fetcher) pollHaves(ctx context.Context, s *sched, p *peerState) {
 	defer stop()
 	for {
 		s.mu.Lock()
-		since, active := p.hgen, p.live && p.partial
+		since, active := p.hgen, p.live && p.partial && !p.seed
 		s.mu.Unlock()
 		if !active || ctx.Err() != nil {
 			return
@@ -132,6 +132,14 @@ func (f *fetcher) pollHaves(ctx context.Context, s *sched, p *peerState) {
 func (s *sched) applyHave(p *peerState, h Have) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if h.Mode == HaveAll && p.partial && s.nleaves > 0 {
+		// A fellow fetcher completed: it serves everything now, and is
+		// asked like the partial holder it was, not spared like an
+		// origin (its upload is idle otherwise).
+		p.seed, p.hgen = true, h.Gen
+		s.notify()
+		return
+	}
 	p.applyHave(h)
 	if p.partial && s.nleaves > 0 {
 		s.swarm = true
@@ -141,7 +149,7 @@ func (s *sched) applyHave(p *peerState, h Have) {
 
 // holds says whether p holds want w, as far as its have-set says.
 func (s *sched) holds(p *peerState, w int) bool {
-	if !p.partial {
+	if !p.partial || p.seed {
 		return true
 	}
 	l := s.wants[w].leaf
@@ -316,6 +324,17 @@ func (s *sched) unqueue(pc *piece, w int) {
 // growing says whether a live partial holder may yet receive blocks the
 // node lacks: while one does, parked workers are no stall.
 func (s *sched) growing() bool {
+	for _, q := range s.f.peers {
+		if q.live && q.partial && !q.seed {
+			return true
+		}
+	}
+	return false
+}
+
+// partials says whether a live partial holder (or seed) takes part: then
+// pieces are drawn per peer (takeSwarm).
+func (s *sched) partials() bool {
 	for _, q := range s.f.peers {
 		if q.live && q.partial {
 			return true

@@ -8,11 +8,13 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cairnhub/cairn/chunker"
 	"github.com/cairnhub/cairn/internal/cpu"
+	"github.com/ipfs/go-cid"
 )
 
 // BenchmarkSwarm: N nodes (CAIRN_BENCH_NODES, default 20) fetch one file
@@ -55,11 +57,15 @@ func BenchmarkSwarm(b *testing.B) {
 		}
 		meshed(b, append([]*swarmNode{origin}, recv...))
 		b.StartTimer()
+		m0 := machineBusy()
 		u0, s0 := cpu.Used()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		stopTrace := traceSwarm(b, res.CID, origin, recv, up)
 		errs, took := fetchAll(ctx, res.CID, origin, recv)
+		stopTrace()
 		cancel()
 		u1, s1 := cpu.Used()
+		m1 := machineBusy()
 		b.StopTimer()
 		for i, r := range recv {
 			if errs[i] != nil {
@@ -81,7 +87,24 @@ func BenchmarkSwarm(b *testing.B) {
 		// CPU of the whole swarm (every node is in this process): on a
 		// shared VM, completion times beside it say whether the machine
 		// or the schedule set them.
-		b.ReportMetric((u1 - u0 + s1 - s0).Seconds(), "cpu_s")
+		cpuUsed := (u1 - u0 + s1 - s0).Seconds()
+		b.ReportMetric(cpuUsed, "cpu_s")
+		// What the rest of the machine ran meanwhile, in cores: on a
+		// shared VM, the CPU this swarm could not have.
+		var wall time.Duration
+		if len(took) > 0 {
+			wall = took[len(took)-1]
+		}
+		if m1 > m0 && wall > 0 {
+			b.ReportMetric(((m1-m0).Seconds()-cpuUsed)/wall.Seconds(), "others_cores")
+		}
+		// The ideal at the upload the swarm achieved: every byte a
+		// receiver got left some node's upload.
+		if wall > 0 {
+			achieved := float64(size) * float64(n) / wall.Seconds()
+			b.ReportMetric(achieved/float64(up*int64(n+1)), "upload_used")
+			b.ReportMetric(cpuUsed*1e3/float64(int64(n)*size>>20), "cpu_ms_per_MiB")
+		}
 		b.Logf("%d nodes, %d MiB, %d MiB/s upload each: origin sent %.2f copies; p50 %v, p99 %v, ideal S/U %v; %d sha256 checked",
 			n, size>>20, up>>20, copies, p50.Round(time.Millisecond), p99.Round(time.Millisecond), ideal, n)
 	}
@@ -99,4 +122,79 @@ func fileSHA(tb testing.TB, n *swarmNode, res chunker.FileResult) []byte {
 		tb.Fatal(err)
 	}
 	return h.Sum(nil)
+}
+
+// traceSwarm, with CAIRN_BENCH_TRACE set, logs every half second the
+// swarm's upload (all nodes, and the origin's) against its capacity and
+// how far the receivers are: where a slow swarm loses its time.
+func traceSwarm(b *testing.B, root cid.Cid, origin *swarmNode, recv []*swarmNode, up int64) func() {
+	if os.Getenv("CAIRN_BENCH_TRACE") == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	fin := make(chan struct{})
+	go func() {
+		defer close(fin)
+		const tick = 500 * time.Millisecond
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		t0 := time.Now()
+		var lastAll, lastOrigin int64
+		capacity := float64(up) * tick.Seconds() * float64(len(recv)+1)
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			all, o := origin.served(), origin.served()
+			var have []int
+			for _, r := range recv {
+				all += r.served()
+				n := -1
+				if hs := r.haves.Lookup(root); hs != nil {
+					n, _ = hs.Count()
+				}
+				have = append(have, n)
+			}
+			slices.Sort(have)
+			busy := 0
+			for _, r := range recv {
+				if r.srv.listing.Load() > 0 {
+					busy++
+				}
+			}
+			b.Logf("t=%4.1fs upload %5.1f%% of capacity, origin %5.1f%% of its own; leaves held min %d p50 %d max %d; origin requests %d, receivers serving %d",
+				time.Since(t0).Seconds(), 100*float64(all-lastAll)/capacity,
+				100*float64(o-lastOrigin)/(float64(up)*tick.Seconds()), have[0], have[len(have)/2], have[len(have)-1], origin.srv.listing.Load(), busy)
+			lastAll, lastOrigin = all, o
+		}
+	}()
+	return func() { close(done); <-fin }
+}
+
+// machineBusy is the CPU time every process on the machine used (user,
+// nice, system, irq, softirq, steal in /proc/stat); 0 where unknown.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ 100
 }
