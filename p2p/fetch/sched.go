@@ -198,11 +198,12 @@ func (s *sched) take(ctx context.Context, p *peerState, wait bool) *assignment {
 		s.mu.Unlock()
 		select {
 		case <-ch:
+		case <-p.wake:
 		case <-ctx.Done():
 		}
 		s.mu.Lock()
 		if ch == s.changed {
-			s.waiting-- // woken by ctx, not by notify
+			s.waiting-- // woken by its have-set or ctx, not by notify
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -302,7 +303,7 @@ func (s *sched) steal(p *peerState) *assignment {
 		if q == p || !q.live || len(q.inflight) == 0 {
 			continue
 		}
-		if a, g := s.stealFrom(p, q, now); a != nil && g > gain {
+		if a, g := s.stealFrom(p, q, now); a != nil && g > gain && (len(s.queue) == 0 || !p.partial || g >= swarmStealGain) {
 			victim, gain = a, g
 		}
 	}
