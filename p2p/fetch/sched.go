@@ -706,12 +706,28 @@ func (f *fetcher) worker(ctx context.Context, s *sched, wr *writer, p *peerState
 	var queued []*assignment // requested, in order
 	read := 0                // frames of queued[0] read so far
 	began := time.Now()      // when the head assignment started to flow
+	lastSent := time.Now()
 	for {
 		for len(queued) < f.opts.InFlight {
 			a := s.take(ctx, p, len(queued) == 0)
 			if a == nil {
 				break
 			}
+			if len(queued) == 0 && time.Since(lastSent) > idleReopen {
+				// The server closes a stream idle for its IdleTimeout
+				// (with an error frame that would drop p): ask on a
+				// fresh one.
+				ns, err := openSession(ctx, f.c.h, p.id, f.opts.Transport)
+				if err != nil {
+					s.dropPeer(p, err.Error()) // re-queues a too
+					return
+				}
+				s.mu.Lock()
+				sess.close()
+				sess, p.sess = ns, ns
+				s.mu.Unlock()
+			}
+			lastSent = time.Now()
 			req := Request{Kind: KindCIDs, Root: f.root, CIDs: make([]cid.Cid, len(a.piece.idx))}
 			for i, w := range a.piece.idx {
 				req.CIDs[i] = s.wants[w].c
@@ -777,6 +793,11 @@ func (f *fetcher) worker(ctx context.Context, s *sched, wr *writer, p *peerState
 		}
 	}
 }
+
+// idleReopen is how long a worker's stream may have carried no request
+// before the worker opens a fresh one for the next: below the server's
+// default IdleTimeout (60s), which a swarm's capped pipeline can reach.
+const idleReopen = 30 * time.Second
 
 // checker verifies the blocks one worker reads, in order, and hands the
 // good ones to the writer. An assignment's pos counts the blocks checked,
