@@ -105,7 +105,7 @@ func askHave(s *session, root cid.Cid, since uint64, timeout time.Duration) (Hav
 // ends when p is complete, dropped, or the fetch ends; a failed request
 // drops p (a holder that died while idle is noticed here).
 func (f *fetcher) pollHaves(ctx context.Context, s *sched, p *peerState) {
-	sess, err := openSession(ctx, f.c.h, p.id, f.opts.Transport)
+	sess, err := openSessionBuf(ctx, f.c.h, p.id, f.opts.Transport, haveBuf)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.dropPeer(p, "have: "+err.Error())
@@ -457,7 +457,7 @@ func (s *sched) owing() bool {
 // sent makes p answer when its set next changes (or after its HaveWait):
 // call it in a loop to follow a holder.
 func AskHave(ctx context.Context, h host.Host, p peer.ID, root cid.Cid, since uint64) (Have, error) {
-	s, err := openSession(ctx, h, p, "")
+	s, err := openSessionBuf(ctx, h, p, "", haveBuf)
 	if err != nil {
 		return Have{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,6 +141,7 @@ func traceSwarm(b *testing.B, root cid.Cid, origin *swarmNode, recv []*swarmNode
 		defer t.Stop()
 		t0 := time.Now()
 		var lastAll, lastOrigin int64
+		heapDone := false
 		capacity := float64(up) * tick.Seconds() * float64(len(recv)+1)
 		for {
 			select {
@@ -168,6 +170,13 @@ func traceSwarm(b *testing.B, root cid.Cid, origin *swarmNode, recv []*swarmNode
 				time.Since(t0).Seconds(), 100*float64(all-lastAll)/capacity,
 				100*float64(o-lastOrigin)/(float64(up)*tick.Seconds()), have[0], have[len(have)/2], have[len(have)-1], origin.srv.listing.Load(), busy)
 			lastAll, lastOrigin = all, o
+			if hp := os.Getenv("CAIRN_BENCH_HEAP"); hp != "" && have[len(have)/2] >= 32 && !heapDone {
+				heapDone = true
+				if f, err := os.Create(hp); err == nil {
+					_ = pprof.WriteHeapProfile(f)
+					_ = f.Close()
+				}
+			}
 		}
 	}()
 	return func() { close(done); <-fin }
