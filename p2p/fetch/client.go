@@ -241,6 +241,13 @@ type peerState struct {
 	hbits   []uint64
 	hleaves int
 	hgen    uint64
+	// seed: a partial holder that completed during this fetch. It holds
+	// every leaf and stays a partial holder for the scheduler (a fellow
+	// fetcher's upload, not an origin's to spare).
+	seed bool
+	// wake is signalled (never closed) when p's have-set grew: its worker,
+	// parked in take, looks again.
+	wake chan struct{}
 	// Updated by the peer's worker.
 	bytes  atomic.Int64
 	blocks atomic.Int64
@@ -265,7 +272,7 @@ func (c *Client) Fetch(ctx context.Context, root cid.Cid, peers []peer.ID, opts 
 			continue
 		}
 		seen[p] = true
-		ps := &peerState{id: p, index: len(f.peers)}
+		ps := &peerState{id: p, index: len(f.peers), wake: make(chan struct{}, 1)}
 		if f.opts.RTT != nil {
 			// Until its probe answers, a peer ranks by the node's
 			// measure, if any (see sched.shares).

@@ -30,6 +30,10 @@
 //   - generation: a have-set's count of changes; a client names the one
 //     it has and is sent what came after it.
 //   - origin: a full holder while partial holders fetch from it too.
+//   - seed: a partial holder that completed during the fetch; still
+//     scheduled as a partial holder, holding every leaf.
+//   - recent blocks: the bytes of the blocks a have-set recorded last,
+//     served from memory.
 //   - owner: of a leaf no partial holder has yet, the fetcher that asks
 //     an origin for it (rendezvous hashing over the fetchers' peer IDs);
 //     the others wait to get it from the owner.
@@ -117,29 +121,50 @@
 // knows the structure, and records every leaf once it is stored; the
 // server serves what is recorded at once. The probe ends with a have
 // request; a partial holder then has a have stream of its own, long
-// polled at most every Options.HaveInterval (default 250ms). While a
+// polled at most every Options.HaveInterval (default 250ms; with more
+// than 20 partial holders, that times their count over 20, so a node
+// hears about as many have-sets per second in a swarm of any size). A
+// have-set that grew wakes only that holder's worker. While a
 // partial holder takes part (or, with a Haves, until every probe
 // answered) pieces are drawn per peer from what it holds, a MiB or a
-// block at a time and at most two owed per partial holder, so a want is
-// bound to a holder late, when it has room: the rarest wants first among
+// block at a time, at most two owed per partial holder and eight by all
+// partial holders together, so a want is bound to a holder late, when
+// it has room and the block may have spread, and holders' queues of
+// requests stay short (a block served sooner spreads sooner): the
+// rarest wants first among
 // the live partial holders, ties in a random order of this fetch, and a
-// clearly nearer holder with room first among equals. A full holder then
+// clearly nearer holder with room first among equals. A partial holder
+// that completes during the fetch (its have-set turns "all") stays a
+// partial holder holding every leaf, a seed: it is asked like one, not
+// spared like an origin. A full holder then
 // owes one piece at a time and sends only wants no partial holder has,
 // and of those the ones this node owns — any, once nobody owes the node
 // a block and none came for a second (or three pieces' time from that
 // holder) — so the origin sends about one copy in all (measured by
 // BenchmarkSwarm). A partial holder that sends a bad block is dropped for
 // the fetch like any peer; one that dies has its pieces re-queued (a dead
-// idle one is noticed by its have stream). Stealing waits until nothing
-// is queued, and full holders do not steal. Parked workers are no stall
+// idle one is noticed by its have stream). An idle partial holder with
+// nothing queued that it holds doubles a piece another peer owes when it
+// would deliver it a quarter second sooner (a holder of rare blocks has
+// a long queue), or any sooner once nothing is queued; full holders do
+// not steal. Parked workers are no stall
 // while a partial holder may still grow; the fetch fails when no block
-// came for StallTimeout with nothing owed. AskHave follows a holder's
-// have-set from outside a fetch (progress views). With a Haves, a peer
-// whose probe says it lacks the root is probed again (after HaveInterval,
-// then twice as long up to 8×, for StallTimeout), so a member that starts
-// fetching the DAG a moment later becomes a source. Options.OnBlock sees
-// every block once it is verified and stored (a consumer hashing files as
-// they stream in).
+// came for StallTimeout with nothing owed. A worker whose stream carried
+// no request for 30s opens a fresh one before its next (a capped
+// pipeline can leave a stream idle past the server's IdleTimeout).
+// AskHave follows a holder's have-set from outside a fetch (progress
+// views). With a Haves, a peer whose probe says it lacks the root is
+// probed again (after HaveInterval, then twice as long up to 8×, for
+// StallTimeout), so a member that starts fetching the DAG a moment later
+// becomes a source. Options.OnBlock sees every block once it is verified
+// and stored (a consumer hashing files as they stream in).
+//
+// A have-set keeps the bytes of the last 32 MiB of blocks it recorded
+// (recent blocks): peers ask a partial holder mostly for what it got
+// last, and the server sends those from memory, without the store read
+// and its hash check (ServerConfig.SourceOnly turns this off, for a
+// Source other than the Client's store). The blocks are dropped when
+// the set completes.
 //
 // # Rate limits
 //

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/ipfs/go-cid"
 )
 
 // TestHaveSetSnapshots: a peer that applies every snapshot it is sent
@@ -112,5 +114,48 @@ func TestAskHave(t *testing.T) {
 	next, err := AskHave(ctx, h, part.h.ID(), res.CID, hv.Gen)
 	if err != nil || next.Gen <= hv.Gen || !next.Holds(0) {
 		t.Fatalf("after a change: %+v, %v; want leaf 0 past generation %d", next, err, hv.Gen)
+	}
+}
+
+// TestHaveSetRecent: the bytes of the blocks added last are kept up to
+// recentBytes, the oldest dropped first, and none once the set is
+// complete (a complete DAG is read from the store).
+func TestHaveSetRecent(t *testing.T) {
+	const blk = 1 << 20
+	n := recentBytes/blk + 4
+	hs := newHaveSet()
+	if err := hs.SetLeaves(n); err != nil {
+		t.Fatal(err)
+	}
+	cids := make([]cid.Cid, n)
+	for i := range n {
+		data := bytes.Repeat([]byte{byte(i)}, blk)
+		cids[i] = fuzzCID(string(data))
+		if !hs.AddBlock(i, cids[i], data) {
+			t.Fatalf("leaf %d: not new", i)
+		}
+	}
+	if hs.AddBlock(0, cids[0], nil) {
+		t.Fatal("leaf 0 added twice")
+	}
+	for i := range n {
+		got := hs.Recent(cids[i])
+		if i < 4 && got != nil {
+			t.Fatalf("leaf %d: still kept past %d bytes", i, recentBytes)
+		}
+		if i >= 4 && (len(got) != blk || got[0] != byte(i)) {
+			t.Fatalf("leaf %d: recent bytes %d long, want its %d bytes", i, len(got), blk)
+		}
+	}
+	if have, _ := hs.Count(); have != n {
+		t.Fatalf("count %d, want %d", have, n)
+	}
+	hs.Complete()
+	if hs.Recent(cids[n-1]) != nil {
+		t.Fatal("a complete set still keeps recent blocks")
+	}
+	var none *HaveSet
+	if none.Recent(cids[0]) != nil {
+		t.Fatal("a nil set returned bytes")
 	}
 }

@@ -198,11 +198,12 @@ func (s *sched) take(ctx context.Context, p *peerState, wait bool) *assignment {
 		s.mu.Unlock()
 		select {
 		case <-ch:
+		case <-p.wake:
 		case <-ctx.Done():
 		}
 		s.mu.Lock()
 		if ch == s.changed {
-			s.waiting-- // woken by ctx, not by notify
+			s.waiting-- // woken by its have-set or ctx, not by notify
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -251,10 +252,11 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 	// until every probe answered, it takes as if partial holders took
 	// part, so it does not ask the origin for a deep pipeline of blocks
 	// that its peers are about to ask for too.
-	// Once every partial holder is complete or gone, the full holders
-	// share the rest as usual.
+	// Once every partial holder is gone, the full holders share the rest
+	// as usual (one that completed during the fetch stays a partial
+	// holder: a seed).
 	cautious := s.nleaves > 0 && s.f.hs != nil && s.f.pending > 0
-	if s.swarm && s.growing() || p.partial || cautious {
+	if s.swarm && s.partials() || p.partial || cautious {
 		return s.takeSwarm(p)
 	}
 	a, idle := s.takeQueued(p)
@@ -301,7 +303,7 @@ func (s *sched) steal(p *peerState) *assignment {
 		if q == p || !q.live || len(q.inflight) == 0 {
 			continue
 		}
-		if a, g := s.stealFrom(p, q, now); a != nil && g > gain {
+		if a, g := s.stealFrom(p, q, now); a != nil && g > gain && (len(s.queue) == 0 || !p.partial || g >= swarmStealGain) {
 			victim, gain = a, g
 		}
 	}
@@ -704,12 +706,28 @@ func (f *fetcher) worker(ctx context.Context, s *sched, wr *writer, p *peerState
 	var queued []*assignment // requested, in order
 	read := 0                // frames of queued[0] read so far
 	began := time.Now()      // when the head assignment started to flow
+	lastSent := time.Now()
 	for {
 		for len(queued) < f.opts.InFlight {
 			a := s.take(ctx, p, len(queued) == 0)
 			if a == nil {
 				break
 			}
+			if len(queued) == 0 && time.Since(lastSent) > idleReopen {
+				// The server closes a stream idle for its IdleTimeout
+				// (with an error frame that would drop p): ask on a
+				// fresh one.
+				ns, err := openSession(ctx, f.c.h, p.id, f.opts.Transport)
+				if err != nil {
+					s.dropPeer(p, err.Error()) // re-queues a too
+					return
+				}
+				s.mu.Lock()
+				sess.close()
+				sess, p.sess = ns, ns
+				s.mu.Unlock()
+			}
+			lastSent = time.Now()
 			req := Request{Kind: KindCIDs, Root: f.root, CIDs: make([]cid.Cid, len(a.piece.idx))}
 			for i, w := range a.piece.idx {
 				req.CIDs[i] = s.wants[w].c
@@ -775,6 +793,11 @@ func (f *fetcher) worker(ctx context.Context, s *sched, wr *writer, p *peerState
 		}
 	}
 }
+
+// idleReopen is how long a worker's stream may have carried no request
+// before the worker opens a fresh one for the next: below the server's
+// default IdleTimeout (60s), which a swarm's capped pipeline can reach.
+const idleReopen = 30 * time.Second
 
 // checker verifies the blocks one worker reads, in order, and hands the
 // good ones to the writer. An assignment's pos counts the blocks checked,
@@ -898,7 +921,7 @@ func newWriter(ctx context.Context, bs Blocks, batch int, hs *HaveSet, onBlock f
 			} else {
 				for i, l := range leaves {
 					if hs != nil {
-						hs.Add(l)
+						hs.AddBlock(l, buf[i].Cid(), buf[i].RawData())
 					}
 					if onBlock != nil {
 						onBlock(buf[i].Cid(), buf[i].RawData())

@@ -343,3 +343,46 @@ func TestSwarmRarestFirst(t *testing.T) {
 		t.Fatalf("near B took %v, want one leaf", got)
 	}
 }
+
+// TestSwarmSeedAndOwedCap: a partial holder whose have-set turns "all"
+// during the fetch is asked for any leaf like a partial holder (a seed),
+// while the origin still sends only leaves nobody else has; and partial
+// holders together owe at most swarmOwedPartial pieces.
+func TestSwarmSeedAndOwedCap(t *testing.T) {
+	const leaves = 12
+	all := make([]int, leaves)
+	for i := range all {
+		all[i] = i
+	}
+	// A holds leaf 0 only, B nothing, C, D, E every leaf.
+	s := swarmSched(t, leaves, []int{0}, []int{}, all, all, all)
+	origin, a := s.f.peers[0], s.f.peers[1]
+	s.applyHave(a, Have{Mode: HaveAll, Gen: 9})
+	if !a.partial || !a.seed {
+		t.Fatalf("A after \"all\": partial %v seed %v, want a partial seed", a.partial, a.seed)
+	}
+	for w := range s.wants {
+		if !s.holds(a, w) {
+			t.Fatalf("seed A does not hold leaf %d", w)
+		}
+	}
+	if got := takenLeaves(s, origin); got != nil {
+		t.Fatalf("origin took %v though seed A holds every leaf", got)
+	}
+	taken := 0
+	for range 2 * swarmOwedPartial {
+		for _, p := range s.f.peers[1:] {
+			if got := takenLeaves(s, p); got != nil {
+				taken++
+			}
+		}
+	}
+	if taken != swarmOwedPartial {
+		t.Fatalf("partial holders took %d pieces, want the cap %d", taken, swarmOwedPartial)
+	}
+	for _, p := range s.f.peers[1:] {
+		if len(p.inflight) > swarmDepthPartial {
+			t.Fatalf("%s owes %d pieces, over %d", p.id, len(p.inflight), swarmDepthPartial)
+		}
+	}
+}

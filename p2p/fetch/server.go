@@ -60,6 +60,12 @@ type ServerConfig struct {
 	// UploadRate bounds the block bytes per second sent over all streams
 	// together. 0: unlimited.
 	UploadRate int64
+	// SourceOnly makes the server read every block from its Source, never
+	// from the recent blocks of a Haves have-set (the bytes of the blocks
+	// the Client stored last, kept so that a swarm's copies cost no
+	// store read). Set it when the Source is not the store the Client
+	// fills. Default false.
+	SourceOnly bool
 }
 
 // Validate reports a negative setting.
@@ -105,6 +111,9 @@ type Server struct {
 	index  map[string]*dagIndex // by root key; complete indexes only
 	order  []string             // insertion order, for eviction
 	served map[peer.ID]*atomic.Int64
+	// listing counts the block requests being answered (a measure of
+	// how much work waits on the upload limit).
+	listing atomic.Int64
 }
 
 // NewServer returns a server of src's blocks on h. Every request passes
@@ -426,6 +435,8 @@ func (ss *serverStream) peekLinks(ctx context.Context, c cid.Cid) ([]link, error
 // belong to the DAG under the request's root: the Gate decided on the
 // root, so nothing outside it may leave.
 func (ss *serverStream) list(ctx context.Context, req Request) error {
+	ss.s.listing.Add(1)
+	defer ss.s.listing.Add(-1)
 	idx, err := ss.s.indexOf(ctx, req.Root)
 	if err != nil {
 		return err
@@ -438,7 +449,11 @@ func (ss *serverStream) list(ctx context.Context, req Request) error {
 		want = idx.leaves[req.Start:min(req.End, uint64(len(idx.leaves)))]
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	loads := ss.readAhead(ctx, want, idx)
+	var hs *HaveSet
+	if !ss.s.cfg.SourceOnly {
+		hs = ss.s.cfg.Haves.Lookup(req.Root)
+	}
+	loads := ss.readAhead(ctx, want, idx, hs)
 	defer func() {
 		cancel()
 		for l := range loads { // wait for the reader to end
@@ -487,15 +502,18 @@ func (l loaded) free() {
 var sendBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
 // readAhead reads want's blocks in order on its own goroutine, a few ahead
-// of the caller, until ctx ends; the channel closes after the last.
-func (ss *serverStream) readAhead(ctx context.Context, want []cid.Cid, idx *dagIndex) <-chan loaded {
+// of the caller, until ctx ends; the channel closes after the last. A
+// block among hs's recent ones (hs may be nil) is sent from memory.
+func (ss *serverStream) readAhead(ctx context.Context, want []cid.Cid, idx *dagIndex, hs *HaveSet) <-chan loaded {
 	out := make(chan loaded, readAhead)
 	go func() {
 		defer close(out)
 		for _, c := range want {
 			l := loaded{c: c}
 			if _, ok := idx.all[string(c.Hash())]; ok {
-				l = ss.load(ctx, c)
+				if l.data = hs.Recent(c); l.data == nil {
+					l = ss.load(ctx, c)
+				}
 			}
 			select {
 			case out <- l:

@@ -27,6 +27,15 @@ type session struct {
 // "tcp", "quic") carries the stream: bulk throughput differs a lot
 // between them.
 func openSession(ctx context.Context, h host.Host, p peer.ID, prefer string) (*session, error) {
+	return openSessionBuf(ctx, h, p, prefer, 256<<10)
+}
+
+// haveBuf is the read buffer of a stream that carries only have-sets: a
+// swarm node keeps one per partial holder, so it is small.
+const haveBuf = 16 << 10
+
+// openSessionBuf is openSession with a read buffer of bufSize bytes.
+func openSessionBuf(ctx context.Context, h host.Host, p peer.ID, prefer string, bufSize int) (*session, error) {
 	if h.Network().Connectedness(p) != network.Connected {
 		if err := h.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
 			return nil, fmt.Errorf("connect %s: %w", p, err)
@@ -68,7 +77,7 @@ func openSession(ctx context.Context, h host.Host, p peer.ID, prefer string) (*s
 		}
 		st, rw = s, s
 	}
-	return &session{st: st, rw: rw, r: bufio.NewReaderSize(rw, 256<<10)}, nil
+	return &session{st: st, rw: rw, r: bufio.NewReaderSize(rw, bufSize)}, nil
 }
 
 func (s *session) send(r Request) error {

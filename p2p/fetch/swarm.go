@@ -21,11 +21,25 @@ const (
 	// few, so a want is bound to a holder late, when it has room (a
 	// holder's upload is shared by everyone asking it).
 	swarmDepthPartial = 2
+	// swarmOwedPartial is the pieces all partial holders together may owe
+	// this node: about what a node's share of the swarm's upload delivers
+	// in the time a holder's queue of requests takes, so wants are bound
+	// late (to holders with room, once the block has spread) and holders'
+	// queues stay short (each served block spreads sooner).
+	swarmOwedPartial = 8
+	// swarmPollPeers is how many partial holders a node polls at the
+	// full HaveInterval; with more, each is polled less often, so a
+	// node hears about as many have-sets per second in any swarm.
+	swarmPollPeers = 20
 	// swarmDepthFull is the pieces a full holder may owe at once while
 	// partial holders take part: its upload is the swarm's scarce
 	// resource, and a deep pipeline only makes receivers ask it for the
 	// same blocks before they see each other's have-sets.
 	swarmDepthFull = 1
+	// swarmStealGain is how much sooner an idle partial holder must be
+	// expected to deliver a piece another peer owes before it doubles it
+	// while wants are still queued.
+	swarmStealGain = 0.25 // seconds
 	// swarmPatience is how long a receiver that got no block waits before
 	// it asks a full holder for blocks another partial holder is to fetch.
 	swarmPatience = time.Second
@@ -91,7 +105,7 @@ func askHave(s *session, root cid.Cid, since uint64, timeout time.Duration) (Hav
 // ends when p is complete, dropped, or the fetch ends; a failed request
 // drops p (a holder that died while idle is noticed here).
 func (f *fetcher) pollHaves(ctx context.Context, s *sched, p *peerState) {
-	sess, err := openSession(ctx, f.c.h, p.id, f.opts.Transport)
+	sess, err := openSessionBuf(ctx, f.c.h, p.id, f.opts.Transport, haveBuf)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.dropPeer(p, "have: "+err.Error())
@@ -103,7 +117,7 @@ func (f *fetcher) pollHaves(ctx context.Context, s *sched, p *peerState) {
 	defer stop()
 	for {
 		s.mu.Lock()
-		since, active := p.hgen, p.live && p.partial
+		since, active := p.hgen, p.live && p.partial && !p.seed
 		s.mu.Unlock()
 		if !active || ctx.Err() != nil {
 			return
@@ -117,7 +131,7 @@ func (f *fetcher) pollHaves(ctx context.Context, s *sched, p *peerState) {
 			return
 		}
 		s.applyHave(p, h)
-		t := time.NewTimer(f.opts.HaveInterval - time.Since(t0))
+		t := time.NewTimer(s.haveInterval(f.opts.HaveInterval) - time.Since(t0))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -127,21 +141,75 @@ func (f *fetcher) pollHaves(ctx context.Context, s *sched, p *peerState) {
 	}
 }
 
-// applyHave folds a have frame into p's have-set and wakes the workers:
-// p may now serve what it could not.
+// haveInterval is the least time between two have requests to one
+// partial holder: base, stretched in proportion beyond swarmPollPeers
+// live partial holders (a node of a swarm of hundreds would otherwise
+// spend its CPU on have-sets).
+func (s *sched) haveInterval(base time.Duration) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, q := range s.f.peers {
+		if q.live && q.partial && !q.seed {
+			n++
+		}
+	}
+	if n <= swarmPollPeers {
+		return base
+	}
+	return base * time.Duration(n) / swarmPollPeers
+}
+
+// applyHave folds a have frame into p's have-set and wakes p's worker:
+// p may now serve what it could not. Other workers' choices do not
+// grow with p's set (a full holder's only shrink), so they sleep on: in
+// a large swarm waking every worker on every have-set was most of the
+// scheduler's CPU.
 func (s *sched) applyHave(p *peerState, h Have) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if h.Mode == HaveAll && p.partial && s.nleaves > 0 {
+		// A fellow fetcher completed: it serves everything now, and is
+		// asked like the partial holder it was, not spared like an
+		// origin (its upload is idle otherwise).
+		p.seed, p.hgen = true, h.Gen
+		s.wake(p)
+		return
+	}
+	wasSwarm := s.swarm
 	p.applyHave(h)
 	if p.partial && s.nleaves > 0 {
 		s.swarm = true
 	}
-	s.notify()
+	if s.swarm != wasSwarm {
+		s.notify() // every worker now takes as in a swarm
+		return
+	}
+	s.wake(p)
+}
+
+// wake wakes p's worker if it is parked in take.
+func (s *sched) wake(p *peerState) {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// partialOwed counts the pieces live partial holders owe this node.
+func (s *sched) partialOwed() int {
+	n := 0
+	for _, q := range s.f.peers {
+		if q.live && q.partial {
+			n += len(q.inflight)
+		}
+	}
+	return n
 }
 
 // holds says whether p holds want w, as far as its have-set says.
 func (s *sched) holds(p *peerState, w int) bool {
-	if !p.partial {
+	if !p.partial || p.seed {
 		return true
 	}
 	l := s.wants[w].leaf
@@ -237,17 +305,22 @@ func (s *sched) takeSwarm(p *peerState) *assignment {
 	if !p.partial {
 		depth = swarmDepthFull
 	}
-	if len(p.inflight) >= depth {
+	if len(p.inflight) >= depth || p.partial && s.partialOwed() >= swarmOwedPartial {
 		return nil
 	}
 	if pc := s.pickSwarm(p); pc != nil {
 		return s.assign(p, pc)
 	}
-	// Stealing is for the true end, when nothing is queued: before that a
-	// holder with nothing for us is no reason to double another's piece
-	// (each copy costs a capped upload).
-	if p.partial && len(p.inflight) == 0 && len(s.queue) == 0 {
-		return s.steal(p)
+	// An idle partial holder with nothing queued for it doubles a piece
+	// another peer owes: at the true end (nothing queued) whenever that
+	// is sooner, before it only when that gains swarmStealGain (each copy
+	// costs a capped upload, but a holder of rare blocks has a long
+	// queue of requesters, and the block may have spread since it was
+	// asked of that holder).
+	if p.partial && len(p.inflight) == 0 {
+		if a := s.steal(p); a != nil {
+			return a
+		}
 	}
 	return nil
 }
@@ -317,6 +390,17 @@ func (s *sched) unqueue(pc *piece, w int) {
 // node lacks: while one does, parked workers are no stall.
 func (s *sched) growing() bool {
 	for _, q := range s.f.peers {
+		if q.live && q.partial && !q.seed {
+			return true
+		}
+	}
+	return false
+}
+
+// partials says whether a live partial holder (or seed) takes part: then
+// pieces are drawn per peer (takeSwarm).
+func (s *sched) partials() bool {
+	for _, q := range s.f.peers {
 		if q.live && q.partial {
 			return true
 		}
@@ -324,8 +408,8 @@ func (s *sched) growing() bool {
 	return false
 }
 
-// watch runs beside a fetch with partial holders: it wakes parked workers
-// every tick (a full holder may send any block once the node has waited
+// watch runs beside a fetch with partial holders: it wakes parked
+// full holders' workers every tick (a full holder may send any block once the node has waited
 // swarmPatience) and ends the fetch when no block arrived for
 // StallTimeout with nothing owed.
 func (s *sched) watch(ctx context.Context, stall time.Duration) {
@@ -344,7 +428,13 @@ func (s *sched) watch(ctx context.Context, stall time.Duration) {
 			if time.Since(s.lastGot) > stall && !s.owing() {
 				s.finish(fmt.Errorf("%d blocks left and no block from any holder for %v", s.left, stall))
 			} else {
-				s.notify()
+				// Time only changes what full holders may send
+				// (mayOriginate's patience).
+				for _, q := range s.f.peers {
+					if q.live && !q.partial {
+						s.wake(q)
+					}
+				}
 			}
 		}
 		s.mu.Unlock()
@@ -367,7 +457,7 @@ func (s *sched) owing() bool {
 // sent makes p answer when its set next changes (or after its HaveWait):
 // call it in a loop to follow a holder.
 func AskHave(ctx context.Context, h host.Host, p peer.ID, root cid.Cid, since uint64) (Have, error) {
-	s, err := openSession(ctx, h, p, "")
+	s, err := openSessionBuf(ctx, h, p, "", haveBuf)
 	if err != nil {
 		return Have{}, err
 	}

@@ -33,7 +33,9 @@ func newSwarmNode(tb testing.TB, up int64, src Source) *swarmNode {
 		src = n.st
 	}
 	var err error
-	n.srv, err = NewServer(n.h, src, allowAll, ServerConfig{Haves: n.haves, UploadRate: up})
+	// A Source other than the store (a test's corrupting or counting
+	// wrapper) must see every block served.
+	n.srv, err = NewServer(n.h, src, allowAll, ServerConfig{Haves: n.haves, UploadRate: up, SourceOnly: src != n.st})
 	if err != nil {
 		tb.Fatal(err)
 	}
