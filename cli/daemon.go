@@ -22,6 +22,7 @@ func daemonCommands() []*cli.Command {
 				&cli.StringSliceFlag{Name: "listen", Usage: "libp2p listen `MULTIADDR` (repeatable; replaces p2p.listen)"},
 				&cli.StringSliceFlag{Name: "bootstrap", Usage: "peer `MULTIADDR` to dial at start (repeatable; adds to p2p.bootstrap)"},
 				&cli.StringFlag{Name: "http", Usage: "HTTP API listen `ADDR` (replaces http.addr)"},
+				&cli.IntFlag{Name: "max-peers", Usage: "keep at most `N` connections, relays and transfers aside (replaces p2p.max_peers)"},
 				&cli.BoolFlag{Name: "init", Usage: "create the home first if it does not exist"},
 			},
 			Action: cmdDaemon,
@@ -59,7 +60,7 @@ func cmdDaemon(c *cli.Context) error {
 			fmt.Fprintf(c.App.ErrWriter, "initialised %s (peer id %s)\n", dir, id)
 		}
 	}
-	o := node.DaemonOptions{Listen: c.StringSlice("listen"), Bootstrap: c.StringSlice("bootstrap"), HTTPAddr: c.String("http")}
+	o := node.DaemonOptions{Listen: c.StringSlice("listen"), Bootstrap: c.StringSlice("bootstrap"), HTTPAddr: c.String("http"), MaxPeers: c.Int("max-peers")}
 	if v := os.Getenv(EnvInferenceMemory); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {

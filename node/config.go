@@ -94,6 +94,17 @@ type P2PConfig struct {
 	// InteropJurisdiction is the ISO 3166 code interop peers are treated as
 	// members of. No default: required when interop_peers is set.
 	InteropJurisdiction string `yaml:"interop_jurisdiction"`
+	// MaxPeers bounds the connections kept (the connection manager's high
+	// water; it trims to three quarters of it). Relays and peers
+	// mid-transfer are never trimmed. Default 64.
+	MaxPeers int `yaml:"max_peers"`
+	// RelayService offers circuit relay v2 to members that nobody can dial
+	// (edge nodes behind NAT). Default: on for the mirror role.
+	RelayService *bool `yaml:"relay_service"`
+	// Relays are members (multiaddrs with /p2p/ID) to keep a relay
+	// reservation on, so this node is reachable behind NAT. Default: the
+	// bootstrap peers for the edge role, none otherwise.
+	Relays []string `yaml:"relays"`
 }
 
 // InferenceConfig is the local inference engine.
@@ -178,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.P2P.InteropPeers) > 0 && !sovereignty.ValidJurisdiction(c.P2P.InteropJurisdiction) {
 		return fmt.Errorf("p2p.interop_jurisdiction %q: want the ISO 3166 code interop peers are treated as members of", c.P2P.InteropJurisdiction)
+	}
+	if c.P2P.MaxPeers != 0 && (c.P2P.MaxPeers < 2 || c.P2P.MaxPeers > 100_000) {
+		return fmt.Errorf("p2p.max_peers %d: want 2-100000", c.P2P.MaxPeers)
 	}
 	if c.Inference.Queue < 0 {
 		return fmt.Errorf("inference.queue %d: must not be negative", c.Inference.Queue)

@@ -22,7 +22,7 @@ import (
 	"github.com/cairnhub/cairn/metrics"
 	"github.com/cairnhub/cairn/p2p"
 	"github.com/cairnhub/cairn/p2p/fetch"
-	"github.com/cairnhub/cairn/p2p/policysync"
+	"github.com/cairnhub/cairn/p2p/gossip"
 	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
 )
@@ -37,6 +37,8 @@ type DaemonOptions struct {
 	Listen []string
 	// Bootstrap is added to p2p.bootstrap.
 	Bootstrap []string
+	// MaxPeers replaces p2p.max_peers when positive.
+	MaxPeers int
 	// HTTPAddr replaces http.addr when not empty.
 	HTTPAddr string
 	// CLI serves commands forwarded by the CLI on the API socket. Nil: no
@@ -70,10 +72,12 @@ type Daemon struct {
 	provOnce sync.Once
 	prov     *provenance
 	provErr  error
-	// Replicator keeps pinned revisions on their nodes; PolicySync floods
-	// the signed policy. Both nil when peer-to-peer is off.
-	Replicator *replicate.Service
-	PolicySync *policysync.Service
+	// Replicator keeps pinned revisions on their nodes; Gossip is the
+	// control plane (gossip.go); Checkpoints keeps the audit checkpoints
+	// members gossip. All nil when peer-to-peer is off.
+	Replicator  *replicate.Service
+	Gossip      *gossip.Gossip
+	Checkpoints *sovereignty.CheckpointBook
 
 	// denials records refusals, one line per (peer, repo, reason) a
 	// minute: a refused peer asks for many blocks.
@@ -110,15 +114,8 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	}
 	// Only this node's own organisation sets its residency policy, even
 	// when it trusts other organisations' members (federation).
-	policyTrust := trust
-	if cert, _ := n.Certificate(); cert != nil {
-		if c, err := sovereignty.ParseCertificate(cert); err == nil {
-			if t, err := sovereignty.NewTrust(c.OrgKey); err == nil {
-				policyTrust = t
-			}
-		}
-	}
-	d.Engine = sovereignty.NewEngine(policyTrust, d.Audit)
+	cert, _ := n.Certificate()
+	d.Engine = sovereignty.NewEngine(ownOrgTrust(cert, trust), d.Audit)
 	d.denials = sovereignty.NewDedupAuditor(d.Audit, time.Minute)
 	if b, err := os.ReadFile(filepath.Join(n.Home, PolicyFile)); err == nil {
 		if _, err := d.Engine.Set(b); err != nil {
@@ -126,8 +123,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 		}
 	}
 
-	cert, err := n.Certificate()
-	if err != nil {
+	if cert, err = n.Certificate(); err != nil {
 		return nil, err
 	}
 	if cert == nil {
@@ -186,10 +182,14 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	if err != nil {
 		return err
 	}
-	h, err := p2p.New(ctx, p2p.Config{
+	pc := p2p.Config{
 		Key: d.n.Identity, Listen: listen, Bootstrap: append(append([]string{}, cfg.Bootstrap...), o.Bootstrap...),
 		MDNS: cfg.MDNS, PSK: psk, InteropPeers: interop, InteropJurisdiction: cfg.InteropJurisdiction,
-	}, p2p.Deps{
+	}
+	if hostOpts, err = d.networkOptions(&pc, o, trust, cert, hostOpts); err != nil {
+		return err
+	}
+	h, err := p2p.New(ctx, pc, p2p.Deps{
 		Trust: trust, Certificate: cert, Blockstore: st, Logger: d.log,
 		BlockFilter: func(m *sovereignty.Member, c cid.Cid) bool {
 			return d.allowBlocks(context.Background(), m, c, "bitswap")
@@ -206,6 +206,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 		return err
 	}
 	d.Host = h
+	d.protectRelays(pc.Relays)
 	d.Fetch, err = fetch.NewServer(h.Libp2p(), st, func(p peer.ID, root cid.Cid) error {
 		m, ok := h.Member(p)
 		if !ok {
@@ -227,10 +228,10 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	} else {
 		d.log.Warn("own certificate does not verify", "err", err)
 	}
-	if err := d.startPolicySync(); err != nil {
+	if err := d.startReplication(); err != nil {
 		return err
 	}
-	return d.startReplication()
+	return d.startGossip(ctx, trust, ownOrgTrust(cert, trust), cert)
 }
 
 // allowBlocks is the one residency check on every path that sends blocks:
@@ -256,7 +257,8 @@ func (d *Daemon) allowBlocks(ctx context.Context, m *sovereignty.Member, c cid.C
 	return false
 }
 
-// roots are what the node announces to the DHT: one CID per revision.
+// roots are what the node announces to the DHT: one CID per revision's
+// content, and its RevisionKey.
 func (d *Daemon) roots(ctx context.Context) ([]cid.Cid, error) {
 	refs, err := d.n.Store.Refs(ctx, "", "")
 	if err != nil {
@@ -269,6 +271,7 @@ func (d *Daemon) roots(ctx context.Context) ([]cid.Cid, error) {
 			seen[r.Root] = true
 			out = append(out, r.Root)
 		}
+		out = append(out, RevisionKey(r.Kind, r.Repo, r.Revision))
 	}
 	return out, nil
 }
@@ -299,7 +302,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.Host != nil {
 		run("p2p", d.Host.Run)
 		run("fetch", d.Fetch.Run)
-		run("policy", d.PolicySync.Run)
 		run("replicate", d.Replicator.Run)
 	}
 	run("router", d.Router.Run)
@@ -330,6 +332,9 @@ func (d *Daemon) Close() error {
 	}
 	if d.Fetch != nil {
 		errs = append(errs, d.Fetch.Close())
+	}
+	if d.Gossip != nil {
+		errs = append(errs, d.Gossip.Close())
 	}
 	if d.Host != nil {
 		errs = append(errs, d.Host.Close())

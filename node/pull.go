@@ -122,7 +122,9 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 	if o.MaxSources > 0 && len(sources) > o.MaxSources {
 		sources = sources[:o.MaxSources]
 	}
+	unprotect := d.protectSources(sources)
 	stats, err := d.Client.Fetch(ctx, m.Root, sources, fetch.Options{Progress: o.Progress, RTT: d.Host.RTT})
+	unprotect()
 	d.Metrics().ObserveFetch(stats)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
@@ -140,6 +142,7 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 	if err := st.Commit(ctx, m, rev, all); err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
 	}
+	d.announce(kind, repo, rev)
 	d.log.Info("pulled", "repo", repo, "rev", rev, "commit", m.Commit, "bytes", stats.Bytes, "seconds", stats.Duration.Seconds(), "peers", len(sources))
 	return &PullResult{Manifest: m, Stats: stats}, nil
 }
@@ -151,7 +154,7 @@ func (d *Daemon) findManifest(ctx context.Context, q catalog.Query, timeout time
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	peers := d.Host.Peers() // nearest first
+	peers := d.pullPeers(ctx, q.Kind, q.Repo, q.Revision) // nearest first
 	if len(peers) == 0 {
 		return nil, nil, fmt.Errorf("pull %s@%s: %w (no members connected)", q.Repo, q.Revision, ErrNoSource)
 	}
