@@ -303,6 +303,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		run("p2p", d.Host.Run)
 		run("fetch", d.Fetch.Run)
 		run("replicate", d.Replicator.Run)
+		run("gossip", d.repairGossip)
 	}
 	run("router", d.Router.Run)
 	if d.OpenAI != nil {

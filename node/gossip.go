@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -211,4 +212,42 @@ func holdingsFromGossip(h gossip.Holdings) replicate.Holdings {
 		out.Held = append(out.Held, replicate.Held{Kind: kind, Repo: repo, Revision: rev, Commit: x.Commit, Replica: x.Replica})
 	}
 	return out
+}
+
+// meshDelay is how long after a member connects its gossip mesh links
+// stand (GossipSub grafts at its next heartbeat, every second).
+const meshDelay = 2 * time.Second
+
+// repairGossip asks each member that connects for the control plane's
+// state once its mesh links stand: a message relayed to this node in the
+// heartbeat before the mesh with the newcomer formed is relayed to nobody,
+// and in a sparse network (a chain) that neighbour may be the only way on.
+// The newcomer gets it from its own catch-up; this node gets what the
+// newcomer knew. One exchange at a time.
+func (d *Daemon) repairGossip(ctx context.Context) error {
+	events := d.Host.Subscribe(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			if !ev.Joined {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(meshDelay):
+			}
+			if _, ok := d.Host.Member(ev.Peer); !ok {
+				continue
+			}
+			if _, err := d.Gossip.CatchUp(ctx, ev.Peer); err != nil {
+				d.log.Debug("control plane repair", "peer", ev.Peer, "err", err)
+			}
+		}
+	}
 }

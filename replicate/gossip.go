@@ -2,6 +2,7 @@ package replicate
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -18,10 +19,32 @@ type Gossip interface {
 	PublishHoldings(ctx context.Context, h Holdings) error
 }
 
-// liveIntervals is how many intervals a node heard only through gossip
-// counts as live after its last holdings (each node publishes every
-// interval); past it, its grace period starts.
-const liveIntervals = 3
+// Over gossip every member hears every node's holdings, so they go out
+// when they change and otherwise every refreshIntervals intervals (1 min by
+// default): what a node holds is news, its heartbeat is not. A node heard
+// only through gossip counts as live for liveIntervals after its last
+// summary; past it, its grace period starts.
+const (
+	refreshIntervals = 12
+	liveIntervals    = 3 * refreshIntervals
+)
+
+// published is the last holdings summary gossiped.
+type published struct {
+	at     time.Time
+	mirror bool
+	held   []Held
+}
+
+// due reports whether h differs from the last summary (capacity aside) or
+// the last one is older than refresh, and records h when it is.
+func (p *published) due(h Holdings, now time.Time, refresh time.Duration) bool {
+	if !p.at.IsZero() && now.Sub(p.at) < refresh && p.mirror == h.Mirror && slices.Equal(p.held, h.Held) {
+		return false
+	}
+	*p = published{at: now, mirror: h.Mirror, held: h.Held}
+	return true
+}
 
 // ReceiveIntent takes an intent heard over gossip.
 func (r *Service) ReceiveIntent(from peer.ID, i Intent) {

@@ -57,6 +57,8 @@ type Service struct {
 	inflight map[string]bool
 	retry    map[string]time.Time // key → not before
 
+	published published // last holdings gossiped (Run's goroutine only)
+
 	running atomic.Bool
 	passes  atomic.Uint64
 	sem     chan struct{}
@@ -319,6 +321,9 @@ func (r *Service) advertise(ctx context.Context, to []peer.ID) {
 		return
 	}
 	if r.deps.Gossip != nil {
+		if !r.published.due(h, time.Now(), refreshIntervals*r.cfg.Interval) {
+			return
+		}
 		if err := r.deps.Gossip.PublishHoldings(ctx, h); err != nil {
 			r.log.Warn("publish holdings", "err", err)
 		}
