@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/cairnhub/cairn/manifest"
@@ -89,6 +90,7 @@ func (d *Daemon) dialHolders(ctx context.Context, repo string, cands []peer.ID) 
 		wg.Go(func() {
 			dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 			defer cancel()
+			d.learnAddrs(p)
 			ai, err := d.Host.FindPeer(dctx, p)
 			if err == nil {
 				err = d.Host.Connect(dctx, ai)
@@ -158,4 +160,21 @@ func (d *Daemon) pullPeers(ctx context.Context, kind manifest.Kind, repo, rev st
 	}
 	d.dialHolders(ctx, repo, holders)
 	return d.Host.Peers()
+}
+
+// learnAddrs puts the addresses p gossiped with its holdings in the
+// peerstore, so it is dialled without a DHT lookup (which a sparse
+// network may not answer).
+func (d *Daemon) learnAddrs(p peer.ID) {
+	h, ok := d.Gossip.Holdings()[p]
+	if !ok {
+		return
+	}
+	var addrs []ma.Multiaddr
+	for _, b := range h.Addrs {
+		if a, err := ma.NewMultiaddrBytes(b); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	d.Host.Libp2p().Peerstore().AddAddrs(p, addrs, time.Hour)
 }

@@ -176,6 +176,11 @@ func (x replicaGossip) PublishIntent(ctx context.Context, i replicate.Intent) er
 
 func (x replicaGossip) PublishHoldings(ctx context.Context, h replicate.Holdings) error {
 	out := gossip.Holdings{Seq: h.Seq, Capacity: uint64(max(h.Capacity, 0)), Mirror: h.Mirror}
+	for _, a := range x.d.Host.AddrInfo().Addrs {
+		if len(out.Addrs) < gossip.MaxAddrs && len(a.Bytes()) <= gossip.MaxAddr {
+			out.Addrs = append(out.Addrs, a.Bytes())
+		}
+	}
 	for _, x := range h.Held {
 		out.Held = append(out.Held, gossip.Held{Key: x.Key(), Commit: x.Commit, Replica: x.Replica})
 	}
