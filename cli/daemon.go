@@ -129,10 +129,13 @@ func cmdPeers(c *cli.Context) error {
 		Roles        []string `json:"roles"`
 		RTTms        float64  `json:"rtt_ms"`
 		Addrs        []string `json:"addrs"`
+		// Protected: never trimmed by the connection manager (relay,
+		// transfer, gossip mesh).
+		Protected bool `json:"protected"`
 	}
 	rows := []row{}
 	for _, p := range d.Host.Peers() {
-		r := row{Peer: p.ID.String(), RTTms: float64(p.RTT) / float64(time.Millisecond)}
+		r := row{Peer: p.ID.String(), RTTms: float64(p.RTT) / float64(time.Millisecond), Protected: d.Host.Libp2p().ConnManager().IsProtected(p.ID, "")}
 		if p.Member != nil {
 			r.Org, r.Region, r.Jurisdiction, r.Roles = p.Member.Org, p.Member.Region, p.Member.Jurisdiction, p.Member.Roles
 		}

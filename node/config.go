@@ -162,6 +162,9 @@ func (c Config) WithDefaults() Config {
 	if len(c.P2P.Listen) == 0 {
 		c.P2P.Listen = DefaultListen
 	}
+	if c.P2P.MaxPeers == 0 {
+		c.P2P.MaxPeers = DefaultMaxPeers
+	}
 	if c.Inference.KeepAlive == 0 {
 		c.Inference.KeepAlive = Duration(DefaultKeepAlive)
 	}
@@ -298,6 +301,16 @@ p2p:
   # ISO 3166 code interop peers are treated as members of (required with
   # interop_peers).
   interop_jurisdiction: ""
+  # Connections kept at most (trimmed to three quarters past it); relays and
+  # peers mid-transfer are never trimmed. "cairn daemon --max-peers" overrides.
+  max_peers: 64
+  # Offer circuit relay v2 to members nobody can dial (edge nodes behind
+  # NAT). Unset: on for the mirror role, off otherwise.
+  # relay_service: true
+  # Members to keep a relay reservation on (multiaddrs with /p2p/ID), so this
+  # node is reachable behind NAT. Unset: the bootstrap peers for the edge
+  # role, none otherwise.
+  # relays: []
 
 inference:
   # Do not serve models on this node (requests may still be forwarded).
