@@ -34,7 +34,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench import [-size 1GiB] | dedup | storeput | swarm [-nodes 20] | get [-size 512MiB] | gguf -arch llama -type F16 -o FILE")
+		fmt.Fprintln(os.Stderr, "usage: bench import [-size 1GiB] | dedup | storeput | swarm [-nodes 20] | get [-size 512MiB] | gossip [-nodes 1000] | gguf -arch llama -type F16 -o FILE")
 		os.Exit(2)
 	}
 	var err error
@@ -49,6 +49,8 @@ func main() {
 		err = runGet(ctx, os.Args[2:])
 	case "swarm":
 		err = runSwarm(ctx, os.Args[2:])
+	case "gossip":
+		err = runGossip(ctx, os.Args[2:])
 	case "gguf":
 		err = runGGUF(ctx, os.Args[2:])
 	default:

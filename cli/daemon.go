@@ -25,6 +25,7 @@ func daemonCommands() []*cli.Command {
 				&cli.StringFlag{Name: "http", Usage: "HTTP API listen `ADDR` (replaces http.addr)"},
 				&cli.StringFlag{Name: "max-upload-rate", Usage: "block bytes per second served to peers, all streams together: `RATE` such as 16MiB, 100MB; 0 unlimited (replaces p2p.max_upload_rate)"},
 				&cli.StringFlag{Name: "max-download-rate", Usage: "block bytes per second fetched from peers, all streams together: `RATE`; 0 unlimited (replaces p2p.max_download_rate)"},
+				&cli.IntFlag{Name: "max-peers", Usage: "keep at most `N` connections, relays and transfers aside (replaces p2p.max_peers)"},
 				&cli.BoolFlag{Name: "init", Usage: "create the home first if it does not exist"},
 			},
 			Action: cmdDaemon,
@@ -63,7 +64,7 @@ func cmdDaemon(c *cli.Context) error {
 		}
 	}
 	o := node.DaemonOptions{Listen: c.StringSlice("listen"), Bootstrap: c.StringSlice("bootstrap"), HTTPAddr: c.String("http"),
-		MaxUploadRate: c.String("max-upload-rate"), MaxDownloadRate: c.String("max-download-rate")}
+		MaxUploadRate: c.String("max-upload-rate"), MaxDownloadRate: c.String("max-download-rate"), MaxPeers: c.Int("max-peers")}
 	if v := os.Getenv(EnvInferenceMemory); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -133,11 +134,15 @@ func cmdPeers(c *cli.Context) error {
 		RTTms        float64  `json:"rtt_ms"`
 		Addrs        []string `json:"addrs"`
 		Served       int64    `json:"served_bytes"` // block bytes this node sent it
+		// Protected: never trimmed by the connection manager (relay,
+		// transfer, gossip mesh).
+		Protected bool `json:"protected"`
 	}
 	rows := []row{}
 	served := d.Fetch.Served()
 	for _, p := range d.Host.Peers() {
-		r := row{Peer: p.ID.String(), RTTms: float64(p.RTT) / float64(time.Millisecond), Served: served[p.ID]}
+		r := row{Peer: p.ID.String(), RTTms: float64(p.RTT) / float64(time.Millisecond), Served: served[p.ID],
+			Protected: d.Host.Libp2p().ConnManager().IsProtected(p.ID, "")}
 		if p.Member != nil {
 			r.Org, r.Region, r.Jurisdiction, r.Roles = p.Member.Org, p.Member.Region, p.Member.Jurisdiction, p.Member.Roles
 		}

@@ -75,11 +75,18 @@ func orgCommands() []*cli.Command {
 					if err != nil {
 						return err
 					}
+					applied := "restart the daemon to apply"
+					if d := runningDaemon(c); d != nil && d.Host != nil {
+						if err := d.Renew(c.Context, cert); err != nil {
+							return fmt.Errorf("org join: running daemon: %w", err)
+						}
+						applied = "in force on the running daemon"
+					}
 					if c.Bool("json") {
 						return printJSON(c, m)
 					}
-					fmt.Fprintf(c.App.Writer, "joined %s as %s in %s/%s, roles %v, expires %s (restart the daemon to apply)\n",
-						m.Org, m.PeerID, m.Region, m.Jurisdiction, m.Roles, m.Expires.Format(time.RFC3339))
+					fmt.Fprintf(c.App.Writer, "joined %s as %s in %s/%s, roles %v, expires %s (%s)\n",
+						m.Org, m.PeerID, m.Region, m.Jurisdiction, m.Roles, m.Expires.Format(time.RFC3339), applied)
 					return nil
 				},
 			},
@@ -199,7 +206,7 @@ func cmdOrgRevocations(c *cli.Context) error {
 		return err
 	}
 	if d := runningDaemon(c); d != nil && d.Host != nil {
-		if err := d.Host.AddRevocations(c.Context, b); err != nil {
+		if err := d.AddRevocations(c.Context, b); err != nil {
 			return fmt.Errorf("org revocations: daemon: %w", err)
 		}
 	}

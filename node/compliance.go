@@ -25,14 +25,8 @@ var ErrQuarantined = errors.New("quarantined")
 // own organisation (even when it trusts others' members), the policy file
 // in force when there is one.
 func (n *Node) policyEngine(trust *sovereignty.Trust, audit sovereignty.Auditor) (*sovereignty.Engine, error) {
-	policyTrust := trust
-	if cert, _ := n.Certificate(); cert != nil {
-		if c, err := sovereignty.ParseCertificate(cert); err == nil {
-			if t, err := sovereignty.NewTrust(c.OrgKey); err == nil {
-				policyTrust = t
-			}
-		}
-	}
+	cert, _ := n.Certificate()
+	policyTrust := ownOrgTrust(cert, trust)
 	e := sovereignty.NewEngine(policyTrust, audit)
 	if b, err := os.ReadFile(filepath.Join(n.Home, PolicyFile)); err == nil {
 		if _, err := e.Set(b); err != nil {

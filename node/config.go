@@ -121,6 +121,17 @@ type P2PConfig struct {
 	// MaxDownloadRate bounds the block bytes per second the node fetches
 	// from peers over all streams together. Default "0": unlimited.
 	MaxDownloadRate string `yaml:"max_download_rate"`
+	// MaxPeers bounds the connections kept (the connection manager's high
+	// water; it trims to three quarters of it). Relays and peers
+	// mid-transfer are never trimmed. Default 64.
+	MaxPeers int `yaml:"max_peers"`
+	// RelayService offers circuit relay v2 to members that nobody can dial
+	// (edge nodes behind NAT). Default: on for the mirror role.
+	RelayService *bool `yaml:"relay_service"`
+	// Relays are members (multiaddrs with /p2p/ID) to keep a relay
+	// reservation on, so this node is reachable behind NAT. Default: the
+	// bootstrap peers for the edge role, none otherwise.
+	Relays []string `yaml:"relays"`
 }
 
 // Rates parses the upload and download limits (bytes per second, 0:
@@ -213,6 +224,9 @@ func (c Config) WithDefaults() Config {
 	if c.Store.ScrubRate == 0 {
 		c.Store.ScrubRate = DefaultScrubRate
 	}
+	if c.P2P.MaxPeers == 0 {
+		c.P2P.MaxPeers = DefaultMaxPeers
+	}
 	if c.Inference.KeepAlive == 0 {
 		c.Inference.KeepAlive = Duration(DefaultKeepAlive)
 	}
@@ -251,6 +265,9 @@ func (c Config) Validate() error {
 	}
 	if c.Store.ScrubInterval != nil && *c.Store.ScrubInterval < 0 || c.Store.ScrubRate < 0 {
 		return errors.New("store.scrub_interval, store.scrub_rate: must not be negative")
+	}
+	if c.P2P.MaxPeers != 0 && (c.P2P.MaxPeers < 2 || c.P2P.MaxPeers > 100_000) {
+		return fmt.Errorf("p2p.max_peers %d: want 2-100000", c.P2P.MaxPeers)
 	}
 	if c.Inference.Queue < 0 {
 		return fmt.Errorf("inference.queue %d: must not be negative", c.Inference.Queue)
@@ -377,6 +394,16 @@ p2p:
   # Block bytes per second fetched from peers, all streams together.
   # 0: unlimited.
   max_download_rate: "0"
+  # Connections kept at most (trimmed to three quarters past it); relays and
+  # peers mid-transfer are never trimmed. "cairn daemon --max-peers" overrides.
+  max_peers: 64
+  # Offer circuit relay v2 to members nobody can dial (edge nodes behind
+  # NAT). Unset: on for the mirror role, off otherwise.
+  # relay_service: true
+  # Members to keep a relay reservation on (multiaddrs with /p2p/ID), so this
+  # node is reachable behind NAT. Unset: the bootstrap peers for the edge
+  # role, none otherwise.
+  # relays: []
 
 inference:
   # Do not serve models on this node (requests may still be forwarded).

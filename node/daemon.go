@@ -21,7 +21,7 @@ import (
 	"github.com/cairnhub/cairn/metrics"
 	"github.com/cairnhub/cairn/p2p"
 	"github.com/cairnhub/cairn/p2p/fetch"
-	"github.com/cairnhub/cairn/p2p/policysync"
+	"github.com/cairnhub/cairn/p2p/gossip"
 	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
 )
@@ -36,6 +36,8 @@ type DaemonOptions struct {
 	Listen []string
 	// Bootstrap is added to p2p.bootstrap.
 	Bootstrap []string
+	// MaxPeers replaces p2p.max_peers when positive.
+	MaxPeers int
 	// HTTPAddr replaces http.addr when not empty.
 	HTTPAddr string
 	// CLI serves commands forwarded by the CLI on the API socket. Nil: no
@@ -75,10 +77,10 @@ type Daemon struct {
 	provOnce  sync.Once
 	prov      *provenance
 	provErr   error
-	// Replicator keeps pinned revisions on their nodes; PolicySync floods
-	// the signed policy. Both nil when peer-to-peer is off.
+	// Replicator keeps pinned revisions on their nodes; Gossip is the
+	// control plane (gossip.go). Both nil when peer-to-peer is off.
 	Replicator *replicate.Service
-	PolicySync *policysync.Service
+	Gossip     *gossip.Gossip
 
 	cps   checkpoints // audit checkpoints: members' book, publish hooks
 	integ integrity   // repair worker, scrub, counters
@@ -197,10 +199,14 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	if err != nil {
 		return err
 	}
-	h, err := p2p.New(ctx, p2p.Config{
+	pc := p2p.Config{
 		Key: d.n.Identity, Listen: listen, Bootstrap: append(append([]string{}, cfg.Bootstrap...), o.Bootstrap...),
 		MDNS: cfg.MDNS, PSK: psk, InteropPeers: interop, InteropJurisdiction: cfg.InteropJurisdiction,
-	}, p2p.Deps{
+	}
+	if hostOpts, err = d.networkOptions(&pc, o, trust, cert, hostOpts); err != nil {
+		return err
+	}
+	h, err := p2p.New(ctx, pc, p2p.Deps{
 		Trust: trust, Certificate: cert, Blockstore: st, Logger: d.log,
 		BlockFilter: func(m *sovereignty.Member, c cid.Cid) bool {
 			return d.allowBlocks(context.Background(), m, c, "bitswap")
@@ -219,6 +225,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 		return err
 	}
 	d.Host = h
+	d.protectRelays(pc.Relays)
 	if err := d.startFetch(h, o); err != nil {
 		return err
 	}
@@ -230,10 +237,10 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	} else {
 		d.log.Warn("own certificate does not verify", "err", err)
 	}
-	if err := d.startPolicySync(); err != nil {
+	if err := d.startReplication(); err != nil {
 		return err
 	}
-	return d.startReplication()
+	return d.startGossip(ctx, trust, ownOrgTrust(cert, trust), cert)
 }
 
 // allowBlocks is the one residency check on every path that sends blocks:
@@ -259,7 +266,8 @@ func (d *Daemon) allowBlocks(ctx context.Context, m *sovereignty.Member, c cid.C
 	return false
 }
 
-// roots are what the node announces to the DHT: one CID per revision.
+// roots are what the node announces to the DHT: one CID per revision's
+// content, and its RevisionKey.
 func (d *Daemon) roots(ctx context.Context) ([]cid.Cid, error) {
 	refs, err := d.n.Store.Refs(ctx, "", "")
 	if err != nil {
@@ -272,6 +280,7 @@ func (d *Daemon) roots(ctx context.Context) ([]cid.Cid, error) {
 			seen[r.Root] = true
 			out = append(out, r.Root)
 		}
+		out = append(out, RevisionKey(r.Kind, r.Repo, r.Revision))
 	}
 	return out, nil
 }
@@ -302,8 +311,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.Host != nil {
 		run("p2p", d.Host.Run)
 		run("fetch", d.Fetch.Run)
-		run("policy", d.PolicySync.Run)
 		run("replicate", d.Replicator.Run)
+		run("gossip", d.repairGossip)
 	}
 	run("audit checkpoints", d.runCheckpoints)
 	run("integrity", d.runIntegrity)
@@ -341,6 +350,9 @@ func (d *Daemon) Close() error {
 	}
 	if d.Fetch != nil {
 		errs = append(errs, d.Fetch.Close())
+	}
+	if d.Gossip != nil {
+		errs = append(errs, d.Gossip.Close())
 	}
 	if d.Host != nil {
 		errs = append(errs, d.Host.Close())

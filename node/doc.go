@@ -23,9 +23,11 @@
 //   - Service: anything with Run(ctx) error; the daemon runs them together
 //     and stops all when one fails or the context ends.
 //   - Daemon: a running node: p2p host, bulk fetch server, manifest
-//     (catalog), policy sync (p2p/policysync), infer protocols, the
-//     replicator (replicate.Service, fed by adapters over the store, host,
-//     policy engine, Pull and audit log), the HTTP API, the CLI socket.
+//     (catalog), the control plane (p2p/gossip: policy, revocations,
+//     certificate renewals, intents, holdings, audit checkpoints kept in
+//     Checkpoints), infer protocols, the replicator (replicate.Service,
+//     fed by adapters over the store, host, policy engine, Pull, gossip
+//     and audit log), the HTTP API, the CLI socket.
 //   - Pull: making a revision present locally from the nearest members
 //     that hold it and may send it; every file's sha256 checked (and, with
 //     an output folder, the file written) while its blocks arrive, before
@@ -39,6 +41,12 @@
 //     the revision shared by every request for it (or, on a mirror, a
 //     mirror from the upstream Hub), files streamed as their blocks
 //     arrive.
+//   - Discovery: finding holders beyond the connected members, from the
+//     gossiped holdings (with their addresses), else from the DHT's
+//     provider records of RevisionKey, and dialling them on demand.
+//   - max peers, relays: p2p.max_peers bounds the connections (relays and
+//     transfers protected); mirrors offer circuit relay, edge nodes keep
+//     reservations on their bootstrap peers (p2p.relay_service, p2p.relays).
 //   - Materialised model: a GGUF file written out of the store into
 //     <home>/models/<sha256>.gguf so the engine can map it.
 //   - Repair worker: the daemon service that takes the blocks the store

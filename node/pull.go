@@ -157,9 +157,11 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 	} else {
 		sources = d.candidates(repo, sources)
 	}
+	unprotect := d.protectSources(sources)
 	t0 := time.Now()
 	stats, err := d.fetchChecked(ctx, m, sources, o)
 	checked := time.Since(t0)
+	unprotect()
 	d.Metrics().ObserveFetch(stats)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
@@ -177,6 +179,7 @@ func (d *Daemon) Pull(ctx context.Context, kind manifest.Kind, repo, rev string,
 	if err := st.Commit(ctx, m, rev, all); err != nil {
 		return nil, fmt.Errorf("pull %s@%s: %w", repo, rev, err)
 	}
+	d.announce(kind, repo, rev)
 	// seconds: the fetch; checked: until every file's sha256 matched
 	// (and was written out); committed: until the ref was set.
 	d.log.Info("pulled", "repo", repo, "rev", rev, "commit", m.Commit, "bytes", stats.Bytes, "seconds", stats.Duration.Seconds(),
@@ -191,7 +194,7 @@ func (d *Daemon) findManifest(ctx context.Context, q catalog.Query, timeout time
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	peers := d.Host.Peers() // nearest first
+	peers := d.pullPeers(ctx, q.Kind, q.Repo, q.Revision) // nearest first
 	if len(peers) == 0 {
 		return nil, nil, fmt.Errorf("pull %s@%s: %w (no members connected)", q.Repo, q.Revision, ErrNoSource)
 	}

@@ -32,9 +32,9 @@ func (d *Daemon) startReplication() (err error) {
 	home := d.n.Home
 	d.Replicator, err = replicate.New(d.Host.Libp2p(), replicate.Deps{
 		Self: d.self, Store: d.n.Store, Members: d.Host, Policy: d.Engine, Puller: replicaPuller{d}, Audit: d.Audit,
-		StateFile: filepath.Join(home, PinsFile),
-		DiskFree:  func() (int64, error) { return replicate.DiskFree(filepath.Join(home, StoreDir)) },
-		Logger:    d.log,
+		StateFile: filepath.Join(home, PinsFile), Gossip: replicaGossip{d},
+		DiskFree: func() (int64, error) { return replicate.DiskFree(filepath.Join(home, StoreDir)) },
+		Logger:   d.log,
 	}, d.n.Config.Replication)
 	return err
 }

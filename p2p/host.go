@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -151,7 +152,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		// Several hosts share a process in tests and in `cairn get`; libp2p's
 		// Prometheus collectors would collide.
 		libp2p.DisableMetrics(),
-		libp2p.Ping(true),
+		// Ping is served to members only (registered on the gated host
+		// below); identify stays ungated: go-libp2p waits for it before
+		// opening any stream, the membership hello included.
+		libp2p.Ping(false),
 	}
 	if len(cfg.PSK) > 0 {
 		psk, _ := cfg.psk() // validated above
@@ -166,6 +170,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 	}
 	h.raw = raw
 	h.gated = &gatedHost{Host: raw, h: h}
+	ping.NewPingService(h.gated)
 	if len(deps.Certificate) == 0 {
 		h.log.Warn("no node certificate: every Cairn peer will refuse this node", "peer", raw.ID())
 	} else if _, err := deps.Trust.VerifyBytes(deps.Certificate, raw.ID().String(), time.Now()); err != nil {

@@ -81,6 +81,10 @@ type Deps struct {
 	// DiskFree returns the free space offered when Config.Capacity is 0.
 	// Nil: capacity 0 (unknown).
 	DiskFree func() (int64, error)
+	// Gossip, when set, carries intents and holdings (Service.ReceiveIntent
+	// and ReceiveHoldings take what it hears); nil: pushes to connected
+	// members over ProtocolPins and ProtocolHoldings.
+	Gossip Gossip
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }

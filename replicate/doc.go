@@ -3,7 +3,9 @@
 // the membership it sees and the intents it knows, and the chosen nodes
 // fetch. Placement (Placer, Weight, Score) is pure computation; Service is
 // the replicator around it: it floods intents over ProtocolPins, advertises
-// holdings over ProtocolHoldings, and fetches, repairs and releases
+// holdings over ProtocolHoldings (or, with Deps.Gossip, publishes both on
+// the control plane, holdings when they change and every minute), and
+// fetches, repairs and releases
 // replicas. It reaches the node only through the small interfaces of Deps
 // (Store, Members, Policy, Puller, sovereignty.Auditor); package node
 // builds it in StartDaemon with the node's store, p2p host, policy engine,

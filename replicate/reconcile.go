@@ -67,6 +67,8 @@ func (r *Service) snapshotLocked(now time.Time, local []store.Ref) snapshot {
 	for p, pv := range r.peers {
 		if m, ok := r.deps.Members.Member(p); ok {
 			pv.member, pv.gone = m, time.Time{}
+		} else if r.heardLately(pv, now) {
+			pv.gone = time.Time{}
 		} else if pv.gone.IsZero() {
 			pv.gone = now
 		}

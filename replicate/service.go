@@ -57,6 +57,8 @@ type Service struct {
 	inflight map[string]bool
 	retry    map[string]time.Time // key → not before
 
+	published published // last holdings gossiped (Run's goroutine only)
+
 	running atomic.Bool
 	passes  atomic.Uint64
 	sem     chan struct{}
@@ -69,7 +71,8 @@ type peerView struct {
 	member   *sovereignty.Member
 	holdings Holdings
 	have     bool      // holdings received
-	gone     time.Time // zero while connected
+	gone     time.Time // zero while connected (or heard over gossip lately)
+	heard    time.Time // last holdings over gossip
 }
 
 // New builds the replicator of the node whose (membership-gated) libp2p
@@ -102,8 +105,10 @@ func New(h host.Host, deps Deps, cfg Config) (*Service, error) {
 	if err := r.load(); err != nil {
 		return nil, err
 	}
-	h.SetStreamHandler(ProtocolPins, r.handlePins)
-	h.SetStreamHandler(ProtocolHoldings, r.handleHoldings)
+	if deps.Gossip == nil {
+		h.SetStreamHandler(ProtocolPins, r.handlePins)
+		h.SetStreamHandler(ProtocolHoldings, r.handleHoldings)
+	}
 	return r, nil
 }
 
@@ -194,6 +199,14 @@ func (r *Service) members(except peer.ID) []peer.ID {
 // floodIntents sends is to every member but except.
 func (r *Service) floodIntents(ctx context.Context, is []Intent, except peer.ID) {
 	if len(is) == 0 {
+		return
+	}
+	if r.deps.Gossip != nil {
+		for _, i := range is {
+			if err := r.deps.Gossip.PublishIntent(context.WithoutCancel(ctx), i); err != nil {
+				r.log.Warn("publish intent", "key", i.Key(), "err", err)
+			}
+		}
 		return
 	}
 	b, err := Encode(Message{Intents: is})
@@ -307,6 +320,15 @@ func (r *Service) advertise(ctx context.Context, to []peer.ID) {
 		r.log.Warn("holdings", "err", err)
 		return
 	}
+	if r.deps.Gossip != nil {
+		if !r.published.due(h, time.Now(), refreshIntervals*r.cfg.Interval) {
+			return
+		}
+		if err := r.deps.Gossip.PublishHoldings(ctx, h); err != nil {
+			r.log.Warn("publish holdings", "err", err)
+		}
+		return
+	}
 	b, err := Encode(Message{Holdings: &h})
 	if err != nil {
 		r.log.Error("encode holdings", "err", err)
@@ -328,9 +350,12 @@ func (r *Service) Run(ctx context.Context) error {
 	}
 	defer r.running.Store(false)
 	events := r.deps.Members.Subscribe(ctx)
-	// Members connected before Run get everything now.
+	// Members connected before Run get everything now (over gossip, late
+	// joiners catch up: only this node's holdings go out).
 	r.advertise(ctx, nil)
-	r.floodIntents(ctx, r.Intents(), "")
+	if r.deps.Gossip == nil {
+		r.floodIntents(ctx, r.Intents(), "")
+	}
 	t := time.NewTicker(r.cfg.Interval)
 	defer t.Stop()
 	var wg sync.WaitGroup
@@ -359,6 +384,9 @@ func (r *Service) Run(ctx context.Context) error {
 // memberEvent greets a member that joined with holdings and intents, and
 // starts the grace period of one that left.
 func (r *Service) memberEvent(ctx context.Context, p peer.ID, joined bool) {
+	if joined && r.deps.Gossip != nil {
+		return // gossip's catch-up greets it
+	}
 	if joined {
 		r.advertise(ctx, []peer.ID{p})
 		if is := r.Intents(); len(is) > 0 {

@@ -5,7 +5,7 @@
 // and the catalog and fetch protocols, so a node can Pull a revision from
 // the others. Services under test (the replicator, policy sync) start on
 // each node through NodeOptions.Setup and Node.Go, and stop with it.
-// Callers: the tests of replicate and p2p/policysync.
+// Callers: the tests of replicate.
 //
 // Words:
 //   - Net: the organisation (its key) and its nodes.

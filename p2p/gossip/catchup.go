@@ -191,3 +191,7 @@ func (g *Gossip) catchUpFrom(ctx context.Context, p peer.ID) {
 		g.log.Info("caught up", "peer", p, "messages", r.Messages, "applied", r.Applied)
 	}()
 }
+
+// CaughtUp reports whether a catch-up succeeded since the node last had
+// no connection.
+func (g *Gossip) CaughtUp() bool { return g.caughtUp.Load() }

@@ -51,6 +51,10 @@ type SimConfig struct {
 	Timeout time.Duration
 	// Seed makes the topology reproducible.
 	Seed uint64
+	// Inspect, when set, is called after the holdings round with each
+	// node's view of the holdings (one node at a time), so a caller can
+	// check what every node computes from it (placement).
+	Inspect func(node int, view map[peer.ID]Holdings)
 }
 
 // SimResult is what a simulation measured, in wall time on the mock
@@ -160,7 +164,8 @@ func Simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
 	t0 := time.Now()
 	mn := mocknet.New()
 	defer mn.Close()
-	mn.SetLinkDefaults(mocknet.LinkOptions{Latency: cfg.Latency})
+	// Latency is added per write by latencyHost (simlink.go).
+	mn.SetLinkDefaults(mocknet.LinkOptions{})
 	orgKey, err := sovereignty.GenerateOrgKey()
 	if err != nil {
 		return SimResult{}, err
@@ -200,6 +205,11 @@ func Simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
 			return res, err
 		}
 		res.SameView = s.sameView()
+		if cfg.Inspect != nil {
+			for i, n := range s.nodes {
+				cfg.Inspect(i, n.g.Holdings())
+			}
+		}
 	}
 	res.MinScore = s.minScore()
 	res.Rejected = s.rejected
@@ -246,7 +256,7 @@ func (s *simNet) build(ctx context.Context, mn mocknet.Mocknet, orgKey ed25519.P
 				Policy:   func(peer.ID, []byte) { s.received(n) },
 				Holdings: func(a peer.ID, _ Holdings) { s.receivedHoldings(n, a) },
 			}}
-		if n.g, err = New(ctx, h, Config{DisableCatchUp: true, ScoreInspect: time.Second}, deps); err != nil {
+		if n.g, err = New(ctx, latencyHost{Host: h, latency: s.cfg.Latency}, Config{DisableCatchUp: true, ScoreInspect: time.Second}, deps); err != nil {
 			return fmt.Errorf("simulation: node %d: %w", i, err)
 		}
 	}

@@ -262,6 +262,9 @@ type certCache struct {
 	mu  sync.Mutex
 	max int
 	m   map[string]time.Time // author and certificate → valid until
+	// authors are the members the certificates last verified say the
+	// authors are: what handlers need to know of a node not connected.
+	authors map[peer.ID]*sovereignty.Member
 }
 
 func (c *certCache) verify(v Verifier, cert []byte, author peer.ID) error {
@@ -269,8 +272,9 @@ func (c *certCache) verify(v Verifier, cert []byte, author peer.ID) error {
 	now := time.Now()
 	c.mu.Lock()
 	until, ok := c.m[key]
+	_, known := c.authors[author]
 	c.mu.Unlock()
-	if ok && now.Before(until) {
+	if ok && known && now.Before(until) {
 		return nil
 	}
 	m, err := v.VerifyBytes(cert, author.String(), now)
@@ -285,15 +289,28 @@ func (c *certCache) verify(v Verifier, cert []byte, author peer.ID) error {
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= c.max {
 		c.m = map[string]time.Time{}
+		c.authors = map[peer.ID]*sovereignty.Member{}
 	}
 	c.m[key] = until
+	if m != nil {
+		c.authors[author] = m
+	}
 	return nil
 }
 
 func (c *certCache) clear() {
 	c.mu.Lock()
-	c.m = nil
+	c.m, c.authors = nil, nil
 	c.mu.Unlock()
+}
+
+// Author returns the membership an author's certificate proved when its
+// last message was verified (connected or not), as a handler sees it.
+func (g *Gossip) Author(p peer.ID) (*sovereignty.Member, bool) {
+	g.certs.mu.Lock()
+	defer g.certs.mu.Unlock()
+	m, ok := g.certs.authors[p]
+	return m, ok
 }
 
 // ForgetCertificates makes every author's certificate be verified again on

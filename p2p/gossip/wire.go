@@ -23,6 +23,10 @@ const (
 	MaxHeld = 20_000
 	// MaxModels bounds the models of one advert.
 	MaxModels = 256
+	// MaxAddrs bounds the addresses in a holdings summary, MaxAddr one
+	// address (binary multiaddr).
+	MaxAddrs = 16
+	MaxAddr  = 512
 	// MaxReplicas bounds an intent's replication factor.
 	MaxReplicas = 1000
 )
@@ -175,6 +179,9 @@ type Holdings struct {
 	// Mirror is false when the node takes no replicas.
 	Mirror bool
 	Held   []Held
+	// Addrs are the author's addresses (binary multiaddrs, relayed ones
+	// too), so that a node that is not its neighbour can dial it.
+	Addrs [][]byte
 }
 
 const (
@@ -185,6 +192,14 @@ const (
 func (h Holdings) validate() error {
 	if h.Seq == 0 {
 		return fmt.Errorf("%w: holdings: seq 0", ErrMalformed)
+	}
+	if len(h.Addrs) > MaxAddrs {
+		return fmt.Errorf("%w: holdings: %d addresses, more than %d", ErrMalformed, len(h.Addrs), MaxAddrs)
+	}
+	for i, a := range h.Addrs {
+		if len(a) == 0 || len(a) > MaxAddr {
+			return fmt.Errorf("%w: holdings: address %d: want 1-%d bytes", ErrMalformed, i, MaxAddr)
+		}
 	}
 	if len(h.Held) > MaxHeld {
 		return fmt.Errorf("%w: holdings: %d entries, more than %d", ErrMalformed, len(h.Held), MaxHeld)
@@ -221,6 +236,10 @@ func EncodeHoldings(h Holdings) ([]byte, error) {
 		}
 		b = append(b, f)
 	}
+	b = binary.AppendUvarint(b, uint64(len(h.Addrs)))
+	for _, a := range h.Addrs {
+		b = appendBytes(b, a)
+	}
 	return b, nil
 }
 
@@ -241,6 +260,9 @@ func DecodeHoldings(b []byte) (Holdings, error) {
 		}
 		x.Partial, x.Replica = f&heldPartial != 0, f&heldReplica != 0
 		h.Held = append(h.Held, x)
+	}
+	for range r.count(MaxAddrs, 2, "addrs") {
+		h.Addrs = append(h.Addrs, append([]byte(nil), r.bytes(MaxAddr, "addr")...))
 	}
 	if err := r.end(); err != nil {
 		return Holdings{}, err

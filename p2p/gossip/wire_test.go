@@ -15,7 +15,7 @@ func sampleHoldings() Holdings {
 	return Holdings{Seq: 7, Capacity: 1 << 40, Mirror: true, Held: []Held{
 		{Key: "model/acme/llama@main", Commit: commit},
 		{Key: "dataset/acme/wiki@v1", Partial: true, Replica: true},
-	}}
+	}, Addrs: [][]byte{[]byte("\x04\x7f\x00\x00\x01\x06\x0f\xa1")}}
 }
 
 func TestRoundTrips(t *testing.T) {
@@ -75,6 +75,10 @@ func TestEncodersRefuse(t *testing.T) {
 	bad = append(bad, err)
 	_, err = EncodeHoldings(Holdings{Seq: 1, Held: make([]Held, MaxHeld+1)})
 	bad = append(bad, err)
+	_, err = EncodeHoldings(Holdings{Seq: 1, Addrs: make([][]byte, MaxAddrs+1)})
+	bad = append(bad, err)
+	_, err = EncodeHoldings(Holdings{Seq: 1, Addrs: [][]byte{make([]byte, MaxAddr+1)}})
+	bad = append(bad, err)
 	_, err = EncodeAdvert(Advert{Seq: 1, Models: []string{strings.Repeat("m", MaxModel+1)}})
 	bad = append(bad, err)
 	_, err = EncodeCheckpoint(Checkpoint{Seq: 1})
@@ -96,8 +100,10 @@ func TestDecodersRefuse(t *testing.T) {
 			return err
 		},
 		"bad flags": func() error {
-			b := bytes.Clone(h)
-			b[len(b)-1] = 0x80
+			noAddrs := sampleHoldings()
+			noAddrs.Addrs = nil
+			b, _ := EncodeHoldings(noAddrs)
+			b[len(b)-2] = 0x80 // the last entry's flags, before the address count
 			_, err := DecodeHoldings(b)
 			return err
 		},

@@ -1,7 +1,7 @@
 // Package rpc is the one way Cairn's small control protocols talk on a
 // libp2p stream: open a stream, write one bounded message, optionally read
 // one bounded answer, all under named timeouts. It imports nothing of
-// Cairn's, so every protocol package (p2p/infer, p2p/policysync, the
+// Cairn's, so every protocol package (p2p/infer, p2p/gossip's catch-up, the
 // replicator's holdings and intents) can use it with any host.Host.
 //
 // Words:
