@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cairnhub/cairn/progress"
+	"github.com/cairnhub/cairn/repair"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -211,7 +212,7 @@ func (c Config) WithDefaults() Config {
 		c.P2P.MaxDownloadRate = "0"
 	}
 	if c.Store.ScrubRate == 0 {
-		c.Store.ScrubRate = DefaultScrubRate
+		c.Store.ScrubRate = repair.DefaultScrubRate
 	}
 	if c.Inference.KeepAlive == 0 {
 		c.Inference.KeepAlive = Duration(DefaultKeepAlive)

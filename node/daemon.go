@@ -22,6 +22,7 @@ import (
 	"github.com/cairnhub/cairn/p2p"
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/p2p/policysync"
+	"github.com/cairnhub/cairn/repair"
 	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
 )
@@ -80,8 +81,8 @@ type Daemon struct {
 	Replicator *replicate.Service
 	PolicySync *policysync.Service
 
-	cps   checkpoints // audit checkpoints: members' book, publish hooks
-	integ integrity   // repair worker, scrub, counters
+	cps    checkpoints    // audit checkpoints: members' book, publish hooks
+	repair *repair.Worker // repair worker and scrub
 
 	// denials records refusals, one line per (peer, repo, reason) a
 	// minute: a refused peer asks for many blocks.
@@ -145,7 +146,9 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if err := d.registerSwarmMetrics(); err != nil {
 		return nil, err
 	}
-	d.startIntegrity()
+	if err := d.startIntegrity(); err != nil {
+		return nil, err
+	}
 	addr := n.Config.HTTP.Addr
 	if o.HTTPAddr != "" {
 		addr = o.HTTPAddr
@@ -306,7 +309,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		run("replicate", d.Replicator.Run)
 	}
 	run("audit checkpoints", d.runCheckpoints)
-	run("integrity", d.runIntegrity)
+	run("integrity", d.repair.Run)
 	run("router", d.Router.Run)
 	if d.OpenAI != nil {
 		run("openai", d.OpenAI.Run)

@@ -41,10 +41,12 @@
 //     arrive.
 //   - Materialised model: a GGUF file written out of the store into
 //     <home>/models/<sha256>.gguf so the engine can map it.
-//   - Repair worker: the daemon service that takes the blocks the store
-//     found bad (on read or scrub), finds the revisions holding them, and
-//     rewrites them with verified bytes fetched from members holding those
-//     revisions (RepairBlocks); audited and counted in /metrics.
+//   - Repair worker: the daemon service (package repair) that takes the
+//     blocks the store found bad (on read or scrub), finds the revisions
+//     holding them, and rewrites them with verified bytes fetched from
+//     members holding those revisions (RepairBlocks); audited and counted
+//     in /metrics. node gives it the store, audit log, fetch client and a
+//     finder over its catalog queries.
 //   - Scrub: re-hashing every stored block at store.scrub_rate every
 //     store.scrub_interval (by default daily on mirrors), then repairing.
 //   - Import gate: the residency policy asked before any way in (add,
@@ -57,7 +59,8 @@
 //     catches a log cut or rewritten behind those copies.
 //   - API key: an http.tokens entry, the bearer token of both the Hugging
 //     Face and the OpenAI API, maybe bound to a jurisdiction
-//     (internal/httpauth); the key of the Ollama API too.
+//     (internal/httpauth); the key of the Ollama API too, whose
+//     generations go through the router (inference/ollama.HandlerBackend).
 //   - Gate: the compliance check every import passes (add, mirror, bundle
 //     import, pull) before its commit (package gate); Daemon.Gate and
 //     Node.OpenCompliance give it the node's policy and audit log.

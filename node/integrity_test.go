@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/repair"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -88,13 +89,13 @@ func TestCorruptBlockNotServedAndRepaired(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return len(bad) == 0 && len(auditEntries(t, a, KindBlockRepaired)) > 0, fmt.Sprintf("bad %v", bad)
+		return len(bad) == 0 && len(auditEntries(t, a, repair.KindBlockRepaired)) > 0, fmt.Sprintf("bad %v", bad)
 	})
 	status, body, err = get(t, url)
 	if err != nil || status != 200 || !bytes.Equal(body, want) {
 		t.Fatalf("GET after repair = %d, %d bytes, %v; want 200 and the file", status, len(body), err)
 	}
-	if es := auditEntries(t, a, KindBlockBad); len(es) == 0 {
+	if es := auditEntries(t, a, repair.KindBlockBad); len(es) == 0 {
 		t.Error("the bad block was not audited")
 	}
 	_, metrics, err := get(t, "http://"+a.d.HTTPAddr()+"/metrics")
