@@ -20,6 +20,7 @@ import (
 	"github.com/cairnhub/cairn/inference/router"
 	"github.com/cairnhub/cairn/metrics"
 	"github.com/cairnhub/cairn/p2p"
+	"github.com/cairnhub/cairn/p2p/auditsync"
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/p2p/policysync"
 	"github.com/cairnhub/cairn/repair"
@@ -81,8 +82,8 @@ type Daemon struct {
 	Replicator *replicate.Service
 	PolicySync *policysync.Service
 
-	cps    checkpoints    // audit checkpoints: members' book, publish hooks
-	repair *repair.Worker // repair worker and scrub
+	cps    *auditsync.Service // audit checkpoints: members' book, publish hooks
+	repair *repair.Worker     // repair worker and scrub
 
 	// denials records refusals, one line per (peer, repo, reason) a
 	// minute: a refused peer asks for many blocks.
@@ -108,7 +109,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if log == nil {
 		log = slog.Default()
 	}
-	d = &Daemon{n: n, log: log, cli: o.CLI, cps: checkpoints{book: sovereignty.NewCheckpointBook(0)}}
+	d = &Daemon{n: n, log: log, cli: o.CLI}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -121,6 +122,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if d.Audit, err = n.OpenAudit(); err != nil {
 		return nil, err
 	}
+	d.cps = auditsync.New(auditsync.Config{Log: d.Audit, Self: n.ID, Logger: log})
 	// Only this node's own organisation sets its residency policy, even
 	// when it trusts other organisations' members (federation).
 	if d.Engine, err = n.policyEngine(trust, d.Audit); err != nil {
@@ -227,7 +229,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	}
 	d.registerCatalog()
 	d.registerReleases()
-	d.registerCheckpoints(ctx)
+	d.cps.Serve(ctx, h.Libp2p(), h)
 	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
 		d.self = m
 	} else {
@@ -308,7 +310,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		run("policy", d.PolicySync.Run)
 		run("replicate", d.Replicator.Run)
 	}
-	run("audit checkpoints", d.runCheckpoints)
+	run("audit checkpoints", d.cps.Run)
 	run("integrity", d.repair.Run)
 	run("router", d.Router.Run)
 	if d.OpenAI != nil {

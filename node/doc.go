@@ -54,8 +54,8 @@
 //     overrides are audited (ImportGate).
 //   - Audit checkpoints: the node signs its audit log's head with its
 //     identity key every minute and at shutdown, pushes it to members
-//     (CheckpointPushProtocol), keeps theirs (KeepCheckpoint) and answers
-//     what it holds (CheckpointProtocol), so `cairn audit verify --peers`
+//     (p2p/auditsync), keeps theirs (KeepCheckpoint) and answers what it
+//     holds, so `cairn audit verify --peers`
 //     catches a log cut or rewritten behind those copies.
 //   - API key: an http.tokens entry, the bearer token of both the Hugging
 //     Face and the OpenAI API, maybe bound to a jurisdiction

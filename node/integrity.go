@@ -7,7 +7,6 @@ import (
 
 	"github.com/cairnhub/cairn/p2p/catalog"
 	"github.com/cairnhub/cairn/repair"
-	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -58,12 +57,4 @@ func (f repairFinder) Connected() bool { return len(f.d.Host.Peers()) > 0 }
 func (f repairFinder) Holders(ctx context.Context, r store.Ref) ([]peer.ID, error) {
 	_, sources, err := f.d.findManifest(ctx, catalog.Query{Kind: r.Kind, Repo: r.Repo, Revision: r.Commit}, 0)
 	return sources, err
-}
-
-// record appends an entry to the audit log itself, not through the
-// dedup auditor: each entry counts.
-func (d *Daemon) record(e sovereignty.Entry) {
-	if err := d.Audit.Append(e); err != nil {
-		d.log.Error("audit", "err", err)
-	}
 }

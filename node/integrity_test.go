@@ -210,7 +210,7 @@ func TestAuditCheckpointsHeldByMembers(t *testing.T) {
 	}
 	// a pushes its checkpoint (every minute; here at once): b keeps it. A
 	// checkpoint naming another node than its key's is refused.
-	a.d.pushCheckpoint(c.ctx, cp)
+	a.d.cps.Push(c.ctx, cp)
 	c.eventually(10*time.Second, "b holds a's checkpoint", func() (bool, string) {
 		got, ok := b.d.HeldCheckpoint(a.id())
 		return ok && got.Seq == cp.Seq, fmt.Sprintf("%v %+v", ok, got)
