@@ -35,7 +35,8 @@
 //     catalog answering as a partial holder); a pull's sources are the
 //     members that answered plus every other connected one the policy
 //     lets hold the repo.
-//   - Pull-through: the Hugging Face API's store: on a miss, one pull of
+//   - Pull-through: the Hugging Face API's store (hfapi.PullThrough over
+//     hfPuller): on a miss, one pull of
 //     the revision shared by every request for it (or, on a mirror, a
 //     mirror from the upstream Hub), files streamed as their blocks
 //     arrive.

@@ -110,7 +110,7 @@ func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	// Files the node lacks are pulled through from members on request.
 	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	d.stopPulls = stop
-	if d.HF, err = hfapi.New(newPullThrough(pctx, d, n.Store), hfo); err != nil {
+	if d.HF, err = hfapi.New(hfapi.NewPullThrough(pctx, n.Store, hfPuller{d}, d.log), hfo); err != nil {
 		return fmt.Errorf("http api: %w", err)
 	}
 	var pull models.Puller
