@@ -195,7 +195,7 @@ func cmdBOM(c *cli.Context) error {
 			holders = []bom.Holder{{Peer: n.ID.String(), Jurisdiction: cc.Jurisdiction}}
 		}
 	}
-	b, err := node.BOM(c.Context, n.Store, m, node.BOMSources{Holders: holders, Upstream: n.Config.Upstream.Endpoint})
+	b, err := node.BOM(c.Context, n.Store, m, holders, n.Config.Upstream.Endpoint)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairnhub/cairn/bom/bomstore"
 	"github.com/cairnhub/cairn/chunker"
 	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/manifest"
@@ -70,7 +71,7 @@ func VerifyModelSig(ctx context.Context, st *store.Store, m *manifest.Manifest, 
 	if !ok {
 		return res, false, nil
 	}
-	b, err := readStored(ctx, st, f, maxSigBundle)
+	b, err := chunker.ReadAll(ctx, st, f.CID, bomstore.MaxSigBundle)
 	if err != nil {
 		return res, true, fmt.Errorf("%s: %w", modelsign.SignatureFile, err)
 	}
