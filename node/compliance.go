@@ -116,7 +116,7 @@ func (d *Daemon) gatePulled(ctx context.Context, m *manifest.Manifest, sources [
 	}
 	if res.Quarantined() && d.Host != nil {
 		// Released at the source: the release travels with the revision.
-		res.Release = d.releaseFrom(ctx, m, sources)
+		res.Release = d.releases.Ask(ctx, m, sources)
 	}
 	if err := g.Record(ctx, res, m.Commit); err != nil {
 		return fmt.Errorf("pull %s@%s: %w", m.Repo, m.Commit, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/cairnhub/cairn/p2p/auditsync"
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/p2p/policysync"
+	"github.com/cairnhub/cairn/p2p/release"
 	"github.com/cairnhub/cairn/repair"
 	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
@@ -82,8 +83,9 @@ type Daemon struct {
 	Replicator *replicate.Service
 	PolicySync *policysync.Service
 
-	cps    *auditsync.Service // audit checkpoints: members' book, publish hooks
-	repair *repair.Worker     // repair worker and scrub
+	cps      *auditsync.Service // audit checkpoints: members' book, publish hooks
+	repair   *repair.Worker     // repair worker and scrub
+	releases *release.Service   // quarantine releases between members; nil when peer-to-peer is off
 
 	// denials records refusals, one line per (peer, repo, reason) a
 	// minute: a refused peer asks for many blocks.
