@@ -72,7 +72,7 @@
 //   - model.sig: an OpenSSF model-signing bundle in a revision, verified
 //     against provenance.signing_keys and signing_roots once its bytes
 //     are local; under require_signed it counts like a publisher
-//     signature.
+//     signature (modelsign/revsign).
 //   - ML-BOM: the CycloneDX document of a revision (BOM, over
 //     bom/bomstore), also served at /api/models/{org}/{name}/bom.
 package node

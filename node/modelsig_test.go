@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/modelsign"
+	"github.com/cairnhub/cairn/modelsign/revsign"
 )
 
 // writePubPEM writes k's public key as a PEM file and returns its path.
@@ -52,7 +53,7 @@ func TestRequireSignedAcceptsModelSig(t *testing.T) {
 
 	sign := func(repo string, k *ecdsa.PrivateKey) *manifest.Manifest {
 		m := addRepo(t, a.n, repo, 4096)
-		bundle, err := SignRevision(m, k, nil)
+		bundle, err := revsign.Sign(m, k, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +61,7 @@ func TestRequireSignedAcceptsModelSig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := AddModelSig(t.Context(), a.n.Store, m, "main", bundle, g)
+		s, err := revsign.Add(t.Context(), a.n.Store, m, "main", bundle, g)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +89,7 @@ func TestRequireSignedAcceptsModelSig(t *testing.T) {
 		t.Fatal("b holds a revision signed by an untrusted key")
 	}
 	// The bundle Cairn wrote verifies with modelsign on its own.
-	if _, found, err := VerifyModelSig(t.Context(), a.n.Store, good, mustTrust(t, writePubPEM(t, trusted))); !found || err != nil {
+	if _, found, err := revsign.Verify(t.Context(), a.n.Store, good, mustTrust(t, writePubPEM(t, trusted))); !found || err != nil {
 		t.Fatalf("verify: found %v, %v", found, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/modelsign/revsign"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -184,7 +185,7 @@ func (d *Daemon) checkProvenance(m *manifest.Manifest, peer, via string) error {
 	}
 	// A model.sig is verified once its bytes are here (checkModelSig);
 	// until then it stands for a signature under require_signed.
-	if _, err := VerifyManifest(m, p.publishers, p.requireSigned && !hasModelSig(m)); err != nil {
+	if _, err := VerifyManifest(m, p.publishers, p.requireSigned && !revsign.Has(m)); err != nil {
 		d.audit(sovereignty.Entry{Kind: "provenance", Subject: via, Peer: peer, Repo: m.Repo + "@" + m.Commit, Reason: err.Error()})
 		d.log.Warn("manifest refused", "via", via, "peer", peer, "repo", m.Repo, "commit", m.Commit, "err", err)
 		return err

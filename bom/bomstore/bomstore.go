@@ -11,12 +11,10 @@ import (
 	"github.com/cairnhub/cairn/inference/gguf"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/modelsign"
+	"github.com/cairnhub/cairn/modelsign/revsign"
 	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store"
 )
-
-// MaxSigBundle bounds a model.sig read from the store.
-const MaxSigBundle = 1 << 20
 
 // Store is what Build reads of the block store; *store.Store is one.
 type Store interface {
@@ -149,7 +147,7 @@ func bomSignatures(ctx context.Context, st Store, m *manifest.Manifest, verify f
 		out = append(out, bom.Signature{Format: "cairn", Method: "key", Signer: s.Key, Verified: ok})
 	}
 	if f, found := m.File(modelsign.SignatureFile); found {
-		if b, err := chunker.ReadAll(ctx, st, f.CID, MaxSigBundle); err == nil {
+		if b, err := chunker.ReadAll(ctx, st, f.CID, revsign.MaxBundle); err == nil {
 			if info, err := modelsign.Describe(b); err == nil {
 				signer := info.KeyHint
 				if info.Method == modelsign.MethodCertificate {
