@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,10 +15,6 @@ import (
 	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store"
 )
-
-// ErrQuarantined wraps every refusal to serve, replicate, export or load a
-// revision the compliance gate quarantined.
-var ErrQuarantined = errors.New("quarantined")
 
 // policyEngine is the residency policy of the home: signed by this node's
 // own organisation (even when it trusts others' members), the policy file
@@ -127,44 +122,10 @@ func (d *Daemon) gatePulled(ctx context.Context, m *manifest.Manifest, sources [
 	return nil
 }
 
-// QuarantineError is the refusal of a quarantined revision, with why.
-type QuarantineError struct {
-	Kind    manifest.Kind
-	Repo    string
-	Commit  string
-	Reasons []string
-}
-
-func (e *QuarantineError) Error() string {
-	return fmt.Sprintf("%s %s@%s is quarantined by the compliance gate (%s); an operator with the organisation key lifts it with `cairn release`",
-		e.Kind, e.Repo, e.Commit, strings.Join(e.Reasons, "; "))
-}
-
-func (e *QuarantineError) Unwrap() error { return ErrQuarantined }
-
-// CheckQuarantine returns a *QuarantineError when m's revision is
-// quarantined and not released.
+// CheckQuarantine returns a *gate.QuarantineError when m's revision is
+// quarantined and not released (gate.CheckQuarantine).
 func CheckQuarantine(ctx context.Context, st *store.Store, m *manifest.Manifest) error {
-	q, ok, err := st.QuarantineOf(ctx, m.Type, m.Repo, m.Commit)
-	if err != nil {
-		return err
-	}
-	if ok && q.InForce() {
-		return &QuarantineError{Kind: m.Type, Repo: m.Repo, Commit: m.Commit, Reasons: q.Reasons}
-	}
-	return nil
-}
-
-// quarantineReason is the HF API's view of the store's quarantines
-// (hfapi.Options.Quarantine).
-func quarantineReason(st *store.Store) func(ctx context.Context, m *manifest.Manifest) (string, bool) {
-	return func(ctx context.Context, m *manifest.Manifest) (string, bool) {
-		err := CheckQuarantine(ctx, st, m)
-		if err == nil {
-			return "", false
-		}
-		return err.Error(), true
-	}
+	return gate.CheckQuarantine(ctx, st, m)
 }
 
 // fileScans is the HF API's view of the gate's checks (hfapi.Options.FileScans).

@@ -67,7 +67,7 @@
 //     Node.OpenCompliance give it the node's policy and audit log.
 //   - Quarantined revision: stored but not served over the HF API (451),
 //     not answered to members, not loaded for inference, until a signed
-//     release lifts it (QuarantineError, CheckQuarantine); a pulled
+//     release lifts it (gate.QuarantineError, CheckQuarantine); a pulled
 //     revision's release is asked of its sources (p2p/release).
 //   - model.sig: an OpenSSF model-signing bundle in a revision, verified
 //     against provenance.signing_keys and signing_roots once its bytes
