@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairnhub/cairn/bom"
+	"github.com/cairnhub/cairn/bom/bomstore"
 	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/modelsign"
@@ -196,7 +197,7 @@ func cmdBOM(c *cli.Context) error {
 			holders = []bom.Holder{{Peer: n.ID.String(), Jurisdiction: cc.Jurisdiction}}
 		}
 	}
-	b, err := node.BOM(c.Context, n.Store, m, holders, n.Config.Upstream.Endpoint)
+	b, err := bomstore.Build(c.Context, n.Store, m, bomstore.Sources{Holders: holders, Upstream: n.Config.Upstream.Endpoint})
 	if err != nil {
 		return err
 	}

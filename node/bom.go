@@ -10,17 +10,7 @@ import (
 	"github.com/cairnhub/cairn/bom/bomstore"
 	"github.com/cairnhub/cairn/internal/httpauth"
 	"github.com/cairnhub/cairn/manifest"
-	"github.com/cairnhub/cairn/store"
 )
-
-// BOM returns the CycloneDX 1.6 ML-BOM of revision m (bomstore.Build),
-// its Cairn signatures checked against their own keys.
-func BOM(ctx context.Context, st *store.Store, m *manifest.Manifest, holders []bom.Holder, upstream string) ([]byte, error) {
-	return bomstore.Build(ctx, st, m, bomstore.Sources{Holders: holders, Upstream: upstream, Verify: func(m *manifest.Manifest) error {
-		_, err := VerifyManifest(m, nil, false)
-		return err
-	}})
-}
 
 // Holders are the holders of a revision with their jurisdictions: this
 // node, and the members the replication status names.
@@ -76,7 +66,7 @@ func (d *Daemon) serveBOM(keys httpauth.Keys) http.HandlerFunc {
 			http.Error(w, fmt.Sprintf(`{"error":%q}`, err.Error()), http.StatusNotFound)
 			return
 		}
-		b, err := BOM(r.Context(), d.n.Store, m, d.Holders(r.Context(), m), d.n.Config.Upstream.Endpoint)
+		b, err := bomstore.Build(r.Context(), d.n.Store, m, bomstore.Sources{Holders: d.Holders(r.Context(), m), Upstream: d.n.Config.Upstream.Endpoint})
 		if err != nil {
 			http.Error(w, fmt.Sprintf(`{"error":%q}`, err.Error()), http.StatusInternalServerError)
 			return

@@ -73,6 +73,6 @@
 //     against provenance.signing_keys and signing_roots once its bytes
 //     are local; under require_signed it counts like a publisher
 //     signature (modelsign/revsign).
-//   - ML-BOM: the CycloneDX document of a revision (BOM, over
-//     bom/bomstore), also served at /api/models/{org}/{name}/bom.
+//   - ML-BOM: the CycloneDX document of a revision (bom/bomstore), served
+//     at /api/models/{org}/{name}/bom.
 package node

@@ -64,7 +64,7 @@ func (d *Daemon) checkModelSig(ctx context.Context, m *manifest.Manifest, via st
 	if err != nil {
 		return fmt.Errorf("provenance: %w", err)
 	}
-	signers, _ := VerifyManifest(m, p.publishers, false) // every signature verified already
+	signers, _ := sovereignty.VerifyManifest(m, p.publishers, false) // every signature verified already
 	if len(signers) > 0 {
 		return nil
 	}
@@ -82,7 +82,7 @@ func (d *Daemon) checkModelSig(ctx context.Context, m *manifest.Manifest, via st
 	if err == nil {
 		return nil
 	}
-	err = fmt.Errorf("%s@%s: %w: %s: %w", m.Repo, m.Commit, ErrProvenance, modelsign.SignatureFile, err)
+	err = fmt.Errorf("%s@%s: %w: %s: %w", m.Repo, m.Commit, sovereignty.ErrProvenance, modelsign.SignatureFile, err)
 	d.audit(sovereignty.Entry{Kind: "provenance", Subject: via, Repo: m.Repo + "@" + m.Commit, Reason: err.Error()})
 	d.log.Warn("model signature refused", "via", via, "repo", m.Repo, "commit", m.Commit, "err", err)
 	return err

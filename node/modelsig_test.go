@@ -14,6 +14,7 @@ import (
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/modelsign"
 	"github.com/cairnhub/cairn/modelsign/revsign"
+	"github.com/cairnhub/cairn/sovereignty"
 )
 
 // writePubPEM writes k's public key as a PEM file and returns its path.
@@ -81,7 +82,7 @@ func TestRequireSignedAcceptsModelSig(t *testing.T) {
 		t.Fatal("b lacks acme/good")
 	}
 	for _, repo := range []string{"acme/bad", "acme/unsigned"} {
-		if _, err := b.d.Pull(t.Context(), manifest.Model, repo, "main", PullOptions{}); !errors.Is(err, ErrProvenance) && !errors.Is(err, ErrNoSource) {
+		if _, err := b.d.Pull(t.Context(), manifest.Model, repo, "main", PullOptions{}); !errors.Is(err, sovereignty.ErrProvenance) && !errors.Is(err, ErrNoSource) {
 			t.Fatalf("pull of %s under require_signed: %v", repo, err)
 		}
 	}

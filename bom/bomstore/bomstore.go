@@ -30,9 +30,6 @@ type Sources struct {
 	// Upstream is the Hub's base URL (upstream.endpoint); a revision the
 	// gate checked via "mirror" names it with the repo and check time.
 	Upstream string
-	// Verify checks the manifest's Cairn signatures against their own
-	// keys; nil: none is stated verified.
-	Verify func(*manifest.Manifest) error
 }
 
 // Build returns the CycloneDX 1.6 ML-BOM of revision m: its files with
@@ -69,7 +66,7 @@ func Build(ctx context.Context, st Store, m *manifest.Manifest, src Sources) ([]
 	if err := bomFacts(ctx, st, m, &in); err != nil {
 		return nil, err
 	}
-	in.Signatures = bomSignatures(ctx, st, m, src.Verify)
+	in.Signatures = bomSignatures(ctx, st, m)
 	return bom.Build(in)
 }
 
@@ -136,13 +133,14 @@ func bomFacts(ctx context.Context, st Store, m *manifest.Manifest, in *bom.Input
 // bomSignatures lists Cairn's manifest signatures (checked against their
 // own keys) and a model.sig bundle (described, not verified here: the
 // trusted keys are the verifier's).
-func bomSignatures(ctx context.Context, st Store, m *manifest.Manifest, verify func(*manifest.Manifest) error) []bom.Signature {
+func bomSignatures(ctx context.Context, st Store, m *manifest.Manifest) []bom.Signature {
 	var out []bom.Signature
 	for _, s := range m.Signatures {
 		k, err := sovereignty.ParseOrgPublicKey(s.Key)
 		ok := err == nil
 		if ok {
-			ok = verify != nil && verify(m) == nil && len(k) > 0
+			_, err = sovereignty.VerifyManifest(m, nil, false)
+			ok = err == nil && len(k) > 0
 		}
 		out = append(out, bom.Signature{Format: "cairn", Method: "key", Signer: s.Key, Verified: ok})
 	}

@@ -7,12 +7,11 @@
 // holders and the upstream Hub). It lives apart from bom because it needs
 // the store, the chunker and sovereignty, which bom (imported by licence
 // and so by sovereignty) may not import. Callers: package node (the
-// daemon's /api/models/{org}/{name}/bom) and cli (`cairn bom`) through it.
+// daemon's /api/models/{org}/{name}/bom) and cli (`cairn bom`).
 //
 // Words:
 //   - Sources: what a BOM states beyond the store: the revision's holders
-//     and the upstream Hub a mirrored revision came from; and the check
-//     of the manifest's Cairn signatures (Verify).
+//     and the upstream Hub a mirrored revision came from.
 //   - Upstream: the Hub's base URL; a revision the gate checked via
 //     "mirror" names it with the repo and the check time.
 package bomstore
