@@ -1,10 +1,13 @@
 // Package node is Cairn's composition root: it owns the node home on disk,
 // loads the configuration, and StartDaemon builds every service of a
 // running node explicitly, as fields of Daemon: the p2p host with its
-// protocols (fetch, catalog, policy, infer), the Hugging Face API
-// (hfapi), the OpenAI server (inference/openai) unless inference is
-// disabled, the inference router in front of it (inference/router), the
-// model finder (inference/models) and the metrics. routes lays out every
+// protocols (fetch, catalog, policy, infer, p2p/auditsync, p2p/release),
+// the Hugging Face API (hfapi), the OpenAI server (inference/openai)
+// unless inference is disabled, the inference router in front of it
+// (inference/router), the Ollama API over the router (inference/ollama),
+// the model finder (inference/models), the repair worker (repair) and
+// the metrics. Feature logic lives in those packages; node holds
+// construction and the thin adapters they need of it. routes lays out every
 // HTTP route in one place (behind internal/httpguard: Host check, CORS
 // only for listed origins, JSON-only bodies on JSON endpoints, /metrics
 // behind the tokens); Run runs the services together. cli turns
