@@ -10,7 +10,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cairnhub/cairn/gate"
-	"github.com/cairnhub/cairn/hfapi"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store"
@@ -126,19 +125,4 @@ func (d *Daemon) gatePulled(ctx context.Context, m *manifest.Manifest, sources [
 // quarantined and not released (gate.CheckQuarantine).
 func CheckQuarantine(ctx context.Context, st *store.Store, m *manifest.Manifest) error {
 	return gate.CheckQuarantine(ctx, st, m)
-}
-
-// fileScans is the HF API's view of the gate's checks (hfapi.Options.FileScans).
-func fileScans(st *store.Store) func(ctx context.Context, m *manifest.Manifest) map[string]hfapi.FileScan {
-	return func(ctx context.Context, m *manifest.Manifest) map[string]hfapi.FileScan {
-		c, ok, err := st.Check(ctx, m.Type, m.Repo, m.Commit)
-		if err != nil || !ok {
-			return nil
-		}
-		out := make(map[string]hfapi.FileScan, len(c.Files))
-		for _, f := range c.Files {
-			out[f.Path] = hfapi.FileScan{Verdict: f.Verdict, Findings: f.Findings}
-		}
-		return out
-	}
 }

@@ -103,7 +103,7 @@ func inferenceDisabled(w http.ResponseWriter, _ *http.Request) {
 func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	n := d.n
 	keys := d.keys()
-	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log, Quarantine: gate.QuarantineReason(n.Store), FileScans: fileScans(n.Store)}
+	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log, Quarantine: gate.QuarantineReason(n.Store), FileScans: hfapi.StoredFileScans(n.Store)}
 	for _, t := range n.Config.HTTP.Tokens {
 		hfo.Tokens = append(hfo.Tokens, hfapi.Token{Token: t.Token, Jurisdiction: t.Jurisdiction})
 	}
