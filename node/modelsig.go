@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/modelsign"
@@ -22,29 +21,12 @@ import (
 
 // ModelSigTrust loads the keys and roots provenance.signing_keys and
 // signing_roots name.
-func (c ProvenanceConfig) ModelSigTrust() (modelsign.VerifyOptions, error) {
-	var o modelsign.VerifyOptions
-	for _, p := range c.SigningKeys {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return o, fmt.Errorf("provenance.signing_keys: %w", err)
-		}
-		k, err := modelsign.ParsePublicKeyPEM(b)
-		if err != nil {
-			return o, fmt.Errorf("provenance.signing_keys: %s: %w", p, err)
-		}
-		o.PublicKeys = append(o.PublicKeys, k)
+func (c ProvenanceConfig) ModelSigTrust() (o modelsign.VerifyOptions, err error) {
+	if o.PublicKeys, err = revsign.LoadKeys(c.SigningKeys); err != nil {
+		return o, fmt.Errorf("provenance.signing_keys: %w", err)
 	}
-	for _, p := range c.SigningRoots {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return o, fmt.Errorf("provenance.signing_roots: %w", err)
-		}
-		certs, err := modelsign.ParseCertificatesPEM(b)
-		if err != nil {
-			return o, fmt.Errorf("provenance.signing_roots: %s: %w", p, err)
-		}
-		o.Roots = append(o.Roots, certs...)
+	if o.Roots, err = revsign.LoadRoots(c.SigningRoots); err != nil {
+		return o, fmt.Errorf("provenance.signing_roots: %w", err)
 	}
 	return o, nil
 }

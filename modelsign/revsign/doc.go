@@ -12,4 +12,6 @@
 //     revision, over the sha256 digests of its other files; at most
 //     MaxBundle bytes are read.
 //   - Files: a manifest's files as modelsign signs them, path and sha256.
+//   - Trust: the PEM public keys (LoadKeys) and root certificates
+//     (LoadRoots) a bundle may verify against.
 package revsign

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -103,4 +104,40 @@ func Add(ctx context.Context, st *store.Store, m *manifest.Manifest, rev string,
 		return nil, err
 	}
 	return n, nil
+}
+
+// LoadKeys reads the PEM public keys trusted for bundles of the key
+// method, one file each.
+func LoadKeys(paths []string) ([]crypto.PublicKey, error) {
+	var out []crypto.PublicKey
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		k, err := modelsign.ParsePublicKeyPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// LoadRoots reads the PEM root certificates trusted for bundles of the
+// certificate method.
+func LoadRoots(paths []string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		certs, err := modelsign.ParseCertificatesPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		out = append(out, certs...)
+	}
+	return out, nil
 }
