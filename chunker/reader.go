@@ -343,3 +343,19 @@ func Walk(ctx context.Context, get Getter, root cid.Cid, fn func(c cid.Cid, b bl
 	}
 	return nil
 }
+
+// ReadAll reads the file under root whole, refusing one over limit bytes.
+func ReadAll(ctx context.Context, get Getter, root cid.Cid, limit int64) ([]byte, error) {
+	r, err := NewReader(ctx, get, root)
+	if err != nil {
+		return nil, err
+	}
+	if r.Size() > limit {
+		return nil, fmt.Errorf("%d bytes, more than %d", r.Size(), limit)
+	}
+	b := make([]byte, r.Size())
+	if _, err := r.ReadAt(b, 0); err != nil && err != io.EOF {
+		return nil, err
+	}
+	return b, nil
+}

@@ -13,9 +13,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairnhub/cairn/bom"
+	"github.com/cairnhub/cairn/bom/bomstore"
 	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/modelsign"
+	"github.com/cairnhub/cairn/modelsign/revsign"
 	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store"
@@ -195,7 +197,7 @@ func cmdBOM(c *cli.Context) error {
 			holders = []bom.Holder{{Peer: n.ID.String(), Jurisdiction: cc.Jurisdiction}}
 		}
 	}
-	b, err := node.BOM(c.Context, n.Store, m, node.BOMSources{Holders: holders, Upstream: n.Config.Upstream.Endpoint})
+	b, err := bomstore.Build(c.Context, n.Store, m, bomstore.Sources{Holders: holders, Upstream: n.Config.Upstream.Endpoint})
 	if err != nil {
 		return err
 	}
@@ -289,7 +291,7 @@ func cmdSignModel(c *cli.Context, ref refArg, kind manifest.Kind, keyPEM []byte)
 	if err := node.CheckQuarantine(c.Context, n.Store, m); err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
-	bundle, err := node.SignRevision(m, key, chain)
+	bundle, err := revsign.Sign(m, key, chain)
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
@@ -303,7 +305,7 @@ func cmdSignModel(c *cli.Context, ref refArg, kind manifest.Kind, keyPEM []byte)
 		return err
 	}
 	defer done()
-	signed, err := node.AddModelSig(c.Context, n.Store, m, ref.Rev, bundle, g)
+	signed, err := revsign.Add(c.Context, n.Store, m, ref.Rev, bundle, g)
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
@@ -333,7 +335,7 @@ func verifyMirroredSig(c *cli.Context, n nodeRef, g *gate.Gate, m *manifest.Mani
 	if err != nil {
 		return err
 	}
-	res, _, err := node.VerifyModelSig(c.Context, n.Store, m, o)
+	res, _, err := revsign.Verify(c.Context, n.Store, m, o)
 	if err == nil {
 		fmt.Fprintf(c.App.ErrWriter, "%s verified: %s method, signed by %s, %d files\n", modelsign.SignatureFile, res.Method, res.Signer, len(res.Files))
 		return nil

@@ -244,7 +244,7 @@ func cmdSign(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
-	if err := node.SignManifest(m, key); err != nil {
+	if err := sovereignty.SignManifest(m, key); err != nil {
 		return err
 	}
 	if err := n.Store.Commit(c.Context, m, ref.Rev, nil); err != nil {

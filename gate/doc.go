@@ -22,7 +22,9 @@
 //     every gated revision, quarantined or not.
 //   - Quarantine: a revision committed but not to be served, replicated or
 //     loaded (store.Quarantine, store.Store.Quarantined), with the reasons
-//     and a count of the files by verdict.
+//     and a count of the files by verdict. CheckQuarantine refuses a
+//     revision quarantined and not released with a *QuarantineError
+//     (ErrQuarantined); QuarantineReason is the HF API's view of it.
 //   - Release: a sovereignty.Release signed by a trusted organisation key,
 //     stored with the quarantine record it lifts; it travels with the
 //     revision (Result.Release applies one that came with it). A release

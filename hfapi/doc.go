@@ -5,6 +5,10 @@
 //
 // Words:
 //
+//   - Pull-through: a Store (PullThrough) that on a miss has a Puller
+//     bring the revision (a node pulls it from its members), one pull
+//     shared by every request for it, answering its manifest as soon as
+//     it is known and its blocks as they arrive.
 //   - Route: what a request path names once parsed (ParsePath): an operation
 //     (resolve, raw, info, tree, paths-info, refs, list, whoami), a kind
 //     (model or dataset), a repo, a revision and a path inside the revision.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/store"
 )
 
 // FileScan is the compliance gate's verdict on one file of a revision, as
@@ -11,6 +12,27 @@ import (
 type FileScan struct {
 	Verdict  string   // "safe", "unknown" or "unsafe"
 	Findings []string // the first findings, one line each
+}
+
+// Checks are the gate's stored checks: *store.Store.
+type Checks interface {
+	Check(ctx context.Context, kind manifest.Kind, repo, commit string) (store.Check, bool, error)
+}
+
+// StoredFileScans is Options.FileScans over the gate's stored checks; a
+// revision never checked has none.
+func StoredFileScans(st Checks) func(ctx context.Context, m *manifest.Manifest) map[string]FileScan {
+	return func(ctx context.Context, m *manifest.Manifest) map[string]FileScan {
+		c, ok, err := st.Check(ctx, m.Type, m.Repo, m.Commit)
+		if err != nil || !ok {
+			return nil
+		}
+		out := make(map[string]FileScan, len(c.Files))
+		for _, f := range c.Files {
+			out[f.Path] = FileScan{Verdict: f.Verdict, Findings: f.Findings}
+		}
+		return out
+	}
 }
 
 // securityFileStatus is the Hub's per-file scan field; huggingface_hub

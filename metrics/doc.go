@@ -11,4 +11,6 @@
 //   - Counting writer: the http.ResponseWriter CountAnswer returns; it
 //     passes an answer through unchanged while counting its completion
 //     tokens and timing its first one.
+//   - Swarm figures: the fetch server's bytes served to each peer and the
+//     upload and download limits, read at each scrape (RegisterSwarm).
 package metrics

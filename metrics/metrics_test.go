@@ -117,3 +117,23 @@ func grepLine(s, prefix string) string {
 	}
 	return "(none)"
 }
+
+// TestSwarmWithoutP2P: with peer-to-peer off the limits are exported as
+// zero (unlimited) and no peer is listed.
+func TestSwarmWithoutP2P(t *testing.T) {
+	m := New(Sources{})
+	if err := m.RegisterSwarm(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{"cairn_max_upload_rate_bytes 0", "cairn_max_download_rate_bytes 0"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(body, "cairn_served_bytes_total{") {
+		t.Error("a peer is listed with peer-to-peer off")
+	}
+}

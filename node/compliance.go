@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,15 +10,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cairnhub/cairn/gate"
-	"github.com/cairnhub/cairn/hfapi"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store"
 )
-
-// ErrQuarantined wraps every refusal to serve, replicate, export or load a
-// revision the compliance gate quarantined.
-var ErrQuarantined = errors.New("quarantined")
 
 // policyEngine is the residency policy of the home: signed by this node's
 // own organisation (even when it trusts others' members), the policy file
@@ -110,7 +104,7 @@ func (d *Daemon) gatePulled(ctx context.Context, m *manifest.Manifest, sources [
 	}
 	if res.Quarantined() && d.Host != nil {
 		// Released at the source: the release travels with the revision.
-		res.Release = d.releaseFrom(ctx, m, sources)
+		res.Release = d.releases.Ask(ctx, m, sources)
 	}
 	if err := g.Record(ctx, res, m.Commit); err != nil {
 		return fmt.Errorf("pull %s@%s: %w", m.Repo, m.Commit, err)
@@ -121,57 +115,8 @@ func (d *Daemon) gatePulled(ctx context.Context, m *manifest.Manifest, sources [
 	return nil
 }
 
-// QuarantineError is the refusal of a quarantined revision, with why.
-type QuarantineError struct {
-	Kind    manifest.Kind
-	Repo    string
-	Commit  string
-	Reasons []string
-}
-
-func (e *QuarantineError) Error() string {
-	return fmt.Sprintf("%s %s@%s is quarantined by the compliance gate (%s); an operator with the organisation key lifts it with `cairn release`",
-		e.Kind, e.Repo, e.Commit, strings.Join(e.Reasons, "; "))
-}
-
-func (e *QuarantineError) Unwrap() error { return ErrQuarantined }
-
-// CheckQuarantine returns a *QuarantineError when m's revision is
-// quarantined and not released.
+// CheckQuarantine returns a *gate.QuarantineError when m's revision is
+// quarantined and not released (gate.CheckQuarantine).
 func CheckQuarantine(ctx context.Context, st *store.Store, m *manifest.Manifest) error {
-	q, ok, err := st.QuarantineOf(ctx, m.Type, m.Repo, m.Commit)
-	if err != nil {
-		return err
-	}
-	if ok && q.InForce() {
-		return &QuarantineError{Kind: m.Type, Repo: m.Repo, Commit: m.Commit, Reasons: q.Reasons}
-	}
-	return nil
-}
-
-// quarantineReason is the HF API's view of the store's quarantines
-// (hfapi.Options.Quarantine).
-func quarantineReason(st *store.Store) func(ctx context.Context, m *manifest.Manifest) (string, bool) {
-	return func(ctx context.Context, m *manifest.Manifest) (string, bool) {
-		err := CheckQuarantine(ctx, st, m)
-		if err == nil {
-			return "", false
-		}
-		return err.Error(), true
-	}
-}
-
-// fileScans is the HF API's view of the gate's checks (hfapi.Options.FileScans).
-func fileScans(st *store.Store) func(ctx context.Context, m *manifest.Manifest) map[string]hfapi.FileScan {
-	return func(ctx context.Context, m *manifest.Manifest) map[string]hfapi.FileScan {
-		c, ok, err := st.Check(ctx, m.Type, m.Repo, m.Commit)
-		if err != nil || !ok {
-			return nil
-		}
-		out := make(map[string]hfapi.FileScan, len(c.Files))
-		for _, f := range c.Files {
-			out[f.Path] = hfapi.FileScan{Verdict: f.Verdict, Findings: f.Findings}
-		}
-		return out
-	}
+	return gate.CheckQuarantine(ctx, st, m)
 }

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cairnhub/cairn/progress"
+	"github.com/cairnhub/cairn/repair"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -222,7 +223,7 @@ func (c Config) WithDefaults() Config {
 		c.P2P.MaxDownloadRate = "0"
 	}
 	if c.Store.ScrubRate == 0 {
-		c.Store.ScrubRate = DefaultScrubRate
+		c.Store.ScrubRate = repair.DefaultScrubRate
 	}
 	if c.P2P.MaxPeers == 0 {
 		c.P2P.MaxPeers = DefaultMaxPeers

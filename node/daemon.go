@@ -20,8 +20,11 @@ import (
 	"github.com/cairnhub/cairn/inference/router"
 	"github.com/cairnhub/cairn/metrics"
 	"github.com/cairnhub/cairn/p2p"
+	"github.com/cairnhub/cairn/p2p/auditsync"
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/p2p/gossip"
+	"github.com/cairnhub/cairn/p2p/release"
+	"github.com/cairnhub/cairn/repair"
 	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
 )
@@ -82,8 +85,9 @@ type Daemon struct {
 	Replicator *replicate.Service
 	Gossip     *gossip.Gossip
 
-	cps   checkpoints // audit checkpoints: members' book, publish hooks
-	integ integrity   // repair worker, scrub, counters
+	cps      *auditsync.Service // audit checkpoints: members' book, publish hooks
+	repair   *repair.Worker     // repair worker and scrub
+	releases *release.Service   // quarantine releases between members; nil when peer-to-peer is off
 
 	// denials records refusals, one line per (peer, repo, reason) a
 	// minute: a refused peer asks for many blocks.
@@ -109,7 +113,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if log == nil {
 		log = slog.Default()
 	}
-	d = &Daemon{n: n, log: log, cli: o.CLI, cps: checkpoints{book: sovereignty.NewCheckpointBook(0)}}
+	d = &Daemon{n: n, log: log, cli: o.CLI}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -122,6 +126,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if d.Audit, err = n.OpenAudit(); err != nil {
 		return nil, err
 	}
+	d.cps = auditsync.New(auditsync.Config{Log: d.Audit, Self: n.ID, Logger: log})
 	// Only this node's own organisation sets its residency policy, even
 	// when it trusts other organisations' members (federation).
 	if d.Engine, err = n.policyEngine(trust, d.Audit); err != nil {
@@ -147,7 +152,9 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	if err := d.registerSwarmMetrics(); err != nil {
 		return nil, err
 	}
-	d.startIntegrity()
+	if err := d.startIntegrity(); err != nil {
+		return nil, err
+	}
 	addr := n.Config.HTTP.Addr
 	if o.HTTPAddr != "" {
 		addr = o.HTTPAddr
@@ -231,7 +238,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	}
 	d.registerCatalog()
 	d.registerReleases()
-	d.registerCheckpoints(ctx)
+	d.cps.Serve(ctx, h.Libp2p(), h)
 	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
 		d.self = m
 	} else {
@@ -314,8 +321,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		run("replicate", d.Replicator.Run)
 		run("gossip", d.repairGossip)
 	}
-	run("audit checkpoints", d.runCheckpoints)
-	run("integrity", d.runIntegrity)
+	run("audit checkpoints", d.cps.Run)
+	run("integrity", d.repair.Run)
 	run("router", d.Router.Run)
 	if d.OpenAI != nil {
 		run("openai", d.OpenAI.Run)

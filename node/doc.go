@@ -1,10 +1,13 @@
 // Package node is Cairn's composition root: it owns the node home on disk,
 // loads the configuration, and StartDaemon builds every service of a
 // running node explicitly, as fields of Daemon: the p2p host with its
-// protocols (fetch, catalog, policy, infer), the Hugging Face API
-// (hfapi), the OpenAI server (inference/openai) unless inference is
-// disabled, the inference router in front of it (inference/router), the
-// model finder (inference/models) and the metrics. routes lays out every
+// protocols (fetch, catalog, policy, infer, p2p/auditsync, p2p/release),
+// the Hugging Face API (hfapi), the OpenAI server (inference/openai)
+// unless inference is disabled, the inference router in front of it
+// (inference/router), the Ollama API over the router (inference/ollama),
+// the model finder (inference/models), the repair worker (repair) and
+// the metrics. Feature logic lives in those packages; node holds
+// construction and the thin adapters they need of it. routes lays out every
 // HTTP route in one place (behind internal/httpguard: Host check, CORS
 // only for listed origins, JSON-only bodies on JSON endpoints, /metrics
 // behind the tokens); Run runs the services together. cli turns
@@ -37,7 +40,8 @@
 //     catalog answering as a partial holder); a pull's sources are the
 //     members that answered plus every other connected one the policy
 //     lets hold the repo.
-//   - Pull-through: the Hugging Face API's store: on a miss, one pull of
+//   - Pull-through: the Hugging Face API's store (hfapi.PullThrough over
+//     hfPuller): on a miss, one pull of
 //     the revision shared by every request for it (or, on a mirror, a
 //     mirror from the upstream Hub), files streamed as their blocks
 //     arrive.
@@ -49,10 +53,12 @@
 //     reservations on their bootstrap peers (p2p.relay_service, p2p.relays).
 //   - Materialised model: a GGUF file written out of the store into
 //     <home>/models/<sha256>.gguf so the engine can map it.
-//   - Repair worker: the daemon service that takes the blocks the store
-//     found bad (on read or scrub), finds the revisions holding them, and
-//     rewrites them with verified bytes fetched from members holding those
-//     revisions (RepairBlocks); audited and counted in /metrics.
+//   - Repair worker: the daemon service (package repair) that takes the
+//     blocks the store found bad (on read or scrub), finds the revisions
+//     holding them, and rewrites them with verified bytes fetched from
+//     members holding those revisions (RepairBlocks); audited and counted
+//     in /metrics. node gives it the store, audit log, fetch client and a
+//     finder over its catalog queries.
 //   - Scrub: re-hashing every stored block at store.scrub_rate every
 //     store.scrub_interval (by default daily on mirrors), then repairing.
 //   - Import gate: the residency policy asked before any way in (add,
@@ -60,22 +66,24 @@
 //     overrides are audited (ImportGate).
 //   - Audit checkpoints: the node signs its audit log's head with its
 //     identity key every minute and at shutdown, pushes it to members
-//     (CheckpointPushProtocol), keeps theirs (KeepCheckpoint) and answers
-//     what it holds (CheckpointProtocol), so `cairn audit verify --peers`
+//     (p2p/auditsync), keeps theirs (KeepCheckpoint) and answers what it
+//     holds, so `cairn audit verify --peers`
 //     catches a log cut or rewritten behind those copies.
 //   - API key: an http.tokens entry, the bearer token of both the Hugging
 //     Face and the OpenAI API, maybe bound to a jurisdiction
-//     (internal/httpauth); the key of the Ollama API too.
+//     (internal/httpauth); the key of the Ollama API too, whose
+//     generations go through the router (inference/ollama.HandlerBackend).
 //   - Gate: the compliance check every import passes (add, mirror, bundle
 //     import, pull) before its commit (package gate); Daemon.Gate and
 //     Node.OpenCompliance give it the node's policy and audit log.
 //   - Quarantined revision: stored but not served over the HF API (451),
 //     not answered to members, not loaded for inference, until a signed
-//     release lifts it (QuarantineError, CheckQuarantine).
+//     release lifts it (gate.QuarantineError, CheckQuarantine); a pulled
+//     revision's release is asked of its sources (p2p/release).
 //   - model.sig: an OpenSSF model-signing bundle in a revision, verified
 //     against provenance.signing_keys and signing_roots once its bytes
 //     are local; under require_signed it counts like a publisher
-//     signature.
-//   - ML-BOM: the CycloneDX document of a revision (BOM), also served at
-//     /api/models/{org}/{name}/bom.
+//     signature (modelsign/revsign).
+//   - ML-BOM: the CycloneDX document of a revision (bom/bomstore), served
+//     at /api/models/{org}/{name}/bom.
 package node

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/repair"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -88,13 +89,13 @@ func TestCorruptBlockNotServedAndRepaired(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return len(bad) == 0 && len(auditEntries(t, a, KindBlockRepaired)) > 0, fmt.Sprintf("bad %v", bad)
+		return len(bad) == 0 && len(auditEntries(t, a, repair.KindBlockRepaired)) > 0, fmt.Sprintf("bad %v", bad)
 	})
 	status, body, err = get(t, url)
 	if err != nil || status != 200 || !bytes.Equal(body, want) {
 		t.Fatalf("GET after repair = %d, %d bytes, %v; want 200 and the file", status, len(body), err)
 	}
-	if es := auditEntries(t, a, KindBlockBad); len(es) == 0 {
+	if es := auditEntries(t, a, repair.KindBlockBad); len(es) == 0 {
 		t.Error("the bad block was not audited")
 	}
 	_, metrics, err := get(t, "http://"+a.d.HTTPAddr()+"/metrics")
@@ -209,7 +210,7 @@ func TestAuditCheckpointsHeldByMembers(t *testing.T) {
 	}
 	// a pushes its checkpoint (every minute; here at once): b keeps it. A
 	// checkpoint naming another node than its key's is refused.
-	a.d.pushCheckpoint(c.ctx, cp)
+	a.d.cps.Push(c.ctx, cp)
 	c.eventually(10*time.Second, "b holds a's checkpoint", func() (bool, string) {
 		got, ok := b.d.HeldCheckpoint(a.id())
 		return ok && got.Seq == cp.Seq, fmt.Sprintf("%v %+v", ok, got)

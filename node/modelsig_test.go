@@ -13,6 +13,8 @@ import (
 
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/modelsign"
+	"github.com/cairnhub/cairn/modelsign/revsign"
+	"github.com/cairnhub/cairn/sovereignty"
 )
 
 // writePubPEM writes k's public key as a PEM file and returns its path.
@@ -52,7 +54,7 @@ func TestRequireSignedAcceptsModelSig(t *testing.T) {
 
 	sign := func(repo string, k *ecdsa.PrivateKey) *manifest.Manifest {
 		m := addRepo(t, a.n, repo, 4096)
-		bundle, err := SignRevision(m, k, nil)
+		bundle, err := revsign.Sign(m, k, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +62,7 @@ func TestRequireSignedAcceptsModelSig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := AddModelSig(t.Context(), a.n.Store, m, "main", bundle, g)
+		s, err := revsign.Add(t.Context(), a.n.Store, m, "main", bundle, g)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +82,7 @@ func TestRequireSignedAcceptsModelSig(t *testing.T) {
 		t.Fatal("b lacks acme/good")
 	}
 	for _, repo := range []string{"acme/bad", "acme/unsigned"} {
-		if _, err := b.d.Pull(t.Context(), manifest.Model, repo, "main", PullOptions{}); !errors.Is(err, ErrProvenance) && !errors.Is(err, ErrNoSource) {
+		if _, err := b.d.Pull(t.Context(), manifest.Model, repo, "main", PullOptions{}); !errors.Is(err, sovereignty.ErrProvenance) && !errors.Is(err, ErrNoSource) {
 			t.Fatalf("pull of %s under require_signed: %v", repo, err)
 		}
 	}
@@ -88,7 +90,7 @@ func TestRequireSignedAcceptsModelSig(t *testing.T) {
 		t.Fatal("b holds a revision signed by an untrusted key")
 	}
 	// The bundle Cairn wrote verifies with modelsign on its own.
-	if _, found, err := VerifyModelSig(t.Context(), a.n.Store, good, mustTrust(t, writePubPEM(t, trusted))); !found || err != nil {
+	if _, found, err := revsign.Verify(t.Context(), a.n.Store, good, mustTrust(t, writePubPEM(t, trusted))); !found || err != nil {
 		t.Fatalf("verify: found %v, %v", found, err)
 	}
 }

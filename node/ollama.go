@@ -1,16 +1,10 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"slices"
-	"strings"
-	"time"
 
 	"github.com/cairnhub/cairn/inference/models"
 	"github.com/cairnhub/cairn/inference/ollama"
@@ -18,36 +12,20 @@ import (
 	"github.com/cairnhub/cairn/internal/httpauth"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/p2p/fetch"
-	"github.com/cairnhub/cairn/p2p/infer"
 	"github.com/cairnhub/cairn/sovereignty"
 )
-
-// ollamaCaller is the checked key of an Ollama API request, carried in its
-// context to the backend, the model list and the puller, which see no
-// request of their own.
-type ollamaCaller struct {
-	auth  string // the Authorization header, passed on to the router
-	juris string // the key's jurisdiction, "" for none
-}
-
-type ollamaCallerKey struct{}
-
-func callerOf(ctx context.Context) ollamaCaller {
-	c, _ := ctx.Value(ollamaCallerKey{}).(ollamaCaller)
-	return c
-}
 
 // newOllama builds the Ollama API of the daemon: generations go through
 // the inference router as OpenAI requests, so keys, jurisdiction-bound
 // keys, audit, metrics and forwarding to members are those of /v1.
 func (d *Daemon) newOllama(keys httpauth.Keys) (http.Handler, error) {
 	cfg := ollama.Config{
-		Backend: routerBackend{h: d.Router},
-		Models:  boundModels{Models: d.models, d: d},
+		Backend: ollama.HandlerBackend{H: d.Router},
+		Models:  ollama.BoundModels{Models: d.models, Policy: d},
 		Logger:  d.log,
 	}
 	if d.OpenAI != nil {
-		cfg.Running = boundRunning{s: d.OpenAI, d: d}
+		cfg.Running = d.OpenAI // all loaded models: /api/ps shows only their names
 	}
 	if d.Host != nil {
 		cfg.Puller = ollamaPuller{d: d}
@@ -56,18 +34,7 @@ func (d *Daemon) newOllama(keys httpauth.Keys) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, err := keys.Check(r)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", httpauth.Challenge)
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"error":"missing or incorrect API key: send \"Authorization: Bearer KEY\" with a key of http.tokens"}`+"\n")
-			return
-		}
-		ctx := context.WithValue(r.Context(), ollamaCallerKey{}, ollamaCaller{auth: r.Header.Get("Authorization"), juris: key.Jurisdiction})
-		srv.ServeHTTP(w, r.WithContext(ctx))
-	}), nil
+	return ollama.RequireKey(keys, srv), nil
 }
 
 // mayReceive reports whether a key bound to juris may use repo: the
@@ -84,9 +51,9 @@ func (d *Daemon) mayReceive(repo, juris string) (sovereignty.Decision, bool) {
 	return dec, dec.Allow
 }
 
-// mayUseModel is mayReceive for a model id; an id that does not parse is
+// MayUseModel is mayReceive for a model id; an id that does not parse is
 // no model the key may use.
-func (d *Daemon) mayUseModel(id, juris string) bool {
+func (d *Daemon) MayUseModel(id, juris string) bool {
 	if juris == "" {
 		return true
 	}
@@ -98,37 +65,6 @@ func (d *Daemon) mayUseModel(id, juris string) bool {
 	return ok
 }
 
-// boundModels lists and locates only what the caller's key may use.
-type boundModels struct {
-	openai.Models
-	d *Daemon
-}
-
-func (b boundModels) List(ctx context.Context) ([]openai.ModelEntry, error) {
-	all, err := b.Models.List(ctx)
-	juris := callerOf(ctx).juris
-	if err != nil || juris == "" {
-		return all, err
-	}
-	return slices.DeleteFunc(all, func(m openai.ModelEntry) bool { return !b.d.mayUseModel(m.ID, juris) }), nil
-}
-
-func (b boundModels) Locate(ctx context.Context, id string) (string, error) {
-	if !b.d.mayUseModel(id, callerOf(ctx).juris) {
-		return "", fmt.Errorf("%w: this API key's jurisdiction may not use %q", openai.ErrModelNotFound, id)
-	}
-	return b.Models.Locate(ctx, id)
-}
-
-// boundRunning lists the loaded models; all of them, as /api/ps has no
-// request context to bind (the models' names are all it shows).
-type boundRunning struct {
-	s *openai.Server
-	d *Daemon
-}
-
-func (b boundRunning) Loaded() []openai.LoadedModel { return b.s.Loaded() }
-
 // ollamaPuller pulls a model's revision from the members, with progress.
 type ollamaPuller struct{ d *Daemon }
 
@@ -137,7 +73,7 @@ func (p ollamaPuller) Pull(ctx context.Context, id string, progress func(done, t
 	if err != nil {
 		return err
 	}
-	if dec, ok := p.d.mayReceive(mid.Repo, callerOf(ctx).juris); !ok {
+	if dec, ok := p.d.mayReceive(mid.Repo, ollama.CallerOf(ctx).Jurisdiction); !ok {
 		return &openai.Error{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "jurisdiction_refused",
 			Message: fmt.Sprintf("this API key's jurisdiction may not receive %s: %s", mid.Repo, dec.Reason)}
 	}
@@ -151,212 +87,4 @@ func (p ollamaPuller) Pull(ctx context.Context, id string, progress func(done, t
 			Message: fmt.Sprintf("pull %s: no connected member holds it: %v", id, err)}
 	}
 	return err
-}
-
-// routerBackend runs a generation as a streamed OpenAI request through
-// the router, with the caller's Authorization header.
-type routerBackend struct{ h http.Handler }
-
-// openaiBody is a Generation as an OpenAI request. Ollama's repeat_last_n
-// has no OpenAI field; the engine's default window (64, Ollama's too)
-// applies.
-func openaiBody(g openai.Generation) (path string, body []byte, err error) {
-	p := g.Request.Params
-	b := map[string]any{
-		"model": g.Model, "stream": true, "stream_options": map[string]bool{"include_usage": true},
-		"temperature": p.Temperature, "top_k": p.TopK, "top_p": p.TopP, "min_p": p.MinP,
-		"repeat_penalty": p.RepeatPenalty, "frequency_penalty": p.FrequencyPenalty, "presence_penalty": p.PresencePenalty,
-		"seed": int64(p.Seed), "ignore_eos": g.Request.IgnoreEOS,
-	}
-	if g.Request.MaxTokens > 0 {
-		b["max_tokens"] = g.Request.MaxTokens
-	}
-	if len(g.Request.Stop) > 0 {
-		b["stop"] = g.Request.Stop
-	}
-	if g.KeepAlive != nil {
-		b["keep_alive"] = g.KeepAlive.Seconds()
-	}
-	path = infer.PathCompletions
-	switch {
-	case g.Messages != nil:
-		path = infer.PathChat
-		b["messages"] = g.Messages
-	case g.Request.Tokens != nil:
-		b["prompt"] = g.Request.Tokens
-	default:
-		b["prompt"] = g.Request.Prompt
-	}
-	body, err = json.Marshal(b)
-	return path, body, err
-}
-
-func (rb routerBackend) Generate(ctx context.Context, g openai.Generation, emit func(string) error) (openai.Result, error) {
-	path, body, err := openaiBody(g)
-	if err != nil {
-		return openai.Result{}, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(body))
-	if err != nil {
-		return openai.Result{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if a := callerOf(ctx).auth; a != "" {
-		req.Header.Set("Authorization", a)
-	}
-	w := &sseReader{hdr: http.Header{}, emit: emit, start: time.Now()}
-	rb.h.ServeHTTP(w, req)
-	return w.result()
-}
-
-// sseReader is the ResponseWriter of a streamed OpenAI answer: it passes
-// each piece of text to emit as the events arrive and keeps the usage.
-type sseReader struct {
-	hdr    http.Header
-	status int
-	buf    []byte
-	emit   func(string) error
-	start  time.Time
-	first  time.Time // first piece of text
-	res    openai.Result
-	err    error // an error event, or emit's
-	done   bool  // a finish reason arrived
-	other  bytes.Buffer
-}
-
-func (s *sseReader) Header() http.Header { return s.hdr }
-
-func (s *sseReader) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-}
-
-func (s *sseReader) Flush() {}
-
-func (s *sseReader) Write(p []byte) (int, error) {
-	s.WriteHeader(http.StatusOK)
-	if s.status != http.StatusOK || !strings.HasPrefix(s.hdr.Get("Content-Type"), "text/event-stream") {
-		if s.other.Len()+len(p) > infer.MaxBody {
-			return 0, errors.New("answer too large")
-		}
-		return s.other.Write(p)
-	}
-	s.buf = append(s.buf, p...)
-	for {
-		i := bytes.Index(s.buf, []byte("\n\n"))
-		if i < 0 {
-			return len(p), nil
-		}
-		ev := s.buf[:i]
-		s.buf = s.buf[i+2:]
-		if err := s.event(ev); err != nil {
-			s.err = err
-			return 0, err
-		}
-	}
-}
-
-type sseChunk struct {
-	Choices []struct {
-		Text  *string `json:"text"`
-		Delta *struct {
-			Content *string `json:"content"`
-		} `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-	} `json:"usage"`
-	Error *struct {
-		Message string `json:"message"`
-		Type    string `json:"type"`
-		Code    string `json:"code"`
-	} `json:"error"`
-}
-
-func (s *sseReader) event(ev []byte) error {
-	data, ok := bytes.CutPrefix(bytes.TrimSpace(ev), []byte("data: "))
-	if !ok || string(data) == "[DONE]" {
-		return nil
-	}
-	var c sseChunk
-	if err := json.Unmarshal(data, &c); err != nil {
-		return fmt.Errorf("ollama: bad event from the inference router: %w", err)
-	}
-	if c.Error != nil {
-		return &openai.Error{Status: http.StatusInternalServerError, Type: c.Error.Type, Code: c.Error.Code, Message: c.Error.Message}
-	}
-	if c.Usage != nil {
-		s.res.PromptTokens, s.res.CompletionTokens = c.Usage.PromptTokens, c.Usage.CompletionTokens
-	}
-	for _, ch := range c.Choices {
-		text := ch.Text
-		if ch.Delta != nil {
-			text = ch.Delta.Content
-		}
-		if ch.FinishReason != nil {
-			s.res.FinishReason, s.done = *ch.FinishReason, true
-		}
-		if text == nil || *text == "" {
-			continue
-		}
-		if s.first.IsZero() {
-			s.first = time.Now()
-		}
-		s.res.Text += *text
-		if s.emit != nil {
-			if err := s.emit(*text); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// result is the generation's outcome. The durations are measured here:
-// prefill up to the first piece of text, decode after it (the OpenAI
-// stream carries no timings).
-func (s *sseReader) result() (openai.Result, error) {
-	if s.err != nil {
-		return s.res, s.err
-	}
-	if s.status != http.StatusOK || s.other.Len() > 0 && !s.done {
-		var e struct {
-			Error struct {
-				Message string `json:"message"`
-				Type    string `json:"type"`
-				Code    string `json:"code"`
-			} `json:"error"`
-		}
-		msg := strings.TrimSpace(s.other.String())
-		if json.Unmarshal(s.other.Bytes(), &e) == nil && e.Error.Message != "" {
-			msg = e.Error.Message
-		}
-		status := s.status
-		if status == http.StatusOK {
-			status = http.StatusBadGateway
-		}
-		return s.res, &openai.Error{Status: status, Type: e.Error.Type, Code: e.Error.Code, Message: msg,
-			RetryAfter: retryAfter(s.hdr.Get("Retry-After"))}
-	}
-	if !s.done {
-		return s.res, errors.New("ollama: the inference stream ended without a finish reason")
-	}
-	end := time.Now()
-	if s.first.IsZero() {
-		s.first = end
-	}
-	s.res.PrefillDuration = s.first.Sub(s.start)
-	s.res.DecodeDuration = end.Sub(s.first)
-	return s.res, nil
-}
-
-func retryAfter(v string) time.Duration {
-	var n int
-	if _, err := fmt.Sscanf(v, "%d", &n); err != nil || n <= 0 {
-		return 0
-	}
-	return time.Duration(n) * time.Second
 }

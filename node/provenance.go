@@ -2,39 +2,21 @@ package node
 
 import (
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/modelsign/revsign"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
-// Provenance: a manifest may carry ed25519 signatures of publishers (the
-// organisation, or an upstream mirror node acting for it) over
-// manifest.SigningBytes. A node checks them before it serves a manifest to
-// a peer (catalog protocol) and before it commits one pulled from a peer:
-//
-//   - every signature present must verify; one that does not means the
-//     manifest was altered after signing, and it is refused whatever the
-//     configuration says;
-//   - a signature counts when its key is a publisher of the trust
-//     configuration (ProvenanceConfig.Publishers, by default the trusted
-//     organisation keys);
-//   - a manifest with no counting signature is accepted unless
-//     ProvenanceConfig.RequireSigned is set. Unsigned manifests are the
-//     default within an organisation because only members (certificates
-//     of a trusted organisation) can serve manifests at all; set
-//     require_signed when members themselves are not to be trusted with
-//     content.
-
-// ErrProvenance: a manifest's signatures do not satisfy the trust
-// configuration.
-var ErrProvenance = errors.New("manifest provenance refused")
+// Provenance: a manifest may carry ed25519 signatures of publishers,
+// checked by sovereignty.VerifyManifest before a node serves a manifest
+// to a peer (catalog protocol) and before it commits one pulled from a
+// peer; ProvenanceConfig says which signatures count.
 
 // ProvenanceConfig says which manifest signatures count.
 type ProvenanceConfig struct {
@@ -100,53 +82,6 @@ func SaveClusterConfig(home string, cc ClusterConfig) error {
 	return replaceFile(p, b, 0o644)
 }
 
-// SignManifest adds (or replaces) key's signature over m.SigningBytes.
-// Re-commit m to keep it (store.Commit replaces a stored manifest of the
-// same commit and root).
-func SignManifest(m *manifest.Manifest, key ed25519.PrivateKey) error {
-	if len(key) != ed25519.PrivateKeySize {
-		return fmt.Errorf("sign manifest: %w", sovereignty.ErrBadKey)
-	}
-	msg, err := m.SigningBytes()
-	if err != nil {
-		return fmt.Errorf("sign manifest %s: %w", m.Repo, err)
-	}
-	pub := sovereignty.FormatOrgPublicKey(key.Public().(ed25519.PublicKey))
-	sig := manifest.Signature{Key: pub, Sig: ed25519.Sign(key, msg)}
-	m.Signatures = slices.DeleteFunc(m.Signatures, func(s manifest.Signature) bool { return s.Key == pub })
-	m.Signatures = append(m.Signatures, sig)
-	slices.SortFunc(m.Signatures, func(a, b manifest.Signature) int { return strings.Compare(a.Key, b.Key) })
-	return nil
-}
-
-// VerifyManifest checks m's signatures: every one must verify (ErrProvenance
-// wrapping sovereignty.ErrBadSignature otherwise); it returns the keys of
-// the signatures by publishers. With requireSigned, none is an error.
-func VerifyManifest(m *manifest.Manifest, publishers []ed25519.PublicKey, requireSigned bool) (signers []string, err error) {
-	if len(m.Signatures) > 0 {
-		msg, err := m.SigningBytes()
-		if err != nil {
-			return nil, fmt.Errorf("%s@%s: %w: %w", m.Repo, m.Commit, ErrProvenance, err)
-		}
-		for _, s := range m.Signatures {
-			k, err := sovereignty.ParseOrgPublicKey(s.Key)
-			if err != nil {
-				return nil, fmt.Errorf("%s@%s: %w: signature key %q: %w", m.Repo, m.Commit, ErrProvenance, s.Key, err)
-			}
-			if !ed25519.Verify(k, msg, s.Sig) {
-				return nil, fmt.Errorf("%s@%s: %w: signature by %s does not verify (altered after signing?): %w", m.Repo, m.Commit, ErrProvenance, s.Key, sovereignty.ErrBadSignature)
-			}
-			if slices.ContainsFunc(publishers, func(p ed25519.PublicKey) bool { return p.Equal(k) }) {
-				signers = append(signers, s.Key)
-			}
-		}
-	}
-	if requireSigned && len(signers) == 0 {
-		return nil, fmt.Errorf("%s@%s: %w: not signed by a trusted publisher (provenance.require_signed)", m.Repo, m.Commit, ErrProvenance)
-	}
-	return signers, nil
-}
-
 // provenance is a daemon's loaded trust configuration for manifests.
 type provenance struct {
 	publishers    []ed25519.PublicKey
@@ -184,7 +119,7 @@ func (d *Daemon) checkProvenance(m *manifest.Manifest, peer, via string) error {
 	}
 	// A model.sig is verified once its bytes are here (checkModelSig);
 	// until then it stands for a signature under require_signed.
-	if _, err := VerifyManifest(m, p.publishers, p.requireSigned && !hasModelSig(m)); err != nil {
+	if _, err := sovereignty.VerifyManifest(m, p.publishers, p.requireSigned && !revsign.Has(m)); err != nil {
 		d.audit(sovereignty.Entry{Kind: "provenance", Subject: via, Peer: peer, Repo: m.Repo + "@" + m.Commit, Reason: err.Error()})
 		d.log.Warn("manifest refused", "via", via, "peer", peer, "repo", m.Repo, "commit", m.Commit, "err", err)
 		return err

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/hfapi"
 	"github.com/cairnhub/cairn/inference/models"
 	"github.com/cairnhub/cairn/inference/ollama"
@@ -102,7 +103,7 @@ func inferenceDisabled(w http.ResponseWriter, _ *http.Request) {
 func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	n := d.n
 	keys := d.keys()
-	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log, Quarantine: quarantineReason(n.Store), FileScans: fileScans(n.Store)}
+	hfo := hfapi.Options{Decider: d.Engine, Auditor: d.Audit, Logger: d.log, Quarantine: gate.QuarantineReason(n.Store), FileScans: hfapi.StoredFileScans(n.Store)}
 	for _, t := range n.Config.HTTP.Tokens {
 		hfo.Tokens = append(hfo.Tokens, hfapi.Token{Token: t.Token, Jurisdiction: t.Jurisdiction})
 	}
@@ -110,7 +111,7 @@ func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	// Files the node lacks are pulled through from members on request.
 	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	d.stopPulls = stop
-	if d.HF, err = hfapi.New(newPullThrough(pctx, d, n.Store), hfo); err != nil {
+	if d.HF, err = hfapi.New(hfapi.NewPullThrough(pctx, n.Store, hfPuller{d}, d.log), hfo); err != nil {
 		return fmt.Errorf("http api: %w", err)
 	}
 	var pull models.Puller

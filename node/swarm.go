@@ -9,7 +9,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/p2p"
@@ -155,37 +154,10 @@ func (d *Daemon) Rates() (up, down int64) {
 	return d.Fetch.UploadRate(), d.Client.DownloadRate()
 }
 
-// swarmCollector exports the bytes served to each peer and the limits.
-type swarmCollector struct{ d *Daemon }
-
-var (
-	servedDesc = prometheus.NewDesc("cairn_served_bytes_total", "Block bytes served to each peer over the fetch protocol.", []string{"peer"}, nil)
-	upDesc     = prometheus.NewDesc("cairn_max_upload_rate_bytes", "Upload limit in bytes per second (0: unlimited).", nil, nil)
-	downDesc   = prometheus.NewDesc("cairn_max_download_rate_bytes", "Download limit in bytes per second (0: unlimited).", nil, nil)
-)
-
-func (c swarmCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- servedDesc
-	ch <- upDesc
-	ch <- downDesc
-}
-
-func (c swarmCollector) Collect(ch chan<- prometheus.Metric) {
-	up, down := c.d.Rates()
-	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, float64(up))
-	ch <- prometheus.MustNewConstMetric(downDesc, prometheus.GaugeValue, float64(down))
-	if c.d.Fetch == nil {
-		return
-	}
-	for p, n := range c.d.Fetch.Served() {
-		ch <- prometheus.MustNewConstMetric(servedDesc, prometheus.CounterValue, float64(n), p.String())
-	}
-}
-
 // registerSwarmMetrics adds the swarm's figures to /metrics.
 func (d *Daemon) registerSwarmMetrics() error {
 	if d.metrics == nil {
 		return nil
 	}
-	return d.metrics.Registry.Register(swarmCollector{d})
+	return d.metrics.RegisterSwarm(d.Fetch, d.Client)
 }

@@ -8,6 +8,11 @@
 //
 // Words:
 //
+//   - Manifest signature: an organisation key's ed25519 signature over a
+//     revision manifest's signing bytes (SignManifest); VerifyManifest
+//     checks every one and says which are by the given publishers
+//     (ErrProvenance when one does not verify, or none counts and one is
+//     required).
 //   - Organisation: the owner of a Cairn network, identified by an ed25519
 //     key pair. The private key (GenerateOrgKey, WriteOrgKey) stays with the
 //     operator, apart from nodes; its public key's text form is

@@ -28,6 +28,12 @@
 //   - Generate vs chat: /api/generate renders the prompt (and "system")
 //     through the model's chat template as Ollama does, unless "raw" is
 //     true; /api/chat renders the messages.
+//   - Caller: the checked API key of a request (RequireKey puts it in the
+//     context): its Authorization header, passed on by HandlerBackend, and
+//     its jurisdiction, which BoundModels and a node's Puller consult.
+//   - HandlerBackend: the Backend over an OpenAI http.Handler (the node's
+//     inference router): each generation is one streamed OpenAI request,
+//     its server-sent events read back into text and usage.
 //
 // Not served (answered with a clear error, never faked): images, "format"
 // (JSON mode and schemas), "suffix" (fill-in-the-middle), tools, and

@@ -1,4 +1,4 @@
-package node
+package ollama
 
 import (
 	"net/http"
