@@ -217,6 +217,9 @@ type peerState struct {
 	sess  *session
 	hint  time.Duration // Options.RTT's answer at the start; 0 if none
 	rtt   time.Duration
+	// lacking: its probe said it lacks the root and it is being probed
+	// again (reprobe); until it holds some, nobody waits for it to join.
+	lacking atomic.Bool
 	// Guarded by sched.mu.
 	live     bool
 	assigned int64 // bytes handed to this peer
@@ -567,7 +570,9 @@ func (f *fetcher) reprobe(ctx context.Context, p *peerState) {
 	}
 	deadline := time.Now().Add(f.opts.StallTimeout)
 	wait := f.opts.HaveInterval
+	defer p.lacking.Store(false)
 	for lacksRoot(p.probeErr) && time.Now().Before(deadline) {
+		p.lacking.Store(true)
 		t := time.NewTimer(wait)
 		// Twice as long each time, up to 8 have intervals: a member that
 		// never fetches the root costs a few probes.
@@ -582,6 +587,18 @@ func (f *fetcher) reprobe(ctx context.Context, p *peerState) {
 		p.probeErr = nil
 		f.probeOne(ctx, p)
 	}
+}
+
+// awaited counts the probes still out but for peers known to lack the
+// root (being probed again): the answers worth waiting for.
+func (f *fetcher) awaited() int {
+	n := f.pending
+	for _, p := range f.peers {
+		if p.lacking.Load() {
+			n--
+		}
+	}
+	return max(n, 0)
 }
 
 // lacksRoot says a probe failed only because the peer does not hold the

@@ -150,7 +150,7 @@ func (s *sched) shares(p, q *peerState, pc *piece) bool {
 	if q.live {
 		return true
 	}
-	return !q.probed && q.hint > 0 && q != p && rttWeight(q.hint, p.rtt) >= 0.5
+	return !q.probed && !q.lacking.Load() && q.hint > 0 && q != p && rttWeight(q.hint, p.rtt) >= 0.5
 }
 
 func rttWeight(rtt, best time.Duration) float64 {
@@ -255,7 +255,7 @@ func (s *sched) takeLocked(p *peerState) *assignment {
 	// Once every partial holder is gone, the full holders share the rest
 	// as usual (one that completed during the fetch stays a partial
 	// holder: a seed).
-	cautious := s.nleaves > 0 && s.f.hs != nil && s.f.pending > 0
+	cautious := s.nleaves > 0 && s.f.hs != nil && s.f.awaited() > 0
 	if s.swarm && s.partials() || p.partial || cautious {
 		return s.takeSwarm(p)
 	}
