@@ -37,3 +37,42 @@ first_addr() {
 http_addr() {
   sed -n 's#.*cairn daemon: peer .*, http://\([0-9.:]*\).*#\1#p' "$WORK/$(basename "$1").log" | head -n1
 }
+
+# need_fixtures: the fixture model and llama.cpp's output for it, or FAIL.
+FIX="$ROOT/testdata"
+need_fixtures() {
+  [ -f "$FIX/stories260K.gguf" ] && [ -f "$FIX/stories260K.expected.txt" ] ||
+    fail "fixtures missing ($FIX/stories260K.gguf, stories260K.expected.txt; see testdata/README.md)"
+}
+
+# npm_ci DIR: installs DIR's locked npm packages.
+npm_ci() {
+  (cd "$1" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >"$WORK/npm.log" 2>&1) ||
+    fail "npm ci in $1: $(tail -n 20 "$WORK/npm.log")"
+}
+
+# expected_continuation: llama.cpp's greedy continuation of "Once upon a
+# time" by the fixture model, prompt excluded (llama-cli echoes it after a
+# space), into ./expected.txt.
+expected_continuation() {
+  node -e '
+const s = require("fs").readFileSync(process.argv[1], "utf8");
+const out = s.slice(s.indexOf("=== OUTPUT ===\n") + 15).replace(/\n+$/, "");
+const p = " Once upon a time";
+if (!out.startsWith(p)) { console.error("expected output lacks the prompt"); process.exit(1); }
+process.stdout.write(out.slice(p.length));' "$FIX/stories260K.expected.txt" >expected.txt || fail "expected text"
+}
+
+# members ROLE HOME...: makes the organisation (org.key, $PUB) once and
+# joins each home to it, in jurisdiction DE, with ROLE (a role named
+# after the home when ROLE is "-").
+members() {
+  local role=$1; shift
+  [ -n "${PUB:-}" ] || PUB=$("$CAIRN" org init --key org.key)
+  for n in "$@"; do
+    "$CAIRN" --home "$n" init >/dev/null
+    local r=$role; [ "$r" = - ] && r=$n
+    "$CAIRN" org issue --key org.key --org acme --peer "$("$CAIRN" --home "$n" id)" --region eu --jurisdiction DE --role "$r" --out "$n.cert" >/dev/null
+    "$CAIRN" --home "$n" org join "$n.cert" "$PUB" >/dev/null || fail "org join $n"
+  done
+}

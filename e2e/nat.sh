@@ -38,17 +38,9 @@ ip netns exec cnat-rtr iptables -t nat -A POSTROUTING -o cnat1 -j MASQUERADE
 set +e
 
 cd "$WORK"
-node -e '
-const s = require("fs").readFileSync(process.argv[1], "utf8");
-process.stdout.write(s.slice(s.indexOf("=== OUTPUT ===\n") + 15).replace(/\n+$/, "").slice(" Once upon a time".length));' \
-  "$ROOT/testdata/stories260K.expected.txt" >expected.txt || fail "expected text"
-for n in mirror edge client; do "$C" --home $n init >/dev/null; done
-PUB=$("$C" org init --key org.key)
-for n in mirror edge client; do
-  role=edge; [ $n = mirror ] && role=mirror
-  "$C" org issue --key org.key --org acme --peer "$("$C" --home $n id)" --region eu --jurisdiction DE --role $role --out $n.cert >/dev/null
-  "$C" --home $n org join $n.cert "$PUB" >/dev/null || fail "join $n"
-done
+expected_continuation
+members mirror mirror
+members edge edge client
 "$C" --home edge add "$ROOT/testdata/stories260K.gguf" --repo acme/stories >/dev/null || fail "add"
 MIRROR=/ip4/10.77.1.2/tcp/4101/p2p/$("$C" --home mirror id)
 

@@ -3,31 +3,15 @@
 # npm client: a holder with the fixture model (greedy output must equal
 # llama.cpp's), then an edge that holds nothing pulls the model from the
 # holder with /api/pull (Ollama's progress lines) and is checked the same.
-FIX="$(cd "$(dirname "$0")/.." && pwd)/testdata"
-if [ ! -f "$FIX/stories260K.gguf" ] || [ ! -f "$FIX/stories260K.expected.txt" ]; then
-  echo "FAIL e2e/ollama.sh: fixtures missing ($FIX/stories260K.gguf, stories260K.expected.txt; see testdata/README.md)" >&2
-  exit 1
-fi
 source "$(dirname "$0")/lib.sh"
+need_fixtures
 DIR="$ROOT/e2e/ollama"
-(cd "$DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >"$WORK/npm.log" 2>&1) || fail "npm ci: $(tail -n 20 "$WORK/npm.log")"
+npm_ci "$DIR"
 
 cd "$WORK"
 C="$CAIRN"
-# llama.cpp's greedy continuation, prompt excluded (it echoes " Once upon a time").
-node -e '
-const s = require("fs").readFileSync(process.argv[1], "utf8");
-const out = s.slice(s.indexOf("=== OUTPUT ===\n") + 15).replace(/\n+$/, "");
-const p = " Once upon a time";
-if (!out.startsWith(p)) { console.error("expected output lacks the prompt"); process.exit(1); }
-process.stdout.write(out.slice(p.length));' "$FIX/stories260K.expected.txt" >expected.txt || fail "expected text"
-
-for n in holder edge; do "$C" --home $n init >/dev/null; done
-PUB=$("$C" org init --key org.key)
-for n in holder edge; do
-  "$C" org issue --key org.key --org acme --peer "$("$C" --home $n id)" --region eu --jurisdiction DE --role $n --out $n.cert
-  "$C" --home $n org join $n.cert "$PUB" >/dev/null
-done
+expected_continuation
+members - holder edge
 "$C" --home holder add "$FIX/stories260K.gguf" --repo acme/stories >/dev/null || fail "add"
 start_daemon holder
 HOLDER=$(http_addr holder)
