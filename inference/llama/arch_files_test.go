@@ -33,22 +33,8 @@ func TestArchFilesGreedy(t *testing.T) {
 			// As long as llama-simple's context: phi3 files then use the
 			// short RoPE factors, as llama.cpp does.
 			s := m.NewState(len(o.prompt)+len(o.gen), len(o.prompt))
-			logits, err := s.Forward(o.prompt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []int32
-			for len(got) < len(o.gen) {
-				tok := argmax(logits)
-				got = append(got, tok)
-				if logits, err = s.Forward([]int32{tok}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			n := 0
-			for n < len(got) && got[n] == o.gen[n] {
-				n++
-			}
+			got, _ := greedy(t, s, o.prompt, len(o.gen))
+			n := exactPrefix(got, o.gen)
 			if n < o.exact {
 				t.Errorf("generated %v\nllama.cpp %v\nfirst difference at token %d, want %d exact", got, o.gen, n, o.exact)
 			}

@@ -2,31 +2,14 @@ package llama
 
 import (
 	"testing"
-
-	"github.com/cairnhub/cairn/inference/gguf"
-	"github.com/cairnhub/cairn/internal/fixture"
 )
-
-func openFixture(t *testing.T) *Model {
-	t.Helper()
-	f, err := gguf.Open(fixture.Path(t, fixture.Model))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	m, err := Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 // TestBatchForwardMatchesAlone runs three sequences of different prompt
 // lengths greedily, first each alone with State.Forward, then together in
 // Batch.Forward passes where one sequence decodes while another is still
 // in its prompt, and wants the same tokens and the same logits.
 func TestBatchForwardMatchesAlone(t *testing.T) {
-	m := openFixture(t)
+	m := loadFixture(t)
 	prompts := [][]int32{{1, 400, 81, 27}, {1, 90, 12, 300, 7, 9, 200, 33, 41, 5, 16}, {1, 77}}
 	const gen = 24
 	alone := make([][]int32, len(prompts))
@@ -107,7 +90,7 @@ func indexOfState(states []*State, st *State) int {
 }
 
 func TestBatchForwardRefusesBadInput(t *testing.T) {
-	m := openFixture(t)
+	m := loadFixture(t)
 	b := m.NewBatch(4)
 	st := m.NewState(8, 2)
 	for name, seqs := range map[string][]Seq{

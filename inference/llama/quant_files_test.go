@@ -127,22 +127,8 @@ func TestQuantFilesGreedy(t *testing.T) {
 			}
 			m.KVType = KVF16 // llama.cpp's default cache type
 			s := m.NewState(m.ContextLength, len(o.prompt))
-			logits, err := s.Forward(o.prompt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []int32
-			for len(got) < len(o.gen) {
-				tok := argmax(logits)
-				got = append(got, tok)
-				if logits, err = s.Forward([]int32{tok}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			n := 0
-			for n < len(got) && got[n] == o.gen[n] {
-				n++
-			}
+			got, logits := greedy(t, s, o.prompt, len(o.gen))
+			n := exactPrefix(got, o.gen)
 			if n < o.exact {
 				t.Errorf("generated %v\nllama.cpp %v\nfirst difference at token %d, want %d exact", got, o.gen, n, o.exact)
 			}
@@ -159,4 +145,31 @@ func TestQuantFilesGreedy(t *testing.T) {
 			t.Errorf("no file carries a %v tensor", typ)
 		}
 	}
+}
+
+// greedy runs prompt through s and then generates n tokens greedily, as
+// llama-simple does; logits are those after the last token.
+func greedy(t *testing.T, s *State, prompt []int32, n int) (got []int32, logits []float32) {
+	t.Helper()
+	logits, err := s.Forward(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(got) < n {
+		tok := argmax(logits)
+		got = append(got, tok)
+		if logits, err = s.Forward([]int32{tok}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got, logits
+}
+
+// exactPrefix is how many leading tokens of got equal want's.
+func exactPrefix(got, want []int32) int {
+	n := 0
+	for n < len(got) && n < len(want) && got[n] == want[n] {
+		n++
+	}
+	return n
 }
