@@ -12,6 +12,7 @@ import (
 	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/progress"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/store"
 )
 
@@ -22,13 +23,13 @@ const peerWait = 15 * time.Second
 // when the store lacks it: through the running daemon when the command
 // runs in one, else through a short-lived host of this process.
 // The result says what was fetched; nil when the store held it.
-func resolveOrPull(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, quiet bool) (*manifest.Manifest, *node.PullResult, error) {
-	return resolveOrPullOpts(c, n, kind, ref, quiet, node.PullOptions{})
+func resolveOrPull(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, quiet bool) (*manifest.Manifest, *pull.Result, error) {
+	return resolveOrPullOpts(c, n, kind, ref, quiet, pull.Options{})
 }
 
 // resolveOrPullOpts is resolveOrPull with pull options (Out: write the
 // files while they arrive).
-func resolveOrPullOpts(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, quiet bool, o node.PullOptions) (*manifest.Manifest, *node.PullResult, error) {
+func resolveOrPullOpts(c *cli.Context, n nodeRef, kind manifest.Kind, ref refArg, quiet bool, o pull.Options) (*manifest.Manifest, *pull.Result, error) {
 	m, err := n.Store.Resolve(c.Context, kind, ref.Repo, ref.Rev)
 	if err == nil {
 		return m, nil, nil

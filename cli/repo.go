@@ -16,6 +16,7 @@ import (
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/progress"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/store"
 )
 
@@ -287,7 +288,7 @@ func cmdGet(c *cli.Context) error {
 	start := time.Now()
 	out := pathArg(c, c.String("out"))
 	// A revision fetched now is written into out while it arrives.
-	m, pulled, err := resolveOrPullOpts(c, n, kind, ref, c.Bool("json"), node.PullOptions{Out: out, Paths: c.Args().Slice()[1:]})
+	m, pulled, err := resolveOrPullOpts(c, n, kind, ref, c.Bool("json"), pull.Options{Out: out, Paths: c.Args().Slice()[1:]})
 	if err != nil {
 		return fmt.Errorf("get %s: %w", ref, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/internal/fixture"
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -113,13 +114,13 @@ func TestQuarantineThroughDaemons(t *testing.T) {
 	}
 
 	// Not replicated: the peer finds no source, and holds nothing.
-	if _, err := b.d.Pull(t.Context(), manifest.Model, "acme/evil", "main", PullOptions{}); !errors.Is(err, ErrNoSource) {
-		t.Fatalf("peer pull of a quarantined revision: %v, want ErrNoSource", err)
+	if _, err := b.d.Pull(t.Context(), manifest.Model, "acme/evil", "main", pull.Options{}); !errors.Is(err, pull.ErrNoSource) {
+		t.Fatalf("peer pull of a quarantined revision: %v, want pull.ErrNoSource", err)
 	}
 	if b.holds("acme/evil", evil.Manifest.Commit) {
 		t.Fatal("peer holds the quarantined revision")
 	}
-	if _, err := b.d.Pull(t.Context(), manifest.Model, "acme/clean", "main", PullOptions{}); err != nil {
+	if _, err := b.d.Pull(t.Context(), manifest.Model, "acme/clean", "main", pull.Options{}); err != nil {
 		t.Fatalf("peer pull of a clean revision: %v", err)
 	}
 
@@ -157,7 +158,7 @@ func TestQuarantineThroughDaemons(t *testing.T) {
 
 	// The release travels: the peer's gate quarantines the pulled
 	// revision under the same policy, and the source's release lifts it.
-	if _, err := b.d.Pull(t.Context(), manifest.Model, "acme/nc", "main", PullOptions{}); err != nil {
+	if _, err := b.d.Pull(t.Context(), manifest.Model, "acme/nc", "main", pull.Options{}); err != nil {
 		t.Fatalf("peer pull of a released revision: %v", err)
 	}
 	if qd, err := b.n.Store.Quarantined(t.Context(), manifest.Model, "acme/nc", nc.Manifest.Commit); err != nil || qd {

@@ -24,6 +24,7 @@ import (
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/p2p/gossip"
 	"github.com/cairnhub/cairn/p2p/release"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/repair"
 	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
@@ -73,7 +74,9 @@ type Daemon struct {
 	Host   *p2p.Host // nil when the node has no certificate
 	Fetch  *fetch.Server
 	Client *fetch.Client
-	swarm  *swarm
+	swarm  *pull.Swarm
+	// Puller pulls revisions from the store or from members.
+	Puller *pull.Service
 	// stopPulls ends the pulls the HF API started (pull-through).
 	stopPulls context.CancelFunc
 	self      *sovereignty.Member
@@ -145,6 +148,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 			return nil, err
 		}
 	}
+	d.startPull()
 
 	if err := d.startHTTP(ctx, o); err != nil {
 		return nil, err
@@ -274,7 +278,7 @@ func (d *Daemon) allowBlocks(ctx context.Context, m *sovereignty.Member, c cid.C
 }
 
 // roots are what the node announces to the DHT: one CID per revision's
-// content, and its RevisionKey.
+// content, and its pull.RevisionKey.
 func (d *Daemon) roots(ctx context.Context) ([]cid.Cid, error) {
 	refs, err := d.n.Store.Refs(ctx, "", "")
 	if err != nil {
@@ -287,7 +291,7 @@ func (d *Daemon) roots(ctx context.Context) ([]cid.Cid, error) {
 			seen[r.Root] = true
 			out = append(out, r.Root)
 		}
-		out = append(out, RevisionKey(r.Kind, r.Repo, r.Revision))
+		out = append(out, pull.RevisionKey(r.Kind, r.Repo, r.Revision))
 	}
 	return out, nil
 }

@@ -5,8 +5,8 @@
 // the Hugging Face API (hfapi), the OpenAI server (inference/openai)
 // unless inference is disabled, the inference router in front of it
 // (inference/router), the Ollama API over the router (inference/ollama),
-// the model finder (inference/models), the repair worker (repair) and
-// the metrics. Feature logic lives in those packages; node holds
+// the model finder (inference/models), the pull service (pull), the
+// repair worker (repair) and the metrics. Feature logic lives in those packages; node holds
 // construction and the thin adapters they need of it. routes lays out every
 // HTTP route in one place (behind internal/httpguard: Host check, CORS
 // only for listed origins, JSON-only bodies on JSON endpoints, /metrics
@@ -31,23 +31,14 @@
 //     Checkpoints), infer protocols, the replicator (replicate.Service,
 //     fed by adapters over the store, host, policy engine, Pull, gossip
 //     and audit log), the HTTP API, the CLI socket.
-//   - Pull: making a revision present locally from the nearest members
-//     that hold it and may send it; every file's sha256 checked (and, with
-//     an output folder, the file written) while its blocks arrive, before
-//     its ref is set.
-//   - Swarm: the revisions a node is fetching, served to others while they
-//     arrive (one fetch.Haves shared by the fetch client and server, the
-//     catalog answering as a partial holder); a pull's sources are the
-//     members that answered plus every other connected one the policy
-//     lets hold the repo.
+//   - Pull: making a revision present locally from the members (package
+//     pull, over the daemon's store, host, gossiped holdings, policy and
+//     checks: pullChecks); Daemon.Pull is its entry point.
 //   - Pull-through: the Hugging Face API's store (hfapi.PullThrough over
 //     hfPuller): on a miss, one pull of
 //     the revision shared by every request for it (or, on a mirror, a
 //     mirror from the upstream Hub), files streamed as their blocks
 //     arrive.
-//   - Discovery: finding holders beyond the connected members, from the
-//     gossiped holdings (with their addresses), else from the DHT's
-//     provider records of RevisionKey, and dialling them on demand.
 //   - max peers, relays: p2p.max_peers bounds the connections (relays and
 //     transfers protected); mirrors offer circuit relay, edge nodes keep
 //     reservations on their bootstrap peers (p2p.relay_service, p2p.relays).

@@ -55,6 +55,6 @@ type repairFinder struct{ d *Daemon }
 func (f repairFinder) Connected() bool { return len(f.d.Host.Peers()) > 0 }
 
 func (f repairFinder) Holders(ctx context.Context, r store.Ref) ([]peer.ID, error) {
-	_, sources, err := f.d.findManifest(ctx, catalog.Query{Kind: r.Kind, Repo: r.Repo, Revision: r.Commit}, 0)
+	_, sources, err := f.d.Puller.FindManifest(ctx, catalog.Query{Kind: r.Kind, Repo: r.Repo, Revision: r.Commit}, 0)
 	return sources, err
 }

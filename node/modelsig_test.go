@@ -14,6 +14,7 @@ import (
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/modelsign"
 	"github.com/cairnhub/cairn/modelsign/revsign"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -75,14 +76,14 @@ func TestRequireSignedAcceptsModelSig(t *testing.T) {
 	bad := sign("acme/bad", other)
 	addRepo(t, a.n, "acme/unsigned", 4096)
 
-	if _, err := b.d.Pull(t.Context(), manifest.Model, "acme/good", "main", PullOptions{}); err != nil {
+	if _, err := b.d.Pull(t.Context(), manifest.Model, "acme/good", "main", pull.Options{}); err != nil {
 		t.Fatalf("pull of a revision with a trusted model.sig: %v", err)
 	}
 	if !b.holds("acme/good", good.Commit) {
 		t.Fatal("b lacks acme/good")
 	}
 	for _, repo := range []string{"acme/bad", "acme/unsigned"} {
-		if _, err := b.d.Pull(t.Context(), manifest.Model, repo, "main", PullOptions{}); !errors.Is(err, sovereignty.ErrProvenance) && !errors.Is(err, ErrNoSource) {
+		if _, err := b.d.Pull(t.Context(), manifest.Model, repo, "main", pull.Options{}); !errors.Is(err, sovereignty.ErrProvenance) && !errors.Is(err, pull.ErrNoSource) {
 			t.Fatalf("pull of %s under require_signed: %v", repo, err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/internal/fixture"
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -180,7 +181,7 @@ func TestEdgePullsFromNearestReplica(t *testing.T) {
 	if _, err := edge.Store.Resolve(ctx, manifest.Model, "acme/stories", "main"); err == nil {
 		t.Fatal("the edge holds the model before the pull")
 	}
-	pr, err := dEdge.Pull(ctx, manifest.Model, "acme/stories", "main", PullOptions{})
+	pr, err := dEdge.Pull(ctx, manifest.Model, "acme/stories", "main", pull.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/cairnhub/cairn/internal/httpauth"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/p2p/fetch"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -77,12 +78,12 @@ func (p ollamaPuller) Pull(ctx context.Context, id string, progress func(done, t
 		return &openai.Error{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "jurisdiction_refused",
 			Message: fmt.Sprintf("this API key's jurisdiction may not receive %s: %s", mid.Repo, dec.Reason)}
 	}
-	o := PullOptions{}
+	o := pull.Options{}
 	if progress != nil {
 		o.Progress = func(fp fetch.Progress) { progress(fp.Bytes, max(fp.Total, fp.Bytes)) }
 	}
 	_, err = p.d.Pull(ctx, manifest.Model, mid.Repo, mid.Rev, o)
-	if errors.Is(err, ErrNoSource) {
+	if errors.Is(err, pull.ErrNoSource) {
 		return &openai.Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "model_not_found",
 			Message: fmt.Sprintf("pull %s: no connected member holds it: %v", id, err)}
 	}

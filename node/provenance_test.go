@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -40,16 +41,16 @@ func TestReplicateProvenance(t *testing.T) {
 	}
 	unsigned := addRepo(t, a.n, "acme/unsigned", 64<<10)
 
-	if _, err := b.d.Pull(c.ctx, manifest.Model, "acme/good", "main", PullOptions{}); err != nil {
+	if _, err := b.d.Pull(c.ctx, manifest.Model, "acme/good", "main", pull.Options{}); err != nil {
 		t.Errorf("Pull(signed) = %v", err)
 	}
 	if m, err := b.n.Store.Resolve(c.ctx, manifest.Model, "acme/good", "main"); err != nil || len(m.Signatures) != 1 {
 		t.Errorf("pulled signed manifest = %+v, %v; want its signature kept", m, err)
 	}
-	if _, err := b.d.Pull(c.ctx, manifest.Model, "acme/unsigned", "main", PullOptions{}); err != nil {
+	if _, err := b.d.Pull(c.ctx, manifest.Model, "acme/unsigned", "main", pull.Options{}); err != nil {
 		t.Errorf("Pull(unsigned) with the default config = %v", err)
 	}
-	_, err := b.d.Pull(c.ctx, manifest.Model, "acme/bad", "main", PullOptions{})
+	_, err := b.d.Pull(c.ctx, manifest.Model, "acme/bad", "main", pull.Options{})
 	if err == nil || !strings.Contains(err.Error(), "does not verify") {
 		t.Errorf("Pull(bad signature) = %v, want a refusal naming the signature", err)
 	}
@@ -64,14 +65,14 @@ func TestReplicateProvenance(t *testing.T) {
 	// node, the puller), signed accepted.
 	strict := c.addWith("strict", "DE", ClusterConfig{Replication: fastReplication, Provenance: ProvenanceConfig{RequireSigned: true}}, "mirror")
 	c.waitMesh()
-	_, err = strict.d.Pull(c.ctx, manifest.Model, "acme/unsigned", "main", PullOptions{})
-	if !errors.Is(err, ErrNoSource) || !strings.Contains(err.Error(), "not signed by a trusted publisher") {
+	_, err = strict.d.Pull(c.ctx, manifest.Model, "acme/unsigned", "main", pull.Options{})
+	if !errors.Is(err, pull.ErrNoSource) || !strings.Contains(err.Error(), "not signed by a trusted publisher") {
 		t.Errorf("strict Pull(unsigned) = %v, want refused: not signed", err)
 	}
 	if es := auditEntries(t, strict, "provenance"); len(es) == 0 {
 		t.Error("strict node did not audit the unsigned manifest")
 	}
-	if _, err := strict.d.Pull(c.ctx, manifest.Model, "acme/good", "main", PullOptions{}); err != nil {
+	if _, err := strict.d.Pull(c.ctx, manifest.Model, "acme/good", "main", pull.Options{}); err != nil {
 		t.Errorf("strict Pull(signed by the org) = %v", err)
 	}
 	_ = unsigned

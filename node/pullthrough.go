@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/mirror"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -22,17 +23,17 @@ type hfPuller struct{ d *Daemon }
 
 func (p hfPuller) Pull(ctx context.Context, kind manifest.Kind, repo, rev string, onManifest func(*manifest.Manifest), onBlock func(cid.Cid, []byte)) error {
 	if p.d.Host == nil {
-		return ErrNoSource
+		return pull.ErrNoSource
 	}
 	got := false
-	_, err := p.d.Pull(ctx, kind, repo, rev, PullOptions{
+	_, err := p.d.Pull(ctx, kind, repo, rev, pull.Options{
 		OnManifest: func(m *manifest.Manifest) {
 			got = true
 			onManifest(m)
 		},
 		OnBlock: onBlock,
 	})
-	if err != nil && !got && errors.Is(err, ErrNoSource) && p.mayMirror(repo) {
+	if err != nil && !got && errors.Is(err, pull.ErrNoSource) && p.mayMirror(repo) {
 		if err = p.mirror(ctx, kind, repo, rev); err == nil {
 			var m *manifest.Manifest
 			if m, err = p.d.n.Store.Resolve(ctx, kind, repo, rev); err == nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/cairnhub/cairn/manifest"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/store"
 )
@@ -43,7 +44,7 @@ func (d *Daemon) startReplication() (err error) {
 type replicaPuller struct{ d *Daemon }
 
 func (p replicaPuller) Pull(ctx context.Context, kind manifest.Kind, repo, rev string, maxSources int) (replicate.Pulled, error) {
-	res, err := p.d.Pull(ctx, kind, repo, rev, PullOptions{MaxSources: maxSources})
+	res, err := p.d.Pull(ctx, kind, repo, rev, pull.Options{MaxSources: maxSources})
 	if err != nil {
 		return replicate.Pulled{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/p2p/catalog"
 	"github.com/cairnhub/cairn/p2p/fetch"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -91,7 +92,7 @@ repos:
 		t.Error("bitswap gave FR a block of acme/secret")
 	}
 	bcancel()
-	if _, err := fr2.d.Pull(c.ctx, manifest.Model, "acme/secret", "main", PullOptions{QueryTimeout: 3 * time.Second}); err == nil || !strings.Contains(err.Error(), "may not hold") {
+	if _, err := fr2.d.Pull(c.ctx, manifest.Model, "acme/secret", "main", pull.Options{QueryTimeout: 3 * time.Second}); err == nil || !strings.Contains(err.Error(), "may not hold") {
 		t.Errorf("Pull by FR = %v, want a policy refusal", err)
 	}
 	c.eventually(5*time.Second, "refusals audited", func() (bool, string) {

@@ -21,6 +21,7 @@ import (
 	"github.com/cairnhub/cairn/metrics"
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/p2p/infer"
+	"github.com/cairnhub/cairn/pull"
 )
 
 // ModelsDir is the folder of a home holding GGUF files materialised from
@@ -198,8 +199,8 @@ func newOpenAI(cfg Config, ms openai.Models, log *slog.Logger) (*openai.Server, 
 // PullModel pulls a model revision from peers (models.Puller). A revision
 // no connected member holds is openai.ErrModelNotFound.
 func (d *Daemon) PullModel(ctx context.Context, repo, rev string, progress func(fetch.Progress)) (models.Pulled, error) {
-	res, err := d.Pull(ctx, manifest.Model, repo, rev, PullOptions{Progress: progress})
-	if errors.Is(err, ErrNoSource) {
+	res, err := d.Pull(ctx, manifest.Model, repo, rev, pull.Options{Progress: progress})
+	if errors.Is(err, pull.ErrNoSource) {
 		return models.Pulled{}, fmt.Errorf("%w: %s@%s is neither in the store nor on a connected peer: %v", openai.ErrModelNotFound, repo, rev, err)
 	}
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/p2p/fetch"
+	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store/storetest"
 )
@@ -108,7 +109,7 @@ func TestPullSwarmOfPartialHolders(t *testing.T) {
 	errs := make([]error, len(rx))
 	for i, r := range rx {
 		wg.Go(func() {
-			_, errs[i] = r.d.Pull(t.Context(), manifest.Model, "acme/swarm", "main", PullOptions{})
+			_, errs[i] = r.d.Pull(t.Context(), manifest.Model, "acme/swarm", "main", pull.Options{})
 		})
 	}
 	wg.Wait()
@@ -217,7 +218,7 @@ func TestPullOutModeAndPartCleanup(t *testing.T) {
 	// Cancelled once the first bytes are in: the fetch fails mid-file.
 	out := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
-	_, err := first.d.Pull(ctx, manifest.Model, "acme/out", "main", PullOptions{Out: out, Progress: func(p fetch.Progress) {
+	_, err := first.d.Pull(ctx, manifest.Model, "acme/out", "main", pull.Options{Out: out, Progress: func(p fetch.Progress) {
 		if p.Bytes > 0 {
 			cancel()
 		}
@@ -233,7 +234,7 @@ func TestPullOutModeAndPartCleanup(t *testing.T) {
 	old := syscall.Umask(0o027)
 	defer syscall.Umask(old)
 	out = t.TempDir()
-	if _, err := second.d.Pull(t.Context(), manifest.Model, "acme/out", "main", PullOptions{Out: out}); err != nil {
+	if _, err := second.d.Pull(t.Context(), manifest.Model, "acme/out", "main", pull.Options{Out: out}); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(out, "weights.bin"))

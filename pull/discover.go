@@ -1,4 +1,4 @@
-package node
+package pull
 
 import (
 	"context"
@@ -47,15 +47,15 @@ func RevisionKey(kind manifest.Kind, repo, rev string) cid.Cid {
 // gossipHolders returns the members whose gossiped holdings list the
 // revision, full holders first, waiting briefly for catch-up when none is
 // known yet.
-func (d *Daemon) gossipHolders(ctx context.Context, kind manifest.Kind, repo, rev string) []peer.ID {
-	if d.Gossip == nil {
+func (s *Service) gossipHolders(ctx context.Context, kind manifest.Kind, repo, rev string) []peer.ID {
+	if s.d.Holdings == nil {
 		return nil
 	}
 	key := replicate.Key(kind, repo, rev)
 	deadline := time.Now().Add(catchUpWait)
 	for {
-		full, partial := d.Gossip.Holders(key)
-		if len(full)+len(partial) > 0 || d.Gossip.CaughtUp() || time.Now().After(deadline) {
+		full, partial := s.d.Holdings.Holders(key)
+		if len(full)+len(partial) > 0 || s.d.Holdings.CaughtUp() || time.Now().After(deadline) {
 			return append(full, partial...)
 		}
 		select {
@@ -69,16 +69,16 @@ func (d *Daemon) gossipHolders(ctx context.Context, kind manifest.Kind, repo, re
 // dialHolders connects to the candidates not connected yet (at most
 // maxDial, all at once) that the policy lets hold repo, and returns those
 // now connected members.
-func (d *Daemon) dialHolders(ctx context.Context, repo string, cands []peer.ID) []peer.ID {
+func (s *Service) dialHolders(ctx context.Context, repo string, cands []peer.ID) []peer.ID {
 	var todo []peer.ID
 	for _, p := range cands {
-		if p == d.n.ID || len(todo) == maxDial {
+		if p == s.d.Self || len(todo) == maxDial {
 			continue
 		}
-		if _, ok := d.Host.Member(p); ok {
+		if _, ok := s.d.Host.Member(p); ok {
 			continue
 		}
-		if m, ok := d.Gossip.Author(p); ok && !d.Engine.Decide(sovereignty.Hold, repo, m).Allow {
+		if m, ok := s.d.Holdings.Author(p); ok && !s.d.Policy.Decide(sovereignty.Hold, repo, m).Allow {
 			continue // it should not hold it: not a source
 		}
 		todo = append(todo, p)
@@ -90,13 +90,13 @@ func (d *Daemon) dialHolders(ctx context.Context, repo string, cands []peer.ID) 
 		wg.Go(func() {
 			dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 			defer cancel()
-			d.learnAddrs(p)
-			ai, err := d.Host.FindPeer(dctx, p)
+			s.learnAddrs(p)
+			ai, err := s.d.Host.FindPeer(dctx, p)
 			if err == nil {
-				err = d.Host.Connect(dctx, ai)
+				err = s.d.Host.Connect(dctx, ai)
 			}
 			if err != nil {
-				d.log.Debug("holder not reached", "peer", p, "err", err)
+				s.log.Debug("holder not reached", "peer", p, "err", err)
 				return
 			}
 			mu.Lock()
@@ -109,39 +109,39 @@ func (d *Daemon) dialHolders(ctx context.Context, repo string, cands []peer.ID) 
 }
 
 // providers asks the DHT for holders of the revision's key.
-func (d *Daemon) providers(ctx context.Context, kind manifest.Kind, repo, rev string) []peer.ID {
+func (s *Service) providers(ctx context.Context, kind manifest.Kind, repo, rev string) []peer.ID {
 	pctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	ais, err := d.Host.FindProviders(pctx, RevisionKey(kind, repo, rev), maxDial)
+	ais, err := s.d.Host.FindProviders(pctx, RevisionKey(kind, repo, rev), maxDial)
 	if err != nil {
-		d.log.Debug("providers", "repo", repo, "rev", rev, "err", err)
+		s.log.Debug("providers", "repo", repo, "rev", rev, "err", err)
 	}
 	out := make([]peer.ID, 0, len(ais))
 	for _, ai := range ais {
-		d.Host.Libp2p().Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+		s.d.Host.Libp2p().Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 		out = append(out, ai.ID)
 	}
 	return out
 }
 
 // announce tells the DHT, in the background, that this node holds the
-// revision (the reprovide loop repeats it from roots).
-func (d *Daemon) announce(kind manifest.Kind, repo, rev string) {
+// revision (the node's reprovide loop repeats it from its roots).
+func (s *Service) announce(kind manifest.Kind, repo, rev string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := d.Host.Provide(ctx, RevisionKey(kind, repo, rev)); err != nil {
-			d.log.Debug("announce", "repo", repo, "rev", rev, "err", err)
+		if err := s.d.Host.Provide(ctx, RevisionKey(kind, repo, rev)); err != nil {
+			s.log.Debug("announce", "repo", repo, "rev", rev, "err", err)
 		}
 	}()
 }
 
 // protectSources keeps the connections a transfer uses from being trimmed
 // until the returned func is called.
-func (d *Daemon) protectSources(sources []peer.ID) (release func()) {
+func (s *Service) protectSources(sources []peer.ID) (release func()) {
 	rs := make([]func(), len(sources))
 	for i, p := range sources {
-		rs[i] = gossip.Protect(d.Host.Libp2p(), p, gossip.TagTransfer)
+		rs[i] = gossip.Protect(s.d.Host.Libp2p(), p, gossip.TagTransfer)
 	}
 	return func() {
 		for _, r := range rs {
@@ -153,20 +153,20 @@ func (d *Daemon) protectSources(sources []peer.ID) (release func()) {
 // pullPeers are the members to ask for a revision: the connected ones, and
 // its holders beyond them, dialled now: from the gossiped holdings, else
 // from the DHT.
-func (d *Daemon) pullPeers(ctx context.Context, kind manifest.Kind, repo, rev string) []p2p.PeerInfo {
-	holders := d.gossipHolders(ctx, kind, repo, rev)
+func (s *Service) pullPeers(ctx context.Context, kind manifest.Kind, repo, rev string) []p2p.PeerInfo {
+	holders := s.gossipHolders(ctx, kind, repo, rev)
 	if len(holders) == 0 {
-		holders = d.providers(ctx, kind, repo, rev)
+		holders = s.providers(ctx, kind, repo, rev)
 	}
-	d.dialHolders(ctx, repo, holders)
-	return d.Host.Peers()
+	s.dialHolders(ctx, repo, holders)
+	return s.d.Host.Peers()
 }
 
 // learnAddrs puts the addresses p gossiped with its holdings in the
 // peerstore, so it is dialled without a DHT lookup (which a sparse
 // network may not answer).
-func (d *Daemon) learnAddrs(p peer.ID) {
-	h, ok := d.Gossip.Holdings()[p]
+func (s *Service) learnAddrs(p peer.ID) {
+	h, ok := s.d.Holdings.Holdings()[p]
 	if !ok {
 		return
 	}
@@ -176,5 +176,5 @@ func (d *Daemon) learnAddrs(p peer.ID) {
 			addrs = append(addrs, a)
 		}
 	}
-	d.Host.Libp2p().Peerstore().AddAddrs(p, addrs, time.Hour)
+	s.d.Host.Libp2p().Peerstore().AddAddrs(p, addrs, time.Hour)
 }
