@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnhub/cairn/config"
 	"github.com/cairnhub/cairn/internal/testnet"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/replicate"
@@ -27,7 +28,7 @@ type testCluster struct {
 	org   ed25519.PrivateKey
 	pub   string
 	nodes []*testNode
-	cfg   ReplicationConfig
+	cfg   replicate.Config
 }
 
 type testNode struct {
@@ -45,7 +46,7 @@ type testNode struct {
 	done   chan struct{}
 }
 
-func newTestCluster(t *testing.T, cfg ReplicationConfig) *testCluster {
+func newTestCluster(t *testing.T, cfg replicate.Config) *testCluster {
 	t.Helper()
 	k, err := sovereignty.GenerateOrgKey()
 	if err != nil {
@@ -200,17 +201,17 @@ func auditEntries(t *testing.T, tn *testNode, kind string) []sovereignty.Entry {
 	return slices.DeleteFunc(es, func(e sovereignty.Entry) bool { return e.Kind != kind })
 }
 
-var fastReplication = ReplicationConfig{Grace: time.Second, Interval: 200 * time.Millisecond, Capacity: 1 << 40, FetchTimeout: 5 * time.Second}
+var fastReplication = replicate.Config{Grace: time.Second, Interval: 200 * time.Millisecond, Capacity: 1 << 40, FetchTimeout: 5 * time.Second}
 
 // addWith is add with replication and provenance settings written to
 // config.yaml before the daemon starts.
-func (c *testCluster) addWith(name, juris string, cfg ClusterConfig, roles ...string) *testNode {
+func (c *testCluster) addWith(name, juris string, cfg config.Cluster, roles ...string) *testNode {
 	c.t.Helper()
 	home := filepath.Join(c.t.TempDir(), name)
 	if _, err := Init(home); err != nil {
 		c.t.Fatal(err)
 	}
-	if err := SaveClusterConfig(home, cfg); err != nil {
+	if err := config.SaveCluster(filepath.Join(home, ConfigFile), cfg); err != nil {
 		c.t.Fatal(err)
 	}
 	n, err := LoadHome(home)

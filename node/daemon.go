@@ -201,7 +201,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 		}
 		psk = b
 	}
-	interop, err := cfg.interopPeers()
+	interop, err := cfg.InteropIDs()
 	if err != nil {
 		return err
 	}

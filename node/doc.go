@@ -1,6 +1,6 @@
 // Package node is Cairn's composition root: it owns the node home on disk,
-// loads the configuration, and StartDaemon builds every service of a
-// running node explicitly, as fields of Daemon: the p2p host with its
+// loads its configuration (package config), and StartDaemon builds every
+// service of a running node explicitly, as fields of Daemon: the p2p host with its
 // protocols (fetch, catalog, policy, infer, p2p/auditsync, p2p/release),
 // the Hugging Face API (hfapi), the OpenAI server (inference/openai)
 // unless inference is disabled, the inference router in front of it
@@ -19,8 +19,8 @@
 //     trusted organisation keys, the residency policy, the audit log and
 //     pins.json (the replicator's intents and replicas), the materialised
 //     models.
-//   - Config: the plain struct read from config.yaml; a zero field means
-//     the default stated on it.
+//   - Config: the plain struct read from config.yaml (config.Config); a
+//     zero field means the default stated on it.
 //   - DaemonOptions: what one run overrides of the config (`cairn daemon`
 //     flags, CAIRN_INFERENCE_MEMORY through the router's config).
 //   - Service: anything with Run(ctx) error; the daemon runs them together

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnhub/cairn/config"
 	"github.com/cairnhub/cairn/inference/openai"
 	"github.com/cairnhub/cairn/inference/router"
 	"github.com/cairnhub/cairn/ingest"
@@ -25,6 +26,7 @@ import (
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/metrics"
 	"github.com/cairnhub/cairn/p2p/infer"
+	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -204,7 +206,7 @@ func metricValue(t *testing.T, n *inferNode, prefix string) float64 {
 // answer streams as the mirror's own does.
 func TestForwardStreamsToAllowedPeer(t *testing.T) {
 	needFixture(t)
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	de := startInfer(t, c.nodes, c.add("de", "DE", "mirror"), true, router.Config{}, nil)
 	fr := startInfer(t, c.nodes, c.add("fr", "FR", "mirror"), true, router.Config{}, nil)
 	edge := startInfer(t, c.nodes, c.add("edge", "DE", "mirror"), false, router.Config{}, nil)
@@ -281,7 +283,7 @@ func TestForwardStreamsToAllowedPeer(t *testing.T) {
 // audits it; the FR node never sees the prompt.
 func TestForwardRefusesDisallowedJurisdiction(t *testing.T) {
 	needFixture(t)
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	fr := startInfer(t, c.nodes, c.add("fr", "FR", "mirror"), true, router.Config{}, nil)
 	edge := startInfer(t, c.nodes, c.add("edge", "DE", "mirror"), false, router.Config{}, nil)
 	c.waitMesh()
@@ -330,7 +332,7 @@ func TestForwardRefusesDisallowedJurisdiction(t *testing.T) {
 // client with the tokens so far and one error event.
 func TestForwardFailover(t *testing.T) {
 	needFixture(t)
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	var mode atomic.Int32 // 1: the first request stalls; 2: it is cut after a few events
 	victim := make(chan string, 1)
 	release := make(chan struct{})
@@ -435,7 +437,7 @@ func forwardReq(model string) infer.Request {
 // The memory estimate: file plus KV cache, forwarded when over the limit.
 func TestForwardWhenOutOfMemory(t *testing.T) {
 	needFixture(t)
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	de := startInfer(t, c.nodes, c.add("de", "DE", "mirror"), true, router.Config{}, nil)
 	edge := startInfer(t, c.nodes, c.add("edge", "DE", "mirror"), true, router.Config{MemoryLimit: 1024}, nil)
 	c.waitMesh()
@@ -704,7 +706,7 @@ func listModels(t *testing.T, url string) []string {
 // not busy: a generation running there counts for LoadCost of round trip.
 func TestForwardChoosesLessLoadedPeer(t *testing.T) {
 	needFixture(t)
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	var stall sync.Map // node name → chan struct{} closed to release its stalled request
 	stalled := make(chan string, 2)
 	wrap := func(name string) func(w http.ResponseWriter, r *http.Request, next http.Handler) {
@@ -756,7 +758,7 @@ func TestForwardChoosesLessLoadedPeer(t *testing.T) {
 // answers itself.
 func TestForwardWhileFetching(t *testing.T) {
 	needFixture(t)
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	de := startInfer(t, c.nodes, c.add("de", "DE", "mirror"), true, router.Config{}, nil)
 	edge := startInfer(t, c.nodes, c.add("edge", "DE", "edge"), true, router.Config{}, nil)
 	c.waitMesh()
@@ -801,7 +803,7 @@ repos:
 // to DE and keyFR to FR, keyAny unbound, all three its API keys.
 func startTokenInfer(t *testing.T, nodes []*testNode, tn *testNode, serving bool) *inferNode {
 	t.Helper()
-	tn.n.Config.HTTP.Tokens = []HTTPToken{{Token: keyDE, Jurisdiction: "DE"}, {Token: keyFR, Jurisdiction: "FR"}, {Token: keyAny}}
+	tn.n.Config.HTTP.Tokens = []config.HTTPToken{{Token: keyDE, Jurisdiction: "DE"}, {Token: keyFR, Jurisdiction: "FR"}, {Token: keyAny}}
 	return startInfer(t, nodes, tn, serving, router.Config{}, nil)
 }
 
@@ -880,7 +882,7 @@ func tokenDenials(t *testing.T, tn *testNode, repo, juris string) int {
 // the key may use. Unbound keys are unaffected, unknown ones get 401.
 func TestForwardTokenJurisdiction(t *testing.T) {
 	needFixture(t)
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	de := startTokenInfer(t, c.nodes, c.add("de", "DE", "mirror"), true)
 	edge := startTokenInfer(t, c.nodes, c.add("edge", "DE", "mirror"), false)
 	c.waitMesh()

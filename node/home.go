@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cairnhub/cairn/config"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -52,7 +53,7 @@ func Init(dir string) (peer.ID, error) {
 	if err := writeNew(filepath.Join(dir, IdentityFile), raw, 0o600); err != nil {
 		return "", fmt.Errorf("init: %w", err)
 	}
-	if err := writeNew(filepath.Join(dir, ConfigFile), []byte(defaultConfigYAML), 0o644); err != nil {
+	if err := writeNew(filepath.Join(dir, ConfigFile), []byte(config.DefaultYAML), 0o644); err != nil {
 		return "", fmt.Errorf("init: %w", err)
 	}
 	if err := os.Mkdir(filepath.Join(dir, StoreDir), 0o700); err != nil {

@@ -19,18 +19,6 @@ import (
 // pulled one. Under provenance.require_signed either a Cairn publisher
 // signature or a model.sig that verifies is enough.
 
-// ModelSigTrust loads the keys and roots provenance.signing_keys and
-// signing_roots name.
-func (c ProvenanceConfig) ModelSigTrust() (o modelsign.VerifyOptions, err error) {
-	if o.PublicKeys, err = revsign.LoadKeys(c.SigningKeys); err != nil {
-		return o, fmt.Errorf("provenance.signing_keys: %w", err)
-	}
-	if o.Roots, err = revsign.LoadRoots(c.SigningRoots); err != nil {
-		return o, fmt.Errorf("provenance.signing_roots: %w", err)
-	}
-	return o, nil
-}
-
 // checkModelSig holds a revision whose bytes are in the store to the
 // provenance configuration when it carries a model.sig: with signing keys
 // or roots configured, the bundle must verify unless a Cairn publisher

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cairnhub/cairn/config"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/modelsign"
 	"github.com/cairnhub/cairn/modelsign/revsign"
@@ -49,8 +50,8 @@ func TestRequireSignedAcceptsModelSig(t *testing.T) {
 	}
 	c := newTestCluster(t, fastReplication)
 	a := c.add("a", "DE", "mirror")
-	b := c.addWith("b", "DE", ClusterConfig{Replication: fastReplication,
-		Provenance: ProvenanceConfig{RequireSigned: true, SigningKeys: []string{writePubPEM(t, trusted)}}}, "mirror")
+	b := c.addWith("b", "DE", config.Cluster{Replication: fastReplication,
+		Provenance: config.Provenance{RequireSigned: true, SigningKeys: []string{writePubPEM(t, trusted)}}}, "mirror")
 	c.waitMesh()
 
 	sign := func(repo string, k *ecdsa.PrivateKey) *manifest.Manifest {
@@ -98,7 +99,7 @@ func TestRequireSignedAcceptsModelSig(t *testing.T) {
 
 func mustTrust(t *testing.T, pub string) modelsign.VerifyOptions {
 	t.Helper()
-	o, err := ProvenanceConfig{SigningKeys: []string{pub}}.ModelSigTrust()
+	o, err := config.Provenance{SigningKeys: []string{pub}}.ModelSigTrust()
 	if err != nil {
 		t.Fatal(err)
 	}

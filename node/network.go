@@ -12,10 +12,6 @@ import (
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
-// DefaultMaxPeers is p2p.max_peers' default: enough neighbours for gossip
-// to spread in a few hops through thousands of members.
-const DefaultMaxPeers = gossip.DefaultMaxPeers
-
 // networkOptions completes the host config from the p2p section and the
 // node's roles: bounded connections, relay service (mirror role) and
 // static relays (edge role: its bootstrap peers).

@@ -13,13 +13,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/cairnhub/cairn/config"
 	"github.com/cairnhub/cairn/store"
 )
 
 // Node is an opened home: its config, identity and store.
 type Node struct {
 	Home     string
-	Config   Config
+	Config   config.Config
 	Identity crypto.PrivKey
 	ID       peer.ID
 	Store    *store.Store
@@ -47,7 +48,7 @@ func LoadHome(dir string) (*Node, error) {
 	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", dir, ErrNoHome)
 	}
-	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))
+	cfg, err := config.Load(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairnhub/cairn/config"
 	"github.com/cairnhub/cairn/inference/router"
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/sovereignty"
@@ -39,7 +40,7 @@ func TestOllamaKeysAndJurisdiction(t *testing.T) {
 	c := newTestCluster(t, fastReplication)
 	a := c.add("a", "DE", "mirror")
 	c.setPolicy(a, promptsDE, 1)
-	a.n.Config.HTTP.Tokens = []HTTPToken{{Token: "any"}, {Token: "us", Jurisdiction: "US"}}
+	a.n.Config.HTTP.Tokens = []config.HTTPToken{{Token: "any"}, {Token: "us", Jurisdiction: "US"}}
 	if _, err := ingest.Add(t.Context(), a.n.Store, model, ingest.AddOptions{Repo: "acme/stories"}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,7 @@ package node
 import (
 	"crypto/ed25519"
 	"fmt"
-	"path/filepath"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/modelsign/revsign"
@@ -16,71 +13,7 @@ import (
 // Provenance: a manifest may carry ed25519 signatures of publishers,
 // checked by sovereignty.VerifyManifest before a node serves a manifest
 // to a peer (catalog protocol) and before it commits one pulled from a
-// peer; ProvenanceConfig says which signatures count.
-
-// ProvenanceConfig says which manifest signatures count.
-type ProvenanceConfig struct {
-	// RequireSigned refuses manifests, pulled or served, that no publisher
-	// key signed. Default false: unsigned manifests are accepted from
-	// members; signatures present must still verify.
-	RequireSigned bool `yaml:"require_signed"`
-	// Publishers are the publisher public keys ("cairn-org:…", the text
-	// form of sovereignty.FormatOrgPublicKey) whose signatures count.
-	// Default: the organisation keys the node trusts.
-	Publishers []string `yaml:"publishers"`
-	// SigningKeys are PEM files of public keys (ECDSA P-256/384/521 or
-	// ed25519) trusted for OpenSSF model-signing bundles (model.sig) of
-	// the key method. Default none.
-	SigningKeys []string `yaml:"signing_keys"`
-	// SigningRoots are PEM files of root certificates trusted for
-	// model.sig bundles of the certificate method. Default none.
-	SigningRoots []string `yaml:"signing_roots"`
-}
-
-// Validate checks that every publisher key parses.
-func (c ProvenanceConfig) Validate() error {
-	for i, k := range c.Publishers {
-		if _, err := sovereignty.ParseOrgPublicKey(strings.TrimSpace(k)); err != nil {
-			return fmt.Errorf("provenance.publishers[%d]: %w", i, err)
-		}
-	}
-	return nil
-}
-
-// ClusterConfig are the replication and provenance sections of a home's
-// config.yaml.
-type ClusterConfig struct {
-	Replication ReplicationConfig
-	Provenance  ProvenanceConfig
-}
-
-// LoadClusterConfig reads the two sections from a home's config.yaml.
-func LoadClusterConfig(home string) (ClusterConfig, error) {
-	c, err := LoadConfig(filepath.Join(home, ConfigFile))
-	if err != nil {
-		return ClusterConfig{}, err
-	}
-	return ClusterConfig{Replication: c.Replication, Provenance: c.Provenance}, nil
-}
-
-// SaveClusterConfig sets the two sections in a home's config.yaml (the
-// file is rewritten without its comments).
-func SaveClusterConfig(home string, cc ClusterConfig) error {
-	p := filepath.Join(home, ConfigFile)
-	c, err := LoadConfig(p)
-	if err != nil {
-		return err
-	}
-	c.Replication, c.Provenance = cc.Replication, cc.Provenance
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	b, err := yaml.Marshal(c)
-	if err != nil {
-		return err
-	}
-	return replaceFile(p, b, 0o644)
-}
+// peer; config.Provenance says which signatures count.
 
 // provenance is a daemon's loaded trust configuration for manifests.
 type provenance struct {

@@ -2,11 +2,10 @@ package node
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cairnhub/cairn/config"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/sovereignty"
@@ -63,7 +62,7 @@ func TestReplicateProvenance(t *testing.T) {
 
 	// A node requiring signatures: unsigned refused (audited on that
 	// node, the puller), signed accepted.
-	strict := c.addWith("strict", "DE", ClusterConfig{Replication: fastReplication, Provenance: ProvenanceConfig{RequireSigned: true}}, "mirror")
+	strict := c.addWith("strict", "DE", config.Cluster{Replication: fastReplication, Provenance: config.Provenance{RequireSigned: true}}, "mirror")
 	c.waitMesh()
 	_, err = strict.d.Pull(c.ctx, manifest.Model, "acme/unsigned", "main", pull.Options{})
 	if !errors.Is(err, pull.ErrNoSource) || !strings.Contains(err.Error(), "not signed by a trusted publisher") {
@@ -76,25 +75,4 @@ func TestReplicateProvenance(t *testing.T) {
 		t.Errorf("strict Pull(signed by the org) = %v", err)
 	}
 	_ = unsigned
-}
-
-func TestClusterConfig(t *testing.T) {
-	for _, tt := range []struct {
-		name, yaml, err string
-	}{
-		{"empty", "", ""},
-		{"full", "replication:\n  grace: 2s\n  interval: 1s\n  replicas: 3\n  capacity: 1000\nprovenance:\n  require_signed: true\n", ""},
-		{"unknown key", "replication:\n  nope: 1\n", "nope"},
-		{"negative grace", "replication:\n  grace: -1s\n", "grace"},
-		{"bad publisher", "provenance:\n  publishers: [xyz]\n", "publishers[0]"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			home := t.TempDir()
-			os.WriteFile(filepath.Join(home, ConfigFile), []byte(tt.yaml), 0o644)
-			_, err := LoadClusterConfig(home)
-			if (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
-				t.Errorf("LoadClusterConfig(%q) = %v, want error naming %q", tt.yaml, err, tt.err)
-			}
-		})
-	}
 }

@@ -11,9 +11,6 @@ import (
 	"github.com/cairnhub/cairn/store"
 )
 
-// ReplicationConfig is the "replication" section of config.yaml.
-type ReplicationConfig = replicate.Config
-
 // PinsFile in the home is the replicator's state file: the intents this
 // node knows and the keys it fetched as replicas.
 const PinsFile = replicate.PinsFile

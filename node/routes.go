@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cairnhub/cairn/config"
 	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/hfapi"
 	"github.com/cairnhub/cairn/inference/models"
@@ -179,7 +180,7 @@ func (n *Node) NewOpenAI(log *slog.Logger) (*openai.Server, error) {
 // Models finds the store's GGUF models, pulling missing ones from peers.
 func (d *Daemon) Models() *models.Finder { return d.models }
 
-func newOpenAI(cfg Config, ms openai.Models, log *slog.Logger) (*openai.Server, error) {
+func newOpenAI(cfg config.Config, ms openai.Models, log *slog.Logger) (*openai.Server, error) {
 	// The HTTP API's bearer tokens are the OpenAI API keys too. A token's
 	// jurisdiction binding is enforced by the router in front of this
 	// server, which every generation and model request passes.

@@ -21,6 +21,7 @@ import (
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/pull"
+	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store/storetest"
 )
@@ -96,7 +97,7 @@ func servedTotal(d *Daemon) int64 {
 // capped fetch most of it from each other: the origin sends fewer bytes
 // than one copy per receiver, and every receiver verified every file.
 func TestPullSwarmOfPartialHolders(t *testing.T) {
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	const size = 8 << 20
 	origin := c.addRated("origin", "DE", "4MiB")
 	m := addRandomRepo(t, origin.n.Store, "acme/swarm", size)
@@ -144,25 +145,10 @@ func TestPullSwarmOfPartialHolders(t *testing.T) {
 	}
 }
 
-func TestRateConfig(t *testing.T) {
-	c, err := ParseConfig([]byte("p2p:\n  max_upload_rate: 16MiB\n  max_download_rate: 100MB/s\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if up, down, err := c.P2P.Rates(); err != nil || up != 16<<20 || down != 100e6 {
-		t.Fatalf("Rates = %d, %d, %v", up, down, err)
-	}
-	for _, bad := range []string{"fast", "-1MiB"} {
-		if _, err := ParseConfig([]byte("p2p:\n  max_upload_rate: " + bad + "\n")); err == nil || !strings.Contains(err.Error(), "p2p.max_upload_rate") {
-			t.Errorf("max_upload_rate %q: err %v, want one naming the field", bad, err)
-		}
-	}
-}
-
 // The HF API of a node that lacks a revision pulls it from a member and
 // answers a range of a file before the whole revision has arrived.
 func TestPullThroughRangeBeforeWholeFile(t *testing.T) {
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	const size = 16 << 20
 	origin := c.addRated("origin", "DE", "2MiB")
 	m := addRandomRepo(t, origin.n.Store, "acme/big", size)
@@ -207,7 +193,7 @@ func TestPullThroughRangeBeforeWholeFile(t *testing.T) {
 // Pull with Out writes the files while they arrive, as 0644 & ~umask; a
 // pull that fails leaves no .part file behind.
 func TestPullOutModeAndPartCleanup(t *testing.T) {
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	const size = 8 << 20
 	origin := c.addRated("origin", "DE", "2MiB")
 	m := addRandomRepo(t, origin.n.Store, "acme/out", size)
@@ -279,7 +265,7 @@ func TestPullThroughMirrorsFromUpstream(t *testing.T) {
 	}
 	hub := httptest.NewServer(api)
 	defer hub.Close()
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	mirrorNode := c.addEdited("mirror", "DE", []string{"mirror"}, func(cfg string) string {
 		return strings.Replace(cfg, "endpoint: https://huggingface.co", "endpoint: "+hub.URL, 1)
 	})

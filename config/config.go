@@ -1,4 +1,4 @@
-package node
+package config
 
 import (
 	"bytes"
@@ -13,24 +13,26 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"gopkg.in/yaml.v3"
 
+	"github.com/cairnhub/cairn/p2p/gossip"
 	"github.com/cairnhub/cairn/progress"
 	"github.com/cairnhub/cairn/repair"
+	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
 // Config is a node's configuration, as written in config.yaml.
 type Config struct {
-	Store       StoreConfig       `yaml:"store"`
-	HTTP        HTTPConfig        `yaml:"http"`
-	Upstream    UpstreamConfig    `yaml:"upstream"`
-	P2P         P2PConfig         `yaml:"p2p"`
-	Inference   InferenceConfig   `yaml:"inference"`
-	Replication ReplicationConfig `yaml:"replication"`
-	Provenance  ProvenanceConfig  `yaml:"provenance"`
+	Store       Store            `yaml:"store"`
+	HTTP        HTTP             `yaml:"http"`
+	Upstream    Upstream         `yaml:"upstream"`
+	P2P         P2P              `yaml:"p2p"`
+	Inference   Inference        `yaml:"inference"`
+	Replication replicate.Config `yaml:"replication"`
+	Provenance  Provenance       `yaml:"provenance"`
 }
 
-// StoreConfig tunes the badger store.
-type StoreConfig struct {
+// Store tunes the badger store.
+type Store struct {
 	// SyncWrites fsyncs every commit so it survives power loss. Default
 	// false: commits are atomic either way and survive a process crash.
 	SyncWrites bool `yaml:"sync_writes"`
@@ -43,8 +45,8 @@ type StoreConfig struct {
 	ScrubRate int64 `yaml:"scrub_rate"`
 }
 
-// HTTPConfig is the node's HTTP API (Hugging Face and OpenAI compatible).
-type HTTPConfig struct {
+// HTTP is the node's HTTP API (Hugging Face and OpenAI compatible).
+type HTTP struct {
 	// Addr is the listen address. Default "127.0.0.1:8080".
 	Addr string `yaml:"addr"`
 	// Tokens, when not empty, are the bearer tokens allowed to read.
@@ -74,8 +76,8 @@ type HTTPToken struct {
 	Jurisdiction string `yaml:"jurisdiction"`
 }
 
-// UpstreamConfig is the Hugging Face Hub the node mirrors from.
-type UpstreamConfig struct {
+// Upstream is the Hugging Face Hub the node mirrors from.
+type Upstream struct {
 	// Endpoint is the Hub's base URL. Default "https://huggingface.co".
 	Endpoint string `yaml:"endpoint"`
 	// Token is sent as a bearer token upstream (gated repos). Default none.
@@ -91,8 +93,8 @@ type UpstreamConfig struct {
 // DefaultRedirectHosts are the Hugging Face Hub's file CDN hosts.
 var DefaultRedirectHosts = []string{"cdn-lfs.hf.co", "cdn-lfs-us-1.hf.co", "cdn-lfs-eu-1.hf.co", "cdn-lfs.huggingface.co", "cas-bridge.xethub.hf.co"}
 
-// P2PConfig is the libp2p host.
-type P2PConfig struct {
+// P2P is the libp2p host.
+type P2P struct {
 	// Listen are multiaddrs to listen on. Default TCP and QUIC on port 4001
 	// of every interface. Port 0 picks a free port.
 	Listen []string `yaml:"listen"`
@@ -137,7 +139,7 @@ type P2PConfig struct {
 
 // Rates parses the upload and download limits (bytes per second, 0:
 // unlimited).
-func (c P2PConfig) Rates() (up, down int64, err error) {
+func (c P2P) Rates() (up, down int64, err error) {
 	if up, err = parseRate("p2p.max_upload_rate", c.MaxUploadRate); err != nil {
 		return 0, 0, err
 	}
@@ -161,8 +163,8 @@ func parseRate(name, s string) (int64, error) {
 	return n, nil
 }
 
-// InferenceConfig is the local inference engine.
-type InferenceConfig struct {
+// Inference is the local inference engine.
+type Inference struct {
 	// Disabled stops this node from serving models itself (it may still
 	// forward). Default false.
 	Disabled bool `yaml:"disabled"`
@@ -197,6 +199,9 @@ const (
 	DefaultKeepAlive = 5 * time.Minute
 	DefaultQueue     = 16
 	DefaultMaxLoaded = 3
+	// DefaultMaxPeers is p2p.max_peers' default: enough neighbours for
+	// gossip to spread in a few hops through thousands of members.
+	DefaultMaxPeers = gossip.DefaultMaxPeers
 )
 
 // DefaultListen are the p2p listen addresses when none are configured.
@@ -255,7 +260,7 @@ func (c Config) Validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("upstream.endpoint %q: want an http(s) URL", c.Upstream.Endpoint)
 	}
-	if _, err := c.P2P.interopPeers(); err != nil {
+	if _, err := c.P2P.InteropIDs(); err != nil {
 		return err
 	}
 	if _, _, err := c.P2P.Rates(); err != nil {
@@ -285,8 +290,8 @@ func (c Config) Validate() error {
 	return c.Provenance.Validate()
 }
 
-// interopPeers parses p2p.interop_peers.
-func (c P2PConfig) interopPeers() ([]peer.ID, error) {
+// InteropIDs parses p2p.interop_peers.
+func (c P2P) InteropIDs() ([]peer.ID, error) {
 	var out []peer.ID
 	for _, s := range c.InteropPeers {
 		id, err := peer.Decode(s)
@@ -298,8 +303,8 @@ func (c P2PConfig) interopPeers() ([]peer.ID, error) {
 	return out, nil
 }
 
-// ParseConfig reads config.yaml bytes; unknown keys are errors.
-func ParseConfig(b []byte) (Config, error) {
+// Parse reads config.yaml bytes; unknown keys are errors.
+func Parse(b []byte) (Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -312,22 +317,22 @@ func ParseConfig(b []byte) (Config, error) {
 	return c, nil
 }
 
-// LoadConfig reads a config file.
-func LoadConfig(path string) (Config, error) {
+// Load reads a config file.
+func Load(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	c, err := ParseConfig(b)
+	c, err := Parse(b)
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }
 
-// defaultConfigYAML is what `cairn init` writes: every default spelled out
+// DefaultYAML is what `cairn init` writes: every default spelled out
 // with what it means, so an operator edits rather than guesses.
-const defaultConfigYAML = `# Cairn node configuration. Every value shown is the default;
+const DefaultYAML = `# Cairn node configuration. Every value shown is the default;
 # delete a line and the default applies.
 
 store:
