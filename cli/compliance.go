@@ -18,7 +18,6 @@ import (
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/modelsign"
 	"github.com/cairnhub/cairn/modelsign/revsign"
-	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store"
 )
@@ -33,7 +32,7 @@ func imports(c *cli.Context, n nodeRef, via string) (policy *sovereignty.ImportG
 		g, err := d.Gate(via)
 		return d.ImportGate(via, c.Bool("force")), g, func() {}, err
 	}
-	comp, err := n.OpenCompliance()
+	comp, err := n.OpenCompliance(n.Store)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -288,7 +287,7 @@ func cmdSignModel(c *cli.Context, ref refArg, kind manifest.Kind, keyPEM []byte)
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
-	if err := node.CheckQuarantine(c.Context, n.Store, m); err != nil {
+	if err := gate.CheckQuarantine(c.Context, n.Store, m); err != nil {
 		return fmt.Errorf("sign %s: %w", ref, err)
 	}
 	bundle, err := revsign.Sign(m, key, chain)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/progress"
 )
@@ -55,8 +56,8 @@ func cmdDaemon(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("init") {
-		if _, err := os.Stat(dir + "/" + node.ConfigFile); errors.Is(err, os.ErrNotExist) {
-			id, err := node.Init(dir)
+		if _, err := os.Stat(dir + "/" + home.ConfigFile); errors.Is(err, os.ErrNotExist) {
+			id, err := home.Init(dir)
 			if err != nil {
 				return err
 			}

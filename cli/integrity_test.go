@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/sovereignty"
 )
@@ -21,11 +22,11 @@ import (
 // and, when policy is not empty, saves that policy signed by the org.
 func joinedHome(t *testing.T, org []byte, juris, policy string) string {
 	t.Helper()
-	home := filepath.Join(t.TempDir(), "home-"+juris)
-	if code, _, errs := run(t, home, "init"); code != 0 {
+	dir := filepath.Join(t.TempDir(), "home-"+juris)
+	if code, _, errs := run(t, dir, "init"); code != 0 {
 		t.Fatalf("init: %s", errs)
 	}
-	n, err := node.LoadHome(home)
+	n, err := node.LoadHome(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,11 +43,11 @@ func joinedHome(t *testing.T, org []byte, juris, policy string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(home, node.PolicyFile), signed, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, home.PolicyFile), signed, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return home
+	return dir
 }
 
 const onlyDEHoldsSmall = `
@@ -114,7 +115,7 @@ func TestImportsObeyPolicyAndAuditResistsRewriting(t *testing.T) {
 		t.Fatalf("audit verify = %d %q %q", code, out, errs)
 	}
 
-	log := filepath.Join(fr, node.AuditFile)
+	log := filepath.Join(fr, home.AuditFile)
 	pristine, _ := os.ReadFile(log)
 	sidecar, _ := os.ReadFile(log + ".checkpoint")
 	restore := func() {
@@ -174,9 +175,9 @@ func TestImportsObeyPolicyAndAuditResistsRewriting(t *testing.T) {
 	}
 }
 
-func auditLines(t *testing.T, home string) []sovereignty.Entry {
+func auditLines(t *testing.T, dir string) []sovereignty.Entry {
 	t.Helper()
-	f, err := os.Open(filepath.Join(home, node.AuditFile))
+	f, err := os.Open(filepath.Join(dir, home.AuditFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,9 +209,9 @@ func forge(t *testing.T, last sovereignty.Entry, kind, repo string) []byte {
 	return rechain(t, &last, sovereignty.Entry{Kind: kind, Subject: "forged", Repo: repo, Time: time.Now().UTC()})
 }
 
-func nodeID(t *testing.T, home string) string {
+func nodeID(t *testing.T, dir string) string {
 	t.Helper()
-	n, err := node.LoadHome(home)
+	n, err := node.LoadHome(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

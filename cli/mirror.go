@@ -12,7 +12,6 @@ import (
 
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/mirror"
-	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/progress"
 	"github.com/cairnhub/cairn/sovereignty"
 )
@@ -100,7 +99,7 @@ func cmdMirror(c *cli.Context) error {
 	res, err := mirror.Mirror(c.Context, n.Store, repo, mirror.Options{
 		Endpoint: up.Endpoint, Token: up.Token, Offline: up.Offline, RedirectHosts: up.RedirectHosts,
 		Kind: kind, Revision: c.String("revision"), Workers: c.Int("workers"),
-		SpoolDir: filepath.Join(n.Home, "tmp", "mirror"),
+		SpoolDir: filepath.Join(n.Dir, "tmp", "mirror"),
 		Progress: b.Update, Gate: g, Policy: policy,
 	})
 	b.Done()
@@ -140,13 +139,13 @@ func exportPolicy(c *cli.Context, n nodeRef) (*sovereignty.Engine, *sovereignty.
 		return nil, nil, nil, err
 	}
 	e := sovereignty.NewEngine(trust, nil)
-	signed, err := node.SignedPolicy(n.Home)
+	signed, err := n.SignedPolicy()
 	if err == nil && signed != nil {
 		_, err = e.Set(signed)
 	}
 	if err != nil {
 		audit.Close()
-		return nil, nil, nil, fmt.Errorf("bundle export: the policy in %s cannot be checked, so nothing leaves: %w", n.Home, err)
+		return nil, nil, nil, fmt.Errorf("bundle export: the policy in %s cannot be checked, so nothing leaves: %w", n.Dir, err)
 	}
 	return e, audit, func() { audit.Close() }, nil
 }

@@ -9,10 +9,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/inference"
 	"github.com/cairnhub/cairn/inference/models"
 	"github.com/cairnhub/cairn/manifest"
-	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/store"
 )
 
@@ -114,5 +114,5 @@ func locateModel(c *cli.Context, id string, mid models.ID) (string, error) {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return models.New(n.Store, filepath.Join(n.Home, node.ModelsDir), nil, log).Locate(c.Context, id)
+	return models.New(n.Store, filepath.Join(n.Dir, home.ModelsDir), nil, log).Locate(c.Context, id)
 }

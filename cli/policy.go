@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/sovereignty"
 )
@@ -66,7 +67,7 @@ func policyCommands() []*cli.Command {
 					if err != nil {
 						return err
 					}
-					signed, err := node.SignedPolicy(n.Home)
+					signed, err := n.SignedPolicy()
 					if err != nil {
 						return err
 					}
@@ -124,7 +125,7 @@ func policyCommands() []*cli.Command {
 					if err != nil {
 						return err
 					}
-					es, err := sovereignty.Tail(n.Home+"/"+node.AuditFile, c.Int("n"))
+					es, err := sovereignty.Tail(n.Dir+"/"+home.AuditFile, c.Int("n"))
 					if err != nil && !errors.Is(err, os.ErrNotExist) {
 						return err
 					}
@@ -234,7 +235,7 @@ func cmdPolicyCheck(c *cli.Context) error {
 		e := sovereignty.NewEngine(nil, nil)
 		if d := runningDaemon(c); d != nil {
 			e = d.Engine
-		} else if signed, err := node.SignedPolicy(n.Home); err != nil {
+		} else if signed, err := n.SignedPolicy(); err != nil {
 			return err
 		} else if signed != nil {
 			sp, err := sovereignty.ParseSignedPolicy(signed)

@@ -3,13 +3,14 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/cairnhub/cairn/node"
+	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -88,11 +89,11 @@ func cmdPin(c *cli.Context) error {
 		return err
 	}
 	defer nd.Close()
-	i, err := node.NewIntent(c.Context, nd.Store, nd.ID.String(), kind, ref.Repo, ref.Rev, n)
+	i, err := replicate.NewIntent(c.Context, nd.Store, nd.ID.String(), kind, ref.Repo, ref.Rev, n)
 	if err != nil {
 		return fmt.Errorf("pin %s: %w", ref, err)
 	}
-	if err := node.RecordIntent(nd.Home, i); err != nil {
+	if err := replicate.RecordIntent(filepath.Join(nd.Dir, replicate.PinsFile), i); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "pinned %s (%s); members get it when the daemon runs\n", ref, describeIntent(i.Commit, i.Replicas))

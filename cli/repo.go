@@ -11,10 +11,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairnhub/cairn/chunker"
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/inference/models"
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
-	"github.com/cairnhub/cairn/node"
 	"github.com/cairnhub/cairn/progress"
 	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/store"
@@ -31,7 +31,7 @@ func repoCommands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				id, err := node.Init(dir)
+				id, err := home.Init(dir)
 				if err != nil {
 					return err
 				}
@@ -101,7 +101,7 @@ func repoCommands() []*cli.Command {
 					return err
 				}
 				// Materialised model files of removed revisions go too.
-				ms := models.New(n.Store, filepath.Join(n.Home, node.ModelsDir), nil, slog.Default())
+				ms := models.New(n.Store, filepath.Join(n.Dir, home.ModelsDir), nil, slog.Default())
 				if d := runningDaemon(c); d != nil {
 					ms = d.Models() // knows the files it is writing
 				}

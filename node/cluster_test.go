@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cairnhub/cairn/config"
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/internal/testnet"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/replicate"
@@ -61,13 +62,13 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 // node.
 func (c *testCluster) add(name, juris string, roles ...string) *testNode {
 	c.t.Helper()
-	home := filepath.Join(c.t.TempDir(), name)
-	if _, err := Init(home); err != nil {
+	dir := filepath.Join(c.t.TempDir(), name)
+	if _, err := home.Init(dir); err != nil {
 		c.t.Fatal(err)
 	}
-	tn := &testNode{name: name, home: home, juris: juris}
+	tn := &testNode{name: name, home: dir, juris: juris}
 	c.t.Cleanup(tn.stop) // before TempDir's removal (cleanups run last first)
-	n, err := LoadHome(home)
+	n, err := LoadHome(dir)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func (tn *testNode) holds(repo, commit string) bool {
 
 func auditEntries(t *testing.T, tn *testNode, kind string) []sovereignty.Entry {
 	t.Helper()
-	es, err := sovereignty.Tail(filepath.Join(tn.home, AuditFile), 10000)
+	es, err := sovereignty.Tail(filepath.Join(tn.home, home.AuditFile), 10000)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
@@ -207,14 +208,14 @@ var fastReplication = replicate.Config{Grace: time.Second, Interval: 200 * time.
 // config.yaml before the daemon starts.
 func (c *testCluster) addWith(name, juris string, cfg config.Cluster, roles ...string) *testNode {
 	c.t.Helper()
-	home := filepath.Join(c.t.TempDir(), name)
-	if _, err := Init(home); err != nil {
+	dir := filepath.Join(c.t.TempDir(), name)
+	if _, err := home.Init(dir); err != nil {
 		c.t.Fatal(err)
 	}
-	if err := config.SaveCluster(filepath.Join(home, ConfigFile), cfg); err != nil {
+	if err := config.SaveCluster(filepath.Join(dir, home.ConfigFile), cfg); err != nil {
 		c.t.Fatal(err)
 	}
-	n, err := LoadHome(home)
+	n, err := LoadHome(dir)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func (c *testCluster) addWith(name, juris string, cfg config.Cluster, roles ...s
 	if _, err := n.Join(cert, c.pub); err != nil {
 		c.t.Fatal(err)
 	}
-	tn := &testNode{name: name, home: home, juris: juris, own: true}
+	tn := &testNode{name: name, home: dir, juris: juris, own: true}
 	c.t.Cleanup(tn.stop)
 	c.start(tn)
 	c.nodes = append(c.nodes, tn)

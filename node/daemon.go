@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/cairnhub/cairn/hfapi"
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/inference/models"
 	"github.com/cairnhub/cairn/inference/openai"
 	"github.com/cairnhub/cairn/inference/router"
@@ -132,7 +133,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 	d.cps = auditsync.New(auditsync.Config{Log: d.Audit, Self: n.ID, Logger: log})
 	// Only this node's own organisation sets its residency policy, even
 	// when it trusts other organisations' members (federation).
-	if d.Engine, err = n.policyEngine(trust, d.Audit); err != nil {
+	if d.Engine, err = n.PolicyEngine(trust, d.Audit); err != nil {
 		return nil, err
 	}
 	d.denials = sovereignty.NewDedupAuditor(d.Audit, time.Minute)
@@ -173,7 +174,7 @@ func (n *Node) StartDaemon(ctx context.Context, o DaemonOptions) (d *Daemon, err
 		}
 	}
 	if o.CLI != nil {
-		sock := filepath.Join(n.Home, APISocket)
+		sock := filepath.Join(n.Dir, APISocket)
 		if c, err := net.Dial("unix", sock); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("a daemon is running already on %s", sock)
@@ -243,7 +244,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	d.registerCatalog()
 	d.registerReleases()
 	d.cps.Serve(ctx, h.Libp2p(), h)
-	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
+	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), time.Now()); err == nil {
 		d.self = m
 	} else {
 		d.log.Warn("own certificate does not verify", "err", err)
@@ -251,7 +252,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	if err := d.startReplication(); err != nil {
 		return err
 	}
-	return d.startGossip(ctx, trust, ownOrgTrust(cert, trust), cert)
+	return d.startGossip(ctx, trust, home.OwnOrgTrust(cert, trust), cert)
 }
 
 // allowBlocks is the one residency check on every path that sends blocks:
@@ -376,7 +377,7 @@ func (d *Daemon) Close() error {
 	}
 	if d.apiLn != nil {
 		d.apiLn.Close()
-		os.Remove(filepath.Join(d.n.Home, APISocket))
+		os.Remove(filepath.Join(d.n.Dir, APISocket))
 	}
 	d.n.setOnCorrupt(nil)
 	if d.Audit != nil {

@@ -14,11 +14,9 @@
 // flags into DaemonOptions and calls; nothing registers itself.
 //
 // Words:
-//   - Home: the folder of one node (default ~/.cairn): config.yaml, the
-//     libp2p identity key, the badger store, the membership certificate,
-//     trusted organisation keys, the residency policy, the audit log and
-//     pins.json (the replicator's intents and replicas), the materialised
-//     models.
+//   - Home: the folder of one node (package home): identity,
+//     membership, trust, policy and audit log files; Node embeds it and
+//     adds the config and the store.
 //   - Config: the plain struct read from config.yaml (config.Config); a
 //     zero field means the default stated on it.
 //   - DaemonOptions: what one run overrides of the config (`cairn daemon`
@@ -66,10 +64,10 @@
 //     generations go through the router (inference/ollama.HandlerBackend).
 //   - Gate: the compliance check every import passes (add, mirror, bundle
 //     import, pull) before its commit (package gate); Daemon.Gate and
-//     Node.OpenCompliance give it the node's policy and audit log.
+//     home.Home.OpenCompliance give it the node's policy and audit log.
 //   - Quarantined revision: stored but not served over the HF API (451),
 //     not answered to members, not loaded for inference, until a signed
-//     release lifts it (gate.QuarantineError, CheckQuarantine); a pulled
+//     release lifts it (gate.QuarantineError, gate.CheckQuarantine); a pulled
 //     revision's release is asked of its sources (p2p/release).
 //   - model.sig: an OpenSSF model-signing bundle in a revision, verified
 //     against provenance.signing_keys and signing_roots once its bytes

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cairnhub/cairn/config"
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/inference/openai"
 	"github.com/cairnhub/cairn/inference/router"
 	"github.com/cairnhub/cairn/ingest"
@@ -632,13 +633,13 @@ func newBenchCluster(tb testing.TB) *benchCluster {
 
 func (c *benchCluster) add(name string) *testNode {
 	tb := c.tb
-	home := filepath.Join(tb.TempDir(), name)
-	if _, err := Init(home); err != nil {
+	dir := filepath.Join(tb.TempDir(), name)
+	if _, err := home.Init(dir); err != nil {
 		tb.Fatal(err)
 	}
-	tn := &testNode{name: name, home: home, juris: "DE"}
+	tn := &testNode{name: name, home: dir, juris: "DE"}
 	tb.Cleanup(tn.stop)
-	n, err := LoadHome(home)
+	n, err := LoadHome(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -650,7 +651,7 @@ func (c *benchCluster) add(name string) *testNode {
 	if _, err := n.Join(cert, c.pub); err != nil {
 		tb.Fatal(err)
 	}
-	if tn.n, err = Open(context.Background(), home); err != nil {
+	if tn.n, err = Open(context.Background(), dir); err != nil {
 		tb.Fatal(err)
 	}
 	var boot []string

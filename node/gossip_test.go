@@ -13,6 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/p2p/gossip"
 	"github.com/cairnhub/cairn/sovereignty"
@@ -22,13 +23,13 @@ import (
 // (nil: to nobody), with a certificate of org under serial.
 func (c *testCluster) chainAdd(name string, prev *testNode, org ed25519Key, serial string, roles ...string) *testNode {
 	c.t.Helper()
-	home := filepath.Join(c.t.TempDir(), name)
-	if _, err := Init(home); err != nil {
+	dir := filepath.Join(c.t.TempDir(), name)
+	if _, err := home.Init(dir); err != nil {
 		c.t.Fatal(err)
 	}
-	tn := &testNode{name: name, home: home, juris: "DE"}
+	tn := &testNode{name: name, home: dir, juris: "DE"}
 	c.t.Cleanup(tn.stop)
-	n, err := LoadHome(home)
+	n, err := LoadHome(dir)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func (c *testCluster) chainAdd(name string, prev *testNode, org ed25519Key, seri
 	if _, err := n.Join(cert, org.pub); err != nil {
 		c.t.Fatal(err)
 	}
-	if n, err = Open(c.ctx, home); err != nil {
+	if n, err = Open(c.ctx, dir); err != nil {
 		c.t.Fatal(err)
 	}
 	n.Config.Replication = c.cfg

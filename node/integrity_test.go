@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/repair"
 	"github.com/cairnhub/cairn/sovereignty"
@@ -21,9 +22,9 @@ import (
 
 // flipPackByte flips one byte at off of the node's first pack file: a bit
 // rotted on disk under a stored block.
-func flipPackByte(t *testing.T, home string, off int64) {
+func flipPackByte(t *testing.T, dir string, off int64) {
 	t.Helper()
-	f, err := os.OpenFile(filepath.Join(home, StoreDir, "packs", "00000000.pack"), os.O_RDWR, 0)
+	f, err := os.OpenFile(filepath.Join(dir, home.StoreDir, "packs", "00000000.pack"), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,15 +119,15 @@ func TestCorruptBlockNotServedAndRepaired(t *testing.T) {
 // when tokens are set.
 func TestHTTPHardening(t *testing.T) {
 	c := newTestCluster(t, fastReplication)
-	home := filepath.Join(t.TempDir(), "h")
-	if _, err := Init(home); err != nil {
+	dir := filepath.Join(t.TempDir(), "h")
+	if _, err := home.Init(dir); err != nil {
 		t.Fatal(err)
 	}
 	cfg := "http:\n  tokens: [{token: s3cret}]\n  cors_origins: [\"https://app.example\"]\n  allowed_hosts: [cairn.internal]\n"
-	if err := os.WriteFile(filepath.Join(home, ConfigFile), []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, home.ConfigFile), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n, err := Open(c.ctx, home)
+	n, err := Open(c.ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +231,7 @@ func TestAuditCheckpointsHeldByMembers(t *testing.T) {
 	// Stop a, cut its log back to before the checkpoint and drop the
 	// sidecar: the log alone still verifies, b's checkpoint does not.
 	a.stop()
-	log := filepath.Join(a.home, AuditFile)
+	log := filepath.Join(a.home, home.AuditFile)
 	es, err := sovereignty.Tail(log, 1000)
 	if err != nil {
 		t.Fatal(err)

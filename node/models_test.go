@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/inference/models"
 	"github.com/cairnhub/cairn/inference/openai"
 	"github.com/cairnhub/cairn/ingest"
@@ -25,7 +26,7 @@ import (
 func openTestNode(t *testing.T) *Node {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "home")
-	if _, err := Init(dir); err != nil {
+	if _, err := home.Init(dir); err != nil {
 		t.Fatal(err)
 	}
 	n, err := Open(t.Context(), dir)
@@ -117,7 +118,7 @@ func TestModelsPullOnDemand(t *testing.T) {
 	}
 
 	var logs lockedBuffer
-	ms := models.New(edge.Store, filepath.Join(edge.Home, ModelsDir), de, slog.New(slog.NewTextHandler(&logs, nil)))
+	ms := models.New(edge.Store, filepath.Join(edge.Dir, home.ModelsDir), de, slog.New(slog.NewTextHandler(&logs, nil)))
 	if _, err := ms.Locate(ctx, "acme/other"); !errors.Is(err, openai.ErrModelNotFound) {
 		t.Errorf("Locate(acme/other) = %v; want ErrModelNotFound (no peer holds it)", err)
 	}
@@ -131,7 +132,7 @@ func TestModelsPullOnDemand(t *testing.T) {
 	cw.Wait()
 	f := res.Manifest.Files[0]
 	for i := range callers {
-		if errs[i] != nil || paths[i] != filepath.Join(edge.Home, ModelsDir, f.SHA256+".gguf") {
+		if errs[i] != nil || paths[i] != filepath.Join(edge.Dir, home.ModelsDir, f.SHA256+".gguf") {
 			t.Fatalf("Locate %d = %s, %v", i, paths[i], errs[i])
 		}
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -26,7 +27,7 @@ func (d *Daemon) networkOptions(pc *p2p.Config, o DaemonOptions, trust *sovereig
 		return nil, fmt.Errorf("p2p.max_peers: %w", err)
 	}
 	var roles []string
-	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), now()); err == nil {
+	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), time.Now()); err == nil {
 		roles = m.Roles
 	}
 	pc.RelayService = slices.Contains(roles, "mirror")
@@ -49,19 +50,4 @@ func (d *Daemon) protectRelays(relays []string) {
 			d.Host.Libp2p().ConnManager().Protect(ai.ID, gossip.TagRelay)
 		}
 	}
-}
-
-// ownOrgTrust is a trust set of the organisation of cert alone (only it
-// sets this node's residency policy, even when the node trusts other
-// organisations' members); fallback when cert does not parse.
-func ownOrgTrust(cert []byte, fallback *sovereignty.Trust) *sovereignty.Trust {
-	c, err := sovereignty.ParseCertificate(cert)
-	if err != nil {
-		return fallback
-	}
-	t, err := sovereignty.NewTrust(c.OrgKey)
-	if err != nil {
-		return fallback
-	}
-	return t
 }

@@ -2,28 +2,23 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync/atomic"
-	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cairnhub/cairn/config"
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/store"
 )
 
-// Node is an opened home: its config, identity and store.
+// Node is an opened home (its folder, identity, membership files, policy
+// and audit log): its config and store.
 type Node struct {
-	Home     string
-	Config   config.Config
-	Identity crypto.PrivKey
-	ID       peer.ID
-	Store    *store.Store
+	*home.Home
+	Config config.Config
+	Store  *store.Store
 
 	onCorrupt atomic.Pointer[func(cid.Cid)] // the daemon's repair worker
 }
@@ -34,7 +29,7 @@ func Open(_ context.Context, dir string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(store.Options{Dir: filepath.Join(dir, StoreDir), SyncWrites: n.Config.Store.SyncWrites, OnCorrupt: n.corrupted})
+	st, err := store.Open(store.Options{Dir: filepath.Join(dir, home.StoreDir), SyncWrites: n.Config.Store.SyncWrites, OnCorrupt: n.corrupted})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -45,22 +40,15 @@ func Open(_ context.Context, dir string) (*Node, error) {
 // LoadHome loads config and identity without opening the store, for
 // commands that only touch files of the home (membership, policy).
 func LoadHome(dir string) (*Node, error) {
-	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", dir, ErrNoHome)
-	}
-	cfg, err := config.Load(filepath.Join(dir, ConfigFile))
+	h, err := home.Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	key, err := LoadIdentity(dir)
+	cfg, err := config.Load(filepath.Join(dir, home.ConfigFile))
 	if err != nil {
 		return nil, err
 	}
-	id, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
-	}
-	return &Node{Home: dir, Config: cfg.WithDefaults(), Identity: key, ID: id}, nil
+	return &Node{Home: h, Config: cfg.WithDefaults()}, nil
 }
 
 // Close releases the store.
@@ -89,6 +77,3 @@ func (n *Node) setOnCorrupt(f func(cid.Cid)) {
 	}
 	n.onCorrupt.Store(&f)
 }
-
-// now is the clock membership checks use.
-var now = time.Now

@@ -2,11 +2,11 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/cairnhub/cairn/home"
+	"github.com/cairnhub/cairn/internal/atomicfile"
 	"github.com/cairnhub/cairn/sovereignty"
 )
 
@@ -30,18 +30,9 @@ func (d *Daemon) applyPolicy(signed []byte) (*sovereignty.Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	if err := replaceFile(filepath.Join(d.n.Home, PolicyFile), signed, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(d.n.Dir, home.PolicyFile), signed, 0o644); err != nil {
 		return p, fmt.Errorf("policy in force but not saved: %w", err)
 	}
 	d.log.Info("policy in force", "version", p.Version, "rules", len(p.Rules))
 	return p, nil
-}
-
-// SignedPolicy returns the signed policy saved in a home, or nil.
-func SignedPolicy(home string) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(home, PolicyFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	return b, err
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/p2p"
 	"github.com/cairnhub/cairn/p2p/catalog"
@@ -36,7 +37,7 @@ func (d *Daemon) registerCatalog() {
 		if err := d.checkProvenance(m, "", "serve manifest"); err != nil {
 			return nil, err
 		}
-		if err := CheckQuarantine(ctx, d.n.Store, m); err != nil {
+		if err := gate.CheckQuarantine(ctx, d.n.Store, m); err != nil {
 			return nil, err // never replicated
 		}
 		if err := d.checkModelSig(ctx, m, "serve manifest"); err != nil {

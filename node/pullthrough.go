@@ -64,7 +64,7 @@ func (p hfPuller) mirror(ctx context.Context, kind manifest.Kind, repo, rev stri
 	up := p.d.n.Config.WithDefaults().Upstream
 	_, err := mirror.Mirror(ctx, p.d.n.Store, repo, mirror.Options{
 		Endpoint: up.Endpoint, Token: up.Token, RedirectHosts: up.RedirectHosts,
-		Kind: kind, Revision: rev, SpoolDir: filepath.Join(p.d.n.Home, "tmp", "mirror"),
+		Kind: kind, Revision: rev, SpoolDir: filepath.Join(p.d.n.Dir, "tmp", "mirror"),
 	})
 	return err
 }

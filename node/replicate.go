@@ -5,15 +5,11 @@ import (
 	"errors"
 	"path/filepath"
 
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/replicate"
-	"github.com/cairnhub/cairn/store"
 )
-
-// PinsFile in the home is the replicator's state file: the intents this
-// node knows and the keys it fetched as replicas.
-const PinsFile = replicate.PinsFile
 
 // Replication returns the daemon's replicator (Daemon.Replicator). It
 // fails when peer-to-peer is off.
@@ -27,11 +23,11 @@ func (d *Daemon) Replication() (*replicate.Service, error) {
 // startReplication builds the replicator from the config's replication
 // section and registers its protocols on the host; Run runs it.
 func (d *Daemon) startReplication() (err error) {
-	home := d.n.Home
+	dir := d.n.Dir
 	d.Replicator, err = replicate.New(d.Host.Libp2p(), replicate.Deps{
 		Self: d.self, Store: d.n.Store, Members: d.Host, Policy: d.Engine, Puller: replicaPuller{d}, Audit: d.Audit,
-		StateFile: filepath.Join(home, PinsFile), Gossip: replicaGossip{d},
-		DiskFree: func() (int64, error) { return replicate.DiskFree(filepath.Join(home, StoreDir)) },
+		StateFile: filepath.Join(dir, replicate.PinsFile), Gossip: replicaGossip{d},
+		DiskFree: func() (int64, error) { return replicate.DiskFree(filepath.Join(dir, home.StoreDir)) },
 		Logger:   d.log,
 	}, d.n.Config.Replication)
 	return err
@@ -46,16 +42,4 @@ func (p replicaPuller) Pull(ctx context.Context, kind manifest.Kind, repo, rev s
 		return replicate.Pulled{}, err
 	}
 	return replicate.Pulled{Manifest: res.Manifest, Local: res.Local, Bytes: res.Stats.Bytes}, nil
-}
-
-// NewIntent builds the intent of pinning kind repo@rev held (or not) in
-// st, recorded by node by: see replicate.NewIntent.
-func NewIntent(ctx context.Context, st *store.Store, by string, kind manifest.Kind, repo, rev string, replicas int) (replicate.Intent, error) {
-	return replicate.NewIntent(ctx, st, by, kind, repo, rev, replicas)
-}
-
-// RecordIntent stores an intent in a home without a running daemon (the
-// daemon floods it when it runs). It keeps the newer of the two.
-func RecordIntent(home string, i replicate.Intent) error {
-	return replicate.RecordIntent(filepath.Join(home, PinsFile), i)
 }

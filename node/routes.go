@@ -12,6 +12,7 @@ import (
 	"github.com/cairnhub/cairn/config"
 	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/hfapi"
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/inference/models"
 	"github.com/cairnhub/cairn/inference/ollama"
 	"github.com/cairnhub/cairn/inference/openai"
@@ -24,10 +25,6 @@ import (
 	"github.com/cairnhub/cairn/p2p/infer"
 	"github.com/cairnhub/cairn/pull"
 )
-
-// ModelsDir is the folder of a home holding GGUF files materialised from
-// the store for the inference engine, named <sha256>.gguf.
-const ModelsDir = "models"
 
 // routes lays out the daemon's HTTP API. More precise patterns win, so
 // the router takes generation and model requests ahead of the OpenAI
@@ -120,7 +117,7 @@ func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	if d.Host != nil {
 		pull = d
 	}
-	d.models = models.New(n.Store, filepath.Join(n.Home, ModelsDir), pull, d.log)
+	d.models = models.New(n.Store, filepath.Join(n.Dir, home.ModelsDir), pull, d.log)
 	deps := router.Deps{ID: n.ID, Self: d.self, Policy: d.Engine, Audit: d.audit, Store: n.Store, Pull: pull, Keys: keys}
 	if d.Host != nil {
 		deps.Members = d.Host
@@ -174,7 +171,7 @@ func (d *Daemon) loadedQueues() []metrics.LoadedQueue {
 // NewOpenAI builds an OpenAI server over the node's own store, without
 // pulls from peers: `cairn run` without a daemon.
 func (n *Node) NewOpenAI(log *slog.Logger) (*openai.Server, error) {
-	return newOpenAI(n.Config, models.New(n.Store, filepath.Join(n.Home, ModelsDir), nil, log), log)
+	return newOpenAI(n.Config, models.New(n.Store, filepath.Join(n.Dir, home.ModelsDir), nil, log), log)
 }
 
 // Models finds the store's GGUF models, pulling missing ones from peers.

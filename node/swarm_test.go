@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cairnhub/cairn/hfapi"
+	"github.com/cairnhub/cairn/home"
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/p2p/fetch"
@@ -37,11 +38,11 @@ func (c *testCluster) addRated(name, juris, upload string) *testNode {
 // addEdited is add with the node's config.yaml edited before it starts.
 func (c *testCluster) addEdited(name, juris string, roles []string, edit func(string) string) *testNode {
 	c.t.Helper()
-	home := filepath.Join(c.t.TempDir(), name)
-	if _, err := Init(home); err != nil {
+	dir := filepath.Join(c.t.TempDir(), name)
+	if _, err := home.Init(dir); err != nil {
 		c.t.Fatal(err)
 	}
-	cfgPath := filepath.Join(home, ConfigFile)
+	cfgPath := filepath.Join(dir, home.ConfigFile)
 	b, err := os.ReadFile(cfgPath)
 	if err != nil {
 		c.t.Fatal(err)
@@ -49,7 +50,7 @@ func (c *testCluster) addEdited(name, juris string, roles []string, edit func(st
 	if err := os.WriteFile(cfgPath, []byte(edit(string(b))), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
-	n, err := LoadHome(home)
+	n, err := LoadHome(dir)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func (c *testCluster) addEdited(name, juris string, roles []string, edit func(st
 	if _, err := n.Join(cert, c.pub); err != nil {
 		c.t.Fatal(err)
 	}
-	tn := &testNode{name: name, home: home, juris: juris}
+	tn := &testNode{name: name, home: dir, juris: juris}
 	c.t.Cleanup(tn.stop)
 	c.start(tn)
 	c.nodes = append(c.nodes, tn)

@@ -1,4 +1,4 @@
-package node
+package home
 
 import (
 	"crypto/rand"
@@ -14,10 +14,42 @@ import (
 
 // Files and folders of a home.
 const (
-	ConfigFile   = "config.yaml"
-	IdentityFile = "identity.key"
-	StoreDir     = "store"
+	ConfigFile     = "config.yaml"
+	IdentityFile   = "identity.key"
+	StoreDir       = "store"
+	CertFile       = "member.cert"   // this node's certificate
+	TrustDir       = "trust"         // trusted organisation keys, one *.pub file each
+	RevocationsDir = "revocations"   // signed revocation lists, *.signed
+	PolicyFile     = "policy.signed" // the signed residency policy in force
+	AuditFile      = "audit.log"
+	// ModelsDir holds GGUF files materialised from the store for the
+	// inference engine, named <sha256>.gguf.
+	ModelsDir       = "models"
+	orgPubExtension = ".pub"
 )
+
+// Home is an opened home: its folder and the node's identity.
+type Home struct {
+	Dir      string
+	Identity crypto.PrivKey
+	ID       peer.ID
+}
+
+// Load opens the home in dir: it must hold a config file and an identity.
+func Load(dir string) (*Home, error) {
+	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", dir, ErrNoHome)
+	}
+	key, err := LoadIdentity(dir)
+	if err != nil {
+		return nil, err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	return &Home{Dir: dir, Identity: key, ID: id}, nil
+}
 
 // ErrNoHome means the home has not been created with `cairn init`.
 var ErrNoHome = errors.New("no cairn home here (run `cairn init` first)")
