@@ -25,6 +25,7 @@ import (
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/p2p/gossip"
 	"github.com/cairnhub/cairn/p2p/release"
+	"github.com/cairnhub/cairn/provenance"
 	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/repair"
 	"github.com/cairnhub/cairn/replicate"
@@ -82,7 +83,7 @@ type Daemon struct {
 	stopPulls context.CancelFunc
 	self      *sovereignty.Member
 	provOnce  sync.Once
-	prov      *provenance
+	prov      *provenance.Checker
 	provErr   error
 	// Replicator keeps pinned revisions on their nodes; Gossip is the
 	// control plane (gossip.go). Both nil when peer-to-peer is off.

@@ -69,10 +69,9 @@
 //     not answered to members, not loaded for inference, until a signed
 //     release lifts it (gate.QuarantineError, gate.CheckQuarantine); a pulled
 //     revision's release is asked of its sources (p2p/release).
-//   - model.sig: an OpenSSF model-signing bundle in a revision, verified
-//     against provenance.signing_keys and signing_roots once its bytes
-//     are local; under require_signed it counts like a publisher
-//     signature (modelsign/revsign).
+//   - Provenance: publisher signatures of manifests and model.sig bundles
+//     of revisions, checked before a manifest is served to a member or a
+//     pulled one committed (package provenance); refusals audited.
 //   - ML-BOM: the CycloneDX document of a revision (bom/bomstore), served
 //     at /api/models/{org}/{name}/bom.
 package node
