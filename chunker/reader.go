@@ -87,8 +87,9 @@ type Reader struct {
 const recentLeaves = 4
 
 type cachedLeaf struct {
-	c    cid.Cid
-	data []byte
+	c      cid.Cid
+	data   []byte
+	pooled bool // data is a leafBufs buffer
 }
 
 const maxCachedNodes = 4096
@@ -103,7 +104,7 @@ func NewReader(ctx context.Context, get Getter, root cid.Cid) (*Reader, error) {
 			return nil, fmt.Errorf("open %s: %w", root, err)
 		}
 		r.size = int64(len(b.RawData()))
-		r.remember(root, b.RawData())
+		r.keep(root, b.RawData(), false)
 	case cid.DagProtobuf:
 		b, err := get.Get(ctx, root)
 		if err != nil {
@@ -147,12 +148,17 @@ func (r *Reader) node(c cid.Cid) (*inode, error) {
 	return n, nil
 }
 
-func (r *Reader) leaf(c cid.Cid) ([]byte, error) {
+// copyLeaf copies the bytes of leaf c (of want bytes, as its parent
+// states) from off into p, from the leaves kept or read now and kept.
+func (r *Reader) copyLeaf(c cid.Cid, want int64, p []byte, off int64) (int, error) {
 	for {
 		r.mu.Lock()
 		if d, ok := r.recent(c); ok {
+			// Copied under the lock: the slot's buffer is reused once the
+			// leaf is pushed out.
+			n := copyFrom(p, d, off)
 			r.mu.Unlock()
-			return d, nil
+			return n, nil
 		}
 		wait, busy := r.inflight[c]
 		if !busy {
@@ -162,18 +168,17 @@ func (r *Reader) leaf(c cid.Cid) ([]byte, error) {
 			done := make(chan struct{})
 			r.inflight[c] = done
 			r.mu.Unlock()
-			b, err := r.get.Get(r.ctx, c)
+			d, pooled, err := r.fetchLeaf(c, want)
 			r.mu.Lock()
 			delete(r.inflight, c)
+			n := 0
 			if err == nil {
-				r.remember(c, b.RawData())
+				r.keep(c, d, pooled)
+				n = copyFrom(p, d, off)
 			}
 			r.mu.Unlock()
 			close(done)
-			if err != nil {
-				return nil, fmt.Errorf("get %s: %w", c, err)
-			}
-			return b.RawData(), nil
+			return n, err
 		}
 		r.mu.Unlock()
 		// Another read fetches c: take its result (or, if it failed or was
@@ -181,9 +186,48 @@ func (r *Reader) leaf(c cid.Cid) ([]byte, error) {
 		select {
 		case <-wait:
 		case <-r.ctx.Done():
-			return nil, fmt.Errorf("get %s: %w", c, r.ctx.Err())
+			return 0, fmt.Errorf("get %s: %w", c, r.ctx.Err())
 		}
 	}
+}
+
+func copyFrom(p, d []byte, off int64) int {
+	if off >= int64(len(d)) {
+		return 0
+	}
+	return copy(p, d[off:])
+}
+
+// fetchLeaf reads leaf c of want bytes: into a pooled buffer when the
+// Getter can read into one (pooled true), else with Get.
+func (r *Reader) fetchLeaf(c cid.Cid, want int64) (d []byte, pooled bool, err error) {
+	if ig, ok := r.get.(IntoGetter); ok && want >= 0 && want <= MaxBlockSize {
+		bp := leafBufs.Get().(*[]byte)
+		if err := r.readLeaf(r.ctx, ig, c, (*bp)[:want]); err != nil {
+			leafBufs.Put(bp)
+			return nil, false, err
+		}
+		return (*bp)[:want], true, nil
+	}
+	b, err := r.get.Get(r.ctx, c)
+	if err != nil {
+		return nil, false, fmt.Errorf("get %s: %w", c, err)
+	}
+	if want >= 0 && int64(len(b.RawData())) != want {
+		return nil, false, fmt.Errorf("%s: leaf of %d bytes, parent says %d", c, len(b.RawData()), want)
+	}
+	return b.RawData(), false, nil
+}
+
+// leafBufs holds the buffers of kept leaves read with an IntoGetter.
+var leafBufs = sync.Pool{New: func() any { b := make([]byte, MaxBlockSize); return &b }}
+
+// kept reports whether leaf c is kept.
+func (r *Reader) kept(c cid.Cid) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.recent(c)
+	return ok
 }
 
 // recent returns a kept leaf; r.mu held.
@@ -196,9 +240,14 @@ func (r *Reader) recent(c cid.Cid) ([]byte, bool) {
 	return nil, false
 }
 
-// remember keeps a leaf, pushing out the oldest; r.mu held (or r unshared).
-func (r *Reader) remember(c cid.Cid, d []byte) {
-	r.leaves[r.next] = cachedLeaf{c, d}
+// keep keeps a leaf, pushing out the oldest (its buffer back to the pool
+// if it came from there); r.mu held (or r unshared).
+func (r *Reader) keep(c cid.Cid, d []byte, pooled bool) {
+	if old := r.leaves[r.next]; old.pooled {
+		b := old.data[:cap(old.data)]
+		leafBufs.Put(&b)
+	}
+	r.leaves[r.next] = cachedLeaf{c, d, pooled}
 	r.next = (r.next + 1) % recentLeaves
 }
 
@@ -209,17 +258,17 @@ func (r *Reader) readFrom(c cid.Cid, want int64, p []byte, off int64, depth int)
 		return 0, fmt.Errorf("%s: DAG deeper than 64", r.root)
 	}
 	if c.Type() == cid.Raw {
-		d, err := r.leaf(c)
-		if err != nil {
-			return 0, err
+		if want < 0 {
+			want = r.size
 		}
-		if want >= 0 && int64(len(d)) != want {
-			return 0, fmt.Errorf("%s: leaf of %d bytes, parent says %d", c, len(d), want)
+		if ig, ok := r.get.(IntoGetter); ok && off == 0 && int64(len(p)) >= want && !r.kept(c) {
+			// The whole leaf is wanted: straight into p, kept by no one.
+			if err := r.readLeaf(r.ctx, ig, c, p[:want]); err != nil {
+				return 0, err
+			}
+			return int(want), nil
 		}
-		if off >= int64(len(d)) {
-			return 0, nil
-		}
-		return copy(p, d[off:]), nil
+		return r.copyLeaf(c, want, p, off)
 	}
 	n, err := r.node(c)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/cairnhub/cairn/chunker"
 	"github.com/cairnhub/cairn/manifest"
@@ -86,7 +85,10 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rt Route) int
 	}
 	var k int64
 	if err == nil {
-		k, err = s.copyRange(w, rd, off, n)
+		// Blocks are read and checked a few batches ahead of the socket
+		// writes, on other goroutines; no batch is written before all of
+		// it has been checked.
+		k, err = rd.WriteRange(r.Context(), countWriter{w, s}, off, n)
 	}
 	if err != nil {
 		// The header is out; cutting the connection is how a client learns
@@ -100,74 +102,16 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rt Route) int
 	return k
 }
 
-const copyBuf = 1 << 20
+// countWriter counts the body bytes written in the server's stats.
+type countWriter struct {
+	w io.Writer
+	s *Server
+}
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
-
-// readAhead is how many slices are read (each block verified against its
-// CID as it is read) at once ahead of the socket writes: verification
-// costs a sha256 pass, which runs on other cores in parallel with the
-// writes instead of before them.
-const readAhead = 3
-
-// copyRange writes n bytes of rd from off to w. Up to readAhead slices
-// are read concurrently ahead of the write, delivered in order; at most
-// readAhead+2 buffers of 1 MiB per request, never the whole file.
-func (s *Server) copyRange(w io.Writer, rd io.ReaderAt, off, n int64) (int64, error) {
-	type slice struct {
-		buf *[]byte
-		n   int
-		err error
-	}
-	futures := make(chan chan slice, readAhead)
-	stop := make(chan struct{})
-	go func() {
-		defer close(futures)
-		for pos, end := off, off+n; pos < end; {
-			b := bufPool.Get().(*[]byte)
-			want := min(int64(len(*b)), end-pos)
-			f := make(chan slice, 1)
-			select {
-			case futures <- f:
-			case <-stop:
-				bufPool.Put(b)
-				return
-			}
-			go func(pos int64) {
-				k, err := rd.ReadAt((*b)[:want], pos)
-				if int64(k) == want {
-					err = nil
-				} else if err == nil || errors.Is(err, io.EOF) {
-					err = fmt.Errorf("read at %d: %w", pos, io.ErrUnexpectedEOF)
-				}
-				f <- slice{b, k, err}
-			}(pos)
-			pos += want
-		}
-	}()
-	var written int64
-	var werr error
-	for f := range futures {
-		sl := <-f
-		if sl.err != nil {
-			werr = sl.err
-			bufPool.Put(sl.buf)
-			break
-		}
-		k, err := w.Write((*sl.buf)[:sl.n])
-		written += int64(k)
-		s.stats.bytes.Add(int64(k))
-		bufPool.Put(sl.buf)
-		if err != nil {
-			werr = err
-			break
-		}
-	}
-	close(stop)
-	for f := range futures {
-		bufPool.Put((<-f).buf)
-	}
-	return written, werr
+func (c countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.s.stats.bytes.Add(int64(n))
+	return n, err
 }
 
 var (

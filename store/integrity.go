@@ -198,7 +198,7 @@ func (s *Store) Scrub(ctx context.Context, o ScrubOptions) (ScrubResult, error) 
 // scrubOne re-hashes one block, returning its size.
 func (s *Store) scrubOne(ctx context.Context, c cid.Cid) (int, error) {
 	var n int
-	err := s.viewChecked(ctx, c, once, true, func(v []byte) error {
+	err := s.viewChecked(ctx, c, once, nil, true, func(v []byte) error {
 		n = len(v)
 		return nil
 	})

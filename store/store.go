@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -371,6 +372,20 @@ func (s *Store) ViewOnce(ctx context.Context, c cid.Cid, fn func([]byte) error) 
 	return s.view(ctx, c, once, fn)
 }
 
+// ReadInto reads the block into buf, which must hold it (GetSize says how
+// much that is), and returns its size; it is checked against c as Get's
+// blocks are. Bulk readers pass the same buffers again and again instead
+// of a fresh allocation per block, and the bytes are copied once, from the
+// pack (or the value log) into buf.
+func (s *Store) ReadInto(ctx context.Context, c cid.Cid, buf []byte) (int, error) {
+	n := 0
+	err := s.viewChecked(ctx, c, into, buf, s.verifying(), func(v []byte) error {
+		n = len(v)
+		return nil
+	})
+	return n, err
+}
+
 // readMode is how view hands a block's bytes to its caller.
 type readMode int
 
@@ -378,6 +393,7 @@ const (
 	borrow readMode = iota // a slice the caller must not keep
 	own                    // a slice the caller owns
 	once                   // borrowed, read past the page cache when not in it
+	into                   // a slice of the caller's buffer
 )
 
 // Get returns a copy of the block, carrying the CID asked for (a CIDv0 and
@@ -397,10 +413,12 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 // view calls fn with the block's bytes, as mode says, checked against c
 // unless reads are trusted.
 func (s *Store) view(ctx context.Context, c cid.Cid, mode readMode, fn func([]byte) error) error {
-	return s.viewChecked(ctx, c, mode, s.verifying(), fn)
+	return s.viewChecked(ctx, c, mode, nil, s.verifying(), fn)
 }
 
-func (s *Store) viewChecked(ctx context.Context, c cid.Cid, mode readMode, verify bool, fn func([]byte) error) error {
+// viewChecked is view with verification as verify says; dst is the
+// caller's buffer for mode into.
+func (s *Store) viewChecked(ctx context.Context, c cid.Cid, mode readMode, dst []byte, verify bool, fn func([]byte) error) error {
 	done, err := s.enter()
 	if err != nil {
 		return err
@@ -417,14 +435,18 @@ func (s *Store) viewChecked(ctx context.Context, c cid.Cid, mode readMode, verif
 		if err != nil {
 			return fmt.Errorf("view %s: %w", c, err)
 		}
-		return s.blockValue(it, mode, func(v []byte) error {
+		check := func(v []byte) error {
 			if verify {
 				if err := checkHash(c, v); err != nil {
 					return err
 				}
 			}
 			return fn(v)
-		})
+		}
+		if mode == into {
+			return s.blockInto(it, dst, check)
+		}
+		return s.blockValue(it, mode, check)
 	})
 	if errors.Is(err, ErrHashMismatch) {
 		s.corrupt(c)
@@ -749,6 +771,41 @@ func (s *Store) blockValue(item *badger.Item, mode readMode, fn func([]byte) err
 		defer s.touchRead(len(v))
 		return fn(v)
 	})
+}
+
+// blockInto reads the block whose key is item into dst and calls fn with
+// the bytes read.
+func (s *Store) blockInto(item *badger.Item, dst []byte, fn func([]byte) error) error {
+	n, err := s.blockSize(item)
+	if err != nil {
+		return err
+	}
+	if n > int64(len(dst)) {
+		return fmt.Errorf("block %x of %d bytes, buffer of %d: %w", item.Key()[1:], n, len(dst), io.ErrShortBuffer)
+	}
+	if item.UserMeta() == metaPacked {
+		l, err := itemLoc(item)
+		if err != nil {
+			return err
+		}
+		if err := s.packs.readInto(l, dst[:l.n]); err != nil {
+			return err
+		}
+		return fn(dst[:l.n])
+	}
+	var v []byte
+	err = item.Value(func(b []byte) error {
+		if len(b) > len(dst) {
+			return fmt.Errorf("block %x of %d bytes, buffer of %d: %w", item.Key()[1:], len(b), len(dst), io.ErrShortBuffer)
+		}
+		v = dst[:copy(dst, b)]
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.touchRead(len(v))
+	return fn(v)
 }
 
 // itemLoc decodes the pack location a packed block's key holds.

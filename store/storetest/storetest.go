@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"Sizes", testSizes},
 		{"Aliasing", testAliasing},
 		{"View", testView},
+		{"ReadInto", testReadInto},
 		{"AllKeysChan", testAllKeys},
 		{"Commit", testCommit},
 		{"CommitMissingBlocks", testCommitMissing},
@@ -217,6 +219,48 @@ func testView(t *testing.T, s *store.Store) {
 	}
 	if _, err := s.Get(ctx, b.Cid()); err != nil {
 		t.Errorf("Get(good) with HashOnRead = %v", err)
+	}
+}
+
+// testReadInto reads every size class into exact and larger buffers, and
+// refuses a buffer too small, an absent block and (with HashOnRead) a
+// block that does not match its CID.
+func testReadInto(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	buf := make([]byte, 1<<20+10)
+	for i, n := range sizeClasses {
+		b := RawBlock(t, Bytes(uint64(200+i), n))
+		if err := s.Put(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		for _, dst := range [][]byte{buf[:n], buf} {
+			clear(dst)
+			if got, err := s.ReadInto(ctx, b.Cid(), dst); err != nil || got != n || !bytes.Equal(dst[:got], b.RawData()) {
+				t.Errorf("ReadInto(%d-byte block, %d-byte buffer) = %d, %v, or wrong bytes", n, len(dst), got, err)
+			}
+		}
+		if n > 0 {
+			if _, err := s.ReadInto(ctx, b.Cid(), buf[:n-1]); !errors.Is(err, io.ErrShortBuffer) {
+				t.Errorf("ReadInto(%d-byte block, %d-byte buffer) = %v, want io.ErrShortBuffer", n, n-1, err)
+			}
+		}
+	}
+	if _, err := s.ReadInto(ctx, RawBlock(t, []byte("absent")).Cid(), buf); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ReadInto(absent) = %v, want ErrNotFound", err)
+	}
+	for _, n := range []int{100, 300 << 10} { // in badger, in a pack
+		liar, _ := blocks.NewBlockWithCid(Bytes(uint64(n), n), RawBlock(t, []byte("other")).Cid())
+		if err := s.Put(ctx, liar); err != nil {
+			t.Fatal(err)
+		}
+		s.HashOnRead(true)
+		if _, err := s.ReadInto(ctx, liar.Cid(), buf); !errors.Is(err, store.ErrHashMismatch) {
+			t.Errorf("ReadInto(%d-byte block stored under another CID) with HashOnRead = %v, want ErrHashMismatch", n, err)
+		}
+		s.HashOnRead(false)
+		if err := s.DeleteBlock(ctx, liar.Cid()); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
