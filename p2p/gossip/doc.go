@@ -68,8 +68,8 @@
 // Wire bodies are uvarint-framed: intent (version, key, commit, replicas,
 // removed), holdings (seq, capacity, mirror, count, then key, commit, flags
 // each, then the count of addresses and each binary multiaddr), advert
-// (seq, load, slots, count, names), audit (seq, signed bytes); policy and
-// revocation bodies are the signed documents as they are. Every
-// length and count is bounded before anything is allocated; trailing bytes
-// are refused.
+// (seq, load, slots, count, names, then addresses as in holdings), audit
+// (seq, signed bytes); policy and revocation bodies are the signed
+// documents as they are. Every length and count is bounded before anything
+// is allocated; trailing bytes are refused.
 package gossip
