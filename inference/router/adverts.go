@@ -31,7 +31,7 @@ type Gossip interface {
 // Bounds of a published advert: the names and addresses must fit, with
 // the certificate, in gossip's advert limit (DefaultMaxAdvert, 16 KiB).
 const (
-	maxAdvertNames = 8 << 10
+	maxAdvertNames = 6 << 10
 	maxAdvertAddrs = 8
 	// maxDialFailed bounds the servers remembered as not dialable.
 	maxDialFailed = 1024

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/cairnhub/cairn/internal/testnet"
 	"github.com/cairnhub/cairn/p2p"
 	"github.com/cairnhub/cairn/p2p/gossip"
+	"github.com/cairnhub/cairn/p2p/infer"
 	"github.com/cairnhub/cairn/sovereignty"
 	"github.com/cairnhub/cairn/store"
 )
@@ -158,5 +160,40 @@ func TestForwardToServerHeardByGossip(t *testing.T) {
 	}
 	if _, ok := a.host.Member(c.host.ID()); !ok {
 		t.Error("A served by C without being connected to it")
+	}
+}
+
+// The gossiped advert names every served revision (or file, when a
+// revision has several) and stays within gossip's advert limit however
+// many models the node holds; a name stands for the ids that run it.
+func TestAdvertNames(t *testing.T) {
+	if got := advertNames(infer.Advert{Serving: false, Models: []infer.ModelAd{{Repo: "acme/a", Rev: "main"}}}); len(got) != 0 {
+		t.Errorf("not serving: %v, want no names", got)
+	}
+	ad := infer.Advert{Serving: true, Models: []infer.ModelAd{{Repo: "acme/b", Rev: "v1", Files: []string{"q4.gguf", "q8.gguf"}}, {Repo: "acme/a", Rev: "main"}}}
+	if got, want := advertNames(ad), []string{"acme/a@main", "acme/b@v1/q4.gguf", "acme/b@v1/q8.gguf"}; !slices.Equal(got, want) {
+		t.Errorf("names %v, want %v", got, want)
+	}
+	for i := range 1000 {
+		ad.Models = append(ad.Models, infer.ModelAd{Repo: "acme/" + strings.Repeat("x", 200) + strconv.Itoa(i), Rev: "main"})
+	}
+	names := advertNames(ad)
+	addrs := make([][]byte, maxAdvertAddrs)
+	for i := range addrs {
+		addrs[i] = make([]byte, 64)
+	}
+	b, err := gossip.EncodeAdvert(gossip.Advert{Seq: 1, Models: names, Addrs: addrs})
+	if err != nil || len(b)+gossip.MaxCertificate+64 > gossip.DefaultMaxAdvert {
+		t.Errorf("advert of %d names: %d bytes, %v: want within %d with a certificate", len(names), len(b), err, gossip.DefaultMaxAdvert)
+	}
+	for id, want := range map[string]bool{"acme/a": true, "acme/a@main": true, "acme/a/m.gguf": true, "acme/a@v2": false, "acme/b@v1/q4.gguf": true, "acme/b@v1": false} {
+		mid, err := models.ParseID(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := slices.ContainsFunc(advertNames(ad)[:3], func(n string) bool { return servesName(n, mid) })
+		if got != want {
+			t.Errorf("%s served: %v, want %v", id, got, want)
+		}
 	}
 }
