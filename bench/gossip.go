@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
+	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -16,10 +18,15 @@ import (
 )
 
 // runGossip simulates the control plane (p2p/gossip's code on go-libp2p's
-// mock network) at 100 nodes and at -nodes, and prints for a policy change
-// and a holdings round the time for every node to have it and what each
-// node sent, and whether every node computes the same placement of -pins
-// revisions from the holdings it heard.
+// mock network, in simulated time) at 100 nodes and at -nodes, and prints
+// for a policy change and a holdings round the time for every node to have
+// it and what each node sent, and whether every node computes the same
+// placement of -pins revisions from the holdings it heard.
+//
+// gossip.Simulate runs in a testing/synctest bubble, which needs a
+// *testing.T: the sizes run as one test through testing.Main, the entry
+// the testing package keeps for programs that run tests themselves. It
+// exits the process when the test ends (status 1 when a size failed).
 func runGossip(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gossip", flag.ContinueOnError)
 	nodes := fs.Int("nodes", 1000, "nodes of the large network (the small one has 100)")
@@ -27,34 +34,51 @@ func runGossip(ctx context.Context, args []string) error {
 	latency := fs.Duration("latency", 50*time.Millisecond, "one-way link latency")
 	pins := fs.Int("pins", 10_000, "pinned revisions placed from each node's view")
 	replicas := fs.Int("replicas", 3, "replicas per pinned revision")
-	rate := fs.Float64("rate", 2, "holdings summaries published per second in the holdings round (every node once)")
+	rate := fs.Float64("rate", 10, "holdings summaries published per second (simulated) in the holdings round (every node once)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *rate <= 0 {
+		return fmt.Errorf("gossip: -rate %v: want > 0", *rate)
 	}
 	sizes := []int{100}
 	if *nodes != 100 {
 		sizes = append(sizes, *nodes)
 	}
-	fmt.Printf("gossip simulation: mock network, %v links, degree %d, holdings at %.1f/s, %d pinned revisions x %d replicas\n", *latency, *degree, *rate, *pins, *replicas)
-	var rows []gossipRow
-	for _, n := range sizes {
-		spread := time.Duration(float64(n) / *rate * float64(time.Second))
-		row, err := simulateOnce(ctx, gossip.SimConfig{Nodes: n, Degree: *degree, Latency: *latency, Spread: spread}, *pins, *replicas)
-		if err != nil {
-			fmt.Printf("%d nodes: %v (partial: policy %v; holdings %v)\n", n, err, row.res.Policy, row.res.Holdings)
-			return err
+	// The bubble cannot take a context from outside: an interrupt ends
+	// the process.
+	go func() {
+		<-ctx.Done()
+		fmt.Fprintln(os.Stderr, "bench: gossip interrupted")
+		os.Exit(130)
+	}()
+	fmt.Printf("gossip simulation: mock network in simulated time (testing/synctest), %v links, degree %d, holdings at %.1f/s, %d pinned revisions x %d replicas\n", *latency, *degree, *rate, *pins, *replicas)
+	run := func(t *testing.T) {
+		var rows []gossipRow
+		for _, n := range sizes {
+			spread := time.Duration(float64(n) / *rate * float64(time.Second))
+			row, err := simulateOnce(t, gossip.SimConfig{Nodes: n, Degree: *degree, Latency: *latency, Spread: spread}, *pins, *replicas)
+			if err != nil {
+				fmt.Printf("%d nodes: %v (partial: policy %v; holdings %v; wall %v)\n", n, err, row.res.Policy, row.res.Holdings, row.res.Wall.Round(time.Millisecond))
+				t.Fatal(err)
+			}
+			rows = append(rows, row)
+			row.print()
 		}
-		rows = append(rows, row)
-		row.print()
+		if len(rows) == 2 {
+			printGrowth(rows[0].res, rows[1].res)
+		}
 	}
-	if len(rows) == 2 {
-		a, b := rows[0], rows[1]
-		fmt.Printf("growth %d -> %d nodes (x%.0f): policy p99 x%.2f, messages/node x%.2f, bytes/node x%.2f; holdings p99 x%.2f, bytes/node x%.2f\n",
-			a.res.Nodes, b.res.Nodes, float64(b.res.Nodes)/float64(a.res.Nodes),
-			ratio(b.res.Policy.P99, a.res.Policy.P99), b.res.Policy.RPCs/a.res.Policy.RPCs, b.res.Policy.Bytes/a.res.Policy.Bytes,
-			ratio(b.res.Holdings.P99, a.res.Holdings.P99), b.res.Holdings.Bytes/a.res.Holdings.Bytes)
-	}
-	return nil
+	testing.Main(func(string, string) (bool, error) { return true, nil },
+		[]testing.InternalTest{{Name: "GossipSimulation", F: run}}, nil, nil)
+	return nil // not reached: testing.Main exits
+}
+
+func printGrowth(a, b gossip.SimResult) {
+	fmt.Printf("growth %d -> %d nodes (x%.0f): policy p99 x%.2f, messages/node x%.2f, bytes/node x%.2f; holdings p99 x%.2f, bytes/node x%.2f; wall x%.1f\n",
+		a.Nodes, b.Nodes, float64(b.Nodes)/float64(a.Nodes),
+		ratio(b.Policy.P99, a.Policy.P99), b.Policy.RPCs/a.Policy.RPCs, b.Policy.Bytes/a.Policy.Bytes,
+		ratio(b.Holdings.P99, a.Holdings.P99), b.Holdings.Bytes/a.Holdings.Bytes, ratio(b.Wall, a.Wall))
 }
 
 type gossipRow struct {
@@ -68,7 +92,8 @@ func ratio(a, b time.Duration) float64 { return float64(a) / float64(max(b, 1)) 
 
 func (r gossipRow) print() {
 	p, h := r.res.Policy, r.res.Holdings
-	fmt.Printf("%d nodes, %d connections (setup %v, lowest peer score %.0f)\n", r.res.Nodes, r.res.Edges, r.res.Setup.Round(time.Millisecond), r.res.MinScore)
+	fmt.Printf("%d nodes, %d connections (simulated setup %v, lowest peer score %.0f, %d rejected; wall time %v)\n",
+		r.res.Nodes, r.res.Edges, r.res.Setup.Round(time.Millisecond), r.res.MinScore, r.res.Rejected, r.res.Wall.Round(time.Millisecond))
 	fmt.Printf("  policy change: reached %d/%d, p50 %v p99 %v; per node %.1f messages (RPCs), %.1f copies, %.0f bytes\n",
 		p.Reached, r.res.Nodes, p.P50.Round(time.Millisecond), p.P99.Round(time.Millisecond), p.RPCs, p.Copies, p.Bytes)
 	fmt.Printf("  holdings round (%d summaries): reached %d/%d, p50 %v p99 %v; per node %.1f RPCs (%.2f per summary), %.0f bytes\n",
@@ -80,7 +105,7 @@ func (r gossipRow) print() {
 // simulateOnce runs one simulation; each node's view is reduced to a
 // fingerprint, and the placement is computed once per distinct view (a
 // pure function of the view) and compared.
-func simulateOnce(ctx context.Context, cfg gossip.SimConfig, pins, replicas int) (gossipRow, error) {
+func simulateOnce(t *testing.T, cfg gossip.SimConfig, pins, replicas int) (gossipRow, error) {
 	views := map[[32]byte]map[peer.ID]gossip.Holdings{}
 	cfg.Holdings = true
 	cfg.Inspect = func(_ int, v map[peer.ID]gossip.Holdings) {
@@ -89,7 +114,7 @@ func simulateOnce(ctx context.Context, cfg gossip.SimConfig, pins, replicas int)
 			views[fp] = v
 		}
 	}
-	res, err := gossip.Simulate(ctx, cfg)
+	res, err := gossip.Simulate(t, cfg)
 	if err != nil {
 		return gossipRow{res: res}, err
 	}

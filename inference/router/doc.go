@@ -13,6 +13,15 @@
 //     and who generated it (X-Cairn-Served-By).
 //   - Advert: what a member serves (models held or loaded, load), asked
 //     for on the infer protocol and reused for Config.AdvertTTL.
+//   - Gossiped advert: the names ("repo@rev", "repo@rev/file") of the
+//     models a node serves, its load and addresses, published on the
+//     control plane (p2p/gossip) at start, when they change (looked at
+//     every Config.AdvertCheck) and every Config.AdvertRefresh; another
+//     node's counts for Config.HeardTTL while its author is a current
+//     member. A request's candidates are asked first among the members
+//     the gossiped adverts name (up to Config.MaxDial of them dialled when
+//     none is connected, policy permitting) and the connected members that
+//     gossip none, then among every other connected member.
 //   - Candidate: a member that serves the model and may process its
 //     prompts, costed as its round-trip time plus Config.LoadCost per
 //     generation running or waiting there plus Config.ColdCost when the

@@ -38,11 +38,53 @@ type refusal struct {
 // candidates are the members that serve mid (with it loaded, if
 // wantLoaded) and that the policy allows to process its prompts, cheapest
 // first; and those it does not allow, each refusal audited.
+//
+// The members asked are first those the gossiped adverts name (dialled
+// when none of them is connected) and the connected members that gossip
+// no advert; when they give no candidate, every other connected member.
 func (rt *Router) candidates(ctx context.Context, mid models.ID, wantLoaded bool) ([]candidate, []refusal) {
 	if rt.deps.Members == nil {
 		return nil, nil
 	}
-	peers := rt.deps.Members.Peers()
+	first, rest := rt.askable(ctx, mid)
+	out, refused := rt.candidatesOf(ctx, first, mid, wantLoaded)
+	if len(out) == 0 && len(rest) > 0 {
+		more, ref := rt.candidatesOf(ctx, rest, mid, wantLoaded)
+		out, refused = more, append(refused, ref...)
+	}
+	return out, refused
+}
+
+// askable splits the connected members into those to ask first for mid
+// and the rest (see candidates).
+func (rt *Router) askable(ctx context.Context, mid models.ID) (first, rest []p2p.PeerInfo) {
+	servers, advertised := rt.gossipServers(mid)
+	if advertised == nil {
+		return rt.deps.Members.Peers(), nil
+	}
+	named := map[peer.ID]bool{}
+	connected := false
+	for _, s := range servers {
+		named[s.id] = true
+		if _, ok := rt.deps.Members.Member(s.id); ok {
+			connected = true
+		}
+	}
+	if !connected {
+		rt.dialServers(ctx, servers)
+	}
+	for _, p := range rt.deps.Members.Peers() {
+		if named[p.ID] || !advertised[p.ID] {
+			first = append(first, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	return first, rest
+}
+
+// candidatesOf are the candidates and refusals among peers.
+func (rt *Router) candidatesOf(ctx context.Context, peers []p2p.PeerInfo, mid models.ID, wantLoaded bool) ([]candidate, []refusal) {
 	ads := rt.advertsOf(ctx, peers)
 	var out []candidate
 	var refused []refusal

@@ -43,6 +43,8 @@ type Decider interface {
 type Members interface {
 	Peers() []p2p.PeerInfo
 	Member(p peer.ID) (*sovereignty.Member, bool)
+	// Connect dials a peer and returns once it is a member.
+	Connect(ctx context.Context, ai peer.AddrInfo) error
 	// Libp2p is the host admitting members only.
 	Libp2p() host.Host
 }
@@ -60,6 +62,10 @@ type Deps struct {
 	Store models.Store
 	// Members are the connected members; nil without peer-to-peer.
 	Members Members
+	// Gossip is the control plane: this node's advert is published on it
+	// and others' find servers beyond the connected members.
+	// Nil: connected members only. Needs Members.
+	Gossip Gossip
 	// Pull fetches a model in the background; nil: no prefetch.
 	Pull models.Puller
 	// Local is the node's OpenAI server; nil while local inference is off.
@@ -73,10 +79,15 @@ type Deps struct {
 
 // Defaults of Config.
 const (
-	DefaultLoadCost     = 250 * time.Millisecond
-	DefaultColdCost     = 500 * time.Millisecond
-	DefaultAdvertTTL    = 2 * time.Second
-	DefaultQueryTimeout = 2 * time.Second
+	DefaultLoadCost      = 250 * time.Millisecond
+	DefaultColdCost      = 500 * time.Millisecond
+	DefaultAdvertTTL     = 2 * time.Second
+	DefaultQueryTimeout  = 2 * time.Second
+	DefaultAdvertCheck   = 5 * time.Second
+	DefaultAdvertRefresh = time.Minute
+	DefaultHeardTTL      = 3 * time.Minute
+	DefaultMaxDial       = 3
+	DefaultDialTimeout   = 5 * time.Second
 	// prefetchTimeout bounds a background pull of a model.
 	prefetchTimeout = time.Hour
 	// unmeasuredRTT is what a peer whose round-trip time is unknown costs:
@@ -100,6 +111,21 @@ type Config struct {
 	AdvertTTL time.Duration
 	// QueryTimeout bounds asking a peer for its advert. Default 2s.
 	QueryTimeout time.Duration
+	// AdvertCheck is how often the node looks whether what it serves
+	// changed, and publishes its advert on gossip if so: it also bounds
+	// the rate of its adverts. Default 5s.
+	AdvertCheck time.Duration
+	// AdvertRefresh is how often the advert is published unchanged.
+	// Default 1 min.
+	AdvertRefresh time.Duration
+	// HeardTTL is how long a gossiped advert counts after it arrived;
+	// longer than AdvertRefresh. Default 3 min.
+	HeardTTL time.Duration
+	// MaxDial bounds the servers heard of by gossip dialled for one
+	// request when no connected member serves the model. Default 3.
+	MaxDial int
+	// DialTimeout bounds dialling one of them and its hello. Default 5s.
+	DialTimeout time.Duration
 	// NoPrefetch stops the node from pulling, in the background, a model
 	// it forwarded because it did not hold it. Default false: it pulls,
 	// and serves the model itself once it has it.
@@ -110,8 +136,12 @@ type Config struct {
 
 // Validate reports values out of range.
 func (c Config) Validate() error {
-	if c.MemoryLimit < 0 || c.LoadCost < 0 || c.ColdCost < 0 || c.AdvertTTL < 0 || c.QueryTimeout < 0 {
+	if c.MemoryLimit < 0 || c.LoadCost < 0 || c.ColdCost < 0 || c.AdvertTTL < 0 || c.QueryTimeout < 0 ||
+		c.AdvertCheck < 0 || c.AdvertRefresh < 0 || c.HeardTTL < 0 || c.MaxDial < 0 || c.DialTimeout < 0 {
 		return errors.New("router config: negative value")
+	}
+	if d := c.withDefaults(); d.HeardTTL <= d.AdvertRefresh {
+		return fmt.Errorf("router config: heard TTL %v must exceed the advert refresh %v", d.HeardTTL, d.AdvertRefresh)
 	}
 	return nil
 }
@@ -128,6 +158,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueryTimeout == 0 {
 		c.QueryTimeout = DefaultQueryTimeout
+	}
+	if c.AdvertCheck == 0 {
+		c.AdvertCheck = DefaultAdvertCheck
+	}
+	if c.AdvertRefresh == 0 {
+		c.AdvertRefresh = DefaultAdvertRefresh
+	}
+	if c.HeardTTL == 0 {
+		c.HeardTTL = DefaultHeardTTL
+	}
+	if c.MaxDial == 0 {
+		c.MaxDial = DefaultMaxDial
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -150,6 +195,8 @@ type Router struct {
 	adverts  map[peer.ID]advertEntry
 	fetching map[string]chan struct{} // repo@rev → closed when the background pull ends
 	needs    map[string]int64         // GGUF sha256 → bytes it takes loaded
+	// dialFailed are servers heard of by gossip that could not be dialled.
+	dialFailed map[peer.ID]time.Time
 }
 
 type advertEntry struct {
@@ -172,16 +219,22 @@ func New(cfg Config, deps Deps) (*Router, error) {
 	}
 	cfg = cfg.withDefaults()
 	r := &Router{cfg: cfg, deps: deps, log: cfg.Logger, metrics: deps.Metrics,
-		adverts: map[peer.ID]advertEntry{}, fetching: map[string]chan struct{}{}, needs: map[string]int64{}}
+		adverts: map[peer.ID]advertEntry{}, fetching: map[string]chan struct{}{}, needs: map[string]int64{}, dialFailed: map[peer.ID]time.Time{}}
 	if deps.Members != nil {
 		r.infer = infer.New(deps.Members.Libp2p(), r, cfg.Logger)
+	} else {
+		r.deps.Gossip = nil
 	}
 	return r, nil
 }
 
-// Run serves until ctx ends, then stops answering members: forwarded
-// requests being served end, so that the OpenAI server can close.
+// Run publishes this node's advert on gossip (when it has gossip) until
+// ctx ends, then stops answering members: forwarded requests being served
+// end, so that the OpenAI server can close.
 func (rt *Router) Run(ctx context.Context) error {
+	if rt.deps.Gossip != nil {
+		rt.runAdverts(ctx)
+	}
 	<-ctx.Done()
 	return rt.Close()
 }

@@ -48,7 +48,18 @@
 //   - simulation: Simulate runs the same code on go-libp2p's mock network
 //     (a ring plus random chords, fixed link latency) and measures how long
 //     a policy change, and a round of holdings summaries, take to reach
-//     every node and what each node sends (BenchmarkGossip prints it).
+//     every node and what each node sends (`go run ./bench gossip` prints
+//     it). It runs in a testing/synctest bubble: the clock moves only when
+//     every goroutine of the simulation waits (on the mock network's
+//     channels, the links' latency timers, pubsub's heartbeats), so the
+//     times are simulated and this machine's CPU does not count; Wall is
+//     the real time it took. A bubble needs a *testing.T, hence
+//     Simulate(t, …): a test calls it directly, and the bench command runs
+//     it as a test through testing.Main, the entry the testing package
+//     keeps for programs that run tests themselves. Nothing in the bubble
+//     touches a real network or waits on something outside it, and
+//     everything started in it stops before Simulate returns (synctest
+//     fails otherwise).
 //   - high and low water: the connection manager trims connections past
 //     ConnLimits.MaxPeers down to LowWater·MaxPeers, sparing mesh peers
 //     (pubsub tags them), new connections (GracePeriod) and connections
@@ -57,8 +68,8 @@
 // Wire bodies are uvarint-framed: intent (version, key, commit, replicas,
 // removed), holdings (seq, capacity, mirror, count, then key, commit, flags
 // each, then the count of addresses and each binary multiaddr), advert
-// (seq, load, slots, count, names), audit (seq, signed bytes); policy and
-// revocation bodies are the signed documents as they are. Every
-// length and count is bounded before anything is allocated; trailing bytes
-// are refused.
+// (seq, load, slots, count, names, then addresses as in holdings), audit
+// (seq, signed bytes); policy and revocation bodies are the signed
+// documents as they are. Every length and count is bounded before anything
+// is allocated; trailing bytes are refused.
 package gossip

@@ -38,7 +38,7 @@ func FuzzDecodeHoldings(f *testing.F) {
 }
 
 func FuzzDecodeAdvert(f *testing.F) {
-	b, _ := EncodeAdvert(Advert{Seq: 1, Load: 1, Slots: 4, Models: []string{"a", "b"}})
+	b, _ := EncodeAdvert(Advert{Seq: 1, Load: 1, Slots: 4, Models: []string{"a", "b"}, Addrs: [][]byte{[]byte("\x04\x7f\x00\x00\x01\x06\x0f\xa1")}})
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := DecodeAdvert(b)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -410,6 +411,22 @@ func (g *Gossip) Adverts() map[peer.ID]Advert {
 	out := map[peer.ID]Advert{}
 	for _, e := range g.state.entries(KindAdvert) {
 		out[e.author] = e.value.(Advert)
+	}
+	return out
+}
+
+// RecentAdverts returns the latest advert of every node whose advert this
+// node accepted within ttl and which was published within ttl (its Seq
+// counts nanoseconds of the author's clock): a catch-up hands on an
+// old advert of a node gone since, which must not count as fresh.
+func (g *Gossip) RecentAdverts(ttl time.Duration) map[peer.ID]Advert {
+	out := map[peer.ID]Advert{}
+	now := time.Now()
+	for _, e := range g.state.entries(KindAdvert) {
+		a := e.value.(Advert)
+		if now.Sub(e.at) < ttl && now.Sub(time.Unix(0, int64(min(a.Seq, math.MaxInt64)))) < ttl {
+			out[e.author] = a
+		}
 	}
 	return out
 }

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cairnhub/cairn/sovereignty"
@@ -38,13 +40,11 @@ type SimConfig struct {
 	Latency time.Duration
 	// Holdings also runs a holdings round: every node publishes its summary
 	// once, the publications spread evenly over Spread. It costs Nodes²
-	// validations.
+	// validations: wall time, not simulated time.
 	Holdings bool
-	// Spread of the holdings round. Default Nodes × 100 ms (10 publications
-	// a second, the rate of a 3,000-node network whose nodes publish every 5
-	// minutes). The mock network delivers a stream's writes one at a time,
-	// each after the link latency (20 a second at 50 ms), so a burst would
-	// measure the mock's queues, not gossip.
+	// Spread of the holdings round, simulated. Default Nodes × 100 ms (10
+	// publications a second, the rate of a 3,000-node network whose nodes
+	// publish every 5 minutes).
 	Spread time.Duration
 	// Timeout bounds each phase (mesh forming, one round past its spread).
 	// Default 2 min.
@@ -57,11 +57,13 @@ type SimConfig struct {
 	Inspect func(node int, view map[peer.ID]Holdings)
 }
 
-// SimResult is what a simulation measured, in wall time on the mock
-// network (so it includes this machine's CPU queueing at large sizes).
+// SimResult is what a simulation measured. Durations are simulated time
+// (the synctest bubble's clock: link latency and timers, not this
+// machine's CPU), but Wall.
 type SimResult struct {
 	Nodes, Edges int
 	Setup        time.Duration // hosts, connections, mesh forming
+	Wall         time.Duration // real time the whole simulation took
 	Policy       Round         // one policy change published by one node
 	Holdings     *Round        // every node's holdings summary, times from each publication (nil: not run)
 	SameView     bool          // every node ended with the same holdings of every node
@@ -127,6 +129,7 @@ type simNode struct {
 	count *simCounter
 	got   atomic.Int64 // messages of the round received
 	done  atomic.Int64 // when it had them all, ns after the round's start
+	had   atomic.Bool  // it had them all (at 0 ns for the publisher, on a simulated clock)
 }
 
 type simNet struct {
@@ -145,6 +148,7 @@ type simNet struct {
 	delays  []time.Duration // holdings: publication to receipt, every pair
 
 	rejected uint64
+	stop     chan struct{} // closed when the simulation ends: ends the links' delivery
 }
 
 func (s *simNet) Member(p peer.ID) (*sovereignty.Member, bool) {
@@ -155,12 +159,27 @@ func (s *simNet) Member(p peer.ID) (*sovereignty.Member, bool) {
 }
 
 // Simulate builds the network, forms the meshes and measures a policy change
-// (and a holdings round when asked).
-func Simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
+// (and a holdings round when asked), inside a testing/synctest bubble of t:
+// the network, its timers and its link latency run on the bubble's clock,
+// which moves only when every goroutine of the simulation waits, so the
+// figures do not depend on this machine's speed or load. Everything the
+// simulation starts has stopped when it returns.
+func Simulate(t *testing.T, cfg SimConfig) (SimResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return SimResult{}, err
 	}
-	cfg = cfg.withDefaults()
+	var res SimResult
+	var err error
+	start := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		res, err = simulate(t.Context(), cfg.withDefaults())
+	})
+	res.Wall = time.Since(start)
+	return res, err
+}
+
+// simulate runs the simulation on the clock it is given (a bubble's).
+func simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
 	t0 := time.Now()
 	mn := mocknet.New()
 	defer mn.Close()
@@ -175,11 +194,11 @@ func Simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
 		return SimResult{}, err
 	}
 	s := &simNet{cfg: cfg, trust: trust, members: map[peer.ID]bool{}, index: map[peer.ID]int{},
-		pubAt: make([]atomic.Int64, cfg.Nodes)}
+		pubAt: make([]atomic.Int64, cfg.Nodes), stop: make(chan struct{})}
+	defer s.close()
 	if err := s.build(ctx, mn, orgKey); err != nil {
 		return SimResult{}, err
 	}
-	defer s.close()
 	edges, err := s.connect(mn)
 	if err != nil {
 		return SimResult{}, err
@@ -245,7 +264,10 @@ func (s *simNet) build(ctx context.Context, mn mocknet.Mocknet, orgKey ed25519.P
 		s.members[h.ID()] = true
 		s.index[h.ID()] = i
 		cert, err := sovereignty.Issue(orgKey, sovereignty.Certificate{Org: "sim", PeerID: h.ID().String(), Region: "eu",
-			Jurisdiction: "DE", Roles: []string{"mirror"}, Expires: time.Now().Add(24 * time.Hour)})
+			Jurisdiction: "DE", Roles: []string{"mirror"}, Expires: time.Now().Add(24 * time.Hour),
+			// Issue backdates by default, before the bubble's clock
+			// (midnight, 1 January 2000) and out of the certificate's range.
+			NotBefore: time.Now()})
 		if err != nil {
 			return err
 		}
@@ -256,7 +278,7 @@ func (s *simNet) build(ctx context.Context, mn mocknet.Mocknet, orgKey ed25519.P
 				Policy:   func(peer.ID, []byte) { s.received(n) },
 				Holdings: func(a peer.ID, _ Holdings) { s.receivedHoldings(n, a) },
 			}}
-		if n.g, err = New(ctx, latencyHost{Host: h, latency: s.cfg.Latency}, Config{DisableCatchUp: true, ScoreInspect: time.Second}, deps); err != nil {
+		if n.g, err = New(ctx, latencyHost{Host: h, latency: s.cfg.Latency, stop: s.stop}, Config{DisableCatchUp: true, ScoreInspect: time.Second}, deps); err != nil {
 			return fmt.Errorf("simulation: node %d: %w", i, err)
 		}
 	}
@@ -265,8 +287,11 @@ func (s *simNet) build(ctx context.Context, mn mocknet.Mocknet, orgKey ed25519.P
 
 func (s *simNet) close() {
 	for _, n := range s.nodes {
-		_ = n.g.Close()
+		if n.g != nil {
+			_ = n.g.Close()
+		}
 	}
+	close(s.stop)
 }
 
 // connect links and connects a ring plus random chords; it returns the
@@ -338,6 +363,7 @@ func (s *simNet) receivedHoldings(n *simNode, author peer.ID) {
 func (s *simNet) received(n *simNode) {
 	if n.got.Add(1) == s.want.Load() {
 		n.done.Store(time.Now().UnixNano() - s.start.Load())
+		n.had.Store(true)
 		if s.remaining.Add(-1) == 0 {
 			close(*s.all.Load())
 		}
@@ -354,6 +380,7 @@ func (s *simNet) round(ctx context.Context, msgs int, publish func() error) (Rou
 	for _, n := range s.nodes {
 		n.got.Store(0)
 		n.done.Store(0)
+		n.had.Store(false)
 		n.count.reset()
 	}
 	s.start.Store(time.Now().UnixNano())
@@ -381,9 +408,9 @@ func (s *simNet) round(ctx context.Context, msgs int, publish func() error) (Rou
 	var times []time.Duration
 	var rpcs, copies, bytes int64
 	for _, n := range s.nodes {
-		if d := n.done.Load(); d > 0 {
+		if n.had.Load() {
 			r.Reached++
-			times = append(times, time.Duration(d))
+			times = append(times, time.Duration(n.done.Load()))
 		}
 		rpcs += n.count.rpcs.Load()
 		copies += n.count.copies.Load()

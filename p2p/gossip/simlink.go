@@ -23,6 +23,10 @@ import (
 type latencyHost struct {
 	host.Host
 	latency time.Duration
+	// stop ends every stream's delivery when the simulation closes: a
+	// stream the remote closed is never closed here, and its delivery
+	// goroutine must not outlive the simulation (synctest waits for it).
+	stop <-chan struct{}
 }
 
 func (h latencyHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
@@ -30,7 +34,7 @@ func (h latencyHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.
 	if err != nil || h.latency <= 0 {
 		return s, err
 	}
-	ls := &latencyStream{Stream: s, latency: h.latency, q: make(chan timedWrite, 1024), done: make(chan struct{})}
+	ls := &latencyStream{Stream: s, latency: h.latency, q: make(chan timedWrite, 1024), done: make(chan struct{}), stop: h.stop}
 	go ls.deliver()
 	return ls, nil
 }
@@ -47,6 +51,7 @@ type latencyStream struct {
 	latency time.Duration
 	q       chan timedWrite
 	done    chan struct{}
+	stop    <-chan struct{}
 
 	mu     sync.Mutex
 	closed bool
@@ -55,14 +60,38 @@ type latencyStream struct {
 
 func (s *latencyStream) deliver() {
 	defer close(s.done)
-	for w := range s.q {
+	for {
+		var w timedWrite
+		var ok bool
+		select {
+		case w, ok = <-s.q:
+		case <-s.stop:
+			ok = false
+		}
+		if !ok {
+			return
+		}
 		time.Sleep(time.Until(w.at))
 		if _, err := s.Stream.Write(w.b); err != nil {
 			s.mu.Lock()
 			s.err = err
 			s.mu.Unlock()
-			for range s.q { // drain: the writer must not block
+			s.drain()
+			return
+		}
+	}
+}
+
+// drain empties the queue until it closes or the simulation stops: the
+// writer must not block.
+func (s *latencyStream) drain() {
+	for {
+		select {
+		case _, ok := <-s.q:
+			if !ok {
+				return
 			}
+		case <-s.stop:
 			return
 		}
 	}
@@ -77,8 +106,12 @@ func (s *latencyStream) Write(p []byte) (int, error) {
 	if s.closed {
 		return 0, network.ErrReset
 	}
-	s.q <- timedWrite{at: time.Now().Add(s.latency), b: append([]byte(nil), p...)}
-	return len(p), nil
+	select {
+	case s.q <- timedWrite{at: time.Now().Add(s.latency), b: append([]byte(nil), p...)}:
+		return len(p), nil
+	case <-s.stop:
+		return 0, network.ErrReset
+	}
 }
 
 // flush ends the queue and waits for the writes in it.

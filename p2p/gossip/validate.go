@@ -59,7 +59,7 @@ func (g *Gossip) validate(k Kind, from peer.ID, m *pubsub.Message) pubsub.Valida
 			raw, err = proto.Marshal(m.Message)
 		}
 		if err == nil {
-			err = g.state.advance(k, c.origin, c.ver, &entry{author: m.GetFrom(), value: c.value, raw: raw})
+			err = g.state.advance(k, c.origin, c.ver, &entry{author: m.GetFrom(), value: c.value, raw: raw, at: time.Now()})
 		}
 	}
 	res := verdict(err)
@@ -176,7 +176,8 @@ type entry struct {
 	ver    version
 	author peer.ID
 	value  any
-	raw    []byte // the signed pubsub message, handed on in catch-up; nil for audit
+	raw    []byte    // the signed pubsub message, handed on in catch-up; nil for audit
+	at     time.Time // when this node accepted it
 }
 
 // state holds the latest accepted message per kind and origin.

@@ -23,8 +23,8 @@ const (
 	MaxHeld = 20_000
 	// MaxModels bounds the models of one advert.
 	MaxModels = 256
-	// MaxAddrs bounds the addresses in a holdings summary, MaxAddr one
-	// address (binary multiaddr).
+	// MaxAddrs bounds the addresses in a holdings summary or an advert,
+	// MaxAddr one address (binary multiaddr).
 	MaxAddrs = 16
 	MaxAddr  = 512
 	// MaxReplicas bounds an intent's replication factor.
@@ -193,13 +193,8 @@ func (h Holdings) validate() error {
 	if h.Seq == 0 {
 		return fmt.Errorf("%w: holdings: seq 0", ErrMalformed)
 	}
-	if len(h.Addrs) > MaxAddrs {
-		return fmt.Errorf("%w: holdings: %d addresses, more than %d", ErrMalformed, len(h.Addrs), MaxAddrs)
-	}
-	for i, a := range h.Addrs {
-		if len(a) == 0 || len(a) > MaxAddr {
-			return fmt.Errorf("%w: holdings: address %d: want 1-%d bytes", ErrMalformed, i, MaxAddr)
-		}
+	if err := checkAddrs(h.Addrs); err != nil {
+		return fmt.Errorf("holdings: %w", err)
 	}
 	if len(h.Held) > MaxHeld {
 		return fmt.Errorf("%w: holdings: %d entries, more than %d", ErrMalformed, len(h.Held), MaxHeld)
@@ -236,11 +231,35 @@ func EncodeHoldings(h Holdings) ([]byte, error) {
 		}
 		b = append(b, f)
 	}
-	b = binary.AppendUvarint(b, uint64(len(h.Addrs)))
-	for _, a := range h.Addrs {
+	return appendAddrs(b, h.Addrs), nil
+}
+
+func checkAddrs(addrs [][]byte) error {
+	if len(addrs) > MaxAddrs {
+		return fmt.Errorf("%w: %d addresses, more than %d", ErrMalformed, len(addrs), MaxAddrs)
+	}
+	for i, a := range addrs {
+		if len(a) == 0 || len(a) > MaxAddr {
+			return fmt.Errorf("%w: address %d: want 1-%d bytes", ErrMalformed, i, MaxAddr)
+		}
+	}
+	return nil
+}
+
+func appendAddrs(b []byte, addrs [][]byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(addrs)))
+	for _, a := range addrs {
 		b = appendBytes(b, a)
 	}
-	return b, nil
+	return b
+}
+
+func (r *reader) addrs() [][]byte {
+	var out [][]byte
+	for range r.count(MaxAddrs, 2, "addrs") {
+		out = append(out, append([]byte(nil), r.bytes(MaxAddr, "addr")...))
+	}
+	return out
 }
 
 // DecodeHoldings reads a holdings body from untrusted bytes.
@@ -261,9 +280,7 @@ func DecodeHoldings(b []byte) (Holdings, error) {
 		x.Partial, x.Replica = f&heldPartial != 0, f&heldReplica != 0
 		h.Held = append(h.Held, x)
 	}
-	for range r.count(MaxAddrs, 2, "addrs") {
-		h.Addrs = append(h.Addrs, append([]byte(nil), r.bytes(MaxAddr, "addr")...))
-	}
+	h.Addrs = r.addrs()
 	if err := r.end(); err != nil {
 		return Holdings{}, err
 	}
@@ -279,11 +296,17 @@ type Advert struct {
 	Load, Slots uint32
 	// Models are the model names served, sorted, unique.
 	Models []string
+	// Addrs are the author's addresses (binary multiaddrs), so that a node
+	// that is not its neighbour can dial it.
+	Addrs [][]byte
 }
 
 func (a Advert) validate() error {
 	if a.Seq == 0 {
 		return fmt.Errorf("%w: advert: seq 0", ErrMalformed)
+	}
+	if err := checkAddrs(a.Addrs); err != nil {
+		return fmt.Errorf("advert: %w", err)
 	}
 	if len(a.Models) > MaxModels {
 		return fmt.Errorf("%w: advert: %d models, more than %d", ErrMalformed, len(a.Models), MaxModels)
@@ -313,7 +336,7 @@ func EncodeAdvert(a Advert) ([]byte, error) {
 	for _, m := range a.Models {
 		b = appendBytes(b, []byte(m))
 	}
-	return b, nil
+	return appendAddrs(b, a.Addrs), nil
 }
 
 // DecodeAdvert reads an advert body from untrusted bytes.
@@ -329,6 +352,7 @@ func DecodeAdvert(b []byte) (Advert, error) {
 	for range n {
 		a.Models = append(a.Models, string(r.bytes(MaxModel, "model")))
 	}
+	a.Addrs = r.addrs()
 	if err := r.end(); err != nil {
 		return Advert{}, err
 	}

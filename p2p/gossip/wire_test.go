@@ -34,12 +34,12 @@ func TestRoundTrips(t *testing.T) {
 	if got, err := DecodeHoldings(b); err != nil || !reflect.DeepEqual(got, h) {
 		t.Fatalf("holdings: %+v, %v", got, err)
 	}
-	a := Advert{Seq: 3, Load: 2, Slots: 8, Models: []string{"qwen2", "llama", "llama"}}
+	a := Advert{Seq: 3, Load: 2, Slots: 8, Models: []string{"qwen2", "llama", "llama"}, Addrs: [][]byte{[]byte("\x04\x7f\x00\x00\x01\x06\x0f\xa1")}}
 	if b, err = EncodeAdvert(a); err != nil {
 		t.Fatal(err)
 	}
 	got, err := DecodeAdvert(b)
-	if err != nil || !reflect.DeepEqual(got.Models, []string{"llama", "qwen2"}) || got.Load != 2 || got.Slots != 8 {
+	if err != nil || !reflect.DeepEqual(got.Models, []string{"llama", "qwen2"}) || got.Load != 2 || got.Slots != 8 || !reflect.DeepEqual(got.Addrs, a.Addrs) {
 		t.Fatalf("advert: %+v, %v", got, err)
 	}
 	c := Checkpoint{Seq: 4, Signed: []byte("signed checkpoint")}
@@ -78,6 +78,8 @@ func TestEncodersRefuse(t *testing.T) {
 	_, err = EncodeHoldings(Holdings{Seq: 1, Addrs: make([][]byte, MaxAddrs+1)})
 	bad = append(bad, err)
 	_, err = EncodeHoldings(Holdings{Seq: 1, Addrs: [][]byte{make([]byte, MaxAddr+1)}})
+	bad = append(bad, err)
+	_, err = EncodeAdvert(Advert{Seq: 1, Addrs: make([][]byte, MaxAddrs+1)})
 	bad = append(bad, err)
 	_, err = EncodeAdvert(Advert{Seq: 1, Models: []string{strings.Repeat("m", MaxModel+1)}})
 	bad = append(bad, err)
