@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cairnhub/cairn/inference"
@@ -28,7 +30,7 @@ var embedPrompts = []string{
 // embedResult is one embedding and its comparison with llama.cpp's.
 type embedResult struct {
 	Prompt    string    `json:"prompt"`
-	Tokens    int       `json:"tokens"`
+	Tokens    []int32   `json:"tokens"`
 	Embedding []float32 `json:"embedding"`
 }
 
@@ -73,7 +75,7 @@ func runEmbedCheck(ctx context.Context, args []string) error {
 			firstTokens = append(firstTokens, e.Tokens)
 		}
 	}
-	ref, err := llamaEmbeddings(ctx, filepath.Join(*bin, "llama-embedding"), *model, prompts, firstTokens)
+	ref, refTokens, err := llamaEmbeddings(ctx, filepath.Join(*bin, "llama-embedding"), *model, prompts, firstTokens)
 	if err != nil {
 		return err
 	}
@@ -82,11 +84,14 @@ func runEmbedCheck(ctx context.Context, args []string) error {
 		cos, diff := compareVectors(got[i].Vector, ref[i])
 		worst = min(worst, cos)
 		fmt.Printf("%s %q (%d tokens): cosine %.7f, max abs diff %.2e\n", filepath.Base(*model), short(p), got[i].Tokens, cos, diff)
+		if ours := m.EmbedTokens(p); !slices.Equal(ours, refTokens[i]) {
+			return fmt.Errorf("embedcheck: %q tokenizes to %v, llama.cpp %v", short(p), ours, refTokens[i])
+		}
 	}
 	if *golden != "" {
 		out := make([]embedResult, len(prompts))
 		for i, p := range prompts {
-			out[i] = embedResult{Prompt: p, Tokens: got[i].Tokens, Embedding: ref[i]}
+			out[i] = embedResult{Prompt: p, Tokens: refTokens[i], Embedding: ref[i]}
 		}
 		b, _ := json.MarshalIndent(out, "", " ")
 		if err := os.WriteFile(*golden, b, 0o644); err != nil {
@@ -124,15 +129,15 @@ func compareVectors(a, b []float32) (cos, maxDiff float64) {
 // llamaEmbeddings runs llama-embedding on prompts (one line each, so
 // none may hold a newline) and returns its normalised embeddings. With
 // counts (each prompt's tokens) it runs without pooling and returns each
-// prompt's first token.
-func llamaEmbeddings(ctx context.Context, bin, model string, prompts []string, counts []int) ([][]float32, error) {
+// prompt's first token. It also returns the token ids llama.cpp fed.
+func llamaEmbeddings(ctx context.Context, bin, model string, prompts []string, counts []int) ([][]float32, [][]int32, error) {
 	for _, p := range prompts {
 		if strings.Contains(p, "\n") {
-			return nil, fmt.Errorf("embedcheck: prompt %q holds a newline, llama-embedding's separator", short(p))
+			return nil, nil, fmt.Errorf("embedcheck: prompt %q holds a newline, llama-embedding's separator", short(p))
 		}
 	}
 	args := []string{"-m", model, "-p", strings.Join(prompts, "\n"), "--embd-output-format", "json",
-		"-t", "2", "-c", "0", "-b", "4096", "-ub", "4096"}
+		"-t", "2", "-c", "0", "-b", "4096", "-ub", "4096", "--verbose-prompt"}
 	if counts != nil {
 		args = append(args, "--pooling", "none")
 	}
@@ -141,7 +146,17 @@ func llamaEmbeddings(ctx context.Context, bin, model string, prompts []string, c
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("llama-embedding: %w: %s", err, lastLines(stderr.String(), 5))
+		return nil, nil, fmt.Errorf("llama-embedding: %w: %s", err, lastLines(stderr.String(), 5))
+	}
+	// --verbose-prompt lists the tokens on stdout before the JSON.
+	js := bytes.Index(out, []byte("\n{"))
+	if js < 0 {
+		return nil, nil, fmt.Errorf("llama-embedding printed no JSON")
+	}
+	toks := promptTokens(string(out[:js]))
+	out = out[js:]
+	if len(toks) != len(prompts) {
+		return nil, nil, fmt.Errorf("llama-embedding listed the tokens of %d prompts, want %d", len(toks), len(prompts))
 	}
 	var res struct {
 		Data []struct {
@@ -150,30 +165,51 @@ func llamaEmbeddings(ctx context.Context, bin, model string, prompts []string, c
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
-		return nil, fmt.Errorf("llama-embedding output: %w", err)
+		return nil, nil, fmt.Errorf("llama-embedding output: %w", err)
 	}
 	ref := make([][]float32, len(prompts))
 	if counts != nil {
 		at := 0
 		for i, n := range counts {
 			if at >= len(res.Data) {
-				return nil, fmt.Errorf("llama-embedding gave %d token embeddings, fewer than the prompts' tokens", len(res.Data))
+				return nil, nil, fmt.Errorf("llama-embedding gave %d token embeddings, fewer than the prompts' tokens", len(res.Data))
 			}
 			ref[i] = res.Data[at].Embedding
 			at += n
 		}
-		return ref, nil
+		return ref, toks, nil
 	}
 	if len(res.Data) != len(prompts) {
-		return nil, fmt.Errorf("llama-embedding gave %d embeddings for %d prompts", len(res.Data), len(prompts))
+		return nil, nil, fmt.Errorf("llama-embedding gave %d embeddings for %d prompts", len(res.Data), len(prompts))
 	}
 	for _, d := range res.Data {
 		if d.Index < 0 || d.Index >= len(ref) {
-			return nil, fmt.Errorf("llama-embedding index %d out of range", d.Index)
+			return nil, nil, fmt.Errorf("llama-embedding index %d out of range", d.Index)
 		}
 		ref[d.Index] = d.Embedding
 	}
-	return ref, nil
+	return ref, toks, nil
+}
+
+// promptTokens reads the token ids --verbose-prompt lists on stdout
+// ("   101 -> '[CLS]'"), one block of lines per prompt.
+func promptTokens(text string) [][]int32 {
+	var out [][]int32
+	open := false
+	for _, line := range strings.Split(text, "\n") {
+		id, _, ok := strings.Cut(strings.TrimSpace(line), " -> '")
+		n, err := strconv.Atoi(id)
+		if !ok || err != nil {
+			open = false
+			continue
+		}
+		if !open {
+			out = append(out, nil)
+			open = true
+		}
+		out[len(out)-1] = append(out[len(out)-1], int32(n))
+	}
+	return out
 }
 
 func lastLines(s string, n int) string {
