@@ -27,7 +27,8 @@ var ggufShapes = map[string]llama.Shape{
 // with llama-perplexity) and for benchmarks.
 func runGGUF(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("gguf", flag.ContinueOnError)
-	arch := fs.String("arch", "llama", "architecture: llama, qwen2, qwen3, phi3, gemma2 or gemma3")
+	arch := fs.String("arch", "llama", "architecture: llama, qwen2, qwen3, phi3, gemma2, gemma3, or the embedding models bert and nomic-bert")
+	pooling := fs.String("pooling", "mean", "bert, nomic-bert: pooling_type written, mean, cls or last")
 	typ := fs.String("type", "F32", "weight type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, …")
 	shape := fs.String("shape", "tiny", "tiny, mini or tinyllama")
 	seed := fs.Uint64("seed", 1, "weights seed")
@@ -39,12 +40,16 @@ func runGGUF(_ context.Context, args []string) error {
 	if *out == "" {
 		return fmt.Errorf("gguf: -o FILE is required")
 	}
+	var err error
 	sh, ok := ggufShapes[*shape]
 	if !ok {
 		return fmt.Errorf("gguf: shape %q: want tiny, mini or tinyllama", *shape)
 	}
 	sh = archShape(sh, *arch)
 	sh.RopeYarnFactor = float32(*yarn)
+	if sh.Pooling, err = poolingByName(*pooling); err != nil {
+		return err
+	}
 	t, err := typeByName(*typ)
 	if err != nil {
 		return err
@@ -117,4 +122,13 @@ func archShape(sh llama.Shape, arch string) llama.Shape {
 		}
 	}
 	return sh
+}
+
+func poolingByName(name string) (llama.Pooling, error) {
+	for _, p := range []llama.Pooling{llama.PoolMean, llama.PoolCLS, llama.PoolLast} {
+		if p.String() == name {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("gguf: pooling %q: want mean, cls or last", name)
 }

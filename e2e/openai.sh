@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The OpenAI-compatible API of a daemon, checked with the official openai
 # npm client against the fixture model (greedy output must equal
-# llama.cpp's); then pull on demand: an edge node that does not hold the
-# model answers three concurrent requests after one pull from a mirror.
+# llama.cpp's) and the embedding fixture (embeddings.create must give
+# llama.cpp's vectors); then pull on demand: an edge node that does not
+# hold the model answers three concurrent requests after one pull from a
+# mirror.
 source "$(dirname "$0")/lib.sh"
 need_fixtures
 DIR="$ROOT/e2e/openai"
@@ -13,11 +15,13 @@ C="$CAIRN"
 expected_continuation
 members - mirror edge
 "$C" --home mirror add "$FIX/stories260K.gguf" --repo acme/stories >/dev/null || fail "add"
+"$C" --home mirror add "$FIX/embed/bert-mini-f16.gguf" --repo acme/embed >/dev/null || fail "add embedding model"
 start_daemon mirror
 ADDR=$(http_addr mirror)
 [ -n "$ADDR" ] || fail "no HTTP address for mirror"
 
 timeout 120 node "$DIR/test.mjs" "http://$ADDR/v1" acme/stories expected.txt || fail "openai client checks"
+timeout 120 node "$DIR/embed.mjs" "http://$ADDR/v1" acme/embed "$FIX/embed/bert-mini-f16.llama.json" acme/stories || fail "openai client embeddings"
 
 # cairn run through the running daemon.
 "$C" --home mirror run acme/stories "Once upon a time" --max-tokens 64 --temperature 0 --json >run.json || fail "cairn run"
@@ -42,4 +46,4 @@ done
 pulls=$(grep -c 'msg="model pull"' "$WORK/edge.log" || true)
 [ "$pulls" = 1 ] || fail "edge pulled $pulls times, want 1"
 "$C" --home edge ls --json | grep -q acme/stories || fail "edge store lacks acme/stories after the pull"
-echo "PASS e2e/openai.sh: openai npm client against the daemon; edge pulled acme/stories once for 3 concurrent requests"
+echo "PASS e2e/openai.sh: openai npm client against the daemon (completions, chat, embeddings); edge pulled acme/stories once for 3 concurrent requests"

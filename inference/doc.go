@@ -39,6 +39,11 @@
 //   - prefill / decode: processing the prompt (batched matrix products) /
 //     generating one token at a time (bound by memory bandwidth); Result
 //     reports both speeds.
+//   - embedding model: a bert or nomic-bert GGUF (Model.IsEmbedding).
+//     Model.Embed tokenizes each input ([CLS] … [SEP]), runs the encoder
+//     and returns its pooled, L2-normalised vector; Generate refuses it
+//     (ErrNotGenerative) and Embed refuses generative models
+//     (ErrNotEmbedding).
 //   - stop string: text that ends generation; neither it nor any prefix of
 //     it that might still become it is ever passed to emit.
 //

@@ -105,6 +105,9 @@ type Info struct {
 	// BOS and EOS are the texts of the begin/end-of-sequence tokens ("" when
 	// the vocabulary has none), as chat templates refer to them.
 	BOS, EOS string
+	// Pooling is how an embedding model (bert, nomic-bert) pools its
+	// tokens: "mean", "cls" or "last"; "" for a model that generates text.
+	Pooling string
 }
 
 // Model is a loaded model: weights, tokenizer and metadata. It is safe for
@@ -112,6 +115,7 @@ type Info struct {
 type Model struct {
 	file *gguf.File
 	net  *llama.Model
+	enc  *llama.Encoder // embedding models: net is nil (embed.go)
 	tok  *tokenizer.Tokenizer
 	info Info
 	cfg  Config
@@ -185,6 +189,9 @@ func LoadConfig(r io.ReaderAt, size int64, cfg Config) (*Model, error) {
 }
 
 func newModel(f *gguf.File, cfg Config) (*Model, error) {
+	if arch, _ := f.Architecture(); llama.IsEncoder(arch) {
+		return newEncoderModel(f, cfg)
+	}
 	net, err := llama.Load(f)
 	if err != nil {
 		return nil, err
@@ -304,6 +311,10 @@ func TokenizerConfig(f *gguf.File) (tokenizer.Config, error) {
 			}
 		}
 	}
+	if c.Model == "bert" {
+		wordPieceIDs(f, &c)
+		return c, nil
+	}
 	spm := c.Model == "llama"
 	c.AddBOS = spm
 	c.AddSpacePrefix = spm
@@ -364,6 +375,9 @@ func contextLength(asked, trained int) (int, error) {
 // cfg, read from the header alone: what Info.KVCacheBytes reports once the
 // model is loaded. Memory budgets use it before loading.
 func KVCacheBytes(g *gguf.File, cfg Config) (int64, error) {
+	if arch, _ := g.Architecture(); llama.IsEncoder(arch) {
+		return 0, nil // encoders keep no cache
+	}
 	c, err := llama.ConfigFromGGUF(g)
 	if err != nil {
 		return 0, err

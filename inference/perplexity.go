@@ -50,6 +50,9 @@ func (m *Model) Perplexity(ctx context.Context, text string, o PerplexityOptions
 	if m.closed {
 		return PerplexityResult{}, ErrClosed
 	}
+	if m.enc != nil {
+		return PerplexityResult{}, ErrNotGenerative
+	}
 	nctx := o.Context
 	if nctx == 0 {
 		nctx = min(DefaultPerplexityContext, m.info.ContextLength)

@@ -188,6 +188,9 @@ func (s *Session) finish(res Result, out *stopWriter, decoded int, start time.Ti
 
 // checkRequest validates req against the model and tokenizes its prompt.
 func (m *Model) checkRequest(req Request) ([]int32, Result, error) {
+	if m.enc != nil {
+		return nil, Result{}, ErrNotGenerative
+	}
 	if err := req.Params.Validate(); err != nil {
 		return nil, Result{}, err
 	}

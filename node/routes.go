@@ -35,6 +35,7 @@ func (d *Daemon) routes() http.Handler {
 	// origins without a preflight.
 	mux.Handle("POST "+infer.PathCompletions, httpguard.JSONOnly(d.Router))
 	mux.Handle("POST "+infer.PathChat, httpguard.JSONOnly(d.Router))
+	mux.Handle("POST "+infer.PathEmbeddings, httpguard.JSONOnly(d.Router))
 	mux.HandleFunc("GET /v1/models", d.Router.ServeModels)
 	mux.HandleFunc("GET /v1/models/{id...}", d.Router.ServeModel)
 	if d.OpenAI != nil {

@@ -1,6 +1,7 @@
 // Package llama runs the forward pass of llama-family transformer models
 // (llama, mistral — stored as llama in GGUF — qwen2, qwen3, phi3, gemma2
-// and gemma3) from GGUF weights.
+// and gemma3) from GGUF weights, and of the BERT-family embedding models
+// bert and nomic-bert (Encoder).
 //
 // Words used here:
 //
@@ -48,6 +49,16 @@
 //     buffer is allocated by NewState, so Forward allocates nothing. Weights
 //     live in Model and are shared by all States; a State is used by one
 //     goroutine at a time.
+//   - Encoder: a bidirectional embedding model (bert, nomic-bert). Token
+//     embeddings plus token type 0's row (and bert's learned position
+//     embeddings) are layer-normalised, then each block is post-norm:
+//     x = LN(x + attn(x)), x = LN(x + FFN(x)), LayerNorm with weight and
+//     bias (ggml_norm). bert has Q/K/V biases and a GELU FFN with biases
+//     (ggml's GELU table); nomic-bert a fused QKV, NEOX RoPE and SwiGLU.
+//     Every token attends to every other; there is no KV cache.
+//   - Pooling: how Encoder.Embed makes one vector of a sequence
+//     ({arch}.pooling_type): mean of all tokens (1), the first, [CLS],
+//     token (2) or the last (3); then L2 normalisation (Normalize).
 //   - Prefill / decode: Forward with several tokens multiplies each weight
 //     matrix by the whole batch (tensor.MatMul, weights read once per batch);
 //     with one token it uses tensor.MatVec, bound by memory bandwidth.

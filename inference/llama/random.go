@@ -52,8 +52,11 @@ type Shape struct {
 	TiedEmbeddings bool
 	// Tokenizer is "llama" (default: a SentencePiece vocabulary) or "gpt2"
 	// (a byte-level BPE vocabulary with merges, ChatML special tokens and a
-	// ChatML chat template, as Qwen2 files have).
+	// ChatML chat template, as Qwen2 files have). Encoders ("bert",
+	// "nomic-bert") always get a WordPiece vocabulary.
 	Tokenizer string
+	// Pooling is an encoder's pooling_type (default PoolMean).
+	Pooling Pooling
 }
 
 // TinyLlama is the shape of TinyLlama-1.1B, used by the benchmarks.
@@ -78,6 +81,17 @@ func WriteRandomModel(w io.Writer, shape Shape, typ tensor.Type, seed uint64) er
 	}
 	if shape.Vocab < 300 {
 		return fmt.Errorf("random model: vocabulary of %d is smaller than 300", shape.Vocab)
+	}
+	if shape.ContextLength == 0 {
+		shape.ContextLength = 256
+	}
+	if IsEncoder(shape.Arch) {
+		g := &randomGen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), typ: typ}
+		meta, err := writeRandomEncoder(g, shape)
+		if err != nil {
+			return err
+		}
+		return gguf.Write(w, meta, g.tensors)
 	}
 	if !Supported(shape.Arch) {
 		return fmt.Errorf("random model: architecture %q unsupported", shape.Arch)

@@ -34,8 +34,14 @@
 //   - HandlerBackend: the Backend over an OpenAI http.Handler (the node's
 //     inference router): each generation is one streamed OpenAI request,
 //     its server-sent events read back into text and usage.
+//   - Embed: /api/embed takes "input" (a string or an array of strings)
+//     and answers "embeddings", one L2-normalised vector each, from an
+//     embedding model (bert, nomic-bert); "truncate" (default true) cuts
+//     inputs longer than the context, false refuses them; /api/embeddings
+//     takes "prompt" and answers "embedding". Through HandlerBackend each
+//     is one POST /v1/embeddings on the router. A chat model is refused
+//     (400).
 //
 // Not served (answered with a clear error, never faked): images, "format"
-// (JSON mode and schemas), "suffix" (fill-in-the-middle), tools, and
-// /api/embed (the engine has no embedding models yet).
+// (JSON mode and schemas), "suffix" (fill-in-the-middle), tools.
 package ollama

@@ -224,7 +224,7 @@ func TestErrors(t *testing.T) {
 		{"/api/chat", map[string]any{"model": "acme/stories", "messages": []map[string]string{{"content": "hi"}}}, 400, "role"},
 		{"/api/show", map[string]any{"model": "acme/none"}, 404, "not found"},
 		{"/api/pull", map[string]any{"model": "acme/stories"}, 501, "pull"},
-		{"/api/embed", map[string]any{"model": "acme/stories", "input": "x"}, 501, "embedding"},
+		{"/api/embed", map[string]any{"model": "acme/stories", "input": "x"}, 400, "embedding"},
 	} {
 		st, b := call(t, "POST", url+c.path, c.body)
 		var e struct {

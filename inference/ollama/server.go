@@ -171,9 +171,5 @@ func (s *Server) locate(ctx context.Context, name string) (id, path string, err 
 	return id, path, err
 }
 
-func (s *Server) handleEmbed(w http.ResponseWriter, _ *http.Request) {
-	writeError(w, &apiError{http.StatusNotImplemented, "embeddings are not supported: this node's engine runs no embedding models yet"})
-}
-
 // nanos is a duration as Ollama's counters give it.
 func nanos(d time.Duration) int64 { return d.Nanoseconds() }

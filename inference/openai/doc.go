@@ -1,7 +1,7 @@
 // Package openai serves Cairn's inference engine over OpenAI's HTTP API:
 // GET /v1/models, POST /v1/completions and POST /v1/chat/completions, with
-// server-sent-event streaming, so that any OpenAI client works against a
-// Cairn node.
+// server-sent-event streaming, and POST /v1/embeddings, so that any OpenAI
+// client works against a Cairn node.
 //
 // Words used here:
 //
@@ -48,6 +48,20 @@
 // completion) and before top-k, top-p, min-p and temperature, so greedy
 // decoding sees them too. "n" must be 1; logprobs, tools and
 // JSON response formats are refused with a 400 rather than ignored.
+//
+// Embeddings (/v1/embeddings, Server.Embed) come from embedding models
+// (bert, nomic-bert GGUFs): "input" is a string, an array of strings, an
+// array of token ids or an array of such arrays (ids of the model's
+// vocabulary, used as they are); each is pooled as the model's
+// pooling_type says and L2-normalised. "encoding_format" is "float" or
+// "base64" (little-endian float32s); "dimensions" is refused unless it is
+// the model's own size; usage counts prompt_tokens. An input longer than
+// the context is a 400 (context_length_exceeded) unless the extension
+// "truncate": true cuts it. A chat model asked for embeddings is a 400
+// (model_not_embedding), an embedding model asked to generate a 400
+// (model_not_generative): unlike llama.cpp's server, Cairn does not pool
+// the hidden states of generative models, whose vectors are not trained
+// for retrieval.
 //
 // Errors have OpenAI's shape: {"error":{"message","type","param","code"}},
 // written by WriteError (Error marshals to it); a model is listed as a

@@ -24,9 +24,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/models/{id...}", s.handleModel)
 	s.mux.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) { s.handleGenerate(w, r, false) })
 	s.mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { s.handleGenerate(w, r, true) })
+	s.mux.HandleFunc("POST /v1/embeddings", s.handleEmbeddings)
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/v1/models", "/v1/completions", "/v1/chat/completions":
+		case "/v1/models", "/v1/completions", "/v1/chat/completions", "/v1/embeddings":
 			WriteError(w, &Error{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error", Code: "method_not_allowed",
 				Message: fmt.Sprintf("%s %s is not allowed", r.Method, r.URL.Path)})
 			return

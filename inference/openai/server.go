@@ -209,6 +209,9 @@ func (s *Server) Generate(ctx context.Context, g Generation, emit func(string) e
 	if res.Wait = time.Since(start) - res.Load; err != nil {
 		return res, err
 	}
+	if sl.model.IsEmbedding() {
+		return res, invalid("model", "model_not_generative", "the model %q is an embedding model (%s): it makes embeddings on /v1/embeddings and does not generate text", g.Model, sl.info.Arch)
+	}
 	req := g.Request
 	if g.Messages != nil {
 		prompt, err := sl.model.ChatTemplate().Render(g.Messages, true)
@@ -279,7 +282,7 @@ func (s *Server) ensureLoaded(ctx context.Context, sl *slot, id string, res *Res
 		s.log.Warn("model larger than max_memory", "model", id, "bytes", sl.bytes, "max_memory", s.cfg.MaxMemory)
 	}
 	s.evict(victims, "max_memory", id)
-	if fb := m.ChatTemplate().Fallback(); fb != "" {
+	if fb := m.ChatTemplate().Fallback(); fb != "" && !m.IsEmbedding() {
 		s.log.Info("model chat template not used", "model", id, "reason", fb, "family", m.ChatTemplate().Family())
 	}
 	return nil

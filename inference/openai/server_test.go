@@ -352,7 +352,7 @@ func TestErrors(t *testing.T) {
 		{"prompt too long", "/v1/completions", greedy(map[string]any{"prompt": long}), 400, "prompt", "context_length_exceeded"},
 		{"prompt too long, streaming", "/v1/completions", greedy(map[string]any{"prompt": long, "stream": true}), 400, "prompt", "context_length_exceeded"},
 		{"token outside vocabulary", "/v1/completions", greedy(map[string]any{"prompt": []int{1, 99999}}), 400, "prompt", "invalid_value"},
-		{"unknown path", "/v1/embeddings", map[string]any{}, 404, "", "unknown_url"},
+		{"unknown path", "/v1/audio/speech", map[string]any{}, 404, "", "unknown_url"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := post(t, url+tt.path, tt.body)

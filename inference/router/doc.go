@@ -2,7 +2,8 @@
 // served: here, by the node's own OpenAI server, or by the nearest member
 // that the residency policy allows to process the model's prompts, over
 // /cairn/infer/1.0.0 (p2p/infer). It is the http.Handler node mounts for
-// POST /v1/completions, POST /v1/chat/completions and GET /v1/models; it
+// POST /v1/completions, POST /v1/chat/completions, POST /v1/embeddings
+// and GET /v1/models; it
 // applies the jurisdiction binding of API keys before serving or
 // forwarding, and answers other members' forwarded requests and advert
 // queries (infer.Handler). node builds it from Deps; cli asks it for the

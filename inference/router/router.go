@@ -364,7 +364,9 @@ const (
 	HeaderRoute    = "X-Cairn-Route"     // "local" or "forwarded"
 )
 
-// ServeHTTP serves POST /v1/completions and /v1/chat/completions.
+// ServeHTTP serves POST /v1/completions, /v1/chat/completions and
+// /v1/embeddings: an embeddings request is routed, refused and forwarded
+// as a generation is.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, err := rt.deps.Keys.Check(r)
 	if err != nil {

@@ -68,8 +68,8 @@ func newNode(t *testing.T, serving bool) (url string, au *audits) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	for _, repo := range []string{"acme/stories", "acme/secret"} {
-		if _, err := ingest.Add(t.Context(), st, fixture.Path(t, fixture.Model), ingest.AddOptions{Repo: repo}); err != nil {
+	for repo, file := range map[string]string{"acme/stories": fixture.Model, "acme/secret": fixture.Model, "acme/embed": "embed/bert-mini-f16.gguf"} {
+		if _, err := ingest.Add(t.Context(), st, fixture.Path(t, file), ingest.AddOptions{Repo: repo}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -99,6 +99,7 @@ func newNode(t *testing.T, serving bool) (url string, au *audits) {
 		t.Fatal(err)
 	}
 	mux.Handle("POST /v1/completions", r)
+	mux.Handle("POST /v1/embeddings", r)
 	mux.HandleFunc("GET /v1/models", r.ServeModels)
 	mux.HandleFunc("GET /v1/models/{id...}", r.ServeModel)
 	hs := httptest.NewServer(mux)
@@ -150,9 +151,9 @@ func TestRouterKeys(t *testing.T) {
 		}
 	}
 	for auth, want := range map[string][]string{
-		"bearer k-any": {"acme/secret", "acme/stories"},
-		"Bearer k-de":  {"acme/secret", "acme/stories"},
-		"BEARER k-fr":  {"acme/stories"},
+		"bearer k-any": {"acme/embed", "acme/secret", "acme/stories"},
+		"Bearer k-de":  {"acme/embed", "acme/secret", "acme/stories"},
+		"BEARER k-fr":  {"acme/embed", "acme/stories"},
 	} {
 		status, _, body := do(t, "GET", url+"/v1/models", auth, "")
 		if got := ids(t, body); status != 200 || !slices.Equal(got, want) {
@@ -190,5 +191,30 @@ func TestRouterDisabledWithoutPeers(t *testing.T) {
 	}
 	if status, _, body := do(t, "GET", url+"/v1/models/acme/stories", "Bearer k-any", ""); status != 404 || !strings.Contains(body, "model_not_found") {
 		t.Errorf("GET /v1/models/acme/stories with inference off: %d %s, want 404", status, body)
+	}
+}
+
+// Embeddings go through the router as generations do: keys checked,
+// jurisdiction bindings applied, served here with the route headers.
+func TestRouterEmbeddings(t *testing.T) {
+	url, _ := newNode(t, true)
+	const embed = `{"model":%q,"input":["hello world","the quick brown fox"]}`
+	if status, _, body := do(t, "POST", url+"/v1/embeddings", "", strings.Replace(embed, "%q", `"acme/embed"`, 1)); status != 401 {
+		t.Errorf("without a key: %d %s, want 401", status, body)
+	}
+	if status, _, body := do(t, "POST", url+"/v1/embeddings", "Bearer k-fr", strings.Replace(embed, "%q", `"acme/secret"`, 1)); status != 403 || !strings.Contains(body, "jurisdiction_refused") {
+		t.Errorf("FR key on acme/secret: %d %s, want 403 jurisdiction_refused", status, body)
+	}
+	status, hdr, body := do(t, "POST", url+"/v1/embeddings", "Bearer k-fr", strings.Replace(embed, "%q", `"acme/embed"`, 1))
+	var a struct {
+		Data []struct {
+			Embedding []float32 `json:"embedding"`
+		} `json:"data"`
+	}
+	if status != 200 || hdr.Get(HeaderRoute) != "local" || json.Unmarshal([]byte(body), &a) != nil || len(a.Data) != 2 || len(a.Data[0].Embedding) != 128 {
+		t.Errorf("FR key on acme/embed: %d route %q %.300s, want a local 200 with two 128-value embeddings", status, hdr.Get(HeaderRoute), body)
+	}
+	if status, _, body := do(t, "POST", url+"/v1/embeddings", "Bearer k-any", strings.Replace(embed, "%q", `"acme/stories"`, 1)); status != 400 || !strings.Contains(body, "model_not_embedding") {
+		t.Errorf("chat model: %d %s, want 400 model_not_embedding", status, body)
 	}
 }

@@ -23,8 +23,8 @@
 //     no lookahead, so each one is a hand-written scanner that reproduces
 //     the regular expressions of the Hugging Face tokenizers.
 //
-// Two models are implemented, following llama.cpp's behaviour so that token
-// ids match what llama.cpp feeds the same model:
+// Three models are implemented, following llama.cpp's behaviour so that
+// token ids match what llama.cpp feeds the same model:
 //
 //   - "llama": SentencePiece BPE (llm_tokenizer_spm): the text, with a space
 //     prefix when AddSpacePrefix is set and spaces replaced by "▁", is cut into
@@ -34,6 +34,15 @@
 //     vocabulary has none.
 //   - "gpt2": byte-level BPE: pre-tokenize, map bytes to runes, merge pairs
 //     by rank (position in Config.Merges, lowest first).
+//   - "bert": WordPiece (llm_tokenizer_wpm): each character replaced by the
+//     first code point of its NFD decomposition (accents of precomposed
+//     letters dropped, "é" → "e"), control characters dropped, lower case,
+//     words split at whitespace and around punctuation, ASCII symbols and
+//     CJK ideographs; each word, prefixed with "▁" (the converter's mark of
+//     a word start; "##" continuations are stored bare), cut into the
+//     longest tokens from the left, the whole word becoming UNK when a part
+//     matches none. Encode with addSpecial puts BOS ([CLS]) first and SEP
+//     ([SEP]) last.
 //
 // Decoding renders control, unknown and unused tokens as nothing.
 // Tokenizer.Decode strips the space prefix of the very first token when

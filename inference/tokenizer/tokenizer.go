@@ -22,8 +22,8 @@ const (
 // Config describes a vocabulary as GGUF metadata does (tokenizer.ggml.*).
 // It is plain data: the GGUF loader fills it, New checks it.
 type Config struct {
-	// Model is tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2"
-	// (byte-level BPE). Required; no default.
+	// Model is tokenizer.ggml.model: "llama" (SentencePiece), "gpt2"
+	// (byte-level BPE) or "bert" (WordPiece). Required; no default.
 	Model string
 	// Pre is tokenizer.ggml.pre, the pre-tokenizer of byte-level BPE.
 	// Default (empty): "default", llama.cpp's default splitter. Ignored for
@@ -44,6 +44,10 @@ type Config struct {
 	// BOS, EOS, UNK, PAD, EOT are the special token ids; -1 when the model has
 	// none. The zero value 0 is a real id, so callers set -1 explicitly.
 	BOS, EOS, UNK, PAD, EOT int32
+	// SEP is the separator id of "bert" (tokenizer.ggml.seperator_token_id,
+	// [SEP]), put last by Encode with addSpecial; BOS is its [CLS]. Read
+	// only for "bert", where it must be a token.
+	SEP int32
 	// AddBOS and AddEOS are tokenizer.ggml.add_bos_token and add_eos_token:
 	// Encode with addSpecial puts BOS first / EOS last. Default: false.
 	AddBOS, AddEOS bool
@@ -57,9 +61,9 @@ type Config struct {
 // Validate reports the first thing wrong with c, naming the field.
 func (c *Config) Validate() error {
 	switch c.Model {
-	case "llama", "gpt2":
+	case "llama", "gpt2", "bert":
 	default:
-		return fmt.Errorf("tokenizer: Model %q unsupported (want \"llama\" or \"gpt2\")", c.Model)
+		return fmt.Errorf("tokenizer: Model %q unsupported (want \"llama\", \"gpt2\" or \"bert\")", c.Model)
 	}
 	n := len(c.Tokens)
 	if n == 0 {
@@ -81,6 +85,9 @@ func (c *Config) Validate() error {
 		if s.id < -1 || int(s.id) >= n {
 			return fmt.Errorf("tokenizer: %s id %d out of range [-1, %d)", s.name, s.id, n)
 		}
+	}
+	if c.Model == "bert" && (c.BOS < 0 || c.UNK < 0 || c.SEP < 0 || int(c.SEP) >= n) {
+		return fmt.Errorf("tokenizer: bert needs BOS ([CLS]), UNK and SEP tokens, have %d, %d, %d", c.BOS, c.UNK, c.SEP)
 	}
 	if c.AddBOS && c.BOS < 0 {
 		return errors.New("tokenizer: AddBOS set but BOS is -1")
@@ -125,6 +132,7 @@ func splitMerge(m string) (string, string, bool) {
 const (
 	modelSPM = iota
 	modelBPE
+	modelWPM
 )
 
 // Tokenizer encodes and decodes text for one vocabulary.
@@ -138,6 +146,8 @@ type Tokenizer struct {
 	special        []int32  // control, user-defined, unknown; longest text first
 	eog            []bool
 	bos, eos, unk  int32
+	sep            int32 // WordPiece: [SEP]
+	maxTokenLen    int   // WordPiece: bytes of the longest token
 	addBOS, addEOS bool
 	spacePrefix    bool
 
@@ -182,6 +192,11 @@ func New(c Config) (*Tokenizer, error) {
 		t.initSPM()
 	case "gpt2":
 		t.initBPE(c)
+	case "bert":
+		t.model, t.sep = modelWPM, c.SEP
+		for _, s := range t.tokens {
+			t.maxTokenLen = max(t.maxTokenLen, len(s))
+		}
 	}
 	t.initPieces()
 	return t, nil
@@ -274,7 +289,7 @@ func (t *Tokenizer) initPieces() {
 			if b, ok := parseByteToken(s); ok {
 				t.pieces[i] = string([]byte{b})
 			}
-		case typ == TypeNormal && t.model == modelSPM:
+		case typ == TypeNormal && (t.model == modelSPM || t.model == modelWPM):
 			t.pieces[i] = strings.ReplaceAll(s, "▁", " ")
 		case typ == TypeNormal && t.model == modelBPE:
 			t.pieces[i] = decodeByteLevel(s, runeByte)
@@ -440,6 +455,9 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 // otherwise they are tokenized as ordinary text. Encode("") is empty (or
 // just BOS).
 func (t *Tokenizer) Encode(text string, addSpecial, parseSpecial bool) []int32 {
+	if t.model == modelWPM {
+		return t.encodeWPM(text, addSpecial, parseSpecial)
+	}
 	out := make([]int32, 0, len(text)/3+2)
 	if addSpecial && t.addBOS {
 		out = append(out, t.bos)
@@ -473,6 +491,28 @@ func (t *Tokenizer) Encode(text string, addSpecial, parseSpecial bool) []int32 {
 	}
 	if addSpecial && t.addEOS {
 		out = append(out, t.eos)
+	}
+	return out
+}
+
+// encodeWPM is Encode for WordPiece: with addSpecial, [CLS] first and
+// [SEP] last, whatever add_bos_token says (as llama.cpp).
+func (t *Tokenizer) encodeWPM(text string, addSpecial, parseSpecial bool) []int32 {
+	out := make([]int32, 0, len(text)/3+2)
+	if addSpecial {
+		out = append(out, t.bos)
+	}
+	if text != "" {
+		for _, f := range t.partition(text, parseSpecial) {
+			if f.tok >= 0 {
+				out = append(out, f.tok)
+				continue
+			}
+			out = t.wpmEncode(f.text, out)
+		}
+	}
+	if addSpecial {
+		out = append(out, t.sep)
 	}
 	return out
 }

@@ -284,7 +284,8 @@ func TestValidate(t *testing.T) {
 		want string
 	}{
 		{"ok", func(*Config) {}, ""},
-		{"model", func(c *Config) { c.Model = "bert" }, "Model"},
+		{"model", func(c *Config) { c.Model = "t5" }, "Model"},
+		{"bert without specials", func(c *Config) { c.Model = "bert" }, "SEP"},
 		{"no tokens", func(c *Config) { c.Tokens = nil }, "Tokens"},
 		{"scores", func(c *Config) { c.Scores = []float32{1} }, "Scores"},
 		{"types", func(c *Config) { c.Types = []int32{1, 1} }, "Types"},

@@ -15,7 +15,7 @@
 //     models it holds (repo, revision, GGUF files) and has loaded, and its
 //     load (generations running plus waiting).
 //   - Request: a stream whose first frame is KindRequest: the HTTP path
-//     (/v1/completions or /v1/chat/completions), the model id and the JSON
+//     (/v1/completions, /v1/chat/completions or /v1/embeddings), the model id and the JSON
 //     body exactly as the client sent it.
 //   - Response: KindHead (HTTP status and content type), then KindData
 //     frames holding the body as the serving node's OpenAI server wrote it

@@ -96,6 +96,7 @@ func ReadFrame(r io.Reader) (kind byte, payload []byte, err error) {
 const (
 	PathCompletions = "/v1/completions"
 	PathChat        = "/v1/chat/completions"
+	PathEmbeddings  = "/v1/embeddings"
 )
 
 // Request is an OpenAI request handed to another node.
@@ -107,7 +108,7 @@ type Request struct {
 
 // Validate checks what the serving node relies on.
 func (r *Request) Validate() error {
-	if r.Path != PathCompletions && r.Path != PathChat {
+	if r.Path != PathCompletions && r.Path != PathChat && r.Path != PathEmbeddings {
 		return fmt.Errorf("%w: request path %q", ErrFrame, r.Path)
 	}
 	if r.Model == "" || len(r.Model) > MaxIDLen {
