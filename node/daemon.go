@@ -106,7 +106,7 @@ type Daemon struct {
 	apiLn     net.Listener
 	http      http.Handler // routes()
 	ollama    http.Handler // Ollama's API (newOllama)
-	// bomHandler serves revisions' ML-BOMs (serveBOM).
+	// bomHandler serves revisions' ML-BOMs (bomstore.Handler).
 	bomHandler http.Handler
 	cli        http.Handler
 }
