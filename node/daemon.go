@@ -106,7 +106,7 @@ type Daemon struct {
 	apiLn     net.Listener
 	http      http.Handler // routes()
 	ollama    http.Handler // Ollama's API (newOllama)
-	// bomHandler serves revisions' ML-BOMs (serveBOM).
+	// bomHandler serves revisions' ML-BOMs (bomstore.Handler).
 	bomHandler http.Handler
 	cli        http.Handler
 }
@@ -224,7 +224,7 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 		BlockFilter: func(m *sovereignty.Member, c cid.Cid) bool {
 			return d.allowBlocks(context.Background(), m, c, "bitswap")
 		},
-		Roots:   d.roots,
+		Roots:   func(ctx context.Context) ([]cid.Cid, error) { return pull.Roots(ctx, st) },
 		Options: hostOpts,
 		OnRevocations: func(signed []byte) {
 			if err := d.n.SaveRevocations(signed); err != nil {
@@ -242,7 +242,9 @@ func (d *Daemon) startP2P(ctx context.Context, o DaemonOptions, trust *sovereign
 	if err := d.startFetch(h, o); err != nil {
 		return err
 	}
-	d.registerCatalog()
+	if err := d.registerCatalog(); err != nil {
+		return err
+	}
 	d.registerReleases()
 	d.cps.Serve(ctx, h.Libp2p(), h)
 	if m, err := trust.VerifyBytes(cert, d.n.ID.String(), time.Now()); err == nil {
@@ -277,25 +279,6 @@ func (d *Daemon) allowBlocks(ctx context.Context, m *sovereignty.Member, c cid.C
 	d.log.Debug("refused blocks", "via", via, "peer", m.PeerID, "cid", c, "reason", last.Reason)
 	d.Metrics().RefusedBlock(via)
 	return false
-}
-
-// roots are what the node announces to the DHT: one CID per revision's
-// content, and its pull.RevisionKey.
-func (d *Daemon) roots(ctx context.Context) ([]cid.Cid, error) {
-	refs, err := d.n.Store.Refs(ctx, "", "")
-	if err != nil {
-		return nil, err
-	}
-	seen := map[cid.Cid]bool{}
-	var out []cid.Cid
-	for _, r := range refs {
-		if !seen[r.Root] {
-			seen[r.Root] = true
-			out = append(out, r.Root)
-		}
-		out = append(out, pull.RevisionKey(r.Kind, r.Repo, r.Revision))
-	}
-	return out, nil
 }
 
 // HTTPAddr is the bound address of the HTTP API.

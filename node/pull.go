@@ -12,62 +12,29 @@ import (
 	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/manifest"
 	"github.com/cairnhub/cairn/p2p"
-	"github.com/cairnhub/cairn/p2p/catalog"
 	"github.com/cairnhub/cairn/p2p/fetch"
 	"github.com/cairnhub/cairn/pull"
 	"github.com/cairnhub/cairn/sovereignty"
-	"github.com/cairnhub/cairn/store"
 )
 
-// resolveFunc adapts a function to catalog.Resolver.
-type resolveFunc func(ctx context.Context, kind manifest.Kind, repo, rev string) (*manifest.Manifest, error)
-
-func (f resolveFunc) Resolve(ctx context.Context, kind manifest.Kind, repo, rev string) (*manifest.Manifest, error) {
-	return f(ctx, kind, repo, rev)
+// registerCatalog answers members' manifest queries (pull.ServeCatalog)
+// with manifests that pass checkServed.
+func (d *Daemon) registerCatalog() error {
+	return pull.ServeCatalog(d.Host.Libp2p(), pull.Catalog{Store: d.n.Store, Members: d.Host, Policy: d.Engine, Swarm: d.swarm,
+		Check: d.checkServed, Audit: d.audit})
 }
 
-// registerCatalog answers manifest queries of members the policy allows,
-// with manifests whose provenance checks (see provenance.go).
-func (d *Daemon) registerCatalog() {
-	res := resolveFunc(func(ctx context.Context, kind manifest.Kind, repo, rev string) (*manifest.Manifest, error) {
-		m, err := d.n.Store.Resolve(ctx, kind, repo, rev)
-		if err != nil {
-			return nil, err
-		}
-		if err := d.checkProvenance(m, "", "serve manifest"); err != nil {
-			return nil, err
-		}
-		if err := gate.CheckQuarantine(ctx, d.n.Store, m); err != nil {
-			return nil, err // never replicated
-		}
-		if err := d.checkModelSig(ctx, m, "serve manifest"); err != nil {
-			return nil, err
-		}
-		return m, nil
-	})
-	h, err := catalog.NewHandler(catalog.HandlerConfig{
-		Resolver: res,
-		Partials: d.swarm.Fetching(),
-		Gate: func(p peer.ID, repo string) error {
-			m, ok := d.Host.Member(p)
-			if !ok {
-				return errors.New("not a verified member")
-			}
-			dec := d.Engine.Decide(sovereignty.Receive, repo, m)
-			if !dec.Allow {
-				d.audit(sovereignty.DenyEntry(sovereignty.Receive, repo, m, dec))
-				return fmt.Errorf("policy: %s", dec.Reason)
-			}
-			return nil
-		},
-		NotFound: func(err error) bool {
-			return errors.Is(err, store.ErrRepoNotFound) || errors.Is(err, store.ErrRevisionNotFound) || errors.Is(err, store.ErrNotFound)
-		},
-	})
-	if err != nil {
-		panic(err) // every field is set above
+// checkServed refuses to answer with a manifest whose provenance does not
+// check, a quarantined revision (never replicated), or one whose model.sig
+// does not verify.
+func (d *Daemon) checkServed(ctx context.Context, m *manifest.Manifest) error {
+	if err := d.checkProvenance(m, "", "serve manifest"); err != nil {
+		return err
 	}
-	d.Host.Handle(catalog.ProtocolID, h)
+	if err := gate.CheckQuarantine(ctx, d.n.Store, m); err != nil {
+		return err
+	}
+	return d.checkModelSig(ctx, m, "serve manifest")
 }
 
 func (d *Daemon) audit(e sovereignty.Entry) {

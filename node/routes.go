@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cairnhub/cairn/bom/bomstore"
 	"github.com/cairnhub/cairn/config"
 	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/hfapi"
@@ -152,7 +153,7 @@ func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	if d.ollama, err = d.newOllama(keys); err != nil {
 		return err
 	}
-	d.bomHandler = d.serveBOM(keys)
+	d.bomHandler = bomstore.Handler(bomstore.HandlerConfig{Store: n.Store, Keys: keys, MayReceive: d.mayReceive, Holders: d.Holders, Upstream: n.Config.Upstream.Endpoint})
 	d.http = d.routes()
 	return nil
 }

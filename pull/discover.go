@@ -16,6 +16,7 @@ import (
 	"github.com/cairnhub/cairn/p2p/gossip"
 	"github.com/cairnhub/cairn/replicate"
 	"github.com/cairnhub/cairn/sovereignty"
+	"github.com/cairnhub/cairn/store"
 )
 
 // Discovery beyond neighbours: the holders of a revision (full or
@@ -42,6 +43,27 @@ func RevisionKey(kind manifest.Kind, repo, rev string) cid.Cid {
 	sum := sha256.Sum256([]byte("cairn-revision\x00" + replicate.Key(kind, repo, rev)))
 	h, _ := mh.Encode(sum[:], mh.SHA2_256) // cannot fail for sha2-256
 	return cid.NewCidV1(cid.Raw, h)
+}
+
+// Roots are what a node announces to the DHT (p2p.Deps.Roots): one CID
+// per revision's content, and its RevisionKey.
+func Roots(ctx context.Context, st interface {
+	Refs(ctx context.Context, kind manifest.Kind, repo string) ([]store.Ref, error)
+}) ([]cid.Cid, error) {
+	refs, err := st.Refs(ctx, "", "")
+	if err != nil {
+		return nil, err
+	}
+	seen := map[cid.Cid]bool{}
+	var out []cid.Cid
+	for _, r := range refs {
+		if !seen[r.Root] {
+			seen[r.Root] = true
+			out = append(out, r.Root)
+		}
+		out = append(out, RevisionKey(r.Kind, r.Repo, r.Revision))
+	}
+	return out, nil
 }
 
 // gossipHolders returns the members whose gossiped holdings list the

@@ -5,6 +5,10 @@
 // checked (and, with an output folder, the file written) as its blocks
 // arrive, has the node check the result, commits it and announces it.
 //
+// The answering side is here too: ServeCatalog answers members' manifest
+// queries (p2p/catalog) from the store and, as a partial holder, from the
+// swarm's revisions; Roots lists what a node announces to the DHT.
+//
 // node builds one Service in StartDaemon over small interfaces of what it
 // needs of the node (Store, Host, Holdings, Policy, Checks, Fetcher); its
 // callers are node's Daemon.Pull (cli's get and load commands, the
@@ -25,5 +29,6 @@
 //   - Discovery: finding holders beyond the connected members, from the
 //     gossiped holdings (with their addresses), else from the DHT's
 //     provider records of RevisionKey, and dialling them on demand.
-//   - RevisionKey: the DHT key of kind repo@rev that holders announce.
+//   - RevisionKey: the DHT key of kind repo@rev that holders announce
+//     (Roots, after each pull).
 package pull

@@ -72,3 +72,33 @@ func TestSwarmTracksRootsWhilePulled(t *testing.T) {
 		t.Fatal("root still tracked after the last pull ended")
 	}
 }
+
+func TestRootsAnnounceEachContentOnceAndEveryRevisionKey(t *testing.T) {
+	st := storetest.Open(t)
+	rev := storetest.BuildRevision(t, st, manifest.Model, "acme/r", []storetest.File{{Path: "a", Data: []byte("x")}})
+	for _, name := range []string{"main", "v1"} {
+		if err := st.Commit(t.Context(), rev.Manifest, name, rev.Blocks); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roots, err := Roots(t.Context(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[cid.Cid]int{rev.Manifest.Root: 1}
+	got := map[cid.Cid]int{}
+	for _, c := range roots {
+		got[c]++
+	}
+	for _, r := range []string{"main", "v1"} {
+		want[RevisionKey(manifest.Model, "acme/r", r)] = 1
+	}
+	if len(got) != len(want) || len(roots) != len(want) {
+		t.Fatalf("roots %v, want %v", roots, want)
+	}
+	for c, n := range want {
+		if got[c] != n {
+			t.Fatalf("roots %v lack %s", roots, c)
+		}
+	}
+}

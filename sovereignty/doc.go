@@ -1,10 +1,10 @@
 // Package sovereignty decides who belongs to a Cairn network and where a
 // repository's bytes may go, and keeps the proof. It is pure: no network I/O,
 // no libp2p import (peer IDs are plain strings, keys plain ed25519). The p2p
-// package (certificates at the handshake, revocation lists), node
-// (replication, pulls, forwarding, the audit log), hfapi and cli call it;
-// ingest takes its import decision through a one-method interface that
-// ImportGate implements.
+// package (certificates at the handshake, revocation lists), home (trust,
+// the policy file, the audit log), pull, provenance, replicate, node, hfapi
+// and cli call it; ingest takes its import decision through a one-method
+// interface that ImportGate implements.
 //
 // Words:
 //

@@ -2,9 +2,9 @@
 // revision in the block store: Sign writes a bundle over a manifest's
 // files, Add commits a new revision carrying it as model.sig (through the
 // compliance gate like any import), Verify checks a stored revision's
-// model.sig against trusted keys and roots. Callers: package node (a
-// daemon holds pulled and served revisions to provenance.signing_keys and
-// signing_roots) and cli (signing a stored model; checking a mirrored
+// model.sig against trusted keys and roots. Callers: package provenance
+// (a daemon holds pulled and served revisions to provenance.signing_keys
+// and signing_roots), config (loading those keys and roots) and cli (signing a stored model; checking a mirrored
 // revision's model.sig).
 //
 // Words:
