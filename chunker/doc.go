@@ -31,6 +31,13 @@
 //     node must fit in MaxBlockSize; with typical names that is several
 //     thousand entries per directory. BuildDir refuses a larger directory
 //     rather than producing a block peers would reject.
+//   - Read-ahead (Reader.WriteRange): a range is cut into batches of whole
+//     leaves (2 MiB buffers from a pool); each batch is read into its
+//     buffer by its own goroutine, through IntoGetter.ReadInto when the
+//     Getter has it (the store checks each block against its CID as it
+//     reads it), up to 2 batches ahead of the one being written, and
+//     written only when all of it has been read. A failed read ends the
+//     range before its batch: nothing unchecked is ever written.
 //   - NewBytes: bytes of blocks (leaves and file nodes) that were not in the
 //     store before this import: the dedup figure.
 //
@@ -49,6 +56,11 @@
 // The Putter must not keep a block's data after PutMany returns: the buffer
 // is reused for the next batch. (A store that commits a write batch before
 // returning, like the badger store, satisfies this.)
+//
+// Reader.ReadAt reads a leaf the caller's buffer holds whole straight into
+// it (with an IntoGetter), and keeps the last few partly read leaves in
+// pooled buffers, so that reading a file allocates next to nothing per
+// block.
 //
 // Reader keeps the context NewReader was given, against the usual rule:
 // io.Reader and io.ReaderAt have no room for one, and the block fetches of

@@ -239,15 +239,3 @@ func putRangeBuf(b *[]byte) {
 		rangeBufs.Put(b)
 	}
 }
-
-// WriteTo implements io.WriterTo: it writes the file from the current
-// position to its end with WriteRange, under the context NewReader was
-// given, and moves the position past what it wrote.
-func (r *Reader) WriteTo(w io.Writer) (int64, error) {
-	if r.pos >= r.size {
-		return 0, nil
-	}
-	n, err := r.WriteRange(r.ctx, w, r.pos, r.size-r.pos)
-	r.pos += n
-	return n, err
-}

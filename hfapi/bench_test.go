@@ -18,8 +18,9 @@ import (
 // BenchmarkResolve serves one cached file over GET /resolve on loopback and,
 // in the same loop, the same bytes from a plain file with http.ServeFile
 // (sendfile), and /resolve again with the store's read verification off.
-// It reports the throughputs and the ratios to http.ServeFile
-// (x_servefile, verified reads; x_servefile_unverified).
+// It reports the throughputs, the ratios to http.ServeFile (x_servefile,
+// verified reads; x_servefile_unverified), and the CPU time of the whole
+// process (server and client) per GiB of each.
 // CAIRN_BENCH_SIZE sets the file size in bytes (default 64 MiB; 1073741824
 // for the 1 GiB figure).
 func BenchmarkResolve(b *testing.B) {
@@ -51,8 +52,10 @@ func BenchmarkResolve(b *testing.B) {
 	ref := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, plain) }))
 	defer ref.Close()
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-	get := func(url string) time.Duration {
-		start := time.Now()
+	var cc, cr, cu time.Duration // CPU time of the process (server and client)
+	get := func(url string, cpu *time.Duration) time.Duration {
+		start, c0 := time.Now(), cpuTime(b)
+		defer func() { *cpu += cpuTime(b) - c0 }()
 		res, err := client.Get(url)
 		if err != nil {
 			b.Fatal(err)
@@ -65,17 +68,18 @@ func BenchmarkResolve(b *testing.B) {
 		return time.Since(start)
 	}
 	url := cairn.URL + "/bench/model/resolve/main/model.safetensors"
-	get(url) // warm both: page cache, connections
-	get(ref.URL)
+	var warm time.Duration
+	get(url, &warm) // warm both: page cache, connections
+	get(ref.URL, &warm)
 	var tc, tr, tu time.Duration
 	b.SetBytes(m.Files[0].Size)
 	b.ResetTimer()
 	for range b.N {
-		tc += get(url)
+		tc += get(url, &cc)
 		b.StopTimer()
-		tr += get(ref.URL)
+		tr += get(ref.URL, &cr)
 		st.HashOnRead(false)
-		tu += get(url)
+		tu += get(url, &cu)
 		st.HashOnRead(true)
 		b.StartTimer()
 	}
@@ -84,4 +88,8 @@ func BenchmarkResolve(b *testing.B) {
 	b.ReportMetric(mb/tr.Seconds(), "MB/s_servefile")
 	b.ReportMetric(tr.Seconds()/tc.Seconds(), "x_servefile")
 	b.ReportMetric(tr.Seconds()/tu.Seconds(), "x_servefile_unverified")
+	gib := float64(m.Files[0].Size) * float64(b.N) / (1 << 30)
+	b.ReportMetric(cc.Seconds()/gib, "cpu_s/GiB_resolve")
+	b.ReportMetric(cr.Seconds()/gib, "cpu_s/GiB_servefile")
+	b.ReportMetric(cu.Seconds()/gib, "cpu_s/GiB_unverified")
 }
