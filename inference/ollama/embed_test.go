@@ -90,6 +90,14 @@ func TestEmbed(t *testing.T) {
 		if st != 200 || json.Unmarshal(body, &legacy) != nil || !near(legacy.Embedding, golden[0].Embedding) {
 			t.Errorf("handler %v: /api/embeddings %d %.200s", via, st, body)
 		}
+		st, body = call(t, "POST", url+"/api/show", map[string]any{"model": "acme/bert"})
+		if st != 200 || !strings.Contains(string(body), `"bert.embedding_length":128`) {
+			t.Errorf("handler %v: /api/show of the embedding model: %d %.300s", via, st, body)
+		}
+		st, body = call(t, "POST", url+"/api/generate", map[string]any{"model": "acme/bert", "prompt": "hi", "stream": false})
+		if st != 400 || !strings.Contains(string(body), "embedding model") {
+			t.Errorf("handler %v: /api/generate with the embedding model: %d %.300s", via, st, body)
+		}
 		long := strings.Repeat("hello world ", 200)
 		st, body = call(t, "POST", url+"/api/embed", map[string]any{"model": "acme/bert", "input": long})
 		if r.PromptEvalCount = 0; st != 200 || json.Unmarshal(body, &r) != nil || r.PromptEvalCount != 256 {
