@@ -20,6 +20,8 @@ var ggufShapes = map[string]llama.Shape{
 	"tinyllama": llama.TinyLlama,
 	// mini is small enough to keep in testdata/arch (about 1 MB in F16).
 	"mini": {Dim: 128, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 352, Vocab: 512, ContextLength: 256, RopeBase: 10000},
+	// minilm is all-MiniLM-L6-v2's shape, for embedding figures (-arch bert).
+	"minilm": {Dim: 384, Layers: 6, Heads: 12, KVHeads: 12, FFNDim: 1536, Vocab: 30522, ContextLength: 512},
 }
 
 // runGGUF writes a random-weight GGUF of an architecture the engine runs,
@@ -30,7 +32,7 @@ func runGGUF(_ context.Context, args []string) error {
 	arch := fs.String("arch", "llama", "architecture: llama, qwen2, qwen3, phi3, gemma2, gemma3, or the embedding models bert and nomic-bert")
 	pooling := fs.String("pooling", "mean", "bert, nomic-bert: pooling_type written, mean, cls or last")
 	typ := fs.String("type", "F32", "weight type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, …")
-	shape := fs.String("shape", "tiny", "tiny, mini or tinyllama")
+	shape := fs.String("shape", "tiny", "tiny, mini, tinyllama or minilm")
 	seed := fs.Uint64("seed", 1, "weights seed")
 	yarn := fs.Float64("yarn", 0, "YaRN RoPE scaling factor (0: none); the original context is a quarter of the shape's")
 	out := fs.String("o", "", "output file (required)")
@@ -43,7 +45,7 @@ func runGGUF(_ context.Context, args []string) error {
 	var err error
 	sh, ok := ggufShapes[*shape]
 	if !ok {
-		return fmt.Errorf("gguf: shape %q: want tiny, mini or tinyllama", *shape)
+		return fmt.Errorf("gguf: shape %q: want tiny, mini, tinyllama or minilm", *shape)
 	}
 	sh = archShape(sh, *arch)
 	sh.RopeYarnFactor = float32(*yarn)
