@@ -139,18 +139,21 @@ func compareVectors(a, b []float32) (cos, maxDiff float64) {
 	return ab / math.Sqrt(aa*bb), maxDiff
 }
 
-// llamaEmbeddings runs llama-embedding on prompts (one line each, so
-// none may hold a newline) and returns its normalised embeddings. With
+// embedSeparator separates the prompts given to llama-embedding, so that
+// prompts may hold newlines.
+const embedSeparator = "<#cairn-sep#>"
+
+// llamaEmbeddings runs llama-embedding on prompts and returns its normalised embeddings. With
 // counts (each prompt's tokens) it runs without pooling and returns each
 // prompt's first token. It also returns the token ids llama.cpp fed and
 // its prompt-eval tokens/s.
 func llamaEmbeddings(ctx context.Context, bin, model string, prompts []string, counts []int) (ref [][]float32, toks [][]int32, speed float64, err error) {
 	for _, p := range prompts {
-		if strings.Contains(p, "\n") {
-			return nil, nil, 0, fmt.Errorf("embedcheck: prompt %q holds a newline, llama-embedding's separator", short(p))
+		if strings.Contains(p, embedSeparator) {
+			return nil, nil, 0, fmt.Errorf("embedcheck: prompt %q holds %q, the separator given to llama-embedding", short(p), embedSeparator)
 		}
 	}
-	args := []string{"-m", model, "-p", strings.Join(prompts, "\n"), "--embd-output-format", "json",
+	args := []string{"-m", model, "-p", strings.Join(prompts, embedSeparator), "--embd-separator", embedSeparator, "--embd-output-format", "json",
 		"-t", "2", "-c", "0", "-b", "4096", "-ub", "4096", "--verbose-prompt"}
 	if counts != nil {
 		args = append(args, "--pooling", "none")

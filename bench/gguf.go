@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -31,6 +32,7 @@ func runGGUF(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("gguf", flag.ContinueOnError)
 	arch := fs.String("arch", "llama", "architecture: llama, qwen2, qwen3, phi3, gemma2, gemma3, or the embedding models bert and nomic-bert")
 	pooling := fs.String("pooling", "mean", "bert, nomic-bert: pooling_type written, mean, cls or last")
+	vocab := fs.String("vocab", "", "bert, nomic-bert: a Hugging Face tokenizer.json or vocab.txt whose WordPiece vocabulary replaces the synthetic one")
 	typ := fs.String("type", "F32", "weight type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, …")
 	shape := fs.String("shape", "tiny", "tiny, mini, tinyllama or minilm")
 	seed := fs.Uint64("seed", 1, "weights seed")
@@ -51,6 +53,12 @@ func runGGUF(_ context.Context, args []string) error {
 	sh.RopeYarnFactor = float32(*yarn)
 	if sh.Pooling, err = poolingByName(*pooling); err != nil {
 		return err
+	}
+	if *vocab != "" {
+		if sh.WordPiece, err = readWordPiece(*vocab); err != nil {
+			return err
+		}
+		sh.Vocab = len(sh.WordPiece)
 	}
 	t, err := typeByName(*typ)
 	if err != nil {
@@ -133,4 +141,32 @@ func poolingByName(name string) (llama.Pooling, error) {
 		}
 	}
 	return 0, fmt.Errorf("gguf: pooling %q: want mean, cls or last", name)
+}
+
+// readWordPiece reads a WordPiece vocabulary, in id order, from a Hugging
+// Face tokenizer.json (model.vocab) or a vocab.txt (one token a line), and
+// converts it as llama.cpp's converter does.
+func readWordPiece(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var tj struct {
+		Model struct {
+			Vocab map[string]int `json:"vocab"`
+		} `json:"model"`
+	}
+	var vocab []string
+	if json.Unmarshal(b, &tj) == nil && len(tj.Model.Vocab) > 0 {
+		vocab = make([]string, len(tj.Model.Vocab))
+		for t, id := range tj.Model.Vocab {
+			if id < 0 || id >= len(vocab) || vocab[id] != "" {
+				return nil, fmt.Errorf("gguf: %s: token id %d out of order", path, id)
+			}
+			vocab[id] = t
+		}
+	} else {
+		vocab = strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	}
+	return llama.BertVocab(vocab), nil
 }
