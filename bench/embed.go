@@ -118,8 +118,8 @@ func runEmbedCheck(ctx context.Context, args []string) error {
 }
 
 func short(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40]) + "…"
 	}
 	return s
 }
