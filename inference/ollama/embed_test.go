@@ -124,3 +124,36 @@ func TestEmbed(t *testing.T) {
 		}
 	}
 }
+
+// FuzzEmbedRequest: any /api/embed or /api/embeddings body gives an
+// Embedding of non-empty texts for a valid model id, or an error.
+func FuzzEmbedRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"acme/bert","input":"hello"}`,
+		`{"model":"acme/bert:latest","input":["a","b"],"truncate":false,"keep_alive":"5m","dimensions":128}`,
+		`{"model":"acme/bert","prompt":"hi","options":{"temperature":1}}`,
+		`{"model":"acme/bert","input":[1,2]}`,
+		`{"model":"nope","input":""}`,
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, legacy bool) {
+		var r embedRequest
+		if json.Unmarshal(body, &r) != nil {
+			return
+		}
+		e, err := r.embedding(legacy)
+		if err != nil {
+			return
+		}
+		if e.Model == "" || e.Dimensions < 0 || len(e.Inputs) > openai.MaxEmbeddingInputs {
+			t.Fatalf("accepted %+v", e)
+		}
+		for _, in := range e.Inputs {
+			if in.Text == "" {
+				t.Fatalf("accepted an empty text from %s", body)
+			}
+		}
+	})
+}
