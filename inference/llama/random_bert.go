@@ -117,9 +117,9 @@ func (g *randomGen) encoderLayer(a, p string, dim, ffn int) error {
 	return nil
 }
 
-// BertWords are whole words of the synthetic WordPiece vocabulary, so
+// bertWords are whole words of the synthetic WordPiece vocabulary, so
 // that tests and checks can write sentences that tokenize to real tokens.
-var BertWords = []string{"the", "of", "and", "to", "in", "is", "it", "hello", "world", "cairn", "mirror",
+var bertWords = []string{"the", "of", "and", "to", "in", "is", "it", "hello", "world", "cairn", "mirror",
 	"model", "peer", "search", "text", "embed", "vector", "sovereign", "node", "edge", "quick", "brown", "fox",
 	"jumps", "over", "lazy", "dog", "café", "naïve"}
 
@@ -130,7 +130,7 @@ var bertSuffixes = []string{"ing", "ed", "er", "ly", "ings", "ment", "ness"}
 // BERT's layout ([PAD] 0, [unused…], [UNK] 100, [CLS] 101, [SEP] 102,
 // [MASK] 103) as the converter writes it: word-initial pieces prefixed
 // with "▁", continuations ("##ing") bare. Then ASCII punctuation, digits
-// and letters both ways, BertWords, bertSuffixes and made-up words.
+// and letters both ways, bertWords, bertSuffixes and made-up words.
 func bertVocabMeta(n int) []gguf.KV {
 	tokens := make([]string, 0, n)
 	types := make([]int32, 0, n)
@@ -156,7 +156,7 @@ func bertVocabMeta(n int) []gguf.KV {
 			add(string(c), 1)
 		}
 	}
-	for _, w := range BertWords {
+	for _, w := range bertWords {
 		add("▁"+w, 1)
 	}
 	for _, s := range bertSuffixes {
