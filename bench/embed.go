@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairnhub/cairn/inference"
 )
@@ -62,10 +64,15 @@ func runEmbedCheck(ctx context.Context, args []string) error {
 	for i, p := range prompts {
 		ins[i].Text = p
 	}
+	if _, err := m.Embed(ctx, ins[:1], inference.EmbedOptions{}); err != nil { // warm-up, as llama.cpp's
+		return err
+	}
+	t0 := time.Now()
 	got, err := m.Embed(ctx, ins, inference.EmbedOptions{})
 	if err != nil {
 		return err
 	}
+	took := time.Since(t0)
 	var firstTokens []int
 	if m.Info().Pooling == "cls" {
 		// llama.cpp at the oracle's commit pools the last token for
@@ -75,7 +82,7 @@ func runEmbedCheck(ctx context.Context, args []string) error {
 			firstTokens = append(firstTokens, e.Tokens)
 		}
 	}
-	ref, refTokens, err := llamaEmbeddings(ctx, filepath.Join(*bin, "llama-embedding"), *model, prompts, firstTokens)
+	ref, refTokens, refSpeed, err := llamaEmbeddings(ctx, filepath.Join(*bin, "llama-embedding"), *model, prompts, firstTokens)
 	if err != nil {
 		return err
 	}
@@ -88,6 +95,12 @@ func runEmbedCheck(ctx context.Context, args []string) error {
 			return fmt.Errorf("embedcheck: %q tokenizes to %v, llama.cpp %v", short(p), ours, refTokens[i])
 		}
 	}
+	var n int
+	for _, e := range got {
+		n += e.Tokens
+	}
+	fmt.Printf("%s: %d tokens, Cairn %.0f tokens/s (one input after another, GOMAXPROCS %d), llama.cpp %.0f tokens/s (prompt eval, all inputs in one batch, -t 2)\n",
+		filepath.Base(*model), n, float64(n)/took.Seconds(), runtime.GOMAXPROCS(0), refSpeed)
 	if *golden != "" {
 		out := make([]embedResult, len(prompts))
 		for i, p := range prompts {
@@ -105,8 +118,8 @@ func runEmbedCheck(ctx context.Context, args []string) error {
 }
 
 func short(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40]) + "…"
 	}
 	return s
 }
@@ -126,17 +139,21 @@ func compareVectors(a, b []float32) (cos, maxDiff float64) {
 	return ab / math.Sqrt(aa*bb), maxDiff
 }
 
-// llamaEmbeddings runs llama-embedding on prompts (one line each, so
-// none may hold a newline) and returns its normalised embeddings. With
+// embedSeparator separates the prompts given to llama-embedding, so that
+// prompts may hold newlines.
+const embedSeparator = "<#cairn-sep#>"
+
+// llamaEmbeddings runs llama-embedding on prompts and returns its normalised embeddings. With
 // counts (each prompt's tokens) it runs without pooling and returns each
-// prompt's first token. It also returns the token ids llama.cpp fed.
-func llamaEmbeddings(ctx context.Context, bin, model string, prompts []string, counts []int) ([][]float32, [][]int32, error) {
+// prompt's first token. It also returns the token ids llama.cpp fed and
+// its prompt-eval tokens/s.
+func llamaEmbeddings(ctx context.Context, bin, model string, prompts []string, counts []int) (ref [][]float32, toks [][]int32, speed float64, err error) {
 	for _, p := range prompts {
-		if strings.Contains(p, "\n") {
-			return nil, nil, fmt.Errorf("embedcheck: prompt %q holds a newline, llama-embedding's separator", short(p))
+		if strings.Contains(p, embedSeparator) {
+			return nil, nil, 0, fmt.Errorf("embedcheck: prompt %q holds %q, the separator given to llama-embedding", short(p), embedSeparator)
 		}
 	}
-	args := []string{"-m", model, "-p", strings.Join(prompts, "\n"), "--embd-output-format", "json",
+	args := []string{"-m", model, "-p", strings.Join(prompts, embedSeparator), "--embd-separator", embedSeparator, "--embd-output-format", "json",
 		"-t", "2", "-c", "0", "-b", "4096", "-ub", "4096", "--verbose-prompt"}
 	if counts != nil {
 		args = append(args, "--pooling", "none")
@@ -146,17 +163,18 @@ func llamaEmbeddings(ctx context.Context, bin, model string, prompts []string, c
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, nil, fmt.Errorf("llama-embedding: %w: %s", err, lastLines(stderr.String(), 5))
+		return nil, nil, 0, fmt.Errorf("llama-embedding: %w: %s", err, lastLines(stderr.String(), 5))
 	}
 	// --verbose-prompt lists the tokens on stdout before the JSON.
 	js := bytes.Index(out, []byte("\n{"))
 	if js < 0 {
-		return nil, nil, fmt.Errorf("llama-embedding printed no JSON")
+		return nil, nil, 0, fmt.Errorf("llama-embedding printed no JSON")
 	}
-	toks := promptTokens(string(out[:js]))
+	toks = promptTokens(string(out[:js]))
+	speed = promptEvalSpeed(stderr.String())
 	out = out[js:]
 	if len(toks) != len(prompts) {
-		return nil, nil, fmt.Errorf("llama-embedding listed the tokens of %d prompts, want %d", len(toks), len(prompts))
+		return nil, nil, 0, fmt.Errorf("llama-embedding listed the tokens of %d prompts, want %d", len(toks), len(prompts))
 	}
 	var res struct {
 		Data []struct {
@@ -165,30 +183,50 @@ func llamaEmbeddings(ctx context.Context, bin, model string, prompts []string, c
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
-		return nil, nil, fmt.Errorf("llama-embedding output: %w", err)
+		return nil, nil, 0, fmt.Errorf("llama-embedding output: %w", err)
 	}
-	ref := make([][]float32, len(prompts))
+	ref = make([][]float32, len(prompts))
 	if counts != nil {
 		at := 0
 		for i, n := range counts {
 			if at >= len(res.Data) {
-				return nil, nil, fmt.Errorf("llama-embedding gave %d token embeddings, fewer than the prompts' tokens", len(res.Data))
+				return nil, nil, 0, fmt.Errorf("llama-embedding gave %d token embeddings, fewer than the prompts' tokens", len(res.Data))
 			}
 			ref[i] = res.Data[at].Embedding
 			at += n
 		}
-		return ref, toks, nil
+		return ref, toks, speed, nil
 	}
 	if len(res.Data) != len(prompts) {
-		return nil, nil, fmt.Errorf("llama-embedding gave %d embeddings for %d prompts", len(res.Data), len(prompts))
+		return nil, nil, 0, fmt.Errorf("llama-embedding gave %d embeddings for %d prompts", len(res.Data), len(prompts))
 	}
 	for _, d := range res.Data {
 		if d.Index < 0 || d.Index >= len(ref) {
-			return nil, nil, fmt.Errorf("llama-embedding index %d out of range", d.Index)
+			return nil, nil, 0, fmt.Errorf("llama-embedding index %d out of range", d.Index)
 		}
 		ref[d.Index] = d.Embedding
 	}
-	return ref, toks, nil
+	return ref, toks, speed, nil
+}
+
+// promptEvalSpeed reads llama.cpp's "prompt eval time = … tokens per
+// second)" line; 0 when absent.
+func promptEvalSpeed(stderr string) float64 {
+	for _, line := range strings.Split(stderr, "\n") {
+		if !strings.Contains(line, "prompt eval time") {
+			continue
+		}
+		_, rest, ok := strings.Cut(line, "ms per token,")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) > 0 {
+			v, _ := strconv.ParseFloat(f[0], 64)
+			return v
+		}
+	}
+	return 0
 }
 
 // promptTokens reads the token ids --verbose-prompt lists on stdout

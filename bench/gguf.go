@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -20,6 +21,8 @@ var ggufShapes = map[string]llama.Shape{
 	"tinyllama": llama.TinyLlama,
 	// mini is small enough to keep in testdata/arch (about 1 MB in F16).
 	"mini": {Dim: 128, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 352, Vocab: 512, ContextLength: 256, RopeBase: 10000},
+	// minilm is all-MiniLM-L6-v2's shape, for embedding figures (-arch bert).
+	"minilm": {Dim: 384, Layers: 6, Heads: 12, KVHeads: 12, FFNDim: 1536, Vocab: 30522, ContextLength: 512},
 }
 
 // runGGUF writes a random-weight GGUF of an architecture the engine runs,
@@ -29,8 +32,9 @@ func runGGUF(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("gguf", flag.ContinueOnError)
 	arch := fs.String("arch", "llama", "architecture: llama, qwen2, qwen3, phi3, gemma2, gemma3, or the embedding models bert and nomic-bert")
 	pooling := fs.String("pooling", "mean", "bert, nomic-bert: pooling_type written, mean, cls or last")
+	vocab := fs.String("vocab", "", "bert, nomic-bert: a Hugging Face tokenizer.json or vocab.txt whose WordPiece vocabulary replaces the synthetic one")
 	typ := fs.String("type", "F32", "weight type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, …")
-	shape := fs.String("shape", "tiny", "tiny, mini or tinyllama")
+	shape := fs.String("shape", "tiny", "tiny, mini, tinyllama or minilm")
 	seed := fs.Uint64("seed", 1, "weights seed")
 	yarn := fs.Float64("yarn", 0, "YaRN RoPE scaling factor (0: none); the original context is a quarter of the shape's")
 	out := fs.String("o", "", "output file (required)")
@@ -43,12 +47,18 @@ func runGGUF(_ context.Context, args []string) error {
 	var err error
 	sh, ok := ggufShapes[*shape]
 	if !ok {
-		return fmt.Errorf("gguf: shape %q: want tiny, mini or tinyllama", *shape)
+		return fmt.Errorf("gguf: shape %q: want tiny, mini, tinyllama or minilm", *shape)
 	}
 	sh = archShape(sh, *arch)
 	sh.RopeYarnFactor = float32(*yarn)
 	if sh.Pooling, err = poolingByName(*pooling); err != nil {
 		return err
+	}
+	if *vocab != "" {
+		if sh.WordPiece, err = readWordPiece(*vocab); err != nil {
+			return err
+		}
+		sh.Vocab = len(sh.WordPiece)
 	}
 	t, err := typeByName(*typ)
 	if err != nil {
@@ -131,4 +141,32 @@ func poolingByName(name string) (llama.Pooling, error) {
 		}
 	}
 	return 0, fmt.Errorf("gguf: pooling %q: want mean, cls or last", name)
+}
+
+// readWordPiece reads a WordPiece vocabulary, in id order, from a Hugging
+// Face tokenizer.json (model.vocab) or a vocab.txt (one token a line), and
+// converts it as llama.cpp's converter does.
+func readWordPiece(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var tj struct {
+		Model struct {
+			Vocab map[string]int `json:"vocab"`
+		} `json:"model"`
+	}
+	var vocab []string
+	if json.Unmarshal(b, &tj) == nil && len(tj.Model.Vocab) > 0 {
+		vocab = make([]string, len(tj.Model.Vocab))
+		for t, id := range tj.Model.Vocab {
+			if id < 0 || id >= len(vocab) || vocab[id] != "" {
+				return nil, fmt.Errorf("gguf: %s: token id %d out of order", path, id)
+			}
+			vocab[id] = t
+		}
+	} else {
+		vocab = strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	}
+	return llama.BertVocab(vocab), nil
 }

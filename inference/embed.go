@@ -138,10 +138,14 @@ func newEncoderModel(f *gguf.File, cfg Config) (*Model, error) {
 // wordPieceIDs sets the special ids of a "bert" vocabulary as llama.cpp
 // reads them: [CLS] from bos_token_id, else cls_token_id, else 101;
 // [SEP] from seperator_token_id (the converter's spelling), else 102;
-// [UNK] 100 and [PAD] 0 unless the file says.
+// [UNK] 100 and [PAD] 0 unless the file says. Ids outside the vocabulary
+// count as absent.
 func wordPieceIDs(f *gguf.File, c *tokenizer.Config) {
 	n := int64(len(c.Tokens))
-	id := func(key string, def int64) int32 {
+	id := func(cur int32, key string, def int64) int32 {
+		if cur >= 0 {
+			return cur
+		}
 		if v, ok := f.Int("tokenizer.ggml." + key); ok && v >= 0 && v < n {
 			return int32(v)
 		}
@@ -150,15 +154,9 @@ func wordPieceIDs(f *gguf.File, c *tokenizer.Config) {
 		}
 		return -1
 	}
-	if _, ok := f.Int("tokenizer.ggml.bos_token_id"); !ok {
-		c.BOS = id("cls_token_id", 101)
-	}
-	c.SEP = id("seperator_token_id", 102)
-	if _, ok := f.Int("tokenizer.ggml.unknown_token_id"); !ok {
-		c.UNK = id("unknown_token_id", 100)
-	}
-	if _, ok := f.Int("tokenizer.ggml.padding_token_id"); !ok {
-		c.PAD = id("padding_token_id", 0)
-	}
+	c.BOS = id(c.BOS, "cls_token_id", 101)
+	c.SEP = id(-1, "seperator_token_id", 102)
+	c.UNK = id(c.UNK, "unknown_token_id", 100)
+	c.PAD = id(c.PAD, "padding_token_id", 0)
 	c.AddBOS, c.AddEOS, c.AddSpacePrefix = true, false, true
 }

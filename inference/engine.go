@@ -78,7 +78,8 @@ func (c Config) Validate() error {
 // Info describes a loaded model.
 type Info struct {
 	// Arch is general.architecture: "llama", "mistral", "qwen2", "qwen3",
-	// "phi3", "gemma2" or "gemma3".
+	// "phi3", "gemma2" or "gemma3"; or the embedding models "bert" and
+	// "nomic-bert".
 	Arch string
 	// Name is general.name ("" when absent).
 	Name string

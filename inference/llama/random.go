@@ -57,6 +57,10 @@ type Shape struct {
 	Tokenizer string
 	// Pooling is an encoder's pooling_type (default PoolMean).
 	Pooling Pooling
+	// WordPiece, when set, is an encoder's vocabulary as the converter
+	// writes it (word starts "▁"-prefixed, "##" continuations bare, see
+	// BertVocab) instead of the synthetic one; Vocab must equal its length.
+	WordPiece []string
 }
 
 // TinyLlama is the shape of TinyLlama-1.1B, used by the benchmarks.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/cairnhub/cairn/inference/gguf"
 	"github.com/cairnhub/cairn/inference/tensor"
@@ -41,7 +42,14 @@ func writeRandomEncoder(g *randomGen, shape Shape) ([]gguf.KV, error) {
 		}
 		meta = append(meta, gguf.KV{Key: a + ".rope.freq_base", Value: base})
 	}
-	meta = append(meta, bertVocabMeta(shape.Vocab)...)
+	if shape.WordPiece != nil {
+		if len(shape.WordPiece) != shape.Vocab {
+			return nil, fmt.Errorf("random model: vocabulary of %d tokens for a shape of %d", len(shape.WordPiece), shape.Vocab)
+		}
+		meta = append(meta, wordPieceMeta(shape.WordPiece)...)
+	} else {
+		meta = append(meta, bertVocabMeta(shape.Vocab)...)
+	}
 
 	dim, ffn := shape.Dim, shape.FFNDim
 	if err := g.mat("token_embd.weight", shape.Vocab, dim); err != nil {
@@ -109,9 +117,9 @@ func (g *randomGen) encoderLayer(a, p string, dim, ffn int) error {
 	return nil
 }
 
-// BertWords are whole words of the synthetic WordPiece vocabulary, so
+// bertWords are whole words of the synthetic WordPiece vocabulary, so
 // that tests and checks can write sentences that tokenize to real tokens.
-var BertWords = []string{"the", "of", "and", "to", "in", "is", "it", "hello", "world", "cairn", "mirror",
+var bertWords = []string{"the", "of", "and", "to", "in", "is", "it", "hello", "world", "cairn", "mirror",
 	"model", "peer", "search", "text", "embed", "vector", "sovereign", "node", "edge", "quick", "brown", "fox",
 	"jumps", "over", "lazy", "dog", "café", "naïve"}
 
@@ -122,7 +130,7 @@ var bertSuffixes = []string{"ing", "ed", "er", "ly", "ings", "ment", "ness"}
 // BERT's layout ([PAD] 0, [unused…], [UNK] 100, [CLS] 101, [SEP] 102,
 // [MASK] 103) as the converter writes it: word-initial pieces prefixed
 // with "▁", continuations ("##ing") bare. Then ASCII punctuation, digits
-// and letters both ways, BertWords, bertSuffixes and made-up words.
+// and letters both ways, bertWords, bertSuffixes and made-up words.
 func bertVocabMeta(n int) []gguf.KV {
 	tokens := make([]string, 0, n)
 	types := make([]int32, 0, n)
@@ -148,7 +156,7 @@ func bertVocabMeta(n int) []gguf.KV {
 			add(string(c), 1)
 		}
 	}
-	for _, w := range BertWords {
+	for _, w := range bertWords {
 		add("▁"+w, 1)
 	}
 	for _, s := range bertSuffixes {
@@ -174,10 +182,46 @@ func bertVocabMeta(n int) []gguf.KV {
 			add(tok, 1)
 		}
 	}
+	return wordPieceKV(tokens[:n], types[:n])
+}
+
+// BertVocab converts a BERT vocab.txt's tokens (in id order) as llama.cpp's
+// converter does: "[…]" tokens kept, "##" continuations bare, other
+// tokens prefixed with "▁".
+func BertVocab(vocab []string) []string {
+	out := make([]string, len(vocab))
+	for i, t := range vocab {
+		switch {
+		case strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]"):
+			out[i] = t
+		case strings.HasPrefix(t, "##"):
+			out[i] = t[2:]
+		default:
+			out[i] = "▁" + t
+		}
+	}
+	return out
+}
+
+// wordPieceMeta is the tokenizer metadata of a converted vocabulary: its
+// five BERT specials control tokens, the rest normal.
+func wordPieceMeta(tokens []string) []gguf.KV {
+	types := make([]int32, len(tokens))
+	for i, t := range tokens {
+		types[i] = 1
+		switch t {
+		case "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]":
+			types[i] = 3
+		}
+	}
+	return wordPieceKV(tokens, types)
+}
+
+func wordPieceKV(tokens []string, types []int32) []gguf.KV {
 	return []gguf.KV{
 		{Key: "tokenizer.ggml.model", Value: "bert"},
-		{Key: "tokenizer.ggml.tokens", Value: gguf.Array{Elem: gguf.TypeString, Values: tokens[:n]}},
-		{Key: "tokenizer.ggml.token_type", Value: gguf.Array{Elem: gguf.TypeInt32, Values: types[:n]}},
+		{Key: "tokenizer.ggml.tokens", Value: gguf.Array{Elem: gguf.TypeString, Values: tokens}},
+		{Key: "tokenizer.ggml.token_type", Value: gguf.Array{Elem: gguf.TypeInt32, Values: types}},
 		{Key: "tokenizer.ggml.token_type_count", Value: uint32(2)},
 		{Key: "tokenizer.ggml.unknown_token_id", Value: uint32(100)},
 		{Key: "tokenizer.ggml.cls_token_id", Value: uint32(101)},

@@ -38,9 +38,10 @@
 //     and answers "embeddings", one L2-normalised vector each, from an
 //     embedding model (bert, nomic-bert); "truncate" (default true) cuts
 //     inputs longer than the context, false refuses them; /api/embeddings
-//     takes "prompt" and answers "embedding". Through HandlerBackend each
-//     is one POST /v1/embeddings on the router. A chat model is refused
-//     (400).
+//     takes "prompt" and answers "embedding". "dimensions" other than the
+//     model's own size is refused (embeddings are not shortened). Through
+//     HandlerBackend each is one POST /v1/embeddings on the router. A chat
+//     model is refused (400).
 //
 // Not served (answered with a clear error, never faked): images, "format"
 // (JSON mode and schemas), "suffix" (fill-in-the-middle), tools.

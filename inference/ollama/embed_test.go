@@ -90,6 +90,14 @@ func TestEmbed(t *testing.T) {
 		if st != 200 || json.Unmarshal(body, &legacy) != nil || !near(legacy.Embedding, golden[0].Embedding) {
 			t.Errorf("handler %v: /api/embeddings %d %.200s", via, st, body)
 		}
+		st, body = call(t, "POST", url+"/api/show", map[string]any{"model": "acme/bert"})
+		if st != 200 || !strings.Contains(string(body), `"bert.embedding_length":128`) {
+			t.Errorf("handler %v: /api/show of the embedding model: %d %.300s", via, st, body)
+		}
+		st, body = call(t, "POST", url+"/api/generate", map[string]any{"model": "acme/bert", "prompt": "hi", "stream": false})
+		if st != 400 || !strings.Contains(string(body), "embedding model") {
+			t.Errorf("handler %v: /api/generate with the embedding model: %d %.300s", via, st, body)
+		}
 		long := strings.Repeat("hello world ", 200)
 		st, body = call(t, "POST", url+"/api/embed", map[string]any{"model": "acme/bert", "input": long})
 		if r.PromptEvalCount = 0; st != 200 || json.Unmarshal(body, &r) != nil || r.PromptEvalCount != 256 {
@@ -115,4 +123,37 @@ func TestEmbed(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzEmbedRequest: any /api/embed or /api/embeddings body gives an
+// Embedding of non-empty texts for a valid model id, or an error.
+func FuzzEmbedRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"acme/bert","input":"hello"}`,
+		`{"model":"acme/bert:latest","input":["a","b"],"truncate":false,"keep_alive":"5m","dimensions":128}`,
+		`{"model":"acme/bert","prompt":"hi","options":{"temperature":1}}`,
+		`{"model":"acme/bert","input":[1,2]}`,
+		`{"model":"nope","input":""}`,
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, legacy bool) {
+		var r embedRequest
+		if json.Unmarshal(body, &r) != nil {
+			return
+		}
+		e, err := r.embedding(legacy)
+		if err != nil {
+			return
+		}
+		if e.Model == "" || e.Dimensions < 0 || len(e.Inputs) > openai.MaxEmbeddingInputs {
+			t.Fatalf("accepted %+v", e)
+		}
+		for _, in := range e.Inputs {
+			if in.Text == "" {
+				t.Fatalf("accepted an empty text from %s", body)
+			}
+		}
+	})
 }

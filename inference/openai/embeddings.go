@@ -242,7 +242,14 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.Embed(r.Context(), e)
 	if err != nil {
-		s.fail(w, r, e.Model, err)
+		var apiErr *Error
+		switch {
+		case r.Context().Err() != nil: // the client went away
+		case errors.As(err, &apiErr):
+			WriteError(w, apiErr)
+		default:
+			s.serverError(w, "embed with "+e.Model, err)
+		}
 		return
 	}
 	out := embeddingsResponse{Object: "list", Model: e.Model, Data: make([]embeddingObject, len(res.Embeddings))}

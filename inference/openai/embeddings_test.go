@@ -177,3 +177,37 @@ func TestEmbeddingsErrors(t *testing.T) {
 		t.Errorf("truncate: status %d, %d prompt tokens: %.200s", resp.StatusCode, a.Usage.PromptTokens, body)
 	}
 }
+
+// FuzzParseEmbeddings: any body gives a request or a 400 naming the
+// problem; an accepted one has a model and 1 to MaxEmbeddingInputs
+// non-empty inputs.
+func FuzzParseEmbeddings(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"a/b","input":"hello"}`,
+		`{"model":"a/b","input":["a","b"],"encoding_format":"base64","dimensions":128}`,
+		`{"model":"a/b","input":[101,7,102],"truncate":true,"keep_alive":"5m"}`,
+		`{"model":"a/b","input":[[101,102],"x"],"user":"u"}`,
+		`{"model":"a/b","input":[]}`,
+		`{"model":"","input":1}`,
+		`[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e, _, apiErr := parseEmbeddings(body)
+		if apiErr != nil {
+			if apiErr.Status != 400 || apiErr.Message == "" {
+				t.Fatalf("error %+v", apiErr)
+			}
+			return
+		}
+		if e.Model == "" || len(e.Inputs) == 0 || len(e.Inputs) > MaxEmbeddingInputs || e.Dimensions < 0 {
+			t.Fatalf("accepted %+v", e)
+		}
+		for i, in := range e.Inputs {
+			if in.Text == "" && len(in.Tokens) == 0 {
+				t.Fatalf("accepted empty input %d of %s", i, body)
+			}
+		}
+	})
+}
