@@ -108,7 +108,12 @@ func memModel(ctx context.Context, f memFlags, name string) (string, error) {
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
-	tmp := filepath.Join(f.dir, filepath.Base(dst)+".tmp")
+	t, err := os.CreateTemp(f.dir, filepath.Base(dst)+".tmp*")
+	if err != nil {
+		return "", err
+	}
+	tmp := t.Name()
+	t.Close()
 	if out, err := exec.CommandContext(ctx, f.quantize, src, tmp, name).CombinedOutput(); err != nil {
 		os.Remove(tmp)
 		return "", fmt.Errorf("memory: llama-quantize %s: %w\n%s", name, err, out)
