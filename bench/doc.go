@@ -8,6 +8,7 @@
 //	go run ./bench storeput                    # the store's PutMany alone
 //	go run ./bench swarm -nodes 20             # roll-out to N daemons: origin copies, p50/p99
 //	go run ./bench gguf -arch llama -type F16 -shape tiny -o m.gguf   # random-weight model
+//	go run ./bench memory -quantize llama-quantize -llama llama-simple   # resident memory of a loaded model
 //
 // import writes a synthetic safetensors file (random F16 tensors shaped like
 // a llama layer stack) into a temporary directory, reads it once so the page
@@ -30,6 +31,13 @@
 // session's own processes). The CPU passes and the idle bound are what
 // stays comparable between runs; report the load beside every wall-clock
 // ratio.
+//
+// memory loads a TinyLlama-shaped model of each type (Q4_0, Q8_0, F16, and
+// Q4_K_M quantised from the F16 file by llama-quantize) through the engine
+// in a fresh process, fills a 2048-position context (prompt, then 16
+// generated tokens) and prints VmRSS and VmHWM beside the file size plus
+// the KV cache; with -llama, llama.cpp's llama-simple's peak RSS on the
+// same file beside it.
 //
 // dedup imports two safetensors files of the same tensors, the second with
 // 10% of the tensors changed and one more __metadata__ entry (so every data

@@ -34,7 +34,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench import [-size 1GiB] | dedup | storeput | swarm [-nodes 20] | get [-size 512MiB] | gossip [-nodes 1000] | gguf -arch llama -type F16 -o FILE | embedcheck -m FILE [PROMPT...]")
+		fmt.Fprintln(os.Stderr, "usage: bench import [-size 1GiB] | dedup | storeput | swarm [-nodes 20] | get [-size 512MiB] | gossip [-nodes 1000] | gguf -arch llama -type F16 -o FILE | embedcheck -m FILE [PROMPT...] | memory [-types Q4_0,F16]")
 		os.Exit(2)
 	}
 	var err error
@@ -55,6 +55,8 @@ func main() {
 		err = runGGUF(ctx, os.Args[2:])
 	case "embedcheck":
 		err = runEmbedCheck(ctx, os.Args[2:])
+	case "memory":
+		err = runMemory(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

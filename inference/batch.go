@@ -222,7 +222,7 @@ func (b *batcher) admitLocked() {
 func (sq *seq) join() {
 	s, prompt := sq.s, sq.prompt
 	keep := min(commonPrefix(s.history, prompt), len(prompt)-1)
-	s.st.Truncate(keep)
+	keep = s.st.Truncate(keep) // fewer when a sliding window's ring lost them
 	s.history = append(s.history[:keep], prompt[keep:]...)
 	sq.res.CachedTokens = keep
 	sq.fed = keep

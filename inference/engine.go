@@ -225,7 +225,7 @@ func newModel(f *gguf.File, cfg Config) (*Model, error) {
 		KVHeads:              net.KVHeads,
 		NumParams:            net.NumParams(),
 		WeightBytes:          net.WeightBytes(),
-		KVCacheBytes:         net.KVBytes(ctxLen),
+		KVCacheBytes:         net.KVBytesBatch(ctxLen, cfg.Batch),
 		Parallel:             cfg.Sequences(),
 		FileType:             fileTypeName(f),
 	}
@@ -387,5 +387,5 @@ func KVCacheBytes(g *gguf.File, cfg Config) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.KVBytes(ctxLen), nil
+	return c.KVBytesBatch(ctxLen, cfg.Batch), nil
 }

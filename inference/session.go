@@ -111,7 +111,7 @@ func (s *Session) Generate(ctx context.Context, req Request, emit func(piece str
 	// Reuse the cached prefix, keeping at least the last prompt token to
 	// run so that its logits are computed.
 	keep := min(commonPrefix(s.history, prompt), len(prompt)-1)
-	s.st.Truncate(keep)
+	keep = s.st.Truncate(keep) // fewer when a sliding window's ring lost them
 	s.history = append(s.history[:keep], prompt[keep:]...)
 	res.CachedTokens = keep
 

@@ -155,14 +155,6 @@ func (t KVType) Bytes() int {
 	return 0
 }
 
-// KVBytes is the size of the KV cache of a State of ctxLen positions: keys
-// and values of every layer, ctxLen × KVHeads × HeadDim elements each, of
-// KVType. It is the one formula for the engine's KV memory; estimates made
-// from a GGUF header (ConfigFromGGUF) use it too.
-func (c *Config) KVBytes(ctxLen int) int64 {
-	return int64(2*c.Layers) * int64(ctxLen) * int64(c.KVHeads*c.HeadDim) * int64(c.KVType.Bytes())
-}
-
 // Supported reports whether arch is an architecture this package runs.
 func Supported(arch string) bool {
 	switch arch {

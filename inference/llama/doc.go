@@ -39,8 +39,17 @@
 //   - KV cache: the rotated keys and the values of every position so far,
 //     per layer (ctxLen × KVHeads × HeadDim each), of Config.KVType: IEEE
 //     halves by default (KVF16, rounded to nearest even, as llama.cpp's
-//     default cache), or float32 (KVF32) at twice the memory; KVBytes gives
-//     the size. With halves the query is rounded to a half too, as ggml
+//     default cache), or float32 (KVF32) at twice the memory; KVBytesBatch
+//     gives the size. It is mapped outside the Go heap (so it does not
+//     raise the collector's target) and unmapped when its State is
+//     collected.
+//   - Ring: a sliding-window layer's cache keeps only its window plus one
+//     batch of positions (SlidingWindow+batch-1 rows), position p in row
+//     p mod rows; attention reads the window's rows in position order, in
+//     two runs when it wraps, which gives the same sums as a full cache.
+//     A gemma3 State's KV memory is its few global layers' context plus
+//     window-sized rings. Truncate cannot go back past what a ring still
+//     holds. With halves the query is rounded to a half too, as ggml
 //     converts it to F16 (the vec-dot type of F16 keys); the scores of a
 //     head over all positions are one tensor.DotF16Rows call and its output
 //     one tensor.AddScaledF16Rows call, both accumulating in float32, and

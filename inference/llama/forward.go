@@ -20,9 +20,8 @@ type State struct {
 	maxBatch int
 	pos      int
 
-	kvType             KVType
-	kCache, vCache     [][]float32 // KVF32: per layer, ctxLen × kvDim
-	kCache16, vCache16 [][]uint16  // KVF16: per layer, ctxLen × kvDim halves
+	kvType KVType
+	kv     []kvLayer // per layer (kvcache.go)
 
 	x, xb, q, k, v, att, hb, hb2 []float32 // maxBatch rows each
 	qkv                          []float32 // FusedQKV: maxBatch × (qDim+2·kvDim)
@@ -37,8 +36,8 @@ type State struct {
 
 // NewState allocates a State able to hold ctxLen positions, processing at
 // most batch prompt tokens per pass (DefaultBatch when batch <= 0). Its KV
-// cache holds elements of m.KVType (m.KVBytes(ctxLen) bytes); NewState
-// panics if that is not a valid KVType.
+// cache holds elements of m.KVType (m.KVBytesBatch(ctxLen, batch) bytes);
+// NewState panics if that is not a valid KVType.
 func (m *Model) NewState(ctxLen, batch int) *State {
 	if batch <= 0 {
 		batch = DefaultBatch
@@ -46,24 +45,7 @@ func (m *Model) NewState(ctxLen, batch int) *State {
 	c := m.Config
 	qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	s := &State{m: m, ctxLen: ctxLen, maxBatch: batch, kvType: c.KVType, workers: min(runtime.GOMAXPROCS(0), c.Heads)}
-	switch c.KVType {
-	case KVF16:
-		s.kCache16 = make([][]uint16, c.Layers)
-		s.vCache16 = make([][]uint16, c.Layers)
-		for i := range s.kCache16 {
-			s.kCache16[i] = make([]uint16, ctxLen*kvDim)
-			s.vCache16[i] = make([]uint16, ctxLen*kvDim)
-		}
-	case KVF32:
-		s.kCache = make([][]float32, c.Layers)
-		s.vCache = make([][]float32, c.Layers)
-		for i := range s.kCache {
-			s.kCache[i] = make([]float32, ctxLen*kvDim)
-			s.vCache[i] = make([]float32, ctxLen*kvDim)
-		}
-	default:
-		panic(fmt.Sprintf("llama: NewState with KV cache type %v", c.KVType))
-	}
+	s.allocKV(false)
 	s.x = make([]float32, batch*c.Dim)
 	s.xb = make([]float32, batch*c.Dim)
 	s.q = make([]float32, batch*qDim)
@@ -114,11 +96,14 @@ func (s *State) KVType() KVType { return s.kvType }
 func (s *State) Reset() { s.pos = 0 }
 
 // Truncate drops cached positions past n, so a new sequence sharing the first
-// n tokens reuses their keys and values.
-func (s *State) Truncate(n int) {
+// n tokens reuses their keys and values, and returns Pos. It keeps fewer
+// (none) when a sliding-window layer's ring no longer holds the window
+// before position n.
+func (s *State) Truncate(n int) int {
 	if n < s.pos {
-		s.pos = max(n, 0)
+		s.pos = s.keep(max(n, 0))
 	}
+	return s.pos
 }
 
 // Forward appends tokens to the sequence and returns the logits predicting
@@ -351,18 +336,7 @@ func (s *State) attentionBlock(li, n int) {
 		if c.QPreScale != 0 {
 			scale(q, c.QPreScale)
 		}
-		p := s.pos + i
-		if s.kvType == KVF16 {
-			tensor.F32ToF16Slice(s.kCache16[li][p*kvDim:(p+1)*kvDim], k)
-			tensor.F32ToF16Slice(s.vCache16[li][p*kvDim:(p+1)*kvDim], v)
-			// ggml multiplies F16 keys with the query converted to
-			// F16 (their vec-dot type), with and without flash
-			// attention; so does this engine.
-			tensor.RoundF16Slice(q, q)
-		} else {
-			copy(s.kCache[li][p*kvDim:(p+1)*kvDim], k)
-			copy(s.vCache[li][p*kvDim:(p+1)*kvDim], v)
-		}
+		s.storeKV(li, s.pos+i, q, k, v)
 	}
 	s.attention(li, n)
 }
@@ -521,9 +495,8 @@ func (s *State) attention(li, n int) {
 func (s *State) attendHeads(li, n, h0, h1 int, scores []float32) {
 	c := s.m.Config
 	hd := c.HeadDim
-	qDim, kvDim := c.Heads*hd, c.KVHeads*hd
+	qDim := c.Heads * hd
 	group := c.Heads / c.KVHeads
-	f16 := s.kvType == KVF16
 	window := 0
 	if c.Sliding(li) {
 		window = c.Gemma.SlidingWindow
@@ -536,43 +509,24 @@ func (s *State) attendHeads(li, n, h0, h1 int, scores []float32) {
 		}
 		for h := h0; h < h1; h++ {
 			q := s.q[i*qDim+h*hd : i*qDim+(h+1)*hd]
-			kvOff := first*kvDim + (h/group)*hd
 			sc := scores[:npos-first]
-			s.scoreKeys(sc, q, li, kvOff)
+			s.scoreKeys(sc, q, li, first, h/group)
 			out := s.att[i*qDim+h*hd : i*qDim+(h+1)*hd]
 			clear(out)
-			if f16 {
-				// ggml multiplies the F16 values with the weights rounded
-				// to F16 (its F16 vec-dot type).
-				tensor.RoundF16Slice(sc, sc)
-				tensor.AddScaledF16Rows(out, sc, s.vCache16[li][kvOff:], kvDim)
-				continue
-			}
-			vc := s.vCache[li]
-			for p := range sc {
-				tensor.AddScaled(out, sc[p], vc[kvOff+p*kvDim:kvOff+p*kvDim+hd])
-			}
+			s.addValues(out, sc, li, first, h/group)
 		}
 	}
 }
 
 // scoreKeys puts into sc the softmax of q's scores against the len(sc)
-// cached keys of layer li from element offset kvOff on.
-func (s *State) scoreKeys(sc, q []float32, li, kvOff int) {
+// cached keys of KV head kvh of layer li from position first on.
+func (s *State) scoreKeys(sc, q []float32, li, first, kvh int) {
 	c := s.m.Config
-	hd, kvDim := c.HeadDim, c.KVHeads*c.HeadDim
-	scale := float32(1 / math.Sqrt(float64(hd)))
+	scale := float32(1 / math.Sqrt(float64(c.HeadDim)))
 	if c.QPreScale != 0 {
 		scale = 1
 	}
-	if s.kvType == KVF16 {
-		tensor.DotF16Rows(sc, q, s.kCache16[li][kvOff:], kvDim)
-	} else {
-		kc := s.kCache[li]
-		for p := range sc {
-			sc[p] = tensor.Dot(q, kc[kvOff+p*kvDim:kvOff+p*kvDim+hd])
-		}
-	}
+	s.dotKeys(sc, q, li, first, kvh)
 	softCap(sc, c.Gemma.AttnSoftCap)
 	maxv := float32(math.Inf(-1))
 	for p, v := range sc {

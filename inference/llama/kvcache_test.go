@@ -132,11 +132,8 @@ func TestKVBytes(t *testing.T) {
 	}
 	allocated := func(s *State) int64 {
 		var n int64
-		for i := range s.kCache {
-			n += 4 * int64(len(s.kCache[i])+len(s.vCache[i]))
-		}
-		for i := range s.kCache16 {
-			n += 2 * int64(len(s.kCache16[i])+len(s.vCache16[i]))
+		for _, l := range s.kv {
+			n += 4*int64(len(l.k)+len(l.v)) + 2*int64(len(l.k16)+len(l.v16))
 		}
 		return n
 	}

@@ -1,10 +1,6 @@
 package llama
 
-import (
-	"fmt"
-
-	"github.com/cairnhub/cairn/inference/tensor"
-)
+import "fmt"
 
 // Seq is one sequence's share of a Batch.Forward pass.
 type Seq struct {
@@ -163,15 +159,7 @@ func (b *Batch) attend(li int, seqs []Seq) {
 			cs, sn := st.cos[i*half:(i+1)*half], st.sin[i*half:(i+1)*half]
 			st.rope(q, c.Heads, cs, sn)
 			st.rope(k, c.KVHeads, cs, sn)
-			p := st.pos + i
-			if st.kvType == KVF16 {
-				tensor.F32ToF16Slice(st.kCache16[li][p*kvDim:(p+1)*kvDim], k)
-				tensor.F32ToF16Slice(st.vCache16[li][p*kvDim:(p+1)*kvDim], v)
-				tensor.RoundF16Slice(q, q) // as State.batch: F16 keys meet an F16 query
-			} else {
-				copy(st.kCache[li][p*kvDim:(p+1)*kvDim], k)
-				copy(st.vCache[li][p*kvDim:(p+1)*kvDim], v)
-			}
+			st.storeKV(li, st.pos+i, q, k, v)
 		}
 		copy(st.q[:ni*qDim], b.q[r*qDim:(r+ni)*qDim])
 		st.attention(li, ni)

@@ -124,11 +124,14 @@ dr1tail:
 	VCVTPH2PS (R8)(AX*2), Y10
 	VFMADD231PS (SI)(AX*4), Y10, Y0
 dr1sum:
+	// The lanes summed in the four-row pass's order, so a row's product
+	// does not depend on which pass computed it (a ring buffer of keys is
+	// scored in two runs).
 	VADDPS Y4, Y0, Y0
+	VHADDPS Y0, Y0, Y0
+	VHADDPS Y0, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
 	VMOVSS X0, (DI)
 	ADDQ $4, DI
 	ADDQ DX, R8

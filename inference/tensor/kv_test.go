@@ -256,3 +256,43 @@ func TestF16RowKernelsBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestF16RowKernelsSplitExact checks that the products and weighted sums
+// do not depend on how the rows are split into calls: a row scored alone
+// or in a block of four gives the same bits, and a sum over rows taken in
+// two calls equals one call's. Attention over a ring buffer of keys and
+// values (a wrapped sliding window) makes two calls where a full cache
+// makes one, and must give the same logits.
+func TestF16RowKernelsSplitExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, n := range []int{8, 24, 64, 72, 128, 130, 256} {
+		const rows, stride = 23, 300
+		h := randHalves(r, rows*stride)
+		x := randVec(r, n, 1)
+		whole := make([]float32, rows)
+		DotF16Rows(whole, x, h, stride)
+		for split := 1; split < rows; split++ {
+			part := make([]float32, rows)
+			DotF16Rows(part[:split], x, h, stride)
+			DotF16Rows(part[split:], x, h[split*stride:], stride)
+			for j := range whole {
+				if math.Float32bits(part[j]) != math.Float32bits(whole[j]) {
+					t.Fatalf("n=%d: row %d scored %g after a split at %d, %g in one call", n, j, part[j], split, whole[j])
+				}
+			}
+		}
+		w := randVec(r, rows, 0.1)
+		one := make([]float32, n)
+		AddScaledF16Rows(one, w, h, stride)
+		for split := 1; split < rows; split++ {
+			two := make([]float32, n)
+			AddScaledF16Rows(two, w[:split], h, stride)
+			AddScaledF16Rows(two, w[split:], h[split*stride:], stride)
+			for i := range one {
+				if math.Float32bits(one[i]) != math.Float32bits(two[i]) {
+					t.Fatalf("n=%d: column %d sums to %g in two calls split at %d, %g in one", n, i, two[i], split, one[i])
+				}
+			}
+		}
+	}
+}
