@@ -94,9 +94,9 @@ func (r gossipRow) print() {
 	p, h := r.res.Policy, r.res.Holdings
 	fmt.Printf("%d nodes, %d connections (simulated setup %v, lowest peer score %.0f, %d rejected; wall time %v)\n",
 		r.res.Nodes, r.res.Edges, r.res.Setup.Round(time.Millisecond), r.res.MinScore, r.res.Rejected, r.res.Wall.Round(time.Millisecond))
-	fmt.Printf("  policy change: reached %d/%d, p50 %v p99 %v; per node %.1f messages (RPCs), %.1f copies, %.0f bytes\n",
+	fmt.Printf("  policy change: reached %d/%d, simulated p50 %v p99 %v; per node %.1f messages (RPCs), %.1f copies, %.0f bytes\n",
 		p.Reached, r.res.Nodes, p.P50.Round(time.Millisecond), p.P99.Round(time.Millisecond), p.RPCs, p.Copies, p.Bytes)
-	fmt.Printf("  holdings round (%d summaries): reached %d/%d, p50 %v p99 %v; per node %.1f RPCs (%.2f per summary), %.0f bytes\n",
+	fmt.Printf("  holdings round (%d summaries): reached %d/%d, simulated p50 %v p99 %v from each publication; per node %.1f RPCs (%.2f per summary), %.0f bytes\n",
 		h.Messages, h.Reached, r.res.Nodes, h.P50.Round(time.Millisecond), h.P99.Round(time.Millisecond), h.RPCs, h.PerMessage, h.Bytes)
 	fmt.Printf("  same holdings on every node: %v; distinct views: %d; same placement on every node: %v (placement of one view: %v)\n",
 		r.res.SameView, r.views, r.samePlacement, r.placeTime.Round(time.Millisecond))

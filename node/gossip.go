@@ -99,6 +99,8 @@ func (d *Daemon) gossipHoldings(author peer.ID, h gossip.Holdings) {
 	d.Replicator.ReceiveHoldings(author, m, holdingsFromGossip(h))
 }
 
+// gossipAdvert only logs: the router reads the adverts from the control
+// plane's state (RecentAdverts) when it looks for a model's servers.
 func (d *Daemon) gossipAdvert(author peer.ID, a gossip.Advert) {
 	d.log.Debug("model advert", "peer", author, "models", len(a.Models), "load", a.Load)
 }

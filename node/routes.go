@@ -124,6 +124,9 @@ func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	if d.Host != nil {
 		deps.Members = d.Host
 	}
+	if d.Gossip != nil {
+		deps.Gossip = d.Gossip // publishes this node's model advert, finds servers beyond the neighbours
+	}
 	if n.Config.Inference.Disabled {
 		d.log.Info("local inference disabled (inference.disabled)")
 	} else {
