@@ -191,7 +191,7 @@ func (s *Server) handle(st network.Stream) {
 	// store reads when the handler returns.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ss := &serverStream{s: s, st: st, w: bufio.NewWriterSize(st, 256<<10), ctx: ctx, served: s.servedTo(remote)}
+	ss := &serverStream{s: s, st: st, w: bufio.NewWriterSize(st, frameBuf), ctx: ctx, served: s.servedTo(remote)}
 	defer func() {
 		if ss.slot {
 			<-s.sem
