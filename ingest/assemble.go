@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -69,13 +68,15 @@ func NewAssembler(src Blocks, files []manifest.File, o AssembleOptions) *Assembl
 	return &Assembler{src: src, files: files, o: o, arrived: make(chan struct{}), held: map[cid.Cid][]byte{}}
 }
 
-// Block tells the assembler that c arrived, verified, with data (not kept
-// after the call). Safe from any goroutine.
+// Block tells the assembler that c arrived, verified, with data. The
+// assembler may keep data (not a copy: a fetch hands every block over in
+// a buffer of its own), so the caller must not modify it afterwards.
+// Safe from any goroutine.
 func (a *Assembler) Block(c cid.Cid, data []byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if off, ok := a.first[c]; ok && a.held[c] == nil && off-a.cursor < a.o.Window && a.heldN+int64(len(data)) <= a.o.Window {
-		a.held[c] = bytes.Clone(data)
+		a.held[c] = data
 		a.heldN += int64(len(data))
 	}
 	close(a.arrived)

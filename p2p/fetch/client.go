@@ -66,8 +66,9 @@ type Options struct {
 	HaveInterval time.Duration
 	// OnBlock, if set, is called with every block once it is verified
 	// and stored (structure nodes and leaves), from the goroutine that
-	// stores it; data is not kept after the call. A streaming consumer
-	// (hashing files as they arrive) hangs off it.
+	// stores it. data is the block's own buffer, never modified
+	// afterwards: a consumer may keep it (not modify it). A streaming
+	// consumer (hashing files as they arrive) hangs off it.
 	OnBlock func(c cid.Cid, data []byte)
 }
 

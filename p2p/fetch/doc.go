@@ -103,8 +103,11 @@
 //
 // One stream per peer carries a pipeline of requests (InFlight pieces,
 // enough to fill the 64 MiB window a long link needs); the transport's flow
-// control paces the blocks (no per-block round trips). The server reads a
-// few blocks ahead of the stream, so store reads overlap sending. Every
+// control paces the blocks (no per-block round trips). HostOptions starts
+// every yamux stream at a 16 MiB window (StartWindow): yamux's own start
+// of 256 KiB never grew on a near link. The server reads up to five
+// blocks of a request at once, ahead of the stream, so store reads (and
+// their hash checks) overlap sending and each other. Every
 // block is hashed on arrival and compared with its CID, on a goroutine of
 // its own per peer (checker) so that hashing overlaps reading the next
 // block; a piece counts as done only when all its blocks are checked, and

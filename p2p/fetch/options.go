@@ -18,9 +18,19 @@ import (
 // reader lags (a 4 GiB fetch's receiver peaked at 108 MiB RSS with it).
 const StreamWindow = 64 << 20
 
+// StartWindow is the receive window a yamux stream starts with (yamux's
+// default is 256 KiB). yamux grows a window only when half of it is read
+// within four of the session's measured round trips; on loopback or a
+// LAN that round trip (a ping) is far shorter than the hop a window
+// update takes through both ends' goroutines, so a window stayed at its
+// start and a 512 MiB fetch from one peer waited on updates most of the
+// time (the server blocked on the send window while the client blocked
+// on data). Like StreamWindow it is an allowance, not a buffer.
+const StartWindow = 16 << 20
+
 // HostOptions returns the libp2p options a host should add for bulk
-// transfer over one stream per peer on long links: a larger yamux window
-// (TCP), and a resource manager that lets the window grow to it. yamux
+// transfer over one stream per peer: a larger yamux window (TCP), from
+// the start, and a resource manager that lets the window grow to it. yamux
 // grows a window only while the scopes it reserves in (the connection's
 // and its parents) stay under half their memory limit (priority 128 of
 // 255), so go-libp2p's default limits (32 MiB per connection, 16 MiB per
@@ -30,6 +40,7 @@ const StreamWindow = 64 << 20
 func HostOptions() ([]libp2p.Option, error) {
 	cfg := *yamux.DefaultTransport.Config()
 	cfg.MaxStreamWindowSize = StreamWindow
+	cfg.InitialStreamWindowSize = StartWindow
 	t := yamux.Transport(cfg)
 
 	limits := rcmgr.DefaultLimits

@@ -27,8 +27,15 @@ type session struct {
 // "tcp", "quic") carries the stream: bulk throughput differs a lot
 // between them.
 func openSession(ctx context.Context, h host.Host, p peer.ID, prefer string) (*session, error) {
-	return openSessionBuf(ctx, h, p, prefer, 256<<10)
+	return openSessionBuf(ctx, h, p, prefer, frameBuf)
 }
+
+// frameBuf is the read buffer of a fetch stream and the write buffer of
+// the server's side: enough for the small frames and the headers, small
+// enough that a block's bytes, read or written whole, pass it by (bufio
+// moves reads and writes of at least its size directly). A 256 KiB buffer
+// copied most of every block one more time on each end.
+const frameBuf = 32 << 10
 
 // haveBuf is the read buffer of a stream that carries only have-sets: a
 // swarm node keeps one per partial holder, so it is small.
