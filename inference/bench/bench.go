@@ -52,6 +52,33 @@ func ModelPath(dir string, shape llama.Shape, typ tensor.Type) (string, error) {
 	return path, os.Rename(tmp.Name(), path)
 }
 
+// QuantizedModelPath returns the path of the model of shape in dir
+// quantised to ftype (a llama-quantize type name such as "Q4_K_M") by
+// llama.cpp's llama-quantize binary bin from the F16 model, generating both
+// when absent. Mixed types like Q4_K_M have no single tensor.Type, so
+// llama.cpp's tool writes them, as a user's file would be.
+func QuantizedModelPath(ctx context.Context, dir string, shape llama.Shape, bin, ftype string) (string, error) {
+	src, err := ModelPath(dir, shape, tensor.F16)
+	if err != nil {
+		return "", err
+	}
+	path := strings.TrimSuffix(src, "-F16-v1.gguf") + "-" + ftype + "-v1.gguf"
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	tmp := path + ".tmp"
+	defer os.Remove(tmp)
+	if out, err := exec.CommandContext(ctx, bin, src, tmp, ftype).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("llama-quantize %s: %w: %s", ftype, err, lastLines(out, 3))
+	}
+	return path, os.Rename(tmp, path)
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
 // MemoryBandwidth measures the read bandwidth in bytes/s of streaming a
 // buffer of size bytes with threads goroutines, best of rounds passes. Each
 // goroutine compares two equal halves of its share with bytes.Equal, which
