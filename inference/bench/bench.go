@@ -136,13 +136,14 @@ func ResidentBytes() int64 {
 }
 
 // LlamaBench runs llama.cpp's llama-bench binary on model with threads
-// threads: prompt processing of prompt tokens when prompt > 0, else
-// generation of gen tokens. It returns llama-bench's average tokens/s.
-func LlamaBench(ctx context.Context, bin, model string, threads, prompt, gen int) (float64, error) {
+// threads, once for both tests: prompt processing of prompt tokens and
+// generation of gen tokens. It returns llama-bench's average tokens/s of
+// each.
+func LlamaBench(ctx context.Context, bin, model string, threads, prompt, gen int) (pp, tg float64, err error) {
 	args := []string{"-m", model, "-t", strconv.Itoa(threads), "-p", strconv.Itoa(prompt), "-n", strconv.Itoa(gen), "-r", "3", "-o", "json"}
 	out, err := exec.CommandContext(ctx, bin, args...).Output()
 	if err != nil {
-		return 0, fmt.Errorf("llama-bench %v: %w", args, err)
+		return 0, 0, fmt.Errorf("llama-bench %v: %w", args, err)
 	}
 	var rows []struct {
 		NPrompt int     `json:"n_prompt"`
@@ -150,12 +151,18 @@ func LlamaBench(ctx context.Context, bin, model string, threads, prompt, gen int
 		AvgTS   float64 `json:"avg_ts"`
 	}
 	if err := json.Unmarshal(out, &rows); err != nil {
-		return 0, fmt.Errorf("llama-bench output: %w", err)
+		return 0, 0, fmt.Errorf("llama-bench output: %w", err)
 	}
 	for _, r := range rows {
-		if r.NPrompt == prompt && r.NGen == gen {
-			return r.AvgTS, nil
+		switch {
+		case r.NPrompt == prompt && r.NGen == 0:
+			pp = r.AvgTS
+		case r.NPrompt == 0 && r.NGen == gen:
+			tg = r.AvgTS
 		}
 	}
-	return 0, fmt.Errorf("llama-bench output has no row for -p %d -n %d", prompt, gen)
+	if pp == 0 || tg == 0 {
+		return 0, 0, fmt.Errorf("llama-bench output lacks the rows of -p %d -n %d", prompt, gen)
+	}
+	return pp, tg, nil
 }

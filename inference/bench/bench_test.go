@@ -152,7 +152,7 @@ func benchDecode(b *testing.B, typ benchCase, resident bool) {
 	b.ReportMetric(float64(rss)/(1<<20), "rss_MiB")
 	b.ReportMetric(float64(budget)/(1<<20), "budget_MiB")
 	if bin := os.Getenv("LLAMA_CPP_BENCH"); bin != "" {
-		ref, err := LlamaBench(b.Context(), bin, l.path, runtime.GOMAXPROCS(0), 0, 128)
+		_, ref, err := llamaRef(b, bin, l.path)
 		if err != nil {
 			b.Logf("llama.cpp reference failed: %v", err)
 		} else {
@@ -220,7 +220,7 @@ func BenchmarkPrefill(b *testing.B) {
 			b.ReportMetric(tps, "tok/s")
 			reportCPU(b, cpuTime()-cpu0)
 			if bin := os.Getenv("LLAMA_CPP_BENCH"); bin != "" {
-				ref, err := LlamaBench(b.Context(), bin, l.path, runtime.GOMAXPROCS(0), prefillLen, 0)
+				ref, _, err := llamaRef(b, bin, l.path)
 				if err != nil {
 					b.Logf("llama.cpp reference failed: %v", err)
 				} else {
@@ -230,6 +230,26 @@ func BenchmarkPrefill(b *testing.B) {
 			}
 		})
 	}
+}
+
+// llamaGen is how many tokens llama-bench generates for the decode
+// reference: enough for a steady average, few enough that a run on a
+// loaded machine (llama.cpp's threads spin-wait for each other) ends.
+const llamaGen = 32
+
+// llamaRefs caches llama-bench's prompt and generation tokens/s per model
+// file, so that BenchmarkDecode and BenchmarkPrefill share one run.
+var llamaRefs = map[string][2]float64{}
+
+func llamaRef(b *testing.B, bin, path string) (pp, tg float64, err error) {
+	if r, ok := llamaRefs[path]; ok {
+		return r[0], r[1], nil
+	}
+	pp, tg, err = LlamaBench(b.Context(), bin, path, runtime.GOMAXPROCS(0), prefillLen, llamaGen)
+	if err == nil {
+		llamaRefs[path] = [2]float64{pp, tg}
+	}
+	return pp, tg, err
 }
 
 // TestModelPath checks the generator on a small shape (the benchmarks use
