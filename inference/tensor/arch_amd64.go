@@ -16,6 +16,10 @@ var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA && hasF16C()
 // (kernels_vnni_amd64.s): the same int32 block sums in fewer instructions.
 var useVNNI = useAsm && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL
 
+// useAVX512 selects kernels that need AVX-512VL's registers Y16..Y31
+// (kernels_avx512_amd64.s).
+var useAVX512 = useAsm && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
+
 func hasF16C() bool {
 	_, _, ecx, _ := cpuid(1, 0)
 	return ecx&(1<<29) != 0
@@ -312,6 +316,9 @@ func dotF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
 func dotBF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
 
 //go:noescape
+func dotF16x4x4AVX512(w *byte, wstride int, x *float32, n, xstride int, out *float32)
+
+//go:noescape
 func dotF32x4x2AVX(w *byte, wstride int, x *float32, n, xstride int, out *float32)
 
 //go:noescape
@@ -355,8 +362,17 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 		ge := min(g+4, j1)
 		r := lo
 		if float4 && ge-g == 4 {
-			var o [8]float32
+			var o [16]float32
 			_ = acts[g+3].f[m.Cols-1]
+			if m.Type == F16 && useAVX512 {
+				for ; r+4 <= hi; r += 4 {
+					w := m.Data[r*rb : (r+4)*rb]
+					dotF16x4x4AVX512(&w[0], rb, &acts[g].f[0], m.Cols, m.Cols, &o[0])
+					for k := 0; k < 16; k++ {
+						out[(g+k%4)*m.Rows+r+k/4] = o[k]
+					}
+				}
+			}
 			for ; r+2 <= hi; r += 2 {
 				w := m.Data[r*rb : (r+2)*rb]
 				dotFloatx4x2(m.Type, &w[0], rb, &acts[g].f[0], m.Cols, m.Cols, &o[0])
