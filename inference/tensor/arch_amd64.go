@@ -91,7 +91,49 @@ func dotQ80x4VNNI(w *byte, qs *int8, di *float32, nb, qstride int, out *float32)
 //go:noescape
 func dotQ40x4VNNI(w *byte, qs *int8, di, ci *float32, nb, qstride int, out *float32)
 
-// The int8 row kernels, VNNI where the CPU has it.
+//go:noescape
+func dotQ4KVNNI(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ6KVNNI(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ4Kx4VNNI(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
+
+//go:noescape
+func dotQ6Kx4VNNI(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
+
+// The int8 kernels, VNNI where the CPU has it.
+
+func dotQ4K(w *byte, qs *int8, d *float32, bs *int16, nb int) float32 {
+	if useVNNI {
+		return dotQ4KVNNI(w, qs, d, bs, nb)
+	}
+	return dotQ4KAVX(w, qs, d, bs, nb)
+}
+
+func dotQ6K(w *byte, qs *int8, d *float32, bs *int16, nb int) float32 {
+	if useVNNI {
+		return dotQ6KVNNI(w, qs, d, bs, nb)
+	}
+	return dotQ6KAVX(w, qs, d, bs, nb)
+}
+
+func dotQ4Kx4(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32) {
+	if useVNNI {
+		dotQ4Kx4VNNI(w, qs, di, bsi, nb, qstride, out)
+		return
+	}
+	dotQ4Kx4AVX(w, qs, di, bsi, nb, qstride, out)
+}
+
+func dotQ6Kx4(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32) {
+	if useVNNI {
+		dotQ6Kx4VNNI(w, qs, di, bsi, nb, qstride, out)
+		return
+	}
+	dotQ6Kx4AVX(w, qs, di, bsi, nb, qstride, out)
+}
 
 func dotQ80(w *byte, qs *int8, d *float32, nb int) float32 {
 	if useVNNI {
@@ -260,7 +302,7 @@ func dotRow(t Type, w []byte, a *act) float32 {
 	case Q4_K:
 		_ = w[len(a.d)*q4KB-1]
 		_ = a.bs[16*len(a.d)-1]
-		return dotQ4KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
+		return dotQ4K(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
 	case Q5_K:
 		_ = w[len(a.d)*q5KB-1]
 		_ = a.bs[16*len(a.d)-1]
@@ -268,7 +310,7 @@ func dotRow(t Type, w []byte, a *act) float32 {
 	case Q6_K:
 		_ = w[len(a.d)*q6KB-1]
 		_ = a.bs[16*len(a.d)-1]
-		return dotQ6KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
+		return dotQ6K(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
 	}
 	return dotRowGo(t, w, a)
 }
@@ -395,11 +437,11 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 					_ = bt.di[(g+4)*nb-1]
 					switch m.Type {
 					case Q4_K:
-						dotQ4Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
+						dotQ4Kx4(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
 					case Q5_K:
 						dotQ5Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
 					default:
-						dotQ6Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
+						dotQ6Kx4(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
 					}
 				case Q8_0, Q4_0:
 					nb := m.Cols / qk

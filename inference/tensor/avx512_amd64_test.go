@@ -8,8 +8,15 @@ import (
 	"testing"
 )
 
+func shapesAVX512(typ Type) []shape {
+	if typ == Q4_K || typ == Q6_K {
+		return []shape{{7, 256}, {9, 768}, {5, 2048}}
+	}
+	return []shape{{7, 32}, {9, 96}, {13, 256}, {5, 2048}, {3, 4096 + 96}}
+}
+
 // TestAVX512MatchesAVX2 holds the AVX-512 kernels to the AVX2 ones bit for
-// bit: the VNNI builds of the int8 kernels, row and four-vector kernels
+// bit: the VNNI builds of the int8 kernels (Q8_0, Q4_0, Q4_K, Q6_K), row and four-vector kernels
 // alike (odd block counts reach the tails), and F16's four-row MatMul
 // kernel. It needs a CPU with AVX-512 VNNI.
 func TestAVX512MatchesAVX2(t *testing.T) {
@@ -18,8 +25,8 @@ func TestAVX512MatchesAVX2(t *testing.T) {
 	}
 	defer func() { useVNNI, useAVX512 = true, true }()
 	r := rand.New(rand.NewPCG(11, 12))
-	for _, typ := range []Type{Q8_0, Q4_0, F16} {
-		for _, sh := range []shape{{7, 32}, {9, 96}, {13, 256}, {5, 2048}, {3, 4096 + 96}} {
+	for _, typ := range []Type{Q8_0, Q4_0, F16, Q4_K, Q6_K} {
+		for _, sh := range shapesAVX512(typ) {
 			t.Run(fmt.Sprintf("%v/%dx%d", typ, sh.rows, sh.cols), func(t *testing.T) {
 				m, _ := randMatrix(t, r, typ, sh.rows, sh.cols)
 				const n = 9
