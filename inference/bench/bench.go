@@ -52,6 +52,33 @@ func ModelPath(dir string, shape llama.Shape, typ tensor.Type) (string, error) {
 	return path, os.Rename(tmp.Name(), path)
 }
 
+// QuantizedModelPath returns the path of the model of shape in dir
+// quantised to ftype (a llama-quantize type name such as "Q4_K_M") by
+// llama.cpp's llama-quantize binary bin from the F16 model, generating both
+// when absent. Mixed types like Q4_K_M have no single tensor.Type, so
+// llama.cpp's tool writes them, as a user's file would be.
+func QuantizedModelPath(ctx context.Context, dir string, shape llama.Shape, bin, ftype string) (string, error) {
+	src, err := ModelPath(dir, shape, tensor.F16)
+	if err != nil {
+		return "", err
+	}
+	path := strings.TrimSuffix(src, "-F16-v1.gguf") + "-" + ftype + "-v1.gguf"
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	tmp := path + ".tmp"
+	defer os.Remove(tmp)
+	if out, err := exec.CommandContext(ctx, bin, src, tmp, ftype).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("llama-quantize %s: %w: %s", ftype, err, lastLines(out, 3))
+	}
+	return path, os.Rename(tmp, path)
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
 // MemoryBandwidth measures the read bandwidth in bytes/s of streaming a
 // buffer of size bytes with threads goroutines, best of rounds passes. Each
 // goroutine compares two equal halves of its share with bytes.Equal, which
@@ -109,13 +136,14 @@ func ResidentBytes() int64 {
 }
 
 // LlamaBench runs llama.cpp's llama-bench binary on model with threads
-// threads: prompt processing of prompt tokens when prompt > 0, else
-// generation of gen tokens. It returns llama-bench's average tokens/s.
-func LlamaBench(ctx context.Context, bin, model string, threads, prompt, gen int) (float64, error) {
+// threads, once for both tests: prompt processing of prompt tokens and
+// generation of gen tokens. It returns llama-bench's average tokens/s of
+// each.
+func LlamaBench(ctx context.Context, bin, model string, threads, prompt, gen int) (pp, tg float64, err error) {
 	args := []string{"-m", model, "-t", strconv.Itoa(threads), "-p", strconv.Itoa(prompt), "-n", strconv.Itoa(gen), "-r", "3", "-o", "json"}
 	out, err := exec.CommandContext(ctx, bin, args...).Output()
 	if err != nil {
-		return 0, fmt.Errorf("llama-bench %v: %w", args, err)
+		return 0, 0, fmt.Errorf("llama-bench %v: %w", args, err)
 	}
 	var rows []struct {
 		NPrompt int     `json:"n_prompt"`
@@ -123,12 +151,18 @@ func LlamaBench(ctx context.Context, bin, model string, threads, prompt, gen int
 		AvgTS   float64 `json:"avg_ts"`
 	}
 	if err := json.Unmarshal(out, &rows); err != nil {
-		return 0, fmt.Errorf("llama-bench output: %w", err)
+		return 0, 0, fmt.Errorf("llama-bench output: %w", err)
 	}
 	for _, r := range rows {
-		if r.NPrompt == prompt && r.NGen == gen {
-			return r.AvgTS, nil
+		switch {
+		case r.NPrompt == prompt && r.NGen == 0:
+			pp = r.AvgTS
+		case r.NPrompt == 0 && r.NGen == gen:
+			tg = r.AvgTS
 		}
 	}
-	return 0, fmt.Errorf("llama-bench output has no row for -p %d -n %d", prompt, gen)
+	if pp == 0 || tg == 0 {
+		return 0, 0, fmt.Errorf("llama-bench output lacks the rows of -p %d -n %d", prompt, gen)
+	}
+	return pp, tg, nil
 }

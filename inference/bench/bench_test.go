@@ -14,7 +14,23 @@ import (
 	"github.com/cairnhub/cairn/internal/cpu"
 )
 
-var benchTypes = []tensor.Type{tensor.Q4_0, tensor.Q8_0, tensor.F16}
+// benchCase is one model type of the benchmarks: a tensor type Cairn's
+// generator writes, or a llama-quantize file type (quant, e.g. "Q4_K_M")
+// made from the F16 model by the binary LLAMA_CPP_QUANTIZE names; without
+// it that case is skipped.
+type benchCase struct {
+	typ   tensor.Type
+	quant string
+}
+
+func (c benchCase) String() string {
+	if c.quant != "" {
+		return c.quant
+	}
+	return c.typ.String()
+}
+
+var benchTypes = []benchCase{{typ: tensor.Q4_0}, {typ: tensor.Q8_0}, {typ: tensor.F16}, {quant: "Q4_K_M"}}
 
 const (
 	benchCtx    = 512
@@ -42,7 +58,11 @@ type loaded struct {
 // load maps the model of type typ; it is unmapped when b ends, so that
 // resident memory is measured for one model at a time.
 func load(b *testing.B, typ tensor.Type, resident bool) *loaded {
-	path, err := ModelPath(os.TempDir(), llama.TinyLlama, typ)
+	return loadCase(b, benchCase{typ: typ}, resident)
+}
+
+func loadCase(b *testing.B, c benchCase, resident bool) *loaded {
+	path, err := modelPath(b, c)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -60,6 +80,17 @@ func load(b *testing.B, typ tensor.Type, resident bool) *loaded {
 	}
 	b.Cleanup(func() { f.Close() })
 	return &loaded{path: path, size: f.Size, file: f, m: m}
+}
+
+func modelPath(b *testing.B, c benchCase) (string, error) {
+	if c.quant == "" {
+		return ModelPath(os.TempDir(), llama.TinyLlama, c.typ)
+	}
+	bin := os.Getenv("LLAMA_CPP_QUANTIZE")
+	if bin == "" {
+		b.Skipf("%s needs LLAMA_CPP_QUANTIZE (a llama-quantize binary)", c.quant)
+	}
+	return QuantizedModelPath(b.Context(), os.TempDir(), llama.TinyLlama, bin, c.quant)
 }
 
 func tokens(n int) []int32 {
@@ -84,9 +115,9 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
-func benchDecode(b *testing.B, typ tensor.Type, resident bool) {
+func benchDecode(b *testing.B, typ benchCase, resident bool) {
 	bw := memBW()
-	l := load(b, typ, resident)
+	l := loadCase(b, typ, resident)
 	st := l.m.NewState(benchCtx, 0)
 	prompt := tokens(16)
 	if _, err := st.Forward(prompt); err != nil {
@@ -121,7 +152,7 @@ func benchDecode(b *testing.B, typ tensor.Type, resident bool) {
 	b.ReportMetric(float64(rss)/(1<<20), "rss_MiB")
 	b.ReportMetric(float64(budget)/(1<<20), "budget_MiB")
 	if bin := os.Getenv("LLAMA_CPP_BENCH"); bin != "" {
-		ref, err := LlamaBench(b.Context(), bin, l.path, runtime.GOMAXPROCS(0), 0, 128)
+		_, ref, err := llamaRef(b, bin, l.path)
 		if err != nil {
 			b.Logf("llama.cpp reference failed: %v", err)
 		} else {
@@ -170,7 +201,7 @@ func BenchmarkDecodeKV(b *testing.B) {
 func BenchmarkPrefill(b *testing.B) {
 	for _, typ := range benchTypes {
 		b.Run(typ.String(), func(b *testing.B) {
-			l := load(b, typ, true)
+			l := loadCase(b, typ, true)
 			st := l.m.NewState(benchCtx, prefillLen)
 			prompt := tokens(prefillLen)
 			if _, err := st.Forward(prompt); err != nil { // warm-up
@@ -189,7 +220,7 @@ func BenchmarkPrefill(b *testing.B) {
 			b.ReportMetric(tps, "tok/s")
 			reportCPU(b, cpuTime()-cpu0)
 			if bin := os.Getenv("LLAMA_CPP_BENCH"); bin != "" {
-				ref, err := LlamaBench(b.Context(), bin, l.path, runtime.GOMAXPROCS(0), prefillLen, 0)
+				ref, _, err := llamaRef(b, bin, l.path)
 				if err != nil {
 					b.Logf("llama.cpp reference failed: %v", err)
 				} else {
@@ -199,6 +230,26 @@ func BenchmarkPrefill(b *testing.B) {
 			}
 		})
 	}
+}
+
+// llamaGen is how many tokens llama-bench generates for the decode
+// reference: enough for a steady average, few enough that a run on a
+// loaded machine (llama.cpp's threads spin-wait for each other) ends.
+const llamaGen = 32
+
+// llamaRefs caches llama-bench's prompt and generation tokens/s per model
+// file, so that BenchmarkDecode and BenchmarkPrefill share one run.
+var llamaRefs = map[string][2]float64{}
+
+func llamaRef(b *testing.B, bin, path string) (pp, tg float64, err error) {
+	if r, ok := llamaRefs[path]; ok {
+		return r[0], r[1], nil
+	}
+	pp, tg, err = LlamaBench(b.Context(), bin, path, runtime.GOMAXPROCS(0), prefillLen, llamaGen)
+	if err == nil {
+		llamaRefs[path] = [2]float64{pp, tg}
+	}
+	return pp, tg, err
 }
 
 // TestModelPath checks the generator on a small shape (the benchmarks use

@@ -376,6 +376,12 @@ func headNorm(vec, w []float32, eps float32) {
 // projectQKV computes s.q, s.k and s.v of n rows from s.xb.
 func (s *State) projectQKV(l *layer, n int) {
 	c := s.m.Config
+	if l.wqkv == nil && n == 1 {
+		// One pool pass for the three projections of one token.
+		qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+		tensor.MatVecs([][]float32{s.q[:qDim], s.k[:kvDim], s.v[:kvDim]}, []*tensor.Matrix{l.wq, l.wk, l.wv}, s.xb[:c.Dim])
+		return
+	}
 	if l.wqkv == nil {
 		matmul(s.q, l.wq, s.xb, n)
 		matmul(s.k, l.wk, s.xb, n)
@@ -408,8 +414,12 @@ func (s *State) gatedFFN(l *layer, n int) {
 		}
 		return
 	}
-	matmul(s.hb, l.wGate, s.xb, n)
-	matmul(s.hb2, l.wUp, s.xb, n)
+	if n == 1 {
+		tensor.MatVecs([][]float32{s.hb[:ffn], s.hb2[:ffn]}, []*tensor.Matrix{l.wGate, l.wUp}, s.xb[:s.m.Dim])
+	} else {
+		matmul(s.hb, l.wGate, s.xb, n)
+		matmul(s.hb2, l.wUp, s.xb, n)
+	}
 	u := s.hb2[:n*ffn]
 	if s.m.Gemma.On {
 		for i := range h {

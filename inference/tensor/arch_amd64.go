@@ -12,6 +12,14 @@ import (
 // them every kernel is the pure-Go one.
 var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA && hasF16C()
 
+// useVNNI selects the AVX-512 VNNI builds of the Q8_0 and Q4_0 kernels
+// (kernels_vnni_amd64.s): the same int32 block sums in fewer instructions.
+var useVNNI = useAsm && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL
+
+// useAVX512 selects kernels that need AVX-512VL's registers Y16..Y31
+// (kernels_avx512_amd64.s).
+var useAVX512 = useAsm && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
+
 func hasF16C() bool {
 	_, _, ecx, _ := cpuid(1, 0)
 	return ecx&(1<<29) != 0
@@ -67,6 +75,102 @@ func prepareQ40(a *act) {
 
 //go:noescape
 func dotQ40AVX(w *byte, qs *int8, d, c *float32, nb int) float32
+
+//go:noescape
+func dotQ80VNNI(w *byte, qs *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ40VNNI(w *byte, qs *int8, d, c *float32, nb int) float32
+
+//go:noescape
+func dotQ40PairVNNI(w *byte, qp *int8, d, c *float32, nb int) float32
+
+//go:noescape
+func dotQ80x4VNNI(w *byte, qs *int8, di *float32, nb, qstride int, out *float32)
+
+//go:noescape
+func dotQ40x4VNNI(w *byte, qs *int8, di, ci *float32, nb, qstride int, out *float32)
+
+//go:noescape
+func dotQ4KVNNI(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ6KVNNI(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ4Kx4VNNI(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
+
+//go:noescape
+func dotQ6Kx4VNNI(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
+
+// The int8 kernels, VNNI where the CPU has it.
+
+func dotQ4K(w *byte, qs *int8, d *float32, bs *int16, nb int) float32 {
+	if useVNNI {
+		return dotQ4KVNNI(w, qs, d, bs, nb)
+	}
+	return dotQ4KAVX(w, qs, d, bs, nb)
+}
+
+func dotQ6K(w *byte, qs *int8, d *float32, bs *int16, nb int) float32 {
+	if useVNNI {
+		return dotQ6KVNNI(w, qs, d, bs, nb)
+	}
+	return dotQ6KAVX(w, qs, d, bs, nb)
+}
+
+func dotQ4Kx4(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32) {
+	if useVNNI {
+		dotQ4Kx4VNNI(w, qs, di, bsi, nb, qstride, out)
+		return
+	}
+	dotQ4Kx4AVX(w, qs, di, bsi, nb, qstride, out)
+}
+
+func dotQ6Kx4(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32) {
+	if useVNNI {
+		dotQ6Kx4VNNI(w, qs, di, bsi, nb, qstride, out)
+		return
+	}
+	dotQ6Kx4AVX(w, qs, di, bsi, nb, qstride, out)
+}
+
+func dotQ80(w *byte, qs *int8, d *float32, nb int) float32 {
+	if useVNNI {
+		return dotQ80VNNI(w, qs, d, nb)
+	}
+	return dotQ80AVX(w, qs, d, nb)
+}
+
+func dotQ40(w *byte, qs *int8, d, c *float32, nb int) float32 {
+	if useVNNI {
+		return dotQ40VNNI(w, qs, d, c, nb)
+	}
+	return dotQ40AVX(w, qs, d, c, nb)
+}
+
+func dotQ40Pair(w *byte, qp *int8, d, c *float32, nb int) float32 {
+	if useVNNI {
+		return dotQ40PairVNNI(w, qp, d, c, nb)
+	}
+	return dotQ40PairAVX(w, qp, d, c, nb)
+}
+
+func dotQ80x4(w *byte, qs *int8, di *float32, nb, qstride int, out *float32) {
+	if useVNNI {
+		dotQ80x4VNNI(w, qs, di, nb, qstride, out)
+		return
+	}
+	dotQ80x4AVX(w, qs, di, nb, qstride, out)
+}
+
+func dotQ40x4(w *byte, qs *int8, di, ci *float32, nb, qstride int, out *float32) {
+	if useVNNI {
+		dotQ40x4VNNI(w, qs, di, ci, nb, qstride, out)
+		return
+	}
+	dotQ40x4AVX(w, qs, di, ci, nb, qstride, out)
+}
 
 func dot(a, b []float32) float32 {
 	n := len(a) &^ 7
@@ -181,24 +285,24 @@ func dotRow(t Type, w []byte, a *act) float32 {
 		return dotBF16AVX(&w[0], &a.f[0], n) + dotBF16RowGo(w[2*n:], a.f[n:])
 	case Q8_0:
 		_ = w[len(a.d)*q80B-1]
-		return dotQ80AVX(&w[0], &a.qs[0], &a.d[0], len(a.d))
+		return dotQ80(&w[0], &a.qs[0], &a.d[0], len(a.d))
 	case Q4_0:
 		nb := len(a.d)
 		_ = w[nb*q40B-1]
 		_ = a.c[nb-1]
 		n4 := nb &^ 3
 		if n4 == 0 || len(a.qp) != n4*qk {
-			return dotQ40AVX(&w[0], &a.qs[0], &a.d[0], &a.c[0], nb)
+			return dotQ40(&w[0], &a.qs[0], &a.d[0], &a.c[0], nb)
 		}
-		s := dotQ40PairAVX(&w[0], &a.qp[0], &a.d[0], &a.c[0], n4)
+		s := dotQ40Pair(&w[0], &a.qp[0], &a.d[0], &a.c[0], n4)
 		if n4 < nb {
-			s += dotQ40AVX(&w[n4*q40B], &a.qs[n4*qk], &a.d[n4], &a.c[n4], nb-n4)
+			s += dotQ40(&w[n4*q40B], &a.qs[n4*qk], &a.d[n4], &a.c[n4], nb-n4)
 		}
 		return s
 	case Q4_K:
 		_ = w[len(a.d)*q4KB-1]
 		_ = a.bs[16*len(a.d)-1]
-		return dotQ4KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
+		return dotQ4K(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
 	case Q5_K:
 		_ = w[len(a.d)*q5KB-1]
 		_ = a.bs[16*len(a.d)-1]
@@ -206,7 +310,7 @@ func dotRow(t Type, w []byte, a *act) float32 {
 	case Q6_K:
 		_ = w[len(a.d)*q6KB-1]
 		_ = a.bs[16*len(a.d)-1]
-		return dotQ6KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
+		return dotQ6K(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
 	}
 	return dotRowGo(t, w, a)
 }
@@ -254,6 +358,9 @@ func dotF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
 func dotBF16x4AVX(w *byte, x *float32, n, xstride int, out *float32)
 
 //go:noescape
+func dotF16x4x4AVX512(w *byte, wstride int, x *float32, n, xstride int, out *float32)
+
+//go:noescape
 func dotF32x4x2AVX(w *byte, wstride int, x *float32, n, xstride int, out *float32)
 
 //go:noescape
@@ -288,30 +395,29 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 		return
 	}
 	acts := bt.a
-	var x4 func(w *byte, x *float32, n, xstride int, out *float32)
-	var x4x2 func(w *byte, wstride int, x *float32, n, xstride int, out *float32)
-	if m.Cols%16 == 0 {
-		switch m.Type {
-		case F32:
-			x4, x4x2 = dotF32x4AVX, dotF32x4x2AVX
-		case F16:
-			x4, x4x2 = dotF16x4AVX, dotF16x4x2AVX
-		case BF16:
-			x4, x4x2 = dotBF16x4AVX, dotBF16x4x2AVX
-		}
-	}
+	// F32/F16/BF16 rows of a multiple of 16 have four-vector kernels.
+	float4 := m.Cols%16 == 0 && (m.Type == F32 || m.Type == F16 || m.Type == BF16)
 	// Vectors outer, in groups of four, rows inner: the group's activations
 	// stay in L1 while the chunk's rows (sized to fit L1/L2) stream past.
 	rb := m.rowBytes()
 	for g := j0; g < j1; g += 4 {
 		ge := min(g+4, j1)
 		r := lo
-		if x4x2 != nil && ge-g == 4 {
-			var o [8]float32
+		if float4 && ge-g == 4 {
+			var o [16]float32
 			_ = acts[g+3].f[m.Cols-1]
+			if m.Type == F16 && useAVX512 {
+				for ; r+4 <= hi; r += 4 {
+					w := m.Data[r*rb : (r+4)*rb]
+					dotF16x4x4AVX512(&w[0], rb, &acts[g].f[0], m.Cols, m.Cols, &o[0])
+					for k := 0; k < 16; k++ {
+						out[(g+k%4)*m.Rows+r+k/4] = o[k]
+					}
+				}
+			}
 			for ; r+2 <= hi; r += 2 {
 				w := m.Data[r*rb : (r+2)*rb]
-				x4x2(&w[0], rb, &acts[g].f[0], m.Cols, m.Cols, &o[0])
+				dotFloatx4x2(m.Type, &w[0], rb, &acts[g].f[0], m.Cols, m.Cols, &o[0])
 				for k := 0; k < 4; k++ {
 					out[(g+k)*m.Rows+r] = o[k]
 					out[(g+k)*m.Rows+r+1] = o[4+k]
@@ -321,7 +427,7 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 		for ; r < hi; r++ {
 			w := m.Data[r*rb : (r+1)*rb]
 			j := g
-			if ge-g == 4 && (x4 != nil || m.Type == Q8_0 || m.Type == Q4_0 || m.Type == Q4_K || m.Type == Q5_K || m.Type == Q6_K) {
+			if ge-g == 4 && (float4 || m.Type == Q8_0 || m.Type == Q4_0 || m.Type == Q4_K || m.Type == Q5_K || m.Type == Q6_K) {
 				var o [4]float32
 				switch m.Type {
 				case Q4_K, Q5_K, Q6_K:
@@ -331,25 +437,25 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 					_ = bt.di[(g+4)*nb-1]
 					switch m.Type {
 					case Q4_K:
-						dotQ4Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
+						dotQ4Kx4(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
 					case Q5_K:
 						dotQ5Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
 					default:
-						dotQ6Kx4AVX(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
+						dotQ6Kx4(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
 					}
 				case Q8_0, Q4_0:
 					nb := m.Cols / qk
 					di := bt.di[g*nb : (g+4)*nb]
 					_ = acts[j+3].qs[m.Cols-1]
 					if m.Type == Q8_0 {
-						dotQ80x4AVX(&w[0], &acts[j].qs[0], &di[0], nb, m.Cols, &o[0])
+						dotQ80x4(&w[0], &acts[j].qs[0], &di[0], nb, m.Cols, &o[0])
 					} else {
 						_ = bt.ci[(g+4)*nb-1]
-						dotQ40x4AVX(&w[0], &acts[j].qs[0], &di[0], &bt.ci[g*nb], nb, m.Cols, &o[0])
+						dotQ40x4(&w[0], &acts[j].qs[0], &di[0], &bt.ci[g*nb], nb, m.Cols, &o[0])
 					}
 				default:
 					_ = acts[j+3].f[m.Cols-1]
-					x4(&w[0], &acts[j].f[0], m.Cols, m.Cols, &o[0])
+					dotFloatx4(m.Type, &w[0], &acts[j].f[0], m.Cols, m.Cols, &o[0])
 				}
 				out[j*m.Rows+r] = o[0]
 				out[(j+1)*m.Rows+r] = o[1]
@@ -361,5 +467,30 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 				out[j*m.Rows+r] = dotRow(m.Type, w, &acts[j])
 			}
 		}
+	}
+}
+
+// dotFloatx4 and dotFloatx4x2 pick the float type's four-vector kernel by
+// a switch, not a func value: a call through a func value would move the
+// caller's output array to the heap on every row.
+func dotFloatx4(t Type, w *byte, x *float32, n, xstride int, out *float32) {
+	switch t {
+	case F32:
+		dotF32x4AVX(w, x, n, xstride, out)
+	case F16:
+		dotF16x4AVX(w, x, n, xstride, out)
+	default:
+		dotBF16x4AVX(w, x, n, xstride, out)
+	}
+}
+
+func dotFloatx4x2(t Type, w *byte, wstride int, x *float32, n, xstride int, out *float32) {
+	switch t {
+	case F32:
+		dotF32x4x2AVX(w, wstride, x, n, xstride, out)
+	case F16:
+		dotF16x4x2AVX(w, wstride, x, n, xstride, out)
+	default:
+		dotBF16x4x2AVX(w, wstride, x, n, xstride, out)
 	}
 }

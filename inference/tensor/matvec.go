@@ -34,6 +34,83 @@ func MatVec(out []float32, m *Matrix, x []float32) {
 	actPool.Put(a)
 }
 
+// maxFused is how many matrices one MatVecs call multiplies.
+const maxFused = 4
+
+// fused is one MatVecs call: chunks [first[i], first[i+1]) of the job are
+// matrix i's rows in chunks of chunk[i].
+type fused struct {
+	n     int
+	outs  [maxFused][]float32
+	ms    [maxFused]*Matrix
+	acts  [maxFused]*act
+	own   [maxFused]bool // acts[i] was taken from actPool for matrix i
+	chunk [maxFused]int
+	first [maxFused + 1]int
+	fn    func(lo, hi int) // f.run, bound once
+}
+
+var fusedPool = sync.Pool{New: func() any {
+	f := new(fused)
+	f.fn = f.run
+	return f
+}}
+
+// MatVecs sets outs[i] to the product of ms[i] with x for every i, as
+// MatVec does, in one pass over the worker pool: the projections of one
+// input (Q, K and V; gate and up) wake the pool once instead of once each,
+// and x is converted once per weight type. It takes at most four matrices.
+func MatVecs(outs [][]float32, ms []*Matrix, x []float32) {
+	if len(outs) != len(ms) || len(ms) > maxFused {
+		panic(fmt.Sprintf("tensor: MatVecs of %d outputs and %d matrices (at most %d)", len(outs), len(ms), maxFused))
+	}
+	f := fusedPool.Get().(*fused)
+	f.n = len(ms)
+	w := workers()
+	total := 0
+	for i, m := range ms {
+		checkMat("MatVecs", m)
+		if len(outs[i]) != m.Rows || len(x) != m.Cols {
+			panic(fmt.Sprintf("tensor: MatVecs of a %dx%d matrix with len(x)=%d, len(out)=%d", m.Rows, m.Cols, len(x), len(outs[i])))
+		}
+		f.outs[i], f.ms[i], f.acts[i], f.own[i] = outs[i], m, nil, false
+		for j := 0; j < i; j++ {
+			if ms[j].Type == m.Type {
+				f.acts[i] = f.acts[j]
+				break
+			}
+		}
+		if f.acts[i] == nil {
+			a := actPool.Get().(*act)
+			a.prepare(m.Type, x)
+			f.acts[i], f.own[i] = a, true
+		}
+		f.chunk[i] = chunkRows(m.Rows, m.rowBytes(), w)
+		f.first[i] = total
+		total += (m.Rows + f.chunk[i] - 1) / f.chunk[i]
+	}
+	f.first[f.n] = total
+	parallelFor(total, 1, f.fn)
+	for i := 0; i < f.n; i++ {
+		if f.own[i] {
+			actPool.Put(f.acts[i])
+		}
+		f.outs[i], f.ms[i], f.acts[i] = nil, nil, nil
+	}
+	fusedPool.Put(f)
+}
+
+func (f *fused) run(lo, hi int) {
+	for c := lo; c < hi; c++ {
+		i := 0
+		for c >= f.first[i+1] {
+			i++
+		}
+		r0 := (c - f.first[i]) * f.chunk[i]
+		matVecRows(f.outs[i], f.ms[i], f.acts[i], r0, min(r0+f.chunk[i], f.ms[i].Rows))
+	}
+}
+
 // matMulTile is how many vectors MatMul multiplies each weight row with
 // while the row is in L1 cache.
 const matMulTile = 64
