@@ -1,0 +1,10 @@
+//go:build !amd64 || purego
+
+package tensor
+
+// laneKernel: no lane kernels without amd64 assembly; MatMulBatch runs
+// MatMul.
+func laneKernel(Type) laneFunc { return nil }
+
+// useVNNI: no AVX512-VNNI kernels here.
+var useVNNI = false
