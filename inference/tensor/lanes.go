@@ -26,8 +26,9 @@ const laneRows = 32
 // lanePack holds n vectors in lane layout, in groups of laneW: for group
 // g, block b, four-byte group k (0..7), x[((g*nb+b)*8+k)*32+4*j:][:4] are
 // elements 32b+4k..32b+4k+3 of vector 8g+j; d[(g*nb+b)*8+j] its block
-// scale and s[(g*nb+b)*8+j] the sum of its block's 32 quantized values.
-// Vectors past n are zero.
+// scale and s[(g*nb+b)*8+j] its block's offset correction: -off times the
+// sum of the block's 32 quantized values, for kernels that add off to
+// every weight (to make them unsigned bytes). Vectors past n are zero.
 type lanePack struct {
 	x   []int8
 	d   []float32
@@ -38,8 +39,9 @@ type lanePack struct {
 var lanePool = sync.Pool{New: func() any { return new(lanePack) }}
 
 // pack quantizes x (n vectors of cols) to Q8_0 as MatVec does and lays
-// them out in lanes; it returns the number of groups.
-func (p *lanePack) pack(x []float32, n, cols int) int {
+// them out in lanes, with the offset corrections for off; it returns the
+// number of groups.
+func (p *lanePack) pack(x []float32, n, cols int, off int32) int {
 	nb := cols / qk
 	groups := (n + laneW - 1) / laneW
 	p.x = grow(p.x, groups*nb*laneW*qk)
@@ -68,7 +70,7 @@ func (p *lanePack) pack(x []float32, n, cols int) int {
 			for _, q := range p.tmp.qs[b*qk : (b+1)*qk] {
 				s += int32(q)
 			}
-			p.s[base+b*laneW+l] = s
+			p.s[base+b*laneW+l] = -off * s
 			for k := range qk / 4 {
 				x32[(base+b*laneW+k)*laneW+l] = q32[b*qk/4+k]
 			}
@@ -89,13 +91,13 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 	if n < 0 || len(x) != n*m.Cols || len(out) != n*m.Rows {
 		panic(fmt.Sprintf("tensor: MatMulBatch of a %dx%d matrix with n=%d, len(x)=%d, len(out)=%d", m.Rows, m.Cols, n, len(x), len(out)))
 	}
-	kern := laneKernel(m.Type)
+	kern, off := laneKernel(m.Type)
 	if kern == nil || n < 2 || m.Cols == 0 {
 		MatMul(out, m, x, n)
 		return
 	}
 	p := lanePool.Get().(*lanePack)
-	groups := p.pack(x, n, m.Cols)
+	groups := p.pack(x, n, m.Cols, off)
 	rb := m.rowBytes()
 	nb := m.Cols / qk
 	chunk := max(1, min(laneRows, (m.Rows+4*workers()-1)/(4*workers())))

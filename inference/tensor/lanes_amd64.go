@@ -21,20 +21,20 @@ func q40Lanes8VNNI(w *byte, rb, rows int, x *int8, d *float32, s *int32, nb int,
 //go:noescape
 func q80Lanes8VNNI(w *byte, rb, rows int, x *int8, d *float32, s *int32, nb int, out *float32)
 
-// laneKernel returns the lane kernel of weight type t on this CPU, nil if
-// there is none.
-func laneKernel(t Type) laneFunc {
+// laneKernel returns the lane kernel of weight type t on this CPU (nil if
+// there is none) and the offset it adds to the weights.
+func laneKernel(t Type) (laneFunc, int32) {
 	switch {
 	case !useAsm:
-		return nil
+		return nil, 0
 	case t == Q4_0 && useVNNI:
-		return lanesQ40VNNI
+		return lanesQ40VNNI, 8
 	case t == Q4_0:
-		return lanesQ40AVX
+		return lanesQ40AVX, 8
 	case t == Q8_0 && useVNNI:
-		return lanesQ80VNNI
+		return lanesQ80VNNI, 128
 	}
-	return nil
+	return nil, 0
 }
 
 func lanesQ40AVX(w []byte, rb, rows int, x []int8, d []float32, s []int32, nb int, out []float32) {

@@ -54,7 +54,8 @@ func TestMatMulBatch(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				lanes := laneKernel(typ) != nil
+				kern, _ := laneKernel(typ)
+				lanes := kern != nil
 				for _, n := range []int{1, 2, 3, 8, 9, 16, 17} {
 					x := randVec(r, n*cols, 1)
 					got := make([]float32, n*rows)
@@ -97,7 +98,7 @@ func BenchmarkMatMulBatch(b *testing.B) {
 	const rows, cols = 5632, 2048
 	for _, typ := range []Type{Q4_0, Q8_0} {
 		ms := benchMatrices(b, typ, rows, cols)
-		for _, n := range []int{8, 16, 64} {
+		for _, n := range []int{8, 16} {
 			x := randVec(rand.New(rand.NewPCG(2, 2)), n*cols, 1)
 			out := make([]float32, n*rows)
 			for _, f := range []struct {
@@ -108,15 +109,18 @@ func BenchmarkMatMulBatch(b *testing.B) {
 			}}} {
 				b.Run(fmt.Sprintf("%v/n=%d/%s", typ, n, f.name), func(b *testing.B) {
 					i := 0
+					cpu0 := processCPU()
 					for b.Loop() {
 						f.fn(out, ms[i%len(ms)], x, n)
 						i++
 					}
+					cpu := processCPU() - cpu0
 					vecs := n
 					if f.name == "matvec" {
 						vecs = 1
 					}
 					b.ReportMetric(float64(vecs*b.N)/b.Elapsed().Seconds(), "vec/s")
+					b.ReportMetric(float64(cpu)/float64(vecs*b.N*rows*cols/qk), "cpu-ns/block-vec")
 				})
 			}
 		}
@@ -132,16 +136,16 @@ func BenchmarkLaneKernel(b *testing.B) {
 		m := benchMatrices(b, typ, rows, cols)[0]
 		nb := cols / qk
 		x := randVec(rand.New(rand.NewPCG(2, 2)), laneW*cols, 1)
-		var p lanePack
-		p.pack(x, laneW, cols)
 		var a act
 		a.prepare(typ, x[:cols])
 		out := make([]float32, rows*laneW)
 		for _, vnni := range []bool{false, true} {
 			saved := useVNNI
 			useVNNI = vnni
-			kern := laneKernel(typ)
+			kern, off := laneKernel(typ)
 			useVNNI = saved
+			var p lanePack
+			p.pack(x, laneW, cols, off)
 			if kern == nil {
 				continue
 			}
