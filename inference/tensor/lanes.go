@@ -103,12 +103,15 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 	chunk := max(1, min(laneRows, (m.Rows+4*workers()-1)/(4*workers())))
 	parallelFor(m.Rows, chunk, func(lo, hi int) {
 		var o [laneRows * laneW]float32
-		for g := range groups {
-			kern(m.Data[lo*rb:hi*rb], rb, hi-lo, p.x[g*nb*laneW*qk:(g+1)*nb*laneW*qk], p.d[g*nb*laneW:(g+1)*nb*laneW], p.s[g*nb*laneW:(g+1)*nb*laneW], nb, o[:(hi-lo)*laneW])
-			for j := g * laneW; j < min(n, (g+1)*laneW); j++ {
-				dst := out[j*m.Rows+lo : j*m.Rows+hi]
-				for r := range dst {
-					dst[r] = o[r*laneW+j-g*laneW]
+		for r0 := lo; r0 < hi; r0 += laneRows {
+			r1 := min(hi, r0+laneRows)
+			for g := range groups {
+				kern(m.Data[r0*rb:r1*rb], rb, r1-r0, p.x[g*nb*laneW*qk:(g+1)*nb*laneW*qk], p.d[g*nb*laneW:(g+1)*nb*laneW], p.s[g*nb*laneW:(g+1)*nb*laneW], nb, o[:(r1-r0)*laneW])
+				for j := g * laneW; j < min(n, (g+1)*laneW); j++ {
+					dst := out[j*m.Rows+r0 : j*m.Rows+r1]
+					for r := range dst {
+						dst[r] = o[r*laneW+j-g*laneW]
+					}
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -34,57 +35,65 @@ func TestMatMulBatch(t *testing.T) {
 	if useVNNI {
 		variants = append(variants, false)
 	}
-	const rows, cols = 67, 512
+	t.Run("one worker", func(t *testing.T) {
+		// parallelFor hands a single worker every row at once.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		checkMatMulBatch(t, useVNNI, Q4_0, 100)
+	})
 	for _, vnni := range variants {
 		for _, typ := range laneTestTypes {
 			t.Run(fmt.Sprintf("%v/vnni=%v", typ, vnni), func(t *testing.T) {
-				saved := useVNNI
-				useVNNI = vnni
-				defer func() { useVNNI = saved }()
-				r := rand.New(rand.NewPCG(3, uint64(typ)))
-				data, err := Quantize(typ, randVec(r, rows*cols, 0.5))
-				if err != nil {
-					t.Fatal(err)
-				}
-				m, err := NewMatrix(typ, rows, cols, data)
-				if err != nil {
-					t.Fatal(err)
-				}
-				w, err := Dequantize(typ, data)
-				if err != nil {
-					t.Fatal(err)
-				}
-				kern, _ := laneKernel(typ)
-				lanes := kern != nil
-				for _, n := range []int{1, 2, 3, 8, 9, 16, 17} {
-					x := randVec(r, n*cols, 1)
-					got := make([]float32, n*rows)
-					MatMulBatch(got, m, x, n)
-					one := make([]float32, rows)
-					for j := range n {
-						xr := q8Ref(x[j*cols : (j+1)*cols])
-						MatVec(one, m, x[j*cols:(j+1)*cols])
-						for i := range rows {
-							var ref, mag float64
-							for k := range cols {
-								ref += float64(w[i*cols+k]) * xr[k]
-								mag += math.Abs(float64(w[i*cols+k]) * xr[k])
-							}
-							g := float64(got[j*rows+i])
-							tol := 1e-5 * mag
-							if !lanes || n == 1 {
-								tol = 2e-2 * mag // Q8_K and F16 activations, or MatVec's kernels
-							}
-							if math.Abs(g-ref) > tol {
-								t.Fatalf("n=%d vector %d row %d: %g, reference %g (tolerance %g)", n, j, i, g, ref, tol)
-							}
-							if d := math.Abs(g - float64(one[i])); d > 1e-5*mag {
-								t.Fatalf("n=%d vector %d row %d: %g, MatVec %g", n, j, i, g, one[i])
-							}
-						}
-					}
-				}
+				checkMatMulBatch(t, vnni, typ, 67)
 			})
+		}
+	}
+}
+
+func checkMatMulBatch(t *testing.T, vnni bool, typ Type, rows int) {
+	const cols = 512
+	saved := useVNNI
+	useVNNI = vnni
+	defer func() { useVNNI = saved }()
+	r := rand.New(rand.NewPCG(3, uint64(typ)))
+	data, err := Quantize(typ, randVec(r, rows*cols, 0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMatrix(typ, rows, cols, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Dequantize(typ, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kern, _ := laneKernel(typ)
+	for _, n := range []int{1, 2, 3, 8, 9, 16, 17} {
+		x := randVec(r, n*cols, 1)
+		got := make([]float32, n*rows)
+		MatMulBatch(got, m, x, n)
+		one := make([]float32, rows)
+		for j := range n {
+			xr := q8Ref(x[j*cols : (j+1)*cols])
+			MatVec(one, m, x[j*cols:(j+1)*cols])
+			for i := range rows {
+				var ref, mag float64
+				for k := range cols {
+					ref += float64(w[i*cols+k]) * xr[k]
+					mag += math.Abs(float64(w[i*cols+k]) * xr[k])
+				}
+				g := float64(got[j*rows+i])
+				tol := 1e-5 * mag
+				if kern == nil || n == 1 {
+					tol = 2e-2 * mag // Q8_K and F16 activations, or MatVec's kernels
+				}
+				if math.Abs(g-ref) > tol {
+					t.Fatalf("n=%d vector %d row %d: %g, reference %g (tolerance %g)", n, j, i, g, ref, tol)
+				}
+				if d := math.Abs(g - float64(one[i])); d > 1e-5*mag {
+					t.Fatalf("n=%d vector %d row %d: %g, MatVec %g", n, j, i, g, one[i])
+				}
+			}
 		}
 	}
 }
