@@ -12,7 +12,10 @@
 //   SI  row start, R10 block pointer, BX rows left, CX blocks left
 //   DI  lane activations, DX lane scales, R12 lane offsets, R9 out
 //   Y0  float sums of the row (one lane per vector), Y11 block scale
-// Arguments: w, rb, rows, x, d, s, nb, out.
+// Arguments: w, rb, rows, x, d, s, nb, out. Each block prefetches the
+// weights 2 KiB ahead: the kernels' many loads per block otherwise keep too
+// few cache misses in flight for the hardware prefetcher to stream from
+// memory (measured: twice the time per block without).
 
 #define LANE_ROW_START \
 	MOVQ x+24(FP), DI \
@@ -81,6 +84,7 @@ TEXT ·q40Lanes8AVX(SB), NOSPLIT, $0-64
 q40avxrow:
 	LANE_ROW_START
 q40avxblk:
+	PREFETCHT0 2048(R10)
 	LANE_SCALE
 	VBROADCASTI128 2(R10), Y12
 	VPAND Y13, Y12, Y2
@@ -222,6 +226,8 @@ q40avxblk:
 pair: \
 	LANE_PAIR_START \
 pblk: \
+	PREFETCHT0 2048(R10) \
+	PREFETCHT0 2048(R10)(R13*1) \
 	LANE_SCALE2 \
 	LANE_INIT2 \
 	body2 \
@@ -237,6 +243,7 @@ pblk: \
 one: \
 	LANE_ROW_START \
 blk: \
+	PREFETCHT0 2048(R10) \
 	LANE_SCALE \
 	VMOVDQU (R12), Y6 \
 	VPXOR Y7, Y7, Y7 \

@@ -175,3 +175,45 @@ func BenchmarkLaneKernel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLaneKernelDRAM is BenchmarkLaneKernel on weights streamed from
+// memory (TinyLlama's FFN, copies larger than the caches), one core.
+func BenchmarkLaneKernelDRAM(b *testing.B) {
+	const rows, cols = 5632, 2048
+	typ := Q4_0
+	ms := benchMatrices(b, typ, rows, cols)
+	nb := cols / qk
+	x := randVec(rand.New(rand.NewPCG(2, 2)), laneW*cols, 1)
+	var a act
+	a.prepare(typ, x[:cols])
+	out := make([]float32, rows*laneW)
+	for _, vnni := range []bool{false, true} {
+		saved := useVNNI
+		useVNNI = vnni
+		kern, off := laneKernel(typ)
+		useVNNI = saved
+		var p lanePack
+		p.pack(x, laneW, cols, off)
+		b.Run(fmt.Sprintf("%v/lanes/vnni=%v", typ, vnni), func(b *testing.B) {
+			cpu0 := processCPU()
+			i := 0
+			for b.Loop() {
+				m := ms[i%len(ms)]
+				i++
+				for r := 0; r < rows; r += laneRows {
+					kern(m.Data[r*m.rowBytes():], m.rowBytes(), laneRows, p.x, p.d, p.s, nb, out)
+				}
+			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb*laneW), "cpu-ns/block-vec")
+		})
+	}
+	b.Run(fmt.Sprintf("%v/matvec", typ), func(b *testing.B) {
+		cpu0 := processCPU()
+		i := 0
+		for b.Loop() {
+			matVecRows(out, ms[i%len(ms)], &a, 0, rows)
+			i++
+		}
+		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb), "cpu-ns/block-vec")
+	})
+}
