@@ -112,23 +112,23 @@ func (b *Batch) Forward(seqs []Seq) error {
 		for i := 0; i < n; i++ {
 			rmsNorm(b.xb[i*dim:(i+1)*dim], b.x[i*dim:(i+1)*dim], l.attnNorm, c.RMSEps)
 		}
-		matmul(b.q, l.wq, b.xb, n)
-		matmul(b.k, l.wk, b.xb, n)
-		matmul(b.v, l.wv, b.xb, n)
+		batchMatmul(b.q, l.wq, b.xb, n)
+		batchMatmul(b.k, l.wk, b.xb, n)
+		batchMatmul(b.v, l.wv, b.xb, n)
 		b.attend(li, seqs)
-		matmul(b.xb, l.wo, b.att, n)
+		batchMatmul(b.xb, l.wo, b.att, n)
 		addTo(b.x[:n*dim], b.xb[:n*dim])
 
 		for i := 0; i < n; i++ {
 			rmsNorm(b.xb[i*dim:(i+1)*dim], b.x[i*dim:(i+1)*dim], l.ffnNorm, c.RMSEps)
 		}
-		matmul(b.hb, l.wGate, b.xb, n)
-		matmul(b.hb2, l.wUp, b.xb, n)
+		batchMatmul(b.hb, l.wGate, b.xb, n)
+		batchMatmul(b.hb2, l.wUp, b.xb, n)
 		h, u := b.hb[:n*ffn], b.hb2[:n*ffn]
 		for i := range h {
 			h[i] = silu(h[i]) * u[i]
 		}
-		matmul(b.xb, l.wDown, b.hb, n)
+		batchMatmul(b.xb, l.wDown, b.hb, n)
 		addTo(b.x[:n*dim], b.xb[:n*dim])
 	}
 	for _, sq := range seqs {
@@ -188,7 +188,7 @@ func (b *Batch) outputs(seqs []Seq) {
 	if len(b.logits) < k*c.Vocab {
 		b.logits = make([]float32, k*c.Vocab)
 	}
-	matmul(b.logits, m.output, b.xb, k)
+	batchMatmul(b.logits, m.output, b.xb, k)
 	k = 0
 	for _, sq := range seqs {
 		if sq.Logits != nil {
@@ -197,3 +197,21 @@ func (b *Batch) outputs(seqs []Seq) {
 		}
 	}
 }
+
+// batchMatmul multiplies a pass's n rows with w: tensor.MatMulBatch, whose
+// lane kernels expand each weight block once for eight rows, where the
+// pass is a decode step of a few sequences (one row each); MatMul for
+// longer passes (prompt chunks) and MatVec for one row.
+func batchMatmul(out []float32, w *tensor.Matrix, x []float32, n int) {
+	switch {
+	case n == 1:
+		tensor.MatVec(out[:w.Rows], w, x[:w.Cols])
+	case n <= batchLaneRows:
+		tensor.MatMulBatch(out[:n*w.Rows], w, x[:n*w.Cols], n)
+	default:
+		tensor.MatMul(out[:n*w.Rows], w, x[:n*w.Cols], n)
+	}
+}
+
+// batchLaneRows is the most rows a pass multiplies with MatMulBatch.
+const batchLaneRows = 16

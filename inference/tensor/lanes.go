@@ -1,0 +1,124 @@
+package tensor
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+)
+
+// The lane layout serves the few vectors of a batched decode step: eight
+// Q8_0-quantized vectors are interleaved four bytes at a time, so that one
+// 256-bit load holds the same four elements of all eight, one per 32-bit
+// lane. A lane kernel expands each weight block once, broadcasts four of
+// its bytes at a time against such a load and so multiplies the block with
+// eight vectors in eight instructions; its results come out one lane per
+// vector, with no horizontal sums. Weights are read once per step however
+// many sequences the step serves.
+
+// laneW is the vectors per lane group (32-bit lanes of a 256-bit register).
+const laneW = 8
+
+// laneRows is the most rows one kernel call computes: its outputs sit in a
+// buffer on the caller's stack, and the rows' weights stay in L1/L2 while
+// each further lane group of a step passes over them.
+const laneRows = 32
+
+// lanePack holds n vectors in lane layout, in groups of laneW: for group
+// g, block b, four-byte group k (0..7), x[((g*nb+b)*8+k)*32+4*j:][:4] are
+// elements 32b+4k..32b+4k+3 of vector 8g+j; d[(g*nb+b)*8+j] its block
+// scale and s[(g*nb+b)*8+j] its block's offset correction: -off times the
+// sum of the block's 32 quantized values, for kernels that add off to
+// every weight (to make them unsigned bytes). Vectors past n are zero.
+type lanePack struct {
+	x   []int8
+	d   []float32
+	s   []int32
+	tmp act
+}
+
+var lanePool = sync.Pool{New: func() any { return new(lanePack) }}
+
+// pack quantizes x (n vectors of cols) to Q8_0 as MatVec does and lays
+// them out in lanes, with the offset corrections for off; it returns the
+// number of groups.
+func (p *lanePack) pack(x []float32, n, cols int, off int32) int {
+	nb := cols / qk
+	groups := (n + laneW - 1) / laneW
+	p.x = grow(p.x, groups*nb*laneW*qk)
+	p.d = grow(p.d, groups*nb*laneW)
+	p.s = grow(p.s, groups*nb*laneW)
+	p.tmp.d = grow(p.tmp.d, nb)
+	p.tmp.qs = grow(p.tmp.qs, cols)
+	x32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.x))), len(p.x)/4)
+	q32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.tmp.qs))), cols/4)
+	for j := range groups * laneW {
+		g, l := j/laneW, j%laneW
+		base := g * nb * laneW
+		if j >= n {
+			for b := range nb {
+				p.d[base+b*laneW+l], p.s[base+b*laneW+l] = 0, 0
+				for k := range qk / 4 {
+					x32[(base+b*laneW+k)*laneW+l] = 0
+				}
+			}
+			continue
+		}
+		quantizeQ8Act(p.tmp.d, p.tmp.qs, x[j*cols:(j+1)*cols])
+		for b := range nb {
+			p.d[base+b*laneW+l] = p.tmp.d[b]
+			var s int32
+			for _, q := range p.tmp.qs[b*qk : (b+1)*qk] {
+				s += int32(q)
+			}
+			p.s[base+b*laneW+l] = -off * s
+			for k := range qk / 4 {
+				x32[(base+b*laneW+k)*laneW+l] = q32[b*qk/4+k]
+			}
+		}
+	}
+	return groups
+}
+
+// MatMulBatch is MatMul for the few vectors of a batched decode step (x is
+// n×Cols, out n×Rows, as MatMul): where the weight type has a lane kernel
+// on this CPU each weight block is expanded once and multiplied with eight
+// vectors at a time, so a step's cost grows with the weights' size rather
+// than with the number of sequences. Other types and CPUs go to MatMul.
+// Results equal MatVec's up to float rounding (the integer block dots are
+// the same; they are summed in another order).
+func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
+	checkMat("MatMulBatch", m)
+	if n < 0 || len(x) != n*m.Cols || len(out) != n*m.Rows {
+		panic(fmt.Sprintf("tensor: MatMulBatch of a %dx%d matrix with n=%d, len(x)=%d, len(out)=%d", m.Rows, m.Cols, n, len(x), len(out)))
+	}
+	kern, off := laneKernel(m.Type)
+	if kern == nil || n < 2 || m.Cols == 0 {
+		MatMul(out, m, x, n)
+		return
+	}
+	p := lanePool.Get().(*lanePack)
+	groups := p.pack(x, n, m.Cols, off)
+	rb := m.rowBytes()
+	nb := m.Cols / qk
+	chunk := max(1, min(laneRows, (m.Rows+4*workers()-1)/(4*workers())))
+	parallelFor(m.Rows, chunk, func(lo, hi int) {
+		var o [laneRows * laneW]float32
+		for r0 := lo; r0 < hi; r0 += laneRows {
+			r1 := min(hi, r0+laneRows)
+			for g := range groups {
+				kern(m.Data[r0*rb:r1*rb], rb, r1-r0, p.x[g*nb*laneW*qk:(g+1)*nb*laneW*qk], p.d[g*nb*laneW:(g+1)*nb*laneW], p.s[g*nb*laneW:(g+1)*nb*laneW], nb, o[:(r1-r0)*laneW])
+				for j := g * laneW; j < min(n, (g+1)*laneW); j++ {
+					dst := out[j*m.Rows+r0 : j*m.Rows+r1]
+					for r := range dst {
+						dst[r] = o[r*laneW+j-g*laneW]
+					}
+				}
+			}
+		}
+	})
+	lanePool.Put(p)
+}
+
+// laneFunc computes rows weight rows (w, rb bytes each) against one lane
+// group (x, d, s of nb blocks): out[r*8+j] is row r times vector j.
+type laneFunc func(w []byte, rb, rows int, x []int8, d []float32, s []int32, nb int, out []float32)

@@ -1,0 +1,219 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// laneTestTypes are the types MatMulBatch is checked on: those with lane
+// kernels and those it hands to MatMul.
+var laneTestTypes = []Type{Q4_0, Q8_0, Q4_K, Q6_K, F16}
+
+// q8Ref is x as the Q8_0 activation the kernels see, dequantized.
+func q8Ref(x []float32) []float64 {
+	nb := len(x) / qk
+	d, qs := make([]float32, nb), make([]int8, len(x))
+	quantizeQ8ActGo(d, qs, x)
+	out := make([]float64, len(x))
+	for i, q := range qs {
+		out[i] = float64(d[i/qk]) * float64(q)
+	}
+	return out
+}
+
+// TestMatMulBatch checks MatMulBatch on 1 to 17 vectors (lane groups
+// partly filled, more than one group) against the reference
+// dequantization: for the lane types exactly up to float rounding (the
+// activation quantized to Q8_0 as the kernels do), for the others within
+// the activation quantization's error; and against MatVec of each vector.
+// On a CPU with AVX512-VNNI the AVX2 kernels run too.
+func TestMatMulBatch(t *testing.T) {
+	variants := []bool{useVNNI}
+	if useVNNI {
+		variants = append(variants, false)
+	}
+	t.Run("one worker", func(t *testing.T) {
+		// parallelFor hands a single worker every row at once.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		checkMatMulBatch(t, useVNNI, Q4_0, 100)
+	})
+	for _, vnni := range variants {
+		for _, typ := range laneTestTypes {
+			t.Run(fmt.Sprintf("%v/vnni=%v", typ, vnni), func(t *testing.T) {
+				checkMatMulBatch(t, vnni, typ, 67)
+			})
+		}
+	}
+}
+
+func checkMatMulBatch(t *testing.T, vnni bool, typ Type, rows int) {
+	const cols = 512
+	saved := useVNNI
+	useVNNI = vnni
+	defer func() { useVNNI = saved }()
+	r := rand.New(rand.NewPCG(3, uint64(typ)))
+	data, err := Quantize(typ, randVec(r, rows*cols, 0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMatrix(typ, rows, cols, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Dequantize(typ, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kern, _ := laneKernel(typ)
+	for _, n := range []int{1, 2, 3, 8, 9, 16, 17} {
+		x := randVec(r, n*cols, 1)
+		got := make([]float32, n*rows)
+		MatMulBatch(got, m, x, n)
+		one := make([]float32, rows)
+		for j := range n {
+			xr := q8Ref(x[j*cols : (j+1)*cols])
+			MatVec(one, m, x[j*cols:(j+1)*cols])
+			for i := range rows {
+				var ref, mag float64
+				for k := range cols {
+					ref += float64(w[i*cols+k]) * xr[k]
+					mag += math.Abs(float64(w[i*cols+k]) * xr[k])
+				}
+				g := float64(got[j*rows+i])
+				tol := 1e-5 * mag
+				if kern == nil || n == 1 {
+					tol = 2e-2 * mag // Q8_K and F16 activations, or MatVec's kernels
+				}
+				if math.Abs(g-ref) > tol {
+					t.Fatalf("n=%d vector %d row %d: %g, reference %g (tolerance %g)", n, j, i, g, ref, tol)
+				}
+				if d := math.Abs(g - float64(one[i])); d > 1e-5*mag {
+					t.Fatalf("n=%d vector %d row %d: %g, MatVec %g", n, j, i, g, one[i])
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkMatMulBatch measures decode-step products (TinyLlama's FFN,
+// 5632x2048, over copies larger than the caches) of n vectors through
+// MatMulBatch beside, in the same run, MatMul and one MatVec (one
+// sequence's step): vec/s is vectors multiplied per second, x-vs-matvec the
+// speed-up over n MatVec calls.
+func BenchmarkMatMulBatch(b *testing.B) {
+	const rows, cols = 5632, 2048
+	for _, typ := range []Type{Q4_0, Q8_0} {
+		ms := benchMatrices(b, typ, rows, cols)
+		for _, n := range []int{8, 16} {
+			x := randVec(rand.New(rand.NewPCG(2, 2)), n*cols, 1)
+			out := make([]float32, n*rows)
+			for _, f := range []struct {
+				name string
+				fn   func(out []float32, m *Matrix, x []float32, n int)
+			}{{"batch", MatMulBatch}, {"matmul", MatMul}, {"matvec", func(out []float32, m *Matrix, x []float32, n int) {
+				MatVec(out[:rows], m, x[:cols])
+			}}} {
+				b.Run(fmt.Sprintf("%v/n=%d/%s", typ, n, f.name), func(b *testing.B) {
+					i := 0
+					cpu0 := processCPU()
+					for b.Loop() {
+						f.fn(out, ms[i%len(ms)], x, n)
+						i++
+					}
+					cpu := processCPU() - cpu0
+					vecs := n
+					if f.name == "matvec" {
+						vecs = 1
+					}
+					b.ReportMetric(float64(vecs*b.N)/b.Elapsed().Seconds(), "vec/s")
+					b.ReportMetric(float64(cpu)/float64(vecs*b.N*rows*cols/qk), "cpu-ns/block-vec")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkLaneKernel measures one core's lane kernel on cache-resident
+// weights (64 rows of 2048) beside the single-vector row kernel in the same
+// run, in CPU nanoseconds per block and vector.
+func BenchmarkLaneKernel(b *testing.B) {
+	const rows, cols = 64, 2048
+	for _, typ := range []Type{Q4_0, Q8_0} {
+		m := benchMatrices(b, typ, rows, cols)[0]
+		nb := cols / qk
+		x := randVec(rand.New(rand.NewPCG(2, 2)), laneW*cols, 1)
+		var a act
+		a.prepare(typ, x[:cols])
+		out := make([]float32, rows*laneW)
+		for _, vnni := range []bool{false, true} {
+			saved := useVNNI
+			useVNNI = vnni
+			kern, off := laneKernel(typ)
+			useVNNI = saved
+			var p lanePack
+			p.pack(x, laneW, cols, off)
+			if kern == nil {
+				continue
+			}
+			b.Run(fmt.Sprintf("%v/lanes/vnni=%v", typ, vnni), func(b *testing.B) {
+				cpu0 := processCPU()
+				for b.Loop() {
+					kern(m.Data, m.rowBytes(), rows, p.x, p.d, p.s, nb, out)
+				}
+				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb*laneW), "cpu-ns/block-vec")
+			})
+		}
+		b.Run(fmt.Sprintf("%v/matvec", typ), func(b *testing.B) {
+			cpu0 := processCPU()
+			for b.Loop() {
+				matVecRows(out, m, &a, 0, rows)
+			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb), "cpu-ns/block-vec")
+		})
+	}
+}
+
+// BenchmarkLaneKernelDRAM is BenchmarkLaneKernel on weights streamed from
+// memory (TinyLlama's FFN, copies larger than the caches), one core.
+func BenchmarkLaneKernelDRAM(b *testing.B) {
+	const rows, cols = 5632, 2048
+	typ := Q4_0
+	ms := benchMatrices(b, typ, rows, cols)
+	nb := cols / qk
+	x := randVec(rand.New(rand.NewPCG(2, 2)), laneW*cols, 1)
+	var a act
+	a.prepare(typ, x[:cols])
+	out := make([]float32, rows*laneW)
+	for _, vnni := range []bool{false, true} {
+		saved := useVNNI
+		useVNNI = vnni
+		kern, off := laneKernel(typ)
+		useVNNI = saved
+		var p lanePack
+		p.pack(x, laneW, cols, off)
+		b.Run(fmt.Sprintf("%v/lanes/vnni=%v", typ, vnni), func(b *testing.B) {
+			cpu0 := processCPU()
+			i := 0
+			for b.Loop() {
+				m := ms[i%len(ms)]
+				i++
+				for r := 0; r < rows; r += laneRows {
+					kern(m.Data[r*m.rowBytes():], m.rowBytes(), laneRows, p.x, p.d, p.s, nb, out)
+				}
+			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb*laneW), "cpu-ns/block-vec")
+		})
+	}
+	b.Run(fmt.Sprintf("%v/matvec", typ), func(b *testing.B) {
+		cpu0 := processCPU()
+		i := 0
+		for b.Loop() {
+			matVecRows(out, ms[i%len(ms)], &a, 0, rows)
+			i++
+		}
+		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb), "cpu-ns/block-vec")
+	})
+}
