@@ -12,6 +12,7 @@ import (
 	"github.com/cairnhub/cairn/inference/router"
 	"github.com/cairnhub/cairn/ingest"
 	"github.com/cairnhub/cairn/internal/fixture"
+	"github.com/cairnhub/cairn/replicate"
 )
 
 // An edge with local inference off forwards /v1/embeddings, and Ollama's
@@ -30,7 +31,7 @@ func TestForwardEmbeddings(t *testing.T) {
 	if err := json.Unmarshal(b, &golden); err != nil || len(golden) == 0 {
 		t.Fatalf("golden: %v", err)
 	}
-	c := newTestCluster(t, ReplicationConfig{Disabled: true})
+	c := newTestCluster(t, replicate.Config{Disabled: true})
 	de := startInfer(t, c.nodes, c.add("de", "DE", "mirror"), true, router.Config{}, nil)
 	edge := startInfer(t, c.nodes, c.add("edge", "DE", "mirror"), false, router.Config{}, nil)
 	c.waitMesh()

@@ -1,6 +1,10 @@
 package llama
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/cairnhub/cairn/inference/tensor"
+)
 
 // Seq is one sequence's share of a Batch.Forward pass.
 type Seq struct {

@@ -2,13 +2,7 @@
 
 package tensor
 
-import "golang.org/x/sys/cpu"
-
-// useVNNI is set where AVX512-VNNI's vpdpbusd (with AVX512VL, on 256-bit
-// registers) sums four byte products into each 32-bit lane in one
-// instruction; the AVX2 kernels take two (vpmaddubsw, then vpmaddwd once per
-// block).
-var useVNNI = useAsm && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL
+// useVNNI (arch_amd64.go) picks the VNNI lane kernels.
 
 // Lane kernels in kernels_batch_amd64.s; see laneFunc.
 
