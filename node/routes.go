@@ -115,12 +115,12 @@ func (d *Daemon) startHTTP(ctx context.Context, o DaemonOptions) error {
 	if d.HF, err = hfapi.New(hfapi.NewPullThrough(pctx, n.Store, hfPuller{d}, d.log), hfo); err != nil {
 		return fmt.Errorf("http api: %w", err)
 	}
-	var pull models.Puller
+	var puller models.Puller
 	if d.Host != nil {
-		pull = d
+		puller = d
 	}
-	d.models = models.New(n.Store, filepath.Join(n.Dir, home.ModelsDir), pull, d.log)
-	deps := router.Deps{ID: n.ID, Self: d.self, Policy: d.Engine, Audit: d.audit, Store: n.Store, Pull: pull, Keys: keys}
+	d.models = models.New(n.Store, filepath.Join(n.Dir, home.ModelsDir), puller, d.log)
+	deps := router.Deps{ID: n.ID, Self: d.self, Policy: d.Engine, Audit: d.audit, Store: n.Store, Pull: puller, Keys: keys}
 	if d.Host != nil {
 		deps.Members = d.Host
 	}
