@@ -262,3 +262,46 @@ func TestWriteRangeWriterFails(t *testing.T) {
 		t.Errorf("WriteRange with a cancelled context = %v, want context.Canceled", err)
 	}
 }
+
+// FuzzFileNode reads a file whose root node is the fuzzed bytes (children
+// from a small imported file) with ReadAt and with WriteRange: neither
+// panics nor makes a buffer bigger than a block, and when both succeed
+// they give the same bytes.
+func FuzzFileNode(f *testing.F) {
+	data := randBytes(31, 20000)
+	base := newMemStore()
+	res, err := ImportFile(context.Background(), base, bytes.NewReader(data), int64(len(data)), "f.bin", Options{Strategy: Fixed, FixedSize: 4096})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(base.m[res.CID], int64(0), int64(len(data)))
+	f.Add(base.m[res.CID], int64(4095), int64(2))
+	f.Add(merkledag.NodeWithData(ft.FilePBData([]byte("inline"), 6)).RawData(), int64(1), int64(3))
+	f.Fuzz(func(t *testing.T, node []byte, off, n int64) {
+		root, err := dagPrefix.Sum(node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := &intoStore{memStore: newMemStore()}
+		for c, d := range base.m {
+			st.m[c] = d
+		}
+		st.m[root] = node
+		r, err := NewReader(t.Context(), st, root)
+		if err != nil || r.Size() > 1<<20 {
+			return
+		}
+		off, n = max(off, 0)%(r.Size()+1), max(n, 0)%(r.Size()+1)
+		n = min(n, r.Size()-off)
+		buf := make([]byte, n)
+		k, rerr := r.ReadAt(buf, off)
+		var out bytes.Buffer
+		w, werr := r.WriteRange(t.Context(), &out, off, n)
+		if w != int64(out.Len()) {
+			t.Fatalf("WriteRange reported %d bytes, wrote %d", w, out.Len())
+		}
+		if (rerr == nil || rerr == io.EOF) && werr == nil && (int64(k) != n || !bytes.Equal(out.Bytes(), buf)) {
+			t.Fatalf("ReadAt(%d, %d) = %d bytes, WriteRange = %d: they differ", n, off, k, w)
+		}
+	})
+}

@@ -138,7 +138,8 @@
 // call; PutMany batches are MiBs), so a page once written never changes
 // and readers never meet a page being rewritten. Reads go through the page
 // cache (pread into a pooled buffer, or straight into the buffer Get
-// returns): a mirror serving a model many times, or an edge node loading
+// returns, or the caller's own with ReadInto, which bulk readers reuse so
+// that a GiB read allocates next to nothing): a mirror serving a model many times, or an edge node loading
 // one, reads it from memory after the first time. ViewOnce is for streams
 // that read a block once (the fetch server, bundle export): it asks the
 // kernel whether the page cache holds the block (cachestat, which unlike a
