@@ -45,7 +45,14 @@
 // prefetch because memory-mapped weights in 4 KiB pages defeat the hardware
 // prefetchers. MatMul has its own kernels that take one weight row (two for
 // float types) against four vectors, so each weight is loaded and converted
-// once per four products. On arm64 NEON kernels (kernels_arm64.s) do the F32
+// once per four products. Where the CPU has AVX-512 VNNI (and AVX-512VL),
+// the Q8_0, Q4_0, Q4_K and Q6_K kernels run in builds that replace
+// VPMADDUBSW+VPMADDWD by VPDPBUSD and VPMADDWD+VPADDD by VPDPWSSD
+// (kernels_vnni_amd64.s; both builds share kernels_int8_amd64.h and give
+// the same int32 sums, hence the same bits), and F16's MatMul takes four
+// weight rows at a time in the sixteen extra registers
+// (kernels_avx512_amd64.s). MatVecs runs the products of one input with
+// several matrices (Q, K and V; gate and up) as one job of the pool. On arm64 NEON kernels (kernels_arm64.s) do the F32
 // and F16 dot products and the integer block sums of Q8_0, Q4_0, Q4_K and
 // Q6_K, whose scales Go applies in the pure-Go kernels' order. Elsewhere, for
 // BF16 and Q5_K on arm64, or with the purego build tag, the pure-Go kernels
