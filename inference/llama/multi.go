@@ -29,6 +29,7 @@ type Batch struct {
 	rows                         int
 	x, xb, q, k, v, att, hb, hb2 []float32
 	logits                       []float32 // rows × Vocab at most
+	decode                       bool      // the pass is one token of each sequence
 }
 
 // NewBatch returns a Batch for passes of at most rows tokens in total.
@@ -103,6 +104,7 @@ func (b *Batch) Forward(seqs []Seq) error {
 	m := b.m
 	c := m.Config
 	dim, ffn := c.Dim, c.FFNDim
+	b.decode = n == len(seqs)
 	r := 0
 	for _, sq := range seqs {
 		for _, t := range sq.Tokens {
@@ -116,23 +118,23 @@ func (b *Batch) Forward(seqs []Seq) error {
 		for i := 0; i < n; i++ {
 			rmsNorm(b.xb[i*dim:(i+1)*dim], b.x[i*dim:(i+1)*dim], l.attnNorm, c.RMSEps)
 		}
-		batchMatmul(b.q, l.wq, b.xb, n)
-		batchMatmul(b.k, l.wk, b.xb, n)
-		batchMatmul(b.v, l.wv, b.xb, n)
+		b.matmul(b.q, l.wq, b.xb, n)
+		b.matmul(b.k, l.wk, b.xb, n)
+		b.matmul(b.v, l.wv, b.xb, n)
 		b.attend(li, seqs)
-		batchMatmul(b.xb, l.wo, b.att, n)
+		b.matmul(b.xb, l.wo, b.att, n)
 		addTo(b.x[:n*dim], b.xb[:n*dim])
 
 		for i := 0; i < n; i++ {
 			rmsNorm(b.xb[i*dim:(i+1)*dim], b.x[i*dim:(i+1)*dim], l.ffnNorm, c.RMSEps)
 		}
-		batchMatmul(b.hb, l.wGate, b.xb, n)
-		batchMatmul(b.hb2, l.wUp, b.xb, n)
+		b.matmul(b.hb, l.wGate, b.xb, n)
+		b.matmul(b.hb2, l.wUp, b.xb, n)
 		h, u := b.hb[:n*ffn], b.hb2[:n*ffn]
 		for i := range h {
 			h[i] = silu(h[i]) * u[i]
 		}
-		batchMatmul(b.xb, l.wDown, b.hb, n)
+		b.matmul(b.xb, l.wDown, b.hb, n)
 		addTo(b.x[:n*dim], b.xb[:n*dim])
 	}
 	for _, sq := range seqs {
@@ -200,7 +202,7 @@ func (b *Batch) outputs(seqs []Seq) {
 	if len(b.logits) < k*c.Vocab {
 		b.logits = make([]float32, k*c.Vocab)
 	}
-	batchMatmul(b.logits, m.output, b.xb, k)
+	b.matmul(b.logits, m.output, b.xb, k)
 	k = 0
 	for _, sq := range seqs {
 		if sq.Logits != nil {
@@ -210,20 +212,26 @@ func (b *Batch) outputs(seqs []Seq) {
 	}
 }
 
-// batchMatmul multiplies a pass's n rows with w: tensor.MatMulBatch, whose
-// lane kernels expand each weight block once for eight rows, where the
-// pass is a decode step of a few sequences (one row each); MatMul for
-// longer passes (prompt chunks) and MatVec for one row.
-func batchMatmul(out []float32, w *tensor.Matrix, x []float32, n int) {
+// matmul multiplies a pass's n rows with w: tensor.MatMulBatch, whose lane
+// kernels expand each weight block once for eight rows, in the decode
+// steps of four to batchLaneMax sequences; otherwise as State.Forward does
+// (MatMul, MatVec for one row), so that prompt chunks and steps of two or
+// three sequences (where per-row kernels cost no more) compute what a lone
+// request computes.
+func (b *Batch) matmul(out []float32, w *tensor.Matrix, x []float32, n int) {
 	switch {
 	case n == 1:
 		tensor.MatVec(out[:w.Rows], w, x[:w.Cols])
-	case n <= batchLaneRows:
+	case b.decode && n >= batchLaneMin && n <= batchLaneMax:
 		tensor.MatMulBatch(out[:n*w.Rows], w, x[:n*w.Cols], n)
 	default:
 		tensor.MatMul(out[:n*w.Rows], w, x[:n*w.Cols], n)
 	}
 }
 
-// batchLaneRows is the most rows a pass multiplies with MatMulBatch.
-const batchLaneRows = 16
+// batchLaneMin and batchLaneMax bound the rows of a pass that
+// multiplies with MatMulBatch.
+const (
+	batchLaneMin = 4
+	batchLaneMax = 16
+)

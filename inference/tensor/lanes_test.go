@@ -38,19 +38,23 @@ func TestMatMulBatch(t *testing.T) {
 	t.Run("one worker", func(t *testing.T) {
 		// parallelFor hands a single worker every row at once.
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-		checkMatMulBatch(t, useVNNI, Q4_0, 100)
+		checkMatMulBatch(t, useVNNI, Q4_0, 100, 512)
 	})
 	for _, vnni := range variants {
 		for _, typ := range laneTestTypes {
 			t.Run(fmt.Sprintf("%v/vnni=%v", typ, vnni), func(t *testing.T) {
-				checkMatMulBatch(t, vnni, typ, 67)
+				for _, cols := range []int{256, 512} {
+					checkMatMulBatch(t, vnni, typ, 67, cols)
+				}
+				if typ.BlockElems() == qk {
+					checkMatMulBatch(t, vnni, typ, 32, 64)
+				}
 			})
 		}
 	}
 }
 
-func checkMatMulBatch(t *testing.T, vnni bool, typ Type, rows int) {
-	const cols = 512
+func checkMatMulBatch(t *testing.T, vnni bool, typ Type, rows, cols int) {
 	saved := useVNNI
 	useVNNI = vnni
 	defer func() { useVNNI = saved }()
@@ -88,7 +92,7 @@ func checkMatMulBatch(t *testing.T, vnni bool, typ Type, rows int) {
 					tol = 2e-2 * mag // Q8_K and F16 activations, or MatVec's kernels
 				}
 				if math.Abs(g-ref) > tol {
-					t.Fatalf("n=%d vector %d row %d: %g, reference %g (tolerance %g)", n, j, i, g, ref, tol)
+					t.Fatalf("%dx%d n=%d vector %d row %d: %g, reference %g (tolerance %g)", rows, cols, n, j, i, g, ref, tol)
 				}
 				if d := math.Abs(g - float64(one[i])); d > 1e-5*mag {
 					t.Fatalf("n=%d vector %d row %d: %g, MatVec %g", n, j, i, g, one[i])
@@ -161,7 +165,7 @@ func BenchmarkLaneKernel(b *testing.B) {
 			b.Run(fmt.Sprintf("%v/lanes/vnni=%v", typ, vnni), func(b *testing.B) {
 				cpu0 := processCPU()
 				for b.Loop() {
-					kern(m.Data, m.rowBytes(), rows, p.x, p.d, p.s, nb, out)
+					kern(m.Data, m.rowBytes(), rows, p.x, p.d, p.s, p.c, nb, out)
 				}
 				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb*laneW), "cpu-ns/block-vec")
 			})
@@ -201,7 +205,7 @@ func BenchmarkLaneKernelDRAM(b *testing.B) {
 				m := ms[i%len(ms)]
 				i++
 				for r := 0; r < rows; r += laneRows {
-					kern(m.Data[r*m.rowBytes():], m.rowBytes(), laneRows, p.x, p.d, p.s, nb, out)
+					kern(m.Data[r*m.rowBytes():], m.rowBytes(), laneRows, p.x, p.d, p.s, p.c, nb, out)
 				}
 			}
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb*laneW), "cpu-ns/block-vec")
