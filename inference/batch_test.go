@@ -136,8 +136,10 @@ func TestBatchMatchesAloneQuantized(t *testing.T) {
 
 // TestBatchEightMatchAlone: eight requests in one batch, decode steps of
 // eight sequences through the lane kernels (Q4_0, Q8_0: widths of several
-// blocks) and through MatMul (the llama-quantize K-quant files of
-// testdata/quant), each greedy result equal to the request served alone.
+// blocks) and through per-vector MatVec kernels (llama-quantize's files in
+// testdata/quant: Q3_K_M of a model with 256 wide rows, so Q3_K to Q6_K
+// tensors, and Q4_K_M of the stories model, in the fallback types), each
+// greedy result equal to the request served alone.
 func TestBatchEightMatchAlone(t *testing.T) {
 	reqs := batchRequests()
 	for i := range reqs {

@@ -29,7 +29,7 @@ type Batch struct {
 	rows                         int
 	x, xb, q, k, v, att, hb, hb2 []float32
 	logits                       []float32 // rows × Vocab at most
-	decode                       bool      // the pass is one token of each sequence
+	segs                         []int     // see segments
 }
 
 // NewBatch returns a Batch for passes of at most rows tokens in total.
@@ -104,7 +104,7 @@ func (b *Batch) Forward(seqs []Seq) error {
 	m := b.m
 	c := m.Config
 	dim, ffn := c.Dim, c.FFNDim
-	b.decode = n == len(seqs)
+	b.segments(seqs)
 	r := 0
 	for _, sq := range seqs {
 		for _, t := range sq.Tokens {
@@ -202,7 +202,7 @@ func (b *Batch) outputs(seqs []Seq) {
 	if len(b.logits) < k*c.Vocab {
 		b.logits = make([]float32, k*c.Vocab)
 	}
-	b.matmul(b.logits, m.output, b.xb, k)
+	mulRows(b.logits, m.output, b.xb, k)
 	k = 0
 	for _, sq := range seqs {
 		if sq.Logits != nil {
@@ -212,26 +212,58 @@ func (b *Batch) outputs(seqs []Seq) {
 	}
 }
 
-// matmul multiplies a pass's n rows with w: tensor.MatMulBatch, whose lane
-// kernels expand each weight block once for eight rows, in the decode
-// steps of four to batchLaneMax sequences; otherwise as State.Forward does
-// (MatMul, MatVec for one row), so that prompt chunks and steps of two or
-// three sequences (where per-row kernels cost no more) compute what a lone
-// request computes.
+// matmul multiplies a pass's n rows with w, each sequence's rows as a lone
+// State.Forward multiplies them, so that a sequence's results do not
+// depend on the others in the pass: a prompt chunk with MatMul, the rows of
+// decoding sequences (one each) with mulRows.
 func (b *Batch) matmul(out []float32, w *tensor.Matrix, x []float32, n int) {
-	switch {
-	case n == 1:
-		tensor.MatVec(out[:w.Rows], w, x[:w.Cols])
-	case b.decode && n >= batchLaneMin && n <= batchLaneMax:
-		tensor.MatMulBatch(out[:n*w.Rows], w, x[:n*w.Cols], n)
-	default:
-		tensor.MatMul(out[:n*w.Rows], w, x[:n*w.Cols], n)
+	r := 0
+	for _, k := range b.segs {
+		rows := max(k, -k)
+		xs, os := x[r*w.Cols:(r+rows)*w.Cols], out[r*w.Rows:(r+rows)*w.Rows]
+		switch {
+		case k < 0: // -k decoding sequences' rows
+			mulRows(os, w, xs, rows)
+		case k == 1:
+			tensor.MatVec(os, w, xs)
+		default:
+			tensor.MatMul(os, w, xs, k)
+		}
+		r += rows
 	}
 }
 
-// batchLaneMin and batchLaneMax bound the rows of a pass that
-// multiplies with MatMulBatch.
-const (
-	batchLaneMin = 4
-	batchLaneMax = 16
-)
+// mulRows multiplies k independent rows (one per sequence) with w:
+// tensor.MatMulBatch, whose lane kernels expand each weight block once for
+// eight rows, from batchLaneMin rows; MatVec of each below, where it costs
+// no more and computes what a lone decode computes.
+func mulRows(out []float32, w *tensor.Matrix, x []float32, k int) {
+	if k >= batchLaneMin {
+		tensor.MatMulBatch(out[:k*w.Rows], w, x[:k*w.Cols], k)
+		return
+	}
+	for j := range k {
+		tensor.MatVec(out[j*w.Rows:(j+1)*w.Rows], w, x[j*w.Cols:(j+1)*w.Cols])
+	}
+}
+
+// batchLaneMin is the fewest decoding sequences multiplied with
+// MatMulBatch.
+const batchLaneMin = 4
+
+// segments sets b.segs for seqs: a prompt chunk's row count, or minus the
+// count of consecutive decoding sequences (one row each).
+func (b *Batch) segments(seqs []Seq) {
+	b.segs = b.segs[:0]
+	for _, sq := range seqs {
+		k := len(sq.Tokens)
+		if k == 1 && len(b.segs) > 0 && b.segs[len(b.segs)-1] < 0 {
+			b.segs[len(b.segs)-1]--
+			continue
+		}
+		if k == 1 {
+			k = -1
+		}
+		b.segs = append(b.segs, k)
+	}
+}

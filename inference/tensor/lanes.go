@@ -87,17 +87,22 @@ func (p *lanePack) pack(x []float32, n, cols int, off int32) int {
 // n×Cols, out n×Rows, as MatMul): where the weight type has a lane kernel
 // on this CPU each weight block is expanded once and multiplied with eight
 // vectors at a time, so a step's cost grows with the weights' size rather
-// than with the number of sequences. Other types and CPUs go to MatMul.
-// Results equal MatVec's up to float rounding (the integer block dots are
-// the same; they are summed in another order).
+// than with the number of sequences. Other types and CPUs multiply each
+// vector as MatVec does (bit for bit), a chunk of rows for every vector
+// while it is in cache. Lane results equal MatVec's up to float rounding
+// (the integer block dots are the same; they are summed in another order).
 func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 	checkMat("MatMulBatch", m)
 	if n < 0 || len(x) != n*m.Cols || len(out) != n*m.Rows {
 		panic(fmt.Sprintf("tensor: MatMulBatch of a %dx%d matrix with n=%d, len(x)=%d, len(out)=%d", m.Rows, m.Cols, n, len(x), len(out)))
 	}
-	kern, off := laneKernel(m.Type)
-	if kern == nil || n < 2 || m.Cols == 0 {
+	if n == 0 || m.Cols == 0 {
 		MatMul(out, m, x, n)
+		return
+	}
+	kern, off := laneKernel(m.Type)
+	if kern == nil || n == 1 {
+		matVecEach(out, m, x, n)
 		return
 	}
 	p := lanePool.Get().(*lanePack)
@@ -121,6 +126,34 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 		}
 	})
 	lanePool.Put(p)
+}
+
+// eachPool holds the activations of matVecEach.
+var eachPool = sync.Pool{New: func() any { return new([]act) }}
+
+// matVecEach is MatVec of each vector, the rows split over the pool so that
+// each chunk of rows serves every vector while it is in cache: the weights
+// are read from memory once, and each result is MatVec's to the bit.
+func matVecEach(out []float32, m *Matrix, x []float32, n int) {
+	ap := eachPool.Get().(*[]act)
+	if len(*ap) < n {
+		*ap = append(*ap, make([]act, n-len(*ap))...)
+	}
+	acts := (*ap)[:n]
+	for j := range acts {
+		acts[j].prepare(m.Type, x[j*m.Cols:(j+1)*m.Cols])
+	}
+	rb := m.rowBytes()
+	chunk := max(1, min((32<<10)/max(rb, 1), (m.Rows+4*workers()-1)/(4*workers())))
+	parallelFor(m.Rows, chunk, func(lo, hi int) {
+		for r0 := lo; r0 < hi; r0 += chunk {
+			r1 := min(hi, r0+chunk)
+			for j := range acts {
+				matVecRows(out[j*m.Rows:(j+1)*m.Rows], m, &acts[j], r0, r1)
+			}
+		}
+	})
+	eachPool.Put(ap)
 }
 
 // laneFunc computes rows weight rows (w, rb bytes each) against one lane
