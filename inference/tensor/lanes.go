@@ -97,12 +97,12 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 		panic(fmt.Sprintf("tensor: MatMulBatch of a %dx%d matrix with n=%d, len(x)=%d, len(out)=%d", m.Rows, m.Cols, n, len(x), len(out)))
 	}
 	if n == 0 || m.Cols == 0 {
-		MatMul(out, m, x, n)
+		clear(out)
 		return
 	}
 	kern, off := laneKernel(m.Type)
 	if kern == nil || n == 1 {
-		matVecEach(out, m, x, n)
+		MatMulEach(out, m, x, n)
 		return
 	}
 	p := lanePool.Get().(*lanePack)
@@ -126,6 +126,23 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 		}
 	})
 	lanePool.Put(p)
+}
+
+// MatMulEach is MatVec of each of the n vectors of x (n×Cols, out n×Rows
+// as MatMul), bit for bit, with each chunk of weight rows multiplied with
+// every vector while it is in cache, so that the weights are read from
+// memory once: a batched decode step whose results equal a lone decode's
+// exactly, at the lone kernels' arithmetic cost per vector.
+func MatMulEach(out []float32, m *Matrix, x []float32, n int) {
+	checkMat("MatMulEach", m)
+	if n < 0 || len(x) != n*m.Cols || len(out) != n*m.Rows {
+		panic(fmt.Sprintf("tensor: MatMulEach of a %dx%d matrix with n=%d, len(x)=%d, len(out)=%d", m.Rows, m.Cols, n, len(x), len(out)))
+	}
+	if n == 0 || m.Cols == 0 {
+		clear(out)
+		return
+	}
+	matVecEach(out, m, x, n)
 }
 
 // eachPool holds the activations of matVecEach.

@@ -221,3 +221,34 @@ func BenchmarkLaneKernelDRAM(b *testing.B) {
 		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb), "cpu-ns/block-vec")
 	})
 }
+
+// TestMatMulEach: each vector's result is MatVec's to the bit, for 1 to 9
+// vectors and rows split over the pool.
+func TestMatMulEach(t *testing.T) {
+	const rows, cols = 301, 512
+	for _, typ := range laneTestTypes {
+		r := rand.New(rand.NewPCG(5, uint64(typ)))
+		data, err := Quantize(typ, randVec(r, rows*cols, 0.5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewMatrix(typ, rows, cols, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 2, 5, 9} {
+			x := randVec(r, n*cols, 1)
+			got := make([]float32, n*rows)
+			MatMulEach(got, m, x, n)
+			one := make([]float32, rows)
+			for j := range n {
+				MatVec(one, m, x[j*cols:(j+1)*cols])
+				for i := range rows {
+					if math.Float32bits(got[j*rows+i]) != math.Float32bits(one[i]) {
+						t.Fatalf("%v n=%d vector %d row %d: %g, MatVec %g", typ, n, j, i, got[j*rows+i], one[i])
+					}
+				}
+			}
+		}
+	}
+}
