@@ -25,6 +25,12 @@ type Seq struct {
 // while RoPE, the KV cache and attention stay per sequence. It holds the
 // shared scratch buffers; it is not safe for concurrent use.
 type Batch struct {
+	// Exact, when set, multiplies decoding sequences' rows with
+	// tensor.MatMulEach (a lone decode's kernels, bit for bit; weights still
+	// read once per pass) instead of the faster lane kernels, whose results
+	// equal a lone decode's up to float rounding.
+	Exact bool
+
 	m                            *Model
 	rows                         int
 	x, xb, q, k, v, att, hb, hb2 []float32
@@ -202,7 +208,11 @@ func (b *Batch) outputs(seqs []Seq) {
 	if len(b.logits) < k*c.Vocab {
 		b.logits = make([]float32, k*c.Vocab)
 	}
-	mulRows(b.logits, m.output, b.xb, k)
+	if b.Exact && k > 1 {
+		tensor.MatMulEach(b.logits[:k*c.Vocab], m.output, b.xb[:k*dim], k)
+	} else {
+		mulRows(b.logits, m.output, b.xb, k)
+	}
 	k = 0
 	for _, sq := range seqs {
 		if sq.Logits != nil {
@@ -222,6 +232,8 @@ func (b *Batch) matmul(out []float32, w *tensor.Matrix, x []float32, n int) {
 		rows := max(k, -k)
 		xs, os := x[r*w.Cols:(r+rows)*w.Cols], out[r*w.Rows:(r+rows)*w.Rows]
 		switch {
+		case k < 0 && b.Exact && rows > 1:
+			tensor.MatMulEach(os, w, xs, rows)
 		case k < 0: // -k decoding sequences' rows
 			mulRows(os, w, xs, rows)
 		case k == 1:
