@@ -27,6 +27,10 @@ type batcher struct {
 	active  []*seq // in the batch, in the order they joined
 	running bool   // the loop goroutine is running
 	pass    *llama.Batch
+	// Scratch of the loop goroutine, reused step after step.
+	stepActive []*seq
+	stepSeqs   []llama.Seq
+	stepIn     []*seq
 }
 
 // seq is one request in the batcher. Fields below mu are shared with the
@@ -173,7 +177,8 @@ func (b *batcher) loop() {
 			b.m.mu.Unlock()
 			return
 		}
-		active := slices.Clone(b.active)
+		active := append(b.stepActive[:0], b.active...)
+		b.stepActive = active
 		b.m.mu.Unlock()
 		ended := b.step(active)
 		b.m.mu.Lock()
@@ -257,8 +262,8 @@ func (b *batcher) leaveLocked(sq *seq) {
 func (b *batcher) step(active []*seq) (ended []*seq) {
 	chunk := b.m.chunk()
 	budget := chunk
-	var seqs []llama.Seq
-	var in []*seq
+	seqs, in := b.stepSeqs[:0], b.stepIn[:0]
+	defer func() { b.stepSeqs, b.stepIn = seqs[:0], in[:0] }()
 	for _, sq := range active {
 		if err := sq.stopped(); err != nil {
 			sq.finish(err)

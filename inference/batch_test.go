@@ -134,6 +134,42 @@ func TestBatchMatchesAloneQuantized(t *testing.T) {
 	}
 }
 
+// TestBatchEightMatchAlone: eight requests in one batch, decode steps of
+// eight sequences through the lane kernels (Q4_0, Q8_0: widths of several
+// blocks) and through per-vector MatVec kernels (llama-quantize's files in
+// testdata/quant: Q3_K_M of a model with 256 wide rows, so Q3_K to Q6_K
+// tensors, and Q4_K_M of the stories model, in the fallback types), each
+// greedy result equal to the request served alone.
+func TestBatchEightMatchAlone(t *testing.T) {
+	reqs := batchRequests()
+	for i := range reqs {
+		reqs[i].IgnoreEOS = true
+	}
+	cfg := Config{Parallel: 8, Batch: 64}
+	for _, typ := range []tensor.Type{tensor.Q4_0, tensor.Q8_0} {
+		t.Run(typ.String(), func(t *testing.T) {
+			shape := llama.Shape{Arch: "llama", Dim: 256, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 512, Vocab: 400, ContextLength: 256}
+			path := filepath.Join(t.TempDir(), "m.gguf")
+			fd, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := llama.WriteRandomModel(fd, shape, typ, 9); err != nil {
+				t.Fatal(err)
+			}
+			if err := fd.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkBatchMatchesAlone(t, path, cfg, reqs)
+		})
+	}
+	for _, name := range []string{"rand256-Q3_K_M.gguf", "stories260K-Q4_K_M.gguf"} {
+		t.Run(name, func(t *testing.T) {
+			checkBatchMatchesAlone(t, fixture.Path(t, filepath.Join("quant", name)), cfg, reqs)
+		})
+	}
+}
+
 // TestBatchQueuedCancel: a request whose client is gone before it gets a
 // place in the batch ends with the context's error and no tokens, and the
 // batch goes on serving the others.

@@ -13,7 +13,8 @@
 //
 // BenchmarkBatchDecode measures continuous batching: eight concurrent
 // requests' aggregate tokens/s through inference.Model.Generate beside one
-// request alone, in the same run.
+// request alone, in the same run, and how many of the eight streams gave
+// the tokens the same request gives alone (streams_as_alone).
 //
 // Run:
 //

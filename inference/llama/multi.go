@@ -25,10 +25,17 @@ type Seq struct {
 // while RoPE, the KV cache and attention stay per sequence. It holds the
 // shared scratch buffers; it is not safe for concurrent use.
 type Batch struct {
+	// Exact, when set, multiplies decoding sequences' rows with
+	// tensor.MatMulEach (a lone decode's kernels, bit for bit; weights still
+	// read once per pass) instead of the faster lane kernels, whose results
+	// equal a lone decode's up to float rounding.
+	Exact bool
+
 	m                            *Model
 	rows                         int
 	x, xb, q, k, v, att, hb, hb2 []float32
 	logits                       []float32 // rows × Vocab at most
+	segs                         []int     // see segments
 }
 
 // NewBatch returns a Batch for passes of at most rows tokens in total.
@@ -103,6 +110,7 @@ func (b *Batch) Forward(seqs []Seq) error {
 	m := b.m
 	c := m.Config
 	dim, ffn := c.Dim, c.FFNDim
+	b.segments(seqs)
 	r := 0
 	for _, sq := range seqs {
 		for _, t := range sq.Tokens {
@@ -116,23 +124,23 @@ func (b *Batch) Forward(seqs []Seq) error {
 		for i := 0; i < n; i++ {
 			rmsNorm(b.xb[i*dim:(i+1)*dim], b.x[i*dim:(i+1)*dim], l.attnNorm, c.RMSEps)
 		}
-		batchMatmul(b.q, l.wq, b.xb, n)
-		batchMatmul(b.k, l.wk, b.xb, n)
-		batchMatmul(b.v, l.wv, b.xb, n)
+		b.matmul(b.q, l.wq, b.xb, n)
+		b.matmul(b.k, l.wk, b.xb, n)
+		b.matmul(b.v, l.wv, b.xb, n)
 		b.attend(li, seqs)
-		batchMatmul(b.xb, l.wo, b.att, n)
+		b.matmul(b.xb, l.wo, b.att, n)
 		addTo(b.x[:n*dim], b.xb[:n*dim])
 
 		for i := 0; i < n; i++ {
 			rmsNorm(b.xb[i*dim:(i+1)*dim], b.x[i*dim:(i+1)*dim], l.ffnNorm, c.RMSEps)
 		}
-		batchMatmul(b.hb, l.wGate, b.xb, n)
-		batchMatmul(b.hb2, l.wUp, b.xb, n)
+		b.matmul(b.hb, l.wGate, b.xb, n)
+		b.matmul(b.hb2, l.wUp, b.xb, n)
 		h, u := b.hb[:n*ffn], b.hb2[:n*ffn]
 		for i := range h {
 			h[i] = silu(h[i]) * u[i]
 		}
-		batchMatmul(b.xb, l.wDown, b.hb, n)
+		b.matmul(b.xb, l.wDown, b.hb, n)
 		addTo(b.x[:n*dim], b.xb[:n*dim])
 	}
 	for _, sq := range seqs {
@@ -192,7 +200,11 @@ func (b *Batch) outputs(seqs []Seq) {
 	if len(b.logits) < k*c.Vocab {
 		b.logits = make([]float32, k*c.Vocab)
 	}
-	batchMatmul(b.logits, m.output, b.xb, k)
+	if b.Exact && k > 1 {
+		tensor.MatMulEach(b.logits[:k*c.Vocab], m.output, b.xb[:k*dim], k)
+	} else {
+		mulRows(b.logits, m.output, b.xb, k)
+	}
 	k = 0
 	for _, sq := range seqs {
 		if sq.Logits != nil {
@@ -202,20 +214,60 @@ func (b *Batch) outputs(seqs []Seq) {
 	}
 }
 
-// batchMatmul multiplies a pass's n rows with w: tensor.MatMulBatch, whose
-// lane kernels expand each weight block once for eight rows, where the
-// pass is a decode step of a few sequences (one row each); MatMul for
-// longer passes (prompt chunks) and MatVec for one row.
-func batchMatmul(out []float32, w *tensor.Matrix, x []float32, n int) {
-	switch {
-	case n == 1:
-		tensor.MatVec(out[:w.Rows], w, x[:w.Cols])
-	case n <= batchLaneRows:
-		tensor.MatMulBatch(out[:n*w.Rows], w, x[:n*w.Cols], n)
-	default:
-		tensor.MatMul(out[:n*w.Rows], w, x[:n*w.Cols], n)
+// matmul multiplies a pass's n rows with w, each sequence's rows as a lone
+// State.Forward multiplies them, so that a sequence's results do not
+// depend on the others in the pass: a prompt chunk with MatMul, the rows of
+// decoding sequences (one each) with mulRows.
+func (b *Batch) matmul(out []float32, w *tensor.Matrix, x []float32, n int) {
+	r := 0
+	for _, k := range b.segs {
+		rows := max(k, -k)
+		xs, os := x[r*w.Cols:(r+rows)*w.Cols], out[r*w.Rows:(r+rows)*w.Rows]
+		switch {
+		case k < 0 && b.Exact && rows > 1:
+			tensor.MatMulEach(os, w, xs, rows)
+		case k < 0: // -k decoding sequences' rows
+			mulRows(os, w, xs, rows)
+		case k == 1:
+			tensor.MatVec(os, w, xs)
+		default:
+			tensor.MatMul(os, w, xs, k)
+		}
+		r += rows
 	}
 }
 
-// batchLaneRows is the most rows a pass multiplies with MatMulBatch.
-const batchLaneRows = 16
+// mulRows multiplies k independent rows (one per sequence) with w:
+// tensor.MatMulBatch, whose lane kernels expand each weight block once for
+// eight rows, from batchLaneMin rows; MatVec of each below, where it costs
+// no more and computes what a lone decode computes.
+func mulRows(out []float32, w *tensor.Matrix, x []float32, k int) {
+	if k >= batchLaneMin {
+		tensor.MatMulBatch(out[:k*w.Rows], w, x[:k*w.Cols], k)
+		return
+	}
+	for j := range k {
+		tensor.MatVec(out[j*w.Rows:(j+1)*w.Rows], w, x[j*w.Cols:(j+1)*w.Cols])
+	}
+}
+
+// batchLaneMin is the fewest decoding sequences multiplied with
+// MatMulBatch.
+const batchLaneMin = 4
+
+// segments sets b.segs for seqs: a prompt chunk's row count, or minus the
+// count of consecutive decoding sequences (one row each).
+func (b *Batch) segments(seqs []Seq) {
+	b.segs = b.segs[:0]
+	for _, sq := range seqs {
+		k := len(sq.Tokens)
+		if k == 1 && len(b.segs) > 0 && b.segs[len(b.segs)-1] < 0 {
+			b.segs[len(b.segs)-1]--
+			continue
+		}
+		if k == 1 {
+			k = -1
+		}
+		b.segs = append(b.segs, k)
+	}
+}

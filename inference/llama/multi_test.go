@@ -1,7 +1,12 @@
 package llama
 
 import (
+	"bytes"
+	"math"
 	"testing"
+
+	"github.com/cairnhub/cairn/inference/gguf"
+	"github.com/cairnhub/cairn/inference/tensor"
 )
 
 // TestBatchForwardMatchesAlone runs three sequences of different prompt
@@ -105,6 +110,65 @@ func TestBatchForwardRefusesBadInput(t *testing.T) {
 		}
 		if st.Pos() != 0 {
 			t.Fatalf("%s: refused pass moved the state to %d", name, st.Pos())
+		}
+	}
+}
+
+// TestBatchExactDecode: with Batch.Exact, decode steps of five sequences
+// (of a Q4_0 model, where the lane kernels would run) give each sequence's
+// logits bit for bit as State.Forward does alone; without it they agree to
+// float rounding.
+func TestBatchExactDecode(t *testing.T) {
+	var buf bytes.Buffer
+	shape := Shape{Arch: "llama", Dim: 128, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 256, Vocab: 300, ContextLength: 64}
+	if err := WriteRandomModel(&buf, shape, tensor.Q4_0, 3); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.ReadBytes(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, exact := range []bool{true, false} {
+		const nseq = 5
+		b := m.NewBatch(nseq)
+		b.Exact = exact
+		alone := make([]*State, nseq)
+		seqs := make([]Seq, nseq)
+		for i := range nseq {
+			prompt := []int32{1, int32(10 + i), 20}
+			alone[i] = m.NewState(64, 4)
+			if _, err := alone[i].Forward(prompt); err != nil {
+				t.Fatal(err)
+			}
+			st := m.NewState(64, 4)
+			if _, err := st.Forward(prompt); err != nil {
+				t.Fatal(err)
+			}
+			seqs[i] = Seq{State: st, Logits: make([]float32, m.Vocab)}
+		}
+		for step := range 4 {
+			for i := range seqs {
+				seqs[i].Tokens = []int32{int32(30 + 7*i + step)}
+			}
+			if err := b.Forward(seqs); err != nil {
+				t.Fatal(err)
+			}
+			for i := range seqs {
+				want, err := alone[i].Forward(seqs[i].Tokens)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, g := range seqs[i].Logits {
+					d := math.Abs(float64(g - want[k]))
+					if exact && d != 0 || d > 1e-2 {
+						t.Fatalf("exact=%v step %d sequence %d logit %d: %g, alone %g", exact, step, i, k, g, want[k])
+					}
+				}
+			}
 		}
 	}
 }

@@ -32,6 +32,9 @@
 //     K-quants and IQ4_XS. The products then
 //     run in integer arithmetic per block, which is what makes them fast and
 //     what makes their results match llama.cpp's.
+//   - Lane layout: eight Q8_0 activations interleaved four bytes at a time,
+//     so one 256-bit load holds the same four elements of all eight, one
+//     vector per 32-bit lane (lanes.go).
 //
 // MatVec is the decode kernel (bound by memory bandwidth: each weight byte is
 // read once per token), MatMul the prompt kernel (each weight row is reused
@@ -64,6 +67,16 @@
 // multiply-adds, so both give the same bits (for the 32-element types, the
 // bits of ggml's AVX2 kernels): on a random-weight model one activation
 // rounding can turn a greedy token, so summation order matters there.
+//
+// MatMulBatch is the kernel of batched decode steps (a few vectors, one per
+// sequence): for Q4_0 and Q8_0 on AVX2 (AVX512-VNNI where present) its lane
+// kernels (kernels_batch_amd64.s) broadcast each weight block's 4-byte
+// groups against activations in lane layout, so a block is loaded and
+// expanded once for eight vectors and the results come out one lane per
+// vector; other types and CPUs get MatMulEach: MatVec of each vector, bit
+// for bit, a cached chunk of rows at a time, weights read once. The lane
+// kernels sum in another order than MatVec, so their results equal MatVec's
+// up to float rounding only.
 //
 // Benchmarks (go test -run '^$' -bench . ./inference/tensor) report weight
 // GB/s for decode-shaped MatVec beside the plain read bandwidth measured in

@@ -10,7 +10,7 @@
 // embedded-broadcast vpandd/vpxord, which also expands the group, so no
 // shuffle unit is needed. Registers common to all:
 //   SI  row start, R10 block pointer, BX rows left, CX blocks left
-//   DI  lane activations, DX lane scales, R12 lane offsets, R9 out
+//   DI  lane activations, DX lane scales, R12 lane offsets (Q4_0: c), R9 out
 //   Y0  float sums of the row (one lane per vector), Y11 block scale
 // Arguments: w, rb, rows, x, d, s, nb, out. Each block prefetches the
 // weights 2 KiB ahead: the kernels' many loads per block otherwise keep too
@@ -31,10 +31,6 @@
 	VMOVD AX, X11 \
 	VCVTPH2PS X11, X11 \
 	VBROADCASTSS X11, Y11
-
-// LANE_OFFSET: Y6 += the lanes' offset corrections.
-#define LANE_OFFSET \
-	VPADDD (R12), Y6, Y6
 
 // LANE_BLOCK_END: Y0 += float(Y6) * scale * lane scales; next block.
 #define LANE_BLOCK_END \
@@ -68,10 +64,11 @@
 	VPADDW Y8, Y6, Y6 \
 	VPADDW Y9, Y7, Y7
 
-// func q40Lanes8AVX(w *byte, rb, rows int, x *int8, d *float32, s *int32, nb int, out *float32)
+// func q40Lanes8AVX(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
 // Q4_0 rows: unsigned nibbles times the signed activations (vpmaddubsw;
-// 8 groups of pair sums stay within 16 bits: 8*2*15*128 < 2^15), plus the
-// offsets -8 * the block sums for the nibbles' 8.
+// 8 groups of pair sums stay within 16 bits: 8*2*15*128 < 2^15); the
+// nibbles' offset 8 apart, in float, as MatVec's kernel does (so that both
+// round the cancelling terms alike): -scale * c per block into Y14.
 TEXT ·q40Lanes8AVX(SB), NOSPLIT, $0-64
 	MOVQ w+0(FP), SI
 	MOVQ rows+16(FP), BX
@@ -83,6 +80,7 @@ TEXT ·q40Lanes8AVX(SB), NOSPLIT, $0-64
 	VPBROADCASTD X13, Y13
 q40avxrow:
 	LANE_ROW_START
+	VXORPS Y14, Y14, Y14
 q40avxblk:
 	PREFETCHT0 2048(R10)
 	LANE_SCALE
@@ -96,11 +94,12 @@ q40avxblk:
 	MADDSHUF4(Y3, 4)
 	VPADDW Y7, Y6, Y6
 	VPMADDWD Y15, Y6, Y6
-	LANE_OFFSET
+	VFNMADD231PS (R12), Y11, Y14
 	LANE_BLOCK_END
 	ADDQ $18, R10
 	DECQ CX
 	JNZ q40avxblk
+	VADDPS Y14, Y0, Y0
 	LANE_ROW_END
 	JNZ q40avxrow
 	VZEROUPPER
@@ -120,6 +119,25 @@ q40avxblk:
 	VMOVDQU (R12), Y8 \
 	VPXOR Y7, Y7, Y7 \
 	VPXOR Y9, Y9, Y9
+
+// Q4_0's offset goes apart, in float as MatVec's kernel applies it: Y2 and
+// Y3 (Y2 for a single row) sum -scale * c, c = 8*d*sum(q) per lane block.
+#define Q40_INIT2 \
+	VPXOR Y6, Y6, Y6 \
+	VPXOR Y8, Y8, Y8 \
+	VPXOR Y7, Y7, Y7 \
+	VPXOR Y9, Y9, Y9 \
+	VFNMADD231PS (R12), Y11, Y2 \
+	VFNMADD231PS (R12), Y14, Y3
+
+#define Q40_INIT1 \
+	VPXOR Y6, Y6, Y6 \
+	VPXOR Y7, Y7, Y7 \
+	VFNMADD231PS (R12), Y11, Y2
+
+#define Q80_INIT1 \
+	VMOVDQU (R12), Y6 \
+	VPXOR Y7, Y7, Y7
 
 #define LANE_SCALE2 \
 	MOVWLZX (R10), AX \
@@ -218,23 +236,27 @@ q40avxblk:
 	BG1(VPXORD.BCST, 30, Y13, 7, Y7) \
 	VPADDD Y7, Y6, Y6
 
-// LANES_VNNI(name, body2, body1, bsize): the two-row loop, then the last
-// odd row.
-#define LANES_VNNI(body2, body1, bsize, pair, pblk, one, blk, done) \
+// LANES_VNNI: the two-row loop, then the last odd row; init and body of
+// each, the block size.
+#define LANES_VNNI(init2, body2, init1, body1, bsize, pair, pblk, one, blk, done) \
 	CMPQ BX, $2 \
 	JLT one \
 pair: \
 	LANE_PAIR_START \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
 pblk: \
 	PREFETCHT0 2048(R10) \
 	PREFETCHT0 2048(R10)(R13*1) \
 	LANE_SCALE2 \
-	LANE_INIT2 \
+	init2 \
 	body2 \
 	LANE_BLOCK_END2 \
 	ADDQ $bsize, R10 \
 	DECQ CX \
 	JNZ pblk \
+	VADDPS Y2, Y0, Y0 \
+	VADDPS Y3, Y1, Y1 \
 	LANE_PAIR_END \
 	CMPQ BX, $2 \
 	JGE pair \
@@ -242,16 +264,17 @@ pblk: \
 	JEQ done \
 one: \
 	LANE_ROW_START \
+	VXORPS Y2, Y2, Y2 \
 blk: \
 	PREFETCHT0 2048(R10) \
 	LANE_SCALE \
-	VMOVDQU (R12), Y6 \
-	VPXOR Y7, Y7, Y7 \
+	init1 \
 	body1 \
 	LANE_BLOCK_END \
 	ADDQ $bsize, R10 \
 	DECQ CX \
 	JNZ blk \
+	VADDPS Y2, Y0, Y0 \
 	LANE_ROW_END \
 done: \
 	VZEROUPPER \
@@ -263,18 +286,18 @@ done: \
 	MOVQ rows+16(FP), BX \
 	MOVQ out+56(FP), R9
 
-// func q40Lanes8VNNI(w *byte, rb, rows int, x *int8, d *float32, s *int32, nb int, out *float32)
+// func q40Lanes8VNNI(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
 TEXT ·q40Lanes8VNNI(SB), NOSPLIT, $0-64
 	LANES_ARGS
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Y13
 	MOVL $0xf0f0f0f0, AX
 	VPBROADCASTD AX, Y12
-	LANES_VNNI(Q40_PAIR, Q40_ONE, 18, q40pair, q40pblk, q40one, q40blk, q40done)
+	LANES_VNNI(Q40_INIT2, Q40_PAIR, Q40_INIT1, Q40_ONE, 18, q40pair, q40pblk, q40one, q40blk, q40done)
 
 // func q80Lanes8VNNI(w *byte, rb, rows int, x *int8, d *float32, s *int32, nb int, out *float32)
 TEXT ·q80Lanes8VNNI(SB), NOSPLIT, $0-64
 	LANES_ARGS
 	MOVL $0x80808080, AX
 	VPBROADCASTD AX, Y13
-	LANES_VNNI(Q80_PAIR, Q80_ONE, 34, q80pair, q80pblk, q80one, q80blk, q80done)
+	LANES_VNNI(LANE_INIT2, Q80_PAIR, Q80_INIT1, Q80_ONE, 34, q80pair, q80pblk, q80one, q80blk, q80done)

@@ -28,11 +28,13 @@ const laneRows = 32
 // elements 32b+4k..32b+4k+3 of vector 8g+j; d[(g*nb+b)*8+j] its block
 // scale and s[(g*nb+b)*8+j] its block's offset correction: -off times the
 // sum of the block's 32 quantized values, for kernels that add off to
-// every weight (to make them unsigned bytes). Vectors past n are zero.
+// every weight (to make them unsigned bytes); c[(g*nb+b)*8+j] is 8*d*sum,
+// Q4_0's offset as MatVec applies it (act.c). Vectors past n are zero.
 type lanePack struct {
 	x   []int8
 	d   []float32
 	s   []int32
+	c   []float32
 	tmp act
 }
 
@@ -47,6 +49,7 @@ func (p *lanePack) pack(x []float32, n, cols int, off int32) int {
 	p.x = grow(p.x, groups*nb*laneW*qk)
 	p.d = grow(p.d, groups*nb*laneW)
 	p.s = grow(p.s, groups*nb*laneW)
+	p.c = grow(p.c, groups*nb*laneW)
 	p.tmp.d = grow(p.tmp.d, nb)
 	p.tmp.qs = grow(p.tmp.qs, cols)
 	x32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.x))), len(p.x)/4)
@@ -56,7 +59,7 @@ func (p *lanePack) pack(x []float32, n, cols int, off int32) int {
 		base := g * nb * laneW
 		if j >= n {
 			for b := range nb {
-				p.d[base+b*laneW+l], p.s[base+b*laneW+l] = 0, 0
+				p.d[base+b*laneW+l], p.s[base+b*laneW+l], p.c[base+b*laneW+l] = 0, 0, 0
 				for k := range qk / 4 {
 					x32[(base+b*laneW+k)*laneW+l] = 0
 				}
@@ -71,6 +74,7 @@ func (p *lanePack) pack(x []float32, n, cols int, off int32) int {
 				s += int32(q)
 			}
 			p.s[base+b*laneW+l] = -off * s
+			p.c[base+b*laneW+l] = 8 * p.tmp.d[b] * float32(s)
 			for k := range qk / 4 {
 				x32[(base+b*laneW+k)*laneW+l] = q32[b*qk/4+k]
 			}
@@ -83,17 +87,22 @@ func (p *lanePack) pack(x []float32, n, cols int, off int32) int {
 // n×Cols, out n×Rows, as MatMul): where the weight type has a lane kernel
 // on this CPU each weight block is expanded once and multiplied with eight
 // vectors at a time, so a step's cost grows with the weights' size rather
-// than with the number of sequences. Other types and CPUs go to MatMul.
-// Results equal MatVec's up to float rounding (the integer block dots are
-// the same; they are summed in another order).
+// than with the number of sequences. Other types and CPUs multiply each
+// vector as MatVec does (bit for bit), a chunk of rows for every vector
+// while it is in cache. Lane results equal MatVec's up to float rounding
+// (the integer block dots are the same; they are summed in another order).
 func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 	checkMat("MatMulBatch", m)
 	if n < 0 || len(x) != n*m.Cols || len(out) != n*m.Rows {
 		panic(fmt.Sprintf("tensor: MatMulBatch of a %dx%d matrix with n=%d, len(x)=%d, len(out)=%d", m.Rows, m.Cols, n, len(x), len(out)))
 	}
+	if n == 0 || m.Cols == 0 {
+		clear(out)
+		return
+	}
 	kern, off := laneKernel(m.Type)
-	if kern == nil || n < 2 || m.Cols == 0 {
-		MatMul(out, m, x, n)
+	if kern == nil || n == 1 {
+		MatMulEach(out, m, x, n)
 		return
 	}
 	p := lanePool.Get().(*lanePack)
@@ -106,7 +115,7 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 		for r0 := lo; r0 < hi; r0 += laneRows {
 			r1 := min(hi, r0+laneRows)
 			for g := range groups {
-				kern(m.Data[r0*rb:r1*rb], rb, r1-r0, p.x[g*nb*laneW*qk:(g+1)*nb*laneW*qk], p.d[g*nb*laneW:(g+1)*nb*laneW], p.s[g*nb*laneW:(g+1)*nb*laneW], nb, o[:(r1-r0)*laneW])
+				kern(m.Data[r0*rb:r1*rb], rb, r1-r0, p.x[g*nb*laneW*qk:(g+1)*nb*laneW*qk], p.d[g*nb*laneW:(g+1)*nb*laneW], p.s[g*nb*laneW:(g+1)*nb*laneW], p.c[g*nb*laneW:(g+1)*nb*laneW], nb, o[:(r1-r0)*laneW])
 				for j := g * laneW; j < min(n, (g+1)*laneW); j++ {
 					dst := out[j*m.Rows+r0 : j*m.Rows+r1]
 					for r := range dst {
@@ -119,6 +128,51 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 	lanePool.Put(p)
 }
 
+// MatMulEach is MatVec of each of the n vectors of x (n×Cols, out n×Rows
+// as MatMul), bit for bit, with each chunk of weight rows multiplied with
+// every vector while it is in cache, so that the weights are read from
+// memory once: a batched decode step whose results equal a lone decode's
+// exactly, at the lone kernels' arithmetic cost per vector.
+func MatMulEach(out []float32, m *Matrix, x []float32, n int) {
+	checkMat("MatMulEach", m)
+	if n < 0 || len(x) != n*m.Cols || len(out) != n*m.Rows {
+		panic(fmt.Sprintf("tensor: MatMulEach of a %dx%d matrix with n=%d, len(x)=%d, len(out)=%d", m.Rows, m.Cols, n, len(x), len(out)))
+	}
+	if n == 0 || m.Cols == 0 {
+		clear(out)
+		return
+	}
+	matVecEach(out, m, x, n)
+}
+
+// eachPool holds the activations of matVecEach.
+var eachPool = sync.Pool{New: func() any { return new([]act) }}
+
+// matVecEach is MatVec of each vector, the rows split over the pool so that
+// each chunk of rows serves every vector while it is in cache: the weights
+// are read from memory once, and each result is MatVec's to the bit.
+func matVecEach(out []float32, m *Matrix, x []float32, n int) {
+	ap := eachPool.Get().(*[]act)
+	if len(*ap) < n {
+		*ap = append(*ap, make([]act, n-len(*ap))...)
+	}
+	acts := (*ap)[:n]
+	for j := range acts {
+		acts[j].prepare(m.Type, x[j*m.Cols:(j+1)*m.Cols])
+	}
+	rb := m.rowBytes()
+	chunk := max(1, min((32<<10)/max(rb, 1), (m.Rows+4*workers()-1)/(4*workers())))
+	parallelFor(m.Rows, chunk, func(lo, hi int) {
+		for r0 := lo; r0 < hi; r0 += chunk {
+			r1 := min(hi, r0+chunk)
+			for j := range acts {
+				matVecRows(out[j*m.Rows:(j+1)*m.Rows], m, &acts[j], r0, r1)
+			}
+		}
+	})
+	eachPool.Put(ap)
+}
+
 // laneFunc computes rows weight rows (w, rb bytes each) against one lane
-// group (x, d, s of nb blocks): out[r*8+j] is row r times vector j.
-type laneFunc func(w []byte, rb, rows int, x []int8, d []float32, s []int32, nb int, out []float32)
+// group (x, d, s, c of nb blocks): out[r*8+j] is row r times vector j.
+type laneFunc func(w []byte, rb, rows int, x []int8, d []float32, s []int32, c []float32, nb int, out []float32)

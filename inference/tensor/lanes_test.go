@@ -38,19 +38,23 @@ func TestMatMulBatch(t *testing.T) {
 	t.Run("one worker", func(t *testing.T) {
 		// parallelFor hands a single worker every row at once.
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-		checkMatMulBatch(t, useVNNI, Q4_0, 100)
+		checkMatMulBatch(t, useVNNI, Q4_0, 100, 512)
 	})
 	for _, vnni := range variants {
 		for _, typ := range laneTestTypes {
 			t.Run(fmt.Sprintf("%v/vnni=%v", typ, vnni), func(t *testing.T) {
-				checkMatMulBatch(t, vnni, typ, 67)
+				for _, cols := range []int{256, 512} {
+					checkMatMulBatch(t, vnni, typ, 67, cols)
+				}
+				if typ.BlockElems() == qk {
+					checkMatMulBatch(t, vnni, typ, 32, 64)
+				}
 			})
 		}
 	}
 }
 
-func checkMatMulBatch(t *testing.T, vnni bool, typ Type, rows int) {
-	const cols = 512
+func checkMatMulBatch(t *testing.T, vnni bool, typ Type, rows, cols int) {
 	saved := useVNNI
 	useVNNI = vnni
 	defer func() { useVNNI = saved }()
@@ -88,7 +92,7 @@ func checkMatMulBatch(t *testing.T, vnni bool, typ Type, rows int) {
 					tol = 2e-2 * mag // Q8_K and F16 activations, or MatVec's kernels
 				}
 				if math.Abs(g-ref) > tol {
-					t.Fatalf("n=%d vector %d row %d: %g, reference %g (tolerance %g)", n, j, i, g, ref, tol)
+					t.Fatalf("%dx%d n=%d vector %d row %d: %g, reference %g (tolerance %g)", rows, cols, n, j, i, g, ref, tol)
 				}
 				if d := math.Abs(g - float64(one[i])); d > 1e-5*mag {
 					t.Fatalf("n=%d vector %d row %d: %g, MatVec %g", n, j, i, g, one[i])
@@ -161,7 +165,7 @@ func BenchmarkLaneKernel(b *testing.B) {
 			b.Run(fmt.Sprintf("%v/lanes/vnni=%v", typ, vnni), func(b *testing.B) {
 				cpu0 := processCPU()
 				for b.Loop() {
-					kern(m.Data, m.rowBytes(), rows, p.x, p.d, p.s, nb, out)
+					kern(m.Data, m.rowBytes(), rows, p.x, p.d, p.s, p.c, nb, out)
 				}
 				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb*laneW), "cpu-ns/block-vec")
 			})
@@ -201,7 +205,7 @@ func BenchmarkLaneKernelDRAM(b *testing.B) {
 				m := ms[i%len(ms)]
 				i++
 				for r := 0; r < rows; r += laneRows {
-					kern(m.Data[r*m.rowBytes():], m.rowBytes(), laneRows, p.x, p.d, p.s, nb, out)
+					kern(m.Data[r*m.rowBytes():], m.rowBytes(), laneRows, p.x, p.d, p.s, p.c, nb, out)
 				}
 			}
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb*laneW), "cpu-ns/block-vec")
@@ -216,4 +220,35 @@ func BenchmarkLaneKernelDRAM(b *testing.B) {
 		}
 		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb), "cpu-ns/block-vec")
 	})
+}
+
+// TestMatMulEach: each vector's result is MatVec's to the bit, for 1 to 9
+// vectors and rows split over the pool.
+func TestMatMulEach(t *testing.T) {
+	const rows, cols = 301, 512
+	for _, typ := range laneTestTypes {
+		r := rand.New(rand.NewPCG(5, uint64(typ)))
+		data, err := Quantize(typ, randVec(r, rows*cols, 0.5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewMatrix(typ, rows, cols, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 2, 5, 9} {
+			x := randVec(r, n*cols, 1)
+			got := make([]float32, n*rows)
+			MatMulEach(got, m, x, n)
+			one := make([]float32, rows)
+			for j := range n {
+				MatVec(one, m, x[j*cols:(j+1)*cols])
+				for i := range rows {
+					if math.Float32bits(got[j*rows+i]) != math.Float32bits(one[i]) {
+						t.Fatalf("%v n=%d vector %d row %d: %g, MatVec %g", typ, n, j, i, got[j*rows+i], one[i])
+					}
+				}
+			}
+		}
+	}
 }
