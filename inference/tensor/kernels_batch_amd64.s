@@ -25,11 +25,10 @@
 	MOVQ SI, R10 \
 	VXORPS Y0, Y0, Y0
 
-// LANE_SCALE: Y11 = the f16 block scale at (R10), broadcast.
+// LANE_SCALE: Y11 = the f16 block scale at (R10), broadcast (the three
+// halves converted after it, the block's next bytes, go unused).
 #define LANE_SCALE \
-	MOVWLZX (R10), AX \
-	VMOVD AX, X11 \
-	VCVTPH2PS X11, X11 \
+	VCVTPH2PS (R10), X11 \
 	VBROADCASTSS X11, Y11
 
 // LANE_BLOCK_END: Y0 += float(Y6) * scale * lane scales; next block.
@@ -140,13 +139,9 @@ q40avxblk:
 	VPXOR Y7, Y7, Y7
 
 #define LANE_SCALE2 \
-	MOVWLZX (R10), AX \
-	VMOVD AX, X11 \
-	VCVTPH2PS X11, X11 \
+	VCVTPH2PS (R10), X11 \
 	VBROADCASTSS X11, Y11 \
-	MOVWLZX (R10)(R13*1), AX \
-	VMOVD AX, X14 \
-	VCVTPH2PS X14, X14 \
+	VCVTPH2PS (R10)(R13*1), X14 \
 	VBROADCASTSS X14, Y14
 
 #define LANE_BLOCK_END2 \
