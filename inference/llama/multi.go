@@ -239,15 +239,17 @@ func (b *Batch) matmul(out []float32, w *tensor.Matrix, x []float32, n int) {
 
 // mulRows multiplies k independent rows (one per sequence) with w:
 // tensor.MatMulBatch, whose lane kernels expand each weight block once for
-// eight rows, from batchLaneMin rows; MatVec of each below, where it costs
-// no more and computes what a lone decode computes.
+// eight rows, from batchLaneMin rows; below, where lanes would cost as
+// much, tensor.MatMulEach: what a lone decode computes, bit for bit, the
+// weights still read once.
 func mulRows(out []float32, w *tensor.Matrix, x []float32, k int) {
-	if k >= batchLaneMin {
+	switch {
+	case k >= batchLaneMin:
 		tensor.MatMulBatch(out[:k*w.Rows], w, x[:k*w.Cols], k)
-		return
-	}
-	for j := range k {
-		tensor.MatVec(out[j*w.Rows:(j+1)*w.Rows], w, x[j*w.Cols:(j+1)*w.Cols])
+	case k == 1:
+		tensor.MatVec(out[:w.Rows], w, x[:w.Cols])
+	default:
+		tensor.MatMulEach(out[:k*w.Rows], w, x[:k*w.Cols], k)
 	}
 }
 

@@ -11,6 +11,7 @@
 // shuffle unit is needed. Registers common to all:
 //   SI  row start, R10 block pointer, BX rows left, CX blocks left
 //   DI  lane activations, DX lane scales, R12 lane offsets (Q4_0: c), R9 out
+//   R11 32 * the block index (DX, R12 step 32 bytes a block, DI 256)
 //   Y0  float sums of the row (one lane per vector), Y11 block scale
 // Arguments: w, rb, rows, x, d, s, nb, out. Each block prefetches the
 // weights 2 KiB ahead: the kernels' many loads per block otherwise keep too
@@ -23,23 +24,21 @@
 	MOVQ s+40(FP), R12 \
 	MOVQ nb+48(FP), CX \
 	MOVQ SI, R10 \
+	XORQ R11, R11 \
 	VXORPS Y0, Y0, Y0
 
-// LANE_SCALE: Y11 = the f16 block scale at (R10), broadcast.
+// LANE_SCALE: Y11 = the f16 block scale at (R10), broadcast (the three
+// halves converted after it, the block's next bytes, go unused).
 #define LANE_SCALE \
-	MOVWLZX (R10), AX \
-	VMOVD AX, X11 \
-	VCVTPH2PS X11, X11 \
+	VCVTPH2PS (R10), X11 \
 	VBROADCASTSS X11, Y11
 
 // LANE_BLOCK_END: Y0 += float(Y6) * scale * lane scales; next block.
 #define LANE_BLOCK_END \
 	VCVTDQ2PS Y6, Y6 \
-	VMULPS (DX), Y11, Y11 \
+	VMULPS (DX)(R11*1), Y11, Y11 \
 	VFMADD231PS Y11, Y6, Y0 \
-	ADDQ $256, DI \
-	ADDQ $32, DX \
-	ADDQ $32, R12
+	ADDQ $32, R11
 
 // LANE_ROW_END: store the row's eight results, next row.
 #define LANE_ROW_END \
@@ -52,15 +51,15 @@
 // register src (its 16 bytes in both halves) with vpshufd.
 #define MADDSHUF4(src, base) \
 	VPSHUFD $0x00, src, Y4 \
-	VPMADDUBSW (32*base)(DI), Y4, Y8 \
+	VPMADDUBSW (32*base)(DI)(R11*8), Y4, Y8 \
 	VPSHUFD $0x55, src, Y5 \
-	VPMADDUBSW (32*base+32)(DI), Y5, Y9 \
+	VPMADDUBSW (32*base+32)(DI)(R11*8), Y5, Y9 \
 	VPADDW Y8, Y6, Y6 \
 	VPADDW Y9, Y7, Y7 \
 	VPSHUFD $0xaa, src, Y4 \
-	VPMADDUBSW (32*base+64)(DI), Y4, Y8 \
+	VPMADDUBSW (32*base+64)(DI)(R11*8), Y4, Y8 \
 	VPSHUFD $0xff, src, Y5 \
-	VPMADDUBSW (32*base+96)(DI), Y5, Y9 \
+	VPMADDUBSW (32*base+96)(DI)(R11*8), Y5, Y9 \
 	VPADDW Y8, Y6, Y6 \
 	VPADDW Y9, Y7, Y7
 
@@ -94,7 +93,7 @@ q40avxblk:
 	MADDSHUF4(Y3, 4)
 	VPADDW Y7, Y6, Y6
 	VPMADDWD Y15, Y6, Y6
-	VFNMADD231PS (R12), Y11, Y14
+	VFNMADD231PS (R12)(R11*1), Y11, Y14
 	LANE_BLOCK_END
 	ADDQ $18, R10
 	DECQ CX
@@ -115,8 +114,8 @@ q40avxblk:
 	VXORPS Y1, Y1, Y1
 
 #define LANE_INIT2 \
-	VMOVDQU (R12), Y6 \
-	VMOVDQU (R12), Y8 \
+	VMOVDQU (R12)(R11*1), Y6 \
+	VMOVDQU (R12)(R11*1), Y8 \
 	VPXOR Y7, Y7, Y7 \
 	VPXOR Y9, Y9, Y9
 
@@ -127,39 +126,33 @@ q40avxblk:
 	VPXOR Y8, Y8, Y8 \
 	VPXOR Y7, Y7, Y7 \
 	VPXOR Y9, Y9, Y9 \
-	VFNMADD231PS (R12), Y11, Y2 \
-	VFNMADD231PS (R12), Y14, Y3
+	VFNMADD231PS (R12)(R11*1), Y11, Y2 \
+	VFNMADD231PS (R12)(R11*1), Y14, Y3
 
 #define Q40_INIT1 \
 	VPXOR Y6, Y6, Y6 \
 	VPXOR Y7, Y7, Y7 \
-	VFNMADD231PS (R12), Y11, Y2
+	VFNMADD231PS (R12)(R11*1), Y11, Y2
 
 #define Q80_INIT1 \
-	VMOVDQU (R12), Y6 \
+	VMOVDQU (R12)(R11*1), Y6 \
 	VPXOR Y7, Y7, Y7
 
 #define LANE_SCALE2 \
-	MOVWLZX (R10), AX \
-	VMOVD AX, X11 \
-	VCVTPH2PS X11, X11 \
+	VCVTPH2PS (R10), X11 \
 	VBROADCASTSS X11, Y11 \
-	MOVWLZX (R10)(R13*1), AX \
-	VMOVD AX, X14 \
-	VCVTPH2PS X14, X14 \
+	VCVTPH2PS (R10)(R13*1), X14 \
 	VBROADCASTSS X14, Y14
 
 #define LANE_BLOCK_END2 \
 	VCVTDQ2PS Y6, Y6 \
 	VCVTDQ2PS Y8, Y8 \
-	VMOVUPS (DX), Y15 \
+	VMOVUPS (DX)(R11*1), Y15 \
 	VMULPS Y15, Y11, Y11 \
 	VMULPS Y15, Y14, Y14 \
 	VFMADD231PS Y11, Y6, Y0 \
 	VFMADD231PS Y14, Y8, Y1 \
-	ADDQ $256, DI \
-	ADDQ $32, DX \
-	ADDQ $32, R12
+	ADDQ $32, R11
 
 #define LANE_PAIR_END \
 	VMOVUPS Y0, (R9) \
@@ -172,7 +165,7 @@ q40avxblk:
 // four weight bytes at woff of both rows, each broadcast and expanded by
 // op with mask; sums into a and b.
 #define BG2(op, woff, mask, k, a, b) \
-	VMOVDQU (32*k)(DI), Y15 \
+	VMOVDQU (32*k)(DI)(R11*8), Y15 \
 	op woff(R10), mask, Y4 \
 	VPDPBUSD Y15, Y4, a \
 	op woff(R10)(R13*1), mask, Y5 \
@@ -181,7 +174,7 @@ q40avxblk:
 // BG1(op, woff, mask, k, a): BG2 for row A alone.
 #define BG1(op, woff, mask, k, a) \
 	op woff(R10), mask, Y4 \
-	VPDPBUSD (32*k)(DI), Y4, a
+	VPDPBUSD (32*k)(DI)(R11*8), Y4, a
 
 // Q4_0: groups 0..3 are the low nibbles of bytes 0..15 (mask Y13 =
 // 0x0f..), groups 4..7 the high ones, masked in place with Y12 = 0xf0..
