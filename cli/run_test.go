@@ -142,25 +142,34 @@ func startDaemon(t *testing.T, home string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	var derr syncBuffer
-	done := make(chan int, 1)
+	exited := make(chan struct{})
 	go func() {
-		done <- Run(ctx, []string{"cairn", "--home", home, "daemon", "--http", "127.0.0.1:0"}, io.Discard, &derr)
+		defer close(exited)
+		Run(ctx, []string{"cairn", "--home", home, "daemon", "--http", "127.0.0.1:0"}, io.Discard, &derr)
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		<-exited
 	})
-	var addr string
-	for i := 0; i < 200 && addr == ""; i++ {
+	// A daemon starts in well under a second on an idle machine; a loaded
+	// two-core CI machine may take many, so the bound is generous.
+	deadline := time.NewTimer(time.Minute)
+	defer deadline.Stop()
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		if _, rest, ok := strings.Cut(derr.String(), ", http://"); ok {
-			addr, _, _ = strings.Cut(rest, "\n")
+			addr, _, _ := strings.Cut(rest, "\n")
+			return addr
 		}
-		time.Sleep(25 * time.Millisecond)
+		select {
+		case <-tick.C:
+		case <-exited:
+			t.Fatalf("daemon exited before it served: %s", derr.String())
+		case <-deadline.C:
+			t.Fatalf("daemon did not start within a minute: %s", derr.String())
+		}
 	}
-	if addr == "" {
-		t.Fatalf("daemon did not start: %s", derr.String())
-	}
-	return addr
 }
 
 // TestRunThroughDaemon: with a daemon running, `cairn run` is forwarded to

@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +24,7 @@ import (
 
 // upstream is a Hub for tests: Cairn's own hfapi server over a store of
 // its own, behind faults the Hub shows in real life (gated 401s, 500s,
-// connections cut mid-body, a corrupted body).
+// connections cut mid-body, a body stalled mid-way, a corrupted body).
 type upstream struct {
 	srv *httptest.Server
 	st  *store.Store
@@ -32,8 +34,9 @@ type upstream struct {
 	fail     map[string]int // URL path → 500s still to answer
 	cut      map[string]int // URL path → bodies still to cut after cutAt bytes
 	cutAt    int
-	corrupt  string // URL path whose body has a byte flipped
-	redirect string // URL path answered with a redirect to this URL
+	stall    map[string]int // URL path → body bytes after which it stalls until the client goes away
+	corrupt  string         // URL path whose body has a byte flipped
+	redirect string         // URL path answered with a redirect to this URL
 	reqs     []seen
 }
 
@@ -43,7 +46,7 @@ type seen struct {
 
 func newUpstream(t *testing.T) *upstream {
 	t.Helper()
-	u := &upstream{st: openStore(t), fail: map[string]int{}, cut: map[string]int{}}
+	u := &upstream{st: openStore(t), fail: map[string]int{}, cut: map[string]int{}, stall: map[string]int{}}
 	api, err := hfapi.New(u.st, hfapi.Options{PageSize: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +64,7 @@ func newUpstream(t *testing.T) *upstream {
 			u.cut[r.URL.Path]--
 		}
 		corrupt := u.corrupt == r.URL.Path
+		stallAt, stall := u.stall[r.URL.Path]
 		u.mu.Unlock()
 		switch {
 		case token != "" && r.Header.Get("Authorization") != "Bearer "+token:
@@ -76,8 +80,11 @@ func newUpstream(t *testing.T) *upstream {
 			return
 		}
 		var fw http.ResponseWriter = w
-		if cut || corrupt {
-			fw = &faultWriter{ResponseWriter: w, cutAt: -1, flipAt: -1}
+		if cut || corrupt || stall {
+			fw = &faultWriter{ResponseWriter: w, cutAt: -1, flipAt: -1, stallAt: -1, gone: r.Context().Done()}
+			if stall {
+				fw.(*faultWriter).stallAt = stallAt
+			}
 			if cut {
 				fw.(*faultWriter).cutAt = u.cutAt
 			}
@@ -97,12 +104,13 @@ func (u *upstream) requests() []seen {
 	return append([]seen(nil), u.reqs...)
 }
 
-// faultWriter cuts the connection after cutAt body bytes, or flips the
-// body byte at flipAt.
+// faultWriter cuts the connection after cutAt body bytes, stalls after
+// stallAt until the client has gone, or flips the body byte at flipAt.
 type faultWriter struct {
 	http.ResponseWriter
-	n             int
-	cutAt, flipAt int
+	n                      int
+	cutAt, stallAt, flipAt int
+	gone                   <-chan struct{}
 }
 
 func (f *faultWriter) Write(p []byte) (int, error) {
@@ -114,6 +122,12 @@ func (f *faultWriter) Write(p []byte) (int, error) {
 		k := f.cutAt - f.n
 		f.ResponseWriter.Write(p[:k])
 		f.ResponseWriter.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	if f.stallAt >= 0 && f.n+len(p) > f.stallAt {
+		f.ResponseWriter.Write(p[:f.stallAt-f.n])
+		f.ResponseWriter.(http.Flusher).Flush()
+		<-f.gone
 		panic(http.ErrAbortHandler)
 	}
 	f.n += len(p)
@@ -380,9 +394,12 @@ func TestMirrorResume(t *testing.T) {
 	}
 
 	// Across runs: the first run gives up, the second resumes from the
-	// spooled bytes.
+	// spooled bytes. The tokenizer's body stalls mid-way in the first run,
+	// so that run's failure always cancels a transfer under way.
+	tok := "/acme/m/resolve/" + m.Commit + "/tokenizer.json"
 	u.mu.Lock()
 	u.reqs = nil
+	u.stall[tok] = 100 << 10
 	u.mu.Unlock()
 	u.cut[big] = 2
 	st = openStore(t)
@@ -395,6 +412,18 @@ func TestMirrorResume(t *testing.T) {
 	if refs, _ := st.Refs(t.Context(), "", ""); len(refs) != 0 {
 		t.Fatalf("refs after a failed mirror: %v", refs)
 	}
+	u.mu.Lock()
+	delete(u.stall, tok)
+	u.mu.Unlock()
+	// The failure cancels the other files wherever they are (not started,
+	// mid-body, imported): what the second run must fetch is exactly what
+	// the first left out of the spool, never a byte it spooled.
+	spool := filepath.Join(o.SpoolDir, string(manifest.Model), "acme/m", m.Commit)
+	need := leftToFetch(t, spool, modelFiles())
+	if want := int64(len(modelFiles()["model.safetensors"])) - 1<<20; need["model.safetensors"] != want {
+		t.Fatalf("after the failed run the big file misses %d bytes, want %d (both cut bodies spooled)", need["model.safetensors"], want)
+	}
+	before := len(u.requests())
 	res, err = Mirror(t.Context(), st, "acme/m", o)
 	if err != nil {
 		t.Fatalf("Mirror(resumed run) = %v", err)
@@ -404,9 +433,50 @@ func TestMirrorResume(t *testing.T) {
 	if len(rngs) != 3 || rngs[1] != "bytes=524288-" || rngs[2] != "bytes=1048576-" {
 		t.Fatalf("ranges across runs = %q, want [\"\" bytes=524288- bytes=1048576-]", rngs)
 	}
-	if res.Downloaded != int64(len(modelFiles()["model.safetensors"]))-1<<20 {
-		t.Errorf("second run downloaded %d bytes, want only the rest of the big file", res.Downloaded)
+	var sum int64
+	for p, b := range modelFiles() {
+		sum += need[p]
+		got := rangesOf(u.requests()[before:], "/acme/m/resolve/"+m.Commit+"/"+p)
+		var want []string
+		switch have := int64(len(b)) - need[p]; {
+		case need[p] == 0:
+		case have == 0:
+			want = []string{""}
+		default:
+			want = []string{fmt.Sprintf("bytes=%d-", have)}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("second run asked for %s with ranges %q, want %q (%d of %d bytes spooled)", p, got, want, int64(len(b))-need[p], len(b))
+		}
 	}
+	if res.Downloaded != sum {
+		t.Errorf("second run downloaded %d bytes, want %d: only what the first left out of the spool", res.Downloaded, sum)
+	}
+}
+
+// leftToFetch reads a spool a failed run left: per file, the bytes a
+// resuming run must still download (none of a file journalled done, the
+// tail of a partial one, all of one never started).
+func leftToFetch(t *testing.T, spool string, files map[string][]byte) map[string]int64 {
+	t.Helper()
+	need := map[string]int64{}
+	for p, b := range files {
+		name := spoolName(spool, p)
+		if _, err := os.Stat(name + ".done"); err == nil {
+			need[p] = 0
+			continue
+		}
+		fi, err := os.Stat(name + ".part")
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			need[p] = int64(len(b))
+		case err != nil:
+			t.Fatal(err)
+		default:
+			need[p] = int64(len(b)) - fi.Size()
+		}
+	}
+	return need
 }
 
 func rangesOf(reqs []seen, path string) []string {

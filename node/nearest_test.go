@@ -194,7 +194,9 @@ func TestEdgePullsFromNearestReplica(t *testing.T) {
 		t.Errorf("pull fetched %d bytes, want at least the files' %d", st.Bytes, total)
 	}
 	byPeer := map[peer.ID]int64{}
+	rtts := map[peer.ID]time.Duration{}
 	for _, p := range st.Peers {
+		rtts[p.ID] = p.RTT
 		// Both mirrors took part: the far one was live and could serve,
 		// so the split is the scheduler's choice.
 		if p.Err != "" {
@@ -207,8 +209,9 @@ func TestEdgePullsFromNearestReplica(t *testing.T) {
 	}
 	t.Logf("pull: %d bytes in %v; near %d bytes (rtt %v), far %d bytes (rtt %v)", st.Bytes, st.Duration.Round(time.Millisecond),
 		byPeer[near.ID], dEdge.Host.RTT(near.ID).Round(10*time.Microsecond), byPeer[far.ID], dEdge.Host.RTT(far.ID).Round(time.Millisecond))
-	if share := float64(byPeer[near.ID]) / float64(st.Bytes); share < 0.8 {
-		t.Errorf("near mirror delivered %.0f%% of the bytes (%+v), want at least 80%%", 100*share, st.Peers)
+	want := nearShare(rtts[near.ID], rtts[far.ID], st.Bytes)
+	if share := float64(byPeer[near.ID]) / float64(st.Bytes); share < want {
+		t.Errorf("near mirror delivered %.0f%% of the bytes (%+v), want at least %.0f%%", 100*share, st.Peers, 100*want)
 	}
 
 	// The edge answers from its pulled copy: the materialised file loads
@@ -233,6 +236,20 @@ func TestEdgePullsFromNearestReplica(t *testing.T) {
 	if got := m.Tokenizer().Decode(m.PromptTokens(req)) + res.Text; got != wantText {
 		t.Errorf("edge generated %q\nwant %q", got, wantText)
 	}
+}
+
+// nearShare is the least share of total bytes the near peer carries,
+// at most 80%, by p2p/fetch's documented policy for the round trips the
+// fetch ranked by: the far peer weighs (5ms+near)/(5ms+far) against the
+// near one's 1 and may run one piece (total/32 for two peers, at least
+// 256 KiB) ahead of its share. On an idle machine loopback's round trip
+// is a fraction of a millisecond and the bound is 80%; a loaded one
+// measures tens of milliseconds there, and the far peer fairly gets more.
+func nearShare(near, far time.Duration, total int64) float64 {
+	const floor = 5 * time.Millisecond
+	w := float64(floor+near) / float64(floor+far)
+	piece := max(total/32, 256<<10)
+	return min(0.8, 1/(1+w)-float64(piece)/float64(total))
 }
 
 // delayingProxy forwards TCP connections to target, holding every chunk
