@@ -253,9 +253,10 @@ func TestMatMulEach(t *testing.T) {
 	}
 }
 
-// TestMatMulBatchExactQ40 checks that the Q4_0 lane kernels give each
-// vector MatVec's result bit for bit, on widths of whole groups of four
-// blocks, with a remainder, and below four blocks.
+// TestMatMulBatchExactQ40 checks that the Q4_0 lane kernels, through
+// MatMulBatch and MatMul, give each vector MatVec's result bit for bit, on
+// widths of whole groups of four blocks, with a remainder, and below four
+// blocks.
 func TestMatMulBatchExactQ40(t *testing.T) {
 	variants := []bool{useVNNI}
 	if useVNNI {
@@ -279,14 +280,18 @@ func TestMatMulBatchExactQ40(t *testing.T) {
 				}
 				for _, n := range []int{2, 8, 11} {
 					x := randVec(r, n*cols, 1)
-					got := make([]float32, n*rows)
+					got, mm := make([]float32, n*rows), make([]float32, n*rows)
 					MatMulBatch(got, m, x, n)
+					MatMul(mm, m, x, n)
 					one := make([]float32, rows)
 					for j := range n {
 						MatVec(one, m, x[j*cols:(j+1)*cols])
 						for i := range rows {
 							if g := got[j*rows+i]; math.Float32bits(g) != math.Float32bits(one[i]) {
 								t.Fatalf("cols=%d n=%d vector %d row %d: %g, MatVec %g", cols, n, j, i, g, one[i])
+							}
+							if g := mm[j*rows+i]; math.Float32bits(g) != math.Float32bits(one[i]) {
+								t.Fatalf("MatMul cols=%d n=%d vector %d row %d: %g, MatVec %g", cols, n, j, i, g, one[i])
 							}
 						}
 					}
