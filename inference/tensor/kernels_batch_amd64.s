@@ -209,11 +209,12 @@ TEXT ·q80Lanes8VNNI(SB), NOSPLIT, $0-64
 // ((A0k+A2k)+(A1k+A3k))+Ck, then (x0+x1)+(x2+x3); plus dotQ40 over the
 // last nb%4 blocks, one float lane per group (T0..T7, Y20..Y27) and one
 // offset sum (Y28), reduced as ((T0+T4)+Ct+(T1+T5))+((T2+T6)+(T3+T7)).
-// Y0..Y3 sum groups 0..3 (low nibbles), Y4..Y7 groups 4..7 (16 times the
-// high nibbles, Y12 = 0xf0..), Y13 = 0x0f.., Y14 the scale, Y15 a temp.
+// Y0..Y3 sum groups 0..3 (low nibbles), Y4..Y7 groups 4..7 (high ones;
+// in Y0..Y3 too where the pair kernel adds them), Y13 = 0x0f.., Y14 the
+// scale, Y15 a temp.
 
 // XSCALE(C): Y14 = the block's weight scale dw; C -= dw*c (fused); Y14 =
-// dw times the lane scales.
+// dw times the lane scales; Y0..Y3 zero.
 #define XSCALE(C) \
 	PREFETCHT0 2048(R10) \
 	VCVTPH2PS (R10), X14 \
@@ -223,19 +224,16 @@ TEXT ·q80Lanes8VNNI(SB), NOSPLIT, $0-64
 	VPXOR Y0, Y0, Y0 \
 	VPXOR Y1, Y1, Y1 \
 	VPXOR Y2, Y2, Y2 \
-	VPXOR Y3, Y3, Y3 \
-	VPXOR Y4, Y4, Y4 \
-	VPXOR Y5, Y5, Y5 \
-	VPXOR Y6, Y6, Y6 \
-	VPXOR Y7, Y7, Y7
+	VPXOR Y3, Y3, Y3
 
-// XGROUP(k): groups k and k+4 of the block into Yk and Yk+4.
+// XGROUP(k, lo, hi): groups k and k+4 of the block into lo and hi (the
+// same register: their sum).
 #define XGROUP(k, lo, hi) \
 	VPANDD.BCST (2+4*k)(R10), Y13, Y15 \
 	VPDPBUSD (32*k)(DI)(R11*8), Y15, lo \
-	VPANDD.BCST (2+4*k)(R10), Y12, Y15 \
-	VPDPBUSD (32*k+128)(DI)(R11*8), Y15, hi \
-	VPSRAD $4, hi, hi
+	VPSRLD.BCST $4, (2+4*k)(R10), Y15 \
+	VPANDD Y13, Y15, Y15 \
+	VPDPBUSD (32*k+128)(DI)(R11*8), Y15, hi
 
 #define XGROUPS \
 	XGROUP(0, Y0, Y4) \
@@ -243,14 +241,16 @@ TEXT ·q80Lanes8VNNI(SB), NOSPLIT, $0-64
 	XGROUP(2, Y2, Y6) \
 	XGROUP(3, Y3, Y7)
 
+#define XGROUPS2 \
+	XGROUP(0, Y0, Y0) \
+	XGROUP(1, Y1, Y1) \
+	XGROUP(2, Y2, Y2) \
+	XGROUP(3, Y3, Y3)
+
 // XPAIRBLK: one block of a group of four into C and A0..A3 (its lanes k).
 #define XPAIRBLK(C, A0, A1, A2, A3) \
 	XSCALE(C) \
-	XGROUPS \
-	VPADDD Y4, Y0, Y0 \
-	VPADDD Y5, Y1, Y1 \
-	VPADDD Y6, Y2, Y2 \
-	VPADDD Y7, Y3, Y3 \
+	XGROUPS2 \
 	VCVTDQ2PS Y0, Y0 \
 	VCVTDQ2PS Y1, Y1 \
 	VCVTDQ2PS Y2, Y2 \
@@ -269,8 +269,6 @@ TEXT ·q40Lanes8ExactVNNI(SB), NOSPLIT, $0-64
 	MOVQ out+56(FP), R9
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Y13
-	MOVL $0xf0f0f0f0, AX
-	VPBROADCASTD AX, Y12
 q40xrow:
 	MOVQ x+24(FP), DI
 	MOVQ d+32(FP), DX
@@ -344,6 +342,10 @@ q40xpairdone:
 	VPXORD Y28, Y28, Y28
 q40xtail:
 	XSCALE(Y28)
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
 	XGROUPS
 	VCVTDQ2PS Y0, Y0
 	VCVTDQ2PS Y1, Y1
