@@ -28,10 +28,10 @@ const (
 // count generated tokens over wall time (the 4-token prompts included), and
 // CPU milliseconds per token are reported beside them. streams_as_alone
 // counts the first iteration's batched streams whose greedy tokens equal
-// the same request's served alone afterwards; the others are logged. (The
-// lane kernels sum in another order than MatVec: logits differ in the
-// last bits, which the F16 KV cache can amplify past the near-ties of
-// random weights.)
+// the same request's served alone afterwards; the others are logged. (Q4_0's
+// lane kernels, for decode steps and prompt chunks, sum as MatVec does, bit
+// for bit: a stream's tokens depend neither on the others nor on how much
+// of its prompt a session had cached.)
 func BenchmarkBatchDecode(b *testing.B) {
 	path, err := ModelPath(os.TempDir(), llama.TinyLlama, tensor.Q4_0)
 	if err != nil {

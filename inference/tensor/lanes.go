@@ -89,8 +89,9 @@ func (p *lanePack) pack(x []float32, n, cols int, off int32) int {
 // vectors at a time, so a step's cost grows with the weights' size rather
 // than with the number of sequences. Other types and CPUs multiply each
 // vector as MatVec does (bit for bit), a chunk of rows for every vector
-// while it is in cache. Lane results equal MatVec's up to float rounding
-// (the integer block dots are the same; they are summed in another order).
+// while it is in cache. Q4_0's lane results are MatVec's bit for bit (the
+// kernels sum in its float order); Q8_0's equal them up to float rounding
+// (the integer block dots are the same, summed in another order).
 func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 	checkMat("MatMulBatch", m)
 	if n < 0 || len(x) != n*m.Cols || len(out) != n*m.Rows {

@@ -7,10 +7,10 @@ package tensor
 // Lane kernels in kernels_batch_amd64.s; see laneFunc.
 
 //go:noescape
-func q40Lanes8AVX(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
+func q40Lanes8ExactAVX(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
 
 //go:noescape
-func q40Lanes8VNNI(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
+func q40Lanes8ExactVNNI(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
 
 //go:noescape
 func q80Lanes8VNNI(w *byte, rb, rows int, x *int8, d *float32, s *int32, nb int, out *float32)
@@ -33,12 +33,12 @@ func laneKernel(t Type) (laneFunc, int32) {
 
 func lanesQ40AVX(w []byte, rb, rows int, x []int8, d []float32, s []int32, c []float32, nb int, out []float32) {
 	laneBounds(Q4_0, w, rb, rows, x, d, s, c, nb, out)
-	q40Lanes8AVX(&w[0], rb, rows, &x[0], &d[0], &c[0], nb, &out[0])
+	q40Lanes8ExactAVX(&w[0], rb, rows, &x[0], &d[0], &c[0], nb, &out[0])
 }
 
 func lanesQ40VNNI(w []byte, rb, rows int, x []int8, d []float32, s []int32, c []float32, nb int, out []float32) {
 	laneBounds(Q4_0, w, rb, rows, x, d, s, c, nb, out)
-	q40Lanes8VNNI(&w[0], rb, rows, &x[0], &d[0], &c[0], nb, &out[0])
+	q40Lanes8ExactVNNI(&w[0], rb, rows, &x[0], &d[0], &c[0], nb, &out[0])
 }
 
 func lanesQ80VNNI(w []byte, rb, rows int, x []int8, d []float32, s []int32, c []float32, nb int, out []float32) {

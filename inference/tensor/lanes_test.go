@@ -252,3 +252,51 @@ func TestMatMulEach(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulBatchExactQ40 checks that the Q4_0 lane kernels, through
+// MatMulBatch and MatMul, give each vector MatVec's result bit for bit, on
+// widths of whole groups of four blocks, with a remainder, and below four
+// blocks.
+func TestMatMulBatchExactQ40(t *testing.T) {
+	variants := []bool{useVNNI}
+	if useVNNI {
+		variants = append(variants, false)
+	}
+	for _, vnni := range variants {
+		t.Run(fmt.Sprintf("vnni=%v", vnni), func(t *testing.T) {
+			saved := useVNNI
+			useVNNI = vnni
+			defer func() { useVNNI = saved }()
+			r := rand.New(rand.NewPCG(7, 7))
+			for _, cols := range []int{32, 64, 96, 128, 160, 224, 2048, 2080} {
+				const rows = 37
+				data, err := Quantize(Q4_0, randVec(r, rows*cols, 0.5))
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := NewMatrix(Q4_0, rows, cols, data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range []int{2, 8, 11} {
+					x := randVec(r, n*cols, 1)
+					got, mm := make([]float32, n*rows), make([]float32, n*rows)
+					MatMulBatch(got, m, x, n)
+					MatMul(mm, m, x, n)
+					one := make([]float32, rows)
+					for j := range n {
+						MatVec(one, m, x[j*cols:(j+1)*cols])
+						for i := range rows {
+							if g := got[j*rows+i]; math.Float32bits(g) != math.Float32bits(one[i]) {
+								t.Fatalf("cols=%d n=%d vector %d row %d: %g, MatVec %g", cols, n, j, i, g, one[i])
+							}
+							if g := mm[j*rows+i]; math.Float32bits(g) != math.Float32bits(one[i]) {
+								t.Fatalf("MatMul cols=%d n=%d vector %d row %d: %g, MatVec %g", cols, n, j, i, g, one[i])
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
