@@ -92,32 +92,12 @@ func dotQ80x4VNNI(w *byte, qs *int8, di *float32, nb, qstride int, out *float32)
 func dotQ40x4VNNI(w *byte, qs *int8, di, ci *float32, nb, qstride int, out *float32)
 
 //go:noescape
-func dotQ4KVNNI(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
-
-//go:noescape
-func dotQ6KVNNI(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
-
-//go:noescape
 func dotQ4Kx4VNNI(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
 
 //go:noescape
 func dotQ6Kx4VNNI(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
 
 // The int8 kernels, VNNI where the CPU has it.
-
-func dotQ4K(w *byte, qs *int8, d *float32, bs *int16, nb int) float32 {
-	if useVNNI {
-		return dotQ4KVNNI(w, qs, d, bs, nb)
-	}
-	return dotQ4KAVX(w, qs, d, bs, nb)
-}
-
-func dotQ6K(w *byte, qs *int8, d *float32, bs *int16, nb int) float32 {
-	if useVNNI {
-		return dotQ6KVNNI(w, qs, d, bs, nb)
-	}
-	return dotQ6KAVX(w, qs, d, bs, nb)
-}
 
 func dotQ4Kx4(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32) {
 	if useVNNI {
@@ -302,7 +282,7 @@ func dotRow(t Type, w []byte, a *act) float32 {
 	case Q4_K:
 		_ = w[len(a.d)*q4KB-1]
 		_ = a.bs[16*len(a.d)-1]
-		return dotQ4K(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
+		return dotQ4KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
 	case Q5_K:
 		_ = w[len(a.d)*q5KB-1]
 		_ = a.bs[16*len(a.d)-1]
@@ -310,7 +290,7 @@ func dotRow(t Type, w []byte, a *act) float32 {
 	case Q6_K:
 		_ = w[len(a.d)*q6KB-1]
 		_ = a.bs[16*len(a.d)-1]
-		return dotQ6K(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
+		return dotQ6KAVX(&w[0], &a.qs[0], &a.d[0], &a.bs[0], len(a.d))
 	}
 	return dotRowGo(t, w, a)
 }

@@ -7,6 +7,9 @@
 //	MADDW(s, m, acc): acc += int32 sums of two int16 s*m products per lane
 //
 // d must differ from the sources; DOTB2 may clobber u1 and u2, MADDW m.
+// The Q4_K and Q6_K row kernels are built only where FN_Q4K is defined
+// (AVX2): their one accumulator would chain VPDPWSSD's latency, which made
+// the VNNI build slower.
 // Both forms give the same int32 sums (the int16 intermediates of
 // VPMADDUBSW cannot saturate for Q8_0 activations in [-127, 127] against
 // Q4_0 nibbles or absolute Q8_0 weights), so the two builds return
@@ -470,6 +473,7 @@ DATA k6deint<>+8(SB)/4, $0x7050301
 DATA k6deint<>+12(SB)/4, $0xf0d0b09
 GLOBL k6deint<>(SB), RODATA|NOPTR, $16
 
+#ifdef FN_Q4K
 // func dotQ4KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32
 // Q4_K weights times a Q8_K activation (d per 256, bs = sums of 16).
 TEXT FN_Q4K(SB), NOSPLIT, $0-44
@@ -707,6 +711,7 @@ q6kdone:
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
 	RET
+#endif
 
 // func dotQ4Kx4AVX(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
 // One Q4_K row against four Q8_K activations (vector j's values at

@@ -13,8 +13,6 @@
 #define FN_Q40X4 ·dotQ40x4VNNI
 #define FN_Q40PAIR ·dotQ40PairVNNI
 #define MADDW(s, m, acc) VPDPWSSD s, m, acc
-#define FN_Q4K ·dotQ4KVNNI
-#define FN_Q6K ·dotQ6KVNNI
 #define FN_Q4KX4 ·dotQ4Kx4VNNI
 #define FN_Q6KX4 ·dotQ6Kx4VNNI
 #include "kernels_int8_amd64.h"
