@@ -19,6 +19,9 @@ if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null || ! ip netns add "${
   exit 0
 fi
 ip netns add "${NS[1]}" && ip netns add "${NS[2]}" || fail "ip netns add"
+# Daemons start with `ip netns exec` itself (it execs the command), never
+# through this function: $! of a backgrounded function is a subshell, and
+# killing it would leave the daemon running.
 pub() { ip netns exec cnat-pub "$@"; }
 set -e
 ip link add cnat0 type veth peer name cnat1
@@ -46,13 +49,13 @@ MIRROR=/ip4/10.77.1.2/tcp/4101/p2p/$("$C" --home mirror id)
 
 # The mirror offers relaying (its role's default); the edge, behind the
 # NAT, keeps a reservation on its bootstrap peer (its role's default).
-pub "$C" --home "$WORK/mirror" daemon --http 127.0.0.1:0 --listen /ip4/10.77.1.2/tcp/4101 >"$WORK/mirror.log" 2>&1 &
+ip netns exec cnat-pub "$C" --home "$WORK/mirror" daemon --http 127.0.0.1:0 --listen /ip4/10.77.1.2/tcp/4101 >"$WORK/mirror.log" 2>&1 &
 PIDS+=($!)
 sleep 1
 ip netns exec cnat-edge "$C" --home "$WORK/edge" daemon --http 127.0.0.1:0 --listen /ip4/10.77.2.2/tcp/4102 --bootstrap "$MIRROR" >"$WORK/edge.log" 2>&1 &
 PIDS+=($!)
 # The client may not run the model itself (too little memory): it forwards.
-CAIRN_INFERENCE_MEMORY=1 pub "$C" --home "$WORK/client" daemon --http 127.0.0.1:18431 --listen /ip4/10.77.1.2/tcp/4103 --bootstrap "$MIRROR" >"$WORK/client.log" 2>&1 &
+CAIRN_INFERENCE_MEMORY=1 ip netns exec cnat-pub "$C" --home "$WORK/client" daemon --http 127.0.0.1:18431 --listen /ip4/10.77.1.2/tcp/4103 --bootstrap "$MIRROR" >"$WORK/client.log" 2>&1 &
 PIDS+=($!)
 
 relayed=""
