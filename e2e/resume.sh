@@ -6,7 +6,11 @@
 source "$(dirname "$0")/lib.sh"
 cd "$WORK"
 C="$CAIRN"
-MIB=${RESUME_MIB:-512} # size of the repo; loopback moves it in about a second
+MIB=${RESUME_MIB:-512} # size of the repo
+# a serves at most this, so the fetch takes about 4 s and the kill lands
+# mid-fetch however fast the machine is (unlimited, loopback moves the
+# repo in about two seconds, faster than the poll below can be sure to see).
+RATE=${RESUME_RATE:-128MiB}
 KILL_KIB=$((MIB << 8)) # kill once a quarter of the repo is on b's disk
 passed=0
 
@@ -19,7 +23,7 @@ mkdir model
 head -c $((MIB << 20)) /dev/urandom >model/weights.bin
 printf '{"model_type":"llama"}' >model/config.json
 "$C" --home a add model --repo acme/big >/dev/null 2>&1 || fail "a could not add the model"
-start_daemon a
+start_daemon a --max-upload-rate "$RATE"
 A=$(first_addr a)
 [ -n "$A" ] || fail "a has no p2p address"
 
