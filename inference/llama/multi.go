@@ -25,12 +25,6 @@ type Seq struct {
 // while RoPE, the KV cache and attention stay per sequence. It holds the
 // shared scratch buffers; it is not safe for concurrent use.
 type Batch struct {
-	// Exact, when set, multiplies decoding sequences' rows with
-	// tensor.MatMulEach (a lone decode's kernels, bit for bit; weights still
-	// read once per pass) instead of the faster lane kernels, whose results
-	// equal a lone decode's up to float rounding.
-	Exact bool
-
 	m                            *Model
 	rows                         int
 	x, xb, q, k, v, att, hb, hb2 []float32
@@ -200,11 +194,7 @@ func (b *Batch) outputs(seqs []Seq) {
 	if len(b.logits) < k*c.Vocab {
 		b.logits = make([]float32, k*c.Vocab)
 	}
-	if b.Exact && k > 1 {
-		tensor.MatMulEach(b.logits[:k*c.Vocab], m.output, b.xb[:k*dim], k)
-	} else {
-		mulRows(b.logits, m.output, b.xb, k)
-	}
+	mulRows(b.logits, m.output, b.xb, k)
 	k = 0
 	for _, sq := range seqs {
 		if sq.Logits != nil {
@@ -224,8 +214,6 @@ func (b *Batch) matmul(out []float32, w *tensor.Matrix, x []float32, n int) {
 		rows := max(k, -k)
 		xs, os := x[r*w.Cols:(r+rows)*w.Cols], out[r*w.Rows:(r+rows)*w.Rows]
 		switch {
-		case k < 0 && b.Exact && rows > 1:
-			tensor.MatMulEach(os, w, xs, rows)
 		case k < 0: // -k decoding sequences' rows
 			mulRows(os, w, xs, rows)
 		case k == 1:
@@ -237,10 +225,10 @@ func (b *Batch) matmul(out []float32, w *tensor.Matrix, x []float32, n int) {
 	}
 }
 
-// mulRows multiplies k independent rows (one per sequence) with w:
-// tensor.MatMulBatch, whose lane kernels expand each weight block once for
-// eight rows, from batchLaneMin rows; below, where lanes would cost as
-// much, tensor.MatMulEach: what a lone decode computes, bit for bit, the
+// mulRows multiplies k independent rows (one per sequence) with w, each
+// row's results a lone decode's bit for bit: tensor.MatMulBatch, whose lane
+// kernels expand each weight block once for eight rows, from batchLaneMin
+// rows; below, where lanes would cost as much, tensor.MatMulEach, the
 // weights still read once.
 func mulRows(out []float32, w *tensor.Matrix, x []float32, k int) {
 	switch {

@@ -114,28 +114,26 @@ func TestBatchForwardRefusesBadInput(t *testing.T) {
 	}
 }
 
-// TestBatchExactDecode: with Batch.Exact, decode steps of five sequences
-// (of a Q4_0 model, where the lane kernels would run) give each sequence's
-// logits bit for bit as State.Forward does alone; without it they agree to
-// float rounding.
+// TestBatchExactDecode: decode steps of five sequences (enough for the
+// lane kernels, on a Q4_0 model; MatMulEach on Q8_0) give each sequence's
+// logits bit for bit as State.Forward does alone.
 func TestBatchExactDecode(t *testing.T) {
-	var buf bytes.Buffer
-	shape := Shape{Arch: "llama", Dim: 128, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 256, Vocab: 300, ContextLength: 64}
-	if err := WriteRandomModel(&buf, shape, tensor.Q4_0, 3); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.ReadBytes(buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, exact := range []bool{true, false} {
+	for _, typ := range []tensor.Type{tensor.Q4_0, tensor.Q8_0} {
+		var buf bytes.Buffer
+		shape := Shape{Arch: "llama", Dim: 128, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 256, Vocab: 300, ContextLength: 64}
+		if err := WriteRandomModel(&buf, shape, typ, 3); err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.ReadBytes(buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
 		const nseq = 5
 		b := m.NewBatch(nseq)
-		b.Exact = exact
 		alone := make([]*State, nseq)
 		seqs := make([]Seq, nseq)
 		for i := range nseq {
@@ -163,9 +161,8 @@ func TestBatchExactDecode(t *testing.T) {
 					t.Fatal(err)
 				}
 				for k, g := range seqs[i].Logits {
-					d := math.Abs(float64(g - want[k]))
-					if exact && d != 0 || d > 1e-2 {
-						t.Fatalf("exact=%v step %d sequence %d logit %d: %g, alone %g", exact, step, i, k, g, want[k])
+					if math.Float32bits(g) != math.Float32bits(want[k]) {
+						t.Fatalf("%v step %d sequence %d logit %d: %g, alone %g", typ, step, i, k, g, want[k])
 					}
 				}
 			}

@@ -69,14 +69,14 @@
 // rounding can turn a greedy token, so summation order matters there.
 //
 // MatMulBatch is the kernel of batched decode steps (a few vectors, one per
-// sequence): for Q4_0 and Q8_0 on AVX2 (AVX512-VNNI where present) its lane
-// kernels (kernels_batch_amd64.s) broadcast each weight block's 4-byte
-// groups against activations in lane layout, so a block is loaded and
-// expanded once for eight vectors and the results come out one lane per
-// vector; other types and CPUs get MatMulEach: MatVec of each vector, bit
-// for bit, a cached chunk of rows at a time, weights read once. The lane
-// kernels sum in another order than MatVec, so their results equal MatVec's
-// up to float rounding only.
+// sequence): for Q4_0 on AVX2 (AVX512-VNNI where present) its lane kernels
+// (kernels_batch_amd64.s) broadcast each weight block's 4-byte groups
+// against activations in lane layout, so a block is loaded and expanded
+// once for eight vectors and the results come out one lane per vector;
+// other types and CPUs get MatMulEach: MatVec of each vector, a cached
+// chunk of rows at a time, weights read once. Either way each vector's
+// results are MatVec's bit for bit (the lane kernels keep MatVec's float
+// order per lane), so a batched sequence computes what it would alone.
 //
 // Benchmarks (go test -run '^$' -bench . ./inference/tensor) report weight
 // GB/s for decode-shaped MatVec beside the plain read bandwidth measured in

@@ -26,14 +26,11 @@ const laneRows = 32
 // lanePack holds n vectors in lane layout, in groups of laneW: for group
 // g, block b, four-byte group k (0..7), x[((g*nb+b)*8+k)*32+4*j:][:4] are
 // elements 32b+4k..32b+4k+3 of vector 8g+j; d[(g*nb+b)*8+j] its block
-// scale and s[(g*nb+b)*8+j] its block's offset correction: -off times the
-// sum of the block's 32 quantized values, for kernels that add off to
-// every weight (to make them unsigned bytes); c[(g*nb+b)*8+j] is 8*d*sum,
+// scale and c[(g*nb+b)*8+j] 8*d*sum of the block's 32 quantized values,
 // Q4_0's offset as MatVec applies it (act.c). Vectors past n are zero.
 type lanePack struct {
 	x   []int8
 	d   []float32
-	s   []int32
 	c   []float32
 	tmp act
 }
@@ -41,14 +38,12 @@ type lanePack struct {
 var lanePool = sync.Pool{New: func() any { return new(lanePack) }}
 
 // pack quantizes x (n vectors of cols) to Q8_0 as MatVec does and lays
-// them out in lanes, with the offset corrections for off; it returns the
-// number of groups.
-func (p *lanePack) pack(x []float32, n, cols int, off int32) int {
+// them out in lanes; it returns the number of groups.
+func (p *lanePack) pack(x []float32, n, cols int) int {
 	nb := cols / qk
 	groups := (n + laneW - 1) / laneW
 	p.x = grow(p.x, groups*nb*laneW*qk)
 	p.d = grow(p.d, groups*nb*laneW)
-	p.s = grow(p.s, groups*nb*laneW)
 	p.c = grow(p.c, groups*nb*laneW)
 	p.tmp.d = grow(p.tmp.d, nb)
 	p.tmp.qs = grow(p.tmp.qs, cols)
@@ -59,7 +54,7 @@ func (p *lanePack) pack(x []float32, n, cols int, off int32) int {
 		base := g * nb * laneW
 		if j >= n {
 			for b := range nb {
-				p.d[base+b*laneW+l], p.s[base+b*laneW+l], p.c[base+b*laneW+l] = 0, 0, 0
+				p.d[base+b*laneW+l], p.c[base+b*laneW+l] = 0, 0
 				for k := range qk / 4 {
 					x32[(base+b*laneW+k)*laneW+l] = 0
 				}
@@ -73,7 +68,6 @@ func (p *lanePack) pack(x []float32, n, cols int, off int32) int {
 			for _, q := range p.tmp.qs[b*qk : (b+1)*qk] {
 				s += int32(q)
 			}
-			p.s[base+b*laneW+l] = -off * s
 			p.c[base+b*laneW+l] = 8 * p.tmp.d[b] * float32(s)
 			for k := range qk / 4 {
 				x32[(base+b*laneW+k)*laneW+l] = q32[b*qk/4+k]
@@ -101,13 +95,13 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 		clear(out)
 		return
 	}
-	kern, off := laneKernel(m.Type)
+	kern := laneKernel(m.Type)
 	if kern == nil || n == 1 {
 		MatMulEach(out, m, x, n)
 		return
 	}
 	p := lanePool.Get().(*lanePack)
-	groups := p.pack(x, n, m.Cols, off)
+	groups := p.pack(x, n, m.Cols)
 	rb := m.rowBytes()
 	nb := m.Cols / qk
 	chunk := max(1, min(laneRows, (m.Rows+4*workers()-1)/(4*workers())))
@@ -116,7 +110,7 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 		for r0 := lo; r0 < hi; r0 += laneRows {
 			r1 := min(hi, r0+laneRows)
 			for g := range groups {
-				kern(m.Data[r0*rb:r1*rb], rb, r1-r0, p.x[g*nb*laneW*qk:(g+1)*nb*laneW*qk], p.d[g*nb*laneW:(g+1)*nb*laneW], p.s[g*nb*laneW:(g+1)*nb*laneW], p.c[g*nb*laneW:(g+1)*nb*laneW], nb, o[:(r1-r0)*laneW])
+				kern(m.Data[r0*rb:r1*rb], rb, r1-r0, p.x[g*nb*laneW*qk:(g+1)*nb*laneW*qk], p.d[g*nb*laneW:(g+1)*nb*laneW], p.c[g*nb*laneW:(g+1)*nb*laneW], nb, o[:(r1-r0)*laneW])
 				for j := g * laneW; j < min(n, (g+1)*laneW); j++ {
 					dst := out[j*m.Rows+r0 : j*m.Rows+r1]
 					for r := range dst {
@@ -175,5 +169,5 @@ func matVecEach(out []float32, m *Matrix, x []float32, n int) {
 }
 
 // laneFunc computes rows weight rows (w, rb bytes each) against one lane
-// group (x, d, s, c of nb blocks): out[r*8+j] is row r times vector j.
-type laneFunc func(w []byte, rb, rows int, x []int8, d []float32, s []int32, c []float32, nb int, out []float32)
+// group (x, d, c of nb blocks): out[r*8+j] is row r times vector j.
+type laneFunc func(w []byte, rb, rows int, x []int8, d []float32, c []float32, nb int, out []float32)

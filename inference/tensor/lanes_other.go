@@ -4,7 +4,7 @@ package tensor
 
 // laneKernel: no lane kernels without amd64 assembly; MatMulBatch runs
 // MatMul.
-func laneKernel(Type) (laneFunc, int32) { return nil, 0 }
+func laneKernel(Type) laneFunc { return nil }
 
 // useVNNI: no AVX512-VNNI kernels here.
 var useVNNI = false

@@ -220,11 +220,11 @@ func MatMul(out []float32, m *Matrix, x []float32, n int) {
 		MatVec(out, m, x)
 		return
 	}
-	// Q4_0's lane kernels give each vector MatVec's result bit for bit, so
+	// The lane kernels give each vector MatVec's result bit for bit, so
 	// that a prompt's rows do not depend on how it is split into chunks or
 	// how much of it a session had cached (and from six vectors on they
 	// are faster than the four-vector kernel).
-	if kern, _ := laneKernel(m.Type); kern != nil && m.Type == Q4_0 {
+	if laneKernel(m.Type) != nil {
 		MatMulBatch(out, m, x, n)
 		return
 	}
