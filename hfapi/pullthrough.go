@@ -1,7 +1,6 @@
 package hfapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -128,9 +127,10 @@ func (p *PullThrough) wake() {
 	p.mu.Unlock()
 }
 
-// arrive keeps a copy of a block that arrived and wakes waiting Gets.
+// arrive keeps a block that arrived (the fetch never modifies its buffer
+// afterwards: fetch.Options.OnBlock) and wakes waiting Gets.
 func (p *PullThrough) arrive(c cid.Cid, data []byte) {
-	b, err := blocks.NewBlockWithCid(bytes.Clone(data), c)
+	b, err := blocks.NewBlockWithCid(data, c)
 	if err != nil {
 		return
 	}

@@ -46,7 +46,7 @@ type Options struct {
 	// its blocks are fetched (not when the store held it).
 	OnManifest func(*manifest.Manifest)
 	// OnBlock, if set, is called with every block once it is verified
-	// and stored.
+	// and stored; data may be kept, never modified (fetch.Options.OnBlock).
 	OnBlock func(c cid.Cid, data []byte)
 	// Paths, with Out, names the files written (as ingest.Select takes
 	// them); empty: all. Every file is verified either way.
