@@ -1,10 +1,7 @@
 package ingest
 
 import (
-	"archive/zip"
-	"bytes"
 	"encoding/binary"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnhub/cairn/gate"
-	"github.com/cairnhub/cairn/internal/fixture"
+	"github.com/cairnhub/cairn/scan/scantest"
 	"github.com/cairnhub/cairn/store"
 )
 
@@ -39,53 +36,6 @@ func addScanSize(b *testing.B) int64 {
 	return n * mul
 }
 
-// writeTorchCheckpoint writes a torch.save-shaped zip: the scan corpus's
-// real data.pkl (two storages, keys "0" and "1") with tensorBytes of
-// pseudo-random stored tensor data split between them, so that the store
-// deduplicates nothing.
-func writeTorchCheckpoint(b *testing.B, path string, tensorBytes int64) {
-	b.Helper()
-	src, err := os.ReadFile(fixture.Path(b, "scan/benign_torch.pt"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	zr, err := zip.NewReader(bytes.NewReader(src), int64(len(src)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	zw := zip.NewWriter(f)
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], 7)
-	rnd := rand.NewChaCha8(key)
-	for _, m := range zr.File {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: m.Name, Method: zip.Store})
-		if err != nil {
-			b.Fatal(err)
-		}
-		switch m.Name {
-		case "archive/data/0", "archive/data/1":
-			_, err = io.CopyN(w, rnd, tensorBytes/2)
-		default:
-			var rc io.ReadCloser
-			if rc, err = m.Open(); err == nil {
-				_, err = io.Copy(w, rc)
-				rc.Close()
-			}
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		b.Fatal(err)
-	}
-}
-
 // BenchmarkAddScan imports a PyTorch checkpoint of CAIRN_BENCH_SIZE
 // (default 256 MiB) into a fresh store with and without the gate, in
 // alternating order, and reports the throughput ratio (with / without;
@@ -97,7 +47,10 @@ func BenchmarkAddScan(b *testing.B) {
 		b.Fatal(err)
 	}
 	size := addScanSize(b)
-	writeTorchCheckpoint(b, filepath.Join(dir, "pytorch_model.bin"), size)
+	// Pseudo-random tensor data, so that the store deduplicates nothing.
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], 7)
+	scantest.WriteCheckpoint(b, filepath.Join(dir, "pytorch_model.bin"), size, rand.NewChaCha8(key))
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"gpt2"}`), 0o644)
 	var plain, scanned time.Duration
 	var verdict string

@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cairnhub/cairn/scan/scantest"
 )
 
 var benchTensorBytes = flag.Int64("scan.tensorbytes", 1<<30, "bytes of tensor data in BenchmarkCheckpoint's checkpoint")
@@ -23,55 +24,12 @@ func (zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writeCheckpoint writes a torch.save-shaped zip: the corpus's real
-// data.pkl (two storages, keys "0" and "1") and tensorBytes of stored
-// tensor data split between them.
-func writeCheckpoint(b *testing.B, path string, tensorBytes int64) {
-	b.Helper()
-	src, err := os.ReadFile(filepath.Join(corpusDir(b), "benign_torch.pt"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	zr, err := zip.NewReader(bytes.NewReader(src), int64(len(src)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	zw := zip.NewWriter(f)
-	for _, m := range zr.File {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: m.Name, Method: zip.Store})
-		if err != nil {
-			b.Fatal(err)
-		}
-		switch m.Name {
-		case "archive/data/0", "archive/data/1":
-			_, err = io.CopyN(w, zeros{}, tensorBytes/2)
-		default:
-			var rc io.ReadCloser
-			if rc, err = m.Open(); err == nil {
-				_, err = io.Copy(w, rc)
-				rc.Close()
-			}
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		b.Fatal(err)
-	}
-}
-
 // BenchmarkCheckpoint scans a 1 GiB-shaped PyTorch checkpoint and, as the
 // reference, hashes the same bytes with sha256 (what every import does).
 // The scanner reads the pickle and the small members, not the tensor data.
 func BenchmarkCheckpoint(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "pytorch_model.bin")
-	writeCheckpoint(b, path, *benchTensorBytes)
+	scantest.WriteCheckpoint(b, path, *benchTensorBytes, zeros{})
 	f, err := os.Open(path)
 	if err != nil {
 		b.Fatal(err)
