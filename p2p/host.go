@@ -105,6 +105,7 @@ type Host struct {
 	interop   map[peer.ID]*sovereignty.Member // Config.InteropPeers; read-only after New
 	bootstrap []peer.AddrInfo
 	stop      context.CancelFunc // ends the goroutines New started
+	ready     chan struct{}      // closed once raw is set (the stream gate reads it)
 	closeOnce sync.Once
 	closeErr  error
 
@@ -136,6 +137,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		helloing: map[peer.ID]bool{}, changed: make(chan struct{}),
 		subs: map[chan MemberEvent]struct{}{}, rtt: map[peer.ID]time.Duration{},
 		interop: map[peer.ID]*sovereignty.Member{}, relayAddrs: map[peer.ID][]ma.Multiaddr{},
+		ready: make(chan struct{}),
 	}
 	for _, p := range cfg.InteropPeers {
 		h.interop[p] = &sovereignty.Member{PeerID: p.String(), Org: InteropOrg, Jurisdiction: cfg.InteropJurisdiction}
@@ -153,8 +155,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		// Prometheus collectors would collide.
 		libp2p.DisableMetrics(),
 		// Ping is served to members only (registered on the gated host
-		// below); identify stays ungated: go-libp2p waits for it before
-		// opening any stream, the membership hello included.
+		// below); every other protocol go-libp2p serves waits for
+		// membership in the stream gate (gate.go).
 		libp2p.Ping(false),
 	}
 	if len(cfg.PSK) > 0 {
@@ -164,11 +166,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 	}
 	opts = append(opts, h.relayOptions()...)
 	opts = append(opts, deps.Options...)
+	// Last: it wraps whatever resource manager the options above chose.
+	opts = append(opts, h.gateStreams)
 	raw, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: libp2p host on %v: %w", cfg.Listen, err)
 	}
 	h.raw = raw
+	close(h.ready)
 	h.gated = &gatedHost{Host: raw, h: h}
 	ping.NewPingService(h.gated)
 	if len(deps.Certificate) == 0 {

@@ -340,15 +340,14 @@ func (h *Host) hello(p peer.ID) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.HelloTimeout)
 	defer cancel()
-	s, err := h.raw.NewStream(ctx, p, ProtocolMember)
+	s, err := h.openHello(ctx, p)
 	if err != nil {
 		if h.raw.Network().Connectedness(p) == network.Connected {
-			h.helloFailed(p, fmt.Errorf("hello: %w", err))
+			h.helloFailed(p, err)
 		}
 		return
 	}
 	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(h.cfg.HelloTimeout))
 	if err := writeMessage(s, &message{Cert: h.certificate(), Versions: h.versions()}); err != nil {
 		_ = s.Reset()
 		h.helloFailed(p, fmt.Errorf("hello: send: %w", err))
