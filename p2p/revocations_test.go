@@ -87,6 +87,12 @@ func TestRevocationGossip(t *testing.T) {
 	if _, ok := a.Member(b.ID()); !ok {
 		t.Errorf("a.Member(b) = not a member after revoking c, want member")
 	}
+	// Reconnecting is the point: wait until c has seen its connection close,
+	// or Connect finds it still open.
+	eventually(t, 5*time.Second, "the revoked member sees the disconnection", func() bool {
+		_, member := c.Member(b.ID())
+		return !member && c.Libp2p().Network().Connectedness(b.ID()) != network.Connected
+	})
 	if err := c.Connect(ctx, b.AddrInfo()); err == nil {
 		t.Errorf("revoked node reconnecting = nil, want refusal")
 	}
