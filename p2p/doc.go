@@ -11,6 +11,15 @@
 //     side that dialled sends its certificate and the versions of the revocation lists
 //     it holds; the other side verifies, answers with its own certificate, versions and
 //     any newer lists; the dialler closes with the lists the other side lacks.
+//   - stream gate: before membership a peer gets the hello and nothing else. Every
+//     stream of the libp2p host, inbound or outbound, on any protocol (identify and
+//     identify push, ping, relay, AutoNAT, hole punching, the Cairn protocols) is held
+//     when the resource manager is told its protocol, until the peer proves
+//     membership (up to Config.HelloTimeout), and reset if it does not. So a stranger
+//     learns no agent, protocol list or address from identify, and this host takes
+//     none from the stranger's. The hello itself opens without waiting for identify.
+//     Interop peers pass the gate; multistream still tells anyone which protocol IDs
+//     are served.
 //   - refused: a peer whose certificate failed verification (or that never sent one in
 //     time). It is disconnected and the connection gater turns it away for
 //     Config.RefuseFor.

@@ -9,7 +9,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	msmux "github.com/multiformats/go-multistream"
 )
 
@@ -20,17 +19,14 @@ import (
 // the relay service starts, DCUtR on public addresses), so the gate is not a
 // handler wrapper but the resource manager: every stream, inbound or
 // outbound, is given its protocol through StreamManagementScope.SetProtocol
-// before any handler runs or any byte of the protocol is sent, and refusing
-// that resets the stream. The gate waits there (up to Config.HelloTimeout)
+// before its handler runs or its opener sends a byte of the protocol itself
+// (multistream has agreed on the protocol name by then at most, so a stranger
+// can still probe which protocol IDs are served), and refusing that resets
+// the stream. The gate waits there (up to Config.HelloTimeout)
 // for the peer to prove membership, since the peer's identify request races
-// with the hello, then lets go-libp2p's own handler run.
-
-// handshakeProtocol reports whether a stream may carry proto before
-// membership: the hello both ways, and this host's own identify request (it
-// says nothing about this host; answering one is what waits).
-func handshakeProtocol(dir network.Direction, proto protocol.ID) bool {
-	return proto == ProtocolMember || (dir == network.DirOutbound && proto == identify.ID)
-}
+// with the hello, then lets go-libp2p's own handler run. Only the hello passes
+// at once. This host's own identify request waits too, so nothing a stranger
+// claims (addresses, protocols, this host's observed address) gets in.
 
 // gateStreams is the last libp2p option of the host: it wraps the configured
 // resource manager (go-libp2p's default when no option set one) in the
@@ -55,7 +51,7 @@ func (h *Host) gateStreams(cfg *libp2p.Config) error {
 }
 
 // memberScopes is a resource manager whose stream scopes take a protocol only
-// for members (and interop peers), handshake protocols excepted.
+// for members (and interop peers), the hello excepted.
 type memberScopes struct {
 	network.ResourceManager
 	h *Host
@@ -86,7 +82,7 @@ func (s *memberStream) SetProtocol(proto protocol.ID) error {
 // admitStream returns nil once a stream with p may carry proto, and why not
 // otherwise.
 func (h *Host) admitStream(p peer.ID, dir network.Direction, proto protocol.ID) error {
-	if handshakeProtocol(dir, proto) || h.isInterop(p) {
+	if proto == ProtocolMember || h.isInterop(p) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.HelloTimeout)

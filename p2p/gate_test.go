@@ -51,7 +51,8 @@ func delimited(t *testing.T, m proto.Message) []byte {
 // TestStrangerLearnsNothing: a plain libp2p host (no certificate) connected to a
 // Cairn relay mirror learns nothing from it: its identify of the mirror yields
 // no agent, protocols or addresses, and identify, ping, relay hop and AutoNAT
-// streams answer no byte, even to well-formed requests.
+// streams answer no byte, even to well-formed requests; nor does the mirror
+// take the stranger's identify.
 func TestStrangerLearnsNothing(t *testing.T) {
 	acme := newOrg(t, "acme")
 	k := newKey(t)
@@ -138,6 +139,13 @@ func TestStrangerLearnsNothing(t *testing.T) {
 		_, ok := a.Refused(x.ID())
 		return ok
 	})
+	// Nor did the mirror take anything from the stranger's identify.
+	if v, err := a.raw.Peerstore().Get(x.ID(), "AgentVersion"); err == nil {
+		t.Errorf("mirror's peerstore holds the stranger's agent %q", v)
+	}
+	if ps, _ := a.raw.Peerstore().GetProtocols(x.ID()); len(ps) > 0 {
+		t.Errorf("mirror's peerstore holds the stranger's protocols %v", ps)
+	}
 }
 
 // TestMembersIdentifyEachOther: identify waits for the hello but completes:

@@ -218,7 +218,8 @@ func (h *Host) admit(p peer.ID, m *sovereignty.Member, cert []byte) {
 
 // addToRoutingTable puts a new member into the DHT routing table, which our filter
 // kept it out of while it was unverified. It waits for identify to learn whether
-// the peer runs the DHT.
+// the peer runs the DHT: identify runs once both sides hold each other as members
+// (gate.go), so it completes shortly after the hello.
 func (h *Host) addToRoutingTable(p peer.ID) {
 	if ids, ok := h.raw.(interface{ IDService() identify.IDService }); ok {
 		for _, c := range h.raw.Network().ConnsToPeer(p) {
