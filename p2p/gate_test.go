@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	autonatpb "github.com/libp2p/go-libp2p/p2p/host/autonat/pb"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	circuitpb "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	circuitproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
@@ -64,58 +66,15 @@ func TestStrangerLearnsNothing(t *testing.T) {
 	eventually(t, 10*time.Second, "relay hop registered", func() bool {
 		return slices.Contains(a.raw.Mux().Protocols(), circuitproto.ProtoIDv2Hop)
 	})
-
-	x, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	var dialled ma.Multiaddr
-	for _, addr := range a.raw.Addrs() {
-		if _, err := addr.ValueForProtocol(ma.P_TCP); err == nil {
-			dialled = addr
-		}
-	}
-	// host.Connect would wait for identify, which lasts until the mirror
-	// gives up on the stranger's hello; dial only.
-	x.Peerstore().AddAddr(a.ID(), dialled, time.Hour)
-	if _, err := x.Network().DialPeer(ctx, a.ID()); err != nil {
-		t.Fatalf("stranger dial: %v", err)
-	}
-	// Every probe starts while the stranger is connected: the mirror
-	// disconnects it at the hello timeout.
-	probes := []struct {
-		proto protocol.ID
-		send  []byte
-	}{
+	x, dialled := dialStranger(t, a)
+	probes := []probe{
 		{identify.ID, nil},
 		{ping.ID, make([]byte, ping.PingSize)},
 		{circuitproto.ProtoIDv2Hop, delimited(t, &circuitpb.HopMessage{Type: circuitpb.HopMessage_RESERVE.Enum()})},
 		{"/libp2p/autonat/1.0.0", delimited(t, &autonatpb.Message{Type: autonatpb.Message_DIAL.Enum(),
 			Dial: &autonatpb.Message_Dial{Peer: &autonatpb.Message_PeerInfo{Id: []byte(x.ID()), Addrs: [][]byte{x.Addrs()[0].Bytes()}}}})},
 	}
-	var wg sync.WaitGroup
-	for _, pr := range probes {
-		wg.Go(func() {
-			s, err := rawStream(ctx, x, a.ID(), pr.proto)
-			if err != nil {
-				t.Logf("%s: %v", pr.proto, err) // not even negotiated: nothing answered
-				return
-			}
-			defer s.Reset()
-			_ = s.SetDeadline(time.Now().Add(2 * cfg.HelloTimeout))
-			if len(pr.send) > 0 {
-				_, _ = s.Write(pr.send)
-			}
-			got, err := io.ReadAll(s)
-			if len(got) > 0 {
-				t.Errorf("%s: the stranger read %d bytes (%v)", pr.proto, len(got), err)
-			}
-		})
-	}
-	wg.Wait()
+	probeAll(t, x, a, probes)
 
 	// go-libp2p's own identify of the mirror has finished (failed) by now.
 	if c := x.Network().ConnsToPeer(a.ID()); len(c) > 0 {
@@ -132,6 +91,8 @@ func TestStrangerLearnsNothing(t *testing.T) {
 			t.Errorf("stranger's peerstore holds the mirror's address %s, beyond the one it dialled", addr)
 		}
 	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
 	if res := <-ping.Ping(ctx, x, a.ID()); res.Error == nil {
 		t.Errorf("the stranger got a ping answer (rtt %v)", res.RTT)
 	}
@@ -146,6 +107,88 @@ func TestStrangerLearnsNothing(t *testing.T) {
 	if ps, _ := a.raw.Peerstore().GetProtocols(x.ID()); len(ps) > 0 {
 		t.Errorf("mirror's peerstore holds the stranger's protocols %v", ps)
 	}
+}
+
+// TestGateWrapsConfiguredResourceManager: a resource manager given in
+// Deps.Options (the node passes fetch.HostOptions) is gated as well, and
+// keeps its connection limit visible.
+func TestGateWrapsConfiguredResourceManager(t *testing.T) {
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme := newOrg(t, "acme")
+	k := newKey(t)
+	now := time.Now()
+	a := newNode(t, nodeOpts{key: k, cert: acme.certify(t, k, "x", "DE", now.Add(-time.Minute), now.Add(time.Hour)),
+		trust: newTrust(t, acme), options: []libp2p.Option{libp2p.ResourceManager(rm)}})
+	if _, ok := a.raw.Network().ResourceManager().(connmgr.GetConnLimiter); !ok {
+		t.Errorf("the gated resource manager hides the connection limit")
+	}
+	x, _ := dialStranger(t, a)
+	probeAll(t, x, a, []probe{{identify.ID, nil}})
+	b := member(t, acme, "b", "DE", acme)
+	connect(t, b, a)
+	identified(t, b, a)
+}
+
+// dialStranger starts a plain libp2p host and dials a's TCP address. It does
+// not use host.Connect, which would wait for identify, which lasts until a
+// gives up on the stranger's hello.
+func dialStranger(t *testing.T, a *Host) (host.Host, ma.Multiaddr) {
+	t.Helper()
+	x, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = x.Close() })
+	var dialled ma.Multiaddr
+	for _, addr := range a.raw.Addrs() {
+		if _, err := addr.ValueForProtocol(ma.P_TCP); err == nil {
+			dialled = addr
+		}
+	}
+	x.Peerstore().AddAddr(a.ID(), dialled, time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := x.Network().DialPeer(ctx, a.ID()); err != nil {
+		t.Fatalf("stranger dial: %v", err)
+	}
+	return x, dialled
+}
+
+// probe is a request a stranger sends on proto (nil: it only listens).
+type probe struct {
+	proto protocol.ID
+	send  []byte
+}
+
+// probeAll sends every probe from x to a at once, while x is still connected
+// (a disconnects it at the hello timeout), and fails on any byte answered.
+func probeAll(t *testing.T, x host.Host, a *Host, probes []probe) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, pr := range probes {
+		wg.Go(func() {
+			s, err := rawStream(ctx, x, a.ID(), pr.proto)
+			if err != nil {
+				t.Errorf("%s: not negotiated (%v): the probe tests nothing", pr.proto, err)
+				return
+			}
+			defer s.Reset()
+			_ = s.SetDeadline(time.Now().Add(2 * a.cfg.HelloTimeout))
+			if len(pr.send) > 0 {
+				_, _ = s.Write(pr.send)
+			}
+			got, err := io.ReadAll(s)
+			if len(got) > 0 {
+				t.Errorf("%s: the stranger read %d bytes (%v)", pr.proto, len(got), err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // TestMembersIdentifyEachOther: identify waits for the hello but completes:

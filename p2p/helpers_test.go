@@ -14,6 +14,7 @@ import (
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -89,6 +90,7 @@ type nodeOpts struct {
 	tcpOnly bool
 	roots   func(context.Context) ([]cid.Cid, error)
 	onRevs  func([]byte)
+	options []libp2p.Option
 }
 
 // testConfig is a Config for loopback tests with short timers.
@@ -134,6 +136,7 @@ func startNode(t *testing.T, cfg Config, o nodeOpts) *Host {
 	}
 	h, err := New(t.Context(), cfg, Deps{
 		Trust: o.trust, Certificate: o.cert, Blockstore: o.store, BlockFilter: o.filter, Logger: log, Roots: o.roots, OnRevocations: o.onRevs,
+		Options: o.options,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
