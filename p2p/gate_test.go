@@ -52,9 +52,9 @@ func delimited(t *testing.T, m proto.Message) []byte {
 
 // TestStrangerLearnsNothing: a plain libp2p host (no certificate) connected to a
 // Cairn relay mirror learns nothing from it: its identify of the mirror yields
-// no agent, protocols or addresses, and identify, ping, relay hop and AutoNAT
-// streams answer no byte, even to well-formed requests; nor does the mirror
-// take the stranger's identify.
+// no agent, protocols or addresses, no identify push reaches it, and
+// identify, ping, relay hop and AutoNAT streams answer no byte, even to
+// well-formed requests; nor does the mirror take the stranger's identify.
 func TestStrangerLearnsNothing(t *testing.T) {
 	acme := newOrg(t, "acme")
 	k := newKey(t)
@@ -67,6 +67,18 @@ func TestStrangerLearnsNothing(t *testing.T) {
 		return slices.Contains(a.raw.Mux().Protocols(), circuitproto.ProtoIDv2Hop)
 	})
 	x, dialled := dialStranger(t, a)
+	// A new protocol makes identify push the mirror's new protocol list to
+	// every connection it tracks, the stranger's included: it tracks it once
+	// a stream of the stranger's is negotiated (go-libp2p accepts streams
+	// only after the connection notifications).
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if s, err := rawStream(ctx, x, a.ID(), identify.ID); err != nil {
+		t.Fatalf("stranger's first stream: %v", err)
+	} else {
+		_ = s.Reset()
+	}
+	a.Handle("/cairn/test-push/1.0.0", func(s network.Stream) { _ = s.Reset() })
 	probes := []probe{
 		{identify.ID, nil},
 		{ping.ID, make([]byte, ping.PingSize)},
@@ -91,8 +103,6 @@ func TestStrangerLearnsNothing(t *testing.T) {
 			t.Errorf("stranger's peerstore holds the mirror's address %s, beyond the one it dialled", addr)
 		}
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
 	if res := <-ping.Ping(ctx, x, a.ID()); res.Error == nil {
 		t.Errorf("the stranger got a ping answer (rtt %v)", res.RTT)
 	}
