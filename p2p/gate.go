@@ -85,6 +85,13 @@ func (h *Host) admitStream(p peer.ID, dir network.Direction, proto protocol.ID) 
 	if proto == ProtocolMember || h.isInterop(p) {
 		return nil
 	}
+	select {
+	case <-h.ready:
+		if _, ok := h.Member(p); ok { // every stream of a member: no timer
+			return nil
+		}
+	default:
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.HelloTimeout)
 	defer cancel()
 	select {
