@@ -12,21 +12,22 @@ import (
 	msmux "github.com/multiformats/go-multistream"
 )
 
-// Before membership a peer gets the handshake and nothing else: no identify
+// Before membership a peer gets the hello and nothing else: no identify
 // answer (agent, protocol list, listen and observed addresses), no identify
 // push, no ping, no relay, AutoNAT or hole punching. go-libp2p registers some
-// of those handlers on the raw host, some of them later (the relay hop when
-// the relay service starts, DCUtR on public addresses), so the gate is not a
-// handler wrapper but the resource manager: every stream, inbound or
-// outbound, is given its protocol through StreamManagementScope.SetProtocol
-// before its handler runs or its opener sends a byte of the protocol itself
-// (multistream has agreed on the protocol name by then at most, so a stranger
-// can still probe which protocol IDs are served), and refusing that resets
-// the stream. The gate waits there (up to Config.HelloTimeout)
-// for the peer to prove membership, since the peer's identify request races
-// with the hello, then lets go-libp2p's own handler run. Only the hello passes
-// at once. This host's own identify request waits too, so nothing a stranger
-// claims (addresses, protocols, this host's observed address) gets in.
+// of those handlers on the raw host and some later (the relay hop when the
+// relay service starts, DCUtR once the host has a public address), so the
+// gate is not a handler wrapper but the resource manager. Every stream,
+// inbound or outbound, is given its protocol through
+// StreamManagementScope.SetProtocol before its handler runs or its opener
+// sends a byte of the protocol itself; multistream has agreed on the protocol
+// name by then at most, so a stranger can still probe which protocol IDs are
+// served. The gate waits there, up to Config.HelloTimeout, for the peer to
+// prove membership (the peer's identify request races with the hello), then
+// lets go-libp2p's own handler run; refused, the stream is reset. Only the
+// hello passes at once. This host's own identify request waits too, so
+// nothing a stranger claims (addresses, protocols, this host's observed
+// address) gets in.
 
 // gateStreams is the last libp2p option of the host: it wraps the configured
 // resource manager (go-libp2p's default when no option set one) in the
