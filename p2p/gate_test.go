@@ -242,3 +242,24 @@ func identified(t *testing.T, h, p *Host) {
 		return agent == "cairn" && len(ps) == 3 && h.dht.RoutingTable().Find(p.ID()) != ""
 	})
 }
+
+// TestRoutingTableWithoutIdentify: when identify taught nothing about a
+// member (a hello slower than identify's timeout), the member still enters
+// the DHT routing table: the DHT protocol is negotiated instead.
+func TestRoutingTableWithoutIdentify(t *testing.T) {
+	acme := newOrg(t, "acme")
+	a := member(t, acme, "a", "DE", acme)
+	b := member(t, acme, "b", "DE", acme)
+	connect(t, b, a)
+	identified(t, a, b)
+	// What a failed identify leaves: no protocols, not in the table.
+	known, _ := a.raw.Peerstore().GetProtocols(b.ID())
+	if err := a.raw.Peerstore().RemoveProtocols(b.ID(), known...); err != nil {
+		t.Fatal(err)
+	}
+	a.dht.RoutingTable().RemovePeer(b.ID())
+	a.addToRoutingTable(b.ID())
+	if a.dht.RoutingTable().Find(b.ID()) == "" {
+		t.Errorf("member without identify not in the routing table")
+	}
+}

@@ -219,7 +219,9 @@ func (h *Host) admit(p peer.ID, m *sovereignty.Member, cert []byte) {
 // addToRoutingTable puts a new member into the DHT routing table, which our filter
 // kept it out of while it was unverified. It waits for identify to learn whether
 // the peer runs the DHT: identify runs once both sides hold each other as members
-// (gate.go), so it completes shortly after the hello.
+// (gate.go), so it completes shortly after the hello. Identify has one try per
+// connection within go-libp2p's 5 s, hello included; when it taught nothing (a
+// slow hello), the DHT protocol is negotiated instead.
 func (h *Host) addToRoutingTable(p peer.ID) {
 	if ids, ok := h.raw.(interface{ IDService() identify.IDService }); ok {
 		for _, c := range h.raw.Network().ConnsToPeer(p) {
@@ -229,7 +231,16 @@ func (h *Host) addToRoutingTable(p peer.ID) {
 			}
 		}
 	}
-	if ok, _ := h.raw.Peerstore().SupportsProtocols(p, ProtocolPrefix+"/kad/1.0.0"); len(ok) > 0 {
+	kad := ProtocolPrefix + "/kad/1.0.0"
+	if known, _ := h.raw.Peerstore().GetProtocols(p); len(known) == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.HelloTimeout)
+		// On success go-libp2p records the protocol in the peerstore.
+		if s, err := h.raw.NewStream(ctx, p, kad); err == nil {
+			_ = s.Close()
+		}
+		cancel()
+	}
+	if ok, _ := h.raw.Peerstore().SupportsProtocols(p, kad); len(ok) > 0 {
 		if _, isMember := h.Member(p); isMember {
 			_, _ = h.dht.RoutingTable().TryAddPeer(p, true, false)
 		}
