@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -92,6 +94,13 @@ func runGet(ctx context.Context, args []string) error {
 type getRun struct {
 	size            int64
 	ref, get, fetch time.Duration
+	// refCPU is the reference pass's CPU time; srcCPU and dstCPU are the
+	// CPU times of the origin's and the getting daemon's processes during
+	// the get (0 where /proc cannot say).
+	refCPU, srcCPU, dstCPU time.Duration
+	// srcFaults and dstFaults are the processes' minor page faults
+	// during the get: every fresh page of memory costs one.
+	srcFaults, dstFaults int64
 }
 
 func (r getRun) ratio() float64 { return r.ref.Seconds() / r.get.Seconds() }
@@ -99,6 +108,13 @@ func (r getRun) ratio() float64 { return r.ref.Seconds() / r.get.Seconds() }
 func (r getRun) print(label string) {
 	fmt.Printf("%s size %s  sha256 pass %.2fs  cairn get --out %.2fs (%.2fx sha256)  fetch only %.2fs (%.2fx sha256)\n",
 		label, humanBytes(r.size), r.ref.Seconds(), r.get.Seconds(), r.ratio(), r.fetch.Seconds(), r.ref.Seconds()/r.fetch.Seconds())
+	if r.refCPU > 0 && r.srcCPU+r.dstCPU > 0 {
+		// Both daemons share the machine's cores: with n cores the get
+		// takes at least their CPU over n.
+		fmt.Printf("%s CPU origin %.2fs + getter %.2fs = %.1f sha256 passes (one pass %.2fs of CPU); page faults %d MiB + %d MiB\n",
+			strings.Repeat(" ", len(label)), r.srcCPU.Seconds(), r.dstCPU.Seconds(), (r.srcCPU+r.dstCPU).Seconds()/r.refCPU.Seconds(), r.refCPU.Seconds(),
+			r.srcFaults*int64(os.Getpagesize())>>20, r.dstFaults*int64(os.Getpagesize())>>20)
+	}
 }
 
 // getRun measures the reference, one sha256 pass over src from the page
@@ -109,8 +125,45 @@ func (sw *swarm) getRun(ctx context.Context, src string, i int) (getRun, error) 
 	if r.ref, _, err = sha256Pass(src); err != nil {
 		return r, err
 	}
+	r.refCPU = lastSHACPU
+	sp, dp := sw.daems[0].Process.Pid, sw.daems[i].Process.Pid
+	src0, srcF0 := procCPU(sp)
+	dst0, dstF0 := procCPU(dp)
 	r.get, r.fetch, err = sw.getOne(ctx, i)
+	if src0 > 0 && dst0 > 0 {
+		src1, srcF1 := procCPU(sp)
+		dst1, dstF1 := procCPU(dp)
+		r.srcCPU, r.dstCPU = src1-src0, dst1-dst0
+		r.srcFaults, r.dstFaults = srcF1-srcF0, dstF1-dstF0
+	}
 	return r, err
+}
+
+// procCPU is the user and system CPU time of process pid so far (from
+// /proc, in USER_HZ ticks, 100 a second on Linux) and its minor page
+// faults; zeros where /proc cannot say.
+func procCPU(pid int) (time.Duration, int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0
+	}
+	// The command name (field 2) may hold spaces; the fields after its
+	// closing parenthesis start with field 3.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, 0
+	}
+	flt, err0 := strconv.ParseInt(f[7], 10, 64)
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err0 != nil || err1 != nil || err2 != nil {
+		return 0, 0
+	}
+	return time.Duration(u+s) * (time.Second / 100), flt
 }
 
 var pulledSeconds = regexp.MustCompile(`msg=pulled .*seconds=([0-9.e+-]+)`)
