@@ -98,6 +98,7 @@ type getRun struct {
 	// CPU times of the origin's and the getting daemon's processes during
 	// the get (0 where /proc cannot say).
 	refCPU, srcCPU, dstCPU time.Duration
+	srcSys, dstSys         time.Duration // the kernel's part of srcCPU, dstCPU
 	// srcFaults and dstFaults are the processes' minor page faults
 	// during the get: every fresh page of memory costs one.
 	srcFaults, dstFaults int64
@@ -111,8 +112,9 @@ func (r getRun) print(label string) {
 	if r.refCPU > 0 && r.srcCPU+r.dstCPU > 0 {
 		// Both daemons share the machine's cores: with n cores the get
 		// takes at least their CPU over n.
-		fmt.Printf("%s CPU origin %.2fs + getter %.2fs = %.1f sha256 passes (one pass %.2fs of CPU); page faults %d MiB + %d MiB\n",
-			strings.Repeat(" ", len(label)), r.srcCPU.Seconds(), r.dstCPU.Seconds(), (r.srcCPU+r.dstCPU).Seconds()/r.refCPU.Seconds(), r.refCPU.Seconds(),
+		fmt.Printf("%s CPU origin %.2fs (kernel %.2fs) + getter %.2fs (kernel %.2fs) = %.1f sha256 passes (one pass %.2fs of CPU); page faults %d MiB + %d MiB\n",
+			strings.Repeat(" ", len(label)), r.srcCPU.Seconds(), r.srcSys.Seconds(), r.dstCPU.Seconds(), r.dstSys.Seconds(),
+			(r.srcCPU+r.dstCPU).Seconds()/r.refCPU.Seconds(), r.refCPU.Seconds(),
 			r.srcFaults*int64(os.Getpagesize())>>20, r.dstFaults*int64(os.Getpagesize())>>20)
 	}
 }
@@ -127,43 +129,51 @@ func (sw *swarm) getRun(ctx context.Context, src string, i int) (getRun, error) 
 	}
 	r.refCPU = lastSHACPU
 	sp, dp := sw.daems[0].Process.Pid, sw.daems[i].Process.Pid
-	src0, srcF0 := procCPU(sp)
-	dst0, dstF0 := procCPU(dp)
+	src0 := procCPU(sp)
+	dst0 := procCPU(dp)
 	r.get, r.fetch, err = sw.getOne(ctx, i)
-	if src0 > 0 && dst0 > 0 {
-		src1, srcF1 := procCPU(sp)
-		dst1, dstF1 := procCPU(dp)
-		r.srcCPU, r.dstCPU = src1-src0, dst1-dst0
-		r.srcFaults, r.dstFaults = srcF1-srcF0, dstF1-dstF0
+	if src0.ok && dst0.ok {
+		src1, dst1 := procCPU(sp), procCPU(dp)
+		r.srcCPU, r.dstCPU = src1.user+src1.sys-src0.user-src0.sys, dst1.user+dst1.sys-dst0.user-dst0.sys
+		r.srcSys, r.dstSys = src1.sys-src0.sys, dst1.sys-dst0.sys
+		r.srcFaults, r.dstFaults = src1.faults-src0.faults, dst1.faults-dst0.faults
 	}
 	return r, err
 }
 
-// procCPU is the user and system CPU time of process pid so far (from
-// /proc, in USER_HZ ticks, 100 a second on Linux) and its minor page
-// faults; zeros where /proc cannot say.
-func procCPU(pid int) (time.Duration, int64) {
+// procStat is what /proc says of a process: user and system CPU time so
+// far and minor page faults; ok is false where it cannot be read.
+type procStat struct {
+	user, sys time.Duration
+	faults    int64
+	ok        bool
+}
+
+// procCPU reads process pid's procStat (CPU times come in USER_HZ ticks,
+// 100 a second on Linux).
+func procCPU(pid int) procStat {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, 0
+		return procStat{}
 	}
 	// The command name (field 2) may hold spaces; the fields after its
 	// closing parenthesis start with field 3.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, 0
+		return procStat{}
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, 0
+		return procStat{}
 	}
-	flt, err0 := strconv.ParseInt(f[7], 10, 64)
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err0 != nil || err1 != nil || err2 != nil {
-		return 0, 0
+	var v [3]int64
+	for j, k := range []int{7, 11, 12} { // minflt, utime, stime
+		if v[j], err = strconv.ParseInt(f[k], 10, 64); err != nil {
+			return procStat{}
+		}
 	}
-	return time.Duration(u+s) * (time.Second / 100), flt
+	const tick = time.Second / 100
+	return procStat{user: time.Duration(v[1]) * tick, sys: time.Duration(v[2]) * tick, faults: v[0], ok: true}
 }
 
 var pulledSeconds = regexp.MustCompile(`msg=pulled .*seconds=([0-9.e+-]+)`)
