@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"fmt"
+	"time"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -48,6 +49,15 @@ func newWriter(ctx context.Context, bs Blocks, max int, hs *HaveSet, onBlock fun
 	return w
 }
 
+// Group commit: a batch goes to an idle store once it holds minBatch
+// bytes or its first block has waited maxDelay, so a fast store is not
+// handed one small block at a time (each PutMany is a direct write padded
+// to a page and a badger batch) and a block waits briefly at most.
+const (
+	minBatch = 1 << 20
+	maxDelay = 2 * time.Millisecond
+)
+
 // collect gathers blocks into a batch until the store takes it; a full
 // batch waits for the store (and the checker, in turn, for this).
 func (w *writer) collect(max int, todo chan<- *batch, stored <-chan struct{}) {
@@ -58,16 +68,19 @@ func (w *writer) collect(max int, todo chan<- *batch, stored <-chan struct{}) {
 	}()
 	cur := &batch{}
 	closed := false
+	delay := time.NewTimer(maxDelay)
+	delay.Stop()
+	waited := false // cur's first block has waited maxDelay
 	for {
 		var in <-chan leafBlock
 		if !closed && cur.n < max {
 			in = w.ch
 		}
 		var out chan<- *batch
-		if len(cur.bs) > 0 {
+		if len(cur.bs) > 0 && (cur.n >= minBatch || waited || closed) {
 			out = todo
 		}
-		if in == nil && out == nil {
+		if in == nil && out == nil && len(cur.bs) == 0 {
 			return
 		}
 		select {
@@ -76,11 +89,18 @@ func (w *writer) collect(max int, todo chan<- *batch, stored <-chan struct{}) {
 				closed = true
 				continue
 			}
+			if len(cur.bs) == 0 {
+				delay.Reset(maxDelay)
+				waited = false
+			}
 			cur.bs = append(cur.bs, lb.b)
 			cur.leaves = append(cur.leaves, lb.leaf)
 			cur.n += len(lb.b.RawData())
+		case <-delay.C:
+			waited = true
 		case out <- cur:
-			cur = &batch{}
+			delay.Stop()
+			cur, waited = &batch{}, false
 		}
 	}
 }
