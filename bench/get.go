@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -110,12 +111,15 @@ func (r getRun) print(label string) {
 	fmt.Printf("%s size %s  sha256 pass %.2fs  cairn get --out %.2fs (%.2fx sha256)  fetch only %.2fs (%.2fx sha256)\n",
 		label, humanBytes(r.size), r.ref.Seconds(), r.get.Seconds(), r.ratio(), r.fetch.Seconds(), r.ref.Seconds()/r.fetch.Seconds())
 	if r.refCPU > 0 && r.srcCPU+r.dstCPU > 0 {
-		// Both daemons share the machine's cores: with n cores the get
-		// takes at least their CPU over n.
+		pad := strings.Repeat(" ", len(label))
+		passes := (r.srcCPU + r.dstCPU).Seconds() / r.refCPU.Seconds()
 		fmt.Printf("%s CPU origin %.2fs (kernel %.2fs) + getter %.2fs (kernel %.2fs) = %.1f sha256 passes (one pass %.2fs of CPU); page faults %d MiB + %d MiB\n",
-			strings.Repeat(" ", len(label)), r.srcCPU.Seconds(), r.srcSys.Seconds(), r.dstCPU.Seconds(), r.dstSys.Seconds(),
-			(r.srcCPU+r.dstCPU).Seconds()/r.refCPU.Seconds(), r.refCPU.Seconds(),
+			pad, r.srcCPU.Seconds(), r.srcSys.Seconds(), r.dstCPU.Seconds(), r.dstSys.Seconds(), passes, r.refCPU.Seconds(),
 			r.srcFaults*int64(os.Getpagesize())>>20, r.dstFaults*int64(os.Getpagesize())>>20)
+		// Both daemons share the machine's cores: with n of them the get
+		// takes at least its CPU over n, however well its stages overlap.
+		n := runtime.NumCPU()
+		fmt.Printf("%s with this CPU on %d cores: at most %.2fx sha256\n", pad, n, float64(n)/passes)
 	}
 }
 
