@@ -166,8 +166,10 @@
 // becomes a source. Options.OnBlock sees every block once it is verified
 // and stored (a consumer hashing files as they stream in).
 //
-// A have-set keeps the bytes of the last 32 MiB of blocks it recorded
-// (recent blocks): peers ask a partial holder mostly for what it got
+// Once a peer has asked about the DAG (a probe, a have request or a
+// block request), a have-set keeps the bytes of the last 32 MiB of blocks
+// it recorded (recent blocks; a node fetching alone keeps none, so its
+// heap stays small): peers ask a partial holder mostly for what it got
 // last, and the server sends those from memory, without the store read
 // and its hash check (ServerConfig.SourceOnly turns this off, for a
 // Source other than the Client's store). The blocks are dropped when

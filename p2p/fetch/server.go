@@ -269,7 +269,9 @@ func (ss *serverStream) serve(ctx context.Context, req Request) error {
 	switch req.Kind {
 	case KindProbe:
 		// A root being fetched is served as far as it has arrived.
-		ok := ss.s.cfg.Haves.Lookup(req.Root) != nil
+		hs := ss.s.cfg.Haves.Lookup(req.Root)
+		hs.Asked()
+		ok := hs != nil
 		if !ok {
 			ok, err = ss.s.src.Has(ctx, req.Root)
 		}
@@ -302,6 +304,7 @@ func (ss *serverStream) serve(ctx context.Context, req Request) error {
 func (ss *serverStream) have(ctx context.Context, req Request) error {
 	var h Have
 	if hs := ss.s.cfg.Haves.Lookup(req.Root); hs != nil {
+		hs.Asked()
 		wctx, cancel := context.WithTimeout(ctx, ss.s.cfg.HaveWait)
 		hs.Wait(wctx, req.Since)
 		cancel()
@@ -452,6 +455,7 @@ func (ss *serverStream) list(ctx context.Context, req Request) error {
 	var hs *HaveSet
 	if !ss.s.cfg.SourceOnly {
 		hs = ss.s.cfg.Haves.Lookup(req.Root)
+		hs.Asked()
 	}
 	loads := ss.readAhead(ctx, want, idx, hs)
 	defer func() {
