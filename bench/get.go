@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -92,6 +95,14 @@ func runGet(ctx context.Context, args []string) error {
 type getRun struct {
 	size            int64
 	ref, get, fetch time.Duration
+	// refCPU is the reference pass's CPU time; srcCPU and dstCPU are the
+	// CPU times of the origin's and the getting daemon's processes during
+	// the get (0 where /proc cannot say).
+	refCPU, srcCPU, dstCPU time.Duration
+	srcSys, dstSys         time.Duration // the kernel's part of srcCPU, dstCPU
+	// srcFaults and dstFaults are the processes' minor page faults
+	// during the get: every fresh page of memory costs one.
+	srcFaults, dstFaults int64
 }
 
 func (r getRun) ratio() float64 { return r.ref.Seconds() / r.get.Seconds() }
@@ -99,6 +110,17 @@ func (r getRun) ratio() float64 { return r.ref.Seconds() / r.get.Seconds() }
 func (r getRun) print(label string) {
 	fmt.Printf("%s size %s  sha256 pass %.2fs  cairn get --out %.2fs (%.2fx sha256)  fetch only %.2fs (%.2fx sha256)\n",
 		label, humanBytes(r.size), r.ref.Seconds(), r.get.Seconds(), r.ratio(), r.fetch.Seconds(), r.ref.Seconds()/r.fetch.Seconds())
+	if r.refCPU > 0 && r.srcCPU+r.dstCPU > 0 {
+		pad := strings.Repeat(" ", len(label))
+		passes := (r.srcCPU + r.dstCPU).Seconds() / r.refCPU.Seconds()
+		fmt.Printf("%s CPU origin %.2fs (kernel %.2fs) + getter %.2fs (kernel %.2fs) = %.1f sha256 passes (one pass %.2fs of CPU); page faults %d MiB + %d MiB\n",
+			pad, r.srcCPU.Seconds(), r.srcSys.Seconds(), r.dstCPU.Seconds(), r.dstSys.Seconds(), passes, r.refCPU.Seconds(),
+			r.srcFaults*int64(os.Getpagesize())>>20, r.dstFaults*int64(os.Getpagesize())>>20)
+		// Both daemons share the machine's cores: with n of them the get
+		// takes at least its CPU over n, however well its stages overlap.
+		n := runtime.NumCPU()
+		fmt.Printf("%s with this CPU on %d cores: at most %.2fx sha256\n", pad, n, float64(n)/passes)
+	}
 }
 
 // getRun measures the reference, one sha256 pass over src from the page
@@ -109,8 +131,53 @@ func (sw *swarm) getRun(ctx context.Context, src string, i int) (getRun, error) 
 	if r.ref, _, err = sha256Pass(src); err != nil {
 		return r, err
 	}
+	r.refCPU = lastSHACPU
+	sp, dp := sw.daems[0].Process.Pid, sw.daems[i].Process.Pid
+	src0 := procCPU(sp)
+	dst0 := procCPU(dp)
 	r.get, r.fetch, err = sw.getOne(ctx, i)
+	if src0.ok && dst0.ok {
+		src1, dst1 := procCPU(sp), procCPU(dp)
+		r.srcCPU, r.dstCPU = src1.user+src1.sys-src0.user-src0.sys, dst1.user+dst1.sys-dst0.user-dst0.sys
+		r.srcSys, r.dstSys = src1.sys-src0.sys, dst1.sys-dst0.sys
+		r.srcFaults, r.dstFaults = src1.faults-src0.faults, dst1.faults-dst0.faults
+	}
 	return r, err
+}
+
+// procStat is what /proc says of a process: user and system CPU time so
+// far and minor page faults; ok is false where it cannot be read.
+type procStat struct {
+	user, sys time.Duration
+	faults    int64
+	ok        bool
+}
+
+// procCPU reads process pid's procStat (CPU times come in USER_HZ ticks,
+// 100 a second on Linux).
+func procCPU(pid int) procStat {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}
+	}
+	// The command name (field 2) may hold spaces; the fields after its
+	// closing parenthesis start with field 3.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return procStat{}
+	}
+	var v [3]int64
+	for j, k := range []int{7, 11, 12} { // minflt, utime, stime
+		if v[j], err = strconv.ParseInt(f[k], 10, 64); err != nil {
+			return procStat{}
+		}
+	}
+	const tick = time.Second / 100
+	return procStat{user: time.Duration(v[1]) * tick, sys: time.Duration(v[2]) * tick, faults: v[0], ok: true}
 }
 
 var pulledSeconds = regexp.MustCompile(`msg=pulled .*seconds=([0-9.e+-]+)`)

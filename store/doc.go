@@ -141,7 +141,9 @@
 // returns, or the caller's own with ReadInto, which bulk readers reuse so
 // that a GiB read allocates next to nothing): a mirror serving a model many times, or an edge node loading
 // one, reads it from memory after the first time. ViewOnce is for streams
-// that read a block once (the fetch server, bundle export): it asks the
+// that read a block once (the fetch server, bundle export; ReadOnce hands
+// the block over in the buffer it was read into, for a stream that sends
+// it from there): it asks the
 // kernel whether the page cache holds the block (cachestat, which unlike a
 // RWF_NOWAIT read starts no readahead) and reads it past the cache with
 // direct I/O when not, so a mirror streaming what it just replicated pays

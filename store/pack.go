@@ -291,41 +291,62 @@ func (p *packs) readInto(l packLoc, b []byte) error {
 // the partial pages around it.
 var directBufs = sync.Pool{New: func() any { b := directio.Buf(1<<20 + 2*directio.Align); return &b }}
 
-// readOnce calls fn with the block at l for a reader that will not ask for
-// it again soon (a stream to a peer, a bundle): from the page cache when it
+// readOnce calls fn with the block at l for a reader that will not ask
+// for it again soon (a stream to a peer, a bundle): from the page cache when it
 // holds the whole block, else read past it with direct I/O, so a stream of
 // cold blocks neither pays for placing pages (see "Pack files" in doc.go)
 // nor evicts what other readers keep. fn must not keep the slice.
 func (p *packs) readOnce(l packLoc, fn func([]byte) error) error {
+	b, release, err := p.readOnceKeep(l)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return fn(b)
+}
+
+// readOnceKeep reads the block at l as readOnce does, into a pooled
+// buffer the caller keeps until it calls release.
+func (p *packs) readOnceKeep(l packLoc) ([]byte, func(), error) {
 	f, err := p.file(l.pack, false)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if cached, err := directio.Cached(f, l.off, int64(l.n)); cached || err != nil {
-		// In the page cache, or the kernel cannot say: read through it.
-		return p.read(l, fn)
-	}
-	d, err := p.file(l.pack, true)
-	if err != nil {
-		return err
+	var d *os.File
+	if cached, err := directio.Cached(f, l.off, int64(l.n)); !cached && err == nil {
+		if d, err = p.file(l.pack, true); err != nil {
+			return nil, nil, err
+		}
 	}
 	if d == nil {
-		return p.read(l, fn)
+		// In the page cache, the kernel cannot say, or direct I/O is
+		// refused: read through the cache.
+		bp := readBufs.Get().(*[]byte)
+		buf := *bp
+		if len(buf) < l.n {
+			buf = make([]byte, l.n)
+		}
+		if err := p.readInto(l, buf[:l.n]); err != nil {
+			readBufs.Put(bp)
+			return nil, nil, err
+		}
+		return buf[:l.n], func() { readBufs.Put(bp) }, nil
 	}
 	lo, hi := directio.Down(l.off), directio.Up(l.end())
-	var buf []byte
-	if dp := directBufs.Get().(*[]byte); int64(len(*dp)) >= hi-lo {
-		defer directBufs.Put(dp)
-		buf = (*dp)[:hi-lo]
-	} else {
+	dp := directBufs.Get().(*[]byte)
+	release := func() { directBufs.Put(dp) }
+	buf := *dp
+	if int64(len(buf)) < hi-lo {
 		directBufs.Put(dp)
-		buf = directio.Buf(int(hi - lo))
+		buf, release = directio.Buf(int(hi-lo)), func() {}
 	}
+	buf = buf[:hi-lo]
 	// Every write ends padded to a page, so the file always reaches hi.
 	if _, err := d.ReadAt(buf, lo); err != nil {
-		return fmt.Errorf("read %s at %d+%d: %w", d.Name(), l.off, l.n, err)
+		release()
+		return nil, nil, fmt.Errorf("read %s at %d+%d: %w", d.Name(), l.off, l.n, err)
 	}
-	return fn(buf[l.off-lo : l.end()-lo])
+	return buf[l.off-lo : l.end()-lo], release, nil
 }
 
 // remove closes and deletes pack id (GC found nothing live in it).

@@ -838,7 +838,8 @@ func TestStatDiskBytes(t *testing.T) {
 }
 
 // TestViewOnce: blocks read for a one-time stream come back whole whether
-// the page cache holds them or not (direct reads of unaligned blocks).
+// the page cache holds them or not (direct reads of unaligned blocks),
+// and ReadOnce's buffers stay the caller's until released.
 func TestViewOnce(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	bs := seq(t, 9, 16<<10, 100<<10+3, 1<<20, 5, 1<<20+5000, 3<<20+1, 200<<10)
@@ -859,8 +860,38 @@ func TestViewOnce(t *testing.T) {
 				t.Errorf("%s: ViewOnce(%d-byte block) = %d bytes, %v; want the block", round, len(b.RawData()), len(got), err)
 			}
 		}
+		checkReadOnce(t, s, round, bs)
 	}
 	if err := s.ViewOnce(t.Context(), seq(t, 99, 20<<10)[0].Cid(), func([]byte) error { return nil }); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ViewOnce(absent) = %v, want ErrNotFound", err)
+	}
+	if _, _, err := s.ReadOnce(t.Context(), seq(t, 99, 20<<10)[0].Cid()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ReadOnce(absent) = %v, want ErrNotFound", err)
+	}
+}
+
+// checkReadOnce reads every block of bs with ReadOnce, twice over, keeping
+// all the buffers, and checks each only once all are read: a buffer
+// handed out is not reused before its release.
+func checkReadOnce(t *testing.T, s *Store, round string, bs []blocks.Block) {
+	t.Helper()
+	var got [][]byte
+	var releases []func()
+	for range 2 {
+		for _, b := range bs {
+			data, release, err := s.ReadOnce(t.Context(), b.Cid())
+			if err != nil {
+				t.Fatalf("%s: ReadOnce(%d-byte block): %v", round, len(b.RawData()), err)
+			}
+			got, releases = append(got, data), append(releases, release)
+		}
+	}
+	for i, data := range got {
+		if b := bs[i%len(bs)]; !bytes.Equal(data, b.RawData()) {
+			t.Errorf("%s: ReadOnce(%d-byte block) = %d bytes, not the block", round, len(b.RawData()), len(data))
+		}
+	}
+	for _, release := range releases {
+		release()
 	}
 }

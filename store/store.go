@@ -372,6 +372,59 @@ func (s *Store) ViewOnce(ctx context.Context, c cid.Cid, fn func([]byte) error) 
 	return s.view(ctx, c, once, fn)
 }
 
+// ReadOnce reads the block as ViewOnce does (checked against c as Get's
+// blocks are) into a pooled buffer the caller keeps, unmodified, until
+// it calls release: a stream sends it straight from there, without a
+// copy out of the store's buffer.
+func (s *Store) ReadOnce(ctx context.Context, c cid.Cid) (data []byte, release func(), err error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer done()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	release = func() {}
+	err = s.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(blockKey(c.Hash()))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return notFound{c}
+		}
+		if err != nil {
+			return fmt.Errorf("view %s: %w", c, err)
+		}
+		if it.UserMeta() == metaPacked {
+			l, err := itemLoc(it)
+			if err != nil {
+				return err
+			}
+			data, release, err = s.packs.readOnceKeep(l)
+			if err != nil {
+				release = func() {}
+				return err
+			}
+		} else {
+			if data, err = it.ValueCopy(nil); err != nil {
+				return err
+			}
+			s.touchRead(len(data))
+		}
+		if s.verifying() {
+			return checkHash(c, data)
+		}
+		return nil
+	})
+	if err != nil {
+		release()
+		if errors.Is(err, ErrHashMismatch) {
+			s.corrupt(c)
+		}
+		return nil, nil, err
+	}
+	return data, release, nil
+}
+
 // ReadInto reads the block into buf, which must hold it (GetSize says how
 // much that is), and returns its size; it is checked against c as Get's
 // blocks are. Bulk readers pass the same buffers again and again instead

@@ -107,10 +107,14 @@
 // every yamux stream at a 16 MiB window (StartWindow): yamux's own start
 // of 256 KiB never grew on a near link. The server reads up to five
 // blocks of a request at once, ahead of the stream, so store reads (and
-// their hash checks) overlap sending and each other. Every
+// their hash checks) overlap sending and each other; a store that can
+// (store.Store.ReadOnce) hands each block over in a buffer the stream
+// sends from, without a copy. Every
 // block is hashed on arrival and compared with its CID, on a goroutine of
 // its own per peer (checker) so that hashing overlaps reading the next
-// block; a piece counts as done only when all its blocks are checked, and
+// block; verified blocks are stored in groups (a batch collects while
+// the previous one is written), so a slow store write never holds up
+// the stream; a piece counts as done only when all its blocks are checked, and
 // a peer that sends a bad block is dropped for the rest of the fetch, that
 // block and every later one of its pieces going to others.
 // Blocks already in the local store are never requested, so a fetch that
@@ -162,8 +166,10 @@
 // becomes a source. Options.OnBlock sees every block once it is verified
 // and stored (a consumer hashing files as they stream in).
 //
-// A have-set keeps the bytes of the last 32 MiB of blocks it recorded
-// (recent blocks): peers ask a partial holder mostly for what it got
+// Once a peer has asked about the DAG (a probe, a have request or a
+// block request), a have-set keeps the bytes of the last 32 MiB of blocks
+// it recorded (recent blocks; a node fetching alone keeps none, so its
+// heap stays small): peers ask a partial holder mostly for what it got
 // last, and the server sends those from memory, without the store read
 // and its hash check (ServerConfig.SourceOnly turns this off, for a
 // Source other than the Client's store). The blocks are dropped when

@@ -138,8 +138,10 @@ type HaveSet struct {
 	log     []uint32 // leaves in the order they were added
 	full    bool
 	changed chan struct{} // closed and replaced on every change
-	// recent holds the bytes of the blocks stored last (by multihash),
-	// at most recentBytes, oldest first in order.
+	// asked: a peer asked about the DAG (Asked); until then no recent
+	// blocks are kept. recent holds the bytes of the blocks stored last
+	// (by multihash), at most recentBytes, oldest first in order.
+	asked       bool
 	recent      map[string][]byte
 	recentOrder []string
 	recentSize  int
@@ -200,9 +202,23 @@ func (s *HaveSet) Add(i int) bool {
 	return true
 }
 
-// AddBlock records leaf i like Add and keeps its bytes (verified against
-// c) among the recent blocks, which the server sends without reading
-// its store. data must not be modified afterwards.
+// Asked records that a peer asked about the DAG (probed it, asked for
+// its have-set or its blocks): from now on AddBlock keeps recent blocks.
+// A node fetching alone keeps none, so its heap (and the fresh memory
+// pages it costs) stays small. Safe on a nil set.
+func (s *HaveSet) Asked() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.asked = true
+	s.mu.Unlock()
+}
+
+// AddBlock records leaf i like Add and, once a peer asked about the DAG,
+// keeps its bytes (verified against c) among the recent blocks, which the
+// server sends without reading its store. data must not be modified
+// afterwards.
 func (s *HaveSet) AddBlock(i int, c cid.Cid, data []byte) bool {
 	if !s.Add(i) {
 		return false
@@ -212,7 +228,7 @@ func (s *HaveSet) AddBlock(i int, c cid.Cid, data []byte) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.full {
+	if s.full || !s.asked {
 		return true
 	}
 	if s.recent == nil {

@@ -117,16 +117,22 @@ func TestAskHave(t *testing.T) {
 	}
 }
 
-// TestHaveSetRecent: the bytes of the blocks added last are kept up to
-// recentBytes, the oldest dropped first, and none once the set is
-// complete (a complete DAG is read from the store).
+// TestHaveSetRecent: once a peer asked about the DAG, the bytes of the
+// blocks added last are kept up to recentBytes, the oldest dropped first,
+// and none once the set is complete (a complete DAG is read from the
+// store); before anyone asked, none are kept.
 func TestHaveSetRecent(t *testing.T) {
 	const blk = 1 << 20
 	n := recentBytes/blk + 4
 	hs := newHaveSet()
-	if err := hs.SetLeaves(n); err != nil {
+	if err := hs.SetLeaves(n + 1); err != nil {
 		t.Fatal(err)
 	}
+	alone := bytes.Repeat([]byte{0xff}, blk)
+	if !hs.AddBlock(n, fuzzCID(string(alone)), alone) || hs.Recent(fuzzCID(string(alone))) != nil {
+		t.Fatal("a block added before anyone asked was kept (or not added)")
+	}
+	hs.Asked()
 	cids := make([]cid.Cid, n)
 	for i := range n {
 		data := bytes.Repeat([]byte{byte(i)}, blk)
@@ -147,14 +153,15 @@ func TestHaveSetRecent(t *testing.T) {
 			t.Fatalf("leaf %d: recent bytes %d long, want its %d bytes", i, len(got), blk)
 		}
 	}
-	if have, _ := hs.Count(); have != n {
-		t.Fatalf("count %d, want %d", have, n)
+	if have, _ := hs.Count(); have != n+1 {
+		t.Fatalf("count %d, want %d", have, n+1)
 	}
 	hs.Complete()
 	if hs.Recent(cids[n-1]) != nil {
 		t.Fatal("a complete set still keeps recent blocks")
 	}
 	var none *HaveSet
+	none.Asked()
 	if none.Recent(cids[0]) != nil {
 		t.Fatal("a nil set returned bytes")
 	}

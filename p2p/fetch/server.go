@@ -269,7 +269,9 @@ func (ss *serverStream) serve(ctx context.Context, req Request) error {
 	switch req.Kind {
 	case KindProbe:
 		// A root being fetched is served as far as it has arrived.
-		ok := ss.s.cfg.Haves.Lookup(req.Root) != nil
+		hs := ss.s.cfg.Haves.Lookup(req.Root)
+		hs.Asked()
+		ok := hs != nil
 		if !ok {
 			ok, err = ss.s.src.Has(ctx, req.Root)
 		}
@@ -302,6 +304,7 @@ func (ss *serverStream) serve(ctx context.Context, req Request) error {
 func (ss *serverStream) have(ctx context.Context, req Request) error {
 	var h Have
 	if hs := ss.s.cfg.Haves.Lookup(req.Root); hs != nil {
+		hs.Asked()
 		wctx, cancel := context.WithTimeout(ctx, ss.s.cfg.HaveWait)
 		hs.Wait(wctx, req.Since)
 		cancel()
@@ -452,6 +455,7 @@ func (ss *serverStream) list(ctx context.Context, req Request) error {
 	var hs *HaveSet
 	if !ss.s.cfg.SourceOnly {
 		hs = ss.s.cfg.Haves.Lookup(req.Root)
+		hs.Asked()
 	}
 	loads := ss.readAhead(ctx, want, idx, hs)
 	defer func() {
@@ -488,18 +492,18 @@ func (ss *serverStream) list(ctx context.Context, req Request) error {
 // reads in flight, below what one peer's stream carries.
 const readAhead = 4
 
-// loaded is a block read ahead: its bytes in a pooled buffer, nil when the
-// block is to be reported missing.
+// loaded is a block read ahead: its bytes in a buffer of its own until
+// free, nil when the block is to be reported missing.
 type loaded struct {
-	c    cid.Cid
-	data []byte
-	buf  *[]byte
-	err  error
+	c       cid.Cid
+	data    []byte
+	release func() // gives data's buffer back; nil: nothing to give back
+	err     error
 }
 
 func (l loaded) free() {
-	if l.buf != nil {
-		sendBufs.Put(l.buf)
+	if l.release != nil {
+		l.release()
 	}
 }
 
@@ -548,32 +552,33 @@ func (ss *serverStream) readAhead(ctx context.Context, want []cid.Cid, idx *dagI
 	return out
 }
 
-// onceViewer is a Source that reads blocks for a one-time stream past the
-// page cache when they are not in it (store.Store.ViewOnce): a mirror
-// serving what it just replicated reads from disk at little CPU cost.
-type onceViewer interface {
-	ViewOnce(ctx context.Context, c cid.Cid, fn func([]byte) error) error
+// onceReader is a Source that reads blocks for a one-time stream into a
+// buffer the stream keeps until it has sent them (store.Store.ReadOnce):
+// past the page cache when it does not hold them, and without a copy.
+type onceReader interface {
+	ReadOnce(ctx context.Context, c cid.Cid) ([]byte, func(), error)
 }
 
-// load copies block c out of the store; absent, it has no data.
+// load reads block c; absent, it has no data.
 func (ss *serverStream) load(ctx context.Context, c cid.Cid) loaded {
 	l := loaded{c: c}
-	view := ss.s.src.View
-	if ov, ok := ss.s.src.(onceViewer); ok {
-		view = ov.ViewOnce
+	var err error
+	if or, ok := ss.s.src.(onceReader); ok {
+		l.data, l.release, err = or.ReadOnce(ctx, c)
+	} else {
+		err = ss.s.src.View(ctx, c, func(b []byte) error {
+			bp := sendBufs.Get().(*[]byte)
+			*bp = append((*bp)[:0], b...)
+			l.data, l.release = *bp, func() { sendBufs.Put(bp) }
+			return nil
+		})
 	}
-	err := view(ctx, c, func(b []byte) error {
-		if len(b) > MaxBlockSize {
-			return fmt.Errorf("block %s: %d bytes: %w", c, len(b), errTooLarge)
-		}
-		l.buf = sendBufs.Get().(*[]byte)
-		*l.buf = append((*l.buf)[:0], b...)
-		l.data = *l.buf
-		return nil
-	})
+	if err == nil && len(l.data) > MaxBlockSize {
+		err = fmt.Errorf("block %s: %d bytes: %w", c, len(l.data), errTooLarge)
+	}
 	if err != nil {
 		l.free()
-		l.buf, l.data = nil, nil
+		l.data, l.release = nil, nil
 		// A block the store holds but refuses as corrupt (a verifying
 		// store never hands its bytes out) is reported missing, so the
 		// client asks another peer and this stream goes on.
