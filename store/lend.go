@@ -34,12 +34,9 @@ func (s *Store) Lend(ctx context.Context, c cid.Cid) (b []byte, release func(), 
 	var loc packLoc
 	packed := false
 	err = s.db.View(func(txn *badger.Txn) error {
-		it, err := txn.Get(blockKey(c.Hash()))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return notFound{c}
-		}
+		it, err := blockItem(txn, c)
 		if err != nil {
-			return fmt.Errorf("view %s: %w", c, err)
+			return err
 		}
 		if it.UserMeta() == metaPacked {
 			packed = true
