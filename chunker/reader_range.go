@@ -39,13 +39,10 @@ type Lender interface {
 
 // Read-ahead of WriteRange: batches of whole leaves, each read (and so
 // verified) by its own goroutine, up to rangeAhead batches ahead of the one
-// being written; at most rangeAhead+2 batch buffers per call. Lent leaves
-// take no buffer, so a Lender's go lendAhead batches ahead: checking can
-// go on while the socket drains, keeping both cores of a small node busy.
+// being written; at most rangeAhead+2 batch buffers per call.
 const (
 	rangeBatch = 2 << 20
 	rangeAhead = 2
-	lendAhead  = 4
 )
 
 // maxLeaf bounds the leaf size a parent may state before a buffer of that
@@ -241,11 +238,7 @@ func (r *Reader) WriteRange(ctx context.Context, w io.Writer, off, n int64) (int
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ahead := rangeAhead
-	if _, ok := r.get.(Lender); ok {
-		ahead = lendAhead
-	}
-	futures := make(chan chan *segment, ahead)
+	futures := make(chan chan *segment, rangeAhead)
 	go r.plan(ctx, off, off+n, futures)
 	var written int64
 	var err error
