@@ -32,15 +32,12 @@
 //     thousand entries per directory. BuildDir refuses a larger directory
 //     rather than producing a block peers would reject.
 //   - Read-ahead (Reader.WriteRange): a range is cut into batches of whole
-//     leaves (2 MiB); each batch is got by its own goroutine, up to 2
-//     batches ahead of the one being written, and written only when all of
-//     it has been got (the store checks each block against its CID as it
-//     hands it out). A failed read ends the range before its batch:
-//     nothing unchecked is ever written. A Lender's leaves are written
-//     where it keeps them (the store's are mapped from its pack files);
-//     else an IntoGetter reads them into a pooled 2 MiB buffer.
-//   - Lender: a Getter that lends a block's bytes in place, with a func to
-//     give them back, instead of copying them.
+//     leaves (2 MiB buffers from a pool); each batch is read into its
+//     buffer by its own goroutine, through IntoGetter.ReadInto when the
+//     Getter has it (the store checks each block against its CID as it
+//     reads it), up to 2 batches ahead of the one being written, and
+//     written only when all of it has been read. A failed read ends the
+//     range before its batch: nothing unchecked is ever written.
 //   - NewBytes: bytes of blocks (leaves and file nodes) that were not in the
 //     store before this import: the dedup figure.
 //

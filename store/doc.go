@@ -140,20 +140,7 @@
 // cache (pread into a pooled buffer, or straight into the buffer Get
 // returns, or the caller's own with ReadInto, which bulk readers reuse so
 // that a GiB read allocates next to nothing): a mirror serving a model many times, or an edge node loading
-// one, reads it from memory after the first time. Lend, and ViewOnce of
-// a block in the page cache, copy nothing: they map the block's pages
-// read-only (populated at once, so a disk error is an error), check them
-// where they are and hand them out until released, which costs about
-// half what a pread copy does (PTEs set and cleared). Such a mapping
-// cannot crash the process: packs are never truncated; a pack GC unlinks
-// stays readable through it; GC punches no hole in a block lent out (it
-// counts as live, so checked bytes never turn to zeros under a reader);
-// and a read fault (a pack cut short behind the store's back, a disk
-// error after the check) is an error, not a crash (debug.SetPanicOnFault).
-// The bytes handed out are the page cache's: were a page evicted between
-// the check and the last use and then read again from a disk that now
-// returns other bytes, those would go out unchecked; a pread copy closes
-// that window, at a cost /resolve cannot afford (see README.md). ViewOnce is for streams
+// one, reads it from memory after the first time. ViewOnce is for streams
 // that read a block once (the fetch server, bundle export): it asks the
 // kernel whether the page cache holds the block (cachestat, which unlike a
 // RWF_NOWAIT read starts no readahead) and reads it past the cache with

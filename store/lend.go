@@ -34,9 +34,12 @@ func (s *Store) Lend(ctx context.Context, c cid.Cid) (b []byte, release func(), 
 	var loc packLoc
 	packed := false
 	err = s.db.View(func(txn *badger.Txn) error {
-		it, err := blockItem(txn, c)
+		it, err := txn.Get(blockKey(c.Hash()))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return notFound{c}
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("view %s: %w", c, err)
 		}
 		if it.UserMeta() == metaPacked {
 			packed = true

@@ -8,9 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapping: lend maps pack pages rather than copying them.
-const mapping = true
-
 // lend maps the pages holding the block at l read-only and returns its
 // bytes in the mapping and the func that unmaps them. The pages are
 // populated here (MADV_POPULATE_READ), so a read error of the disk is an

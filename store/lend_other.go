@@ -2,9 +2,6 @@
 
 package store
 
-// mapping: lend copies.
-const mapping = false
-
 // lend reads the block at l into a new buffer: mapping is Linux only here.
 func (p *packs) lend(l packLoc) ([]byte, func(), error) {
 	b := make([]byte, l.n)

@@ -308,17 +308,8 @@ func (p *packs) readOnce(l packLoc, fn func([]byte) error) error {
 		return err
 	}
 	if cached, err := directio.Cached(f, l.off, int64(l.n)); cached || err != nil {
-		// In the page cache, or the kernel cannot say: read through it,
-		// from a mapping where there is one (no copy).
-		if !mapping {
-			return p.read(l, fn)
-		}
-		b, release, err := p.lend(l)
-		if err != nil {
-			return err
-		}
-		defer release()
-		return readMapped(func() error { return fn(b) })
+		// In the page cache, or the kernel cannot say: read through it.
+		return p.read(l, fn)
 	}
 	d, err := p.file(l.pack, true)
 	if err != nil {

@@ -366,9 +366,8 @@ func (s *Store) View(ctx context.Context, c cid.Cid, fn func([]byte) error) erro
 
 // ViewOnce is View for bulk readers that will not read the block again
 // soon (a fetch stream to a peer, a bundle): a packed block is read from
-// the page cache when it holds it all (mapped, not copied, on Linux: see
-// Lend), else past it with direct I/O, so a stream of cold blocks costs
-// next to no CPU and evicts nothing.
+// the page cache when it holds it all, else past it with direct I/O, so a
+// stream of cold blocks costs next to no CPU and evicts nothing.
 func (s *Store) ViewOnce(ctx context.Context, c cid.Cid, fn func([]byte) error) error {
 	return s.view(ctx, c, once, fn)
 }
@@ -429,9 +428,12 @@ func (s *Store) viewChecked(ctx context.Context, c cid.Cid, mode readMode, dst [
 		return err
 	}
 	err = s.db.View(func(txn *badger.Txn) error {
-		it, err := blockItem(txn, c)
+		it, err := txn.Get(blockKey(c.Hash()))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return notFound{c}
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("view %s: %w", c, err)
 		}
 		check := func(v []byte) error {
 			if verify {
@@ -450,18 +452,6 @@ func (s *Store) viewChecked(ctx context.Context, c cid.Cid, mode readMode, dst [
 		s.corrupt(c)
 	}
 	return err
-}
-
-// blockItem is block c's key in txn, or notFound.
-func blockItem(txn *badger.Txn, c cid.Cid) (*badger.Item, error) {
-	it, err := txn.Get(blockKey(c.Hash()))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, notFound{c}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("view %s: %w", c, err)
-	}
-	return it, nil
 }
 
 // GetSize returns the block's size without reading it.
