@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"sort"
 	"sync"
 
@@ -20,21 +19,6 @@ type IntoGetter interface {
 	// ReadInto reads the block c into buf and returns its size; it fails
 	// (io.ErrShortBuffer) when buf cannot hold it.
 	ReadInto(ctx context.Context, c cid.Cid, buf []byte) (int, error)
-}
-
-// Lender is a Getter that lends a leaf's bytes where it keeps them, checked
-// against the leaf's CID, instead of copying them (store.Store maps them
-// from its pack files): WriteRange then hands them to the writer as they
-// are, and the kernel's copy into the socket is the only one.
-//
-// Lent bytes may be a mapping of a file, and reading a mapping of a file
-// cut short or of a failing disk faults: WriteRange writes them with
-// debug.SetPanicOnFault on and makes such a fault an error.
-type Lender interface {
-	Getter
-	// Lend returns the bytes of block c and the func to call once they
-	// are no longer used.
-	Lend(ctx context.Context, c cid.Cid) (b []byte, release func(), err error)
 }
 
 // Read-ahead of WriteRange: batches of whole leaves, each read (and so
@@ -96,82 +80,13 @@ func (r *Reader) spans(c cid.Cid, want, off, end int64, depth int, fn func(span)
 	return nil
 }
 
-// segment is whole leaves read into one buffer, buf[lo:hi] being its part
-// of the range, or, from a Lender, the wanted part of each leaf in parts,
-// with the funcs that give them back.
+// segment is whole leaves read into one buffer; buf[lo:hi] is its part of
+// the range.
 type segment struct {
-	spans   []span
-	buf     *[]byte
-	lo, hi  int
-	parts   [][]byte
-	release []func()
-	err     error
-}
-
-// free gives back what the segment holds.
-func (b *segment) free() {
-	for _, f := range b.release {
-		f()
-	}
-	b.release, b.parts = nil, nil
-	if b.buf != nil {
-		putRangeBuf(b.buf)
-	}
-}
-
-// write writes the segment's part of the range to w.
-func (b *segment) write(w io.Writer) (int64, error) {
-	if b.parts == nil {
-		k, err := w.Write((*b.buf)[b.lo:b.hi])
-		return int64(k), err
-	}
-	var n int64
-	for _, p := range b.parts {
-		k, err := writeLent(w, p)
-		n += int64(k)
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-// writeLent writes lent bytes to w, making a fault in reading them (a
-// mapped file cut short, a disk error) an error rather than a crash.
-func writeLent(w io.Writer, p []byte) (n int, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(interface{ Addr() uintptr })
-			if !ok {
-				panic(r)
-			}
-			err = fmt.Errorf("lent bytes unreadable: fault at %#x", f.Addr())
-		}
-	}()
-	return w.Write(p)
-}
-
-// lend gets the wanted part of each of the batch's leaves from l.
-func (r *Reader) lend(ctx context.Context, l Lender, b *segment) {
-	b.parts = make([][]byte, 0, len(b.spans))
-	for _, s := range b.spans {
-		if s.c == cid.Undef {
-			b.parts = append(b.parts, s.data[s.lo:s.hi])
-			continue
-		}
-		d, release, err := l.Lend(ctx, s.c)
-		if err != nil {
-			b.err = fmt.Errorf("get %s: %w", s.c, err)
-			return
-		}
-		b.release = append(b.release, release)
-		if int64(len(d)) != s.size {
-			b.err = fmt.Errorf("%s: leaf of %d bytes, parent says %d", s.c, len(d), s.size)
-			return
-		}
-		b.parts = append(b.parts, d[s.lo:s.hi])
-	}
+	spans  []span
+	buf    *[]byte
+	lo, hi int
+	err    error
 }
 
 // fill reads the batch's leaves into its buffer, one after the other.
@@ -247,15 +162,15 @@ func (r *Reader) WriteRange(ctx context.Context, w io.Writer, off, n int64) (int
 		if err == nil {
 			err = b.err
 			if err == nil {
-				var k int64
-				k, err = b.write(w)
-				written += k
+				var k int
+				k, err = w.Write((*b.buf)[b.lo:b.hi])
+				written += int64(k)
 			}
 			if err != nil {
 				cancel() // the planner stops; the batches under way are drained
 			}
 		}
-		b.free()
+		putRangeBuf(b.buf)
 	}
 	if err == nil && written != n {
 		err = io.ErrUnexpectedEOF
@@ -272,26 +187,18 @@ func (r *Reader) plan(ctx context.Context, off, end int64, futures chan<- chan *
 	defer close(futures)
 	var cur []span
 	var size int64
-	lender, _ := r.get.(Lender)
 	send := func() bool {
 		f := make(chan *segment, 1)
-		b := &segment{spans: cur}
-		if lender == nil {
-			b.buf = getRangeBuf(size)
-		}
+		b := &segment{spans: cur, buf: getRangeBuf(size)}
 		cur, size = nil, 0
 		select {
 		case futures <- f:
 		case <-ctx.Done():
-			b.free()
+			putRangeBuf(b.buf)
 			return false
 		}
 		go func() {
-			if lender != nil {
-				r.lend(ctx, lender, b)
-			} else {
-				r.fill(ctx, b)
-			}
+			r.fill(ctx, b)
 			f <- b
 		}()
 		return true
@@ -314,7 +221,7 @@ func (r *Reader) plan(ctx context.Context, off, end int64, futures chan<- chan *
 	if err != nil {
 		// The writer reads futures until they are closed, whatever fails.
 		f := make(chan *segment, 1)
-		f <- &segment{err: err}
+		f <- &segment{buf: getRangeBuf(0), err: err}
 		futures <- f
 	}
 }

@@ -45,14 +45,6 @@ func TestCorruptBlockNeverReadAndHealed(t *testing.T) {
 	for name, read := range map[string]func(func([]byte) error) error{
 		"View":     func(fn func([]byte) error) error { return s.View(ctx, bs[0].Cid(), fn) },
 		"ViewOnce": func(fn func([]byte) error) error { return s.ViewOnce(ctx, bs[0].Cid(), fn) },
-		"Lend": func(fn func([]byte) error) error {
-			d, release, err := s.Lend(ctx, bs[0].Cid())
-			if err != nil {
-				return err
-			}
-			defer release()
-			return fn(d)
-		},
 	} {
 		called := false
 		if err := read(func([]byte) error { called = true; return nil }); !errors.Is(err, ErrHashMismatch) || called {

@@ -85,19 +85,13 @@ type packs struct {
 	rmu     sync.RWMutex
 	readers map[uint32]*os.File
 	directs map[uint32]*os.File // direct-I/O readers; nil: refused here
-
-	// lentMu guards lent, the blocks whose mapped bytes are lent out now
-	// (see lend): reclaim holds it while it punches, and treats them as
-	// live, so that bytes once checked never turn to zeros under a reader.
-	lentMu sync.Mutex
-	lent   map[packLoc]int
 }
 
 func openPacks(dir string, sync bool) (*packs, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pack directory: %w", err)
 	}
-	return &packs{dir: dir, sync: sync, readers: map[uint32]*os.File{}, directs: map[uint32]*os.File{}, lent: map[packLoc]int{}}, nil
+	return &packs{dir: dir, sync: sync, readers: map[uint32]*os.File{}, directs: map[uint32]*os.File{}}, nil
 }
 
 func (p *packs) path(id uint32) string {
@@ -334,20 +328,6 @@ func (p *packs) readOnce(l packLoc, fn func([]byte) error) error {
 	return fn(buf[l.off-lo : l.end()-lo])
 }
 
-// hold records that l's bytes are lent out; the result ends it.
-func (p *packs) hold(l packLoc) func() {
-	p.lentMu.Lock()
-	p.lent[l]++
-	p.lentMu.Unlock()
-	return func() {
-		p.lentMu.Lock()
-		if p.lent[l]--; p.lent[l] == 0 {
-			delete(p.lent, l)
-		}
-		p.lentMu.Unlock()
-	}
-}
-
 // remove closes and deletes pack id (GC found nothing live in it).
 func (p *packs) remove(id uint32) error {
 	p.rmu.Lock()
@@ -385,11 +365,6 @@ func (p *packs) close() error {
 func (p *packs) reclaim(live map[uint32][]packLoc) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.lentMu.Lock()
-	defer p.lentMu.Unlock()
-	for l := range p.lent {
-		live[l.pack] = append(live[l.pack], l)
-	}
 	ids, err := p.ids()
 	if err != nil {
 		return err
