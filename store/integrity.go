@@ -32,6 +32,8 @@ func (s *Store) corrupt(c cid.Cid) {
 }
 
 func (s *Store) markBad(c cid.Cid) error {
+	s.badMu.Lock()
+	defer s.badMu.Unlock()
 	var added bool
 	err := s.db.Update(func(txn *badger.Txn) error {
 		k := badKey(c.Hash())
@@ -47,6 +49,36 @@ func (s *Store) markBad(c cid.Cid) error {
 		s.badCount.Add(1)
 	}
 	return err
+}
+
+// clearBad deletes the bad marks under keys that are still there and
+// returns how many it deleted.
+func (s *Store) clearBad(keys [][]byte) (int, error) {
+	s.badMu.Lock()
+	defer s.badMu.Unlock()
+	n := 0
+	err := s.db.Update(func(txn *badger.Txn) error {
+		for _, k := range keys {
+			if _, err := txn.Get(k); errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("clear %d bad marks: %w", len(keys), err)
+	}
+	s.badCount.Add(-int64(n))
+	if n > 0 {
+		s.opts.Logger.Info("bad blocks rewritten", "blocks", n)
+	}
+	return n, nil
 }
 
 func (s *Store) markedBad(txn *badger.Txn, c cid.Cid) bool {
@@ -94,15 +126,14 @@ func (s *Store) Repair(ctx context.Context, bs []blocks.Block) (int, error) {
 			good = append(good, b)
 		}
 	}
-	before := s.badCount.Load()
-	if _, err := s.putMany(ctx, good); err != nil {
-		return 0, err
-	}
-	return int(before - s.badCount.Load()), nil
+	_, cleared, err := s.putMany(ctx, good)
+	return cleared, err
 }
 
 // pruneBadMarks drops the marks of blocks GC deleted. Called by GC.
 func (s *Store) pruneBadMarks() error {
+	s.badMu.Lock()
+	defer s.badMu.Unlock()
 	var gone [][]byte
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{pfxBad}})

@@ -125,3 +125,43 @@ func TestScrubFindsAndRepairHeals(t *testing.T) {
 		t.Fatalf("Scrub after repair = %+v, %v", res, err)
 	}
 }
+
+// Two repairs of one block at once (the daemon's worker and `cairn verify
+// --repair`) heal it once: the count of bad blocks must not drift below
+// the marks, or the next rot of that block would never be rewritten.
+func TestConcurrentRepairsCountOnce(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, t.TempDir())
+	bs := seq(t, 5, 200<<10)
+	put(t, s, bs...)
+	for round := range 3 {
+		damage(t, s, bs[0])
+		if _, err := s.Get(ctx, bs[0].Cid()); !errors.Is(err, ErrHashMismatch) {
+			t.Fatalf("round %d: Get of a damaged block = %v", round, err)
+		}
+		const repairs = 8
+		healed := make(chan int, repairs)
+		for range repairs {
+			go func() {
+				n, err := s.Repair(ctx, []blocks.Block{bs[0]})
+				if err != nil {
+					t.Error(err)
+				}
+				healed <- n
+			}()
+		}
+		total := 0
+		for range repairs {
+			total += <-healed
+		}
+		if total != 1 {
+			t.Fatalf("round %d: %d repairs report %d blocks rewritten, want 1", round, repairs, total)
+		}
+		if got := s.badCount.Load(); got != 0 {
+			t.Fatalf("round %d: bad count %d after the repair, want 0", round, got)
+		}
+		if b, err := s.Get(ctx, bs[0].Cid()); err != nil || !bytes.Equal(b.RawData(), bs[0].RawData()) {
+			t.Fatalf("round %d: Get after repair: %v", round, err)
+		}
+	}
+}

@@ -90,8 +90,11 @@ type Store struct {
 	packs *packs
 
 	// badCount is how many blocks are marked bad (see integrity.go); while
-	// it is 0, writes skip looking for marks.
+	// it is 0, writes skip looking for marks. badMu serialises every change
+	// of a mark with its count: two repairs of one block must not both
+	// count its heal.
 	badCount atomic.Int64
+	badMu    sync.Mutex
 }
 
 // releaseEvery is how many value bytes may pass through badger's mmapped
@@ -550,35 +553,43 @@ func (s *Store) PutMany(ctx context.Context, bs []blocks.Block) error {
 // PutManyNew is PutMany that also reports how many bytes were new to the
 // store (the dedup figure of an import).
 func (s *Store) PutManyNew(ctx context.Context, bs []blocks.Block) (newBytes int64, err error) {
-	n, err := s.putMany(ctx, bs)
+	n, _, err := s.putMany(ctx, bs)
 	if n > 0 {
 		s.touchWrite(n)
 	}
 	return n, err
 }
 
-func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, error) {
+// putMany returns the bytes it wrote and how many bad marks it cleared.
+func (s *Store) putMany(ctx context.Context, bs []blocks.Block) (int64, int, error) {
 	done, err := s.writeOp(ctx, nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer done()
 	if len(bs) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	// Skip blocks already stored: rewriting a 1 MiB value only to drop it
 	// at the next value-log GC would cost the dedup its point.
 	keys, todo, healed, err := s.toWrite(bs)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(todo) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return s.write(keys, todo, healed)
+	n, err := s.write(keys, todo)
+	if err != nil || len(healed) == 0 {
+		return n, 0, err
+	}
+	// The marks go after the good bytes are indexed: a crash between
+	// leaves a mark on a good block, which the next repair clears.
+	cleared, err := s.clearBad(healed)
+	return n, cleared, err
 }
 
 // toWrite picks the blocks of bs to write: those not stored, and those
@@ -616,9 +627,9 @@ func (s *Store) toWrite(bs []blocks.Block) (keys [][]byte, todo []blocks.Block, 
 	return keys, todo, healed, err
 }
 
-// write stores todo under keys (packing large bodies first) and clears
-// the bad marks healed, in one write batch.
-func (s *Store) write(keys [][]byte, todo []blocks.Block, healed [][]byte) (int64, error) {
+// write stores todo under keys (packing large bodies first) in one write
+// batch.
+func (s *Store) write(keys [][]byte, todo []blocks.Block) (int64, error) {
 	var want int64
 	for _, b := range todo {
 		want += int64(len(b.RawData()))
@@ -655,17 +666,8 @@ func (s *Store) write(keys [][]byte, todo []blocks.Block, healed [][]byte) (int6
 		}
 		n += int64(len(b.RawData()))
 	}
-	for _, k := range healed {
-		if err := wb.Delete(k); err != nil {
-			return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
-		}
-	}
 	if err := wb.Flush(); err != nil {
 		return 0, fmt.Errorf("put %d blocks: %w", len(todo), err)
-	}
-	if len(healed) > 0 {
-		s.badCount.Add(-int64(len(healed)))
-		s.opts.Logger.Info("bad blocks rewritten", "blocks", len(healed))
 	}
 	return n, nil
 }
