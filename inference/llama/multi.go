@@ -30,6 +30,7 @@ type Batch struct {
 	x, xb, q, k, v, att, hb, hb2 []float32
 	logits                       []float32 // rows × Vocab at most
 	segs                         []int     // see segments
+	firstRow                     []int     // attend: each sequence's first row
 }
 
 // NewBatch returns a Batch for passes of at most rows tokens in total.
@@ -130,10 +131,7 @@ func (b *Batch) Forward(seqs []Seq) error {
 		}
 		b.matmul(b.hb, l.wGate, b.xb, n)
 		b.matmul(b.hb2, l.wUp, b.xb, n)
-		h, u := b.hb[:n*ffn], b.hb2[:n*ffn]
-		for i := range h {
-			h[i] = silu(h[i]) * u[i]
-		}
+		b.gate(n * ffn)
 		b.matmul(b.xb, l.wDown, b.hb, n)
 		addTo(b.x[:n*dim], b.xb[:n*dim])
 	}
@@ -144,34 +142,77 @@ func (b *Batch) Forward(seqs []Seq) error {
 	return nil
 }
 
+// gate puts silu(gate)·up of the first n values of b.hb into b.hb, over
+// the pool's workers: eight decoding sequences' activations cost as much
+// as a small matrix product, too much to leave on one core.
+func (b *Batch) gate(n int) {
+	h, u := b.hb[:n], b.hb2[:n]
+	tensor.ParallelFor(n, 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			h[i] = silu(h[i]) * u[i]
+		}
+	})
+}
+
 // attend stores each sequence's new keys and values in its cache and runs
-// its attention in its State's buffers, rows copied in and out.
+// its attention in its State's buffers, rows copied in and out. Sequences
+// of one token (decoding) run side by side over the pool's workers, each
+// on one; a longer chunk splits its heads over the workers itself
+// (State.attention). A head's sums do not depend on the split, so each
+// sequence's result is a lone Forward's bit for bit.
 func (b *Batch) attend(li int, seqs []Seq) {
+	if b.firstRow == nil || len(b.firstRow) < len(seqs) {
+		b.firstRow = make([]int, len(seqs))
+	}
+	r, decoding := 0, 0
+	for i, sq := range seqs {
+		b.firstRow[i] = r
+		r += len(sq.Tokens)
+		if len(sq.Tokens) == 1 {
+			decoding++
+		}
+	}
+	if decoding < 2 {
+		for i := range seqs {
+			b.attendSeq(li, seqs[i], b.firstRow[i], false)
+		}
+		return
+	}
+	tensor.ParallelFor(len(seqs), 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			b.attendSeq(li, seqs[i], b.firstRow[i], len(seqs[i].Tokens) == 1)
+		}
+	})
+}
+
+// attendSeq runs attend for one sequence whose rows start at r; alone, it
+// keeps the work on the calling goroutine.
+func (b *Batch) attendSeq(li int, sq Seq, r int, alone bool) {
 	c := b.m.Config
 	l := &b.m.layers[li]
 	qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	half := c.RopeDims / 2
-	r := 0
-	for _, sq := range seqs {
-		st := sq.State
-		ni := len(sq.Tokens)
-		for i := 0; i < ni; i++ {
-			q, k, v := b.q[(r+i)*qDim:(r+i+1)*qDim], b.k[(r+i)*kvDim:(r+i+1)*kvDim], b.v[(r+i)*kvDim:(r+i+1)*kvDim]
-			if l.bq != nil {
-				addTo(q, l.bq)
-				addTo(k, l.bk)
-				addTo(v, l.bv)
-			}
-			cs, sn := st.cos[i*half:(i+1)*half], st.sin[i*half:(i+1)*half]
-			st.rope(q, c.Heads, cs, sn)
-			st.rope(k, c.KVHeads, cs, sn)
-			st.storeKV(li, st.pos+i, q, k, v)
+	st := sq.State
+	ni := len(sq.Tokens)
+	for i := 0; i < ni; i++ {
+		q, k, v := b.q[(r+i)*qDim:(r+i+1)*qDim], b.k[(r+i)*kvDim:(r+i+1)*kvDim], b.v[(r+i)*kvDim:(r+i+1)*kvDim]
+		if l.bq != nil {
+			addTo(q, l.bq)
+			addTo(k, l.bk)
+			addTo(v, l.bv)
 		}
-		copy(st.q[:ni*qDim], b.q[r*qDim:(r+ni)*qDim])
-		st.attention(li, ni)
-		copy(b.att[r*qDim:(r+ni)*qDim], st.att[:ni*qDim])
-		r += ni
+		cs, sn := st.cos[i*half:(i+1)*half], st.sin[i*half:(i+1)*half]
+		st.rope(q, c.Heads, cs, sn)
+		st.rope(k, c.KVHeads, cs, sn)
+		st.storeKV(li, st.pos+i, q, k, v)
 	}
+	copy(st.q[:ni*qDim], b.q[r*qDim:(r+ni)*qDim])
+	if alone {
+		st.attendHeads(li, ni, 0, c.Heads, st.scores[:st.ctxLen])
+	} else {
+		st.attention(li, ni)
+	}
+	copy(b.att[r*qDim:(r+ni)*qDim], st.att[:ni*qDim])
 }
 
 // outputs computes the logits asked for: the last row of each such

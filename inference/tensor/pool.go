@@ -96,3 +96,8 @@ func chunkRows(rows, rowBytes, w int) int {
 	}
 	return max(c, 1)
 }
+
+// ParallelFor calls fn over [0,n) in chunks of chunk items, spread over the
+// pool's workers (the caller among them), and returns when every chunk is
+// done. fn must be safe to run on disjoint ranges at once.
+func ParallelFor(n, chunk int, fn func(lo, hi int)) { parallelFor(n, chunk, fn) }
