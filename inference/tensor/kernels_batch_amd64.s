@@ -2,83 +2,111 @@
 
 #include "textflag.h"
 
-// Lane kernels (see lanes.go): each weight block's 4-byte groups are
-// broadcast to every 32-bit lane and multiplied with the lane layout's
-// 256-bit loads of eight vectors, one vector per lane. Arguments: w, rb,
-// rows, x, d, c, nb, out. Each block prefetches the weights 2 KiB ahead:
-// the kernels' many loads per block otherwise keep too few cache misses in
-// flight for the hardware prefetcher to stream from memory (measured:
-// twice the time per block without).
+// Lane kernels (see lanes.go): each weight block's bytes are broadcast to
+// every lane and multiplied with the lane layout's loads of eight vectors.
+// Arguments: w, rb, rows, x, d, c, nb, out. Each block prefetches the
+// weights 2 KiB ahead: the kernels' many loads per block otherwise keep too
+// few cache misses in flight for the hardware prefetcher to stream from
+// memory (measured: twice the time per block without).
 
-// The exact Q4_0 kernel computes each lane's row result with the float
+// The exact Q4_0 kernels compute each lane's row result with the float
 // operations, in the order, of MatVec's row kernels (kernels_int8_amd64.h):
 // dotQ40Pair over the blocks of whole groups of four, whose float lane k
-// of block b sums groups k and k+4 of the block (A[b%4][k], Y16..Y31) and
-// whose lane b%4 sums the offset terms (C[b%4], Y8..Y11), reduced as
-// ((A0k+A2k)+(A1k+A3k))+Ck, then (x0+x1)+(x2+x3); plus dotQ40 over the
-// last nb%4 blocks, one float lane per group (T0..T7, Y20..Y27) and one
-// offset sum (Y28), reduced as ((T0+T4)+Ct+(T1+T5))+((T2+T6)+(T3+T7)).
-// Y0..Y3 sum groups 0..3 (low nibbles), Y4..Y7 groups 4..7 (high ones;
-// in Y0..Y3 too where the pair kernel adds them), Y13 = 0x0f.., Y14 the
-// scale, Y15 a temp.
+// of block b sums groups k and k+4 of the block (A[b%4][k]) and whose lane
+// b%4 sums the offset terms (C[b%4]), reduced as ((A0k+A2k)+(A1k+A3k))+Ck,
+// then (x0+x1)+(x2+x3); plus dotQ40 over the last nb%4 blocks, one float
+// lane per group (T0..T7) and one offset sum (Ct), reduced as
+// ((T0+T4)+Ct+(T1+T5))+((T2+T6)+(T3+T7)).
 
-// XSCALE(C): Y14 = the block's weight scale dw; C -= dw*c (fused); Y14 =
-// dw times the lane scales; Y0..Y3 zero.
-#define XSCALE(C) \
+// The AVX-512 VNNI kernel works on 512-bit registers over the wide lane
+// layout (eight bytes of each vector at a time): 32-bit lane 2j+q holds
+// vector j's group 2p+q of a pair p, so one 64-bit broadcast of the
+// weights' bytes 8p..8p+7 meets two groups of all eight vectors. A[b%4]
+// for groups 0,1 and 2,3 sit in Z16+2(b%4) and Z17+2(b%4), C[b%4] in
+// Y8..Y11 (one lane per vector); Z13 holds 0x0f bytes, Z12 the index that
+// spreads the eight lane scales over sixteen lanes, Z14 the scale, Z15 a
+// temp, Z0..Z3 the block's int32 sums.
+
+// ZSCALE(C): Z14 = the block's weight scale dw times the lane scales,
+// spread (lane 2j+q: vector j); C -= dw*c (fused); Z0, Z1 zero.
+#define ZSCALE(C) \
 	PREFETCHT0 2048(R10) \
 	VCVTPH2PS (R10), X14 \
 	VBROADCASTSS X14, Y14 \
 	VFNMADD231PS (R12)(R11*1), Y14, C \
 	VMULPS (DX)(R11*1), Y14, Y14 \
-	VPXOR Y0, Y0, Y0 \
-	VPXOR Y1, Y1, Y1 \
-	VPXOR Y2, Y2, Y2 \
-	VPXOR Y3, Y3, Y3
+	VPERMPS Z14, Z12, Z14 \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1
 
-// XGROUP(k, lo, hi): groups k and k+4 of the block into lo and hi (the
-// same register: their sum).
-#define XGROUP(k, lo, hi) \
-	VPANDD.BCST (2+4*k)(R10), Y13, Y15 \
-	VPDPBUSD (32*k)(DI)(R11*8), Y15, lo \
-	VPSRLD.BCST $4, (2+4*k)(R10), Y15 \
-	VPANDD Y13, Y15, Y15 \
-	VPDPBUSD (32*k+128)(DI)(R11*8), Y15, hi
+// ZPAIR(p, lo, hi): groups 2p, 2p+1 (low nibbles) into lo, groups 2p+4,
+// 2p+5 (high ones) into hi.
+#define ZPAIR(p, lo, hi) \
+	VPANDQ.BCST (2+8*p)(R10), Z13, Z15 \
+	VPDPBUSD (64*p)(DI)(R11*8), Z15, lo \
+	VPSRLQ.BCST $4, (2+8*p)(R10), Z15 \
+	VPANDQ Z13, Z15, Z15 \
+	VPDPBUSD (64*p+128)(DI)(R11*8), Z15, hi
 
-#define XGROUPS \
-	XGROUP(0, Y0, Y4) \
-	XGROUP(1, Y1, Y5) \
-	XGROUP(2, Y2, Y6) \
-	XGROUP(3, Y3, Y7)
-
-#define XGROUPS2 \
-	XGROUP(0, Y0, Y0) \
-	XGROUP(1, Y1, Y1) \
-	XGROUP(2, Y2, Y2) \
-	XGROUP(3, Y3, Y3)
-
-// XPAIRBLK: one block of a group of four into C and A0..A3 (its lanes k).
-#define XPAIRBLK(C, A0, A1, A2, A3) \
-	XSCALE(C) \
-	XGROUPS2 \
-	VCVTDQ2PS Y0, Y0 \
-	VCVTDQ2PS Y1, Y1 \
-	VCVTDQ2PS Y2, Y2 \
-	VCVTDQ2PS Y3, Y3 \
-	VFMADD231PS Y14, Y0, A0 \
-	VFMADD231PS Y14, Y1, A1 \
-	VFMADD231PS Y14, Y2, A2 \
-	VFMADD231PS Y14, Y3, A3 \
+// ZBLK(C, A01, A23): one block of a group of four into C, A01 and A23.
+#define ZBLK(C, A01, A23) \
+	ZSCALE(C) \
+	ZPAIR(0, Z0, Z0) \
+	ZPAIR(1, Z1, Z1) \
+	VCVTDQ2PS Z0, Z0 \
+	VCVTDQ2PS Z1, Z1 \
+	VFMADD231PS Z14, Z0, A01 \
+	VFMADD231PS Z14, Z1, A23 \
 	ADDQ $32, R11 \
 	ADDQ $18, R10
 
-// func q40Lanes8ExactVNNI(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
-TEXT ·q40Lanes8ExactVNNI(SB), NOSPLIT, $0-64
+// ZSPLIT(z, even, odd): the even lanes of z (q = 0) into even, the odd
+// ones into odd, one lane per vector.
+#define ZSPLIT(z, even, odd) \
+	VPERMPS z, Z24, even \
+	VPERMPS z, Z25, odd
+
+// Lane indexes: laneDup spreads lane j to 2j and 2j+1; laneEven and
+// laneOdd gather lanes 2j and 2j+1 into j.
+DATA laneDup<>+0(SB)/8, $0x0000000000000000
+DATA laneDup<>+8(SB)/8, $0x0000000100000001
+DATA laneDup<>+16(SB)/8, $0x0000000200000002
+DATA laneDup<>+24(SB)/8, $0x0000000300000003
+DATA laneDup<>+32(SB)/8, $0x0000000400000004
+DATA laneDup<>+40(SB)/8, $0x0000000500000005
+DATA laneDup<>+48(SB)/8, $0x0000000600000006
+DATA laneDup<>+56(SB)/8, $0x0000000700000007
+GLOBL laneDup<>(SB), RODATA|NOPTR, $64
+DATA laneEven<>+0(SB)/8, $0x0000000200000000
+DATA laneEven<>+8(SB)/8, $0x0000000600000004
+DATA laneEven<>+16(SB)/8, $0x0000000a00000008
+DATA laneEven<>+24(SB)/8, $0x0000000e0000000c
+DATA laneEven<>+32(SB)/8, $0x0000000200000000
+DATA laneEven<>+40(SB)/8, $0x0000000600000004
+DATA laneEven<>+48(SB)/8, $0x0000000a00000008
+DATA laneEven<>+56(SB)/8, $0x0000000e0000000c
+GLOBL laneEven<>(SB), RODATA|NOPTR, $64
+DATA laneOdd<>+0(SB)/8, $0x0000000300000001
+DATA laneOdd<>+8(SB)/8, $0x0000000700000005
+DATA laneOdd<>+16(SB)/8, $0x0000000b00000009
+DATA laneOdd<>+24(SB)/8, $0x0000000f0000000d
+DATA laneOdd<>+32(SB)/8, $0x0000000300000001
+DATA laneOdd<>+40(SB)/8, $0x0000000700000005
+DATA laneOdd<>+48(SB)/8, $0x0000000b00000009
+DATA laneOdd<>+56(SB)/8, $0x0000000f0000000d
+GLOBL laneOdd<>(SB), RODATA|NOPTR, $64
+
+// func q40Lanes8ExactZ(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
+TEXT ·q40Lanes8ExactZ(SB), NOSPLIT, $0-64
 	MOVQ w+0(FP), SI
 	MOVQ rows+16(FP), BX
 	MOVQ out+56(FP), R9
 	MOVL $0x0f0f0f0f, AX
-	VPBROADCASTD AX, Y13
-q40xrow:
+	VPBROADCASTD AX, Z13
+	VMOVDQU32 laneDup<>(SB), Z12
+	VMOVDQU32 laneEven<>(SB), Z24
+	VMOVDQU32 laneOdd<>(SB), Z25
+zrow:
 	MOVQ x+24(FP), DI
 	MOVQ d+32(FP), DX
 	MOVQ c+40(FP), R12
@@ -86,117 +114,93 @@ q40xrow:
 	SHRQ $2, R8
 	MOVQ SI, R10
 	XORQ R11, R11
-	VPXORD Y16, Y16, Y16
-	VPXORD Y17, Y17, Y17
-	VPXORD Y18, Y18, Y18
-	VPXORD Y19, Y19, Y19
-	VPXORD Y20, Y20, Y20
-	VPXORD Y21, Y21, Y21
-	VPXORD Y22, Y22, Y22
-	VPXORD Y23, Y23, Y23
-	VPXORD Y24, Y24, Y24
-	VPXORD Y25, Y25, Y25
-	VPXORD Y26, Y26, Y26
-	VPXORD Y27, Y27, Y27
-	VPXORD Y28, Y28, Y28
-	VPXORD Y29, Y29, Y29
-	VPXORD Y30, Y30, Y30
-	VPXORD Y31, Y31, Y31
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
 	VPXOR Y8, Y8, Y8
 	VPXOR Y9, Y9, Y9
 	VPXOR Y10, Y10, Y10
 	VPXOR Y11, Y11, Y11
 	TESTQ R8, R8
-	JEQ q40xpairdone
-q40xpair:
-	XPAIRBLK(Y8, Y16, Y17, Y18, Y19)
-	XPAIRBLK(Y9, Y20, Y21, Y22, Y23)
-	XPAIRBLK(Y10, Y24, Y25, Y26, Y27)
-	XPAIRBLK(Y11, Y28, Y29, Y30, Y31)
+	JEQ zpairdone
+zpair:
+	ZBLK(Y8, Z16, Z17)
+	ZBLK(Y9, Z18, Z19)
+	ZBLK(Y10, Z20, Z21)
+	ZBLK(Y11, Z22, Z23)
 	DECQ R8
-	JNZ q40xpair
+	JNZ zpair
 	// dotQ40Pair's reduction; the sum in Y16.
-	VADDPS Y24, Y16, Y16
-	VADDPS Y25, Y17, Y17
-	VADDPS Y26, Y18, Y18
-	VADDPS Y27, Y19, Y19
-	VADDPS Y28, Y20, Y20
-	VADDPS Y29, Y21, Y21
-	VADDPS Y30, Y22, Y22
-	VADDPS Y31, Y23, Y23
-	VADDPS Y20, Y16, Y16
-	VADDPS Y21, Y17, Y17
-	VADDPS Y22, Y18, Y18
-	VADDPS Y23, Y19, Y19
-	VADDPS Y8, Y16, Y16
-	VADDPS Y9, Y17, Y17
-	VADDPS Y10, Y18, Y18
-	VADDPS Y11, Y19, Y19
-	VADDPS Y17, Y16, Y16
-	VADDPS Y19, Y18, Y18
-	VADDPS Y18, Y16, Y16
-q40xpairdone:
+	VADDPS Z20, Z16, Z16
+	VADDPS Z21, Z17, Z17
+	VADDPS Z22, Z18, Z18
+	VADDPS Z23, Z19, Z19
+	VADDPS Z18, Z16, Z16
+	VADDPS Z19, Z17, Z17
+	ZSPLIT(Z16, Z26, Z27)
+	ZSPLIT(Z17, Z28, Z29)
+	VADDPS Y8, Y26, Y26
+	VADDPS Y9, Y27, Y27
+	VADDPS Y10, Y28, Y28
+	VADDPS Y11, Y29, Y29
+	VADDPS Y27, Y26, Y26
+	VADDPS Y29, Y28, Y28
+	VADDPS Y28, Y26, Y16
+zpairdone:
 	MOVQ nb+48(FP), CX
 	ANDQ $3, CX
-	JEQ q40xstore
-	// dotQ40 over the last nb%4 blocks, as its one-block loop.
-	VPXORD Y20, Y20, Y20
-	VPXORD Y21, Y21, Y21
-	VPXORD Y22, Y22, Y22
-	VPXORD Y23, Y23, Y23
-	VPXORD Y24, Y24, Y24
-	VPXORD Y25, Y25, Y25
-	VPXORD Y26, Y26, Y26
-	VPXORD Y27, Y27, Y27
+	JEQ zstore
+	// dotQ40 over the last nb%4 blocks, as its one-block loop: T0,T1 in
+	// Z20, T2,T3 in Z21, T4,T5 in Z22, T6,T7 in Z23, Ct in Y28.
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
 	VPXORD Y28, Y28, Y28
-q40xtail:
-	XSCALE(Y28)
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
-	XGROUPS
-	VCVTDQ2PS Y0, Y0
-	VCVTDQ2PS Y1, Y1
-	VCVTDQ2PS Y2, Y2
-	VCVTDQ2PS Y3, Y3
-	VCVTDQ2PS Y4, Y4
-	VCVTDQ2PS Y5, Y5
-	VCVTDQ2PS Y6, Y6
-	VCVTDQ2PS Y7, Y7
-	VFMADD231PS Y14, Y0, Y20
-	VFMADD231PS Y14, Y1, Y21
-	VFMADD231PS Y14, Y2, Y22
-	VFMADD231PS Y14, Y3, Y23
-	VFMADD231PS Y14, Y4, Y24
-	VFMADD231PS Y14, Y5, Y25
-	VFMADD231PS Y14, Y6, Y26
-	VFMADD231PS Y14, Y7, Y27
+ztail:
+	ZSCALE(Y28)
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	ZPAIR(0, Z0, Z2)
+	ZPAIR(1, Z1, Z3)
+	VCVTDQ2PS Z0, Z0
+	VCVTDQ2PS Z1, Z1
+	VCVTDQ2PS Z2, Z2
+	VCVTDQ2PS Z3, Z3
+	VFMADD231PS Z14, Z0, Z20
+	VFMADD231PS Z14, Z1, Z21
+	VFMADD231PS Z14, Z2, Z22
+	VFMADD231PS Z14, Z3, Z23
 	ADDQ $32, R11
 	ADDQ $18, R10
 	DECQ CX
-	JNZ q40xtail
-	VADDPS Y24, Y20, Y20
-	VADDPS Y25, Y21, Y21
-	VADDPS Y26, Y22, Y22
-	VADDPS Y27, Y23, Y23
-	VADDPS Y28, Y20, Y20
-	VADDPS Y21, Y20, Y20
-	VADDPS Y23, Y22, Y22
-	VADDPS Y22, Y20, Y20
+	JNZ ztail
+	VADDPS Z22, Z20, Z20
+	VADDPS Z23, Z21, Z21
+	ZSPLIT(Z20, Z26, Z27)
+	ZSPLIT(Z21, Z29, Z30)
+	VADDPS Y28, Y26, Y26
+	VADDPS Y27, Y26, Y26
+	VADDPS Y30, Y29, Y29
+	VADDPS Y29, Y26, Y26
 	// MatVec adds dotQ40's sum to dotQ40Pair's (none below four blocks).
 	CMPQ nb+48(FP), $4
-	JLT q40xtailonly
-	VADDPS Y20, Y16, Y16
-	JMP q40xstore
-q40xtailonly:
-	VMOVUPS Y20, Y16
-q40xstore:
+	JLT ztailonly
+	VADDPS Y26, Y16, Y16
+	JMP zstore
+ztailonly:
+	VMOVUPS Y26, Y16
+zstore:
 	VMOVUPS Y16, (R9)
 	ADDQ $32, R9
 	ADDQ rb+8(FP), SI
 	DECQ BX
-	JNZ q40xrow
+	JNZ zrow
 	VZEROUPPER
 	RET
 

@@ -28,6 +28,9 @@ const laneRows = 32
 // elements 32b+4k..32b+4k+3 of vector 8g+j; d[(g*nb+b)*8+j] its block
 // scale and c[(g*nb+b)*8+j] 8*d*sum of the block's 32 quantized values,
 // Q4_0's offset as MatVec applies it (act.c). Vectors past n are zero.
+// The wide layout (laneWide) interleaves eight bytes at a time instead:
+// x[((g*nb+b)*4+p)*64+8*j:][:8] are elements 32b+8p..32b+8p+7 of vector
+// 8g+j, so that a 512-bit load holds groups 2p and 2p+1 of all eight.
 type lanePack struct {
 	x   []int8
 	d   []float32
@@ -49,6 +52,11 @@ func (p *lanePack) pack(x []float32, n, cols int) int {
 	p.tmp.qs = grow(p.tmp.qs, cols)
 	x32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.x))), len(p.x)/4)
 	q32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.tmp.qs))), cols/4)
+	// at is where group k of block b (from base) of lane l goes.
+	at := func(base, b, k, l int) int { return (base+b*laneW+k)*laneW + l }
+	if laneWide() {
+		at = func(base, b, k, l int) int { return (base+b*laneW+k/2*2)*laneW + 2*l + k%2 }
+	}
 	for j := range groups * laneW {
 		g, l := j/laneW, j%laneW
 		base := g * nb * laneW
@@ -56,7 +64,7 @@ func (p *lanePack) pack(x []float32, n, cols int) int {
 			for b := range nb {
 				p.d[base+b*laneW+l], p.c[base+b*laneW+l] = 0, 0
 				for k := range qk / 4 {
-					x32[(base+b*laneW+k)*laneW+l] = 0
+					x32[at(base, b, k, l)] = 0
 				}
 			}
 			continue
@@ -70,7 +78,7 @@ func (p *lanePack) pack(x []float32, n, cols int) int {
 			}
 			p.c[base+b*laneW+l] = 8 * p.tmp.d[b] * float32(s)
 			for k := range qk / 4 {
-				x32[(base+b*laneW+k)*laneW+l] = q32[b*qk/4+k]
+				x32[at(base, b, k, l)] = q32[b*qk/4+k]
 			}
 		}
 	}

@@ -9,8 +9,11 @@ package tensor
 //go:noescape
 func q40Lanes8ExactAVX(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
 
+// q40Lanes8ExactZ is the AVX-512 VNNI kernel: 512-bit registers over the
+// wide lane layout (see laneWide).
+//
 //go:noescape
-func q40Lanes8ExactVNNI(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
+func q40Lanes8ExactZ(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
 
 // laneKernel returns the lane kernel of weight type t on this CPU, nil if
 // there is none. Only kernels whose results are MatVec's bit for bit are
@@ -25,6 +28,11 @@ func laneKernel(t Type) laneFunc {
 	return lanesQ40AVX
 }
 
+// laneWide reports whether the lane kernel of this CPU takes the wide
+// layout: the AVX-512 one, whose 512-bit registers hold two four-byte
+// groups of each of the eight vectors.
+func laneWide() bool { return useAsm && useVNNI }
+
 func lanesQ40AVX(w []byte, rb, rows int, x []int8, d []float32, c []float32, nb int, out []float32) {
 	laneBounds(Q4_0, w, rb, rows, x, d, c, nb, out)
 	q40Lanes8ExactAVX(&w[0], rb, rows, &x[0], &d[0], &c[0], nb, &out[0])
@@ -32,7 +40,7 @@ func lanesQ40AVX(w []byte, rb, rows int, x []int8, d []float32, c []float32, nb 
 
 func lanesQ40VNNI(w []byte, rb, rows int, x []int8, d []float32, c []float32, nb int, out []float32) {
 	laneBounds(Q4_0, w, rb, rows, x, d, c, nb, out)
-	q40Lanes8ExactVNNI(&w[0], rb, rows, &x[0], &d[0], &c[0], nb, &out[0])
+	q40Lanes8ExactZ(&w[0], rb, rows, &x[0], &d[0], &c[0], nb, &out[0])
 }
 
 // laneBounds checks the bounds the assembly relies on.

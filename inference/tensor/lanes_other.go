@@ -8,3 +8,6 @@ func laneKernel(Type) laneFunc { return nil }
 
 // useVNNI: no AVX512-VNNI kernels here.
 var useVNNI = false
+
+// laneWide: no lane kernels, no wide layout.
+func laneWide() bool { return false }

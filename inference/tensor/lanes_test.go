@@ -156,9 +156,9 @@ func BenchmarkLaneKernel(b *testing.B) {
 			saved := useVNNI
 			useVNNI = vnni
 			kern := laneKernel(typ)
-			useVNNI = saved
 			var p lanePack
-			p.pack(x, laneW, cols)
+			p.pack(x, laneW, cols) // in the kernel's layout
+			useVNNI = saved
 			if kern == nil {
 				continue
 			}
@@ -195,9 +195,9 @@ func BenchmarkLaneKernelDRAM(b *testing.B) {
 		saved := useVNNI
 		useVNNI = vnni
 		kern := laneKernel(typ)
-		useVNNI = saved
 		var p lanePack
-		p.pack(x, laneW, cols)
+		p.pack(x, laneW, cols) // in the kernel's layout
+		useVNNI = saved
 		b.Run(fmt.Sprintf("%v/lanes/vnni=%v", typ, vnni), func(b *testing.B) {
 			cpu0 := processCPU()
 			i := 0
