@@ -239,6 +239,9 @@ func MatMul(out []float32, m *Matrix, x []float32, n int) {
 	rb := m.rowBytes()
 	w := workers()
 	chunk := max(1, min((m.Rows+4*w-1)/(4*w), (32<<10)/max(rb, 1)))
+	// Whole tiles of four rows: a chunk of two (the cache bound of rows
+	// above 4096 F16 weights) left the four-row kernels unused.
+	chunk = (chunk + 3) &^ 3
 	for j0 := 0; j0 < n; j0 += matMulTile {
 		j1 := min(n, j0+matMulTile)
 		parallelFor(m.Rows, chunk, func(lo, hi int) {
