@@ -104,23 +104,43 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 	groups := p.pack(x, n, m.Cols)
 	rb := m.rowBytes()
 	nb := m.Cols / qk
-	chunk := max(1, min(laneRows, (m.Rows+4*workers()-1)/(4*workers())))
-	parallelFor(m.Rows, chunk, func(lo, hi int) {
+	parallelFor(m.Rows, laneChunk(m.Rows), func(lo, hi int) {
 		var o [laneRows * laneW]float32
 		for r0 := lo; r0 < hi; r0 += laneRows {
 			r1 := min(hi, r0+laneRows)
 			for g := range groups {
 				kern(m.Data[r0*rb:r1*rb], rb, r1-r0, p.x[g*nb*laneW*qk:(g+1)*nb*laneW*qk], p.d[g*nb*laneW:(g+1)*nb*laneW], p.c[g*nb*laneW:(g+1)*nb*laneW], nb, o[:(r1-r0)*laneW])
-				for j := g * laneW; j < min(n, (g+1)*laneW); j++ {
-					dst := out[j*m.Rows+r0 : j*m.Rows+r1]
-					for r := range dst {
-						dst[r] = o[r*laneW+j-g*laneW]
-					}
-				}
+				scatterLanes(out, m.Rows, o[:(r1-r0)*laneW], r0, g, n)
 			}
 		}
 	})
 	lanePool.Put(p)
+}
+
+// laneChunk is the rows of one parallelFor chunk of the lane kernels.
+func laneChunk(rows int) int {
+	return max(1, min(laneRows, (rows+4*workers()-1)/(4*workers())))
+}
+
+// scatterLanes copies a lane kernel's results o (rows from r0 on, against
+// lane group g) to out, n vectors of rows.
+func scatterLanes(out []float32, rows int, o []float32, r0, g, n int) {
+	nr := len(o) / laneW
+	for j := g * laneW; j < min(n, (g+1)*laneW); j++ {
+		dst := out[j*rows+r0 : j*rows+r0+nr]
+		for r := range dst {
+			dst[r] = o[r*laneW+j-g*laneW]
+		}
+	}
+}
+
+// biasUnsigned adds 128 to every packed value (as bytes, x^0x80), for
+// kernels that take the vectors as VPDPBUSD's unsigned operand.
+func (p *lanePack) biasUnsigned() {
+	x64 := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(p.x))), len(p.x)/8)
+	for i := range x64 {
+		x64[i] ^= 0x8080808080808080
+	}
 }
 
 // MatMulEach is MatVec of each of the n vectors of x (n×Cols, out n×Rows
