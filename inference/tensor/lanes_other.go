@@ -11,3 +11,6 @@ var useVNNI = false
 
 // matMulQ80: no Q8_0 prompt kernel here.
 func matMulQ80(out []float32, m *Matrix, x []float32, n int) bool { return false }
+
+// matMulQ4K: no Q4_K prompt kernel here.
+func matMulQ4K(out []float32, m *Matrix, x []float32, n int) bool { return false }

@@ -224,7 +224,7 @@ func MatMul(out []float32, m *Matrix, x []float32, n int) {
 	// that a prompt's rows do not depend on how it is split into chunks or
 	// how much of it a session had cached (and from six vectors on they
 	// are faster than the four-vector kernel).
-	if matMulQ80(out, m, x, n) {
+	if matMulQ80(out, m, x, n) || matMulQ4K(out, m, x, n) {
 		return
 	}
 	if laneKernel(m.Type) != nil {
