@@ -256,3 +256,61 @@ q80ablk:
 	JNZ q80arow
 	VZEROUPPER
 	RET
+
+// func transpose8(dst *float32, stride int, src *float32, sstride int)
+// Eight rows of eight lanes (src + r*sstride floats) to eight lanes of
+// eight rows (dst + l*stride floats): a lane kernel's results into MatMul's
+// vector-major output.
+TEXT ·transpose8(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ stride+8(FP), BX
+	SHLQ $2, BX
+	MOVQ src+16(FP), SI
+	MOVQ sstride+24(FP), CX
+	SHLQ $2, CX
+	LEAQ (CX)(CX*2), DX
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(CX*1), Y1
+	VMOVUPS (SI)(CX*2), Y2
+	VMOVUPS (SI)(DX*1), Y3
+	LEAQ (SI)(CX*4), SI
+	VMOVUPS (SI), Y4
+	VMOVUPS (SI)(CX*1), Y5
+	VMOVUPS (SI)(CX*2), Y6
+	VMOVUPS (SI)(DX*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xee, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xee, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xee, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xee, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	LEAQ (BX)(BX*2), DX
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, (DI)(BX*1)
+	VMOVUPS Y10, (DI)(BX*2)
+	VMOVUPS Y11, (DI)(DX*1)
+	LEAQ (DI)(BX*4), DI
+	VMOVUPS Y12, (DI)
+	VMOVUPS Y13, (DI)(BX*1)
+	VMOVUPS Y14, (DI)(BX*2)
+	VMOVUPS Y15, (DI)(DX*1)
+	VZEROUPPER
+	RET

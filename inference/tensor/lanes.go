@@ -125,11 +125,31 @@ func laneChunk(rows int) int {
 // scatterLanes copies a lane kernel's results o (rows from r0 on, against
 // lane group g) to out, n vectors of rows.
 func scatterLanes(out []float32, rows int, o []float32, r0, g, n int) {
-	nr := len(o) / laneW
-	for j := g * laneW; j < min(n, (g+1)*laneW); j++ {
-		dst := out[j*rows+r0 : j*rows+r0+nr]
-		for r := range dst {
-			dst[r] = o[r*laneW+j-g*laneW]
+	scatterGroups(out, rows, o, r0, g, 1, n)
+}
+
+// scatterGroups copies the results o of k lane groups from g on (o[(r*k+
+// gg)*8+l], rows from r0 on) to out, n vectors of rows: whole blocks of
+// eight rows and eight vectors by transpose8, the rest one by one.
+func scatterGroups(out []float32, rows int, o []float32, r0, g, k, n int) {
+	nr := len(o) / (k * laneW)
+	for gg := range k {
+		j0 := (g + gg) * laneW
+		r := 0
+		if j0+laneW <= n {
+			for ; r+8 <= nr; r += 8 {
+				transposeBlock(out[j0*rows+r0+r:], rows, o[(r*k+gg)*laneW:], k*laneW)
+			}
+		}
+		for l := range laneW {
+			j := j0 + l
+			if j >= n {
+				return
+			}
+			dst := out[j*rows+r0+r : j*rows+r0+nr]
+			for i := range dst {
+				dst[i] = o[((r+i)*k+gg)*laneW+l]
+			}
 		}
 	}
 }

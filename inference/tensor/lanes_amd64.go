@@ -46,3 +46,13 @@ func laneBounds(t Type, w []byte, rb, rows int, x []int8, d []float32, c []float
 	_ = c[nb*laneW-1]
 	_ = out[rows*laneW-1]
 }
+
+//go:noescape
+func transpose8(dst *float32, stride int, src *float32, sstride int)
+
+// transposeBlock sets dst[l*stride+r] = src[r*sstride+l] for r, l < 8.
+func transposeBlock(dst []float32, stride int, src []float32, sstride int) {
+	_ = dst[7*stride+7]
+	_ = src[7*sstride+7]
+	transpose8(&dst[0], stride, &src[0], sstride)
+}

@@ -123,21 +123,3 @@ func lanesQ4K(w []byte, rb, rows int, p *lanePackK, g, k, nb int, out []float32)
 		q4KLanesVNNI1(&w[0], rb, rows, &x[0], &d[0], &s[0], nb, &out[0])
 	}
 }
-
-// scatterGroups copies the results o of k lane groups from g on (o[(r*k+
-// gg)*8+l], rows from r0) to out, n vectors of rows.
-func scatterGroups(out []float32, rows int, o []float32, r0, g, k, n int) {
-	nr := len(o) / (k * laneW)
-	for gg := range k {
-		for l := range laneW {
-			j := (g+gg)*laneW + l
-			if j >= n {
-				return
-			}
-			dst := out[j*rows+r0 : j*rows+r0+nr]
-			for r := range dst {
-				dst[r] = o[(r*k+gg)*laneW+l]
-			}
-		}
-	}
-}
