@@ -29,52 +29,54 @@ const laneRows = 32
 // scale and c[(g*nb+b)*8+j] 8*d*sum of the block's 32 quantized values,
 // Q4_0's offset as MatVec applies it (act.c). Vectors past n are zero.
 type lanePack struct {
-	x   []int8
-	d   []float32
-	c   []float32
-	tmp act
+	x []int8
+	d []float32
+	c []float32
 }
 
 var lanePool = sync.Pool{New: func() any { return new(lanePack) }}
 
 // pack quantizes x (n vectors of cols) to Q8_0 as MatVec does and lays
-// them out in lanes; it returns the number of groups.
+// them out in lanes, a lane group per worker; it returns the number of
+// groups.
 func (p *lanePack) pack(x []float32, n, cols int) int {
 	nb := cols / qk
 	groups := (n + laneW - 1) / laneW
 	p.x = grow(p.x, groups*nb*laneW*qk)
 	p.d = grow(p.d, groups*nb*laneW)
 	p.c = grow(p.c, groups*nb*laneW)
-	p.tmp.d = grow(p.tmp.d, nb)
-	p.tmp.qs = grow(p.tmp.qs, cols)
-	x32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.x))), len(p.x)/4)
-	q32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.tmp.qs))), cols/4)
-	for j := range groups * laneW {
-		g, l := j/laneW, j%laneW
-		base := g * nb * laneW
-		if j >= n {
-			for b := range nb {
-				p.d[base+b*laneW+l], p.c[base+b*laneW+l] = 0, 0
-				for k := range qk / 4 {
-					x32[(base+b*laneW+k)*laneW+l] = 0
-				}
-			}
-			continue
+	parallelFor(groups*laneW, laneW, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			p.packOne(x, j, n, nb, cols)
 		}
-		quantizeQ8Act(p.tmp.d, p.tmp.qs, x[j*cols:(j+1)*cols])
-		for b := range nb {
-			p.d[base+b*laneW+l] = p.tmp.d[b]
-			var s int32
-			for _, q := range p.tmp.qs[b*qk : (b+1)*qk] {
+	})
+	return groups
+}
+
+// packOne lays out vector j (zeros past n).
+func (p *lanePack) packOne(x []float32, j, n, nb, cols int) {
+	x32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.x))), len(p.x)/4)
+	g, l := j/laneW, j%laneW
+	base := g * nb * laneW
+	var d [1]float32
+	var qs [qk]int8
+	q32 := unsafe.Slice((*uint32)(unsafe.Pointer(&qs[0])), qk/4)
+	for b := range nb {
+		var s int32
+		if j < n {
+			quantizeQ8Act(d[:], qs[:], x[j*cols+b*qk:j*cols+(b+1)*qk])
+			for _, q := range qs {
 				s += int32(q)
 			}
-			p.c[base+b*laneW+l] = 8 * p.tmp.d[b] * float32(s)
-			for k := range qk / 4 {
-				x32[(base+b*laneW+k)*laneW+l] = q32[b*qk/4+k]
-			}
+		} else {
+			d[0], qs = 0, [qk]int8{}
+		}
+		p.d[base+b*laneW+l] = d[0]
+		p.c[base+b*laneW+l] = 8 * d[0] * float32(s)
+		for k := range qk / 4 {
+			x32[(base+b*laneW+k)*laneW+l] = q32[k]
 		}
 	}
-	return groups
 }
 
 // MatMulBatch is MatMul for the few vectors of a batched decode step (x is
