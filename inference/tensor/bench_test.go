@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -185,5 +186,35 @@ func BenchmarkKernel(b *testing.B) {
 				b.ReportMetric(float64(len(m.Data))*float64(b.N)/cpu.Seconds()/1e9, "GB/cpu-s")
 			}
 		})
+	}
+}
+
+// BenchmarkMatMulShapes measures MatMul on the shapes of a TinyLlama layer
+// (Q/O 2048x2048, K/V 256x2048, gate/up 5632x2048, down 2048x5632) with a
+// 64-vector prompt, in GFLOP per CPU-second (2 per multiply-add): the rate
+// per core that other load on the machine does not distort. Each shape
+// cycles through copies of its matrix larger than the caches.
+func BenchmarkMatMulShapes(b *testing.B) {
+	const n = 64
+	shapes := [][2]int{{2048, 2048}, {256, 2048}, {5632, 2048}, {2048, 5632}}
+	for _, typ := range []Type{F16, Q8_0, Q4_0, Q4_K, Q6_K} {
+		for _, sh := range shapes {
+			rows, cols := sh[0], sh[1]
+			b.Run(fmt.Sprintf("%v/%dx%d", typ, rows, cols), func(b *testing.B) {
+				ms := benchMatrices(b, typ, rows, cols)
+				ms = ms[:min(len(ms), max(1, (64<<20)/len(ms[0].Data)))] // past L3
+				x := randVec(rand.New(rand.NewPCG(2, 2)), n*cols, 1)
+				out := make([]float32, n*rows)
+				i := 0
+				cpu0 := processCPU()
+				for b.Loop() {
+					MatMul(out, ms[i%len(ms)], x, n)
+					i++
+				}
+				if cpu := processCPU() - cpu0; cpu > 0 {
+					b.ReportMetric(2*float64(rows*cols*n)*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+				}
+			})
+		}
 	}
 }

@@ -77,6 +77,21 @@
 // chunk of rows at a time, weights read once. Either way each vector's
 // results are MatVec's bit for bit (the lane kernels keep MatVec's float
 // order per lane), so a batched sequence computes what it would alone.
+// MatMul of Q4_0 runs the same lane kernels, so a prompt's Q4_0 rows are
+// MatVec's too (that float order, four partial sums per block, is what
+// bounds Q4_0's prompt speed).
+//
+// MatMul of Q8_0 and Q4_K (lanes_q80_amd64.go, lanes_q4k_amd64.go) lays the
+// prompt's vectors out in lanes (Q8_0; Q8_K with its sub-block sums) and
+// takes each lane's whole block sum in int32 (VPDPBUSD; Q8_0's vectors
+// biased to unsigned, the bias taken back through the weight block's sum;
+// Q4_K's sub-block scales and mins applied in int32), then one conversion
+// and one FMA per block for eight products. A product's float operations
+// do not depend on the number of vectors, the vector's place among them or
+// how the rows are split, and the AVX2 builds (VPMADDUBSW, whose int16
+// sums cannot saturate there) give the VNNI builds' bits. They are not
+// MatVec's: a prompt's rows and a decode step's differ in the last bits, as
+// for the float types' four-vector kernels.
 //
 // Benchmarks (go test -run '^$' -bench . ./inference/tensor) report weight
 // GB/s for decode-shaped MatVec beside the plain read bandwidth measured in

@@ -28,61 +28,67 @@ const laneRows = 32
 // elements 32b+4k..32b+4k+3 of vector 8g+j; d[(g*nb+b)*8+j] its block
 // scale and c[(g*nb+b)*8+j] 8*d*sum of the block's 32 quantized values,
 // Q4_0's offset as MatVec applies it (act.c). Vectors past n are zero.
-// The wide layout (laneWide) interleaves eight bytes at a time instead:
+// The wide layout (laneWide: Q4_0's AVX-512 kernel) interleaves eight bytes at a time instead:
 // x[((g*nb+b)*4+p)*64+8*j:][:8] are elements 32b+8p..32b+8p+7 of vector
 // 8g+j, so that a 512-bit load holds groups 2p and 2p+1 of all eight.
 type lanePack struct {
-	x   []int8
-	d   []float32
-	c   []float32
-	tmp act
+	x []int8
+	d []float32
+	c []float32
 }
 
 var lanePool = sync.Pool{New: func() any { return new(lanePack) }}
 
 // pack quantizes x (n vectors of cols) to Q8_0 as MatVec does and lays
-// them out in lanes; it returns the number of groups.
-func (p *lanePack) pack(x []float32, n, cols int) int {
+// them out in lanes, a lane group per worker; it returns the number of
+// groups.
+func (p *lanePack) pack(x []float32, n, cols int, wide bool) int {
 	nb := cols / qk
 	groups := (n + laneW - 1) / laneW
 	p.x = grow(p.x, groups*nb*laneW*qk)
 	p.d = grow(p.d, groups*nb*laneW)
 	p.c = grow(p.c, groups*nb*laneW)
-	p.tmp.d = grow(p.tmp.d, nb)
-	p.tmp.qs = grow(p.tmp.qs, cols)
-	x32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.x))), len(p.x)/4)
-	q32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.tmp.qs))), cols/4)
-	// at is where group k of block b (from base) of lane l goes.
-	at := func(base, b, k, l int) int { return (base+b*laneW+k)*laneW + l }
-	if laneWide() {
-		at = func(base, b, k, l int) int { return (base+b*laneW+k/2*2)*laneW + 2*l + k%2 }
-	}
-	for j := range groups * laneW {
-		g, l := j/laneW, j%laneW
-		base := g * nb * laneW
-		if j >= n {
-			for b := range nb {
-				p.d[base+b*laneW+l], p.c[base+b*laneW+l] = 0, 0
-				for k := range qk / 4 {
-					x32[at(base, b, k, l)] = 0
-				}
-			}
-			continue
+	parallelFor(groups*laneW, laneW, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			p.packOne(x, j, n, nb, cols, wide)
 		}
-		quantizeQ8Act(p.tmp.d, p.tmp.qs, x[j*cols:(j+1)*cols])
-		for b := range nb {
-			p.d[base+b*laneW+l] = p.tmp.d[b]
-			var s int32
-			for _, q := range p.tmp.qs[b*qk : (b+1)*qk] {
+	})
+	return groups
+}
+
+// packOne lays out vector j (zeros past n).
+func (p *lanePack) packOne(x []float32, j, n, nb, cols int, wide bool) {
+	x32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.x))), len(p.x)/4)
+	g, l := j/laneW, j%laneW
+	base := g * nb * laneW
+	var d [1]float32
+	var qs [qk]int8
+	q32 := unsafe.Slice((*uint32)(unsafe.Pointer(&qs[0])), qk/4)
+	for b := range nb {
+		var s int32
+		if j < n {
+			quantizeQ8Act(d[:], qs[:], x[j*cols+b*qk:j*cols+(b+1)*qk])
+			for _, q := range qs {
 				s += int32(q)
 			}
-			p.c[base+b*laneW+l] = 8 * p.tmp.d[b] * float32(s)
-			for k := range qk / 4 {
-				x32[at(base, b, k, l)] = q32[b*qk/4+k]
-			}
+		} else {
+			d[0], qs = 0, [qk]int8{}
+		}
+		p.d[base+b*laneW+l] = d[0]
+		p.c[base+b*laneW+l] = 8 * d[0] * float32(s)
+		for k := range qk / 4 {
+			x32[laneAt(wide, base, b, k, l)] = q32[k]
 		}
 	}
-	return groups
+}
+
+// laneAt is the index in a lane pack's x, in four-byte groups, of group k
+// of block b (from base) of lane l, in the wide layout or the other.
+func laneAt(wide bool, base, b, k, l int) int {
+	if wide {
+		return (base+b*laneW+k/2*2)*laneW + 2*l + k%2
+	}
+	return (base+b*laneW+k)*laneW + l
 }
 
 // MatMulBatch is MatMul for the few vectors of a batched decode step (x is
@@ -109,26 +115,66 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 		return
 	}
 	p := lanePool.Get().(*lanePack)
-	groups := p.pack(x, n, m.Cols)
+	groups := p.pack(x, n, m.Cols, laneWide(m.Type))
 	rb := m.rowBytes()
 	nb := m.Cols / qk
-	chunk := max(1, min(laneRows, (m.Rows+4*workers()-1)/(4*workers())))
-	parallelFor(m.Rows, chunk, func(lo, hi int) {
+	parallelFor(m.Rows, laneChunk(m.Rows), func(lo, hi int) {
 		var o [laneRows * laneW]float32
 		for r0 := lo; r0 < hi; r0 += laneRows {
 			r1 := min(hi, r0+laneRows)
 			for g := range groups {
 				kern(m.Data[r0*rb:r1*rb], rb, r1-r0, p.x[g*nb*laneW*qk:(g+1)*nb*laneW*qk], p.d[g*nb*laneW:(g+1)*nb*laneW], p.c[g*nb*laneW:(g+1)*nb*laneW], nb, o[:(r1-r0)*laneW])
-				for j := g * laneW; j < min(n, (g+1)*laneW); j++ {
-					dst := out[j*m.Rows+r0 : j*m.Rows+r1]
-					for r := range dst {
-						dst[r] = o[r*laneW+j-g*laneW]
-					}
-				}
+				scatterLanes(out, m.Rows, o[:(r1-r0)*laneW], r0, g, n)
 			}
 		}
 	})
 	lanePool.Put(p)
+}
+
+// laneChunk is the rows of one parallelFor chunk of the lane kernels.
+func laneChunk(rows int) int {
+	return max(1, min(laneRows, (rows+4*workers()-1)/(4*workers())))
+}
+
+// scatterLanes copies a lane kernel's results o (rows from r0 on, against
+// lane group g) to out, n vectors of rows.
+func scatterLanes(out []float32, rows int, o []float32, r0, g, n int) {
+	scatterGroups(out, rows, o, r0, g, 1, n)
+}
+
+// scatterGroups copies the results o of k lane groups from g on (o[(r*k+
+// gg)*8+l], rows from r0 on) to out, n vectors of rows: whole blocks of
+// eight rows and eight vectors by transpose8, the rest one by one.
+func scatterGroups(out []float32, rows int, o []float32, r0, g, k, n int) {
+	nr := len(o) / (k * laneW)
+	for gg := range k {
+		j0 := (g + gg) * laneW
+		r := 0
+		if j0+laneW <= n {
+			for ; r+8 <= nr; r += 8 {
+				transposeBlock(out[j0*rows+r0+r:], rows, o[(r*k+gg)*laneW:], k*laneW)
+			}
+		}
+		for l := range laneW {
+			j := j0 + l
+			if j >= n {
+				return
+			}
+			dst := out[j*rows+r0+r : j*rows+r0+nr]
+			for i := range dst {
+				dst[i] = o[((r+i)*k+gg)*laneW+l]
+			}
+		}
+	}
+}
+
+// biasUnsigned adds 128 to every packed value (as bytes, x^0x80), for
+// kernels that take the vectors as VPDPBUSD's unsigned operand.
+func (p *lanePack) biasUnsigned() {
+	x64 := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(p.x))), len(p.x)/8)
+	for i := range x64 {
+		x64[i] ^= 0x8080808080808080
+	}
 }
 
 // MatMulEach is MatVec of each of the n vectors of x (n×Cols, out n×Rows

@@ -28,10 +28,10 @@ func laneKernel(t Type) laneFunc {
 	return lanesQ40AVX
 }
 
-// laneWide reports whether the lane kernel of this CPU takes the wide
-// layout: the AVX-512 one, whose 512-bit registers hold two four-byte
-// groups of each of the eight vectors.
-func laneWide() bool { return useAsm && useVNNI }
+// laneWide reports whether the lane kernel of t on this CPU takes the
+// wide layout: Q4_0's AVX-512 one, whose 512-bit registers hold two
+// four-byte groups of each of the eight vectors.
+func laneWide(t Type) bool { return useAsm && useVNNI && t == Q4_0 }
 
 func lanesQ40AVX(w []byte, rb, rows int, x []int8, d []float32, c []float32, nb int, out []float32) {
 	laneBounds(Q4_0, w, rb, rows, x, d, c, nb, out)
@@ -53,4 +53,14 @@ func laneBounds(t Type, w []byte, rb, rows int, x []int8, d []float32, c []float
 	_ = d[nb*laneW-1]
 	_ = c[nb*laneW-1]
 	_ = out[rows*laneW-1]
+}
+
+//go:noescape
+func transpose8(dst *float32, stride int, src *float32, sstride int)
+
+// transposeBlock sets dst[l*stride+r] = src[r*sstride+l] for r, l < 8.
+func transposeBlock(dst []float32, stride int, src []float32, sstride int) {
+	_ = dst[7*stride+7]
+	_ = src[7*sstride+7]
+	transpose8(&dst[0], stride, &src[0], sstride)
 }

@@ -157,7 +157,7 @@ func BenchmarkLaneKernel(b *testing.B) {
 			useVNNI = vnni
 			kern := laneKernel(typ)
 			var p lanePack
-			p.pack(x, laneW, cols) // in the kernel's layout
+			p.pack(x, laneW, cols, laneWide(typ)) // in the kernel's layout
 			useVNNI = saved
 			if kern == nil {
 				continue
@@ -196,7 +196,7 @@ func BenchmarkLaneKernelDRAM(b *testing.B) {
 		useVNNI = vnni
 		kern := laneKernel(typ)
 		var p lanePack
-		p.pack(x, laneW, cols) // in the kernel's layout
+		p.pack(x, laneW, cols, laneWide(typ)) // in the kernel's layout
 		useVNNI = saved
 		b.Run(fmt.Sprintf("%v/lanes/vnni=%v", typ, vnni), func(b *testing.B) {
 			cpu0 := processCPU()
@@ -278,7 +278,7 @@ func TestMatMulBatchExactQ40(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, n := range []int{2, 8, 11} {
+				for _, n := range []int{2, 8, 11, 64} {
 					x := randVec(r, n*cols, 1)
 					got, mm := make([]float32, n*rows), make([]float32, n*rows)
 					MatMulBatch(got, m, x, n)
@@ -298,5 +298,104 @@ func TestMatMulBatchExactQ40(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMatMulPrompt checks MatMul of Q8_0 and Q4_K weights (the prompt
+// lane kernels where there is assembly) against the reference
+// dequantization, exactly up to float rounding, on rows that are and are
+// not whole tiles and on widths of one block and more; and that each
+// vector's results are the same bits whatever n and its place among the
+// vectors (a prompt's rows must not depend on how it is split into
+// chunks). On a CPU with AVX512-VNNI the AVX2 kernels run too
+// (TestAVX512MatchesAVX2 holds the two to the same bits).
+func TestMatMulPrompt(t *testing.T) {
+	variants := []bool{useVNNI}
+	if useVNNI {
+		variants = append(variants, false)
+	}
+	for _, typ := range []Type{Q8_0, Q4_K} {
+		for _, vnni := range variants {
+			t.Run(fmt.Sprintf("%v/vnni=%v", typ, vnni), func(t *testing.T) {
+				saved := useVNNI
+				useVNNI = vnni
+				defer func() { useVNNI = saved }()
+				shapes := [][2]int{{37, 64}, {40, 32}, {67, 512}, {3, 96}}
+				if typ == Q4_K {
+					shapes = [][2]int{{37, 256}, {40, 512}, {3, 768}}
+				}
+				for _, sh := range shapes {
+					checkMatMulPrompt(t, typ, sh[0], sh[1])
+				}
+			})
+		}
+	}
+}
+
+// q8KRef is x as the Q8_K activation the kernels see, dequantized.
+func q8KRef(x []float32) []float64 {
+	out := make([]float64, len(x))
+	var qs [qkK]int8
+	var bs [16]int16
+	for b := 0; b < len(x)/qkK; b++ {
+		var d float32
+		quantQ8KBlock(&d, qs[:], bs[:], x[b*qkK:(b+1)*qkK])
+		for i, q := range qs {
+			out[b*qkK+i] = float64(d) * float64(q)
+		}
+	}
+	return out
+}
+
+func checkMatMulPrompt(t *testing.T, typ Type, rows, cols int) {
+	r := rand.New(rand.NewPCG(11, uint64(cols)))
+	data, err := Quantize(typ, randVec(r, rows*cols, 0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMatrix(typ, rows, cols, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Dequantize(typ, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := q8Ref
+	if typ == Q4_K {
+		ref = q8KRef
+	}
+	const n = 19
+	x := randVec(r, n*cols, 1)
+	got := make([]float32, n*rows)
+	MatMul(got, m, x, n)
+	for j := range n {
+		xr := ref(x[j*cols : (j+1)*cols])
+		for i := range rows {
+			var want, mag float64
+			for k := range cols {
+				want += float64(w[i*cols+k]) * xr[k]
+				mag += math.Abs(float64(w[i*cols+k]) * xr[k])
+			}
+			if g := float64(got[j*rows+i]); math.Abs(g-want) > 1e-5*mag {
+				t.Fatalf("%dx%d vector %d row %d: %g, reference %g", rows, cols, j, i, g, want)
+			}
+		}
+	}
+	// Vectors 5..7 again, as a pair and within other groups.
+	for _, k := range []int{2, 3, 9, 17} {
+		sub := make([]float32, k*rows)
+		xs := make([]float32, k*cols)
+		for v := range k {
+			copy(xs[v*cols:], x[(5+v%3)*cols:(6+v%3)*cols])
+		}
+		MatMul(sub, m, xs, k)
+		for v := range k {
+			for i := range rows {
+				if a, b := sub[v*rows+i], got[(5+v%3)*rows+i]; math.Float32bits(a) != math.Float32bits(b) {
+					t.Fatalf("%dx%d n=%d vector %d row %d: %g, in the n=%d product %g", rows, cols, k, v, i, a, n, b)
+				}
+			}
+		}
 	}
 }

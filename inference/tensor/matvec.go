@@ -224,6 +224,9 @@ func MatMul(out []float32, m *Matrix, x []float32, n int) {
 	// that a prompt's rows do not depend on how it is split into chunks or
 	// how much of it a session had cached (and from six vectors on they
 	// are faster than the four-vector kernel).
+	if matMulQ80(out, m, x, n) || matMulQ4K(out, m, x, n) {
+		return
+	}
 	if laneKernel(m.Type) != nil {
 		MatMulBatch(out, m, x, n)
 		return
@@ -239,6 +242,9 @@ func MatMul(out []float32, m *Matrix, x []float32, n int) {
 	rb := m.rowBytes()
 	w := workers()
 	chunk := max(1, min((m.Rows+4*w-1)/(4*w), (32<<10)/max(rb, 1)))
+	// Whole tiles of four rows: a chunk of two (the cache bound of rows
+	// above 4096 F16 weights) left the four-row kernels unused.
+	chunk = (chunk + 3) &^ 3
 	for j0 := 0; j0 < n; j0 += matMulTile {
 		j1 := min(n, j0+matMulTile)
 		parallelFor(m.Rows, chunk, func(lo, hi int) {
