@@ -218,3 +218,19 @@ func BenchmarkMatMulShapes(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPoolPass times one parallelFor of two chunks of 20 µs of busy
+// work, as a decode step's shortest products are: with both workers on it
+// a pass takes about one chunk's time (serial_share near 0.5), with the
+// caller alone two (near 1). The pool's wake-up latency is what it shows.
+func BenchmarkPoolPass(b *testing.B) {
+	const work = 20 * time.Microsecond
+	busy := func(lo, hi int) {
+		for s := time.Now(); time.Since(s) < work; {
+		}
+	}
+	for b.Loop() {
+		parallelFor(2, 1, busy)
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/(2*work.Seconds()), "serial_share")
+}

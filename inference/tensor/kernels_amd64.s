@@ -128,7 +128,10 @@ axdone:
 	RET
 
 // func dotF16AVX(w *byte, x *float32, n int) float32
-// w holds n IEEE halves; n is a multiple of 8.
+// w holds n IEEE halves; n is a multiple of 8. Unlike the int8 kernels it
+// does not prefetch: MatVec from DRAM (5632x2048, alternating call by
+// call) streamed 6-10% faster without, whether PFD was 1 KiB or 4 KiB;
+// F16 decode, alternating token by token, 2-6% faster.
 TEXT ·dotF16AVX(SB), NOSPLIT, $0-28
 	MOVQ w+0(FP), SI
 	MOVQ x+8(FP), DI
@@ -140,7 +143,6 @@ TEXT ·dotF16AVX(SB), NOSPLIT, $0-28
 f16loop32:
 	CMPQ CX, $32
 	JLT f16loop8
-	PREFETCHT0 PFD(SI)
 	VCVTPH2PS (SI), Y4
 	VCVTPH2PS 16(SI), Y5
 	VCVTPH2PS 32(SI), Y6

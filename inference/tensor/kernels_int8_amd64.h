@@ -17,8 +17,11 @@
 
 // Software prefetch distance for weight streams: the hardware prefetchers
 // stop at 4 KiB page boundaries, which matters for memory-mapped weights
-// in 4 KiB pages.
-#define PFD 1024
+// in 4 KiB pages. 4 KiB ahead rather than 1 KiB: at one core's ~10 GB/s,
+// 1 KiB is ~100 ns, about one DRAM latency, so prefetches arrived late;
+// measured (MatVec 5632x2048 from DRAM, the two distances alternating call
+// by call): Q4_0, Q8_0, Q4_K and Q6_K 5-12% faster, F16 unchanged.
+#define PFD 4096
 
 // hsum reduces Y0 to its lane sum in X0.
 #define HSUM \
