@@ -250,6 +250,12 @@ func (b *Batch) outputs(seqs []Seq) {
 // depend on the others in the pass: a prompt chunk with MatMul, the rows of
 // decoding sequences (one each) with mulRows.
 func (b *Batch) matmul(out []float32, w *tensor.Matrix, x []float32, n int) {
+	if len(b.segs) > 1 && tensor.MatMulExact(w.Type) {
+		// Every row gets MatVec's bits whatever shares its call: one pass
+		// over the weights, lane groups filled across sequences.
+		tensor.MatMul(out[:n*w.Rows], w, x[:n*w.Cols], n)
+		return
+	}
 	r := 0
 	for _, k := range b.segs {
 		rows := max(k, -k)

@@ -82,6 +82,11 @@ func (p *lanePack) packOne(x []float32, j, n, nb, cols int, wide bool) {
 	}
 }
 
+// MatMulExact reports whether MatMul of t gives each vector MatVec's
+// result bit for bit on this CPU (Q4_0's lane kernels), so that rows of
+// different sequences, prompt chunks or decode steps, can share one call.
+func MatMulExact(t Type) bool { return laneKernel(t) != nil }
+
 // laneAt is the index in a lane pack's x, in four-byte groups, of group k
 // of block b (from base) of lane l, in the wide layout or the other.
 func laneAt(wide bool, base, b, k, l int) int {
