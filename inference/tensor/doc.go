@@ -34,7 +34,9 @@
 //     what makes their results match llama.cpp's.
 //   - Lane layout: eight Q8_0 activations interleaved four bytes at a time,
 //     so one 256-bit load holds the same four elements of all eight, one
-//     vector per 32-bit lane (lanes.go).
+//     vector per 32-bit lane (lanes.go); the wide layout interleaves eight
+//     bytes at a time, so a 512-bit load holds two such groups (Q4_0's
+//     AVX-512 lane kernel).
 //
 // MatVec is the decode kernel (bound by memory bandwidth: each weight byte is
 // read once per token), MatMul the prompt kernel (each weight row is reused
@@ -69,9 +71,10 @@
 // rounding can turn a greedy token, so summation order matters there.
 //
 // MatMulBatch is the kernel of batched decode steps (a few vectors, one per
-// sequence): for Q4_0 on AVX2 (AVX512-VNNI where present) its lane kernels
-// (kernels_batch_amd64.s) broadcast each weight block's 4-byte groups
-// against activations in lane layout, so a block is loaded and expanded
+// sequence): for Q4_0 on AVX2 (AVX512-VNNI on 512-bit registers where
+// present) its lane kernels (kernels_batch_amd64.s) broadcast each weight
+// block's 4-byte groups (8-byte pairs of them on AVX-512) against
+// activations in lane layout, so a block is loaded and expanded
 // once for eight vectors and the results come out one lane per vector;
 // other types and CPUs get MatMulEach: MatVec of each vector, a cached
 // chunk of rows at a time, weights read once. Either way each vector's
@@ -79,7 +82,9 @@
 // order per lane), so a batched sequence computes what it would alone.
 // MatMul of Q4_0 runs the same lane kernels, so a prompt's Q4_0 rows are
 // MatVec's too (that float order, four partial sums per block, is what
-// bounds Q4_0's prompt speed).
+// bounds Q4_0's prompt speed and the gain of batching: each vector costs
+// the lone kernel's float work). MatMulExact reports this exactness, so
+// that a batched pass may multiply rows of several sequences in one call.
 //
 // MatMul of Q8_0 and Q4_K (lanes_q80_amd64.go, lanes_q4k_amd64.go) lays the
 // prompt's vectors out in lanes (Q8_0; Q8_K with its sub-block sums) and
