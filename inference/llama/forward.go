@@ -31,7 +31,6 @@ type State struct {
 	scores                       []float32 // workers × ctxLen
 	logits                       []float32 // Vocab
 	workers                      int
-	wg                           sync.WaitGroup
 }
 
 // NewState allocates a State able to hold ctxLen positions, processing at
@@ -478,23 +477,15 @@ func (s *State) attention(li, n int) {
 		return
 	}
 	per := (c.Heads + s.workers - 1) / s.workers
-	// Helpers take the first chunks; the caller works on the last one.
-	for w := 0; w < s.workers-1; w++ {
-		h0, h1 := w*per, min((w+1)*per, c.Heads)
-		if h0 >= h1 {
-			break
+	// On the tensor pool, whose helpers are already awake between the
+	// layer's products; chunk w uses scratch w.
+	tensor.ParallelFor(s.workers, 1, func(lo, hi int) {
+		for w := lo; w < hi; w++ {
+			if h0, h1 := w*per, min((w+1)*per, c.Heads); h0 < h1 {
+				s.attendHeads(li, n, h0, h1, s.scores[w*s.ctxLen:(w+1)*s.ctxLen])
+			}
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.attendHeads(li, n, h0, h1, s.scores[w*s.ctxLen:(w+1)*s.ctxLen])
-		}()
-	}
-	w := s.workers - 1
-	if h0 := w * per; h0 < c.Heads {
-		s.attendHeads(li, n, h0, c.Heads, s.scores[w*s.ctxLen:(w+1)*s.ctxLen])
-	}
-	s.wg.Wait()
+	})
 }
 
 // attendHeads computes the attention of query heads [h0,h1) of the n
