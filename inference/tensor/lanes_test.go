@@ -59,18 +59,7 @@ func checkMatMulBatch(t *testing.T, vnni bool, typ Type, rows, cols int) {
 	useVNNI = vnni
 	defer func() { useVNNI = saved }()
 	r := rand.New(rand.NewPCG(3, uint64(typ)))
-	data, err := Quantize(typ, randVec(r, rows*cols, 0.5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewMatrix(typ, rows, cols, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := Dequantize(typ, data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, w := quantMatrix(t, r, typ, rows, cols)
 	kern := laneKernel(typ)
 	for _, n := range []int{1, 2, 3, 8, 9, 16, 17} {
 		x := randVec(r, n*cols, 1)
@@ -349,18 +338,7 @@ func q8KRef(x []float32) []float64 {
 
 func checkMatMulPrompt(t *testing.T, typ Type, rows, cols int) {
 	r := rand.New(rand.NewPCG(11, uint64(cols)))
-	data, err := Quantize(typ, randVec(r, rows*cols, 0.5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewMatrix(typ, rows, cols, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := Dequantize(typ, data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, w := quantMatrix(t, r, typ, rows, cols)
 	ref := q8Ref
 	if typ == Q4_K {
 		ref = q8KRef
@@ -398,4 +376,23 @@ func checkMatMulPrompt(t *testing.T, typ Type, rows, cols int) {
 			}
 		}
 	}
+}
+
+// quantMatrix is a rows×cols matrix of typ quantized from random weights,
+// and its dequantized weights.
+func quantMatrix(t *testing.T, r *rand.Rand, typ Type, rows, cols int) (*Matrix, []float32) {
+	t.Helper()
+	data, err := Quantize(typ, randVec(r, rows*cols, 0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMatrix(typ, rows, cols, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Dequantize(typ, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, w
 }
