@@ -161,7 +161,7 @@ func (b *Batch) gate(n int) {
 // (State.attention). A head's sums do not depend on the split, so each
 // sequence's result is a lone Forward's bit for bit.
 func (b *Batch) attend(li int, seqs []Seq) {
-	if b.firstRow == nil || len(b.firstRow) < len(seqs) {
+	if len(b.firstRow) < len(seqs) {
 		b.firstRow = make([]int, len(seqs))
 	}
 	r, decoding := 0, 0

@@ -28,9 +28,10 @@ const laneRows = 32
 // elements 32b+4k..32b+4k+3 of vector 8g+j; d[(g*nb+b)*8+j] its block
 // scale and c[(g*nb+b)*8+j] 8*d*sum of the block's 32 quantized values,
 // Q4_0's offset as MatVec applies it (act.c). Vectors past n are zero.
-// The wide layout (laneWide: Q4_0's AVX-512 kernel) interleaves eight bytes at a time instead:
-// x[((g*nb+b)*4+p)*64+8*j:][:8] are elements 32b+8p..32b+8p+7 of vector
-// 8g+j, so that a 512-bit load holds groups 2p and 2p+1 of all eight.
+// The wide layout (laneWide: Q4_0's AVX-512 kernel) interleaves eight
+// bytes at a time instead: x[((g*nb+b)*4+p)*64+8*j:][:8] are elements
+// 32b+8p..32b+8p+7 of vector 8g+j, so that a 512-bit load holds groups 2p
+// and 2p+1 of all eight.
 type lanePack struct {
 	x []int8
 	d []float32

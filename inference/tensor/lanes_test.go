@@ -217,14 +217,7 @@ func TestMatMulEach(t *testing.T) {
 	const rows, cols = 301, 512
 	for _, typ := range laneTestTypes {
 		r := rand.New(rand.NewPCG(5, uint64(typ)))
-		data, err := Quantize(typ, randVec(r, rows*cols, 0.5))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := NewMatrix(typ, rows, cols, data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, _ := quantMatrix(t, r, typ, rows, cols)
 		for _, n := range []int{1, 2, 5, 9} {
 			x := randVec(r, n*cols, 1)
 			got := make([]float32, n*rows)
@@ -259,14 +252,7 @@ func TestMatMulBatchExactQ40(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, 7))
 			for _, cols := range []int{32, 64, 96, 128, 160, 224, 2048, 2080} {
 				const rows = 37
-				data, err := Quantize(Q4_0, randVec(r, rows*cols, 0.5))
-				if err != nil {
-					t.Fatal(err)
-				}
-				m, err := NewMatrix(Q4_0, rows, cols, data)
-				if err != nil {
-					t.Fatal(err)
-				}
+				m, _ := quantMatrix(t, r, Q4_0, rows, cols)
 				for _, n := range []int{2, 8, 11, 64} {
 					x := randVec(r, n*cols, 1)
 					got, mm := make([]float32, n*rows), make([]float32, n*rows)
