@@ -55,23 +55,31 @@ func dotQ80AVX(w *byte, qs *int8, d *float32, nb int) float32
 //go:noescape
 func dotQ40PairAVX(w *byte, qp *int8, d, c *float32, nb int) float32
 
-// prepareQ40 lays the activation of each group of four blocks out in pairs
-// for dotQ40PairAVX: blocks b, b+1 as y_b[0:16], y_b+1[0:16], y_b[16:32],
-// y_b+1[16:32].
+// prepareQ40 lays the activation of each group of four blocks out for
+// dotQ40Pair and dotQ40QuadZ: the first halves y_b[0:16] of the four
+// blocks, then their second halves y_b[16:32].
 func prepareQ40(a *act) {
 	if !useAsm {
 		return
 	}
 	n := len(a.d) &^ 3 * qk
 	a.qp = grow(a.qp, n)
-	for p := 0; p < n; p += 2 * qk {
-		src, dst := a.qs[p:p+2*qk], a.qp[p:p+2*qk]
-		copy(dst[0:16], src[0:16])
-		copy(dst[16:32], src[32:48])
-		copy(dst[32:48], src[16:32])
-		copy(dst[48:64], src[48:64])
+	for p := 0; p < n; p += 4 * qk {
+		src, dst := a.qs[p:p+4*qk], a.qp[p:p+4*qk]
+		for k := 0; k < 4; k++ {
+			copy(dst[16*k:16*k+16], src[qk*k:qk*k+16])
+			copy(dst[64+16*k:64+16*k+16], src[qk*k+16:qk*k+qk])
+		}
 	}
 }
+
+// useQuadZ selects dotQ40QuadZ, which needs AVX-512BW's VPERMW.
+var useQuadZ = useVNNI && cpu.X86.HasAVX512BW
+
+// dotQ40QuadZ is dotQ40PairVNNI in 512-bit registers, the same bits.
+//
+//go:noescape
+func dotQ40QuadZ(w *byte, qz *int8, d, c *float32, nb int) float32
 
 //go:noescape
 func dotQ40AVX(w *byte, qs *int8, d, c *float32, nb int) float32
@@ -130,6 +138,9 @@ func dotQ40(w *byte, qs *int8, d, c *float32, nb int) float32 {
 }
 
 func dotQ40Pair(w *byte, qp *int8, d, c *float32, nb int) float32 {
+	if useVNNI && useQuadZ {
+		return dotQ40QuadZ(w, qp, d, c, nb)
+	}
 	if useVNNI {
 		return dotQ40PairVNNI(w, qp, d, c, nb)
 	}

@@ -329,9 +329,9 @@ q40x4done:
 
 // func dotQ40PairAVX(w *byte, qp *int8, d, c *float32, nb int) float32
 // Q4_0 row kernel over nb blocks (a multiple of 4) against an activation in
-// pair layout: for blocks b, b+1 the 64 bytes are y_b[0:16], y_b+1[0:16],
-// y_b[16:32], y_b+1[16:32]. Two blocks then share each 256-bit operation:
-// one lane per block. c[b] = 8*d[b]*sum(q of block b).
+// quad layout: for blocks b..b+3 the 128 bytes are y_b[0:16], y_b+1[0:16],
+// y_b+2[0:16], y_b+3[0:16], then their [16:32]. Two blocks share each
+// 256-bit operation: one lane per block. c[b] = 8*d[b]*sum(q of block b).
 TEXT FN_Q40PAIR(SB), NOSPLIT, $0-44
 	MOVQ w+0(FP), SI
 	MOVQ qp+8(FP), DI
@@ -370,7 +370,7 @@ q40ploop:
 	VPSRLW $4, Y3, Y4
 	VPAND Y14, Y3, Y3
 	VPAND Y14, Y4, Y4
-	DOTB2((DI), Y3, 32(DI), Y4, Y2)
+	DOTB2((DI), Y3, 64(DI), Y4, Y2)
 	VCVTDQ2PS Y2, Y3
 	VPERMPS Y10, Y6, Y5
 	VFMADD231PS Y5, Y3, Y0
@@ -379,7 +379,7 @@ q40ploop:
 	VPSRLW $4, Y3, Y4
 	VPAND Y14, Y3, Y3
 	VPAND Y14, Y4, Y4
-	DOTB2(64(DI), Y3, 96(DI), Y4, Y2)
+	DOTB2(32(DI), Y3, 96(DI), Y4, Y2)
 	VCVTDQ2PS Y2, Y3
 	VPERMPS Y10, Y7, Y5
 	VFMADD231PS Y5, Y3, Y1
