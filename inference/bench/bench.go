@@ -140,18 +140,9 @@ func ResidentBytes() int64 {
 // generation of gen tokens. It returns llama-bench's average tokens/s of
 // each.
 func LlamaBench(ctx context.Context, bin, model string, threads, prompt, gen int) (pp, tg float64, err error) {
-	args := []string{"-m", model, "-t", strconv.Itoa(threads), "-p", strconv.Itoa(prompt), "-n", strconv.Itoa(gen), "-r", "3", "-o", "json"}
-	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	rows, err := llamaBench(ctx, bin, model, threads, prompt, gen, 3)
 	if err != nil {
-		return 0, 0, fmt.Errorf("llama-bench %v: %w", args, err)
-	}
-	var rows []struct {
-		NPrompt int     `json:"n_prompt"`
-		NGen    int     `json:"n_gen"`
-		AvgTS   float64 `json:"avg_ts"`
-	}
-	if err := json.Unmarshal(out, &rows); err != nil {
-		return 0, 0, fmt.Errorf("llama-bench output: %w", err)
+		return 0, 0, err
 	}
 	for _, r := range rows {
 		switch {
@@ -165,4 +156,39 @@ func LlamaBench(ctx context.Context, bin, model string, threads, prompt, gen int
 		return 0, 0, fmt.Errorf("llama-bench output lacks the rows of -p %d -n %d", prompt, gen)
 	}
 	return pp, tg, nil
+}
+
+// LlamaDecode runs llama-bench's generation test alone (gen tokens, reps
+// repetitions) and returns its average tokens/s: a short run to alternate
+// with Cairn's own on a machine whose speed drifts.
+func LlamaDecode(ctx context.Context, bin, model string, threads, gen, reps int) (float64, error) {
+	rows, err := llamaBench(ctx, bin, model, threads, 0, gen, reps)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range rows {
+		if r.NPrompt == 0 && r.NGen == gen {
+			return r.AvgTS, nil
+		}
+	}
+	return 0, fmt.Errorf("llama-bench output lacks the row of -n %d", gen)
+}
+
+type llamaRow struct {
+	NPrompt int     `json:"n_prompt"`
+	NGen    int     `json:"n_gen"`
+	AvgTS   float64 `json:"avg_ts"`
+}
+
+func llamaBench(ctx context.Context, bin, model string, threads, prompt, gen, reps int) ([]llamaRow, error) {
+	args := []string{"-m", model, "-t", strconv.Itoa(threads), "-p", strconv.Itoa(prompt), "-n", strconv.Itoa(gen), "-r", strconv.Itoa(reps), "-o", "json"}
+	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("llama-bench %v: %w", args, err)
+	}
+	var rows []llamaRow
+	if err := json.Unmarshal(out, &rows); err != nil {
+		return nil, fmt.Errorf("llama-bench output: %w", err)
+	}
+	return rows, nil
 }

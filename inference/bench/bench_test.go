@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"testing"
 	"time"
 
@@ -160,6 +161,75 @@ func benchDecode(b *testing.B, typ benchCase, resident bool) {
 			b.ReportMetric(tps/ref, "ratio")
 		}
 	}
+}
+
+// BenchmarkDecodeVsLlama alternates Cairn and llama.cpp on each model
+// (mapped weights, 2 threads): per round, llamaGen tokens by Cairn then
+// llama-bench's generation test (llamaGen tokens, one repetition), for
+// decodeRounds rounds. It reports the median of the rounds' ratios and
+// their range: on a shared host whose memory bandwidth drifts by a third
+// within seconds, ratios of neighbouring runs are steadier than of two
+// single runs taken a minute apart. Needs LLAMA_CPP_BENCH (and
+// LLAMA_CPP_QUANTIZE for Q4_K_M).
+func BenchmarkDecodeVsLlama(b *testing.B) {
+	bin := os.Getenv("LLAMA_CPP_BENCH")
+	if bin == "" {
+		b.Skip("needs LLAMA_CPP_BENCH (a llama-bench binary)")
+	}
+	for _, typ := range benchTypes {
+		b.Run(typ.String(), func(b *testing.B) {
+			l := loadCase(b, typ, false)
+			st := l.m.NewState(benchCtx, 0)
+			var ratios, ours, refs []float64
+			for b.Loop() {
+				ratios, ours, refs = ratios[:0], ours[:0], refs[:0]
+				for range decodeRounds {
+					tps, err := decodeRun(st, llamaGen)
+					if err != nil {
+						b.Fatal(err)
+					}
+					ref, err := LlamaDecode(b.Context(), bin, l.path, runtime.GOMAXPROCS(0), llamaGen, 1)
+					if err != nil {
+						b.Fatal(err)
+					}
+					ours, refs, ratios = append(ours, tps), append(refs, ref), append(ratios, tps/ref)
+				}
+			}
+			b.ReportMetric(median(ratios), "ratio_median")
+			b.ReportMetric(slices.Min(ratios), "ratio_min")
+			b.ReportMetric(slices.Max(ratios), "ratio_max")
+			b.ReportMetric(median(ours), "tok/s")
+			b.ReportMetric(median(refs), "llamacpp_tok/s")
+		})
+	}
+}
+
+// decodeRounds is how many alternations BenchmarkDecodeVsLlama runs.
+const decodeRounds = 9
+
+// decodeRun generates n tokens on st from an empty context, as
+// llama-bench's generation test does (one warm-up token at position 0
+// first), and returns the tokens/s of the n.
+func decodeRun(st *llama.State, n int) (float64, error) {
+	st.Truncate(0)
+	if _, err := st.Forward([]int32{400}); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for i := range n {
+		if _, err := st.Forward([]int32{int32(500 + i)}); err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // BenchmarkDecodeKV generates one token at position kvDepth of a Q4_0
