@@ -419,16 +419,29 @@ func (s *State) gatedFFN(l *layer, n int) {
 		matmul(s.hb, l.wGate, s.xb, n)
 		matmul(s.hb2, l.wUp, s.xb, n)
 	}
-	u := s.hb2[:n*ffn]
-	if s.m.Gemma.On {
-		for i := range h {
-			h[i] = geluGate(h[i], u[i])
+	gateActivate(h, s.hb2[:n*ffn], s.m.Gemma.On)
+}
+
+// gateChunk is the elements per ParallelFor chunk of gateActivate: a
+// TinyLlama FFN row (5632) in three, where one core took 3% of a decode
+// step.
+const gateChunk = 2048
+
+// gateActivate sets h[i] to act(h[i]) * u[i] over the pool: GeGLU's gate
+// (gelu) if gelu, else SwiGLU's (silu). Element by element, so the split
+// does not change the bits.
+func gateActivate(h, u []float32, gelu bool) {
+	tensor.ParallelFor(len(h), gateChunk, func(lo, hi int) {
+		if gelu {
+			for i := lo; i < hi; i++ {
+				h[i] = geluGate(h[i], u[i])
+			}
+			return
 		}
-		return
-	}
-	for i := range h {
-		h[i] = silu(h[i]) * u[i]
-	}
+		for i := lo; i < hi; i++ {
+			h[i] = silu(h[i]) * u[i]
+		}
+	})
 }
 
 // geluF16 is ggml's GELU table: gelu-tanh of every half, rounded to a half.

@@ -145,14 +145,7 @@ func (b *Batch) Forward(seqs []Seq) error {
 // gate puts silu(gate)·up of the first n values of b.hb into b.hb, over
 // the pool's workers: eight decoding sequences' activations cost as much
 // as a small matrix product, too much to leave on one core.
-func (b *Batch) gate(n int) {
-	h, u := b.hb[:n], b.hb2[:n]
-	tensor.ParallelFor(n, 4096, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			h[i] = silu(h[i]) * u[i]
-		}
-	})
-}
+func (b *Batch) gate(n int) { gateActivate(b.hb[:n], b.hb2[:n], false) }
 
 // attend stores each sequence's new keys and values in its cache and runs
 // its attention in its State's buffers, rows copied in and out. Sequences
