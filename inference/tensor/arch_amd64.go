@@ -86,6 +86,25 @@ func dotQ40QuadZ(w *byte, qz *int8, d, c *float32, nb int) float32
 //go:noescape
 func dotQ40QuadZRows(w *byte, rb, rows int, qz *int8, d, c *float32, nb int, out *float32)
 
+//go:noescape
+func dotF16RowsAVX(w *byte, rb, rows int, x *float32, n int, out *float32)
+
+// matVecF16Rows does rows lo..hi of an F16 MatVec in one dotF16RowsAVX
+// call where rows are whole vectors of eight (else dotRow adds a Go tail)
+// and reports whether it did.
+func matVecF16Rows(out []float32, m *Matrix, a *act, lo, hi int) bool {
+	n := len(a.f)
+	if n%8 != 0 || n == 0 || hi <= lo {
+		return false
+	}
+	rb := m.rowBytes()
+	w := m.Data[lo*rb : hi*rb]
+	o := out[lo:hi]
+	_ = w[(hi-lo-1)*rb+2*n-1]
+	dotF16RowsAVX(&w[0], rb, hi-lo, &a.f[0], n, &o[0])
+	return true
+}
+
 // matVecQ40Rows does rows lo..hi of a Q4_0 MatVec in one dotQ40QuadZRows
 // call where it applies (whole groups of four blocks) and reports whether
 // it did: the per-row calls cost 7% of a decode step.
@@ -287,6 +306,9 @@ func dotRow(t Type, w []byte, a *act) float32 {
 			break
 		}
 		_ = w[2*len(a.f)-1]
+		if n == len(a.f) {
+			return dotF16AVX(&w[0], &a.f[0], n) // as dotF16RowsAVX
+		}
 		return dotF16AVX(&w[0], &a.f[0], n) + dotF16RowGo(w[2*n:], a.f[n:])
 	case BF16:
 		n := len(a.f) &^ 7
@@ -354,7 +376,8 @@ func matVecRows(out []float32, m *Matrix, a *act, lo, hi int) {
 		matVecRowsGo(out, m, a, lo, hi)
 		return
 	}
-	if m.Type == Q4_0 && matVecQ40Rows(out, m, a, lo, hi) {
+	if m.Type == Q4_0 && matVecQ40Rows(out, m, a, lo, hi) ||
+		m.Type == F16 && matVecF16Rows(out, m, a, lo, hi) {
 		return
 	}
 	rb := m.rowBytes()

@@ -173,6 +173,59 @@ f16done:
 	MOVSS X0, ret+24(FP)
 	RET
 
+// func dotF16RowsAVX(w *byte, rb, rows int, x *float32, n int, out *float32)
+// dotF16AVX of rows rows, rb bytes apart, into out[0:rows] (the same
+// operations per row, so the same bits): one call for a chunk of a MatVec.
+TEXT ·dotF16RowsAVX(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), R10
+	MOVQ rb+8(FP), R11
+	MOVQ rows+16(FP), BX
+	MOVQ out+40(FP), R9
+f16rrow:
+	MOVQ R10, SI
+	MOVQ x+24(FP), DI
+	MOVQ n+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+f16rloop32:
+	CMPQ CX, $32
+	JLT f16rloop8
+	VCVTPH2PS (SI), Y4
+	VCVTPH2PS 16(SI), Y5
+	VCVTPH2PS 32(SI), Y6
+	VCVTPH2PS 48(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ $64, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP f16rloop32
+f16rloop8:
+	CMPQ CX, $8
+	JLT f16rdone
+	VCVTPH2PS (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP f16rloop8
+f16rdone:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM
+	MOVSS X0, (R9)
+	ADDQ $4, R9
+	ADDQ R11, R10
+	DECQ BX
+	JNZ f16rrow
+	VZEROUPPER
+	RET
+
 // func dotBF16AVX(w *byte, x *float32, n int) float32
 // w holds n bfloat16; n is a multiple of 8.
 TEXT ·dotBF16AVX(SB), NOSPLIT, $0-28
