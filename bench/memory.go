@@ -54,7 +54,7 @@ func runMemory(ctx context.Context, args []string) error {
 	fs.IntVar(&f.ctx, "ctx", 2048, "context length of the session (its KV cache)")
 	fs.IntVar(&f.tokens, "tokens", 16, "tokens generated after the prompt")
 	fs.IntVar(&f.prompt, "prompt", 0, "prompt tokens (0: the context less -tokens, so every KV cache page is written)")
-	fs.StringVar(&f.weights, "weights", inference.WeightsMmap, "how the weights are held: mmap or resident")
+	fs.StringVar(&f.weights, "weights", inference.WeightsAuto, "how the weights are held: mmap, resident, or empty for the engine's default")
 	fs.StringVar(&f.dir, "dir", os.TempDir(), "where generated models are kept")
 	fs.StringVar(&f.quantize, "quantize", "", "llama-quantize binary, for types it names (Q4_K_M, …)")
 	fs.StringVar(&f.llama, "llama", "", "llama-simple binary: its peak RSS on the same file is the reference")

@@ -176,6 +176,12 @@ type Inference struct {
 	// unloads the least recently used idle one, and while every loaded
 	// model is busy the request waits in its queue. Default 3.
 	MaxLoadedModels int `yaml:"max_loaded_models"`
+	// Weights is how a loaded model holds its weights: "resident" (copied
+	// into huge-page memory, never evicted; Q4_0 decodes about a fifth
+	// faster), "mmap" (mapped from the file, evictable, shared with the
+	// page cache). Default "": resident when the file takes at most half
+	// of the available memory, else mmap.
+	Weights string `yaml:"weights"`
 }
 
 // Duration is a time.Duration written as "5m" in YAML.
@@ -283,6 +289,11 @@ func (c Config) Validate() error {
 	}
 	if c.Inference.MaxLoadedModels < 0 {
 		return fmt.Errorf("inference.max_loaded_models %d: must not be negative", c.Inference.MaxLoadedModels)
+	}
+	switch c.Inference.Weights {
+	case "", "mmap", "resident":
+	default:
+		return fmt.Errorf("inference.weights %q: want mmap, resident or empty (resident when the model fits)", c.Inference.Weights)
 	}
 	if err := c.Replication.Validate(); err != nil {
 		return err
@@ -421,6 +432,10 @@ inference:
   # Models loaded at once. Loading another unloads the least recently
   # used idle one; while every loaded model is busy the request waits.
   max_loaded_models: 3
+  # How a loaded model holds its weights: resident (huge-page memory,
+  # never evicted, faster), mmap (the mapped file), or "" for resident
+  # when the file takes at most half of the available memory.
+  weights: ""
 
 replication:
   # Take no replicas (still floods pins and advertises holdings). Nodes

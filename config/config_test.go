@@ -32,6 +32,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"http:\n  addr: nonsense\n", "http.addr"},
 		{"upstream:\n  endpoint: ftp://x\n", "upstream.endpoint"},
 		{"inference:\n  keep_alive: forever\n", "duration"},
+		{"inference:\n  weights: mlock\n", "inference.weights"},
 		{"replication:\n  grace: -1s\n", "grace"},
 		{"provenance:\n  publishers: [xyz]\n", "publishers[0]"},
 	} {

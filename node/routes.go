@@ -14,6 +14,7 @@ import (
 	"github.com/cairnhub/cairn/gate"
 	"github.com/cairnhub/cairn/hfapi"
 	"github.com/cairnhub/cairn/home"
+	"github.com/cairnhub/cairn/inference"
 	"github.com/cairnhub/cairn/inference/models"
 	"github.com/cairnhub/cairn/inference/ollama"
 	"github.com/cairnhub/cairn/inference/openai"
@@ -194,6 +195,7 @@ func newOpenAI(cfg config.Config, ms openai.Models, log *slog.Logger) (*openai.S
 		KeepAlive: time.Duration(cfg.Inference.KeepAlive),
 		Queue:     cfg.Inference.Queue,
 		MaxLoaded: cfg.Inference.MaxLoadedModels,
+		Engine:    inference.Config{Weights: cfg.Inference.Weights},
 		APIKeys:   keys,
 		Logger:    log,
 	})

@@ -3,9 +3,6 @@ package router
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/cairnhub/cairn/chunker"
 	"github.com/cairnhub/cairn/inference"
@@ -65,7 +62,7 @@ func (rt *Router) decide(ctx context.Context, local Local, mid models.ID, id str
 	}
 	limit := rt.cfg.MemoryLimit
 	if limit == 0 {
-		limit = availableMemory()
+		limit = inference.AvailableMemory()
 	}
 	if limit > 0 && need > limit {
 		return fmt.Sprintf("%s needs %d MB (file and KV cache), more than the %d MB this node has", id, need>>20, limit>>20), false, nil
@@ -138,21 +135,4 @@ func (rt *Router) need(ctx context.Context, m *manifest.Manifest, mid models.ID)
 func kvBytes(g *gguf.File) int64 {
 	n, _ := inference.KVCacheBytes(g, inference.Config{})
 	return n
-}
-
-// availableMemory is MemAvailable from /proc/meminfo, 0 when unknown.
-func availableMemory() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
-			if fs := strings.Fields(rest); len(fs) > 0 {
-				kb, _ := strconv.ParseInt(fs[0], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
 }
