@@ -109,7 +109,7 @@ func BenchmarkBatchDecode(b *testing.B) {
 // llama.Batch pass, and reports both tokens/s, their ratio and the CPU
 // milliseconds per token of each.
 func BenchmarkBatchForward(b *testing.B) {
-	l := load(b, tensor.Q4_0, false)
+	l := load(b, tensor.Q4_0, true) // resident, as the engine holds it by default
 	m := l.m
 	prompt := tokens(4)
 	lone := m.NewState(benchCtx, 0)
