@@ -127,6 +127,45 @@ axdone:
 	VZEROUPPER
 	RET
 
+// F16DOT(l32, l8, done): the dot product of CX f16 weights at SI with
+// float32 x at DI into X0 (four accumulators over 32 elements, then eight
+// at a time into the first); clobbers SI, DI, CX, Y0-Y7. CX is a multiple
+// of 8.
+#define F16DOT(l32, l8, done) \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
+l32: \
+	CMPQ CX, $32 \
+	JLT l8 \
+	VCVTPH2PS (SI), Y4 \
+	VCVTPH2PS 16(SI), Y5 \
+	VCVTPH2PS 32(SI), Y6 \
+	VCVTPH2PS 48(SI), Y7 \
+	VFMADD231PS (DI), Y4, Y0 \
+	VFMADD231PS 32(DI), Y5, Y1 \
+	VFMADD231PS 64(DI), Y6, Y2 \
+	VFMADD231PS 96(DI), Y7, Y3 \
+	ADDQ $64, SI \
+	ADDQ $128, DI \
+	SUBQ $32, CX \
+	JMP l32 \
+l8: \
+	CMPQ CX, $8 \
+	JLT done \
+	VCVTPH2PS (SI), Y4 \
+	VFMADD231PS (DI), Y4, Y0 \
+	ADDQ $16, SI \
+	ADDQ $32, DI \
+	SUBQ $8, CX \
+	JMP l8 \
+done: \
+	VADDPS Y1, Y0, Y0 \
+	VADDPS Y3, Y2, Y2 \
+	VADDPS Y2, Y0, Y0 \
+	HSUM
+
 // func dotF16AVX(w *byte, x *float32, n int) float32
 // w holds n IEEE halves; n is a multiple of 8. Unlike the int8 kernels it
 // does not prefetch: MatVec from DRAM (5632x2048, alternating call by
@@ -136,39 +175,7 @@ TEXT ·dotF16AVX(SB), NOSPLIT, $0-28
 	MOVQ w+0(FP), SI
 	MOVQ x+8(FP), DI
 	MOVQ n+16(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-f16loop32:
-	CMPQ CX, $32
-	JLT f16loop8
-	VCVTPH2PS (SI), Y4
-	VCVTPH2PS 16(SI), Y5
-	VCVTPH2PS 32(SI), Y6
-	VCVTPH2PS 48(SI), Y7
-	VFMADD231PS (DI), Y4, Y0
-	VFMADD231PS 32(DI), Y5, Y1
-	VFMADD231PS 64(DI), Y6, Y2
-	VFMADD231PS 96(DI), Y7, Y3
-	ADDQ $64, SI
-	ADDQ $128, DI
-	SUBQ $32, CX
-	JMP f16loop32
-f16loop8:
-	CMPQ CX, $8
-	JLT f16done
-	VCVTPH2PS (SI), Y4
-	VFMADD231PS (DI), Y4, Y0
-	ADDQ $16, SI
-	ADDQ $32, DI
-	SUBQ $8, CX
-	JMP f16loop8
-f16done:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HSUM
+	F16DOT(f16loop32, f16loop8, f16done)
 	VZEROUPPER
 	MOVSS X0, ret+24(FP)
 	RET
@@ -185,39 +192,7 @@ f16rrow:
 	MOVQ R10, SI
 	MOVQ x+24(FP), DI
 	MOVQ n+32(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-f16rloop32:
-	CMPQ CX, $32
-	JLT f16rloop8
-	VCVTPH2PS (SI), Y4
-	VCVTPH2PS 16(SI), Y5
-	VCVTPH2PS 32(SI), Y6
-	VCVTPH2PS 48(SI), Y7
-	VFMADD231PS (DI), Y4, Y0
-	VFMADD231PS 32(DI), Y5, Y1
-	VFMADD231PS 64(DI), Y6, Y2
-	VFMADD231PS 96(DI), Y7, Y3
-	ADDQ $64, SI
-	ADDQ $128, DI
-	SUBQ $32, CX
-	JMP f16rloop32
-f16rloop8:
-	CMPQ CX, $8
-	JLT f16rdone
-	VCVTPH2PS (SI), Y4
-	VFMADD231PS (DI), Y4, Y0
-	ADDQ $16, SI
-	ADDQ $32, DI
-	SUBQ $8, CX
-	JMP f16rloop8
-f16rdone:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HSUM
+	F16DOT(f16rloop32, f16rloop8, f16rdone)
 	MOVSS X0, (R9)
 	ADDQ $4, R9
 	ADDQ R11, R10
