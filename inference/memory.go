@@ -28,8 +28,8 @@ func AvailableMemory() int64 {
 // residentHugePages: gguf.OpenResident holds the copy in huge pages here.
 const residentHugePages = runtime.GOOS == "linux"
 
-// residentShare is the most of the available memory a file may take to
-// be held resident by default (WeightsAuto): the rest stays for KV caches,
+// A file is held resident by default (WeightsAuto) when it takes at most
+// 1/residentShare of the available memory: the rest stays for KV caches,
 // other models and the page cache.
 const residentShare = 2
 
