@@ -100,7 +100,6 @@ func matVecF16Rows(out []float32, m *Matrix, a *act, lo, hi int) bool {
 	rb := m.rowBytes()
 	w := m.Data[lo*rb : hi*rb]
 	o := out[lo:hi]
-	_ = w[(hi-lo-1)*rb+2*n-1]
 	dotF16RowsAVX(&w[0], rb, hi-lo, &a.f[0], n, &o[0])
 	return true
 }
