@@ -12,9 +12,11 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
 
 	"github.com/cairnhub/cairn/chunker"
 	"github.com/cairnhub/cairn/internal/direct"
+	"github.com/cairnhub/cairn/internal/sha256x"
 	"github.com/cairnhub/cairn/manifest"
 )
 
@@ -58,6 +60,19 @@ type Assembler struct {
 	held    map[cid.Cid][]byte
 	heldN   int64
 	cursor  int64 // offset in the sequence of every file's leaves Run is at
+
+	// The files' sha256, advanced leaf by leaf in order: by Run, or by
+	// Check when a leaf arrives as the next its file's hash needs.
+	hmu    sync.Mutex
+	lists  [][]cid.Cid // every file's leaves, once planned
+	hashes []fileHash
+	heads  map[string]int // multihash of a file's next leaf to hash → file
+}
+
+// fileHash is one file's sha256 over its first next leaves.
+type fileHash struct {
+	d    *sha256x.Digest
+	next int
 }
 
 // NewAssembler assembles files, reading blocks it did not keep from src.
@@ -103,11 +118,85 @@ func (a *Assembler) Run(ctx context.Context) error {
 		return err
 	}
 	for i, f := range a.files {
-		if err := a.file(ctx, f, lists[i]); err != nil {
+		if err := a.file(ctx, i, f, lists[i]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Check verifies a block that arrived, c with data, when it is the next
+// leaf some file's sha256 needs: one pass over data gives its CID's hash
+// and the file's hash continued (sha256x.SumWrite), where a fetch's own
+// check and the file's would take two. handled says whether it did; ok
+// whether data matches c (the file's hash takes it only then). A fetch
+// calls it before its own check (fetch.Options.Check); safe from any
+// goroutine.
+func (a *Assembler) Check(c cid.Cid, data []byte) (handled, ok bool) {
+	h := c.Hash()
+	if len(h) != 2+sha256.Size || h[0] != mh.SHA2_256 || h[1] != sha256.Size {
+		return false, false
+	}
+	// Run holds the lock only to hash a leaf Check did not take, for
+	// less time than declining (a hash of data alone) would cost.
+	a.hmu.Lock()
+	defer a.hmu.Unlock()
+	fi, found := a.heads[string(h)]
+	if !found {
+		return false, false
+	}
+	sum, next := sha256x.SumWrite(a.hashes[fi].d, data)
+	if string(sum[:]) != string(h[2:]) {
+		return true, false
+	}
+	a.hashes[fi].d = next
+	a.advance(fi)
+	return true, true
+}
+
+// planned reports whether Run has listed the files' leaves (Check
+// declines every block before).
+func (a *Assembler) planned() bool {
+	a.hmu.Lock()
+	defer a.hmu.Unlock()
+	return a.lists != nil
+}
+
+// hashLeaf adds leaf i of file fi, data, to the file's sha256 unless
+// Check did on its arrival. Leaves come in order, so the hash is at i or
+// past it.
+func (a *Assembler) hashLeaf(fi, i int, data []byte) {
+	a.hmu.Lock()
+	defer a.hmu.Unlock()
+	if a.hashes[fi].next > i {
+		return
+	}
+	a.hashes[fi].d.Write(data)
+	a.advance(fi)
+}
+
+// advance moves file fi's hash past its next leaf, and makes the leaf
+// after it the file's head (unless another file's head is the same
+// block: then Run hashes it here). Called with hmu held.
+func (a *Assembler) advance(fi int) {
+	fh, list := &a.hashes[fi], a.lists[fi]
+	if k := string(list[fh.next].Hash()); a.heads[k] == fi {
+		delete(a.heads, k)
+	}
+	fh.next++
+	a.setHead(fi)
+}
+
+// setHead records file fi's next leaf as its head. Called with hmu held.
+func (a *Assembler) setHead(fi int) {
+	fh, list := &a.hashes[fi], a.lists[fi]
+	if fh.next >= len(list) {
+		return
+	}
+	k := string(list[fh.next].Hash())
+	if _, taken := a.heads[k]; !taken {
+		a.heads[k] = fi
+	}
 }
 
 // plan lists every file's leaves (waiting for the files' internal nodes,
@@ -134,29 +223,38 @@ func (a *Assembler) plan(ctx context.Context) ([][]cid.Cid, error) {
 	a.mu.Lock()
 	a.uses, a.first = uses, first
 	a.mu.Unlock()
+	a.hmu.Lock()
+	a.lists, a.hashes, a.heads = lists, make([]fileHash, len(lists)), map[string]int{}
+	for i := range lists {
+		a.hashes[i].d = sha256x.New()
+		a.setHead(i)
+	}
+	a.hmu.Unlock()
 	return lists, nil
 }
 
 // file assembles one file from its leaves.
-func (a *Assembler) file(ctx context.Context, f manifest.File, leaves []cid.Cid) error {
+func (a *Assembler) file(ctx context.Context, fi int, f manifest.File, leaves []cid.Cid) error {
 	out, err := a.create(f)
 	if err != nil {
 		return err
 	}
 	defer out.abort()
-	h := sha256.New()
 	var n int64
-	for _, c := range leaves {
+	for i, c := range leaves {
 		data, err := a.take(ctx, c)
 		if err != nil {
 			return fmt.Errorf("assemble %s: %w", f.Path, err)
 		}
-		h.Write(data)
+		a.hashLeaf(fi, i, data)
 		if err := out.write(data); err != nil {
 			return fmt.Errorf("get %s: %w", f.Path, err)
 		}
 		n += int64(len(data))
 	}
+	a.hmu.Lock()
+	h := a.hashes[fi].d
+	a.hmu.Unlock()
 	if err := check(f, n, h); err != nil {
 		return err
 	}

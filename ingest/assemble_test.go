@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -150,4 +151,113 @@ func assertNoPart(t *testing.T, dir string) {
 		}
 		return nil
 	})
+}
+
+// copyInOrder plays a fetch that offers every leaf to a.Check before it
+// stores it, as fetch.Options.Check does: internal nodes first, then each
+// file's leaves in order, each distinct leaf once. Before the good bytes
+// of a leaf it offers a copy with one bit flipped, which a handled Check
+// must refuse. It returns how many good leaves Check handled.
+func copyInOrder(t *testing.T, src, dst *store.Store, m *manifest.Manifest, a *Assembler) (handled, leaves int) {
+	ctx := context.Background()
+	all, err := chunker.CIDs(ctx, src, m.Root)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	put := func(c cid.Cid) []byte {
+		b, err := src.Get(ctx, c)
+		if err == nil {
+			err = dst.PutMany(ctx, []blocks.Block{b})
+		}
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		return b.RawData()
+	}
+	for _, c := range all {
+		if c.Type() != cid.Raw {
+			a.Block(c, put(c))
+		}
+	}
+	// Check declines until Run has planned (read the internal nodes).
+	for i := 0; i < 1000 && !a.planned(); i++ {
+		time.Sleep(time.Millisecond)
+	}
+	seen := map[cid.Cid]bool{}
+	for _, f := range m.Files {
+		chunker.Leaves(ctx, src, f.CID, func(c cid.Cid, _ int64) error {
+			if seen[c] {
+				return nil
+			}
+			seen[c] = true
+			leaves++
+			b, _ := src.Get(ctx, c)
+			if data := b.RawData(); len(data) > 0 {
+				bad := append([]byte(nil), data...)
+				bad[len(bad)/2] ^= 1
+				if h, ok := a.Check(c, bad); h && ok {
+					t.Errorf("Check took a corrupt copy of %s", c)
+				}
+			}
+			if h, ok := a.Check(c, b.RawData()); h {
+				if !ok {
+					t.Errorf("Check refused the good bytes of %s", c)
+				}
+				handled++
+			}
+			a.Block(c, put(c))
+			return nil
+		})
+	}
+	return handled, leaves
+}
+
+// TestAssembleCheck: leaves checked by the Assembler on arrival (their
+// CID and their file's sha256 in one pass) give the same files, and the
+// in-order arrival lets it take nearly all of them.
+func TestAssembleCheck(t *testing.T) {
+	src, dst := openStore(t), openStore(t)
+	res, err := Add(t.Context(), src, modelDir(t), AddOptions{Repo: "acme/tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Manifest
+	out := t.TempDir()
+	a := NewAssembler(dst, m.Files, AssembleOptions{Out: out})
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(t.Context()) }()
+	handled, leaves := copyInOrder(t, src, dst, m, a)
+	a.FetchDone(nil)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range m.Files {
+		if ok, err := fileMatches(filepath.Join(out, filepath.FromSlash(f.Path)), f); !ok {
+			t.Fatalf("%s does not match the manifest: %v", f.Path, err)
+		}
+	}
+	// Run may hash a leaf itself when it reaches it first; most arrive
+	// ahead of it here.
+	if handled < leaves/2 {
+		t.Fatalf("Check handled %d of %d leaves arriving in order", handled, leaves)
+	}
+	t.Logf("Check handled %d of %d leaves", handled, leaves)
+
+	// A lying manifest is caught with the hashing done by Check too.
+	files := append([]manifest.File(nil), m.Files...)
+	for i := range files {
+		if files[i].Path == "model.safetensors" {
+			files[i].SHA256 = strings.Repeat("0", 64)
+		}
+	}
+	dst2, out2 := openStore(t), t.TempDir()
+	a = NewAssembler(dst2, files, AssembleOptions{Out: out2})
+	go func() { errc <- a.Run(t.Context()) }()
+	copyInOrder(t, src, dst2, m, a)
+	a.FetchDone(nil)
+	if err := <-errc; !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "model.safetensors") {
+		t.Fatalf("Run = %v, want ErrMismatch naming model.safetensors", err)
+	}
 }

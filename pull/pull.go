@@ -308,6 +308,16 @@ func (s *Service) fetchChecked(ctx context.Context, m *manifest.Manifest, source
 				o.OnBlock(c, data)
 			}
 		},
+		// A leaf that is the next its file's sha256 needs is checked
+		// against its CID in the same pass.
+		Check: func(c cid.Cid, data []byte) (handled, ok bool) {
+			for _, a := range asms {
+				if handled, ok = a.Check(c, data); handled {
+					return handled, ok
+				}
+			}
+			return false, false
+		},
 	})
 	for _, a := range asms {
 		a.FetchDone(err)

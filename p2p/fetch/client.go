@@ -70,6 +70,12 @@ type Options struct {
 	// afterwards: a consumer may keep it (not modify it). A streaming
 	// consumer (hashing files as they arrive) hangs off it.
 	OnBlock func(c cid.Cid, data []byte)
+	// Check, if set, is offered every leaf before the client's own hash
+	// check: handled says whether it checked data against c, ok whether
+	// they match (a mismatch drops the peer, as the client's own check
+	// does). It may decline any block. A consumer that hashes the leaves
+	// anyway (a file's sha256) checks them in the same pass.
+	Check func(c cid.Cid, data []byte) (handled, ok bool)
 }
 
 // Validate reports settings out of range.

@@ -9,6 +9,8 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
+
+	"github.com/cairnhub/cairn/internal/sha256x"
 )
 
 // link is one child of a dag-pb node: its CID and the link's Tsize (the
@@ -42,13 +44,42 @@ func links(c cid.Cid, data []byte) ([]link, error) {
 
 var errHashMismatch = errors.New("bytes do not match CID")
 
+// isSHA256 reports whether c's multihash is sha2-256 (Cairn's only hash).
+func isSHA256(c cid.Cid) bool {
+	h := c.Hash()
+	return len(h) == 2+sha256.Size && h[0] == mh.SHA2_256 && h[1] == sha256.Size
+}
+
+// verifyFrame verifies a block frame's bytes; other frames have none.
+func verifyFrame(fr Frame) error {
+	if fr.Type != FrameBlock {
+		return nil
+	}
+	return verify(fr.CID, fr.Data)
+}
+
+// verifyPair is verifyFrame of a and b, two sha2-256 blocks hashed
+// together (sha256x.Sum2).
+func verifyPair(a, b Frame) (errA, errB error) {
+	if a.Type != FrameBlock || b.Type != FrameBlock || !isSHA256(a.CID) || !isSHA256(b.CID) {
+		return verifyFrame(a), verifyFrame(b)
+	}
+	sa, sb := sha256x.Sum2(a.Data, b.Data)
+	if !bytes.Equal(sa[:], a.CID.Hash()[2:]) {
+		errA = errHashMismatch
+	}
+	if !bytes.Equal(sb[:], b.CID.Hash()[2:]) {
+		errB = errHashMismatch
+	}
+	return errA, errB
+}
+
 // verify checks that data hashes to c. sha2-256 (Cairn's only hash) goes
 // through crypto/sha256, which uses the CPU's SHA extensions.
 func verify(c cid.Cid, data []byte) error {
-	h := c.Hash()
-	if len(h) == 34 && h[0] == mh.SHA2_256 && h[1] == 32 {
+	if isSHA256(c) {
 		sum := sha256.Sum256(data)
-		if !bytes.Equal(sum[:], h[2:]) {
+		if !bytes.Equal(sum[:], c.Hash()[2:]) {
 			return errHashMismatch
 		}
 		return nil

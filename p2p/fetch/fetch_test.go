@@ -582,3 +582,56 @@ func TestRefusingPeerLeftOut(t *testing.T) {
 		t.Errorf("refusing peer stats = %+v, want no blocks and the refusal", p)
 	}
 }
+
+// TestFetchCheckHook: Options.Check sees every leaf before it is stored,
+// and a leaf it refuses drops the peer that sent it, as the client's own
+// check does; the fetch completes from the other peer.
+func TestFetchCheckHook(t *testing.T) {
+	data := randomBytes(2<<20, 11)
+	srcs, res := seeded(t, 2, data)
+	h := newHost(t)
+	for _, s := range srcs {
+		connect(t, h, s.h)
+	}
+	var leaves []cid.Cid
+	for _, c := range res.Blocks {
+		if c.Type() == cid.Raw {
+			leaves = append(leaves, c)
+		}
+	}
+	refuse := leaves[len(leaves)/2]
+	var mu sync.Mutex
+	seen := map[cid.Cid]int{}
+	st := newStore(t)
+	stats, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(srcs...), Options{
+		Check: func(c cid.Cid, data []byte) (handled, ok bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[c]++
+			if c == refuse && seen[c] == 1 {
+				return true, false
+			}
+			return false, false // the client checks the rest itself
+		},
+	})
+	if err != nil {
+		t.Fatalf("Fetch = %v, want nil", err)
+	}
+	if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+		t.Fatal("fetched file differs")
+	}
+	for _, c := range leaves {
+		if seen[c] == 0 {
+			t.Fatalf("leaf %s never offered to Check", c)
+		}
+	}
+	dropped := 0
+	for _, p := range stats.Peers {
+		if strings.Contains(p.Err, "bad block "+refuse.String()) {
+			dropped++
+		}
+	}
+	if dropped != 1 || seen[refuse] < 2 {
+		t.Fatalf("refused leaf: %d peers dropped for it, offered %d times; want 1 dropped, offered again", dropped, seen[refuse])
+	}
+}

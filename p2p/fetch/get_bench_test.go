@@ -116,7 +116,7 @@ func getOnce(b *testing.B, h host.Host, st *store.Store, from peer.ID, file mani
 			cancel()
 		}
 	})
-	_, err = c.Fetch(ctx, file.CID, []peer.ID{from}, Options{OnBlock: asm.Block})
+	_, err = c.Fetch(ctx, file.CID, []peer.ID{from}, Options{OnBlock: asm.Block, Check: asm.Check})
 	asm.FetchDone(err)
 	wg.Wait()
 	if err != nil || aerr != nil {

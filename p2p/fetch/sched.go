@@ -843,17 +843,62 @@ func (ck *checker) close() {
 	<-ck.done
 }
 
+// run checks the jobs in order. A block is offered to Options.Check
+// first; two blocks it declines, the second already queued behind the
+// first, are verified together (verifyPair): when hashing holds the stream
+// up, blocks queue and cost little more than half as much each.
 func (ck *checker) run() {
 	defer close(ck.done)
 	for j := range ck.jobs {
-		if !ck.failed.Load() {
-			ck.one(j)
+		jobs := [2]checkJob{j}
+		n := 1
+		select {
+		case next, open := <-ck.jobs:
+			if open {
+				jobs[1], n = next, 2
+			}
+		default:
 		}
-		ck.busy.Done()
+		errs := ck.verify(jobs[:n])
+		for i := range n {
+			if !ck.failed.Load() {
+				ck.one(jobs[i], errs[i])
+			}
+			ck.busy.Done()
+		}
 	}
 }
 
-func (ck *checker) one(j checkJob) {
+// verify checks one or two jobs' frames: through Options.Check where it
+// takes them, the rest by hash, two together if two.
+func (ck *checker) verify(jobs []checkJob) (errs [2]error) {
+	var rest []int
+	for i, j := range jobs {
+		if j.fr.Type != FrameBlock {
+			continue
+		}
+		if check := ck.f.opts.Check; check != nil {
+			if handled, ok := check(j.fr.CID, j.fr.Data); handled {
+				if !ok {
+					errs[i] = errHashMismatch
+				}
+				continue
+			}
+		}
+		rest = append(rest, i)
+	}
+	switch len(rest) {
+	case 2:
+		errs[0], errs[1] = verifyPair(jobs[0].fr, jobs[1].fr)
+	case 1:
+		errs[rest[0]] = verifyFrame(jobs[rest[0]].fr)
+	}
+	return errs
+}
+
+// one records job j, whose block verified with err (nil for a missing
+// block).
+func (ck *checker) one(j checkJob, err error) {
 	s, p, fr := ck.s, ck.p, j.fr
 	if fr.Type == FrameMissing {
 		s.mu.Lock()
@@ -862,7 +907,7 @@ func (ck *checker) one(j checkJob) {
 		s.mu.Unlock()
 		return
 	}
-	if err := verify(fr.CID, fr.Data); err != nil {
+	if err != nil {
 		ck.failed.Store(true)
 		s.dropPeer(p, fmt.Sprintf("bad block %s: %v", fr.CID, err))
 		return
