@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cairnhub/cairn/internal/sha256x"
 	"github.com/cairnhub/cairn/manifest"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -216,7 +217,10 @@ func (im *importer) hashBatch(b *batch) {
 	for i, n := range b.sizes {
 		chunk := b.data[off : off+n : off+n]
 		off += n
-		c := rawCID(chunk)
+		// Through sha256x.Shared: paired with another leaf or with the
+		// whole-file hash of the same bytes (hashFile).
+		sum := sha256x.Shared.Sum(chunk)
+		c := rawCIDFromDigest(sum[:])
 		blk, _ := blocks.NewBlockWithCid(chunk, c) // cannot fail: no check without u.Debug
 		b.leaves[i] = leaf{c: c, size: uint64(n), tsize: uint64(n)}
 		b.blocks[i] = blk
@@ -294,7 +298,7 @@ func importWith(ctx context.Context, put Putter, r io.ReaderAt, size int64, sp s
 	// on while the store writes (its writes wait on the disk now and then).
 	putCh := make(chan *batch, cap(im.sem))
 	var wg sync.WaitGroup
-	fileHash := sha256.New()
+	fileHash := sha256x.New()
 	wg.Go(func() { im.hashFile(ctx, fileCh, fileHash, blob) })
 	var hashers sync.WaitGroup
 	for range o.Workers {
@@ -339,10 +343,16 @@ func (im *importer) empty(ctx context.Context, blob hash.Hash) (FileResult, erro
 }
 
 // hashFile is the whole-file hasher: batches in file order.
-func (im *importer) hashFile(ctx context.Context, in <-chan *batch, fileHash, blob hash.Hash) {
+func (im *importer) hashFile(ctx context.Context, in <-chan *batch, fileHash *sha256x.Digest, blob hash.Hash) {
 	for b := range in {
 		if ctx.Err() == nil {
-			fileHash.Write(b.data)
+			// Chunk by chunk, so that each pairs with a leaf hasher's
+			// hash of the same chunk, of the same length.
+			off := 0
+			for _, n := range b.sizes {
+				sha256x.Shared.Write(fileHash, b.data[off:off+n])
+				off += n
+			}
 			if blob != nil {
 				blob.Write(b.data)
 			}
