@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,10 +16,8 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
-	mh "github.com/multiformats/go-multihash"
 
 	"github.com/cairnhub/cairn/internal/disk"
-	"github.com/cairnhub/cairn/internal/sha256x"
 )
 
 // Errors a caller may test for with errors.Is.
@@ -417,7 +414,7 @@ func (s *Store) ReadOnce(ctx context.Context, c cid.Cid) (data []byte, release f
 			s.touchRead(len(data))
 		}
 		if s.verifying() {
-			return checkHashPaired(c, data)
+			return checkHash(c, data)
 		}
 		return nil
 	})
@@ -784,21 +781,6 @@ func (s *Store) verifying() bool {
 	s.hashMu.RLock()
 	defer s.hashMu.RUnlock()
 	return s.hashOnRead
-}
-
-// checkHashPaired is checkHash through sha256x.Shared, for readers that
-// run side by side (a fetch server reads several blocks ahead of its
-// stream, each on a goroutine of its own): two blocks hashed together cost
-// little more than one.
-func checkHashPaired(c cid.Cid, data []byte) error {
-	h := c.Hash()
-	if len(h) != 2+sha256.Size || h[0] != mh.SHA2_256 || h[1] != sha256.Size {
-		return checkHash(c, data)
-	}
-	if sum := sha256x.Shared.Sum(data); string(sum[:]) != string(h[2:]) {
-		return fmt.Errorf("block %s: %w", c, ErrHashMismatch)
-	}
-	return nil
 }
 
 func checkHash(c cid.Cid, data []byte) error {
