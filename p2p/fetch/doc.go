@@ -105,14 +105,16 @@
 // enough to fill the 64 MiB window a long link needs); the transport's flow
 // control paces the blocks (no per-block round trips). HostOptions starts
 // every yamux stream at a 16 MiB window (StartWindow): yamux's own start
-// of 256 KiB never grew on a near link. The server reads up to five
+// of 256 KiB never grew on a near link. The server reads up to nine
 // blocks of a request at once, ahead of the stream, so store reads (and
 // their hash checks) overlap sending and each other; a store that can
 // (store.Store.ReadOnce) hands each block over in a buffer the stream
 // sends from, without a copy. Every
 // block is hashed on arrival and compared with its CID, on a goroutine of
 // its own per peer (checker) so that hashing overlaps reading the next
-// block; verified blocks are stored in groups (a batch collects while
+// block: offered first to Options.Check (a consumer that hashes the
+// block's file anyway checks both in one pass), else two blocks queued
+// together are hashed together (sha256x.Sum2); verified blocks are stored in groups (a batch collects while
 // the previous one is written), so a slow store write never holds up
 // the stream; a piece counts as done only when all its blocks are checked, and
 // a peer that sends a bad block is dropped for the rest of the fetch, that
