@@ -380,6 +380,25 @@ func (s *Store) ViewOnce(ctx context.Context, c cid.Cid, fn func([]byte) error) 
 // it calls release: a stream sends it straight from there, without a
 // copy out of the store's buffer.
 func (s *Store) ReadOnce(ctx context.Context, c cid.Cid) (data []byte, release func(), err error) {
+	return s.readOnce(ctx, c, s.verifying())
+}
+
+// ReadOnceUnchecked is ReadOnce without its hash check, for a caller that
+// checks the bytes itself before any of them leave the node (a fetch
+// server checks two blocks in one pass) and reports a mismatch with
+// Corrupt. check says whether the store wants them checked (not with
+// Options.TrustReads).
+func (s *Store) ReadOnceUnchecked(ctx context.Context, c cid.Cid) (data []byte, release func(), check bool, err error) {
+	data, release, err = s.readOnce(ctx, c, false)
+	return data, release, s.verifying(), err
+}
+
+// Corrupt records that the stored bytes of c do not match it, as a failed
+// check of the store's own does: the block is marked bad (never served,
+// repaired by Options.OnCorrupt).
+func (s *Store) Corrupt(c cid.Cid) { s.corrupt(c) }
+
+func (s *Store) readOnce(ctx context.Context, c cid.Cid, verify bool) (data []byte, release func(), err error) {
 	done, err := s.enter()
 	if err != nil {
 		return nil, nil, err
@@ -413,7 +432,7 @@ func (s *Store) ReadOnce(ctx context.Context, c cid.Cid) (data []byte, release f
 			}
 			s.touchRead(len(data))
 		}
-		if s.verifying() {
+		if verify {
 			return checkHash(c, data)
 		}
 		return nil

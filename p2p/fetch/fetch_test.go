@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -633,5 +635,57 @@ func TestFetchCheckHook(t *testing.T) {
 	}
 	if dropped != 1 || seen[refuse] < 2 {
 		t.Fatalf("refused leaf: %d peers dropped for it, offered %d times; want 1 dropped, offered again", dropped, seen[refuse])
+	}
+}
+
+// TestServerSendsRottenBlockAsMissing: a byte flipped in a store's pack
+// file on disk. The server, which checks the blocks a store reads for it
+// (store.ReadOnceUnchecked, two at a time), sends that block as missing
+// and tells the store, which marks it bad; a client with only that source
+// stores nothing wrong and fails naming what is left, and with a second
+// source completes the file.
+func TestServerSendsRottenBlockAsMissing(t *testing.T) {
+	data := randomBytes(2<<20, 12)
+	dir := t.TempDir()
+	badSt, err := store.Open(store.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { badSt.Close() })
+	res := importFile(t, badSt, data, testLeaf)
+	pack := filepath.Join(dir, "packs", "00000000.pack")
+	f, err := os.OpenFile(pack, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("test setup: the leaves are not in %s: %v", pack, err)
+	}
+	b := make([]byte, 1)
+	f.ReadAt(b, 1<<20+777)
+	b[0] ^= 0x5a
+	if _, err := f.WriteAt(b, 1<<20+777); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	bad := newSource(t, nil, badSt, allowAll)
+	h := newHost(t)
+	connect(t, h, bad.h)
+	st := newStore(t)
+	if _, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(bad), Options{StallTimeout: 2 * time.Second}); err == nil {
+		t.Fatal("Fetch from the rotten source alone = nil, want an error")
+	}
+	rotten, err := badSt.BadBlocks(t.Context())
+	if err != nil || len(rotten) != 1 {
+		t.Fatalf("source's bad blocks = %v, %v; want the one rotten block", rotten, err)
+	}
+	if ok, _ := st.Has(t.Context(), rotten[0]); ok {
+		t.Fatal("the rotten block reached the client's store")
+	}
+	good := newSource(t, nil, newStore(t), allowAll)
+	importFile(t, good.st, data, testLeaf)
+	connect(t, h, good.h)
+	if _, err := NewClient(h, st).Fetch(t.Context(), res.CID, ids(bad, good), Options{}); err != nil {
+		t.Fatalf("Fetch with a good source too = %v", err)
+	}
+	if got := readFile(t, st, res.CID); !bytes.Equal(got, data) {
+		t.Fatal("fetched file differs")
 	}
 }

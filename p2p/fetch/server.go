@@ -457,18 +457,21 @@ func (ss *serverStream) list(ctx context.Context, req Request) error {
 		hs = ss.s.cfg.Haves.Lookup(req.Root)
 		hs.Asked()
 	}
-	loads := ss.readAhead(ctx, want, idx, hs)
+	loads := &loadQueue{in: ss.readAhead(ctx, want, idx, hs)}
 	defer func() {
 		cancel()
-		for lc := range loads { // wait for the reads to end
-			(<-lc).free()
-		}
+		loads.drain() // wait for the reads to end
 	}()
-	for lc := range loads {
-		l := <-lc
+	for {
+		l, ok := loads.next()
+		if !ok {
+			break
+		}
 		if l.err != nil {
+			l.free()
 			return l.err
 		}
+		ss.check(&l, loads)
 		var err error
 		if l.data == nil {
 			// Unknown to this root (or below a node we lack), or absent:
@@ -503,6 +506,103 @@ type loaded struct {
 	data    []byte
 	release func() // gives data's buffer back; nil: nothing to give back
 	err     error
+	// unchecked: data came from the store unchecked (checkedReader) and
+	// must be checked against c before it is sent.
+	unchecked bool
+}
+
+// loadQueue hands out readAhead's blocks in order, and lets list take
+// the next one early when it is already read (peek).
+type loadQueue struct {
+	in      <-chan chan loaded
+	ahead   chan loaded // the next block's channel, taken by peek
+	aheadOK bool        // and its block, when peek got it
+	aheadL  loaded
+}
+
+// next returns the next block once read; false after the last.
+func (q *loadQueue) next() (loaded, bool) {
+	switch {
+	case q.aheadOK:
+		q.aheadOK, q.ahead = false, nil
+		return q.aheadL, true
+	case q.ahead != nil:
+		lc := q.ahead
+		q.ahead = nil
+		return <-lc, true
+	}
+	lc, ok := <-q.in
+	if !ok {
+		return loaded{}, false
+	}
+	return <-lc, true
+}
+
+// peek returns the block after the one next returned last, if it is
+// read already, without waiting; next returns it again.
+func (q *loadQueue) peek() (*loaded, bool) {
+	if q.aheadOK {
+		return &q.aheadL, true
+	}
+	if q.ahead == nil {
+		select {
+		case lc, ok := <-q.in:
+			if !ok {
+				return nil, false
+			}
+			q.ahead = lc
+		default:
+			return nil, false
+		}
+	}
+	select {
+	case q.aheadL = <-q.ahead:
+		q.aheadOK = true
+		return &q.aheadL, true
+	default:
+		return nil, false
+	}
+}
+
+// drain waits for every read still running and frees its block.
+func (q *loadQueue) drain() {
+	for {
+		l, ok := q.next()
+		if !ok {
+			return
+		}
+		l.free()
+	}
+}
+
+// check checks l's bytes against its CID when the store left that to the
+// server, together with the next block's when that one is read already
+// and unchecked too (sha256x.Sum2: two for little more than the time of
+// one). A block that does not match is reported to the store (marked bad,
+// repaired) and sent as missing, as a block the store refused would be.
+func (ss *serverStream) check(l *loaded, q *loadQueue) {
+	if !l.unchecked {
+		return
+	}
+	var errL, errN error
+	if n, ok := q.peek(); ok && n.unchecked && n.err == nil && n.data != nil {
+		errL, errN = verifyPair(Frame{Type: FrameBlock, CID: l.c, Data: l.data}, Frame{Type: FrameBlock, CID: n.c, Data: n.data})
+		ss.checked(n, errN)
+	} else {
+		errL = verify(l.c, l.data)
+	}
+	ss.checked(l, errL)
+}
+
+// checked records the outcome of l's check.
+func (ss *serverStream) checked(l *loaded, err error) {
+	l.unchecked = false
+	if err == nil {
+		return
+	}
+	ss.s.src.(checkedReader).Corrupt(l.c) // only such a source leaves checks to the server
+	l.free()
+	l.data, l.release = nil, nil
 }
 
 func (l loaded) free() {
@@ -563,11 +663,20 @@ type onceReader interface {
 	ReadOnce(ctx context.Context, c cid.Cid) ([]byte, func(), error)
 }
 
+// checkedReader is a onceReader that can leave the hash check to the
+// server (store.Store.ReadOnceUnchecked), which checks two blocks at once.
+type checkedReader interface {
+	ReadOnceUnchecked(ctx context.Context, c cid.Cid) (data []byte, release func(), check bool, err error)
+	Corrupt(c cid.Cid)
+}
+
 // load reads block c; absent, it has no data.
 func (ss *serverStream) load(ctx context.Context, c cid.Cid) loaded {
 	l := loaded{c: c}
 	var err error
-	if or, ok := ss.s.src.(onceReader); ok {
+	if cr, ok := ss.s.src.(checkedReader); ok {
+		l.data, l.release, l.unchecked, err = cr.ReadOnceUnchecked(ctx, c)
+	} else if or, ok := ss.s.src.(onceReader); ok {
 		l.data, l.release, err = or.ReadOnce(ctx, c)
 	} else {
 		err = ss.s.src.View(ctx, c, func(b []byte) error {
