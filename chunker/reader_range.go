@@ -2,13 +2,18 @@ package chunker
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"sync"
 
+	blockstore "github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/cairnhub/cairn/internal/sha256x"
 )
 
 // IntoGetter is a Getter that also reads a block into the caller's buffer
@@ -19,6 +24,15 @@ type IntoGetter interface {
 	// ReadInto reads the block c into buf and returns its size; it fails
 	// (io.ErrShortBuffer) when buf cannot hold it.
 	ReadInto(ctx context.Context, c cid.Cid, buf []byte) (int, error)
+}
+
+// UncheckedGetter is an IntoGetter that can leave the hash check of what
+// it reads into the caller's buffer to the caller (store.Store): a batch
+// of leaves is then checked two at a time (sha256x.Sum2), in about the
+// time of one, and a leaf that does not match is reported with Corrupt.
+type UncheckedGetter interface {
+	ReadIntoUnchecked(ctx context.Context, c cid.Cid, buf []byte) (n int, check bool, err error)
+	Corrupt(c cid.Cid)
 }
 
 // Read-ahead of WriteRange: batches of whole leaves, each read (and so
@@ -89,15 +103,27 @@ type segment struct {
 	err    error
 }
 
-// fill reads the batch's leaves into its buffer, one after the other.
+// fill reads the batch's leaves into its buffer, one after the other,
+// and checks those the getter left unchecked.
 func (r *Reader) fill(ctx context.Context, b *segment) {
 	ig, _ := r.get.(IntoGetter)
+	ug, _ := r.get.(UncheckedGetter)
+	var unchecked []leafBytes
 	pos := 0
 	for i, s := range b.spans {
 		n := int(s.size)
 		dst := (*b.buf)[pos : pos+n]
 		if s.c == cid.Undef {
 			copy(dst, s.data)
+		} else if ug != nil {
+			check, err := readUnchecked(ctx, ug, s.c, dst)
+			if err != nil {
+				b.err = err
+				return
+			}
+			if check {
+				unchecked = append(unchecked, leafBytes{s.c, dst})
+			}
 		} else if err := r.readLeaf(ctx, ig, s.c, dst); err != nil {
 			b.err = err
 			return
@@ -108,6 +134,67 @@ func (r *Reader) fill(ctx context.Context, b *segment) {
 		b.hi = pos + int(s.hi)
 		pos += n
 	}
+	b.err = checkLeaves(ug, unchecked)
+}
+
+// leafBytes is a leaf read but not yet checked.
+type leafBytes struct {
+	c    cid.Cid
+	data []byte
+}
+
+// readUnchecked reads leaf c, of len(dst) bytes as its parent states, into
+// dst without its hash check; check says whether it needs one.
+func readUnchecked(ctx context.Context, ug UncheckedGetter, c cid.Cid, dst []byte) (check bool, err error) {
+	n, check, err := ug.ReadIntoUnchecked(ctx, c, dst)
+	switch {
+	case errors.Is(err, io.ErrShortBuffer):
+		return false, fmt.Errorf("%s: leaf larger than the %d bytes its parent says", c, len(dst))
+	case err != nil:
+		return false, fmt.Errorf("get %s: %w", c, err)
+	case n != len(dst):
+		return false, fmt.Errorf("%s: leaf of %d bytes, parent says %d", c, n, len(dst))
+	}
+	return check, nil
+}
+
+// checkLeaves checks each leaf against its CID, sha2-256 ones two at a
+// time; the first that does not match is reported to ug and returned as
+// an error wrapping ipld's hash mismatch (as the store's own check's).
+func checkLeaves(ug UncheckedGetter, ls []leafBytes) error {
+	for len(ls) > 0 {
+		var bad cid.Cid
+		if len(ls) >= 2 && isSHA256(ls[0].c) && isSHA256(ls[1].c) {
+			sa, sb := sha256x.Sum2(ls[0].data, ls[1].data)
+			switch {
+			case string(sa[:]) != string(ls[0].c.Hash()[2:]):
+				bad = ls[0].c
+			case string(sb[:]) != string(ls[1].c.Hash()[2:]):
+				bad = ls[1].c
+			}
+			ls = ls[2:]
+		} else {
+			got, err := ls[0].c.Prefix().Sum(ls[0].data)
+			if err != nil {
+				return fmt.Errorf("hash %s: %w", ls[0].c, err)
+			}
+			if !got.Equals(ls[0].c) {
+				bad = ls[0].c
+			}
+			ls = ls[1:]
+		}
+		if bad.Defined() {
+			ug.Corrupt(bad)
+			return fmt.Errorf("get %s: block %s: %w", bad, bad, blockstore.ErrHashMismatch)
+		}
+	}
+	return nil
+}
+
+// isSHA256 reports whether c's multihash is sha2-256.
+func isSHA256(c cid.Cid) bool {
+	h := c.Hash()
+	return len(h) == 2+sha256.Size && h[0] == multihash.SHA2_256 && h[1] == sha256.Size
 }
 
 // readLeaf reads leaf c, of len(dst) bytes as its parent states, into dst.
