@@ -373,7 +373,12 @@ func (a *Assembler) create(f manifest.File) (*output, error) {
 	if a.o.Out == "" {
 		return &output{}, nil
 	}
-	dst := filepath.Join(a.o.Out, filepath.FromSlash(f.Path))
+	return createOutput(a.o.Out, f)
+}
+
+// createOutput opens the .part file of f below outDir.
+func createOutput(outDir string, f manifest.File) (*output, error) {
+	dst := filepath.Join(outDir, filepath.FromSlash(f.Path))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return nil, fmt.Errorf("get %s: %w", f.Path, err)
 	}
@@ -393,6 +398,14 @@ func (o *output) write(p []byte) error {
 	}
 	_, err := o.w.Write(p)
 	return err
+}
+
+// Write is write for io.Writer.
+func (o *output) Write(p []byte) (int, error) {
+	if err := o.write(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // commit closes the .part file and renames it into place.

@@ -69,7 +69,7 @@ func Get(ctx context.Context, get chunker.Getter, m *manifest.Manifest, files []
 			done += f.Size
 			continue
 		}
-		if err := writeFile(ctx, get, f, dst); err != nil {
+		if err := writeFile(ctx, get, f, outDir); err != nil {
 			return err
 		}
 		done += f.Size
@@ -80,38 +80,29 @@ func Get(ctx context.Context, get chunker.Getter, m *manifest.Manifest, files []
 	return nil
 }
 
-func writeFile(ctx context.Context, get chunker.Getter, f manifest.File, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("get %s: %w", f.Path, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".part-*")
-	if err != nil {
-		return fmt.Errorf("get %s: %w", f.Path, err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
+// writeFile writes f below outDir (a .part file, with direct I/O, as the
+// Assembler writes), renamed into place once its sha256 matched.
+func writeFile(ctx context.Context, get chunker.Getter, f manifest.File, outDir string) error {
 	r, err := chunker.NewReader(ctx, get, f.CID)
 	if err != nil {
 		return fmt.Errorf("get %s: %w", f.Path, err)
 	}
+	out, err := createOutput(outDir, f)
+	if err != nil {
+		return err
+	}
+	defer out.abort()
+	// WriteRange reads and checks the leaves batches ahead, on other
+	// goroutines, while this one hashes the file and writes it.
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), r)
+	n, err := r.WriteRange(ctx, io.MultiWriter(out, h), 0, r.Size())
 	if err != nil {
 		return fmt.Errorf("get %s: %w", f.Path, err)
 	}
-	if n != f.Size {
-		return fmt.Errorf("get %s: %w: %d bytes, manifest says %d", f.Path, ErrMismatch, n, f.Size)
+	if err := check(f, n, h); err != nil {
+		return err
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
-		return fmt.Errorf("get %s: %w: sha256 %s, manifest says %s", f.Path, ErrMismatch, got, f.SHA256)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("get %s: %w", f.Path, err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return fmt.Errorf("get %s: %w", f.Path, err)
-	}
-	return nil
+	return out.commit()
 }
 
 func fileMatches(path string, f manifest.File) (bool, error) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -97,13 +98,21 @@ func TestAddGetRoundTrip(t *testing.T) {
 	if err := Get(ctx, st, m, m.Files, out, GetOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
 	for _, f := range m.Files {
 		want, _ := os.ReadFile(filepath.Join(dir, f.Path))
 		got, err := os.ReadFile(filepath.Join(out, f.Path))
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("get %s: %d bytes (err %v), want %d identical bytes", f.Path, len(got), err, len(want))
 		}
+		if fi, err := os.Stat(filepath.Join(out, f.Path)); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != os.FileMode(0o644&^umask) {
+			t.Errorf("get %s: mode %v, want %v", f.Path, fi.Mode().Perm(), os.FileMode(0o644&^umask))
+		}
 	}
+	assertNoPart(t, out)
 
 	// Adding the same folder again stores nothing new and gives the same commit.
 	again, err := Add(ctx, st, dir, AddOptions{Repo: "acme/tiny", Revision: "v1"})
@@ -153,12 +162,13 @@ func TestVerifyFindsCorruptBlock(t *testing.T) {
 	if len(probs) != 1 || !probs[0].Block.Equals(leaf) || probs[0].Path != "model.safetensors" {
 		t.Fatalf("Verify = %v, want one problem at block %s of model.safetensors", probs, leaf)
 	}
-	// Get must refuse to write the corrupt file.
+	// Get must refuse to write the corrupt file, and leave no part of it.
 	out := t.TempDir()
 	err = Get(ctx, st, res.Manifest, []manifest.File{f}, out, GetOptions{})
 	if err == nil {
 		t.Fatal("Get of a corrupt file succeeded")
 	}
+	assertNoPart(t, out)
 	if _, err := os.Stat(filepath.Join(out, "model.safetensors")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Get left model.safetensors behind: %v", err)
 	}
