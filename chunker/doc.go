@@ -46,7 +46,9 @@
 // (8 MiB batches of whole chunks) and finds the chunk boundaries; one
 // goroutine hashes the whole file in order (sha256, plus the git blob sha1
 // for files under manifest.LFSThreshold); Workers goroutines hash the leaves;
-// one putter stores them (PutManyNew when the Putter has it, else Has and
+// both hash chunk by chunk through sha256x.Shared, which runs two chunks'
+// hashes at once (a leaf's with the file's continuation or another leaf's),
+// so the two hashes cost about 1.5 passes of CPU, not 2; one putter stores them (PutManyNew when the Putter has it, else Has and
 // PutMany), merging batches when the store falls behind. Nothing is done per
 // byte of a tensor file beyond the two hashes and one copy into the batch
 // buffer. Batch buffers are allocated outside the Go heap and bounded: at
@@ -56,6 +58,10 @@
 // The Putter must not keep a block's data after PutMany returns: the buffer
 // is reused for the next batch. (A store that commits a write batch before
 // returning, like the badger store, satisfies this.)
+//
+// Reader.WriteRange checks the leaves a store reads for it unchecked
+// (UncheckedGetter) itself, two at a time (sha256x.Sum2), before any byte
+// of their batch is written.
 //
 // Reader.ReadAt reads a leaf the caller's buffer holds whole straight into
 // it (with an IntoGetter), and keeps the last few partly read leaves in
@@ -68,10 +74,9 @@
 //
 // Figures (go run ./bench import|dedup; a 2-core VM shared with other
 // work, so wall-clock figures swing from run to run while CPU time holds):
-// the chunker itself costs about 1.9 sha256 passes of CPU per byte of a
-// tensor file (the floor is 2: leaf CIDs and the whole-file digest), with
-// the store about 2.1 (block bodies written with direct I/O; through the
-// page cache it was 3.4 to 5 on these VMs). FastCDC finds boundaries at about
+// with the store about 1.5 sha256 passes of CPU per byte of a tensor file
+// (2.1 before the two hashes ran in pairs; block bodies written with
+// direct I/O; through the page cache it was 3.4 to 5 on these VMs). FastCDC finds boundaries at about
 // 1.3x sha256's speed. Dedup of a fine-tuned 1 GiB safetensors file (every
 // tenth tensor changed, one metadata entry added): tensor-aware 10.30% new
 // bytes against a floor of 10.29%, plain CDC 10.84%, fixed 256 KiB 100%.

@@ -143,7 +143,9 @@
 // one, reads it from memory after the first time. ViewOnce is for streams
 // that read a block once (the fetch server, bundle export; ReadOnce hands
 // the block over in the buffer it was read into, for a stream that sends
-// it from there): it asks the
+// it from there; ReadOnceUnchecked and ReadIntoUnchecked leave the hash
+// check to a caller that checks two blocks at once and reports a mismatch
+// with Corrupt): it asks the
 // kernel whether the page cache holds the block (cachestat, which unlike a
 // RWF_NOWAIT read starts no readahead) and reads it past the cache with
 // direct I/O when not, so a mirror streaming what it just replicated pays
