@@ -49,3 +49,13 @@ func TestVerifyPair(t *testing.T) {
 		}
 	}
 }
+
+// TestAheadFor: one to four streams read eight blocks ahead each; more
+// share 32 blocks, two at least each.
+func TestAheadFor(t *testing.T) {
+	for n, want := range map[int]int{0: 8, 1: 8, 4: 8, 5: 6, 8: 4, 16: 2, 64: 2} {
+		if got := aheadFor(n); got != want {
+			t.Errorf("aheadFor(%d) = %d, want %d", n, got, want)
+		}
+	}
+}

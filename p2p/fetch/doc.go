@@ -106,7 +106,8 @@
 // control paces the blocks (no per-block round trips). HostOptions starts
 // every yamux stream at a 16 MiB window (StartWindow): yamux's own start
 // of 256 KiB never grew on a near link. The server reads up to nine
-// blocks of a request at once, ahead of the stream, so store reads (and
+// blocks of a request at once (fewer each when it answers more than four
+// streams), ahead of the stream, so store reads (and
 // their hash checks) overlap sending and each other; a store that can
 // (store.Store.ReadOnce) hands each block over in a buffer the stream
 // sends from, without a copy. Every

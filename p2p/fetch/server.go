@@ -457,7 +457,7 @@ func (ss *serverStream) list(ctx context.Context, req Request) error {
 		hs = ss.s.cfg.Haves.Lookup(req.Root)
 		hs.Asked()
 	}
-	loads := &loadQueue{in: ss.readAhead(ctx, want, idx, hs)}
+	loads := &loadQueue{in: ss.readAhead(ctx, want, idx, hs, aheadFor(int(ss.s.listing.Load())))}
 	defer func() {
 		cancel()
 		loads.drain() // wait for the reads to end
@@ -488,16 +488,26 @@ func (ss *serverStream) list(ctx context.Context, req Request) error {
 	return ctx.Err()
 }
 
-// readAhead is how many blocks list reads ahead of the stream, at once:
+// readAhead is how many blocks list reads ahead of a stream, at once:
 // the store's reads (from disk, direct I/O) and their hash checks then
 // overlap sending and each other. One read at a time, a cold source's
 // disk delivered 256 KiB blocks at a third of its speed with several
 // reads in flight, below what one peer's stream carries. Eight rather than
 // four: `go run ./bench get` (512 MiB, one peer, alternating builds) took
-// 1.31-1.60 s against 1.52-1.70 s; sixteen was no better than eight. At
-// most readAhead+1 blocks per stream are in memory (Cairn cuts 1 MiB at
-// most).
-const readAhead = 8
+// 1.31-1.60 s against 1.52-1.70 s; sixteen was no better than eight.
+// aheadFor shares aheadBlocks among the streams being answered, so a
+// source serving many peers holds no more blocks read ahead than one
+// serving four (at least minAhead each).
+const (
+	readAhead   = 8
+	aheadBlocks = 4 * readAhead
+	minAhead    = 2
+)
+
+// aheadFor is the read-ahead of one of n streams being answered.
+func aheadFor(n int) int {
+	return max(minAhead, min(readAhead, aheadBlocks/max(n, 1)))
+}
 
 // loaded is a block read ahead: its bytes in a buffer of its own until
 // free, nil when the block is to be reported missing.
@@ -613,14 +623,14 @@ func (l loaded) free() {
 
 var sendBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
-// readAhead reads want's blocks, up to readAhead+1 at once, each on a
+// readAhead reads want's blocks, up to ahead+1 at once, each on a
 // goroutine of its own, until ctx ends. It returns one channel per block,
 // in want's order, each carrying that block once read; the channel of
 // channels closes after the last block's, and no read runs past the
 // first error. A block among hs's recent ones (hs may be nil) is sent
 // from memory.
-func (ss *serverStream) readAhead(ctx context.Context, want []cid.Cid, idx *dagIndex, hs *HaveSet) <-chan chan loaded {
-	out := make(chan chan loaded, readAhead)
+func (ss *serverStream) readAhead(ctx context.Context, want []cid.Cid, idx *dagIndex, hs *HaveSet, ahead int) <-chan chan loaded {
+	out := make(chan chan loaded, ahead)
 	go func() {
 		defer close(out)
 		var failed atomic.Bool
