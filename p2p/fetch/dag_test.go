@@ -3,6 +3,7 @@ package fetch
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -57,5 +58,55 @@ func TestAheadFor(t *testing.T) {
 		if got := aheadFor(n); got != want {
 			t.Errorf("aheadFor(%d) = %d, want %d", n, got, want)
 		}
+	}
+}
+
+// TestLoadQueue: next hands out the blocks in order whether or not peek
+// took the next one early (ready or still being read), peek never waits,
+// and drain frees every block still queued.
+func TestLoadQueue(t *testing.T) {
+	in := make(chan chan loaded, 8)
+	freed := 0
+	chans := make([]chan loaded, 5)
+	for i := range chans {
+		chans[i] = make(chan loaded, 1)
+		in <- chans[i]
+	}
+	close(in)
+	block := func(i int) loaded {
+		return loaded{c: fuzzCID(fmt.Sprint(i)), data: []byte{byte(i)}, release: func() { freed++ }}
+	}
+	chans[0] <- block(0)
+	q := &loadQueue{in: in}
+	if n, ok := q.peek(); !ok || n.data[0] != 0 { // before any next: the first block
+		t.Fatal("peek before next missed block 0")
+	}
+	l, ok := q.next()
+	if !ok || l.data[0] != 0 {
+		t.Fatalf("next = %v, %v; want block 0", l.data, ok)
+	}
+	if _, ok := q.peek(); ok { // block 1 not read yet: taken, not waited for
+		t.Fatal("peek returned a block still being read")
+	}
+	chans[1] <- block(1)
+	if n, ok := q.peek(); !ok || n.data[0] != 1 {
+		t.Fatal("peek missed block 1 once read")
+	}
+	if l, ok := q.next(); !ok || l.data[0] != 1 {
+		t.Fatalf("next after peek = %v, %v; want block 1", l.data, ok)
+	}
+	chans[2] <- block(2)
+	chans[3] <- block(3)
+	chans[4] <- block(4)
+	if l, ok := q.next(); !ok || l.data[0] != 2 {
+		t.Fatalf("next = %v, %v; want block 2", l.data, ok)
+	}
+	q.peek() // block 3 taken early
+	q.drain()
+	if freed != 2 {
+		t.Fatalf("drain freed %d blocks, want 2 (3 and 4)", freed)
+	}
+	if _, ok := q.next(); ok {
+		t.Fatal("next after the last block = true")
 	}
 }
