@@ -221,3 +221,6 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 }
 
 func prepareQ40(a *act) {}
+
+// f16Halves: F16 products here take the activation as float32 only.
+var f16Halves = false

@@ -4,6 +4,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -56,6 +57,44 @@ func TestAVX512MatchesAVX2(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestF16ZKernel holds dotF16RowsZ (512-bit, activation as halves) to the
+// 256-bit kernel within rounding (the sums are grouped differently), and
+// checks that MatVec's rows and dotRow give the same bits (both decide
+// alike which kernel runs). It needs AVX-512.
+func TestF16ZKernel(t *testing.T) {
+	if !useF16Z {
+		t.Skip("CPU without AVX-512")
+	}
+	defer func() { useF16Z = true }()
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, sh := range []shape{{7, 64}, {9, 2048}, {5, 5632}, {3, 96}} {
+		m, w := randMatrix(t, r, F16, sh.rows, sh.cols)
+		x := randVec(r, sh.cols, 1)
+		run := func(z bool) []float32 {
+			useF16Z = z
+			out := make([]float32, sh.rows)
+			MatVec(out, m, x)
+			return out
+		}
+		avx2, z := run(false), run(true)
+		var a act
+		a.prepare(F16, x)
+		for i := range z {
+			var mag float64
+			for j := range w[i] {
+				mag += math.Abs(w[i][j] * float64(x[j]))
+			}
+			if d := math.Abs(float64(z[i] - avx2[i])); d > 1e-5*mag+1e-30 {
+				t.Fatalf("%dx%d row %d: 512-bit %g, 256-bit %g", sh.rows, sh.cols, i, z[i], avx2[i])
+			}
+			rb := m.rowBytes()
+			if got := dotRow(m.Type, m.Data[i*rb:(i+1)*rb], &a); got != z[i] {
+				t.Fatalf("%dx%d row %d: dotRow %g, MatVec %g", sh.rows, sh.cols, i, got, z[i])
+			}
 		}
 	}
 }

@@ -112,3 +112,56 @@ f16x4x4done:
 	VMOVUPS X12, 48(R9)
 	VZEROUPPER
 	RET
+
+// func dotF16RowsZ(w *byte, rb, rows int, x *uint16, n int, out *float32)
+// F16 rows (rb bytes apart) against an activation held as halves: four
+// 16-lane accumulators over 64 elements a step, both sides widened by
+// VCVTPH2PS, reduced as (A1+A2+A3)+A0 then across lanes. n is a multiple
+// of 64. Against dotF16RowsAVX (256-bit, float32 activation) the memory
+// stream is the same and the activation's loads are half the bytes.
+TEXT ·dotF16RowsZ(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), R10
+	MOVQ rb+8(FP), R11
+	MOVQ rows+16(FP), BX
+	MOVQ out+40(FP), R9
+f16zrow:
+	MOVQ R10, SI
+	MOVQ x+24(FP), DI
+	MOVQ n+32(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+f16zloop:
+	VCVTPH2PS (SI), Z4
+	VCVTPH2PS (DI), Z8
+	VFMADD231PS Z8, Z4, Z0
+	VCVTPH2PS 32(SI), Z5
+	VCVTPH2PS 32(DI), Z9
+	VFMADD231PS Z9, Z5, Z1
+	VCVTPH2PS 64(SI), Z6
+	VCVTPH2PS 64(DI), Z10
+	VFMADD231PS Z10, Z6, Z2
+	VCVTPH2PS 96(SI), Z7
+	VCVTPH2PS 96(DI), Z11
+	VFMADD231PS Z11, Z7, Z3
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $64, CX
+	JNE f16zloop
+	VADDPS Z2, Z1, Z1
+	VADDPS Z3, Z1, Z1
+	VADDPS Z1, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	MOVSS X0, (R9)
+	ADDQ $4, R9
+	ADDQ R11, R10
+	DECQ BX
+	JNZ f16zrow
+	VZEROUPPER
+	RET

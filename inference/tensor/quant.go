@@ -244,6 +244,7 @@ type act struct {
 	c  []float32 // Q4_0: 8*d*sum(qs) per block, for kernels that apply Q4_0's -8 offset per block
 	s  []float32 // Q8_1 (Q4_1, Q5_1 weights): d*sum(qs) per block, rounded to f16
 	qp []int8    // Q4_0 on amd64: qs of each group of four blocks in quad layout (see prepareQ40)
+	h  []uint16  // F16 with f16Halves: f as halves (exactly: f is rounded to halves)
 }
 
 func grow[T any](s []T, n int) []T {
@@ -262,6 +263,12 @@ func (a *act) prepare(t Type, x []float32) {
 	case F16:
 		a.f = grow(a.f, len(x))
 		roundF16Slice(a.f, x)
+		if f16Halves {
+			a.h = grow(a.h, len(x))
+			F32ToF16Slice(a.h, a.f)
+		} else {
+			a.h = a.h[:0]
+		}
 	case BF16:
 		a.f = grow(a.f, len(x))
 		for i, v := range x {
