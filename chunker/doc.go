@@ -48,8 +48,9 @@
 // for files under manifest.LFSThreshold); Workers goroutines hash the leaves;
 // both hash chunk by chunk through sha256x.Shared, which runs two chunks'
 // hashes at once (a leaf's with the file's continuation or another leaf's),
-// so the two hashes cost about 1.5 passes of CPU, not 2; one putter stores them (PutManyNew when the Putter has it, else Has and
-// PutMany), merging batches when the store falls behind. Nothing is done per
+// so the two hashes cost about 1.5 passes of CPU, not 2; one putter stores
+// them (PutManyNew when the Putter has it, else Has and PutMany), merging
+// batches when the store falls behind. Nothing is done per
 // byte of a tensor file beyond the two hashes and one copy into the batch
 // buffer. Batch buffers are allocated outside the Go heap and bounded: at
 // most 2*Workers+4 per import and 12 across all imports at once (about
@@ -76,8 +77,8 @@
 // work, so wall-clock figures swing from run to run while CPU time holds):
 // with the store about 1.5 sha256 passes of CPU per byte of a tensor file
 // (2.1 before the two hashes ran in pairs; block bodies written with
-// direct I/O; through the page cache it was 3.4 to 5 on these VMs). FastCDC finds boundaries at about
-// 1.3x sha256's speed. Dedup of a fine-tuned 1 GiB safetensors file (every
+// direct I/O; through the page cache it was 3.4 to 5 on these VMs).
+// FastCDC finds boundaries at about 1.3x sha256's speed. Dedup of a fine-tuned 1 GiB safetensors file (every
 // tenth tensor changed, one metadata entry added): tensor-aware 10.30% new
 // bytes against a floor of 10.29%, plain CDC 10.84%, fixed 256 KiB 100%.
 //

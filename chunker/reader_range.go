@@ -2,7 +2,6 @@ package chunker
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 
 	blockstore "github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/go-cid"
-	"github.com/multiformats/go-multihash"
 
 	"github.com/cairnhub/cairn/internal/sha256x"
 )
@@ -163,38 +161,44 @@ func readUnchecked(ctx context.Context, ug UncheckedGetter, c cid.Cid, dst []byt
 // an error wrapping ipld's hash mismatch (as the store's own check's).
 func checkLeaves(ug UncheckedGetter, ls []leafBytes) error {
 	for len(ls) > 0 {
-		var bad cid.Cid
-		if len(ls) >= 2 && isSHA256(ls[0].c) && isSHA256(ls[1].c) {
-			sa, sb := sha256x.Sum2(ls[0].data, ls[1].data)
-			switch {
-			case string(sa[:]) != string(ls[0].c.Hash()[2:]):
-				bad = ls[0].c
-			case string(sb[:]) != string(ls[1].c.Hash()[2:]):
-				bad = ls[1].c
-			}
-			ls = ls[2:]
-		} else {
-			got, err := ls[0].c.Prefix().Sum(ls[0].data)
-			if err != nil {
-				return fmt.Errorf("hash %s: %w", ls[0].c, err)
-			}
-			if !got.Equals(ls[0].c) {
-				bad = ls[0].c
-			}
-			ls = ls[1:]
+		bad, n, err := firstBad(ls)
+		if err != nil {
+			return err
 		}
 		if bad.Defined() {
 			ug.Corrupt(bad)
 			return fmt.Errorf("get %s: block %s: %w", bad, bad, blockstore.ErrHashMismatch)
 		}
+		ls = ls[n:]
 	}
 	return nil
 }
 
-// isSHA256 reports whether c's multihash is sha2-256.
-func isSHA256(c cid.Cid) bool {
-	h := c.Hash()
-	return len(h) == 2+sha256.Size && h[0] == multihash.SHA2_256 && h[1] == sha256.Size
+// firstBad checks the first leaf of ls, together with the second when
+// both are sha2-256 (sha256x.Check2), and returns the one that does not
+// match its CID (cid.Undef if none) and how many leaves it checked.
+func firstBad(ls []leafBytes) (bad cid.Cid, n int, err error) {
+	if len(ls) >= 2 {
+		da, okA := sha256x.MultihashDigest(ls[0].c.Hash())
+		db, okB := sha256x.MultihashDigest(ls[1].c.Hash())
+		if okA && okB {
+			switch goodA, goodB := sha256x.Check2(ls[0].data, da, ls[1].data, db); {
+			case !goodA:
+				return ls[0].c, 2, nil
+			case !goodB:
+				return ls[1].c, 2, nil
+			}
+			return cid.Undef, 2, nil
+		}
+	}
+	got, err := ls[0].c.Prefix().Sum(ls[0].data)
+	if err != nil {
+		return cid.Undef, 0, fmt.Errorf("hash %s: %w", ls[0].c, err)
+	}
+	if !got.Equals(ls[0].c) {
+		return ls[0].c, 1, nil
+	}
+	return cid.Undef, 1, nil
 }
 
 // readLeaf reads leaf c, of len(dst) bytes as its parent states, into dst.

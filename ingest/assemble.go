@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -12,7 +11,6 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	mh "github.com/multiformats/go-multihash"
 
 	"github.com/cairnhub/cairn/chunker"
 	"github.com/cairnhub/cairn/internal/direct"
@@ -134,7 +132,8 @@ func (a *Assembler) Run(ctx context.Context) error {
 // goroutine.
 func (a *Assembler) Check(c cid.Cid, data []byte) (handled, ok bool) {
 	h := c.Hash()
-	if len(h) != 2+sha256.Size || h[0] != mh.SHA2_256 || h[1] != sha256.Size {
+	want, isSHA := sha256x.MultihashDigest(h)
+	if !isSHA {
 		return false, false
 	}
 	// Run holds the lock only to hash a leaf Check did not take, for
@@ -146,7 +145,7 @@ func (a *Assembler) Check(c cid.Cid, data []byte) (handled, ok bool) {
 		return false, false
 	}
 	sum, next := sha256x.SumWrite(a.hashes[fi].d, data)
-	if string(sum[:]) != string(h[2:]) {
+	if string(sum[:]) != string(want) {
 		return true, false
 	}
 	a.hashes[fi].d = next

@@ -19,3 +19,19 @@ func Sum2(a, b []byte) (sa, sb [32]byte) {
 	db.write(b[mb:], nil)
 	return da.sum(), db.sum()
 }
+
+// MultihashDigest returns the digest a sha2-256 multihash carries (code
+// 0x12, length 32: Cairn's CIDs), and false for any other multihash.
+func MultihashDigest(mh []byte) ([]byte, bool) {
+	if len(mh) != 2+sha256.Size || mh[0] != 0x12 || mh[1] != sha256.Size {
+		return nil, false
+	}
+	return mh[2:], true
+}
+
+// Check2 reports whether a hashes to the digest da and b to db, the two
+// hashed together (Sum2).
+func Check2(a, da, b, db []byte) (okA, okB bool) {
+	sa, sb := Sum2(a, b)
+	return string(sa[:]) == string(da), string(sb[:]) == string(db)
+}

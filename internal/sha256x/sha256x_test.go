@@ -229,3 +229,26 @@ func TestPairerPairs(t *testing.T) {
 	}
 	t.Logf("%d pairs of 80 blocks", pr.paired)
 }
+
+// TestMultihashDigest: only a sha2-256 multihash of 32 bytes yields its
+// digest; Check2 tells which of two messages matches.
+func TestMultihashDigest(t *testing.T) {
+	sum := sha256.Sum256([]byte("block"))
+	mh := append([]byte{0x12, 32}, sum[:]...)
+	if d, ok := MultihashDigest(mh); !ok || string(d) != string(sum[:]) {
+		t.Fatal("sha2-256 multihash not taken")
+	}
+	for _, bad := range [][]byte{
+		append([]byte{0x13, 32}, sum[:]...), // sha2-512 code
+		append([]byte{0x12, 31}, sum[:31]...),
+		mh[:33], nil,
+	} {
+		if _, ok := MultihashDigest(bad); ok {
+			t.Fatalf("multihash % x taken as sha2-256", bad[:min(len(bad), 2)])
+		}
+	}
+	okA, okB := Check2([]byte("block"), sum[:], []byte("blocK"), sum[:])
+	if !okA || okB {
+		t.Fatalf("Check2 = %v, %v; want true, false", okA, okB)
+	}
+}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
-	mh "github.com/multiformats/go-multihash"
 
 	"github.com/cairnhub/cairn/internal/sha256x"
 )
@@ -44,12 +43,6 @@ func links(c cid.Cid, data []byte) ([]link, error) {
 
 var errHashMismatch = errors.New("bytes do not match CID")
 
-// isSHA256 reports whether c's multihash is sha2-256 (Cairn's only hash).
-func isSHA256(c cid.Cid) bool {
-	h := c.Hash()
-	return len(h) == 2+sha256.Size && h[0] == mh.SHA2_256 && h[1] == sha256.Size
-}
-
 // verifyFrame verifies a block frame's bytes; other frames have none.
 func verifyFrame(fr Frame) error {
 	if fr.Type != FrameBlock {
@@ -59,16 +52,17 @@ func verifyFrame(fr Frame) error {
 }
 
 // verifyPair is verifyFrame of a and b, two sha2-256 blocks hashed
-// together (sha256x.Sum2).
+// together (sha256x.Check2).
 func verifyPair(a, b Frame) (errA, errB error) {
-	if a.Type != FrameBlock || b.Type != FrameBlock || !isSHA256(a.CID) || !isSHA256(b.CID) {
+	da, okA := sha256x.MultihashDigest(a.CID.Hash())
+	db, okB := sha256x.MultihashDigest(b.CID.Hash())
+	if a.Type != FrameBlock || b.Type != FrameBlock || !okA || !okB {
 		return verifyFrame(a), verifyFrame(b)
 	}
-	sa, sb := sha256x.Sum2(a.Data, b.Data)
-	if !bytes.Equal(sa[:], a.CID.Hash()[2:]) {
+	if okA, okB = sha256x.Check2(a.Data, da, b.Data, db); !okA {
 		errA = errHashMismatch
 	}
-	if !bytes.Equal(sb[:], b.CID.Hash()[2:]) {
+	if !okB {
 		errB = errHashMismatch
 	}
 	return errA, errB
@@ -77,9 +71,9 @@ func verifyPair(a, b Frame) (errA, errB error) {
 // verify checks that data hashes to c. sha2-256 (Cairn's only hash) goes
 // through crypto/sha256, which uses the CPU's SHA extensions.
 func verify(c cid.Cid, data []byte) error {
-	if isSHA256(c) {
+	if d, ok := sha256x.MultihashDigest(c.Hash()); ok {
 		sum := sha256.Sum256(data)
-		if !bytes.Equal(sum[:], c.Hash()[2:]) {
+		if !bytes.Equal(sum[:], d) {
 			return errHashMismatch
 		}
 		return nil
