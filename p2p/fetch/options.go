@@ -7,6 +7,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	yamux "github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 )
 
 // StreamWindow is the most yamux stream receive window HostOptions lets
@@ -28,6 +30,13 @@ const StreamWindow = 64 << 20
 // on data). Like StreamWindow it is an allowance, not a buffer.
 const StartWindow = 16 << 20
 
+// FrameSize is the largest yamux frame a host sends (yamux's default is
+// 64 KiB). Every frame costs a buffer, a copy and a hand-over to yamux's
+// sending goroutine, and a frame is what batchTLS gathers into one write;
+// a 1 MiB block went out as 16 frames. Larger frames would hold other
+// streams of the connection (control messages) longer behind a bulk one.
+const FrameSize = 256 << 10
+
 // HostOptions returns the libp2p options a host should add for bulk
 // transfer over one stream per peer: a larger yamux window (TCP), from
 // the start, and a resource manager that lets the window grow to it. yamux
@@ -37,10 +46,13 @@ const StartWindow = 16 << 20
 // stream and per protocol and peer) would stop it far below StreamWindow.
 // Other limits stay go-libp2p's defaults, scaled to the machine. QUIC's
 // windows are fixed by go-libp2p (10 MB per stream, 15 MB per connection).
+// TLS, the security go-libp2p prefers, writes through batchTLS; Noise
+// stays second, as in go-libp2p's defaults.
 func HostOptions() ([]libp2p.Option, error) {
 	cfg := *yamux.DefaultTransport.Config()
 	cfg.MaxStreamWindowSize = StreamWindow
 	cfg.InitialStreamWindowSize = StartWindow
+	cfg.MaxMessageSize = FrameSize
 	t := yamux.Transport(cfg)
 
 	limits := rcmgr.DefaultLimits
@@ -57,5 +69,6 @@ func HostOptions() ([]libp2p.Option, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}
-	return []libp2p.Option{libp2p.Muxer(yamux.ID, &t), libp2p.ResourceManager(rm)}, nil
+	return []libp2p.Option{libp2p.Muxer(yamux.ID, &t), libp2p.ResourceManager(rm),
+		libp2p.Security(libp2ptls.ID, newBatchTLS), libp2p.Security(noise.ID, noise.New)}, nil
 }
