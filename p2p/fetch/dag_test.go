@@ -2,8 +2,10 @@ package fetch
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -61,52 +63,108 @@ func TestAheadFor(t *testing.T) {
 	}
 }
 
-// TestLoadQueue: next hands out the blocks in order whether or not peek
-// took the next one early (ready or still being read), peek never waits,
-// and drain frees every block still queued.
+// TestLoadQueue: next hands out the blocks in order, and drain frees
+// every block still queued.
 func TestLoadQueue(t *testing.T) {
 	in := make(chan chan loaded, 8)
 	freed := 0
-	chans := make([]chan loaded, 5)
-	for i := range chans {
-		chans[i] = make(chan loaded, 1)
-		in <- chans[i]
+	for i := range 4 {
+		lc := make(chan loaded, 1)
+		lc <- loaded{c: fuzzCID(fmt.Sprint(i)), data: []byte{byte(i)}, release: func() { freed++ }}
+		in <- lc
 	}
 	close(in)
-	block := func(i int) loaded {
-		return loaded{c: fuzzCID(fmt.Sprint(i)), data: []byte{byte(i)}, release: func() { freed++ }}
-	}
-	chans[0] <- block(0)
 	q := &loadQueue{in: in}
-	if n, ok := q.peek(); !ok || n.data[0] != 0 { // before any next: the first block
-		t.Fatal("peek before next missed block 0")
+	for i := range 2 {
+		if l, ok := q.next(); !ok || l.data[0] != byte(i) {
+			t.Fatalf("next = %v, %v; want block %d", l.data, ok, i)
+		}
 	}
-	l, ok := q.next()
-	if !ok || l.data[0] != 0 {
-		t.Fatalf("next = %v, %v; want block 0", l.data, ok)
-	}
-	if _, ok := q.peek(); ok { // block 1 not read yet: taken, not waited for
-		t.Fatal("peek returned a block still being read")
-	}
-	chans[1] <- block(1)
-	if n, ok := q.peek(); !ok || n.data[0] != 1 {
-		t.Fatal("peek missed block 1 once read")
-	}
-	if l, ok := q.next(); !ok || l.data[0] != 1 {
-		t.Fatalf("next after peek = %v, %v; want block 1", l.data, ok)
-	}
-	chans[2] <- block(2)
-	chans[3] <- block(3)
-	chans[4] <- block(4)
-	if l, ok := q.next(); !ok || l.data[0] != 2 {
-		t.Fatalf("next = %v, %v; want block 2", l.data, ok)
-	}
-	q.peek() // block 3 taken early
 	q.drain()
 	if freed != 2 {
-		t.Fatalf("drain freed %d blocks, want 2 (3 and 4)", freed)
+		t.Fatalf("drain freed %d blocks, want 2 (2 and 3)", freed)
 	}
 	if _, ok := q.next(); ok {
 		t.Fatal("next after the last block = true")
+	}
+}
+
+// corruptSource records the blocks a server reports corrupt.
+type corruptSource struct {
+	Source
+	mu  sync.Mutex
+	bad []cid.Cid
+}
+
+func (s *corruptSource) ReadOnceUnchecked(context.Context, cid.Cid) ([]byte, func(), bool, error) {
+	return nil, nil, false, errors.New("not read here")
+}
+
+func (s *corruptSource) Corrupt(c cid.Cid) {
+	s.mu.Lock()
+	s.bad = append(s.bad, c)
+	s.mu.Unlock()
+}
+
+// TestCheckPairs: blocks read at once are checked in pairs, a block
+// with no partner after pairWaitFor and the last one alone; in every
+// case a good block keeps its bytes and a rotten one loses them and is
+// reported to the store, whatever its partner.
+func TestCheckPairs(t *testing.T) {
+	src := &corruptSource{}
+	ss := &serverStream{s: &Server{src: src}}
+	block := func(i int, rotten bool) *loaded {
+		data := bytes.Repeat([]byte{byte(i)}, 100_000+i)
+		l := &loaded{c: fuzzCID(string(data)), data: data, unchecked: true}
+		if rotten {
+			l.data = append([]byte{}, data...)
+			l.data[i] ^= 1
+		}
+		return l
+	}
+	cases := []struct {
+		name   string
+		rotten []bool
+		last   int // index of the block read last of the stream, -1: none
+	}{
+		{"pair, both good", []bool{false, false}, -1},
+		{"pair, first rotten", []bool{true, false}, -1},
+		{"pair, second rotten", []bool{false, true}, -1},
+		{"alone, good", []bool{false}, -1},
+		{"alone, rotten", []bool{true}, -1},
+		{"last, rotten", []bool{true}, 0},
+		{"four at once", []bool{false, true, false, false}, 3},
+	}
+	for _, tc := range cases {
+		src.bad = nil
+		ls := make([]*loaded, len(tc.rotten))
+		cp := &checkPairs{ss: ss}
+		var wg sync.WaitGroup
+		for i, rotten := range tc.rotten {
+			ls[i] = block(i, rotten)
+			wg.Go(func() { cp.check(context.Background(), ls[i], i == tc.last) })
+		}
+		wg.Wait()
+		var wantBad []cid.Cid
+		for i, rotten := range tc.rotten {
+			l := ls[i]
+			if l.unchecked {
+				t.Errorf("%s: block %d left unchecked", tc.name, i)
+			}
+			if rotten {
+				wantBad = append(wantBad, l.c)
+				if l.data != nil {
+					t.Errorf("%s: rotten block %d kept its bytes", tc.name, i)
+				}
+			} else if l.data == nil {
+				t.Errorf("%s: good block %d lost its bytes", tc.name, i)
+			}
+		}
+		if len(src.bad) != len(wantBad) || (len(wantBad) == 1 && src.bad[0] != wantBad[0]) {
+			t.Errorf("%s: reported %v, want %v", tc.name, src.bad, wantBad)
+		}
+		if cp.wait != nil {
+			t.Errorf("%s: a block still waits for a partner", tc.name)
+		}
 	}
 }
