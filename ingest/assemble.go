@@ -388,6 +388,9 @@ func createOutput(outDir string, f manifest.File) (*output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", f.Path, err)
 	}
+	// Its size is known: allocated at once, every write lands inside the
+	// file and is asynchronous (see direct.Allocate); Close trims to size.
+	direct.Allocate(fd, direct.Up(f.Size))
 	return &output{f: fd, w: direct.NewWriter(fd, 0), dst: dst}, nil
 }
 

@@ -85,22 +85,13 @@ type packs struct {
 	rmu     sync.RWMutex
 	readers map[uint32]*os.File
 	directs map[uint32]*os.File // direct-I/O readers; nil: refused here
-	// aio reads through directs without holding a scheduler slot while
-	// the disk works (see directio.Reader); nil where the kernel refuses
-	// AIO: pread(2).
-	aio *directio.Reader
 }
-
-// aioDepth bounds the direct reads in flight through AIO; more wait
-// for pread(2). A fetch server reads at most 32 blocks ahead in all.
-const aioDepth = 64
 
 func openPacks(dir string, sync bool) (*packs, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pack directory: %w", err)
 	}
-	aio, _ := directio.NewReader(aioDepth) // nil on error: pread(2)
-	return &packs{dir: dir, sync: sync, readers: map[uint32]*os.File{}, directs: map[uint32]*os.File{}, aio: aio}, nil
+	return &packs{dir: dir, sync: sync, readers: map[uint32]*os.File{}, directs: map[uint32]*os.File{}}, nil
 }
 
 func (p *packs) path(id uint32) string {
@@ -351,7 +342,8 @@ func (p *packs) readOnceKeep(l packLoc) ([]byte, func(), error) {
 	}
 	buf = buf[:hi-lo]
 	// Every write ends padded to a page, so the file always reaches hi.
-	if _, err := p.aio.ReadAt(d, buf, lo); err != nil {
+	// directio.ReadAt: the disk's wait holds the goroutine, not a P.
+	if _, err := directio.ReadAt(d, buf, lo); err != nil {
 		release()
 		return nil, nil, fmt.Errorf("read %s at %d+%d: %w", d.Name(), l.off, l.n, err)
 	}
@@ -372,7 +364,6 @@ func (p *packs) remove(id uint32) error {
 }
 
 func (p *packs) close() error {
-	p.aio.Close() // waits for its reads, before their files close
 	p.mu.Lock()
 	p.drop()
 	p.mu.Unlock()

@@ -12,28 +12,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Reader reads files opened for direct I/O through Linux native AIO
-// (io_submit(2)), so that a read blocks only the goroutine waiting for it.
-// A goroutine in pread(2) keeps its scheduler slot (P) for the whole read
-// unless the runtime's monitor takes the slot back, which it does late
-// (it sleeps up to 10 ms when it finds little to do): a fetch server
-// reading eight 1 MiB blocks ahead with two Ps had its Ps held by reads
-// half the time, while its sending and checking goroutines waited.
+// AIO reads and writes files opened for direct I/O through Linux native
+// AIO (io_submit(2)), so that an I/O blocks only the goroutine waiting
+// for it. A goroutine in pread(2) or pwrite(2) keeps its scheduler slot
+// (P) for the whole I/O unless the runtime's monitor takes the slot back,
+// which it does late (it sleeps up to 10 ms when it finds little to do):
+// in `bench get`, with two Ps each, a fetch server's reads held its Ps
+// half the time and the receiver's output and pack writes a fifth of
+// its, while their sending, receiving and hashing goroutines waited.
 // Completions arrive on an eventfd that Go's network poller watches.
 //
-// A read AIO cannot take (the queue full, the kernel refusing) is done
-// with pread(2) instead. A nil *Reader reads with pread(2) too.
-type Reader struct {
+// An I/O AIO cannot take (the queue full, the kernel refusing) is done
+// with pread(2) or pwrite(2) instead. A nil *AIO does them all so.
+type AIO struct {
 	ctx uintptr  // aio_context_t
 	efd *os.File // completions: the kernel adds one per finished read
 
 	mu       sync.Mutex
-	ops      map[uint64]*aioOp // reads in flight, by aio_data
+	ops      map[uint64]*aioOp // I/Os in flight, by aio_data
 	next     uint64
 	closed   bool
-	inflight sync.WaitGroup // reads submitted and not yet handed out
+	inflight sync.WaitGroup // I/Os submitted and not yet handed out
 	reaped   chan struct{}  // closed when the reaping goroutine ends
-	reads    atomic.Int64   // reads AIO completed
+	done     atomic.Int64   // I/Os AIO completed
 }
 
 type aioOp struct {
@@ -67,14 +68,15 @@ type ioEvent struct {
 }
 
 const (
-	iocbCmdPread = 0
-	iocbFlagRes  = 1 << 0 // IOCB_FLAG_RESFD: signal resfd on completion
+	iocbCmdPread  = 0
+	iocbCmdPwrite = 1
+	iocbFlagRes   = 1 << 0 // IOCB_FLAG_RESFD: signal resfd on completion
 )
 
-// NewReader sets up an AIO context for up to depth reads in flight.
-// Where the kernel or a sandbox refuses AIO, it returns an error and the
-// caller reads with pread(2) (a nil *Reader does).
-func NewReader(depth int) (*Reader, error) {
+// NewAIO sets up an AIO context for up to depth I/Os in flight. Where the
+// kernel or a sandbox refuses AIO, it returns an error (and a nil *AIO
+// does plain system calls).
+func NewAIO(depth int) (*AIO, error) {
 	var ctx uintptr
 	if _, _, e := unix.Syscall(unix.SYS_IO_SETUP, uintptr(depth), uintptr(unsafe.Pointer(&ctx)), 0); e != 0 {
 		return nil, fmt.Errorf("io_setup: %w", e)
@@ -84,18 +86,18 @@ func NewReader(depth int) (*Reader, error) {
 		unix.Syscall(unix.SYS_IO_DESTROY, ctx, 0, 0)
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	r := &Reader{ctx: ctx, efd: os.NewFile(uintptr(fd), "aio-eventfd"), ops: map[uint64]*aioOp{}, reaped: make(chan struct{})}
+	r := &AIO{ctx: ctx, efd: os.NewFile(uintptr(fd), "aio-eventfd"), ops: map[uint64]*aioOp{}, reaped: make(chan struct{})}
 	go r.reap()
 	return r, nil
 }
 
-// ReadAt reads len(b) bytes of f at off, as f.ReadAt does; f is open for
-// direct I/O and b, off and len(b) are aligned.
-func (r *Reader) ReadAt(f *os.File, b []byte, off int64) (int, error) {
+// ReadAt reads len(b) bytes of f at off, as f.ReadAt does; with direct
+// I/O, b, off and len(b) are aligned.
+func (r *AIO) ReadAt(f *os.File, b []byte, off int64) (int, error) {
 	if r == nil || len(b) == 0 {
 		return f.ReadAt(b, off)
 	}
-	op, ok := r.submit(f, b, off)
+	op, ok := r.submit(f, iocbCmdPread, b, off)
 	if !ok {
 		return f.ReadAt(b, off)
 	}
@@ -109,8 +111,30 @@ func (r *Reader) ReadAt(f *os.File, b []byte, off int64) (int, error) {
 	return len(b), nil
 }
 
-// submit hands one read to the kernel; false when it did not take it.
-func (r *Reader) submit(f *os.File, b []byte, off int64) (*aioOp, bool) {
+// WriteAt writes b to f at off, as f.WriteAt does; with direct I/O, b,
+// off and len(b) are aligned.
+func (r *AIO) WriteAt(f *os.File, b []byte, off int64) (int, error) {
+	if r == nil || len(b) == 0 {
+		return f.WriteAt(b, off)
+	}
+	op, ok := r.submit(f, iocbCmdPwrite, b, off)
+	if !ok {
+		return f.WriteAt(b, off)
+	}
+	<-op.done
+	switch {
+	case op.res < 0:
+		return 0, &os.PathError{Op: "write", Path: f.Name(), Err: unix.Errno(-op.res)}
+	case op.res < int64(len(b)):
+		// As pwrite(2) may; os.File.WriteAt would go on, so do that.
+		n, err := f.WriteAt(b[op.res:], off+op.res)
+		return int(op.res) + n, err
+	}
+	return len(b), nil
+}
+
+// submit hands one I/O to the kernel; false when it did not take it.
+func (r *AIO) submit(f *os.File, cmd uint16, b []byte, off int64) (*aioOp, bool) {
 	op := &aioOp{buf: b, done: make(chan struct{})}
 	r.mu.Lock()
 	if r.closed {
@@ -122,7 +146,7 @@ func (r *Reader) submit(f *os.File, b []byte, off int64) (*aioOp, bool) {
 	r.ops[id] = op
 	r.inflight.Add(1)
 	r.mu.Unlock()
-	cb := &iocb{data: id, opcode: iocbCmdPread, fd: uint32(f.Fd()), buf: uint64(uintptr(unsafe.Pointer(&b[0]))),
+	cb := &iocb{data: id, opcode: cmd, fd: uint32(f.Fd()), buf: uint64(uintptr(unsafe.Pointer(&b[0]))),
 		nbytes: uint64(len(b)), offset: off, flags: iocbFlagRes, resfd: uint32(r.efd.Fd())}
 	cbs := [1]*iocb{cb}
 	n, _, e := unix.Syscall(unix.SYS_IO_SUBMIT, r.ctx, 1, uintptr(unsafe.Pointer(&cbs[0])))
@@ -139,10 +163,10 @@ func (r *Reader) submit(f *os.File, b []byte, off int64) (*aioOp, bool) {
 }
 
 // reap waits on the eventfd (in the network poller, holding no P) and
-// hands every finished read to its waiter, until Close. The kernel adds
+// hands every finished I/O to its waiter, until Close. The kernel adds
 // an event to the ring before it signals the eventfd, so each wake takes
 // every event there is.
-func (r *Reader) reap() {
+func (r *AIO) reap() {
 	defer close(r.reaped)
 	var cnt [8]byte
 	evs := make([]ioEvent, 64)
@@ -162,7 +186,7 @@ func (r *Reader) reap() {
 	}
 }
 
-func (r *Reader) finish(evs []ioEvent) {
+func (r *AIO) finish(evs []ioEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ev := range evs {
@@ -171,14 +195,14 @@ func (r *Reader) finish(evs []ioEvent) {
 			op.res = ev.res
 			close(op.done)
 			r.inflight.Done()
-			r.reads.Add(1)
+			r.done.Add(1)
 		}
 	}
 }
 
-// Close waits for the reads in flight and frees the context; later
-// reads use pread(2).
-func (r *Reader) Close() error {
+// Close waits for the I/Os in flight and frees the context; later ones
+// are plain system calls.
+func (r *AIO) Close() error {
 	if r == nil {
 		return nil
 	}
@@ -198,3 +222,15 @@ func (r *Reader) Close() error {
 	}
 	return nil
 }
+
+// shared is the process's AIO context, set up on first use (nil where
+// refused); the package's ReadAt and WriteAt and every Writer use it.
+var shared = sync.OnceValue(func() *AIO {
+	a, _ := NewAIO(sharedDepth)
+	return a
+})
+
+// sharedDepth bounds the I/Os in flight through the shared context; more
+// are plain system calls. A fetch server reads at most 32 blocks ahead
+// in all, and a Writer keeps two writes in flight.
+const sharedDepth = 256

@@ -38,16 +38,16 @@ func directFile(t *testing.T, n int) (*os.File, []byte) {
 	return f, want
 }
 
-// TestReaderReadsAt: many aligned reads at once through one Reader, of
+// TestAIOReadsAt: many aligned reads at once through one AIO, of
 // several sizes and offsets, each with the file's bytes; a read past the
 // end gives what is there and io.EOF; after Close reads still work (with
-// pread), and so do a nil Reader's.
-func TestReaderReadsAt(t *testing.T) {
+// pread), and so do a nil AIO's.
+func TestAIOReadsAt(t *testing.T) {
 	const size = 8 * mib
 	f, want := directFile(t, size)
-	r, err := NewReader(16)
+	r, err := NewAIO(16)
 	if err != nil {
-		t.Fatalf("NewReader: %v (AIO refused by this kernel or sandbox)", err)
+		t.Fatalf("NewAIO: %v (refused by this kernel or sandbox)", err)
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -71,7 +71,7 @@ func TestReaderReadsAt(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if got := r.reads.Load(); got < 64 {
+	if got := r.done.Load(); got < 64 {
 		t.Fatalf("AIO completed %d of the 64 reads (the rest fell back to pread)", got)
 	}
 	b := Buf(2 * Align)
@@ -84,20 +84,20 @@ func TestReaderReadsAt(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, rd := range []*Reader{r, nil} {
+	for _, rd := range []*AIO{r, nil} {
 		if n, err := rd.ReadAt(f, b, 0); n != len(b) || err != nil || !bytes.Equal(b, want[:len(b)]) {
 			t.Fatalf("read with pread = %d, %v", n, err)
 		}
 	}
 }
 
-// TestReaderError: a read the kernel fails (a misaligned buffer under
-// O_DIRECT) returns the kernel's error, and the Reader goes on.
-func TestReaderError(t *testing.T) {
+// TestAIOError: a read the kernel fails (a misaligned buffer under
+// O_DIRECT) returns the kernel's error, and the AIO goes on.
+func TestAIOError(t *testing.T) {
 	f, want := directFile(t, mib)
-	r, err := NewReader(4)
+	r, err := NewAIO(4)
 	if err != nil {
-		t.Fatalf("NewReader: %v", err)
+		t.Fatalf("NewAIO: %v", err)
 	}
 	defer r.Close()
 	b := Buf(2 * Align)
@@ -106,5 +106,61 @@ func TestReaderError(t *testing.T) {
 	}
 	if n, err := r.ReadAt(f, b, Align); n != len(b) || err != nil || !bytes.Equal(b, want[Align:3*Align]) {
 		t.Fatalf("read after a failed one = %d, %v", n, err)
+	}
+}
+
+// TestAIOWritesAt: aligned writes through AIO land where pwrite(2) would
+// put them; a Writer's writes go through the process's shared context.
+func TestAIOWritesAt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	setDirect(f)
+	a, err := NewAIO(8)
+	if err != nil {
+		t.Fatalf("NewAIO: %v", err)
+	}
+	defer a.Close()
+	want := data(5, 4*mib)
+	var wg sync.WaitGroup
+	for i := range 4 { // out of order, at once
+		wg.Go(func() {
+			b := Buf(mib)
+			copy(b, want[(3-i)*mib:])
+			if n, err := a.WriteAt(f, b, int64(3-i)*mib); n != mib || err != nil {
+				t.Errorf("WriteAt #%d = %d, %v", i, n, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, want) {
+		t.Fatal("file differs from what was written")
+	}
+	if a.done.Load() != 4 {
+		t.Fatalf("AIO completed %d of 4 writes", a.done.Load())
+	}
+
+	sh := shared()
+	if sh == nil {
+		t.Fatal("no shared AIO context on Linux")
+	}
+	before := sh.done.Load()
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w := NewWriter(out, 0)
+	if _, err := w.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if sh.done.Load() == before {
+		t.Fatal("the Writer's writes did not go through the shared AIO context")
 	}
 }

@@ -24,6 +24,12 @@ func Buf(n int) []byte {
 	return b[off : off+n : off+n]
 }
 
+// ReadAt reads len(b) bytes of f at off, as f.ReadAt does, through the
+// process's AIO context where there is one (see AIO): the goroutine
+// waits, not a scheduler slot. With direct I/O, b, off and len(b) are
+// aligned.
+func ReadAt(f *os.File, b []byte, off int64) (int, error) { return shared().ReadAt(f, b, off) }
+
 // Up rounds n up to a multiple of Align.
 func Up[T int | int64](n T) T { return (n + Align - 1) &^ (Align - 1) }
 
@@ -94,7 +100,7 @@ func (w *Writer) submit(n int) {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		_, err := w.f.WriteAt(buf[:n], off)
+		_, err := shared().WriteAt(w.f, buf[:n], off)
 		if errors.Is(err, syscall.EINVAL) && clearDirect(w.f) {
 			_, err = w.f.WriteAt(buf[:n], off) // buffered, then
 		}

@@ -64,3 +64,14 @@ func Cached(f *os.File, off, n int64) (bool, error) {
 func PunchHole(f *os.File, off, n int64) error {
 	return unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
 }
+
+// Allocate reserves disk blocks for the first n bytes of f and sets its
+// size to at least n (fallocate(2), mode 0), so that direct writes below
+// n do not extend the file: ext4 does a direct write that extends a file
+// before io_submit(2) returns, an AIO inside it asynchronously. Where the
+// file system cannot, nothing changes and writes still work.
+func Allocate(f *os.File, n int64) {
+	if n > 0 {
+		_ = unix.Fallocate(int(f.Fd()), 0, 0, n)
+	}
+}

@@ -20,14 +20,22 @@ func Cached(*os.File, int64, int64) (bool, error) { return false, errors.ErrUnsu
 // PunchHole does nothing off Linux: the range keeps its disk blocks.
 func PunchHole(*os.File, int64, int64) error { return nil }
 
-// Reader is Linux-only; elsewhere a nil *Reader reads with ReadAt.
-type Reader struct{}
+// AIO is Linux-only; elsewhere a nil *AIO does plain system calls.
+type AIO struct{}
 
-// NewReader fails: AIO is Linux-only here.
-func NewReader(int) (*Reader, error) { return nil, errors.ErrUnsupported }
+// NewAIO fails: AIO is Linux-only here.
+func NewAIO(int) (*AIO, error) { return nil, errors.ErrUnsupported }
 
 // ReadAt reads with f.ReadAt.
-func (r *Reader) ReadAt(f *os.File, b []byte, off int64) (int, error) { return f.ReadAt(b, off) }
+func (r *AIO) ReadAt(f *os.File, b []byte, off int64) (int, error) { return f.ReadAt(b, off) }
+
+// WriteAt writes with f.WriteAt.
+func (r *AIO) WriteAt(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) }
 
 // Close does nothing.
-func (r *Reader) Close() error { return nil }
+func (r *AIO) Close() error { return nil }
+
+func shared() *AIO { return nil }
+
+// Allocate does nothing here.
+func Allocate(*os.File, int64) {}
