@@ -224,7 +224,7 @@ func (r *AIO) Close() error {
 }
 
 // shared is the process's AIO context, set up on first use (nil where
-// refused); the package's ReadAt and WriteAt and every Writer use it.
+// refused); the package's ReadAt and every Writer use it.
 var shared = sync.OnceValue(func() *AIO {
 	a, _ := NewAIO(sharedDepth)
 	return a
@@ -232,5 +232,7 @@ var shared = sync.OnceValue(func() *AIO {
 
 // sharedDepth bounds the I/Os in flight through the shared context; more
 // are plain system calls. A fetch server reads at most 32 blocks ahead
-// in all, and a Writer keeps two writes in flight.
-const sharedDepth = 256
+// in all, and a Writer keeps two writes in flight. The kernel reserves
+// about twice this of the host's fs.aio-max-nr (65536 by default) per
+// process, so a hundred daemons on one host still get a context.
+const sharedDepth = 128
