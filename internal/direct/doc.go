@@ -1,4 +1,5 @@
-// Package direct writes files past the page cache (O_DIRECT on Linux).
+// Package direct writes and reads files past the page cache (O_DIRECT on
+// Linux), through Linux AIO where the kernel allows.
 //
 // Words:
 //   - Direct I/O: reads and writes that move bytes between the process's
@@ -11,6 +12,13 @@
 //     writes of bytes nobody will read soon (block packs, bundles) go
 //     direct for that reason, and so do not evict what other readers
 //     keep in the page cache.
+//   - AIO: Linux native asynchronous I/O (io_submit(2)). The process's
+//     direct reads (ReadAt) and every Writer's writes go through one AIO
+//     context, so a goroutine waiting on the disk parks, as it would on a
+//     socket, instead of holding one of the Go scheduler's GOMAXPROCS
+//     slots for the whole system call. ext4 still completes a write that
+//     extends its file inside io_submit; Allocate a file's size first
+//     where it is known.
 //
 // Where the file system refuses O_DIRECT (tmpfs on old kernels, other
 // systems than Linux) files are opened for buffered I/O and every call

@@ -105,10 +105,13 @@
 // enough to fill the 64 MiB window a long link needs); the transport's flow
 // control paces the blocks (no per-block round trips). HostOptions starts
 // every yamux stream at a 16 MiB window (StartWindow): yamux's own start
-// of 256 KiB never grew on a near link. The server reads up to nine
+// of 256 KiB never grew on a near link. It sends yamux frames of up to
+// 256 KiB (FrameSize) and gathers the TLS records of each into one
+// write(2) (batchTLS). The server reads up to nine
 // blocks of a request at once (fewer each when it answers more than four
-// streams), ahead of the stream, so store reads (and
-// their hash checks) overlap sending and each other; a store that can
+// streams), ahead of the stream, so store reads (and their hash checks,
+// two at a time on the reading goroutines: checkPairs) overlap sending
+// and each other; a store that can
 // (store.Store.ReadOnce) hands each block over in a buffer the stream
 // sends from, without a copy. Every
 // block is hashed on arrival and compared with its CID, on a goroutine of
