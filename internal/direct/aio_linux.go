@@ -43,20 +43,22 @@ type aioOp struct {
 	done chan struct{}
 }
 
-// iocb is the kernel's struct iocb (64 bytes, little-endian layout).
+// iocb is the kernel's struct iocb (64 bytes, little-endian layout);
+// the blank fields (aio_key, aio_rw_flags, aio_reqprio, aio_reserved2)
+// stay zero.
 type iocb struct {
-	data     uint64
-	key      uint32
-	rwFlags  uint32
-	opcode   uint16
-	reqprio  int16
-	fd       uint32
-	buf      uint64
-	nbytes   uint64
-	offset   int64
-	reserved uint64
-	flags    uint32
-	resfd    uint32
+	data   uint64
+	_      uint32
+	_      uint32
+	opcode uint16
+	_      int16
+	fd     uint32
+	buf    uint64
+	nbytes uint64
+	offset int64
+	_      uint64
+	flags  uint32
+	resfd  uint32
 }
 
 // ioEvent is the kernel's struct io_event.
