@@ -164,3 +164,32 @@ func TestAIOWritesAt(t *testing.T) {
 		t.Fatal("the Writer's writes did not go through the shared AIO context")
 	}
 }
+
+// TestAllocate: a file allocated ahead takes a Writer's bytes and ends at
+// exactly their length; where the file system allocates, the size is set
+// before the writes, so they do not extend the file.
+func TestAllocate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := data(9, 3*mib+123)
+	Allocate(f, Up(int64(len(want))))
+	if fi, err := f.Stat(); err != nil {
+		t.Fatal(err)
+	} else if fi.Size() != Up(int64(len(want))) && fi.Size() != 0 {
+		t.Fatalf("size after Allocate = %d, want %d (or 0 where the file system cannot)", fi.Size(), Up(int64(len(want))))
+	}
+	w := NewWriter(f, 0)
+	if _, err := w.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, want) {
+		t.Fatalf("file of %d bytes, want the %d written", len(got), len(want))
+	}
+}
