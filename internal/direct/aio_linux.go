@@ -26,7 +26,7 @@ import (
 // with pread(2) or pwrite(2) instead. A nil *AIO does them all so.
 type AIO struct {
 	ctx uintptr  // aio_context_t
-	efd *os.File // completions: the kernel adds one per finished read
+	efd *os.File // completions: the kernel adds one per finished I/O
 
 	mu       sync.Mutex
 	ops      map[uint64]*aioOp // I/Os in flight, by aio_data
@@ -96,43 +96,50 @@ func NewAIO(depth int) (*AIO, error) {
 // ReadAt reads len(b) bytes of f at off, as f.ReadAt does; with direct
 // I/O, b, off and len(b) are aligned.
 func (r *AIO) ReadAt(f *os.File, b []byte, off int64) (int, error) {
-	if r == nil || len(b) == 0 {
-		return f.ReadAt(b, off)
-	}
-	op, ok := r.submit(f, iocbCmdPread, b, off)
-	if !ok {
-		return f.ReadAt(b, off)
-	}
-	<-op.done
+	n, ok, err := r.do(f, iocbCmdPread, b, off)
 	switch {
-	case op.res < 0:
-		return 0, &os.PathError{Op: "read", Path: f.Name(), Err: unix.Errno(-op.res)}
-	case op.res < int64(len(b)):
-		return int(op.res), io.EOF
+	case !ok:
+		return f.ReadAt(b, off)
+	case err == nil && n < len(b):
+		return n, io.EOF
 	}
-	return len(b), nil
+	return n, err
 }
 
 // WriteAt writes b to f at off, as f.WriteAt does; with direct I/O, b,
 // off and len(b) are aligned.
 func (r *AIO) WriteAt(f *os.File, b []byte, off int64) (int, error) {
-	if r == nil || len(b) == 0 {
+	n, ok, err := r.do(f, iocbCmdPwrite, b, off)
+	switch {
+	case !ok:
 		return f.WriteAt(b, off)
+	case err == nil && n < len(b):
+		// Short, as pwrite(2) may be; os.File.WriteAt would go on.
+		m, err := f.WriteAt(b[n:], off+int64(n))
+		return n + m, err
 	}
-	op, ok := r.submit(f, iocbCmdPwrite, b, off)
+	return n, err
+}
+
+// do runs one I/O through AIO and waits for it; ok is false when AIO did
+// not take it (nil r, nothing to do, the queue full, the kernel refusing).
+func (r *AIO) do(f *os.File, cmd uint16, b []byte, off int64) (n int, ok bool, err error) {
+	if r == nil || len(b) == 0 {
+		return 0, false, nil
+	}
+	op, ok := r.submit(f, cmd, b, off)
 	if !ok {
-		return f.WriteAt(b, off)
+		return 0, false, nil
 	}
 	<-op.done
-	switch {
-	case op.res < 0:
-		return 0, &os.PathError{Op: "write", Path: f.Name(), Err: unix.Errno(-op.res)}
-	case op.res < int64(len(b)):
-		// As pwrite(2) may; os.File.WriteAt would go on, so do that.
-		n, err := f.WriteAt(b[op.res:], off+op.res)
-		return int(op.res) + n, err
+	if op.res < 0 {
+		name := "read"
+		if cmd == iocbCmdPwrite {
+			name = "write"
+		}
+		return 0, true, &os.PathError{Op: name, Path: f.Name(), Err: unix.Errno(-op.res)}
 	}
-	return len(b), nil
+	return int(op.res), true, nil
 }
 
 // submit hands one I/O to the kernel; false when it did not take it.

@@ -74,6 +74,11 @@ func TestAIOReadsAt(t *testing.T) {
 	if got := r.done.Load(); got < 64 {
 		t.Fatalf("AIO completed %d of the 64 reads (the rest fell back to pread)", got)
 	}
+	// The reaper waits in the network poller only while the eventfd is
+	// non-blocking.
+	if fl, err := unix.FcntlInt(r.efd.Fd(), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK == 0 {
+		t.Fatalf("eventfd flags %#x, %v: not non-blocking", fl, err)
+	}
 	b := Buf(2 * Align)
 	if n, err := r.ReadAt(f, b, size-Align); n != Align || err != io.EOF {
 		t.Fatalf("read across the end = %d, %v; want %d, io.EOF", n, err, Align)

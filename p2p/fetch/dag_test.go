@@ -63,9 +63,9 @@ func TestAheadFor(t *testing.T) {
 	}
 }
 
-// TestLoadQueue: next hands out the blocks in order, and drain frees
-// every block still queued.
-func TestLoadQueue(t *testing.T) {
+// TestDrain: after the stream took some blocks, drain waits for the rest
+// and frees each.
+func TestDrain(t *testing.T) {
 	in := make(chan chan loaded, 8)
 	freed := 0
 	for i := range 4 {
@@ -74,18 +74,17 @@ func TestLoadQueue(t *testing.T) {
 		in <- lc
 	}
 	close(in)
-	q := &loadQueue{in: in}
 	for i := range 2 {
-		if l, ok := q.next(); !ok || l.data[0] != byte(i) {
-			t.Fatalf("next = %v, %v; want block %d", l.data, ok, i)
+		if l := <-<-in; l.data[0] != byte(i) {
+			t.Fatalf("block %d = %v", i, l.data)
 		}
 	}
-	q.drain()
+	drain(in)
 	if freed != 2 {
 		t.Fatalf("drain freed %d blocks, want 2 (2 and 3)", freed)
 	}
-	if _, ok := q.next(); ok {
-		t.Fatal("next after the last block = true")
+	if _, ok := <-in; ok {
+		t.Fatal("a block left after drain")
 	}
 }
 

@@ -872,7 +872,7 @@ func (ck *checker) run() {
 // verify checks one or two jobs' frames: through Options.Check where it
 // takes them, the rest by hash, two together if two.
 func (ck *checker) verify(jobs []checkJob) (errs [2]error) {
-	var rest []int
+	rest := make([]int, 0, 2) // on the stack: no allocation per block
 	for i, j := range jobs {
 		if j.fr.Type != FrameBlock {
 			continue

@@ -457,16 +457,13 @@ func (ss *serverStream) list(ctx context.Context, req Request) error {
 		hs = ss.s.cfg.Haves.Lookup(req.Root)
 		hs.Asked()
 	}
-	loads := &loadQueue{in: ss.readAhead(ctx, want, idx, hs, aheadFor(int(ss.s.listing.Load())))}
+	loads := ss.readAhead(ctx, want, idx, hs, aheadFor(int(ss.s.listing.Load())))
 	defer func() {
 		cancel()
-		loads.drain() // wait for the reads to end
+		drain(loads) // wait for the reads to end
 	}()
-	for {
-		l, ok := loads.next()
-		if !ok {
-			break
-		}
+	for lc := range loads {
+		l := <-lc
 		if l.err != nil {
 			l.free()
 			return l.err
@@ -520,28 +517,10 @@ type loaded struct {
 	unchecked bool
 }
 
-// loadQueue hands out readAhead's blocks in order.
-type loadQueue struct {
-	in <-chan chan loaded
-}
-
-// next returns the next block once read; false after the last.
-func (q *loadQueue) next() (loaded, bool) {
-	lc, ok := <-q.in
-	if !ok {
-		return loaded{}, false
-	}
-	return <-lc, true
-}
-
-// drain waits for every read still running and frees its block.
-func (q *loadQueue) drain() {
-	for {
-		l, ok := q.next()
-		if !ok {
-			return
-		}
-		l.free()
+// drain waits for every read of loads still running and frees its block.
+func drain(loads <-chan chan loaded) {
+	for lc := range loads {
+		(<-lc).free()
 	}
 }
 
@@ -563,7 +542,7 @@ type pairWait struct {
 	done chan struct{} // closed once l is checked
 }
 
-// pairWait is how long a block read waits for a partner before it is
+// pairWaitFor is how long a block read waits for a partner before it is
 // checked alone: a little more than a direct read of a 1 MiB block takes
 // on the disks measured (about 1 ms), and far less than sending it.
 const pairWaitFor = 2 * time.Millisecond

@@ -40,16 +40,16 @@ func newBatchTLS(id protocol.ID, key ic.PrivKey, muxers []tptu.StreamMuxer) (sec
 
 func (t batchTLS) SecureInbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
 	bc := &batchConn{Conn: insecure}
-	sc, err := t.Transport.SecureInbound(ctx, bc, p)
-	if err != nil {
-		return nil, err
-	}
-	return &batchSecureConn{SecureConn: sc, bc: bc}, nil
+	return bc.secured(t.Transport.SecureInbound(ctx, bc, p))
 }
 
 func (t batchTLS) SecureOutbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
 	bc := &batchConn{Conn: insecure}
-	sc, err := t.Transport.SecureOutbound(ctx, bc, p)
+	return bc.secured(t.Transport.SecureOutbound(ctx, bc, p))
+}
+
+// secured wraps sc, the TLS connection over bc, so that its Writes gather.
+func (bc *batchConn) secured(sc sec.SecureConn, err error) (sec.SecureConn, error) {
 	if err != nil {
 		return nil, err
 	}
