@@ -82,9 +82,15 @@ func ReadResident(r io.ReaderAt, size int64) (*File, error) {
 		return nil, err
 	}
 	f.data = data
+	f.owned = true
 	f.setCloser(release)
 	return f, nil
 }
+
+// Owned reports whether TensorData returns slices of a private copy of the
+// file that the caller may rearrange (OpenResident, ReadResident), rather
+// than of a read-only mapping or of bytes someone else holds.
+func (f *File) Owned() bool { return f.owned }
 
 // ReadBytes parses a GGUF file held in memory. Tensor data returned by
 // TensorData aliases b.

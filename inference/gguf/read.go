@@ -66,6 +66,7 @@ type File struct {
 	tensorIndex map[string]int
 	r           io.ReaderAt
 	data        []byte // whole file when memory-mapped or read into memory
+	owned       bool   // data is a private copy (ReadResident): see Owned
 	closer      func() error
 	cleanup     runtime.Cleanup
 	headerOnly  bool // read by ReadHeader: no tensor data

@@ -190,6 +190,11 @@ func (m *Model) matrix(f *gguf.File, name string, rows, cols int) (*tensor.Matri
 	if err != nil {
 		return nil, fmt.Errorf("llama: tensor %s: %w", name, err)
 	}
+	if f.Owned() {
+		// Q4_0 rows in tiles where the CPU has their kernels: the copy is
+		// the model's own (see tensor.Matrix.Interleave).
+		mat.Interleave()
+	}
 	return mat, nil
 }
 

@@ -354,6 +354,11 @@ func dotRow(t Type, w []byte, a *act) float32 {
 		nb := len(a.d)
 		_ = w[nb*q40B-1]
 		_ = a.c[nb-1]
+		if useInter {
+			var o [1]float32
+			q40Seq(o[:], w[:nb*q40B], nb*q40B, a)
+			return o[0]
+		}
 		n4 := nb &^ 3
 		if n4 == 0 || len(a.qp) != n4*qk {
 			return dotQ40(&w[0], &a.qs[0], &a.d[0], &a.c[0], nb)
@@ -402,8 +407,15 @@ func dotRowLegacy(t Type, w []byte, a *act) float32 {
 }
 
 func matVecRows(out []float32, m *Matrix, a *act, lo, hi int) {
+	if lo = matVecInter(out, m, a, lo, hi); lo >= hi {
+		return
+	}
 	if !useAsm || m.Cols == 0 {
 		matVecRowsGo(out, m, a, lo, hi)
+		return
+	}
+	if m.Type == Q4_0 && useInter {
+		matVecQ40Seq(out, m, a, lo, hi)
 		return
 	}
 	if m.Type == Q4_0 && matVecQ40Rows(out, m, a, lo, hi) ||

@@ -36,6 +36,7 @@ type lanePack struct {
 	x []int8
 	d []float32
 	c []float32
+	o []int32 // 8*sum of the block's quantized values (c before the scale)
 }
 
 var lanePool = sync.Pool{New: func() any { return new(lanePack) }}
@@ -49,6 +50,7 @@ func (p *lanePack) pack(x []float32, n, cols int, wide bool) int {
 	p.x = grow(p.x, groups*nb*laneW*qk)
 	p.d = grow(p.d, groups*nb*laneW)
 	p.c = grow(p.c, groups*nb*laneW)
+	p.o = grow(p.o, groups*nb*laneW)
 	parallelFor(groups*laneW, laneW, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
 			p.packOne(x, j, n, nb, cols, wide)
@@ -77,6 +79,7 @@ func (p *lanePack) packOne(x []float32, j, n, nb, cols int, wide bool) {
 		}
 		p.d[base+b*laneW+l] = d[0]
 		p.c[base+b*laneW+l] = 8 * d[0] * float32(s)
+		p.o[base+b*laneW+l] = 8 * s
 		for k := range qk / 4 {
 			x32[laneAt(wide, base, b, k, l)] = q32[k]
 		}
@@ -115,6 +118,10 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 		clear(out)
 		return
 	}
+	if m.inter > 0 {
+		matMulInter(out, m, x, n)
+		return
+	}
 	kern := laneKernel(m.Type)
 	if kern == nil || n == 1 {
 		MatMulEach(out, m, x, n)
@@ -129,7 +136,7 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 		for r0 := lo; r0 < hi; r0 += laneRows {
 			r1 := min(hi, r0+laneRows)
 			for g := range groups {
-				kern(m.Data[r0*rb:r1*rb], rb, r1-r0, p.x[g*nb*laneW*qk:(g+1)*nb*laneW*qk], p.d[g*nb*laneW:(g+1)*nb*laneW], p.c[g*nb*laneW:(g+1)*nb*laneW], nb, o[:(r1-r0)*laneW])
+				kern(m.Data[r0*rb:r1*rb], rb, r1-r0, p, g, nb, o[:(r1-r0)*laneW])
 				scatterLanes(out, m.Rows, o[:(r1-r0)*laneW], r0, g, n)
 			}
 		}
@@ -197,6 +204,10 @@ func MatMulEach(out []float32, m *Matrix, x []float32, n int) {
 		clear(out)
 		return
 	}
+	if m.inter > 0 {
+		matMulInter(out, m, x, n)
+		return
+	}
 	matVecEach(out, m, x, n)
 }
 
@@ -228,6 +239,12 @@ func matVecEach(out []float32, m *Matrix, x []float32, n int) {
 	eachPool.Put(ap)
 }
 
-// laneFunc computes rows weight rows (w, rb bytes each) against one lane
-// group (x, d, c of nb blocks): out[r*8+j] is row r times vector j.
-type laneFunc func(w []byte, rb, rows int, x []int8, d []float32, c []float32, nb int, out []float32)
+// laneFunc computes rows weight rows (w, rb bytes each) against lane group
+// g of p (nb blocks): out[r*8+j] is row r times vector j.
+type laneFunc func(w []byte, rb, rows int, p *lanePack, g, nb int, out []float32)
+
+// group returns lane group g's slices of p (nb blocks).
+func (p *lanePack) group(g, nb int) (x []int8, d, c []float32, o []int32) {
+	n := nb * laneW
+	return p.x[g*n*qk : (g+1)*n*qk], p.d[g*n : (g+1)*n], p.c[g*n : (g+1)*n], p.o[g*n : (g+1)*n]
+}

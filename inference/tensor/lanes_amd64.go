@@ -22,6 +22,8 @@ func laneKernel(t Type) laneFunc {
 	switch {
 	case !useAsm || t != Q4_0:
 		return nil
+	case useInter:
+		return lanesQ40Seq
 	case useVNNI:
 		return lanesQ40VNNI
 	}
@@ -31,16 +33,26 @@ func laneKernel(t Type) laneFunc {
 // laneWide reports whether the lane kernel of t on this CPU takes the
 // wide layout: Q4_0's AVX-512 one, whose 512-bit registers hold two
 // four-byte groups of each of the eight vectors.
-func laneWide(t Type) bool { return useAsm && useVNNI && t == Q4_0 }
+func laneWide(t Type) bool { return useAsm && useVNNI && !useInter && t == Q4_0 }
 
-func lanesQ40AVX(w []byte, rb, rows int, x []int8, d []float32, c []float32, nb int, out []float32) {
+func lanesQ40AVX(w []byte, rb, rows int, p *lanePack, g, nb int, out []float32) {
+	x, d, c, _ := p.group(g, nb)
 	laneBounds(Q4_0, w, rb, rows, x, d, c, nb, out)
 	q40Lanes8ExactAVX(&w[0], rb, rows, &x[0], &d[0], &c[0], nb, &out[0])
 }
 
-func lanesQ40VNNI(w []byte, rb, rows int, x []int8, d []float32, c []float32, nb int, out []float32) {
+func lanesQ40VNNI(w []byte, rb, rows int, p *lanePack, g, nb int, out []float32) {
+	x, d, c, _ := p.group(g, nb)
 	laneBounds(Q4_0, w, rb, rows, x, d, c, nb, out)
 	q40Lanes8ExactZ(&w[0], rb, rows, &x[0], &d[0], &c[0], nb, &out[0])
+}
+
+// lanesQ40Seq is the lane kernel in the tile kernels' order (useInter).
+func lanesQ40Seq(w []byte, rb, rows int, p *lanePack, g, nb int, out []float32) {
+	x, d, c, o := p.group(g, nb)
+	laneBounds(Q4_0, w, rb, rows, x, d, c, nb, out)
+	_ = o[nb*laneW-1]
+	q40SeqLanes(&w[0], rb, rows, &x[0], &d[0], &o[0], nb, &out[0])
 }
 
 // laneBounds checks the bounds the assembly relies on.

@@ -29,35 +29,64 @@ func q8Ref(x []float32) []float64 {
 // dequantization: for the lane types exactly up to float rounding (the
 // activation quantized to Q8_0 as the kernels do), for the others within
 // the activation quantization's error; and against MatVec of each vector.
-// On a CPU with AVX512-VNNI the AVX2 kernels run too.
+// Every kernel set the CPU can run is checked (kernelSets).
 func TestMatMulBatch(t *testing.T) {
-	variants := []bool{useVNNI}
-	if useVNNI {
-		variants = append(variants, false)
-	}
 	t.Run("one worker", func(t *testing.T) {
 		// parallelFor hands a single worker every row at once.
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-		checkMatMulBatch(t, useVNNI, Q4_0, 100, 512)
+		checkMatMulBatch(t, kernelSets()[0], Q4_0, 100, 512)
 	})
-	for _, vnni := range variants {
+	for _, ks := range kernelSets() {
 		for _, typ := range laneTestTypes {
-			t.Run(fmt.Sprintf("%v/vnni=%v", typ, vnni), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%v/%v", typ, ks), func(t *testing.T) {
 				for _, cols := range []int{256, 512} {
-					checkMatMulBatch(t, vnni, typ, 67, cols)
+					checkMatMulBatch(t, ks, typ, 67, cols)
 				}
 				if typ.BlockElems() == qk {
-					checkMatMulBatch(t, vnni, typ, 32, 64)
+					checkMatMulBatch(t, ks, typ, 32, 64)
 				}
 			})
 		}
 	}
 }
 
-func checkMatMulBatch(t *testing.T, vnni bool, typ Type, rows, cols int) {
-	saved := useVNNI
-	useVNNI = vnni
-	defer func() { useVNNI = saved }()
+// kernelSet is a choice of int8 kernels a CPU may run: with AVX-512
+// VNNI or AVX2 only, and Q4_0 in the tile kernels' order or the pair
+// kernels'.
+type kernelSet struct{ vnni, inter bool }
+
+func (k kernelSet) String() string {
+	switch {
+	case k.inter:
+		return "inter"
+	case k.vnni:
+		return "vnni"
+	}
+	return "avx2"
+}
+
+// kernelSets lists the kernel sets this CPU can run, its own first.
+func kernelSets() []kernelSet {
+	sets := []kernelSet{{useVNNI, useInter}}
+	if useInter {
+		sets = append(sets, kernelSet{true, false})
+	}
+	if useVNNI {
+		sets = append(sets, kernelSet{false, false})
+	}
+	return sets
+}
+
+// use selects the kernel set k; the returned function restores the CPU's
+// own.
+func (k kernelSet) use() func() {
+	v, i := useVNNI, useInter
+	useVNNI, useInter = k.vnni, k.inter
+	return func() { useVNNI, useInter = v, i }
+}
+
+func checkMatMulBatch(t *testing.T, ks kernelSet, typ Type, rows, cols int) {
+	defer ks.use()()
 	r := rand.New(rand.NewPCG(3, uint64(typ)))
 	m, w := quantMatrix(t, r, typ, rows, cols)
 	kern := laneKernel(typ)
@@ -141,20 +170,19 @@ func BenchmarkLaneKernel(b *testing.B) {
 		var a act
 		a.prepare(typ, x[:cols])
 		out := make([]float32, rows*laneW)
-		for _, vnni := range []bool{false, true} {
-			saved := useVNNI
-			useVNNI = vnni
+		for _, ks := range kernelSets() {
+			restore := ks.use()
 			kern := laneKernel(typ)
 			var p lanePack
 			p.pack(x, laneW, cols, laneWide(typ)) // in the kernel's layout
-			useVNNI = saved
+			restore()
 			if kern == nil {
 				continue
 			}
-			b.Run(fmt.Sprintf("%v/lanes/vnni=%v", typ, vnni), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%v/lanes/%v", typ, ks), func(b *testing.B) {
 				cpu0 := processCPU()
 				for b.Loop() {
-					kern(m.Data, m.rowBytes(), rows, p.x, p.d, p.c, nb, out)
+					kern(m.Data, m.rowBytes(), rows, &p, 0, nb, out)
 				}
 				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb*laneW), "cpu-ns/block-vec")
 			})
@@ -180,21 +208,20 @@ func BenchmarkLaneKernelDRAM(b *testing.B) {
 	var a act
 	a.prepare(typ, x[:cols])
 	out := make([]float32, rows*laneW)
-	for _, vnni := range []bool{false, true} {
-		saved := useVNNI
-		useVNNI = vnni
+	for _, ks := range kernelSets() {
+		restore := ks.use()
 		kern := laneKernel(typ)
 		var p lanePack
 		p.pack(x, laneW, cols, laneWide(typ)) // in the kernel's layout
-		useVNNI = saved
-		b.Run(fmt.Sprintf("%v/lanes/vnni=%v", typ, vnni), func(b *testing.B) {
+		restore()
+		b.Run(fmt.Sprintf("%v/lanes/%v", typ, ks), func(b *testing.B) {
 			cpu0 := processCPU()
 			i := 0
 			for b.Loop() {
 				m := ms[i%len(ms)]
 				i++
 				for r := 0; r < rows; r += laneRows {
-					kern(m.Data[r*m.rowBytes():], m.rowBytes(), laneRows, p.x, p.d, p.c, nb, out)
+					kern(m.Data[r*m.rowBytes():], m.rowBytes(), laneRows, &p, 0, nb, out)
 				}
 			}
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*rows*nb*laneW), "cpu-ns/block-vec")
@@ -240,15 +267,9 @@ func TestMatMulEach(t *testing.T) {
 // widths of whole groups of four blocks, with a remainder, and below four
 // blocks.
 func TestMatMulBatchExactQ40(t *testing.T) {
-	variants := []bool{useVNNI}
-	if useVNNI {
-		variants = append(variants, false)
-	}
-	for _, vnni := range variants {
-		t.Run(fmt.Sprintf("vnni=%v", vnni), func(t *testing.T) {
-			saved := useVNNI
-			useVNNI = vnni
-			defer func() { useVNNI = saved }()
+	for _, ks := range kernelSets() {
+		t.Run(ks.String(), func(t *testing.T) {
+			defer ks.use()()
 			r := rand.New(rand.NewPCG(7, 7))
 			for _, cols := range []int{32, 64, 96, 128, 160, 224, 2048, 2080} {
 				const rows = 37
@@ -285,16 +306,10 @@ func TestMatMulBatchExactQ40(t *testing.T) {
 // chunks). On a CPU with AVX512-VNNI the AVX2 kernels run too
 // (TestAVX512MatchesAVX2 holds the two to the same bits).
 func TestMatMulPrompt(t *testing.T) {
-	variants := []bool{useVNNI}
-	if useVNNI {
-		variants = append(variants, false)
-	}
 	for _, typ := range []Type{Q8_0, Q4_K} {
-		for _, vnni := range variants {
-			t.Run(fmt.Sprintf("%v/vnni=%v", typ, vnni), func(t *testing.T) {
-				saved := useVNNI
-				useVNNI = vnni
-				defer func() { useVNNI = saved }()
+		for _, ks := range kernelSets() {
+			t.Run(fmt.Sprintf("%v/%v", typ, ks), func(t *testing.T) {
+				defer ks.use()()
 				shapes := [][2]int{{37, 64}, {40, 32}, {67, 512}, {3, 96}}
 				if typ == Q4_K {
 					shapes = [][2]int{{37, 256}, {40, 512}, {3, 768}}

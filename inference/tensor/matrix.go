@@ -8,11 +8,13 @@ import (
 
 // Matrix is a row-major matrix stored in a GGML type: row r is
 // Data[r*rowBytes:(r+1)*rowBytes]. In GGUF terms ne[0] = Cols, ne[1] = Rows.
-// Data is only read, so it may be a view of a memory-mapped file.
+// Data is only read, so it may be a view of a memory-mapped file; only
+// Interleave, called by the owner of Data, rearranges it.
 type Matrix struct {
 	Type       Type
 	Rows, Cols int
 	Data       []byte
+	inter      int // rows [0, inter) are in tiles (interleave.go)
 }
 
 // NewMatrix checks that data holds exactly rows rows of cols elements of type
@@ -37,9 +39,15 @@ func NewMatrix(t Type, rows, cols int, data []byte) (*Matrix, error) {
 // rowBytes is the size of one row; the matrix is assumed valid.
 func (m *Matrix) rowBytes() int { return m.Cols / m.Type.BlockElems() * m.Type.BlockBytes() }
 
-// RowData returns the bytes of row r.
+// RowData returns the bytes of row r in the GGUF layout: a view of Data,
+// or for an interleaved row a copy gathered from its tile.
 func (m *Matrix) RowData(r int) []byte {
 	rb := m.rowBytes()
+	if r < m.inter {
+		row := make([]byte, rb)
+		interRow(row, m.Data, r, rb)
+		return row
+	}
 	return m.Data[r*rb : (r+1)*rb : (r+1)*rb]
 }
 

@@ -28,7 +28,7 @@ func MatVec(out []float32, m *Matrix, x []float32) {
 	a := actPool.Get().(*act)
 	a.prepare(m.Type, x)
 	rb := m.rowBytes()
-	parallelFor(m.Rows, chunkRows(m.Rows, rb, workers()), func(lo, hi int) {
+	parallelFor(m.Rows, m.interChunk(chunkRows(m.Rows, rb, workers())), func(lo, hi int) {
 		matVecRows(out, m, a, lo, hi)
 	})
 	actPool.Put(a)
@@ -85,7 +85,7 @@ func MatVecs(outs [][]float32, ms []*Matrix, x []float32) {
 			a.prepare(m.Type, x)
 			f.acts[i], f.own[i] = a, true
 		}
-		f.chunk[i] = chunkRows(m.Rows, m.rowBytes(), w)
+		f.chunk[i] = m.interChunk(chunkRows(m.Rows, m.rowBytes(), w))
 		f.first[i] = total
 		total += (m.Rows + f.chunk[i] - 1) / f.chunk[i]
 	}
@@ -218,6 +218,10 @@ func MatMul(out []float32, m *Matrix, x []float32, n int) {
 	}
 	if n == 1 {
 		MatVec(out, m, x)
+		return
+	}
+	if m.inter > 0 {
+		matMulInter(out, m, x, n)
 		return
 	}
 	// The lane kernels give each vector MatVec's result bit for bit, so
