@@ -198,11 +198,51 @@ DATA seqGather<>+48(SB)/8, $0
 DATA seqGather<>+56(SB)/8, $0
 GLOBL seqGather<>(SB), RODATA|NOPTR, $64
 
+// SEQBLK: the group of four blocks at src against the activation at DI
+// (scales DX, offset terms R8): the blocks' scales times the activation's
+// into xsc, their exact int32 sums of (q-8)*x, in block order, converted
+// and scaled, into xsum (the low lanes of sum); w, hi and t are
+// clobbered. A register appears under each width it is used at.
+#define SEQBLK(src, sc, xsc, w, yw, xw, hi, sum, xsum, t) \
+	VPERMW (src), Z12, sc \
+	VCVTPH2PS xsc, xsc \
+	VMULPS (DX), xsc, xsc \
+	VMOVDQU 2(src), xw \
+	VINSERTI32X4 $1, 20(src), yw, yw \
+	VINSERTI32X4 $2, 38(src), w, w \
+	VINSERTI32X4 $3, 56(src), w, w \
+	VPSRLW $4, w, hi \
+	VPANDD Z14, w, w \
+	VPANDD Z14, hi, hi \
+	VPXORD sum, sum, sum \
+	VPDPBUSD (DI), w, sum \
+	VPDPBUSD 64(DI), hi, sum \
+	VPSHUFD $0x4e, sum, t \
+	VPADDD t, sum, sum \
+	VPSHUFD $0xb1, sum, t \
+	VPADDD t, sum, sum \
+	VPERMD sum, Z13, sum \
+	VPSUBD (R8), xsum, xsum \
+	VCVTDQ2PS xsum, xsum \
+	VMULPS xsc, xsum, xsum
+
+// SEQADD(v, acc, t): the four products in v added to acc one by one.
+#define SEQADD(v, acc, t) \
+	VADDSS v, acc, acc \
+	VMOVSHDUP v, t \
+	VADDSS t, acc, acc \
+	VMOVHLPS v, v, t \
+	VADDSS t, acc, acc \
+	VPERMILPS $0xff, v, t \
+	VADDSS t, acc, acc
+
 // func q40SeqRows(w *byte, rb, rows int, qz *int8, d *float32, o *int32, ng int, out *float32)
 // For each of rows rows (rb bytes apart), the sum over its first 4*ng
 // blocks against the activation in quad layout (prepareQ40) into out.
 // The four block sums of a group come out of one register's 128-bit lanes
-// and are added to the row's sum one by one.
+// and are added to the row's sum one by one. (Two rows side by side, so
+// that two chains of additions overlap, took 1.6 times as long: two
+// streams a core starve the prefetchers.)
 TEXT ·q40SeqRows(SB), NOSPLIT, $0-64
 	MOVQ w+0(FP), R10
 	MOVQ rows+16(FP), BX
@@ -218,36 +258,10 @@ sqrow:
 	MOVQ ng+48(FP), CX
 	VXORPS X0, X0, X0
 sqgrp:
-	PREFETCHT0 1024(SI)
-	PREFETCHT0 1088(SI)
-	VPERMW (SI), Z12, Z10
-	VCVTPH2PS X10, X10
-	VMULPS (DX), X10, X10
-	VMOVDQU 2(SI), X3
-	VINSERTI32X4 $1, 20(SI), Y3, Y3
-	VINSERTI32X4 $2, 38(SI), Z3, Z3
-	VINSERTI32X4 $3, 56(SI), Z3, Z3
-	VPSRLW $4, Z3, Z4
-	VPANDD Z14, Z3, Z3
-	VPANDD Z14, Z4, Z4
-	VPXORD Z2, Z2, Z2
-	VPDPBUSD (DI), Z3, Z2
-	VPDPBUSD 64(DI), Z4, Z2
-	VPSHUFD $0x4e, Z2, Z5
-	VPADDD Z5, Z2, Z2
-	VPSHUFD $0xb1, Z2, Z5
-	VPADDD Z5, Z2, Z2
-	VPERMD Z2, Z13, Z2
-	VPSUBD (R8), X2, X2
-	VCVTDQ2PS X2, X2
-	VMULPS X10, X2, X2
-	VADDSS X2, X0, X0
-	VMOVSHDUP X2, X5
-	VADDSS X5, X0, X0
-	VMOVHLPS X2, X2, X5
-	VADDSS X5, X0, X0
-	VPERMILPS $0xff, X2, X5
-	VADDSS X5, X0, X0
+	PREFETCHT0 4096(SI)
+	PREFETCHT0 4160(SI)
+	SEQBLK(SI, Z10, X10, Z3, Y3, X3, Z4, Z2, X2, Z5)
+	SEQADD(X2, X0, X5)
 	ADDQ $72, SI
 	ADDQ $128, DI
 	ADDQ $16, DX
