@@ -1,6 +1,9 @@
 package tensor
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // Interleaved Q4_0 rows. A matrix held in memory it owns may have its Q4_0
 // rows rearranged in tiles of interTile rows, block by block (see
@@ -59,14 +62,16 @@ func (m *Matrix) Interleaved() int { return m.inter }
 // interleaveTile writes the sixteen plain rows src (rb bytes each) to dst
 // as a tile.
 func interleaveTile(dst, src []byte, rb int) {
+	le := binary.LittleEndian
 	for b := range rb / q40B {
 		out := dst[b*interBlockBytes : (b+1)*interBlockBytes]
 		for r := range interTile {
 			blk := src[r*rb+b*q40B : r*rb+(b+1)*q40B]
-			copy(out[2*r:2*r+2], blk[:2])
-			for p := range 4 {
-				copy(out[32+64*p+4*r:32+64*p+4*r+4], blk[2+4*p:6+4*p])
-			}
+			le.PutUint16(out[2*r:], le.Uint16(blk))
+			le.PutUint32(out[32+4*r:], le.Uint32(blk[2:]))
+			le.PutUint32(out[96+4*r:], le.Uint32(blk[6:]))
+			le.PutUint32(out[160+4*r:], le.Uint32(blk[10:]))
+			le.PutUint32(out[224+4*r:], le.Uint32(blk[14:]))
 		}
 	}
 }
