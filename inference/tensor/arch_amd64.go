@@ -12,7 +12,7 @@ import (
 // them every kernel is the pure-Go one.
 var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA && hasF16C()
 
-// useVNNI selects the AVX-512 VNNI builds of the Q8_0 and Q4_0 kernels
+// useVNNI selects the AVX-512 VNNI builds of the Q8_0, Q4_K and Q6_K kernels
 // (kernels_vnni_amd64.s): the same int32 block sums in fewer instructions.
 var useVNNI = useAsm && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL
 
@@ -56,7 +56,7 @@ func dotQ80AVX(w *byte, qs *int8, d *float32, nb int) float32
 func dotQ40PairAVX(w *byte, qp *int8, d, c *float32, nb int) float32
 
 // prepareQ40 lays the activation of each group of four blocks out for
-// dotQ40Pair and dotQ40QuadZ: the first halves y_b[0:16] of the four
+// dotQ40Pair and q40SeqRows: the first halves y_b[0:16] of the four
 // blocks, then their second halves y_b[16:32].
 func prepareQ40(a *act) {
 	if !useAsm {
@@ -72,19 +72,6 @@ func prepareQ40(a *act) {
 		}
 	}
 }
-
-// useQuadZ selects dotQ40QuadZ, which needs AVX-512BW's VPERMW.
-var useQuadZ = useVNNI && cpu.X86.HasAVX512BW
-
-// dotQ40QuadZ is dotQ40PairVNNI in 512-bit registers, the same bits.
-//
-//go:noescape
-func dotQ40QuadZ(w *byte, qz *int8, d, c *float32, nb int) float32
-
-// dotQ40QuadZRows is dotQ40QuadZ of rows rows rb bytes apart.
-//
-//go:noescape
-func dotQ40QuadZRows(w *byte, rb, rows int, qz *int8, d, c *float32, nb int, out *float32)
 
 //go:noescape
 func dotF16RowsAVX(w *byte, rb, rows int, x *float32, n int, out *float32)
@@ -130,22 +117,6 @@ func matVecF16Rows(out []float32, m *Matrix, a *act, lo, hi int) bool {
 	return true
 }
 
-// matVecQ40Rows does rows lo..hi of a Q4_0 MatVec in one dotQ40QuadZRows
-// call where it applies (whole groups of four blocks) and reports whether
-// it did: the per-row calls cost 7% of a decode step.
-func matVecQ40Rows(out []float32, m *Matrix, a *act, lo, hi int) bool {
-	nb := len(a.d)
-	if !useVNNI || !useQuadZ || nb%4 != 0 || len(a.qp) != nb*qk || hi <= lo {
-		return false
-	}
-	rb := m.rowBytes()
-	w := m.Data[lo*rb : hi*rb]
-	o := out[lo:hi]
-	_ = a.c[nb-1]
-	dotQ40QuadZRows(&w[0], rb, hi-lo, &a.qp[0], &a.d[0], &a.c[0], nb, &o[0])
-	return true
-}
-
 //go:noescape
 func dotQ40AVX(w *byte, qs *int8, d, c *float32, nb int) float32
 
@@ -153,16 +124,7 @@ func dotQ40AVX(w *byte, qs *int8, d, c *float32, nb int) float32
 func dotQ80VNNI(w *byte, qs *int8, d *float32, nb int) float32
 
 //go:noescape
-func dotQ40VNNI(w *byte, qs *int8, d, c *float32, nb int) float32
-
-//go:noescape
-func dotQ40PairVNNI(w *byte, qp *int8, d, c *float32, nb int) float32
-
-//go:noescape
 func dotQ80x4VNNI(w *byte, qs *int8, di *float32, nb, qstride int, out *float32)
-
-//go:noescape
-func dotQ40x4VNNI(w *byte, qs *int8, di, ci *float32, nb, qstride int, out *float32)
 
 //go:noescape
 func dotQ4Kx4VNNI(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, out *float32)
@@ -195,20 +157,11 @@ func dotQ80(w *byte, qs *int8, d *float32, nb int) float32 {
 	return dotQ80AVX(w, qs, d, nb)
 }
 
-func dotQ40(w *byte, qs *int8, d, c *float32, nb int) float32 {
-	if useVNNI {
-		return dotQ40VNNI(w, qs, d, c, nb)
-	}
-	return dotQ40AVX(w, qs, d, c, nb)
-}
+// Q4_0 in the pair order is AVX2 only: with VNNI the tile order's
+// kernels run (useInter).
+func dotQ40(w *byte, qs *int8, d, c *float32, nb int) float32 { return dotQ40AVX(w, qs, d, c, nb) }
 
 func dotQ40Pair(w *byte, qp *int8, d, c *float32, nb int) float32 {
-	if useVNNI && useQuadZ {
-		return dotQ40QuadZ(w, qp, d, c, nb)
-	}
-	if useVNNI {
-		return dotQ40PairVNNI(w, qp, d, c, nb)
-	}
 	return dotQ40PairAVX(w, qp, d, c, nb)
 }
 
@@ -218,14 +171,6 @@ func dotQ80x4(w *byte, qs *int8, di *float32, nb, qstride int, out *float32) {
 		return
 	}
 	dotQ80x4AVX(w, qs, di, nb, qstride, out)
-}
-
-func dotQ40x4(w *byte, qs *int8, di, ci *float32, nb, qstride int, out *float32) {
-	if useVNNI {
-		dotQ40x4VNNI(w, qs, di, ci, nb, qstride, out)
-		return
-	}
-	dotQ40x4AVX(w, qs, di, ci, nb, qstride, out)
 }
 
 func dot(a, b []float32) float32 {
@@ -418,8 +363,7 @@ func matVecRows(out []float32, m *Matrix, a *act, lo, hi int) {
 		matVecQ40Seq(out, m, a, lo, hi)
 		return
 	}
-	if m.Type == Q4_0 && matVecQ40Rows(out, m, a, lo, hi) ||
-		m.Type == F16 && matVecF16Rows(out, m, a, lo, hi) {
+	if m.Type == F16 && matVecF16Rows(out, m, a, lo, hi) {
 		return
 	}
 	rb := m.rowBytes()
@@ -460,9 +404,6 @@ func dotQ6Kx4AVX(w *byte, qs *int8, di *float32, bsi *int16, nb, qstride int, ou
 
 //go:noescape
 func dotQ80x4AVX(w *byte, qs *int8, di *float32, nb, qstride int, out *float32)
-
-//go:noescape
-func dotQ40x4AVX(w *byte, qs *int8, di, ci *float32, nb, qstride int, out *float32)
 
 // matMulRows computes rows [lo,hi) for vectors [j0,j1) (j0 a multiple of
 // four). The activations come from actBatch: vector j+1's buffers follow
@@ -507,7 +448,8 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 		for ; r < hi; r++ {
 			w := m.Data[r*rb : (r+1)*rb]
 			j := g
-			if ge-g == 4 && (float4 || m.Type == Q8_0 || m.Type == Q4_0 || m.Type == Q4_K || m.Type == Q5_K || m.Type == Q6_K) {
+			// (Q4_0 never comes here: MatMul runs its lane kernels.)
+			if ge-g == 4 && (float4 || m.Type == Q8_0 || m.Type == Q4_K || m.Type == Q5_K || m.Type == Q6_K) {
 				var o [4]float32
 				switch m.Type {
 				case Q4_K, Q5_K, Q6_K:
@@ -523,16 +465,11 @@ func matMulRows(out []float32, m *Matrix, bt *actBatch, j0, j1, lo, hi int) {
 					default:
 						dotQ6Kx4(&w[0], &acts[j].qs[0], &bt.di[g*nb], &bt.bsi[g*nb*16], nb, m.Cols, &o[0])
 					}
-				case Q8_0, Q4_0:
+				case Q8_0:
 					nb := m.Cols / qk
 					di := bt.di[g*nb : (g+4)*nb]
 					_ = acts[j+3].qs[m.Cols-1]
-					if m.Type == Q8_0 {
-						dotQ80x4(&w[0], &acts[j].qs[0], &di[0], nb, m.Cols, &o[0])
-					} else {
-						_ = bt.ci[(g+4)*nb-1]
-						dotQ40x4(&w[0], &acts[j].qs[0], &di[0], &bt.ci[g*nb], nb, m.Cols, &o[0])
-					}
+					dotQ80x4(&w[0], &acts[j].qs[0], &di[0], nb, m.Cols, &o[0])
 				default:
 					_ = acts[j+3].f[m.Cols-1]
 					dotFloatx4(m.Type, &w[0], &acts[j].f[0], m.Cols, m.Cols, &o[0])

@@ -34,9 +34,7 @@
 //     what makes their results match llama.cpp's.
 //   - Lane layout: eight Q8_0 activations interleaved four bytes at a time,
 //     so one 256-bit load holds the same four elements of all eight, one
-//     vector per 32-bit lane (lanes.go); the wide layout interleaves eight
-//     bytes at a time, so a 512-bit load holds two such groups (Q4_0's
-//     AVX-512 lane kernel).
+//     vector per 32-bit lane (lanes.go).
 //   - Tile: sixteen Q4_0 rows stored block by block, four weight bytes of
 //     each row side by side (interleave.go). Matrix.Interleave rearranges
 //     a resident model's Q4_0 rows in tiles where the CPU has AVX-512 VNNI
@@ -60,7 +58,7 @@
 // prefetchers. MatMul has its own kernels that take one weight row (two for
 // float types) against four vectors, so each weight is loaded and converted
 // once per four products. Where the CPU has AVX-512 VNNI (and AVX-512VL),
-// the Q8_0, Q4_0, Q4_K and Q6_K kernels run in builds that replace
+// the Q8_0, Q4_K and Q6_K kernels run in builds that replace
 // VPMADDUBSW+VPMADDWD by VPDPBUSD and VPMADDWD+VPADDD by VPDPWSSD
 // (kernels_vnni_amd64.s; both builds share kernels_int8_amd64.h and give
 // the same int32 sums, hence the same bits), and F16's MatMul takes four
@@ -80,11 +78,11 @@
 // rounding can turn a greedy token, so summation order matters there.
 //
 // MatMulBatch is the kernel of batched decode steps (a few vectors, one per
-// sequence): for Q4_0 on AVX2 (AVX512-VNNI on 512-bit registers where
-// present) its lane kernels (kernels_batch_amd64.s) broadcast each weight
-// block's 4-byte groups (8-byte pairs of them on AVX-512) against
-// activations in lane layout, so a block is loaded and expanded
-// once for eight vectors and the results come out one lane per vector;
+// sequence): for Q4_0 its lane kernels (kernels_batch_amd64.s on AVX2,
+// q40SeqLanes in the tile order) broadcast each weight block's 4-byte
+// groups against activations in lane layout, so a block is loaded and
+// expanded once for eight vectors and the results come out one lane per
+// vector (interleaved matrices take the tile kernel instead);
 // other types and CPUs get MatMulEach: MatVec of each vector, a cached
 // chunk of rows at a time, weights read once. Either way each vector's
 // results are MatVec's bit for bit (the lane kernels keep MatVec's float

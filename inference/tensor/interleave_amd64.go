@@ -2,11 +2,16 @@
 
 package tensor
 
-import "sync"
+import (
+	"sync"
 
-// useInter says Interleave rearranges Q4_0 matrices: the tile kernels need
-// AVX-512 VNNI and BW.
-var useInter = useQuadZ
+	"golang.org/x/sys/cpu"
+)
+
+// useInter selects the tile order's kernels for every Q4_0 product and
+// lets Interleave rearrange Q4_0 matrices: they need AVX-512 VNNI and BW
+// (VPERMW).
+var useInter = useVNNI && cpu.X86.HasAVX512BW
 
 //go:noescape
 func q40InterRows(w *byte, tiles int, qs *int8, d *float32, o *int32, nb int, out *float32)

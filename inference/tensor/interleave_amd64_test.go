@@ -73,7 +73,7 @@ func BenchmarkInterLanes(b *testing.B) {
 			restore := ks.use()
 			kern := laneKernel(Q4_0)
 			var p lanePack
-			p.pack(x, laneW, sh.cols, laneWide(Q4_0))
+			p.pack(x, laneW, sh.cols)
 			restore()
 			name := map[bool]string{true: "seq", false: "pair"}[ks.inter]
 			b.Run(fmt.Sprintf("%dx%d/%s", sh.rows, sh.cols, name), func(b *testing.B) {

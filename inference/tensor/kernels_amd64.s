@@ -8,7 +8,6 @@
 #define FN_Q80 ·dotQ80AVX
 #define FN_Q40 ·dotQ40AVX
 #define FN_Q80X4 ·dotQ80x4AVX
-#define FN_Q40X4 ·dotQ40x4AVX
 #define FN_Q40PAIR ·dotQ40PairAVX
 #define MADDW(s, m, acc) VPMADDWD s, m, m; VPADDD m, acc, acc
 #define FN_Q4K ·dotQ4KAVX

@@ -9,7 +9,9 @@
 // d must differ from the sources; DOTB2 may clobber u1 and u2, MADDW m.
 // The Q4_K and Q6_K row kernels are built only where FN_Q4K is defined
 // (AVX2): their one accumulator would chain VPDPWSSD's latency, which made
-// the VNNI build slower.
+// the VNNI build slower. The Q4_0 ones only where FN_Q40 is (AVX2): with
+// VNNI (and AVX-512BW) Q4_0 runs the tile order's kernels
+// (kernels_inter_amd64.s).
 // Both forms give the same int32 sums (the int16 intermediates of
 // VPMADDUBSW cannot saturate for Q8_0 activations in [-127, 127] against
 // Q4_0 nibbles or absolute Q8_0 weights), so the two builds return
@@ -116,6 +118,7 @@ q80done:
 	MOVSS X0, ret+32(FP)
 	RET
 
+#ifdef FN_Q40
 // Q4_0 block k: unsigned nibbles times the activation; the -8 offset is
 // applied once per block through the activation's precomputed 8*d*sum(q).
 // Y14 = 0x0f bytes, Y15 = int16 ones.
@@ -187,6 +190,7 @@ q40done:
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
 	RET
+#endif
 
 // func dotQ80x4AVX(w *byte, qs *int8, di *float32, nb, qstride int, out *float32)
 // One Q8_0 row against four Q8_0 activations (vector j's values at
@@ -257,76 +261,7 @@ q80x4done:
 	VZEROUPPER
 	RET
 
-// func dotQ40x4AVX(w *byte, qs *int8, di, ci *float32, nb, qstride int, out *float32)
-// One Q4_0 row against four Q8_0 activations; ci[4*b+j] = 8*d*sum(q) of
-// vector j's block b, interleaved like di.
-TEXT FN_Q40X4(SB), NOSPLIT, $0-56
-	MOVQ w+0(FP), SI
-	MOVQ qs+8(FP), DI
-	MOVQ di+16(FP), DX
-	MOVQ ci+24(FP), R12
-	MOVQ nb+32(FP), CX
-	MOVQ qstride+40(FP), R8
-	MOVQ out+48(FP), R9
-	LEAQ (R8)(R8*1), R10
-	LEAQ (R10)(R8*1), R11
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y14, Y14, Y14
-	VPCMPEQW Y15, Y15, Y15
-	VPSRLW $15, Y15, Y15
-	MOVL $0x0f0f0f0f, AX
-	VMOVD AX, X13
-	VPBROADCASTD X13, Y13
-	PERMIDX
-	TESTQ CX, CX
-	JEQ q40x4done
-q40x4loop:
-	MOVWLZX (SI), AX
-	VMOVD AX, X11
-	VCVTPH2PS X11, X11
-	VBROADCASTSS X11, X11
-	VFNMADD231PS (R12), X11, X14
-	VMULPS (DX), X11, X10
-	VMOVDQU 2(SI), X12
-	VPSRLW $4, X12, X4
-	VINSERTI128 $1, X4, Y12, Y12
-	VPAND Y13, Y12, Y12
-	DOTB((DI), Y12, Y4)
-	VCVTDQ2PS Y4, Y4
-	VPERMPS Y10, Y6, Y5
-	VFMADD231PS Y5, Y4, Y0
-	DOTB((DI)(R8*1), Y12, Y4)
-	VCVTDQ2PS Y4, Y4
-	VPERMPS Y10, Y7, Y5
-	VFMADD231PS Y5, Y4, Y1
-	DOTB((DI)(R10*1), Y12, Y4)
-	VCVTDQ2PS Y4, Y4
-	VPERMPS Y10, Y8, Y5
-	VFMADD231PS Y5, Y4, Y2
-	DOTB((DI)(R11*1), Y12, Y4)
-	VCVTDQ2PS Y4, Y4
-	VPERMPS Y10, Y9, Y5
-	VFMADD231PS Y5, Y4, Y3
-	ADDQ $18, SI
-	ADDQ $32, DI
-	ADDQ $16, DX
-	ADDQ $16, R12
-	DECQ CX
-	JNZ q40x4loop
-q40x4done:
-	VHADDPS Y1, Y0, Y0
-	VHADDPS Y3, Y2, Y2
-	VHADDPS Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VADDPS X14, X0, X0
-	VMOVUPS X0, (R9)
-	VZEROUPPER
-	RET
-
+#ifdef FN_Q40
 // func dotQ40PairAVX(w *byte, qp *int8, d, c *float32, nb int) float32
 // Q4_0 row kernel over nb blocks (a multiple of 4) against an activation in
 // quad layout: for blocks b..b+3 the 128 bytes are y_b[0:16], y_b+1[0:16],
@@ -399,7 +334,7 @@ q40pdone:
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
 	RET
-
+#endif
 
 // Q6_K scale broadcast controls: control k repeats bytes 2k, 2k+1 (int16
 // word k) across each 128-bit lane.
@@ -475,6 +410,7 @@ DATA k6deint<>+4(SB)/4, $0xe0c0a08
 DATA k6deint<>+8(SB)/4, $0x7050301
 DATA k6deint<>+12(SB)/4, $0xf0d0b09
 GLOBL k6deint<>(SB), RODATA|NOPTR, $16
+
 
 #ifdef FN_Q4K
 // func dotQ4KAVX(w *byte, qs *int8, d *float32, bs *int16, nb int) float32

@@ -28,10 +28,6 @@ const laneRows = 32
 // elements 32b+4k..32b+4k+3 of vector 8g+j; d[(g*nb+b)*8+j] its block
 // scale and c[(g*nb+b)*8+j] 8*d*sum of the block's 32 quantized values,
 // Q4_0's offset as MatVec applies it (act.c). Vectors past n are zero.
-// The wide layout (laneWide: Q4_0's AVX-512 kernel) interleaves eight
-// bytes at a time instead: x[((g*nb+b)*4+p)*64+8*j:][:8] are elements
-// 32b+8p..32b+8p+7 of vector 8g+j, so that a 512-bit load holds groups 2p
-// and 2p+1 of all eight.
 type lanePack struct {
 	x []int8
 	d []float32
@@ -44,7 +40,7 @@ var lanePool = sync.Pool{New: func() any { return new(lanePack) }}
 // pack quantizes x (n vectors of cols) to Q8_0 as MatVec does and lays
 // them out in lanes, a lane group per worker; it returns the number of
 // groups.
-func (p *lanePack) pack(x []float32, n, cols int, wide bool) int {
+func (p *lanePack) pack(x []float32, n, cols int) int {
 	nb := cols / qk
 	groups := (n + laneW - 1) / laneW
 	p.x = grow(p.x, groups*nb*laneW*qk)
@@ -53,14 +49,14 @@ func (p *lanePack) pack(x []float32, n, cols int, wide bool) int {
 	p.o = grow(p.o, groups*nb*laneW)
 	parallelFor(groups*laneW, laneW, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
-			p.packOne(x, j, n, nb, cols, wide)
+			p.packOne(x, j, n, nb, cols)
 		}
 	})
 	return groups
 }
 
 // packOne lays out vector j (zeros past n).
-func (p *lanePack) packOne(x []float32, j, n, nb, cols int, wide bool) {
+func (p *lanePack) packOne(x []float32, j, n, nb, cols int) {
 	x32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p.x))), len(p.x)/4)
 	g, l := j/laneW, j%laneW
 	base := g * nb * laneW
@@ -81,7 +77,7 @@ func (p *lanePack) packOne(x []float32, j, n, nb, cols int, wide bool) {
 		p.c[base+b*laneW+l] = 8 * d[0] * float32(s)
 		p.o[base+b*laneW+l] = 8 * s
 		for k := range qk / 4 {
-			x32[laneAt(wide, base, b, k, l)] = q32[k]
+			x32[(base+b*laneW+k)*laneW+l] = q32[k]
 		}
 	}
 }
@@ -90,15 +86,6 @@ func (p *lanePack) packOne(x []float32, j, n, nb, cols int, wide bool) {
 // result bit for bit on this CPU (Q4_0's lane kernels), so that rows of
 // different sequences, prompt chunks or decode steps, can share one call.
 func MatMulExact(t Type) bool { return laneKernel(t) != nil }
-
-// laneAt is the index in a lane pack's x, in four-byte groups, of group k
-// of block b (from base) of lane l, in the wide layout or the other.
-func laneAt(wide bool, base, b, k, l int) int {
-	if wide {
-		return (base+b*laneW+k/2*2)*laneW + 2*l + k%2
-	}
-	return (base+b*laneW+k)*laneW + l
-}
 
 // MatMulBatch is MatMul for the few vectors of a batched decode step (x is
 // n×Cols, out n×Rows, as MatMul): where the weight type has a lane kernel
@@ -128,7 +115,7 @@ func MatMulBatch(out []float32, m *Matrix, x []float32, n int) {
 		return
 	}
 	p := lanePool.Get().(*lanePack)
-	groups := p.pack(x, n, m.Cols, laneWide(m.Type))
+	groups := p.pack(x, n, m.Cols)
 	rb := m.rowBytes()
 	nb := m.Cols / qk
 	parallelFor(m.Rows, laneChunk(m.Rows), func(lo, hi int) {

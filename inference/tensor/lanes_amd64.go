@@ -9,12 +9,6 @@ package tensor
 //go:noescape
 func q40Lanes8ExactAVX(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
 
-// q40Lanes8ExactZ is the AVX-512 VNNI kernel: 512-bit registers over the
-// wide lane layout (see laneWide).
-//
-//go:noescape
-func q40Lanes8ExactZ(w *byte, rb, rows int, x *int8, d *float32, c *float32, nb int, out *float32)
-
 // laneKernel returns the lane kernel of weight type t on this CPU, nil if
 // there is none. Only kernels whose results are MatVec's bit for bit are
 // here: a batched sequence must compute what it would alone.
@@ -24,27 +18,14 @@ func laneKernel(t Type) laneFunc {
 		return nil
 	case useInter:
 		return lanesQ40Seq
-	case useVNNI:
-		return lanesQ40VNNI
 	}
 	return lanesQ40AVX
 }
-
-// laneWide reports whether the lane kernel of t on this CPU takes the
-// wide layout: Q4_0's AVX-512 one, whose 512-bit registers hold two
-// four-byte groups of each of the eight vectors.
-func laneWide(t Type) bool { return useAsm && useVNNI && !useInter && t == Q4_0 }
 
 func lanesQ40AVX(w []byte, rb, rows int, p *lanePack, g, nb int, out []float32) {
 	x, d, c, _ := p.group(g, nb)
 	laneBounds(Q4_0, w, rb, rows, x, d, c, nb, out)
 	q40Lanes8ExactAVX(&w[0], rb, rows, &x[0], &d[0], &c[0], nb, &out[0])
-}
-
-func lanesQ40VNNI(w []byte, rb, rows int, p *lanePack, g, nb int, out []float32) {
-	x, d, c, _ := p.group(g, nb)
-	laneBounds(Q4_0, w, rb, rows, x, d, c, nb, out)
-	q40Lanes8ExactZ(&w[0], rb, rows, &x[0], &d[0], &c[0], nb, &out[0])
 }
 
 // lanesQ40Seq is the lane kernel in the tile kernels' order (useInter).

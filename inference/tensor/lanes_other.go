@@ -9,9 +9,6 @@ func laneKernel(Type) laneFunc { return nil }
 // useVNNI: no AVX512-VNNI kernels here.
 var useVNNI = false
 
-// laneWide: no lane kernels, no wide layout.
-func laneWide(Type) bool { return false }
-
 // matMulQ80: no Q8_0 prompt kernel here.
 func matMulQ80(out []float32, m *Matrix, x []float32, n int) bool { return false }
 

@@ -38,7 +38,7 @@ func matMulQ80(out []float32, m *Matrix, x []float32, n int) bool {
 		return false
 	}
 	p := lanePool.Get().(*lanePack)
-	groups := p.pack(x, n, m.Cols, false)
+	groups := p.pack(x, n, m.Cols)
 	if useVNNI {
 		p.biasUnsigned()
 	}

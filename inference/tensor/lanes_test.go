@@ -52,7 +52,8 @@ func TestMatMulBatch(t *testing.T) {
 
 // kernelSet is a choice of int8 kernels a CPU may run: with AVX-512
 // VNNI or AVX2 only, and Q4_0 in the tile kernels' order or the pair
-// kernels'.
+// kernels' (AVX2 builds: with VNNI but not the tile order, as on a CPU
+// without AVX-512BW).
 type kernelSet struct{ vnni, inter bool }
 
 func (k kernelSet) String() string {
@@ -174,7 +175,7 @@ func BenchmarkLaneKernel(b *testing.B) {
 			restore := ks.use()
 			kern := laneKernel(typ)
 			var p lanePack
-			p.pack(x, laneW, cols, laneWide(typ)) // in the kernel's layout
+			p.pack(x, laneW, cols)
 			restore()
 			if kern == nil {
 				continue
@@ -212,7 +213,7 @@ func BenchmarkLaneKernelDRAM(b *testing.B) {
 		restore := ks.use()
 		kern := laneKernel(typ)
 		var p lanePack
-		p.pack(x, laneW, cols, laneWide(typ)) // in the kernel's layout
+		p.pack(x, laneW, cols)
 		restore()
 		b.Run(fmt.Sprintf("%v/lanes/%v", typ, ks), func(b *testing.B) {
 			cpu0 := processCPU()
