@@ -125,15 +125,15 @@ type actBatch struct {
 	qs []int8
 	bs []int16
 	c  []float32
-	// di, ci: Q8_0/Q4_0 scales (d, c) of each group of four vectors,
-	// interleaved: di[(g*nb+b)*4+j] is vector 4g+j's scale of block b.
-	di, ci []float32
+	// di: Q8_0 scales of each group of four vectors, interleaved:
+	// di[(g*nb+b)*4+j] is vector 4g+j's scale of block b.
+	di []float32
 	// bsi: Q8_K sums of 16 of each group of four vectors, interleaved:
 	// bsi[((g*nb+b)*4+j)*16+k].
 	bsi []int16
 }
 
-// interleave fills di and ci from the prepared activations.
+// interleave fills di (and bsi) from the prepared activations.
 func (bt *actBatch) interleave(t Type, n, cols int) {
 	if t == Q4_K || t == Q5_K || t == Q6_K {
 		nb, groups := cols/qkK, n/4
@@ -150,22 +150,16 @@ func (bt *actBatch) interleave(t Type, n, cols int) {
 		}
 		return
 	}
-	if t != Q8_0 && t != Q4_0 {
+	if t != Q8_0 {
 		return
 	}
 	nb, groups := cols/qk, n/4
 	bt.di = grow(bt.di, groups*nb*4)
-	if t == Q4_0 {
-		bt.ci = grow(bt.ci, groups*nb*4)
-	}
 	for g := 0; g < groups; g++ {
 		for j := 0; j < 4; j++ {
 			a := &bt.a[4*g+j]
 			for b := 0; b < nb; b++ {
 				bt.di[(g*nb+b)*4+j] = a.d[b]
-				if t == Q4_0 {
-					bt.ci[(g*nb+b)*4+j] = a.c[b]
-				}
 			}
 		}
 	}
