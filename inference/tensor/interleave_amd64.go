@@ -54,6 +54,9 @@ type interPack struct {
 	x []int8
 	d []float32
 	o []int32
+	// qs, dq: each vector quantized whole, before it is spread.
+	qs []int8
+	dq []float32
 }
 
 var interPool = sync.Pool{New: func() any { return new(interPack) }}
@@ -65,25 +68,27 @@ func (p *interPack) pack(x []float32, n, cols int) int {
 	p.x = grow(p.x, groups*nb*laneW*qk)
 	p.d = grow(p.d, groups*nb*laneW)
 	p.o = grow(p.o, groups*nb*laneW)
+	p.qs = grow(p.qs, groups*laneW*cols)
+	p.dq = grow(p.dq, groups*laneW*nb)
 	parallelFor(groups*laneW, laneW, func(lo, hi int) {
-		var qs [qk]int8
 		for j := lo; j < hi; j++ {
 			g, v := j/laneW, j%laneW
+			d, qs := p.dq[j*nb:(j+1)*nb], p.qs[j*cols:(j+1)*cols]
+			if j < n {
+				quantizeQ8Act(d, qs, x[j*cols:(j+1)*cols])
+			} else {
+				clear(d)
+				clear(qs)
+			}
 			for b := range nb {
 				i := (g*nb+b)*laneW + v
-				xs := p.x[i*qk : (i+1)*qk]
-				if j >= n {
-					clear(xs)
-					p.d[i], p.o[i] = 0, 0
-					continue
-				}
-				quantizeQ8Act(p.d[i:i+1], qs[:], x[j*cols+b*qk:j*cols+(b+1)*qk])
+				y := qs[b*qk : (b+1)*qk]
+				copy(p.x[i*qk:(i+1)*qk], y)
 				s := int32(0)
-				for k, q := range qs {
-					xs[k] = q
+				for _, q := range y {
 					s += int32(q)
 				}
-				p.o[i] = 8 * s
+				p.d[i], p.o[i] = d[b], 8*s
 			}
 		}
 	})
