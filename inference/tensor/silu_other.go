@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package tensor
+
+func siluMulAsm(h, u []float32) int { return 0 }
