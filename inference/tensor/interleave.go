@@ -11,20 +11,22 @@ import (
 // four weight bytes of each of sixteen rows: an activation's four bytes are
 // broadcast against all sixteen, and no sum crosses lanes. A decode step of
 // eight sequences then expands each block once and multiplies it with each
-// vector in eight instructions (0.23 against 0.34-0.53 CPU ns per block
-// and vector for the lane kernels, BenchmarkInterLanes), and one sequence
-// streams the tiles as fast as rows.
+// vector in eight instructions (0.21 against 0.34-0.53 CPU ns per block
+// and vector for the lane kernels, BenchmarkInterLanes), and a lone step
+// streams the tiles about as fast as plain rows (BenchmarkQ40Step).
 //
 // Words:
 //   - tile: interTile consecutive rows, stored block by block.
 //   - interleaved rows: the rows [0, inter) of a matrix, whole tiles; rows
 //     from inter on keep the plain layout, at their usual offsets.
 //
-// Every product with an interleaved row sums in one order, whichever
-// kernel and however many vectors: per block the exact integer sum of
-// (q-8)*x, converted, times (dw*dx), added to the row's sum block after
-// block. MatVec, MatMul, MatMulBatch and MatMulEach give each vector the
-// same bits (TestInterleaveExact).
+// Where the CPU has these kernels, every Q4_0 product sums in one order
+// (the tile order), tiles and plain rows alike, whichever kernel and
+// however many vectors: per block the exact integer sum of (q-8)*x,
+// converted, times (dw*dx), added to the row's sum block after block
+// (dotQ40Seq). MatVec, MatMul, MatMulBatch and MatMulEach give each vector
+// the same bits, and a plain matrix the bits of its interleaved copy
+// (TestInterleaveExact).
 
 // interTile is the rows of a tile.
 const interTile = 16
@@ -33,7 +35,8 @@ const interTile = 16
 const interBlockBytes = interTile * q40B
 
 // Interleave rearranges m's Q4_0 rows in tiles where this CPU has the
-// kernels for them (AVX-512 VNNI), in place, and reports whether it did.
+// kernels for them (AVX-512 VNNI and BW), in place, and reports whether it
+// did.
 // m.Data must be memory m owns and may write (a resident copy, not a
 // mapping of the file): m.Data no longer holds rows in the GGUF layout.
 // Row and RowData still return rows as before.
@@ -77,17 +80,19 @@ func interleaveTile(dst, src []byte, rb int) {
 }
 
 // interRow gathers row r of a tile layout (rb bytes a plain row) from
-// data, the matrix's bytes, into dst.
+// data, the matrix's bytes, into dst: interleaveTile undone for one row.
 func interRow(dst, data []byte, r, rb int) {
+	le := binary.LittleEndian
 	t, l := r/interTile, r%interTile
 	tile := data[t*interTile*rb : (t+1)*interTile*rb]
 	for b := range rb / q40B {
 		in := tile[b*interBlockBytes : (b+1)*interBlockBytes]
 		blk := dst[b*q40B : (b+1)*q40B]
-		copy(blk[:2], in[2*l:2*l+2])
-		for p := range 4 {
-			copy(blk[2+4*p:6+4*p], in[32+64*p+4*l:32+64*p+4*l+4])
-		}
+		le.PutUint16(blk, le.Uint16(in[2*l:]))
+		le.PutUint32(blk[2:], le.Uint32(in[32+4*l:]))
+		le.PutUint32(blk[6:], le.Uint32(in[96+4*l:]))
+		le.PutUint32(blk[10:], le.Uint32(in[160+4*l:]))
+		le.PutUint32(blk[14:], le.Uint32(in[224+4*l:]))
 	}
 }
 
