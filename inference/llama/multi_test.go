@@ -169,3 +169,60 @@ func TestBatchExactDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestInterleavedLoad: a model read into memory it owns (ReadResident) has
+// its Q4_0 matrices in tiles where the CPU has the tile kernels, and a
+// model over bytes it does not own (ReadBytes: as a mapping) never does;
+// both give the same logits bit for bit, token after token.
+func TestInterleavedLoad(t *testing.T) {
+	var buf bytes.Buffer
+	shape := Shape{Arch: "llama", Dim: 128, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 256, Vocab: 300, ContextLength: 64}
+	if err := WriteRandomModel(&buf, shape, tensor.Q4_0, 5); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := gguf.ReadBytes(bytes.Clone(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, err := gguf.ReadResident(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fr.Close()
+	plain, err := Load(fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Load(fr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		m    *Model
+		want bool
+	}{{"plain", plain, false}, {"resident", res, tensor.HasTiles()}} {
+		for _, w := range []*tensor.Matrix{c.m.layers[0].wq, c.m.layers[1].wDown, c.m.output} {
+			if got := w.Interleaved() > 0; got != c.want {
+				t.Fatalf("%s model: a %dx%d Q4_0 matrix interleaved %v, want %v", c.name, w.Rows, w.Cols, got, c.want)
+			}
+		}
+	}
+	sp, sr := plain.NewState(64, 4), res.NewState(64, 4)
+	toks := []int32{1, 17, 42, 99, 5, 250}
+	for i, tok := range toks {
+		lp, err := sp.Forward([]int32{tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lr, err := sr.Forward([]int32{tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range lp {
+			if math.Float32bits(lp[j]) != math.Float32bits(lr[j]) {
+				t.Fatalf("token %d logit %d: plain %g, resident %g", i, j, lp[j], lr[j])
+			}
+		}
+	}
+}

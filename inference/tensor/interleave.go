@@ -59,6 +59,11 @@ func (m *Matrix) Interleave() bool {
 	return true
 }
 
+// HasTiles reports whether this CPU has the tile kernels, so that
+// Interleave rearranges Q4_0 matrices (and every Q4_0 product sums in the
+// tile order).
+func HasTiles() bool { return useInter }
+
 // Interleaved is the number of rows in tiles (0: plain layout).
 func (m *Matrix) Interleaved() int { return m.inter }
 
