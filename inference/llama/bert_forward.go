@@ -193,7 +193,7 @@ func (r *encRun) ffn(l *encLayer) {
 	}
 	matmul(r.g, l.wGate, r.x, n)
 	for i, g := range r.g[:n*f] {
-		h[i] *= silu(g)
+		h[i] *= tensor.SiLU(g)
 	}
 }
 

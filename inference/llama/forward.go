@@ -249,8 +249,6 @@ func (s *State) rope(vec []float32, heads int, cs, sn []float32) {
 	}
 }
 
-func silu(x float32) float32 { return tensor.SiLU(x) }
-
 // batch runs tokens (at most maxBatch) through the model. When all is nil
 // only the last token's logits are computed (into s.logits) and only when
 // wantLogits is set; otherwise every token's logits go to all.
@@ -406,10 +404,9 @@ func (s *State) gatedFFN(l *layer, n int) {
 		// Fused: each row of ffn_up's output is the gate, then the up half.
 		matmul(s.hb2, l.wUp, s.xb, n)
 		for i := 0; i < n; i++ {
-			row := s.hb2[i*2*ffn : (i+1)*2*ffn]
-			for j, g := range row[:ffn] {
-				h[i*ffn+j] = silu(g) * row[ffn+j]
-			}
+			row, hi := s.hb2[i*2*ffn:(i+1)*2*ffn], h[i*ffn:(i+1)*ffn]
+			copy(hi, row[:ffn])
+			tensor.SiLUMul(hi, row[ffn:])
 		}
 		return
 	}

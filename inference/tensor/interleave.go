@@ -117,7 +117,7 @@ func (m *Matrix) interPlain() *Matrix {
 	return &Matrix{Type: m.Type, Rows: m.Rows - m.inter, Cols: m.Cols, Data: m.Data[m.inter*rb : m.Rows*rb]}
 }
 
-// checkInter panics unless rows [lo, hi) start on a tile.
+// checkInter panics unless row lo, among m's tiles, starts one.
 func checkInter(m *Matrix, lo int) {
 	if lo < m.inter && lo%interTile != 0 {
 		panic(fmt.Sprintf("tensor: rows from %d of an interleaved matrix do not start on a tile", lo))

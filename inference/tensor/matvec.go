@@ -214,10 +214,6 @@ func MatMul(out []float32, m *Matrix, x []float32, n int) {
 		MatVec(out, m, x)
 		return
 	}
-	if m.inter > 0 {
-		matMulInter(out, m, x, n)
-		return
-	}
 	// The lane kernels give each vector MatVec's result bit for bit, so
 	// that a prompt's rows do not depend on how it is split into chunks or
 	// how much of it a session had cached (and from six vectors on they

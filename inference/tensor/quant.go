@@ -242,7 +242,7 @@ type act struct {
 	qs []int8    // quantized values
 	bs []int16   // Q8_K: sums of each 16 quantized values
 	c  []float32 // Q4_0: 8*d*sum(qs) per block, for kernels that apply Q4_0's -8 offset per block
-	o  []int32   // Q4_0: 8*sum(qs) per block, for the kernels of interleaved rows
+	o  []int32   // Q4_0: 8*sum(qs) per block, for the tile order's kernels
 	s  []float32 // Q8_1 (Q4_1, Q5_1 weights): d*sum(qs) per block, rounded to f16
 	qp []int8    // Q4_0 on amd64: qs of each group of four blocks in quad layout (see prepareQ40)
 	h  []uint16  // F16 with f16Halves: f as halves (exactly: f is rounded to halves)
