@@ -63,27 +63,6 @@
 	VMULPS Z9, Z8, Z8 \
 	VADDPS Z8, acc, acc
 
-// INTERVEC2 is INTERVEC for one vector alone, at xo 0: two chains of
-// four VPDPBUSD (Z8, Z10) instead of one of eight, which a lone vector's
-// latency would otherwise bind.
-#define INTERVEC2(acc) \
-	VPXORD Z8, Z8, Z8 \
-	VPXORD Z10, Z10, Z10 \
-	VPDPBUSD.BCST 0(DI), Z0, Z8 \
-	VPDPBUSD.BCST 16(DI), Z4, Z10 \
-	VPDPBUSD.BCST 4(DI), Z1, Z8 \
-	VPDPBUSD.BCST 20(DI), Z5, Z10 \
-	VPDPBUSD.BCST 8(DI), Z2, Z8 \
-	VPDPBUSD.BCST 24(DI), Z6, Z10 \
-	VPDPBUSD.BCST 12(DI), Z3, Z8 \
-	VPDPBUSD.BCST 28(DI), Z7, Z10 \
-	VPADDD Z10, Z8, Z8 \
-	VPSUBD.BCST (R12), Z8, Z8 \
-	VCVTDQ2PS Z8, Z8 \
-	VMULPS.BCST (DX), Z15, Z9 \
-	VMULPS Z9, Z8, Z8 \
-	VADDPS Z8, acc, acc
-
 #define INTERCONST \
 	MOVL $0x0f0f0f0f, AX \
 	VPBROADCASTD AX, Z14
@@ -104,7 +83,7 @@ irtile:
 	VPXORD Z16, Z16, Z16
 irblk:
 	INTERBLK
-	INTERVEC2(Z16)
+	INTERVEC(0, 0, Z16)
 	ADDQ $288, SI
 	ADDQ $32, DI
 	ADDQ $4, DX
