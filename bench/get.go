@@ -95,6 +95,12 @@ func runGet(ctx context.Context, args []string) error {
 type getRun struct {
 	size            int64
 	ref, get, fetch time.Duration
+	// disk is diskPass measured right before the get (0 where direct I/O
+	// is refused).
+	disk time.Duration
+	// diskRead and diskWritten are what the disk holding the daemons'
+	// homes read and wrote during the get (-1 where unknown).
+	diskRead, diskWritten int64
 	// refCPU is the reference pass's CPU time; srcCPU and dstCPU are the
 	// CPU times of the origin's and the getting daemon's processes during
 	// the get (0 where /proc cannot say).
@@ -121,10 +127,17 @@ func (r getRun) print(label string) {
 		n := runtime.NumCPU()
 		fmt.Printf("%s with this CPU on %d cores: at most %.2fx sha256\n", pad, n, float64(n)/passes)
 	}
+	if r.diskRead >= 0 {
+		fmt.Printf("%s the disk read %d MiB and wrote %d MiB during the get\n", strings.Repeat(" ", len(label)), r.diskRead>>20, r.diskWritten>>20)
+	}
+	if r.disk > 0 {
+		fmt.Printf("%s disk: a direct read and two direct writes of %s at once (what the get moves through this machine's disk) %.2fs = at most %.2fx sha256; the get took %.2fx that\n",
+			strings.Repeat(" ", len(label)), humanBytes(r.size), r.disk.Seconds(), r.ref.Seconds()/r.disk.Seconds(), r.get.Seconds()/r.disk.Seconds())
+	}
 }
 
-// getRun measures the reference, one sha256 pass over src from the page
-// cache, then the get on daemon i.
+// getRun measures the references, one sha256 pass over src from the page
+// cache and the disk's part (diskPass), then the get on daemon i.
 func (sw *swarm) getRun(ctx context.Context, src string, i int) (getRun, error) {
 	r := getRun{size: sw.f.size}
 	var err error
@@ -132,10 +145,15 @@ func (sw *swarm) getRun(ctx context.Context, src string, i int) (getRun, error) 
 		return r, err
 	}
 	r.refCPU = lastSHACPU
+	if d, err := diskPass(src, sw.dir); err == nil {
+		r.disk = d
+	} else {
+		fmt.Fprintf(os.Stderr, "get: no disk reference: %v\n", err)
+	}
 	sp, dp := sw.daems[0].Process.Pid, sw.daems[i].Process.Pid
 	src0 := procCPU(sp)
 	dst0 := procCPU(dp)
-	r.get, r.fetch, err = sw.getOne(ctx, i)
+	r.get, r.fetch, err = sw.getOne(ctx, i, &r)
 	if src0.ok && dst0.ok {
 		src1, dst1 := procCPU(sp), procCPU(dp)
 		r.srcCPU, r.dstCPU = src1.user+src1.sys-src0.user-src0.sys, dst1.user+dst1.sys-dst0.user-dst0.sys
@@ -183,15 +201,21 @@ func procCPU(pid int) procStat {
 var pulledSeconds = regexp.MustCompile(`msg=pulled .*seconds=([0-9.e+-]+)`)
 
 // getOne runs `cairn get --out` on daemon i, checks the output and
-// returns its time and the fetch's (from the daemon's log).
-func (sw *swarm) getOne(ctx context.Context, i int) (get, fetch time.Duration, err error) {
+// returns its time and the fetch's (from the daemon's log); it notes in r
+// what the disk moved during the get.
+func (sw *swarm) getOne(ctx context.Context, i int, r *getRun) (get, fetch time.Duration, err error) {
 	home := sw.homes[i]
 	out := home + ".out"
+	r.diskRead, r.diskWritten = -1, -1
+	dr, dw, dok := diskBytes(sw.dir)
 	t0 := time.Now()
 	if _, err := sw.cairn(ctx, home, "get", "acme/swarm", "--out", out); err != nil {
 		return 0, 0, err
 	}
 	get = time.Since(t0)
+	if dr1, dw1, ok := diskBytes(sw.dir); ok && dok {
+		r.diskRead, r.diskWritten = dr1-dr, dw1-dw
+	}
 	if err := checkSum(filepath.Join(out, "data.bin"), sw.sum); err != nil {
 		return 0, 0, err
 	}
