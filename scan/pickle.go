@@ -162,6 +162,23 @@ func (w *walker) walk() error {
 	}
 }
 
+// tooLong is the error for a string of n bytes, more than a stream may
+// hold: a limit finding if the stream does go on past the limit, but
+// truncation if it ends first. Bytes of another kind under a pickle's name
+// (a fastText or GGML .bin) often read as a few opcodes and then such a
+// length; Python's pickle stops there too, before anything after runs.
+func (w *walker) tooLong(n uint64) error {
+	rest := w.st.lim.MaxPickleBytes - w.off + 1
+	for rest > 0 {
+		k, err := w.in.Discard(int(min(rest, 1<<30)))
+		rest -= int64(k)
+		if err != nil {
+			return w.ioErr(err)
+		}
+	}
+	return limitErr("string of %d bytes", n)
+}
+
 func (w *walker) ioErr(err error) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return errTruncated
@@ -243,7 +260,7 @@ func (w *walker) nestedAhead(text bool) bool {
 // MaxString bytes; otherwise it is skipped.
 func (w *walker) data(n uint64, text bool) (value, error) {
 	if n > uint64(w.st.lim.MaxPickleBytes) {
-		return value{}, limitErr("string of %d bytes", n)
+		return value{}, w.tooLong(n)
 	}
 	nested := n > maxNameLen && w.nestedAhead(text)
 	if n <= maxNameLen || (nested && n <= uint64(w.st.lim.MaxString)) {

@@ -160,10 +160,31 @@ func TestStringLimits(t *testing.T) {
 	if !hasFinding(rep, KindLimit, Unsafe, "memo index longer than 50") {
 		t.Fatalf("long PUT: %+v", rep.Findings)
 	}
-	big := "\x80\x04\x8e" + "\x00\x00\x00\x00\x01\x00\x00\x00" + "."
-	rep = scanWith(t, Limits{MaxPickleBytes: 1 << 20}, "x.pkl", []byte(big))
+	big := "\x80\x04\x8e" + "\x00\x00\x00\x00\x01\x00\x00\x00" + strings.Repeat("x", 2<<10)
+	rep = scanWith(t, Limits{MaxPickleBytes: 1 << 10}, "x.pkl", []byte(big))
 	if !hasFinding(rep, KindLimit, Unsafe, "string of 4294967296 bytes") {
 		t.Fatalf("BINBYTES8 of 4 GiB: %+v", rep.Findings)
+	}
+	// The same in a stream that ends before the limit: truncated, as
+	// Python's pickle finds it, not too long.
+	rep = scanWith(t, Limits{MaxPickleBytes: 1 << 20}, "x.pkl", []byte(big))
+	if rep.Verdict == Unsafe || !hasFinding(rep, KindTruncated, Unknown, "STOP") {
+		t.Fatalf("BINBYTES8 of 4 GiB in 2 KiB: %+v", rep.Findings)
+	}
+}
+
+// TestOtherBytesAsBin: a .bin that is no pickle, whose first bytes read
+// as opcodes and then a length past the file's end (what made one random
+// .bin in about a hundred unsafe), is not unsafe; a pickle that imports
+// os.system before such a length still is.
+func TestOtherBytesAsBin(t *testing.T) {
+	other := "N)\x8d" + "\xff\xff\xff\xff\xff\xff\xff\x36" + strings.Repeat("\xa7", 4096)
+	if rep := scanWith(t, Limits{}, "model.bin", []byte(other)); rep.Verdict == Unsafe {
+		t.Fatalf("opcodes then a length past the end: %+v", rep.Findings)
+	}
+	bad := "\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R\x8d" + "\xff\xff\xff\xff\xff\xff\xff\x36" + "."
+	if rep := scanWith(t, Limits{}, "model.bin", []byte(bad)); rep.Verdict != Unsafe {
+		t.Fatalf("os.system, then a length past the end: %+v", rep.Findings)
 	}
 }
 
