@@ -17,14 +17,14 @@ import (
 	"github.com/cairnhub/cairn/internal/direct"
 )
 
-// diskPass is the disk's part of a one-peer get when both daemons share
-// one disk, as on a benchmark machine: a read of src (the origin's packs)
-// and two writes of as many bytes (the getter's pack and its --out file)
-// at once, each a stream of 4 MiB direct requests one at a time, as dd
+// diskPass is the disk's part of a one-peer get of src's size: two
+// writes (the getter's pack and its --out file) and, when the origin
+// shares the disk (read), a read of src (the origin's packs), all at
+// once, each a stream of 4 MiB direct requests one at a time, as dd
 // iflag=direct or oflag=direct bs=4M moves them: what the disk alone
 // takes for the bytes a get moves. dir is where the two scratch files go
 // (removed after).
-func diskPass(src, dir string) (time.Duration, error) {
+func diskPass(src string, read bool, dir string) (time.Duration, error) {
 	st, err := os.Stat(src)
 	if err != nil {
 		return 0, err
@@ -33,7 +33,9 @@ func diskPass(src, dir string) (time.Duration, error) {
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	start := time.Now()
-	wg.Go(func() { errs[0] = directRead(src) })
+	if read {
+		wg.Go(func() { errs[0] = directRead(src) })
+	}
 	for i := 1; i <= 2; i++ {
 		wg.Go(func() { errs[i] = directWrite(filepath.Join(dir, fmt.Sprintf("disk%d.tmp", i)), size) })
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // diskPass needs direct I/O, which only Linux has here.
-func diskPass(string, string) (time.Duration, error) { return 0, errors.ErrUnsupported }
+func diskPass(string, bool, string) (time.Duration, error) { return 0, errors.ErrUnsupported }
 
 // diskBytes cannot tell off Linux.
 func diskBytes(string) (read, written int64, ok bool) { return 0, 0, false }
