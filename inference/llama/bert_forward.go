@@ -192,9 +192,9 @@ func (r *encRun) ffn(l *encLayer) {
 		return
 	}
 	matmul(r.g, l.wGate, r.x, n)
-	for i, g := range r.g[:n*f] {
-		h[i] *= tensor.SiLU(g)
-	}
+	g := r.g[:n*f]
+	tensor.SiLUMul(g, h) // silu(g)·h, the bits of h·silu(g)
+	copy(h, g)
 }
 
 // ropeTables fills nomic-bert's cos/sin for positions 0..n-1 as ggml

@@ -84,11 +84,7 @@ func (p *interPack) pack(x []float32, n, cols int) int {
 				i := (g*nb+b)*laneW + v
 				y := qs[b*qk : (b+1)*qk]
 				copy(p.x[i*qk:(i+1)*qk], y)
-				s := int32(0)
-				for _, q := range y {
-					s += int32(q)
-				}
-				p.d[i], p.o[i] = d[b], 8*s
+				p.d[i], p.o[i] = d[b], 8*sumQ(y)
 			}
 		}
 	})

@@ -67,9 +67,7 @@ func (p *lanePack) packOne(x []float32, j, n, nb, cols int) {
 		var s int32
 		if j < n {
 			quantizeQ8Act(d[:], qs[:], x[j*cols+b*qk:j*cols+(b+1)*qk])
-			for _, q := range qs {
-				s += int32(q)
-			}
+			s = sumQ(qs[:])
 		} else {
 			d[0], qs = 0, [qk]int8{}
 		}

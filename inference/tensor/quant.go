@@ -287,12 +287,9 @@ func (a *act) prepare(t Type, x []float32) {
 			a.c = grow(a.c, nb)
 			a.o = grow(a.o, nb)
 			for b := range a.c {
-				s := 0
-				for _, q := range a.qs[b*qk : (b+1)*qk] {
-					s += int(q)
-				}
+				s := sumQ(a.qs[b*qk : (b+1)*qk])
 				a.c[b] = 8 * a.d[b] * float32(s)
-				a.o[b] = int32(8 * s)
+				a.o[b] = 8 * s
 			}
 			prepareQ40(a)
 		}
@@ -351,11 +348,17 @@ func quantQ8KBlock(d *float32, qs []int8, bs []int16, x []float32) {
 		qs[j] = int8(min(127, roundEven(iscale*v)))
 	}
 	for k := 0; k < 16; k++ {
-		s := 0
-		for _, q := range qs[16*k : 16*k+16] {
-			s += int(q)
-		}
-		bs[k] = int16(s)
+		bs[k] = int16(sumQ(qs[16*k : 16*k+16]))
 	}
 	*d = 1 / iscale
+}
+
+// sumQ is the sum of quantized values (Q4_0's offset term is 8 times a
+// block's, Q8_K keeps one per 16).
+func sumQ(qs []int8) int32 {
+	var s int32
+	for _, q := range qs {
+		s += int32(q)
+	}
+	return s
 }
